@@ -1,0 +1,78 @@
+/**
+ * Silero VAD v5 as a shared, stateless model: one ONNX session per isolate, and every caller
+ * passes its own recurrent state and context in and gets them back. Nothing per-session lives
+ * here, so two sessions can never see each other's state.
+ *
+ * The model file is bundled into the worker (wrangler's Data rule) from `@ricky0123/vad-web`,
+ * which ships it byte-identical to snakers4/silero-vad (sha256 2623a295…; test/vad-model.test.ts
+ * checks it).
+ */
+import sileroModel from "@ricky0123/vad-web/dist/silero_vad_v5.onnx";
+import { createSession, type InferenceSession, ort } from "../runtime/ort";
+import { runExclusive } from "../runtime/inference-lock";
+
+/** 32 ms at 16 kHz: the frame size Silero v5 is trained on. */
+export const VAD_FRAME_SAMPLES = 512;
+/** The model also sees the last 64 samples of the previous frame. */
+export const VAD_CONTEXT_SAMPLES = 64;
+/** Shape [2, 1, 128]: the LSTM's h and c. */
+export const VAD_STATE_SIZE = 2 * 1 * 128;
+export const VAD_SAMPLE_RATE = 16_000;
+
+/** One session's recurrent state; create with `newVadState`, never share. */
+export interface VadState {
+  state: Float32Array;
+  context: Float32Array;
+}
+
+export function newVadState(): VadState {
+  return {
+    state: new Float32Array(VAD_STATE_SIZE),
+    context: new Float32Array(VAD_CONTEXT_SAMPLES),
+  };
+}
+
+let model: Promise<InferenceSession> | undefined;
+
+/** The isolate's one Silero session; a failed load is forgotten so the next caller retries. */
+export function loadSilero(): Promise<InferenceSession> {
+  model ??= createSession(new Uint8Array(sileroModel)).catch((error: unknown) => {
+    model = undefined;
+    throw error;
+  });
+  return model;
+}
+
+const sampleRateTensor = (): ort.Tensor =>
+  new ort.Tensor("int64", BigInt64Array.from([BigInt(VAD_SAMPLE_RATE)]), []);
+
+/**
+ * Speech probability of one 512-sample frame. Updates `vad.state` and `vad.context` in place:
+ * they belong to the caller's session.
+ */
+export async function speechProbability(vad: VadState, frame: Float32Array): Promise<number> {
+  if (frame.length !== VAD_FRAME_SAMPLES) {
+    throw new RangeError(`VAD frame must be ${VAD_FRAME_SAMPLES} samples, got ${frame.length}`);
+  }
+  const session = await loadSilero();
+  const input = new Float32Array(VAD_CONTEXT_SAMPLES + VAD_FRAME_SAMPLES);
+  input.set(vad.context, 0);
+  input.set(frame, VAD_CONTEXT_SAMPLES);
+  const outputs = await runExclusive(() =>
+    session.run({
+      input: new ort.Tensor("float32", input, [1, input.length]),
+      state: new ort.Tensor("float32", vad.state, [2, 1, 128]),
+      sr: sampleRateTensor(),
+    }),
+  );
+  const probability = outputs.output?.data;
+  const nextState = outputs.stateN?.data;
+  if (!(probability instanceof Float32Array) || !(nextState instanceof Float32Array)) {
+    throw new Error("Silero VAD returned unexpected outputs");
+  }
+  vad.state = new Float32Array(nextState);
+  vad.context = input.slice(input.length - VAD_CONTEXT_SAMPLES);
+  const p = probability[0];
+  if (p === undefined) throw new Error("Silero VAD returned no probability");
+  return p;
+}
