@@ -48,8 +48,10 @@ describe("Silero VAD v5 in workerd", () => {
     const frames = Math.max(aloneA.length, aloneB.length);
     for (let i = 0; i < frames; i++) {
       const at = i * VAD_FRAME_SAMPLES;
-      if (i < aloneA.length) mixedA.push(await speechProbability(stateA, a.subarray(at, at + VAD_FRAME_SAMPLES)));
-      if (i < aloneB.length) mixedB.push(await speechProbability(stateB, b.subarray(at, at + VAD_FRAME_SAMPLES)));
+      if (i < aloneA.length)
+        mixedA.push(await speechProbability(stateA, a.subarray(at, at + VAD_FRAME_SAMPLES)));
+      if (i < aloneB.length)
+        mixedB.push(await speechProbability(stateB, b.subarray(at, at + VAD_FRAME_SAMPLES)));
     }
     expect(mixedA).toEqual(aloneA);
     expect(mixedB).toEqual(aloneB);

@@ -10,8 +10,9 @@
  *
  * Sessions are created through `createSession`, which installs all of this once per isolate.
  */
-import * as ort from "onnxruntime-web/wasm";
+
 import ortWasmModule from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
+import * as ort from "onnxruntime-web/wasm";
 
 export type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 export { ort };
@@ -72,8 +73,11 @@ function findMemory(
   imports: WebAssembly.Imports | undefined,
 ): WebAssembly.Memory | undefined {
   const candidates: unknown[] = Object.values(instance.exports);
-  for (const namespace of Object.values(imports ?? {})) candidates.push(...Object.values(namespace));
-  return candidates.find((value): value is WebAssembly.Memory => value instanceof WebAssembly.Memory);
+  for (const namespace of Object.values(imports ?? {}))
+    candidates.push(...Object.values(namespace));
+  return candidates.find(
+    (value): value is WebAssembly.Memory => value instanceof WebAssembly.Memory,
+  );
 }
 
 /**

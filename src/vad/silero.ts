@@ -8,8 +8,8 @@
  * checks it).
  */
 import sileroModel from "@ricky0123/vad-web/dist/silero_vad_v5.onnx";
-import { createSession, type InferenceSession, ort } from "../runtime/ort";
 import { runExclusive } from "../runtime/inference-lock";
+import { createSession, type InferenceSession, ort } from "../runtime/ort";
 
 /** 32 ms at 16 kHz: the frame size Silero v5 is trained on. */
 export const VAD_FRAME_SAMPLES = 512;

@@ -12,7 +12,8 @@ export async function fixture(name: string): Promise<Uint8Array> {
   const response = await (env as unknown as { FIXTURES: Fetcher }).FIXTURES.fetch(
     `http://fixtures/${name}`,
   );
-  if (!response.ok) throw new Error(`fixture ${name}: HTTP ${response.status} ${await response.text()}`);
+  if (!response.ok)
+    throw new Error(`fixture ${name}: HTTP ${response.status} ${await response.text()}`);
   return new Uint8Array(await response.arrayBuffer());
 }
 
