@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 const root = import.meta.dirname;
@@ -24,19 +24,21 @@ async function serveFixture(request: Request): Promise<Response> {
 
 export default defineConfig({
   plugins: [
-    cloudflareTest({
+    cloudflareTest(async () => ({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: {
+          TEST_MIGRATIONS: await readD1Migrations(path.join(root, "migrations")),
           EARSHOT_TRANSCRIBER: "fake",
           EARSHOT_IDLE_TIMEOUT_MS: "1500",
           EARSHOT_DEMO_KEY: "earshot-demo-key",
         },
         serviceBindings: { FIXTURES: serveFixture },
       },
-    }),
+    })),
   ],
   test: {
+    setupFiles: ["./test/setup/d1.ts"],
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -1,7 +1,32 @@
+/**
+ * The Earshot worker: routes HTTP and WebSocket handshakes; holds no session state.
+ * Static files (the demo page in public/) are served by the assets binding before this runs.
+ */
+import { Hono } from "hono";
+import { httpError } from "./protocol/http-errors";
+import { listen } from "./routes/listen";
+
 export { SessionObject } from "./session/session-object";
 
-export default {
-  async fetch(): Promise<Response> {
-    return new Response("not yet", { status: 501 });
-  },
-} satisfies ExportedHandler;
+const app = new Hono<{ Bindings: Env }>();
+
+app.get("/v1/listen", listen);
+app.all("/v1/listen", () =>
+  httpError(405, "METHOD_NOT_ALLOWED", "use GET with Upgrade: websocket", crypto.randomUUID()),
+);
+app.notFound((c) =>
+  httpError(
+    404,
+    "NOT_FOUND",
+    `no route for ${c.req.method} ${new URL(c.req.url).pathname}`,
+    crypto.randomUUID(),
+  ),
+);
+app.onError((error, c) => {
+  console.error(
+    JSON.stringify({ level: "error", event: "unhandled", path: c.req.path, error: String(error) }),
+  );
+  return httpError(500, "INTERNAL_ERROR", "internal error", crypto.randomUUID());
+});
+
+export default app satisfies ExportedHandler<Env>;

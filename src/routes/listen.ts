@@ -1,0 +1,68 @@
+/**
+ * `GET /v1/listen`: the WebSocket handshake. The worker is thin and stateless: it authenticates,
+ * validates the options, and forwards the upgrade to a Durable Object of the session's own.
+ * Every refusal happens here, before `101 Switching Protocols`, as an HTTP status with a JSON body.
+ */
+import type { Context } from "hono";
+import { authenticate, type Principal } from "../auth/authenticate";
+import { readCredential } from "../auth/credentials";
+import {
+  badOption,
+  invalidAuth,
+  serviceUnavailable,
+  upgradeRequired,
+} from "../protocol/http-errors";
+import { parseListenOptions } from "../protocol/options";
+import { createLogger } from "../runtime/log";
+import {
+  encodeSessionStart,
+  SESSION_START_HEADER,
+  type SessionStart,
+} from "../session/session-start";
+
+const log = createLogger({ route: "listen" });
+
+export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
+  const request = c.req.raw;
+  const sessionId = crypto.randomUUID();
+  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    return upgradeRequired(sessionId);
+  }
+  // Authentication first: an unauthenticated caller learns nothing about options.
+  const credential = readCredential(request);
+  if (!credential.ok) return invalidAuth(sessionId, credential.message);
+  let principal: Principal | null;
+  try {
+    principal = await authenticate(c.env, credential.credential);
+  } catch (error) {
+    // The account store (D1) or the token secret is unavailable: the service's fault, not the
+    // caller's, so 503 (a retry may succeed), never 401 (which tells the caller its key is bad).
+    log.error("authentication unavailable", { sessionId, error });
+    return serviceUnavailable(sessionId, 5, "authentication is temporarily unavailable");
+  }
+  if (principal === null) return invalidAuth(sessionId);
+
+  const parsed = parseListenOptions(new URL(request.url).searchParams);
+  if (!parsed.ok) return badOption(parsed, sessionId);
+
+  const start: SessionStart = {
+    sessionId,
+    accountId: principal.accountId,
+    options: parsed.options,
+    subprotocol: credential.credential.subprotocol,
+    maxSessionSeconds: principal.limits.maxSessionSeconds,
+    createdAt: Date.now(),
+  };
+  const stub = c.env.SESSION.get(c.env.SESSION.idFromName(sessionId));
+  const response = await stub.fetch("https://session.internal/connect", {
+    headers: { Upgrade: "websocket", [SESSION_START_HEADER]: encodeSessionStart(start) },
+  });
+  const headers = new Headers(response.headers);
+  headers.set("dg-request-id", sessionId);
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+    webSocket: response.webSocket,
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * Every limit a session enforces, with its arithmetic and what happens at it. Tests exercise each
+ * (test/session-*.test.ts).
+ */
+
+/**
+ * Largest binary frame: 256 KiB ≈ 2.7 s of 48 kHz PCM16 mono (48 000 × 2 = 96 000 B/s) or 8.2 s at
+ * 16 kHz. Deepgram clients send 20–250 ms per frame; a larger frame is a client bug, and one frame
+ * is processed as a whole, so it bounds the work a single message can queue.
+ * At the cap: close 1009 (message too big), nothing of the frame is kept.
+ */
+export const MAX_FRAME_BYTES = 256 * 1024;
+
+/**
+ * Audio received but not yet processed, in seconds of the client's audio: 20 s, i.e. at most
+ * 20 × 48 000 × 2 = 1.92 MB per session at the highest rate. A client may stream faster than real
+ * time (uploading a file), but a session that falls this far behind is being flooded.
+ * At the cap: close 1008 with reason BUF-0000; audio already accepted is still processed first.
+ */
+export const MAX_QUEUED_AUDIO_SECONDS = 20;
+
+/**
+ * Longest utterance one final covers: 25 s of 16 kHz audio. Whisper sees at most a 30-s window and
+ * the utterance is padded with 1 s of silence; 25 s leaves room. Past MAX_UTTERANCE_SOFT_SECONDS the
+ * pipeline cuts at the first quiet frame (so a word is not split); at the hard cap it cuts anyway.
+ * The audio after a cut continues as the next utterance: no sample is lost or fed twice.
+ */
+export const MAX_UTTERANCE_SECONDS = 25;
+export const MAX_UTTERANCE_SOFT_SECONDS = 20;
+
+/**
+ * Longest a session may run, wall time: 4 h, unless the account's limit is lower. It bounds what a
+ * forgotten client can cost. At the cap: flush, Metadata, close 1000 with reason MAX-0000 (a normal
+ * close, so Deepgram's SDK does not reconnect).
+ */
+export const MAX_SESSION_SECONDS = 4 * 60 * 60;
+
+/** Default idle timeout (Deepgram's): nothing received for 10 s → close 1011 NET-0001. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;

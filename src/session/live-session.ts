@@ -1,0 +1,341 @@
+/**
+ * One connected session: its socket, its serial queue, its audio input, VAD pipeline and
+ * transcriber, and how it ends. Every message is handled in arrival order through the queue;
+ * nothing here is shared with any other session.
+ */
+import {
+  CLOSE,
+  type CloseSpec,
+  classifyTeardownError,
+  closeReason,
+  closeWith,
+} from "../protocol/close-codes";
+import {
+  buildError,
+  buildMetadata,
+  buildResults,
+  buildSpeechStarted,
+  buildUtteranceEnd,
+  type ErrorCode,
+  encodeServerMessage,
+  looksLikeControlFrame,
+  MAX_TEXT_MESSAGE_BYTES,
+  parseClientText,
+  type ServerMessage,
+} from "../protocol/messages";
+import type { ListenOptions } from "../protocol/options";
+import { runBackground } from "../runtime/background";
+import type { Logger } from "../runtime/log";
+import type { Transcriber, TranscriberSession, Transcript } from "../stt/transcriber";
+import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
+import { AudioInput } from "./audio-input";
+import { MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS } from "./caps";
+import { SerialQueue } from "./serial-queue";
+import { SpeechPipeline } from "./speech-pipeline";
+import type { TranscriptStore } from "./transcript-store";
+
+export interface LiveSessionConfig {
+  sessionId: string;
+  accountId: string;
+  options: ListenOptions;
+  createdAt: number;
+  idleTimeoutMs: number;
+  maxSessionSeconds: number;
+}
+
+export interface LiveSessionHooks {
+  /** Called once, after the session has ended and its last final is stored. */
+  ended(): void;
+}
+
+type EndMode =
+  /** CloseStream / empty frame / max length: flush, send finals and Metadata, then close. */
+  | { kind: "graceful"; close: CloseSpec }
+  /** The session cannot go on: close at once; queued audio is still transcribed and stored. */
+  | { kind: "abort"; close: CloseSpec }
+  /** The client went away: nothing to send; queued audio is still transcribed and stored. */
+  | { kind: "gone"; code: number; reason: string };
+
+/** The session reached its longest allowed length: a normal close, so clients do not retry. */
+const MAX_DURATION_CLOSE: CloseSpec = closeWith(
+  CLOSE.NORMAL,
+  "MAX-0000: session reached its maximum length",
+);
+
+export function vadOptionsFor(options: ListenOptions): VadOptions {
+  return {
+    ...DEFAULT_VAD_OPTIONS,
+    minSilenceMs: options.endpointingMs,
+    utteranceEndMs: options.utteranceEndMs,
+  };
+}
+
+export class LiveSession {
+  readonly #queue: SerialQueue;
+  readonly #audio: AudioInput;
+  readonly #transcriber: TranscriberSession;
+  readonly #pipeline: SpeechPipeline;
+  readonly #maxQueuedBytes: number;
+  #lastReceivedAt = Date.now();
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
+  #ending = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly config: LiveSessionConfig,
+    private readonly model: Transcriber,
+    private readonly store: TranscriptStore,
+    private readonly log: Logger,
+    private readonly hooks: LiveSessionHooks,
+  ) {
+    const { options } = config;
+    this.#queue = new SerialQueue((error, label) => this.#failed(error, label));
+    this.#audio = new AudioInput(options.encoding, options.sampleRate);
+    // 20 s × rate × bytes per sample: e.g. 20 × 16 000 × 2 = 640 000 bytes of linear16 at 16 kHz.
+    this.#maxQueuedBytes = MAX_QUEUED_AUDIO_SECONDS * this.#audio.bytesPerSecond;
+    this.#transcriber = model.open({
+      sessionId: config.sessionId,
+      accountId: config.accountId,
+      language: options.language,
+      interimResults: options.interimResults,
+      log,
+      emit: (transcript) => this.#emit(transcript),
+    });
+    this.#pipeline = new SpeechPipeline(vadOptionsFor(options), this.#transcriber, {
+      speechStarted: (seconds) => {
+        if (options.vadEvents) this.#send(buildSpeechStarted(seconds));
+      },
+      utteranceEnded: (lastSpeechEnd) => {
+        if (options.utteranceEndMs !== null) this.#send(buildUtteranceEnd(lastSpeechEnd));
+      },
+    });
+
+    socket.addEventListener("message", (event) => this.#onMessage(event.data));
+    socket.addEventListener("close", (event) => this.#onClose(event.code, event.reason));
+    socket.addEventListener("error", (event) => {
+      this.log.warn("socket error", { error: event.error });
+      this.#end({ kind: "gone", code: 1006, reason: "socket error" });
+    });
+    this.#armIdleTimer(config.idleTimeoutMs);
+    this.#lifetimeTimer = setTimeout(
+      () => this.#end({ kind: "graceful", close: MAX_DURATION_CLOSE }),
+      config.maxSessionSeconds * 1000,
+    );
+  }
+
+  get bytesReceived(): number {
+    return this.#audio.bytesReceived;
+  }
+
+  // --- client → server -------------------------------------------------------------------------
+
+  #onMessage(data: string | ArrayBuffer): void {
+    if (this.#ending) return;
+    this.#lastReceivedAt = Date.now();
+    if (typeof data === "string") this.#onText(data);
+    else this.#onAudio(new Uint8Array(data));
+  }
+
+  #onText(text: string): void {
+    // UTF-16 length × 3 bounds the UTF-8 size; only measure exactly when it could matter.
+    if (text.length * 3 > MAX_TEXT_MESSAGE_BYTES) {
+      const bytes = new TextEncoder().encode(text).byteLength;
+      if (bytes > MAX_TEXT_MESSAGE_BYTES) {
+        this.#sendError(
+          "TEXT_TOO_LARGE",
+          `text message of ${bytes} bytes exceeds ${MAX_TEXT_MESSAGE_BYTES}; control messages are small JSON objects`,
+        );
+        return;
+      }
+    }
+    const parsed = parseClientText(text);
+    if (!parsed.ok) {
+      this.#sendError(parsed.code, parsed.message, text);
+      return;
+    }
+    switch (parsed.message.type) {
+      case "KeepAlive":
+        return; // receiving it already reset the idle clock
+      case "Finalize":
+        void this.#queue.push("finalize", () => this.#pipeline.finalize("finalize"));
+        return;
+      case "CloseStream":
+        this.#end({ kind: "graceful", close: CLOSE.NORMAL });
+        return;
+    }
+  }
+
+  #onAudio(bytes: Uint8Array): void {
+    if (bytes.byteLength === 0) {
+      // Deepgram's convention: an empty binary frame closes the stream.
+      this.#end({ kind: "graceful", close: CLOSE.NORMAL });
+      return;
+    }
+    if (bytes.byteLength > MAX_FRAME_BYTES) {
+      this.#end({
+        kind: "abort",
+        close: closeWith(
+          CLOSE.MESSAGE_TOO_BIG,
+          `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}; send 20-250 ms per frame`,
+        ),
+      });
+      return;
+    }
+    if (looksLikeControlFrame(bytes)) {
+      this.#sendError(
+        "CONTROL_AS_BINARY",
+        "a JSON control message arrived as a binary frame; send it as a text frame (it was not treated as audio)",
+      );
+      return;
+    }
+    if (this.#queue.pendingAudioBytes + bytes.byteLength > this.#maxQueuedBytes) {
+      this.#end({
+        kind: "abort",
+        close: closeWith(
+          CLOSE.FLOOD,
+          `more than ${MAX_QUEUED_AUDIO_SECONDS} s of audio queued; send at most real time`,
+        ),
+      });
+      return;
+    }
+    void this.#queue.push(
+      "audio",
+      async () => {
+        const samples = await this.#audio.append(bytes);
+        await this.#pipeline.push(samples);
+      },
+      bytes.byteLength,
+    );
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.log.info("client closed", { code, reason });
+    this.#end({ kind: "gone", code, reason });
+  }
+
+  // --- server → client -------------------------------------------------------------------------
+
+  #emit(transcript: Transcript): void {
+    if (transcript.isFinal && transcript.text !== "") this.store.addFinal(transcript);
+    this.#send(
+      buildResults(transcript, {
+        requestId: this.config.sessionId,
+        model: this.model.model,
+      }),
+    );
+  }
+
+  #sendError(code: ErrorCode, description: string, clientMessage?: string): void {
+    this.log.info("client error", { code, description });
+    this.#send(
+      buildError({
+        code,
+        description,
+        requestId: this.config.sessionId,
+        ...(clientMessage === undefined ? {} : { clientMessage }),
+      }),
+    );
+  }
+
+  #send(message: ServerMessage): void {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    try {
+      this.socket.send(encodeServerMessage(message));
+    } catch (error) {
+      this.#teardownError("send", error);
+    }
+  }
+
+  #close(code: number, reason: string): void {
+    try {
+      this.socket.close(code, closeReason(reason));
+    } catch (error) {
+      this.#teardownError("close", error);
+    }
+  }
+
+  #teardownError(what: string, error: unknown): void {
+    if (classifyTeardownError(error) === "harmless")
+      this.log.debug(`${what} after close`, { error: String(error) });
+    else this.log.error(`${what} failed`, { error });
+  }
+
+  // --- lifecycle -------------------------------------------------------------------------------
+
+  #armIdleTimer(delayMs: number): void {
+    this.#idleTimer = setTimeout(() => {
+      const idleFor = Date.now() - this.#lastReceivedAt;
+      if (idleFor >= this.config.idleTimeoutMs) {
+        this.#end({
+          kind: "abort",
+          close: closeWith(
+            CLOSE.NET_IDLE,
+            `nothing received for ${this.config.idleTimeoutMs / 1000} s`,
+          ),
+        });
+      } else {
+        this.#armIdleTimer(this.config.idleTimeoutMs - idleFor);
+      }
+    }, delayMs);
+  }
+
+  /** A task in the queue threw: the session's state can no longer be trusted. */
+  #failed(error: unknown, label: string): void {
+    this.log.error("session task failed", { task: label, error });
+    this.#end({ kind: "abort", close: CLOSE.INTERNAL });
+  }
+
+  #end(mode: EndMode): void {
+    if (this.#ending) return;
+    this.#ending = true;
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#lifetimeTimer);
+
+    const closeNow = mode.kind === "abort" ? mode.close : null;
+    if (closeNow) this.#close(closeNow.code, closeNow.reason);
+    if (mode.kind === "gone") this.#close(1000, "");
+
+    runBackground(this.log, "end session", async () => {
+      try {
+        await this.#finish(mode);
+      } finally {
+        this.hooks.ended();
+      }
+    });
+  }
+
+  async #finish(mode: EndMode): Promise<void> {
+    {
+      // Everything accepted before the end is processed first, in order.
+      await this.#queue.push("end", async () => {
+        await this.#pipeline.push(this.#audio.finish());
+        await this.#pipeline.finalize("close");
+      });
+      await this.#queue.close();
+      const sha256 = await this.#audio.sha256();
+      const close = mode.kind === "gone" ? { code: mode.code, reason: mode.reason } : mode.close;
+      if (mode.kind === "graceful") {
+        this.#send(
+          buildMetadata({
+            requestId: this.config.sessionId,
+            sha256,
+            created: new Date(this.config.createdAt),
+            durationSeconds: this.#audio.secondsReceived,
+            channels: 1,
+            model: this.model.model,
+          }),
+        );
+        this.#close(close.code, close.reason);
+      }
+      this.#transcriber.close();
+      this.store.end(this.#audio.bytesReceived, close.code, close.reason, Date.now());
+      this.log.info("session ended", {
+        code: close.code,
+        reason: close.reason,
+        bytes: this.#audio.bytesReceived,
+        audioSeconds: this.#audio.secondsReceived,
+      });
+    }
+  }
+}

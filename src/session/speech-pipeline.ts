@@ -1,0 +1,161 @@
+/**
+ * One session's path from 16 kHz audio to utterances: cuts the stream into 32 ms VAD frames, asks
+ * Silero for each frame's speech probability (with this session's own recurrent state), runs the
+ * VAD state machine, and feeds the transcriber exactly the audio of each utterance — the pre-roll
+ * padding before its first speech frame, then every frame until its end — with no sample fed twice
+ * and none skipped inside an utterance.
+ *
+ * Timeline: sample n of the session's 16 kHz stream is at n / 16 000 s; frame f covers samples
+ * [512 f, 512 (f + 1)).
+ */
+import type { TranscriberSession } from "../stt/transcriber";
+import { newVadState, speechProbability, VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../vad/silero";
+import { type VadEvent, VadMachine, type VadOptions } from "../vad/vad-machine";
+import { MAX_UTTERANCE_SECONDS, MAX_UTTERANCE_SOFT_SECONDS } from "./caps";
+
+export interface PipelineListener {
+  /** A confirmed utterance began; `seconds` is its first speech frame (not the padding). */
+  speechStarted(seconds: number): void;
+  /** `utteranceEndMs` of silence followed the last speech; `lastSpeechEnd` in seconds. */
+  utteranceEnded(lastSpeechEnd: number): void;
+}
+
+interface Frame {
+  index: number;
+  samples: Float32Array;
+}
+
+const FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE;
+const MAX_UTTERANCE_FRAMES = Math.floor(MAX_UTTERANCE_SECONDS / FRAME_SECONDS);
+const SOFT_UTTERANCE_FRAMES = Math.floor(MAX_UTTERANCE_SOFT_SECONDS / FRAME_SECONDS);
+
+export class SpeechPipeline {
+  readonly #vad: VadMachine;
+  readonly #vadState = newVadState();
+  /** Samples that do not fill a frame yet. */
+  #partial = new Float32Array(0);
+  /** Recent frames kept for the pre-roll of the next utterance (bounded, see constructor). */
+  #recent: Frame[] = [];
+  readonly #recentLimit: number;
+  /** First frame not yet fed to the transcriber. */
+  #fedUntil = 0;
+  /** Frames fed to the current utterance since it began or was last cut. */
+  #utteranceFrames = 0;
+  #inUtterance = false;
+
+  constructor(
+    private readonly options: VadOptions,
+    private readonly transcriber: TranscriberSession,
+    private readonly listener: PipelineListener,
+  ) {
+    this.#vad = new VadMachine(options);
+    // The pre-roll reaches padFrames before the first speech frame, and a start is confirmed
+    // after minSpeechFrames speech frames — usually consecutive, but frames between the two
+    // thresholds can stretch a tentative start. Four times the minimum covers that (≈ 1 s at the
+    // defaults, 4 KiB per 2 frames); past it the pre-roll starts at the oldest frame kept.
+    this.#recentLimit = this.#vad.padFrames + 4 * this.#vad.minSpeechFrames + 1;
+  }
+
+  /** 16 kHz samples received so far that went through the VAD. */
+  get samplesProcessed(): number {
+    return this.#vad.framesSeen * VAD_FRAME_SAMPLES;
+  }
+
+  get speaking(): boolean {
+    return this.#inUtterance;
+  }
+
+  async push(samples: Float32Array): Promise<void> {
+    let input = samples;
+    if (this.#partial.length > 0) {
+      input = new Float32Array(this.#partial.length + samples.length);
+      input.set(this.#partial, 0);
+      input.set(samples, this.#partial.length);
+    }
+    let at = 0;
+    for (; at + VAD_FRAME_SAMPLES <= input.length; at += VAD_FRAME_SAMPLES) {
+      // Copy: the frame outlives `input` in the pre-roll history.
+      await this.#frame(input.slice(at, at + VAD_FRAME_SAMPLES));
+    }
+    this.#partial = input.slice(at);
+  }
+
+  /**
+   * Finalize (the session goes on) or close (it ends): the utterance in progress, if any, ends now
+   * and its final is emitted, marked from_finalize. On close, the last partial frame belongs to the
+   * utterance too.
+   */
+  async finalize(reason: "finalize" | "close"): Promise<void> {
+    if (reason === "close" && this.#inUtterance && this.#partial.length > 0) {
+      this.transcriber.feed(this.#partial, this.samplesProcessed);
+      this.#partial = new Float32Array(0);
+    }
+    this.#handle(this.#vad.forceEnd());
+    this.#inUtterance = false;
+    this.#utteranceFrames = 0;
+    this.#fedUntil = this.#vad.framesSeen;
+    await this.transcriber.flush(reason);
+  }
+
+  async #frame(samples: Float32Array): Promise<void> {
+    const index = this.#vad.framesSeen;
+    this.#recent.push({ index, samples });
+    if (this.#recent.length > this.#recentLimit) this.#recent.shift();
+
+    const probability = await speechProbability(this.#vadState, samples);
+    const wasInUtterance = this.#inUtterance;
+    const events = this.#vad.push(probability);
+    if (wasInUtterance) this.#feed({ index, samples });
+    const ended = this.#handle(events);
+    if (ended) {
+      await this.transcriber.flush("endpoint");
+      return;
+    }
+    if (this.#inUtterance && this.#shouldCut(probability)) {
+      // A long utterance: its final now, the rest continues as a new one from the next frame.
+      this.#utteranceFrames = 0;
+      await this.transcriber.flush("max-length");
+    }
+  }
+
+  /** Applies VAD events; returns true when an utterance ended by silence. */
+  #handle(events: VadEvent[]): boolean {
+    let ended = false;
+    for (const event of events) {
+      switch (event.type) {
+        case "speech-start": {
+          this.#inUtterance = true;
+          this.#utteranceFrames = 0;
+          const from = Math.max(event.startFrame - this.#vad.padFrames, this.#fedUntil);
+          for (const frame of this.#recent) {
+            if (frame.index >= from && frame.index <= event.confirmedAtFrame) this.#feed(frame);
+          }
+          this.listener.speechStarted(event.startFrame * FRAME_SECONDS);
+          break;
+        }
+        case "speech-end":
+          this.#inUtterance = false;
+          ended = !event.forced;
+          break;
+        case "utterance-end":
+          this.listener.utteranceEnded(event.lastSpeechEndFrame * FRAME_SECONDS);
+          break;
+      }
+    }
+    return ended;
+  }
+
+  #feed(frame: Frame): void {
+    if (frame.index < this.#fedUntil) return; // never twice
+    this.transcriber.feed(frame.samples, frame.index * VAD_FRAME_SAMPLES);
+    this.#fedUntil = frame.index + 1;
+    this.#utteranceFrames += 1;
+  }
+
+  #shouldCut(probability: number): boolean {
+    if (this.#utteranceFrames >= MAX_UTTERANCE_FRAMES) return true;
+    return (
+      this.#utteranceFrames >= SOFT_UTTERANCE_FRAMES && probability < this.options.negativeThreshold
+    );
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A session's durable record in its Durable Object's SQLite: who owns it, its options, how it
+ * ended, and every final transcript in order. It is what `GET /v1/sessions/:id/transcript` reads,
+ * and it outlives the socket.
+ */
+import type { Transcript } from "../stt/transcriber";
+
+export interface StoredFinal {
+  start: number;
+  end: number;
+  transcript: string;
+}
+
+export interface SessionRecord {
+  sessionId: string;
+  accountId: string;
+  optionsJson: string;
+  createdAt: number;
+}
+
+export class TranscriptStore {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS session (
+      id TEXT PRIMARY KEY,
+      account_id TEXT NOT NULL,
+      options TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      ended_at INTEGER,
+      bytes_received INTEGER NOT NULL DEFAULT 0,
+      close_code INTEGER,
+      close_reason TEXT
+    )`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS final (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      start REAL NOT NULL,
+      "end" REAL NOT NULL,
+      transcript TEXT NOT NULL,
+      words TEXT NOT NULL
+    )`);
+  }
+
+  /** The session this object holds, if it ever started. */
+  record(): SessionRecord | null {
+    const row = this.sql
+      .exec<{ id: string; account_id: string; options: string; created_at: number }>(
+        "SELECT id, account_id, options, created_at FROM session LIMIT 1",
+      )
+      .toArray()[0];
+    return row
+      ? {
+          sessionId: row.id,
+          accountId: row.account_id,
+          optionsJson: row.options,
+          createdAt: row.created_at,
+        }
+      : null;
+  }
+
+  begin(record: SessionRecord): void {
+    this.sql.exec(
+      "INSERT INTO session (id, account_id, options, created_at) VALUES (?, ?, ?, ?)",
+      record.sessionId,
+      record.accountId,
+      record.optionsJson,
+      record.createdAt,
+    );
+  }
+
+  addFinal(transcript: Transcript): void {
+    this.sql.exec(
+      `INSERT INTO final (start, "end", transcript, words) VALUES (?, ?, ?, ?)`,
+      transcript.start,
+      transcript.end,
+      transcript.text,
+      JSON.stringify(transcript.words),
+    );
+  }
+
+  finals(): StoredFinal[] {
+    return this.sql
+      .exec<{ start: number; end: number; transcript: string }>(
+        `SELECT start, "end" AS end, transcript FROM final ORDER BY seq`,
+      )
+      .toArray()
+      .map((row) => ({ start: row.start, end: row.end, transcript: row.transcript }));
+  }
+
+  end(bytesReceived: number, code: number, reason: string, at: number): void {
+    this.sql.exec(
+      "UPDATE session SET ended_at = ?, bytes_received = ?, close_code = ?, close_reason = ?",
+      at,
+      bytesReceived,
+      code,
+      reason,
+    );
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The seam between a session and speech recognition. A `Transcriber` is shared by every session in
+ * an isolate and owns nothing per session; `open` creates the per-session object that receives the
+ * session's utterance audio (`feed`), ends an utterance (`flush`) and is released (`close`).
+ * Transcripts come back through the `emit` callback the session passed in, so a transcriber can
+ * never reach another session's socket.
+ */
+import type { Logger } from "../runtime/log";
+
+/** Audio handed to a transcriber: 16 kHz mono floats in [-1, 1). */
+export const TRANSCRIBER_SAMPLE_RATE = 16_000;
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  arch: string;
+  /** Stable id of the model files (Deepgram's `model_uuid`). */
+  uuid: string;
+}
+
+export interface TranscriptWord {
+  word: string;
+  punctuatedWord: string;
+  /** Seconds of session audio. */
+  start: number;
+  end: number;
+  confidence: number;
+}
+
+export interface Transcript {
+  /** Seconds of session audio covered by this result. */
+  start: number;
+  end: number;
+  text: string;
+  confidence: number;
+  words: TranscriptWord[];
+  /** false for an interim (it will be replaced), true for a final. */
+  isFinal: boolean;
+  /** true when an endpoint (silence) ended the utterance. */
+  speechFinal: boolean;
+  /** true when the final answers a client's Finalize or CloseStream. */
+  fromFinalize: boolean;
+}
+
+/**
+ * Why an utterance ends: the VAD heard enough silence (`endpoint`), the client asked (`finalize`,
+ * `close`), or it grew past the longest utterance a final may cover (`max-length`; the next audio
+ * continues as a new utterance).
+ */
+export type FlushReason = "endpoint" | "finalize" | "close" | "max-length";
+
+export interface TranscriberContext {
+  sessionId: string;
+  accountId: string;
+  /** Whisper language code, or "multi" to detect. */
+  language: string;
+  interimResults: boolean;
+  log: Logger;
+  /** Sends a result to this session's client (and stores finals). */
+  emit(transcript: Transcript): void;
+}
+
+export interface TranscriberSession {
+  /**
+   * Appends audio to the current utterance. `startSample` is the position of `samples[0]` in the
+   * session's 16 kHz timeline; chunks of one utterance are contiguous.
+   */
+  feed(samples: Float32Array, startSample: number): void;
+  /**
+   * Ends the current utterance and emits its final. For `finalize` and `close` a final is emitted
+   * even when no audio is pending (an empty transcript), so a client waiting for its flush always
+   * gets an answer. Resolves once the final has been emitted.
+   */
+  flush(reason: FlushReason): Promise<void>;
+  /** Releases per-session resources; pending interims are dropped. */
+  close(): void;
+}
+
+export interface Transcriber {
+  readonly model: ModelInfo;
+  open(context: TranscriberContext): TranscriberSession;
+}

@@ -1,0 +1,131 @@
+/**
+ * The `/v1/listen` handshake as a client meets it: every refusal is an HTTP status with a JSON body
+ * and dg-* headers before any upgrade; success is a 101 with the session's id. (Option parsing in
+ * detail: test/protocol-options.test.ts.)
+ */
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { headerSafe } from "../src/protocol/http-errors";
+import { DEMO_KEY, handshake, TestClient } from "./helpers/client";
+
+interface ErrorBody {
+  err_code: string;
+  err_msg: string;
+  request_id: string;
+  option?: string;
+}
+
+async function refusal(response: Response, status: number, errCode: string): Promise<ErrorBody> {
+  expect(response.status).toBe(status);
+  expect(response.webSocket).toBeNull();
+  expect(response.headers.get("content-type")).toContain("application/json");
+  const body = (await response.json()) as ErrorBody;
+  expect(body.err_code).toBe(errCode);
+  expect(body.request_id).toBe(response.headers.get("dg-request-id"));
+  expect(response.headers.get("dg-error")).toBe(headerSafe(body.err_msg));
+  return body;
+}
+
+describe("authentication", () => {
+  it("accepts the key as an Authorization: Token header", async () => {
+    const response = await handshake("?encoding=linear16&sample_rate=16000");
+    expect(response.status).toBe(101);
+    expect(response.headers.get("dg-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.headers.get("Sec-WebSocket-Protocol")).toBeNull();
+    response.webSocket?.accept();
+    response.webSocket?.close(1000);
+  });
+
+  it("accepts the key as subprotocols and selects `token`, as browsers require", async () => {
+    const response = await handshake("", {
+      key: null,
+      headers: { "Sec-WebSocket-Protocol": `token, ${DEMO_KEY}` },
+    });
+    expect(response.status).toBe(101);
+    expect(response.headers.get("Sec-WebSocket-Protocol")).toBe("token");
+    response.webSocket?.accept();
+    response.webSocket?.close(1000);
+  });
+
+  it.each([
+    ["no credentials", {}],
+    ["a wrong key", { Authorization: "Token not-the-key" }],
+    ["a malformed header", { Authorization: "Basic dXNlcjpwYXNz" }],
+    ["a wrong key as subprotocols", { "Sec-WebSocket-Protocol": "token, nope" }],
+    ["a subprotocol without a key", { "Sec-WebSocket-Protocol": "token" }],
+  ])("refuses %s with 401 INVALID_AUTH", async (_name, headers) => {
+    await refusal(await handshake("", { key: null, headers }), 401, "INVALID_AUTH");
+  });
+
+  it("answers 503, not 401, when a bearer token cannot be checked (no token secret configured)", async () => {
+    const response = await handshake("", {
+      key: null,
+      headers: { "Sec-WebSocket-Protocol": "bearer, abc.def.ghi" },
+    });
+    await refusal(response, 503, "SERVICE_UNAVAILABLE");
+  });
+
+  it("checks credentials before options, so a stranger learns nothing about them", async () => {
+    await refusal(await handshake("?channels=2", { key: "wrong" }), 401, "INVALID_AUTH");
+  });
+});
+
+describe("options", () => {
+  it.each([
+    ["?encoding=opus&sample_rate=48000", "encoding"],
+    ["?encoding=linear16", "sample_rate"],
+    ["?sample_rate=96000", "sample_rate"],
+    ["?sample_rate=7999", "sample_rate"],
+    ["?channels=2", "channels"],
+    ["?interim_results=yes", "interim_results"],
+    ["?utterance_end_ms=1000", "utterance_end_ms"],
+    ["?language=klingon", "language"],
+    ["?model=gpt-4", "model"],
+    ["?diarize=true", "diarize"],
+    ["?endpointing=abc", "endpointing"],
+    ["?sample_rate=16000&sample_rate=8000", "sample_rate"],
+  ])("refuses %s with 400 naming `%s`", async (query, option) => {
+    const body = await refusal(await handshake(query), 400, "Bad Request");
+    expect(body.option).toBe(option);
+    expect(body.err_msg).toContain(option);
+  });
+
+  it("accepts every documented option together", async () => {
+    const client = await TestClient.open(
+      "?encoding=linear16&sample_rate=44100&channels=1&interim_results=true&endpointing=300" +
+        "&utterance_end_ms=1000&vad_events=true&punctuate=true&smart_format=true&language=en-US" +
+        "&model=nova-3",
+    );
+    const { closed } = await client.finish();
+    expect(closed.code).toBe(1000);
+  });
+});
+
+describe("not a WebSocket", () => {
+  it("answers a plain GET with 426 and Upgrade: websocket", async () => {
+    const response = await exports.default.fetch("http://earshot.test/v1/listen", {
+      headers: { Authorization: `Token ${DEMO_KEY}` },
+    });
+    await refusal(response, 426, "UPGRADE_REQUIRED");
+    expect(response.headers.get("upgrade")).toBe("websocket");
+  });
+
+  it("answers other methods with 405 and unknown paths with 404, as JSON", async () => {
+    const post = await exports.default.fetch("http://earshot.test/v1/listen", { method: "POST" });
+    await refusal(post, 405, "METHOD_NOT_ALLOWED");
+    const missing = await exports.default.fetch("http://earshot.test/v1/nothing-here");
+    await refusal(missing, 404, "NOT_FOUND");
+  });
+});
+
+describe("sessions", () => {
+  it("gives every connection its own session id", async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const client = await TestClient.open("");
+      ids.add(client.sessionId);
+      await client.finish();
+    }
+    expect(ids.size).toBe(5);
+  });
+});
