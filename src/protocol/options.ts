@@ -1,0 +1,470 @@
+/**
+ * The query options of `GET /v1/listen`, validated into one typed object before the upgrade.
+ *
+ * Earshot honours the subset of Deepgram's live options that a Whisper-tiny pipeline can mean
+ * honestly, and refuses everything else by name (HTTP 400 from the route), so a client never
+ * believes an option took effect when it did not. Sources for Deepgram's rules are cited next to
+ * each option; where Deepgram is silent the choice is Earshot's and says why.
+ */
+
+export type Encoding = "linear16" | "mulaw";
+
+export interface ListenOptions {
+  encoding: Encoding;
+  /** Hz, integer 8000..48000; the session resamples to Whisper's 16 kHz. */
+  sampleRate: number;
+  channels: 1;
+  interimResults: boolean;
+  /** ms of trailing silence that ends an utterance; false = never by silence (Finalize only). */
+  endpointingMs: number | false;
+  /** ms gap after the last final word before `UtteranceEnd`; null when not requested. */
+  utteranceEndMs: number | null;
+  vadEvents: boolean;
+  /** Accepted for compatibility; Whisper punctuates regardless. */
+  punctuate: boolean;
+  /** Accepted for compatibility; Whisper already writes cased, punctuated text. */
+  smartFormat: boolean;
+  /** One of WHISPER_LANGUAGES, or "multi" (let Whisper detect the language). */
+  language: string;
+  /** What the client asked for, and what actually runs (reported in Metadata). */
+  model: { requested: string; name: "whisper-tiny" };
+}
+
+export type OptionsResult =
+  | { ok: true; options: ListenOptions }
+  | { ok: false; option: string; message: string };
+
+/**
+ * The 99 language codes Whisper tiny (multilingual) knows, in language-token order: the token of
+ * `WHISPER_LANGUAGES[i]` is `<|code|>` with id 50259 + i. Copied from the `lang_to_id` table of the
+ * model's own generation_config.json (../shared/models/whisper-tiny, ids 50259..50357), so the list
+ * is exactly what the loaded model accepts. (`yue` arrived with large-v3 and is not in tiny.)
+ * Note Whisper's non-standard `jw` for Javanese (ISO 639-1 is `jv`; see LANGUAGE_ALIASES).
+ */
+// biome-ignore format: sixteen codes per row reads as a table
+export const WHISPER_LANGUAGES = [
+  "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
+  "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur",
+  "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
+  "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
+  "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
+  "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha",
+  "ba", "jw", "su",
+] as const;
+
+const WHISPER_LANGUAGE_SET: ReadonlySet<string> = new Set(WHISPER_LANGUAGES);
+
+/**
+ * Standard (or formerly standard) primary subtags whose Whisper spelling differs. Clients send
+ * BCP-47; Whisper's table predates some of it.
+ */
+const LANGUAGE_ALIASES: Readonly<Record<string, string>> = {
+  jv: "jw", // Javanese: ISO 639-1 `jv`, Whisper `jw`
+  nb: "no", // Norwegian Bokmål: Whisper's `no` is Bokmål (Nynorsk is `nn`)
+  iw: "he", // Hebrew's deprecated ISO code, still emitted by old Java/Android locales
+  in: "id", // Indonesian's deprecated ISO code, same origin
+  tgl: "tl", // Tagalog's ISO 639-2 code (Deepgram lists `tl`; some clients send `tgl`/`fil`)
+  fil: "tl", // Filipino, standardised Tagalog
+};
+
+/** Deepgram's "detect the language" value (Nova-3 multilingual); Earshot lets Whisper detect. */
+export const LANGUAGE_DETECT = "multi";
+
+/**
+ * Earshot's default `endpointing`, in ms of trailing silence. Deepgram's default is 10 ms
+ * (developers.deepgram.com/docs/endpointing: "enabled by default and set to 10 milliseconds"),
+ * tuned for a model that streams words as they are heard. Whisper transcribes whole segments and
+ * guesses badly on fragments, so ending an utterance at every 10 ms breath would cut phrases in
+ * half. Deepgram's own guide recommends 300–500 ms "for conversations where speakers pause
+ * mid-thought" (docs/understand-endpointing-interim-results); Earshot takes the top of that range:
+ * 500 ms ≈ 15.6 VAD frames of 32 ms, i.e. the segmenter waits 16 frames (512 ms).
+ */
+export const DEFAULT_ENDPOINTING_MS = 500;
+
+/**
+ * Valid `endpointing` range, ms. Deepgram documents no bounds; 10 ms is its own default so it must
+ * be accepted. A value below one VAD frame (512 samples at 16 kHz = 32 ms) still means one frame:
+ * the VAD cannot observe silence at a finer grain. Above 10 s, the idle timeout (10 s, as Deepgram)
+ * and Whisper's 30-s window make a longer wait meaningless; use `endpointing=false` instead.
+ */
+export const ENDPOINTING_MIN_MS = 10;
+export const ENDPOINTING_MAX_MS = 10_000;
+/**
+ * One Silero frame: 512 samples ÷ 16 000 Hz = 32 ms, the granularity at which endpointing can act
+ * (VAD_FRAME_SAMPLES in src/vad/silero.ts; not imported so the stateless Worker's option parsing
+ * does not pull in the ONNX runtime; a test keeps the two in step).
+ */
+export const VAD_FRAME_MS = 32;
+
+/**
+ * `utterance_end_ms` range. Deepgram's docs (docs/utterance-end) use 1000 as the smallest value
+ * and explain it relies on interim results, which arrive about once a second, so a shorter gap
+ * cannot be measured. The cap matches ENDPOINTING_MAX_MS for the same reason.
+ */
+export const UTTERANCE_END_MIN_MS = 1000;
+export const UTTERANCE_END_MAX_MS = 10_000;
+
+/** Deepgram's documented live range for raw audio, and Earshot's resampler's. */
+export const SAMPLE_RATE_MIN_HZ = 8000;
+export const SAMPLE_RATE_MAX_HZ = 48_000;
+/**
+ * With neither `encoding` nor `sample_rate`, Deepgram sniffs a container format (WAV, Ogg, …).
+ * Earshot decodes no containers, so it assumes what its own demo page sends: 16-bit PCM at
+ * 16 kHz, which is also Whisper's native rate (no resampling).
+ */
+export const DEFAULT_ENCODING: Encoding = "linear16";
+export const DEFAULT_SAMPLE_RATE_HZ = 16_000;
+
+export const DEFAULT_MODEL = "whisper-tiny";
+
+/**
+ * Earshot's own handshake parameters (PROTOCOL.md "Earshot extensions": resume after a dropped
+ * connection). They are parsed by the route, not here; this parser only lets them through (and
+ * still refuses them twice).
+ */
+export const EARSHOT_EXTENSION_PARAMS = ["session_id", "resume_offset"] as const;
+
+/** Every option parseListenOptions understands, in the order errors are reported. */
+export const LISTEN_OPTION_NAMES = [
+  "encoding",
+  "sample_rate",
+  "channels",
+  "interim_results",
+  "endpointing",
+  "utterance_end_ms",
+  "vad_events",
+  "punctuate",
+  "smart_format",
+  "language",
+  "model",
+] as const;
+
+/**
+ * Deepgram live options that exist but Earshot cannot honour. They get a clearer refusal than a
+ * typo does. (Names from the SDK v5 `listen.v1.connect` arguments, deepgram-js-sdk
+ * src/api/resources/listen/resources/v1/client/Client.ts.)
+ */
+const DEEPGRAM_UNSUPPORTED = new Set([
+  "callback",
+  "callback_method",
+  "detect_entities",
+  "diarize",
+  "diarize_model",
+  "dictation",
+  "extra",
+  "keyterm",
+  "keywords",
+  "mip_opt_out",
+  "multichannel",
+  "numerals",
+  "profanity_filter",
+  "redact",
+  "replace",
+  "search",
+  "tag",
+  "version",
+]);
+
+const KNOWN_PARAMS: ReadonlySet<string> = new Set<string>([
+  ...LISTEN_OPTION_NAMES,
+  ...EARSHOT_EXTENSION_PARAMS,
+]);
+
+type Step<T> = { ok: true; value: T } | { ok: false; message: string };
+
+const ok = <T>(value: T): Step<T> => ({ ok: true, value });
+const fail = <T>(message: string): Step<T> => ({ ok: false, message });
+
+/** Quotes a client value for an error message, cut short so a huge value cannot bloat the reply. */
+function quote(value: string): string {
+  const MAX_QUOTED_CHARS = 40;
+  const cut = value.length > MAX_QUOTED_CHARS ? `${value.slice(0, MAX_QUOTED_CHARS)}…` : value;
+  return JSON.stringify(cut);
+}
+
+/**
+ * A non-negative decimal integer with no sign, fraction, exponent, unit or whitespace: "16000",
+ * never "16000.5", "16k", "1e4", " 16000" or "+16000". Number() alone would accept most of those.
+ * At most 9 digits, far past every range here, so the result is always a safe integer.
+ */
+function parseDecimalInteger(value: string): number | null {
+  return /^[0-9]{1,9}$/.test(value) ? Number(value) : null;
+}
+
+/** Exactly "true" or "false": what the SDK sends (it stringifies JS booleans into the URL). */
+function parseBoolean(value: string): Step<boolean> {
+  if (value === "true") return ok(true);
+  if (value === "false") return ok(false);
+  return fail(`must be "true" or "false", got ${quote(value)}`);
+}
+
+function parseEncoding(value: string): Step<Encoding> {
+  if (value === "linear16" || value === "mulaw") return ok(value);
+  return fail(
+    `${quote(value)} is not supported: Earshot takes raw audio only, encoding=linear16 ` +
+      "(16-bit signed little-endian PCM) or encoding=mulaw (G.711 µ-law); " +
+      "decode containers and codecs such as opus, flac or wav to raw PCM before sending",
+  );
+}
+
+function parseSampleRate(value: string): Step<number> {
+  const hz = parseDecimalInteger(value);
+  if (hz === null || hz < SAMPLE_RATE_MIN_HZ || hz > SAMPLE_RATE_MAX_HZ) {
+    return fail(
+      `must be a whole number of Hz from ${SAMPLE_RATE_MIN_HZ} to ${SAMPLE_RATE_MAX_HZ} ` +
+        `(e.g. 16000), got ${quote(value)}`,
+    );
+  }
+  return ok(hz);
+}
+
+function parseChannels(value: string): Step<1> {
+  const n = parseDecimalInteger(value);
+  if (n === null) return fail(`must be the integer 1, got ${quote(value)}`);
+  if (n !== 1) {
+    return fail(
+      `must be 1, got ${n}: Earshot transcribes one mono stream; downmix to mono before sending`,
+    );
+  }
+  return ok(1);
+}
+
+function parseEndpointing(value: string): Step<number | false> {
+  if (value === "false") return ok(false);
+  // Deepgram documents endpointing as "enabled by default"; an explicit "true" asks for that.
+  if (value === "true") return ok(DEFAULT_ENDPOINTING_MS);
+  const ms = parseDecimalInteger(value);
+  if (ms === null || ms < ENDPOINTING_MIN_MS || ms > ENDPOINTING_MAX_MS) {
+    return fail(
+      `must be "false", "true" (${DEFAULT_ENDPOINTING_MS} ms) or a whole number of ` +
+        `milliseconds from ${ENDPOINTING_MIN_MS} to ${ENDPOINTING_MAX_MS}, got ${quote(value)}`,
+    );
+  }
+  return ok(ms);
+}
+
+function parseUtteranceEnd(value: string): Step<number> {
+  const ms = parseDecimalInteger(value);
+  if (ms === null || ms < UTTERANCE_END_MIN_MS || ms > UTTERANCE_END_MAX_MS) {
+    return fail(
+      `must be a whole number of milliseconds from ${UTTERANCE_END_MIN_MS} to ` +
+        `${UTTERANCE_END_MAX_MS}, got ${quote(value)}`,
+    );
+  }
+  return ok(ms);
+}
+
+/**
+ * BCP-47-ish: a 2–3 letter primary subtag, optionally followed by subtags ("en-US", "zh-Hant-TW",
+ * "es-419"); `_` is accepted as a separator because POSIX locales ("en_US") leak into clients.
+ * Case-insensitive. Only the primary subtag matters to Whisper, so region and script are dropped.
+ */
+export function normalizeLanguage(value: string): string | null {
+  const lower = value.toLowerCase();
+  if (lower === LANGUAGE_DETECT) return LANGUAGE_DETECT;
+  if (!/^[a-z]{2,3}(?:[-_][a-z0-9]{1,8})*$/.test(lower)) return null;
+  const primary = lower.split(/[-_]/, 1)[0] ?? "";
+  const code = LANGUAGE_ALIASES[primary] ?? primary;
+  return WHISPER_LANGUAGE_SET.has(code) ? code : null;
+}
+
+function parseLanguage(value: string): Step<string> {
+  const code = normalizeLanguage(value);
+  if (code === null) {
+    return fail(
+      `${quote(value)} is not a language Whisper knows: use one of its 99 language codes ` +
+        `(e.g. en, es, fr, de, zh, ja; a region such as en-US is accepted and ignored) ` +
+        `or "${LANGUAGE_DETECT}" to detect it`,
+    );
+  }
+  return ok(code);
+}
+
+/** Whisper's multilingual sizes, the names Deepgram's hosted Whisper uses (`whisper-<size>`). */
+const WHISPER_SIZES = new Set(["tiny", "base", "small", "medium", "large"]);
+
+/**
+ * Bare domain names, which Deepgram resolves to its base tier. Taken from the SDK v5 model type
+ * (deepgram-js-sdk src/api/types/ListenV1Model.ts); `custom` is left out: a custom-trained model
+ * is something Earshot cannot pretend to run.
+ */
+const BARE_DOMAINS = new Set([
+  "general",
+  "meeting",
+  "phonecall",
+  "finance",
+  "conversationalai",
+  "voicemail",
+  "video",
+]);
+
+/**
+ * Model names Earshot accepts. All of them run whisper-tiny: a client written for Deepgram keeps
+ * its `model=` and still works, and Metadata/Results report the model that actually ran.
+ * A `<domain>` is one lowercase word starting with a letter (general, meeting, phonecall,
+ * medical, drivethru, …); Deepgram adds domains over time, so any word is accepted rather than a
+ * list that would go stale. It must start with a letter so that an unknown generation such as
+ * `nova-4` is refused instead of read as a domain. `nova-<domain>` (Nova-1: nova-general,
+ * nova-phonecall, nova-medical) is in the SDK's model type, so it is accepted too.
+ */
+const MODEL_PATTERNS: readonly RegExp[] = [
+  /^nova(?:-[23])?(?:-[a-z][a-z0-9]*)?$/,
+  /^base(?:-[a-z][a-z0-9]*)?$/,
+  /^enhanced(?:-[a-z][a-z0-9]*)?$/,
+  /^whisper$/,
+];
+
+export const ACCEPTED_MODEL_FORMS =
+  "nova, nova-2, nova-3, nova-<domain>, nova-2-<domain>, nova-3-<domain>, base, " +
+  "base-<domain>, enhanced, enhanced-<domain>, a bare domain (general, meeting, phonecall, " +
+  "finance, conversationalai, voicemail, video), whisper, whisper-tiny, whisper-base, " +
+  "whisper-small, whisper-medium, whisper-large";
+
+function parseModel(value: string): Step<ListenOptions["model"]> {
+  // Deepgram's names are lowercase; matching case-insensitively costs nothing and spares a
+  // client that capitalised "Nova-3" a refused handshake.
+  const lower = value.toLowerCase();
+  const whisperSize = lower.startsWith("whisper-") ? lower.slice("whisper-".length) : null;
+  const accepted =
+    MODEL_PATTERNS.some((pattern) => pattern.test(lower)) ||
+    BARE_DOMAINS.has(lower) ||
+    (whisperSize !== null && WHISPER_SIZES.has(whisperSize));
+  if (!accepted) {
+    return fail(
+      `${quote(value)} is not a model Earshot accepts; every accepted name runs whisper-tiny: ` +
+        ACCEPTED_MODEL_FORMS,
+    );
+  }
+  return ok({ requested: value, name: "whisper-tiny" });
+}
+
+function unknownMessage(name: string): string {
+  const accepted = `Earshot accepts: ${LISTEN_OPTION_NAMES.join(", ")}`;
+  if (DEEPGRAM_UNSUPPORTED.has(name)) {
+    return `${quote(name)} is a Deepgram option Earshot does not support; ${accepted}`;
+  }
+  return `unknown option ${quote(name)}; ${accepted}`;
+}
+
+/**
+ * Validates the query of a `/v1/listen` handshake. The first problem found is returned, naming
+ * the option, so the route can answer HTTP 400 before any audio is accepted.
+ */
+export function parseListenOptions(params: URLSearchParams): OptionsResult {
+  const seen = new Set<string>();
+  for (const name of params.keys()) {
+    if (!KNOWN_PARAMS.has(name)) return { ok: false, option: name, message: unknownMessage(name) };
+    // A repeated option is ambiguous (which one wins differs between servers); refuse it.
+    if (seen.has(name)) {
+      return { ok: false, option: name, message: `${quote(name)} is given more than once` };
+    }
+    seen.add(name);
+  }
+
+  const error = (option: string, message: string): OptionsResult => ({
+    ok: false,
+    option,
+    message: `${option} ${message}`,
+  });
+
+  const rawEncoding = params.get("encoding");
+  const rawRate = params.get("sample_rate");
+  let encoding = DEFAULT_ENCODING;
+  let sampleRate = DEFAULT_SAMPLE_RATE_HZ;
+  if (rawEncoding !== null) {
+    const step = parseEncoding(rawEncoding);
+    if (!step.ok) return error("encoding", step.message);
+    encoding = step.value;
+    // Deepgram: "sample_rate is required when encoding is set" for raw audio; without it the
+    // bytes cannot be interpreted. Guessing would transcribe at the wrong speed, silently.
+    if (rawRate === null) {
+      return {
+        ok: false,
+        option: "sample_rate",
+        message: `sample_rate is required with encoding=${encoding} (e.g. sample_rate=16000)`,
+      };
+    }
+  }
+  // sample_rate alone implies linear16, the raw format every mic pipeline produces.
+  if (rawRate !== null) {
+    const step = parseSampleRate(rawRate);
+    if (!step.ok) return error("sample_rate", step.message);
+    sampleRate = step.value;
+  }
+
+  let channels: 1 = 1;
+  const rawChannels = params.get("channels");
+  if (rawChannels !== null) {
+    const step = parseChannels(rawChannels);
+    if (!step.ok) return error("channels", step.message);
+    channels = step.value;
+  }
+
+  const booleans = {
+    interim_results: false,
+    vad_events: false,
+    punctuate: false,
+    smart_format: false,
+  };
+  for (const name of Object.keys(booleans) as (keyof typeof booleans)[]) {
+    const raw = params.get(name);
+    if (raw === null) continue;
+    const step = parseBoolean(raw);
+    if (!step.ok) return error(name, step.message);
+    booleans[name] = step.value;
+  }
+
+  let endpointingMs: number | false = DEFAULT_ENDPOINTING_MS;
+  const rawEndpointing = params.get("endpointing");
+  if (rawEndpointing !== null) {
+    const step = parseEndpointing(rawEndpointing);
+    if (!step.ok) return error("endpointing", step.message);
+    endpointingMs = step.value;
+  }
+
+  let utteranceEndMs: number | null = null;
+  const rawUtteranceEnd = params.get("utterance_end_ms");
+  if (rawUtteranceEnd !== null) {
+    const step = parseUtteranceEnd(rawUtteranceEnd);
+    if (!step.ok) return error("utterance_end_ms", step.message);
+    // Deepgram's rule (docs/utterance-end): the gap is measured on interim results, so the
+    // feature requires interim_results=true.
+    if (!booleans.interim_results) {
+      return error("utterance_end_ms", "requires interim_results=true");
+    }
+    utteranceEndMs = step.value;
+  }
+
+  let language = "en";
+  const rawLanguage = params.get("language");
+  if (rawLanguage !== null) {
+    const step = parseLanguage(rawLanguage);
+    if (!step.ok) return error("language", step.message);
+    language = step.value;
+  }
+
+  let model: ListenOptions["model"] = { requested: DEFAULT_MODEL, name: "whisper-tiny" };
+  const rawModel = params.get("model");
+  if (rawModel !== null) {
+    const step = parseModel(rawModel);
+    if (!step.ok) return error("model", step.message);
+    model = step.value;
+  }
+
+  return {
+    ok: true,
+    options: {
+      encoding,
+      sampleRate,
+      channels,
+      interimResults: booleans.interim_results,
+      endpointingMs,
+      utteranceEndMs,
+      vadEvents: booleans.vad_events,
+      punctuate: booleans.punctuate,
+      smartFormat: booleans.smart_format,
+      language,
+      model,
+    },
+  };
+}

@@ -1,0 +1,318 @@
+import { describe, expect, it } from "vitest";
+import {
+  DEFAULT_ENDPOINTING_MS,
+  type ListenOptions,
+  normalizeLanguage,
+  parseListenOptions,
+  VAD_FRAME_MS,
+  WHISPER_LANGUAGES,
+} from "../src/protocol/options";
+import { VAD_FRAME_SAMPLES } from "../src/vad/silero";
+
+function parse(query: string) {
+  return parseListenOptions(new URLSearchParams(query));
+}
+
+function accepted(query: string): ListenOptions {
+  const result = parse(query);
+  if (!result.ok) throw new Error(`expected ${query} to be accepted: ${result.message}`);
+  return result.options;
+}
+
+function refused(query: string): { option: string; message: string } {
+  const result = parse(query);
+  if (result.ok) throw new Error(`expected ${query} to be refused, got ${JSON.stringify(result)}`);
+  return { option: result.option, message: result.message };
+}
+
+describe("parseListenOptions defaults", () => {
+  it("gives linear16 at 16 kHz mono and documented defaults for an empty query", () => {
+    expect(accepted("")).toEqual({
+      encoding: "linear16",
+      sampleRate: 16000,
+      channels: 1,
+      interimResults: false,
+      endpointingMs: DEFAULT_ENDPOINTING_MS,
+      utteranceEndMs: null,
+      vadEvents: false,
+      punctuate: false,
+      smartFormat: false,
+      language: "en",
+      model: { requested: "whisper-tiny", name: "whisper-tiny" },
+    } satisfies ListenOptions);
+  });
+
+  it("uses an endpointing default of several VAD frames, not Deepgram's 10 ms", () => {
+    expect(DEFAULT_ENDPOINTING_MS).toBeGreaterThanOrEqual(10 * VAD_FRAME_MS);
+    expect(DEFAULT_ENDPOINTING_MS).toBeLessThanOrEqual(1000);
+  });
+
+  it("keeps its VAD frame length in step with the VAD itself", () => {
+    expect(VAD_FRAME_MS).toBe((VAD_FRAME_SAMPLES / 16000) * 1000);
+  });
+
+  it("parses a typical SDK query in full", () => {
+    const options = accepted(
+      "model=nova-3&encoding=linear16&sample_rate=48000&channels=1&interim_results=true" +
+        "&endpointing=300&utterance_end_ms=1000&vad_events=true&punctuate=true" +
+        "&smart_format=true&language=en-US",
+    );
+    expect(options).toEqual({
+      encoding: "linear16",
+      sampleRate: 48000,
+      channels: 1,
+      interimResults: true,
+      endpointingMs: 300,
+      utteranceEndMs: 1000,
+      vadEvents: true,
+      punctuate: true,
+      smartFormat: true,
+      language: "en",
+      model: { requested: "nova-3", name: "whisper-tiny" },
+    } satisfies ListenOptions);
+  });
+});
+
+describe("parseListenOptions refuses unknown and repeated options by name", () => {
+  it.each([
+    ["foo=bar", "foo", /unknown option "foo"/],
+    ["Encoding=linear16", "Encoding", /unknown option/],
+    ["diarize=true", "diarize", /Deepgram option Earshot does not support/],
+    ["keyterm=earshot", "keyterm", /Deepgram option Earshot does not support/],
+    ["encoding=linear16&sample_rate=16000&sample_rate=16000", "sample_rate", /more than once/],
+    ["language=en&language=fr", "language", /more than once/],
+    ["session_id=a&session_id=b", "session_id", /more than once/],
+  ])("%s → %s", (query, option, message) => {
+    const failure = refused(query);
+    expect(failure.option).toBe(option);
+    expect(failure.message).toMatch(message);
+  });
+
+  it("lists what it accepts when an option is unknown", () => {
+    expect(refused("bogus=1").message).toContain("encoding, sample_rate, channels");
+  });
+
+  it("lets Earshot's resume parameters through for the route to parse", () => {
+    expect(accepted("session_id=abc&resume_offset=3200").encoding).toBe("linear16");
+  });
+});
+
+describe("encoding and sample_rate", () => {
+  it.each([
+    ["encoding=linear16&sample_rate=16000", "linear16", 16000],
+    ["encoding=mulaw&sample_rate=8000", "mulaw", 8000],
+    ["encoding=mulaw&sample_rate=16000", "mulaw", 16000],
+    ["sample_rate=44100", "linear16", 44100],
+    ["sample_rate=8000", "linear16", 8000],
+    ["sample_rate=48000", "linear16", 48000],
+    ["sample_rate=016000", "linear16", 16000],
+  ])("accepts %s", (query, encoding, sampleRate) => {
+    const options = accepted(query);
+    expect(options.encoding).toBe(encoding);
+    expect(options.sampleRate).toBe(sampleRate);
+  });
+
+  it.each([
+    ["encoding=opus&sample_rate=48000", "encoding", /raw audio only/],
+    ["encoding=flac&sample_rate=16000", "encoding", /raw audio only/],
+    ["encoding=LINEAR16&sample_rate=16000", "encoding", /raw audio only/],
+    ["encoding=&sample_rate=16000", "encoding", /raw audio only/],
+    ["encoding=linear16", "sample_rate", /required with encoding=linear16/],
+    ["encoding=mulaw", "sample_rate", /required with encoding=mulaw/],
+    ["sample_rate=7999", "sample_rate", /8000 to 48000/],
+    ["sample_rate=48001", "sample_rate", /8000 to 48000/],
+    ["sample_rate=16000.5", "sample_rate", /whole number/],
+    ["sample_rate=16k", "sample_rate", /whole number/],
+    ["sample_rate=1.6e4", "sample_rate", /whole number/],
+    ["sample_rate=-16000", "sample_rate", /whole number/],
+    ["sample_rate=+16000", "sample_rate", /whole number/],
+    ["sample_rate=%2016000", "sample_rate", /whole number/],
+    ["sample_rate=", "sample_rate", /whole number/],
+    ["sample_rate=99999999999999999999", "sample_rate", /whole number/],
+  ])("refuses %s (names %s)", (query, option, message) => {
+    const failure = refused(query);
+    expect(failure.option).toBe(option);
+    expect(failure.message).toMatch(message);
+  });
+});
+
+describe("channels", () => {
+  it("accepts 1", () => {
+    expect(accepted("channels=1").channels).toBe(1);
+  });
+
+  it.each([
+    ["channels=2", /downmix to mono/],
+    ["channels=0", /downmix to mono/],
+    ["channels=6", /downmix to mono/],
+    ["channels=1.0", /integer 1/],
+    ["channels=one", /integer 1/],
+    ["channels=", /integer 1/],
+  ])("refuses %s", (query, message) => {
+    const failure = refused(query);
+    expect(failure.option).toBe("channels");
+    expect(failure.message).toMatch(message);
+  });
+});
+
+describe("boolean options take exactly true or false", () => {
+  const booleans = [
+    ["interim_results", "interimResults"],
+    ["vad_events", "vadEvents"],
+    ["punctuate", "punctuate"],
+    ["smart_format", "smartFormat"],
+  ] as const;
+
+  it.each(booleans)("%s=true / false", (name, field) => {
+    expect(accepted(`${name}=true`)[field]).toBe(true);
+    expect(accepted(`${name}=false`)[field]).toBe(false);
+  });
+
+  it.each(
+    booleans.flatMap(([name]) => ["1", "0", "yes", "True", "FALSE", ""].map((v) => [name, v])),
+  )("refuses %s=%s", (name, value) => {
+    const failure = refused(`${name}=${value}`);
+    expect(failure.option).toBe(name);
+    expect(failure.message).toMatch(/"true" or "false"/);
+  });
+});
+
+describe("endpointing", () => {
+  it.each([
+    ["endpointing=false", false],
+    ["endpointing=true", DEFAULT_ENDPOINTING_MS],
+    ["endpointing=10", 10],
+    ["endpointing=31", 31],
+    ["endpointing=300", 300],
+    ["endpointing=10000", 10000],
+  ])("%s → %s", (query, expected) => {
+    expect(accepted(query).endpointingMs).toBe(expected);
+  });
+
+  it.each([
+    "endpointing=9",
+    "endpointing=0",
+    "endpointing=10001",
+    "endpointing=300.5",
+    "endpointing=300ms",
+    "endpointing=False",
+    "endpointing=",
+  ])("refuses %s", (query) => {
+    const failure = refused(query);
+    expect(failure.option).toBe("endpointing");
+    expect(failure.message).toMatch(/10 to 10000/);
+  });
+});
+
+describe("utterance_end_ms", () => {
+  it.each([
+    ["interim_results=true&utterance_end_ms=1000", 1000],
+    ["utterance_end_ms=2500&interim_results=true", 2500],
+    ["interim_results=true&utterance_end_ms=10000", 10000],
+  ])("%s → %s", (query, expected) => {
+    expect(accepted(query).utteranceEndMs).toBe(expected);
+  });
+
+  it.each([
+    ["utterance_end_ms=1000", /requires interim_results=true/],
+    ["interim_results=false&utterance_end_ms=1000", /requires interim_results=true/],
+    ["interim_results=true&utterance_end_ms=999", /1000 to 10000/],
+    ["interim_results=true&utterance_end_ms=10001", /1000 to 10000/],
+    ["interim_results=true&utterance_end_ms=1500.5", /whole number/],
+    ["interim_results=true&utterance_end_ms=", /whole number/],
+  ])("refuses %s", (query, message) => {
+    const failure = refused(query);
+    expect(failure.option).toBe("utterance_end_ms");
+    expect(failure.message).toMatch(message);
+  });
+});
+
+describe("language", () => {
+  it("knows exactly Whisper tiny's 99 distinct languages", () => {
+    expect(WHISPER_LANGUAGES).toHaveLength(99);
+    expect(new Set(WHISPER_LANGUAGES).size).toBe(99);
+    expect(WHISPER_LANGUAGES[0]).toBe("en");
+    expect(WHISPER_LANGUAGES).toContain("haw");
+    expect(WHISPER_LANGUAGES).not.toContain("yue");
+  });
+
+  it.each([
+    ["en", "en"],
+    ["EN", "en"],
+    ["en-US", "en"],
+    ["en_GB", "en"],
+    ["es-419", "es"],
+    ["zh-Hant-TW", "zh"],
+    ["pt-BR", "pt"],
+    ["haw", "haw"],
+    ["jv", "jw"],
+    ["nb", "no"],
+    ["multi", "multi"],
+    ["MULTI", "multi"],
+  ])("%s → %s", (value, expected) => {
+    expect(accepted(`language=${value}`).language).toBe(expected);
+  });
+
+  it("accepts every Whisper code as given", () => {
+    for (const code of WHISPER_LANGUAGES) expect(normalizeLanguage(code)).toBe(code);
+  });
+
+  it.each(["xx", "yue", "english", "e", "en-", "-en", "en US", "", "multi-en"])(
+    "refuses %s",
+    (value) => {
+      const failure = refused(`language=${encodeURIComponent(value)}`);
+      expect(failure.option).toBe("language");
+      expect(failure.message).toMatch(/99 language codes/);
+    },
+  );
+});
+
+describe("model", () => {
+  it.each([
+    "nova",
+    "nova-2",
+    "nova-3",
+    "nova-general",
+    "nova-phonecall",
+    "nova-2-general",
+    "nova-2-meeting",
+    "nova-2-drivethru",
+    "nova-3-general",
+    "nova-3-medical",
+    "base",
+    "base-general",
+    "base-phonecall",
+    "enhanced",
+    "enhanced-meeting",
+    "general",
+    "meeting",
+    "phonecall",
+    "conversationalai",
+    "whisper",
+    "whisper-tiny",
+    "whisper-base",
+    "whisper-small",
+    "whisper-medium",
+    "whisper-large",
+    "Nova-3",
+  ])("accepts %s and runs whisper-tiny", (model) => {
+    expect(accepted(`model=${model}`).model).toEqual({ requested: model, name: "whisper-tiny" });
+  });
+
+  it.each([
+    "nova-4",
+    "nova-3-",
+    "nova-2-general-",
+    "whisper-huge",
+    "whisper-",
+    "custom",
+    "gpt-4o-transcribe",
+    "",
+    "base-",
+  ])("refuses %s and lists the accepted forms", (model) => {
+    const failure = refused(`model=${model}`);
+    expect(failure.option).toBe("model");
+    expect(failure.message).toContain("nova-3-<domain>");
+    expect(failure.message).toContain("whisper-tiny");
+  });
+});
