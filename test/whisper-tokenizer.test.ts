@@ -1,0 +1,93 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
+import { whisperJson } from "./helpers/whisper-files";
+
+/*
+ * Token ids below are real ids of the stock vocab.json, found by encoding the strings with
+ * transformers.js' Whisper tokenizer (@huggingface/transformers 4.3.1, AutoTokenizer on the same
+ * tokenizer.json); this file only decodes them.
+ */
+
+let tokenizer: WhisperTokenizer;
+
+beforeAll(async () => {
+  const vocab = await whisperJson<Vocab>("vocab.json");
+  const added = await whisperJson<AddedTokens>("added_tokens.json");
+  tokenizer = new WhisperTokenizer(vocab, added);
+});
+
+/**
+ * True when these bytes alone are not complete UTF-8. (Checked by the replacement character:
+ * workerd's TextDecoder with `fatal: true` does not throw on a truncated final sequence.)
+ */
+function isPartialUtf8(bytes: Uint8Array): boolean {
+  return new TextDecoder("utf-8").decode(bytes).includes("\uFFFD");
+}
+
+describe("Whisper tokenizer (decoding)", () => {
+  it("knows the special tokens of the multilingual vocabulary", () => {
+    expect(tokenizer.special).toEqual({
+      endOfText: 50257,
+      startOfTranscript: 50258,
+      translate: 50358,
+      transcribe: 50359,
+      startOfLm: 50360,
+      startOfPrev: 50361,
+      noSpeech: 50362,
+      noTimestamps: 50363,
+      timestampBegin: 50364,
+      timestampEnd: 51864,
+    });
+    expect(tokenizer.vocabSize).toBe(51865);
+  });
+
+  it("maps language codes to tokens and back", () => {
+    expect(tokenizer.languages.size).toBe(99);
+    expect(tokenizer.languageToken("en")).toBe(50259);
+    expect(tokenizer.languageToken("ja")).toBe(50266);
+    expect(tokenizer.languageToken("haw")).toBe(50352);
+    expect(tokenizer.languageOf(50260)).toBe("zh");
+    expect(tokenizer.languageOf(50359)).toBeUndefined();
+    expect(() => tokenizer.languageToken("xx")).toThrow(RangeError);
+  });
+
+  it("names timestamps in 0.02 s steps up to 30 s", () => {
+    expect(tokenizer.timestampSeconds(50364)).toBe(0);
+    expect(tokenizer.timestampSeconds(50364 + 75)).toBe(1.5);
+    expect(tokenizer.timestampSeconds(51864)).toBe(30);
+    expect(tokenizer.specialName(50439)).toBe("<|1.50|>");
+    expect(tokenizer.isTimestamp(50363)).toBe(false);
+    expect(() => tokenizer.timestampSeconds(50257)).toThrow(RangeError);
+  });
+
+  it("decodes ASCII and Latin text", () => {
+    expect(tokenizer.decode([1667, 15487, 303, 25118])).toBe(" naïve café");
+    expect(tokenizer.decode([38932])).toBe(" Привет");
+  });
+
+  it("joins a Japanese character split over two tokens", () => {
+    const ids = [220, 18413, 31375, 7182, 2972, 6135, 25870, 3065, 5094, 112, 4132, 4767, 1543];
+    // 晴 is split over 5094 and 112, so token-by-token decoding would break it.
+    expect(isPartialUtf8(tokenizer.tokenBytes(5094))).toBe(true);
+    expect(isPartialUtf8(tokenizer.tokenBytes(112))).toBe(true);
+    expect(tokenizer.decode(ids)).toBe(" 東京都の天気は晴れです。");
+    expect(tokenizer.decode([14384, 3225, 35752, 1231, 24486, 1543])).toBe(" こんにちは、世界。");
+  });
+
+  it("joins emoji split over two tokens", () => {
+    const ids = [19034, 231, 31017, 235, 1096];
+    expect(isPartialUtf8(tokenizer.tokenBytes(19034))).toBe(true);
+    expect(isPartialUtf8(tokenizer.tokenBytes(31017))).toBe(true);
+    expect(tokenizer.decode(ids)).toBe(" 🎉👍 done");
+    // A sequence cut inside a character ends with the replacement character, never throws.
+    expect(tokenizer.decode([19034])).toBe(" \uFFFD");
+  });
+
+  it("skips special and timestamp tokens, or names them on request", () => {
+    const ids = [50258, 50266, 50359, 50364, 220, 27311, 31348, 50439, 50257];
+    expect(tokenizer.decode(ids)).toBe(" 日本語");
+    expect(tokenizer.decode(ids, { withSpecial: true })).toBe(
+      "<|startoftranscript|><|ja|><|transcribe|><|0.00|> 日本語<|1.50|><|endoftext|>",
+    );
+  });
+});
