@@ -1,0 +1,180 @@
+/**
+ * Word error rate with the normalisation ../shared/eval/dev/README.md asks for: case and
+ * punctuation ignored, "mr" = "mister", "oh" = "zero", digits equal to number words ("10" =
+ * "ten", "25" = "twenty-five"). Pure: runs in workerd tests and in Node scripts alike.
+ */
+
+export type AlignmentOp = "match" | "substitute" | "insert" | "delete";
+
+export interface AlignedWord {
+  op: AlignmentOp;
+  /** The reference word (absent for an insertion). */
+  ref?: string;
+  /** The hypothesis word (absent for a deletion). */
+  hyp?: string;
+}
+
+export interface WerResult {
+  /** Substitutions + insertions + deletions of the minimum-edit alignment. */
+  errors: number;
+  substitutions: number;
+  insertions: number;
+  deletions: number;
+  referenceWords: number;
+  hypothesisWords: number;
+  /** errors / referenceWords; 0 or Infinity when the reference is empty. */
+  wer: number;
+  alignment: AlignedWord[];
+}
+
+const UNITS: Record<string, number> = {
+  zero: 0,
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
+  nineteen: 19,
+};
+const TENS: Record<string, number> = {
+  twenty: 20,
+  thirty: 30,
+  forty: 40,
+  fifty: 50,
+  sixty: 60,
+  seventy: 70,
+  eighty: 80,
+  ninety: 90,
+};
+const SCALES: Record<string, number> = { thousand: 1_000, million: 1_000_000 };
+/** Spellings counted as the same word (after lowercasing and stripping punctuation). */
+const SYNONYMS: Record<string, string> = { mr: "mister", oh: "zero" };
+
+/**
+ * Replaces each run of number words by its value in digits: "twenty five" → "25", "one hundred
+ * and" stays "100 and". A run breaks where English would start a new number: a unit after a unit
+ * or tens ("one two" → "1 2", "twenty five six" → "25 6") or tens after anything but a scale.
+ */
+function numbersToDigits(words: string[]): string[] {
+  const out: string[] = [];
+  let total = 0;
+  let current = 0;
+  let inNumber = false;
+  /** What the last number word was, to decide where a run breaks. */
+  let last: "unit" | "tens" | "scale" | undefined;
+  const finish = () => {
+    if (inNumber) out.push(String(total + current));
+    total = 0;
+    current = 0;
+    inNumber = false;
+    last = undefined;
+  };
+  for (const word of words) {
+    const unit = UNITS[word];
+    const tens = TENS[word];
+    const scale = SCALES[word];
+    if (unit !== undefined) {
+      if (last === "unit" || (last === "tens" && unit >= 10)) finish();
+      current += unit;
+      last = "unit";
+      inNumber = true;
+    } else if (tens !== undefined) {
+      if (last === "unit" || last === "tens") finish();
+      current += tens;
+      last = "tens";
+      inNumber = true;
+    } else if (word === "hundred" && inNumber && last !== "scale") {
+      current = current * 100;
+      last = "scale";
+    } else if (scale !== undefined && inNumber) {
+      total += current * scale;
+      current = 0;
+      last = "scale";
+    } else {
+      finish();
+      out.push(word);
+    }
+  }
+  finish();
+  return out;
+}
+
+/** Normalised words of a transcript (see the module comment). */
+export function normalizeWords(text: string): string[] {
+  const cleaned = text
+    .toLowerCase()
+    .replace(/(\d),(\d{3})/g, "$1$2") // 1,000 → 1000
+    .replace(/['’]/g, "") // don't → dont, so both spellings agree
+    .replace(/[^\p{L}\p{N}]+/gu, " "); // other punctuation (hyphens too) separates words
+  const words = cleaned
+    .split(" ")
+    .filter((w) => w.length > 0)
+    .map((w) => SYNONYMS[w] ?? w);
+  return numbersToDigits(words);
+}
+
+/** Minimum-edit alignment of hypothesis to reference words, with the error counts. */
+export function wordErrorRate(reference: string, hypothesis: string): WerResult {
+  const ref = normalizeWords(reference);
+  const hyp = normalizeWords(hypothesis);
+  const rows = ref.length + 1;
+  const cols = hyp.length + 1;
+  // cost[i][j]: edits to turn ref[0..i) into hyp[0..j).
+  const cost = new Uint32Array(rows * cols);
+  for (let i = 0; i < rows; i++) cost[i * cols] = i;
+  for (let j = 0; j < cols; j++) cost[j] = j;
+  const at = (i: number, j: number) => cost[i * cols + j] ?? 0;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const diagonal = at(i - 1, j - 1) + (ref[i - 1] === hyp[j - 1] ? 0 : 1);
+      cost[i * cols + j] = Math.min(diagonal, at(i - 1, j) + 1, at(i, j - 1) + 1);
+    }
+  }
+  const alignment: AlignedWord[] = [];
+  let i = ref.length;
+  let j = hyp.length;
+  while (i > 0 || j > 0) {
+    const r = ref[i - 1];
+    const h = hyp[j - 1];
+    if (i > 0 && j > 0 && at(i, j) === at(i - 1, j - 1) + (r === h ? 0 : 1)) {
+      alignment.push({ op: r === h ? "match" : "substitute", ref: r, hyp: h });
+      i--;
+      j--;
+    } else if (i > 0 && at(i, j) === at(i - 1, j) + 1) {
+      alignment.push({ op: "delete", ref: r });
+      i--;
+    } else {
+      alignment.push({ op: "insert", hyp: h });
+      j--;
+    }
+  }
+  alignment.reverse();
+  const count = (op: AlignmentOp) => alignment.filter((a) => a.op === op).length;
+  const substitutions = count("substitute");
+  const insertions = count("insert");
+  const deletions = count("delete");
+  const errors = substitutions + insertions + deletions;
+  return {
+    errors,
+    substitutions,
+    insertions,
+    deletions,
+    referenceWords: ref.length,
+    hypothesisWords: hyp.length,
+    wer: ref.length > 0 ? errors / ref.length : errors > 0 ? Number.POSITIVE_INFINITY : 0,
+    alignment,
+  };
+}
