@@ -55,6 +55,9 @@ export class SessionObject extends DurableObject<Env> {
 
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
+    // Since compatibility date 2026-03 workerd follows the standard and delivers binary messages
+    // as Blob by default; audio is handled synchronously as bytes, so ask for ArrayBuffers.
+    server.binaryType = "arraybuffer";
     server.accept();
     this.#store.begin({
       sessionId: start.sessionId,

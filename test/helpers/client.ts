@@ -41,6 +41,7 @@ export class TestClient {
     readonly socket: WebSocket,
     readonly sessionId: string,
   ) {
+    socket.binaryType = "arraybuffer";
     socket.accept();
     this.closed = new Promise((resolve) => {
       socket.addEventListener("close", (event) => {
