@@ -85,7 +85,7 @@ export class LiveSession {
     private readonly socket: WebSocket,
     private readonly config: LiveSessionConfig,
     private readonly model: Transcriber,
-    private readonly store: TranscriptStore,
+    private readonly store: Pick<TranscriptStore, "addFinal" | "end">,
     private readonly log: Logger,
     private readonly hooks: LiveSessionHooks,
   ) {

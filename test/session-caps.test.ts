@@ -1,0 +1,119 @@
+/**
+ * The caps a session enforces (src/session/caps.ts), each at its limit. The queue cap needs a
+ * session that cannot keep up; locally workerd delivers the next message only when the object is
+ * idle (so a fast client is slowed by the socket, not queued), hence a LiveSession driven directly
+ * with a transcriber whose flush waits on a gate: while it waits, audio queues up.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { hashApiKey } from "../src/auth/api-keys";
+import { parseListenOptions } from "../src/protocol/options";
+import { createLogger } from "../src/runtime/log";
+import { MAX_QUEUED_AUDIO_SECONDS } from "../src/session/caps";
+import { LiveSession } from "../src/session/live-session";
+import type { Transcriber } from "../src/stt/transcriber";
+import { type ServerJson, TestClient } from "./helpers/client";
+
+interface Gate {
+  transcriber: Transcriber;
+  open(): void;
+}
+
+/** A transcriber whose every flush waits until the gate opens. */
+function gatedTranscriber(): Gate {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return {
+    open: () => open(),
+    transcriber: {
+      model: { name: "gated", version: "0", arch: "test", uuid: "gated" },
+      open: () => ({ feed: () => {}, flush: () => opened, close: () => {} }),
+    },
+  };
+}
+
+function liveSession(transcriber: Transcriber) {
+  const parsed = parseListenOptions(new URLSearchParams("encoding=linear16&sample_rate=16000"));
+  if (!parsed.ok) throw new Error(parsed.message);
+  const pair = new WebSocketPair();
+  const [client, server] = [pair[0], pair[1]];
+  server.binaryType = "arraybuffer";
+  server.accept();
+  client.accept();
+  const messages: ServerJson[] = [];
+  client.addEventListener("message", (event) => messages.push(JSON.parse(String(event.data))));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    client.addEventListener("close", (event) =>
+      resolve({ code: event.code, reason: event.reason }),
+    ),
+  );
+  const ends: number[] = [];
+  new LiveSession(
+    server,
+    {
+      sessionId: "caps-test",
+      accountId: "caps-account",
+      options: parsed.options,
+      createdAt: Date.now(),
+      idleTimeoutMs: 30_000,
+      maxSessionSeconds: 3600,
+    },
+    transcriber,
+    { addFinal: () => {}, end: (_bytes, code) => ends.push(code) },
+    createLogger({ test: "caps" }),
+    { ended: () => {} },
+  );
+  return { client, messages, closed, ends };
+}
+
+const ONE_SECOND = 32_000; // bytes of 16 kHz linear16
+
+describe("MAX_QUEUED_AUDIO_SECONDS", () => {
+  it("closes 1008 BUF-0000 when more audio than the cap waits behind a slow step", async () => {
+    const gate = gatedTranscriber();
+    const { client, closed } = liveSession(gate.transcriber);
+    client.send(JSON.stringify({ type: "Finalize" })); // blocks the queue until the gate opens
+    for (let s = 0; s <= MAX_QUEUED_AUDIO_SECONDS; s++) client.send(new Uint8Array(ONE_SECOND));
+    const result = await closed;
+    expect(result.code).toBe(1008);
+    expect(result.reason).toMatch(/^BUF-0000/);
+    gate.open();
+  });
+
+  it("accepts exactly the cap", async () => {
+    const gate = gatedTranscriber();
+    const { client, closed, messages } = liveSession(gate.transcriber);
+    client.send(JSON.stringify({ type: "Finalize" }));
+    for (let s = 0; s < MAX_QUEUED_AUDIO_SECONDS; s++) client.send(new Uint8Array(ONE_SECOND));
+    gate.open();
+    client.send(JSON.stringify({ type: "CloseStream" }));
+    const result = await closed;
+    expect(result.code).toBe(1000);
+    const metadata = messages.find((m) => m.type === "Metadata");
+    expect(metadata?.duration).toBe(MAX_QUEUED_AUDIO_SECONDS);
+  });
+});
+
+describe("session length", () => {
+  it("ends a session at its account's max_session_seconds with Metadata and close 1000 MAX-0000", async () => {
+    const key = "caps-test-key-0123456789abcdef";
+    const now = Date.now();
+    await env.DB.batch([
+      env.DB.prepare(
+        "INSERT OR IGNORE INTO accounts (id, name, max_concurrent_sessions, max_session_seconds, created_at) VALUES ('acc_short', 'short sessions', 5, 1, ?)",
+      ).bind(now),
+      env.DB.prepare(
+        "INSERT OR IGNORE INTO api_keys (id, account_id, key_hash, label, created_at) VALUES ('key_short', 'acc_short', ?, 'caps test', ?)",
+      ).bind(await hashApiKey(key), now),
+    ]);
+    const client = await TestClient.open("?encoding=linear16&sample_rate=16000", { key });
+    const keepAlive = setInterval(() => client.sendJson({ type: "KeepAlive" }), 300);
+    const closed = await client.waitClosed(5_000);
+    clearInterval(keepAlive);
+    expect(closed.code).toBe(1000);
+    expect(closed.reason).toMatch(/^MAX-0000/);
+    expect(client.of("Metadata").length).toBe(1);
+  });
+});

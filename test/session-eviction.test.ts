@@ -1,0 +1,48 @@
+/**
+ * A session's Durable Object dies mid-utterance. The plugin's evictDurableObject() refuses while a
+ * non-hibernatable socket is open ("it still has active references"), so the test uses the
+ * harshest reset it has, abortAllDurableObjects(): the client sees 1006 (abnormal, so Deepgram's
+ * SDK reconnects), the finals stored before the crash survive, and the next session — same audio —
+ * produces exactly what it produces on a fresh runtime.
+ */
+import { abortAllDurableObjects } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { DEMO_ACCOUNT_ID } from "../src/auth/authenticate";
+import { frames, type ServerJson, TestClient, withoutIds } from "./helpers/client";
+import { wavFixture } from "./helpers/fixtures";
+
+const Q = "?encoding=linear16&sample_rate=16000&vad_events=true";
+
+async function reference(pcm: Uint8Array): Promise<ServerJson[]> {
+  const client = await TestClient.open(Q);
+  for (const frame of frames(pcm, 640)) client.sendAudio(frame);
+  await client.finish();
+  return client.messages;
+}
+
+describe("a session object that dies mid-utterance", () => {
+  it("drops its client with a retryable close, keeps its stored finals, and corrupts no later session", async () => {
+    const { pcm } = await wavFixture("wcpp_jfk.wav");
+    const before = await reference(pcm);
+
+    const victim = await TestClient.open(Q);
+    for (const frame of frames(pcm.subarray(0, 200_000), 640)) victim.sendAudio(frame);
+    await victim.waitFor((m) => m.type === "Results" && m.is_final === true, "a stored final");
+    const stored = victim.of("Results").filter((m) => m.is_final === true).length;
+
+    await abortAllDurableObjects();
+    const closed = await victim.waitClosed();
+    expect(closed.code).not.toBe(1000);
+
+    const stub = env.SESSION.get(env.SESSION.idFromName(victim.sessionId));
+    const transcript = await stub.getTranscript(DEMO_ACCOUNT_ID);
+    expect(transcript?.finals.length).toBeGreaterThanOrEqual(stored);
+    expect(await stub.getTranscript("another-account")).toBeNull();
+
+    const after = await reference(pcm);
+    const strip = (ms: ServerJson[]) =>
+      withoutIds(ms).map((m) => ({ ...(m as object), created: undefined }));
+    expect(strip(after)).toEqual(strip(before));
+  });
+});
