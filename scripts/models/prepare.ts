@@ -1,0 +1,128 @@
+/**
+ * Stock Whisper files in, prepared files out (models/prepared/): the graph rewrites of
+ * encoder-rewrite.ts and decoder-rewrite.ts, dead nodes pruned, weights moved to an external data
+ * file beside each model. Pure function of the stock bytes: no clocks, no randomness, so the same
+ * stock files give byte-identical prepared files on every machine (the manifest checks it).
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { rewriteDecoder } from "./decoder-rewrite.ts";
+import { rewriteEncoder } from "./encoder-rewrite.ts";
+import { type FileFacts, log, megabytes, sha256, writeAtomic } from "./files.ts";
+import {
+  assertTopological,
+  decodeModel,
+  encodeModel,
+  entry,
+  externalizeWeights,
+  type Graph,
+  type Model,
+  opCounts,
+  prune,
+} from "./onnx-graph.ts";
+import { STOCK_FILES } from "./stock.ts";
+
+/**
+ * Initializers of at least this many bytes go to the external data file; smaller ones (scales,
+ * zero points, shape constants) stay inline, where ORT reads them without a lookup. 1 KiB is the
+ * threshold the onnx Python package uses for the same conversion.
+ */
+const EXTERNAL_MIN_BYTES = 1024;
+
+/** Written into each prepared model's metadata, so a file says what was done to it. */
+export const PREPARATION = {
+  encoder:
+    "earshot: attention outputs removed, positional table sliced to the input length, " +
+    "attention per head, dead nodes pruned, weights external",
+  decoder:
+    "earshot: vocabulary table stored transposed, int8 logits with a second pass on the " +
+    "quantization error (int8x2T), attention outputs removed, encoder-state quantization in the " +
+    "no-cache branch, dead nodes pruned, weights external",
+} as const;
+
+/** Prepared file names: in models/prepared/, and the external data names inside the models. */
+export const PREPARED_NAMES = {
+  encoder: "encoder.onnx",
+  encoderData: "encoder.onnx.data",
+  decoder: "decoder.onnx",
+  decoderData: "decoder.onnx.data",
+} as const;
+
+export type PreparedName = keyof typeof PREPARED_NAMES;
+
+interface WhisperConfig {
+  d_model: number;
+  encoder_attention_heads: number;
+  max_source_positions: number;
+  vocab_size: number;
+}
+
+export async function prepareModels(
+  stockDir: string,
+  preparedDir: string,
+): Promise<Record<PreparedName, FileFacts>> {
+  const config = JSON.parse(
+    await readFile(path.join(stockDir, STOCK_FILES.config.path), "utf8"),
+  ) as WhisperConfig;
+
+  const encoder = await prepareOne(
+    "encoder",
+    path.join(stockDir, STOCK_FILES.encoder.path),
+    PREPARED_NAMES.encoderData,
+    (model) =>
+      rewriteEncoder(model, {
+        heads: config.encoder_attention_heads,
+        positions: config.max_source_positions,
+      }),
+  );
+  const decoder = await prepareOne(
+    "decoder",
+    path.join(stockDir, STOCK_FILES.decoder.path),
+    PREPARED_NAMES.decoderData,
+    (model) => rewriteDecoder(model, { vocabulary: config.vocab_size, width: config.d_model }),
+  );
+
+  const outputs: Record<PreparedName, Uint8Array> = {
+    encoder: encoder.model,
+    encoderData: encoder.data,
+    decoder: decoder.model,
+    decoderData: decoder.data,
+  };
+  const facts = {} as Record<PreparedName, FileFacts>;
+  for (const [name, bytes] of Object.entries(outputs) as [PreparedName, Uint8Array][]) {
+    await writeAtomic(path.join(preparedDir, PREPARED_NAMES[name]), bytes);
+    facts[name] = { bytes: bytes.byteLength, sha256: sha256(bytes) };
+    log(`  wrote ${PREPARED_NAMES[name]}: ${megabytes(bytes.byteLength)}`);
+  }
+  return facts;
+}
+
+async function prepareOne(
+  which: "encoder" | "decoder",
+  stockFile: string,
+  dataName: string,
+  rewrite: (model: Model) => void,
+): Promise<{ model: Uint8Array; data: Uint8Array }> {
+  const started = performance.now();
+  const model = decodeModel(await readFile(stockFile));
+  const graph = model.graph;
+  const nodesBefore = nodeCount(graph);
+  rewrite(model);
+  const removed = prune(graph);
+  assertTopological(graph);
+  // Assigned, not pushed: protobufjs leaves absent repeated fields as a shared frozen array.
+  model.metadataProps = [...model.metadataProps, entry("earshot.preparation", PREPARATION[which])];
+  const data = externalizeWeights(model, dataName, EXTERNAL_MIN_BYTES);
+  const bytes = encodeModel(model);
+  log(
+    `  ${which}: ${nodesBefore} → ${nodeCount(graph)} nodes (${removed} pruned), ` +
+      `model ${megabytes(bytes.byteLength)} + weights ${megabytes(data.byteLength)} ` +
+      `in ${Math.round(performance.now() - started)} ms`,
+  );
+  return { model: bytes, data };
+}
+
+/** Nodes in the graph and its subgraphs. */
+function nodeCount(graph: Graph): number {
+  return [...opCounts(graph).values()].reduce((sum, n) => sum + n, 0);
+}
