@@ -1,0 +1,221 @@
+/**
+ * Utterance detection as a pure state machine: Silero's per-frame speech probabilities in, typed
+ * events out. No model, no audio, no clock: a frame index is the only notion of time, so the
+ * rules below are unit-tested with plain number sequences (test/vad-machine.test.ts).
+ *
+ * Frames are Silero v5's 512 samples at 16 kHz = 32 ms. Options are in milliseconds and are
+ * converted to frames once, in `msToFrames` (rounding up, at least one frame).
+ *
+ * Rules, for the frame with index f (frames pushed before it) and probability p:
+ * - p ≥ positiveThreshold is a speech frame; p < negativeThreshold is a silence frame; anything
+ *   between is neither (hysteresis: it neither ends an utterance nor resets a silence run).
+ * - Idle: a speech frame opens a tentative utterance starting at f.
+ * - Tentative: it is confirmed by the frame that brings its count of speech frames to
+ *   minSpeechFrames: `speech-start` {startFrame: its first speech frame, confirmedAtFrame: f}.
+ *   Silence frames count in a run that a speech frame resets; when the run reaches
+ *   misfireFrames = min(minSpeechFrames, minSilenceFrames) first, the start was a misfire and is
+ *   dropped without any event. Bounding the gap by minSpeechFrames even when minSilenceMs is
+ *   false keeps a lone click followed by a long pause from becoming the start of the next
+ *   utterance (whose `SpeechStarted` timestamp would then be the click's).
+ * - Speaking (confirmed): speech frames reset the silence run; when it reaches minSilenceFrames,
+ *   `speech-end` {endFrame: the frame after the last speech frame (exclusive), forced: false},
+ *   back to idle. With minSilenceMs = false only `forceEnd` ends an utterance.
+ * - `utterance-end` (when utteranceEndMs is set) is about elapsed time, not silence frames: it
+ *   fires once, on the first frame at which utteranceEndFrames frames have passed since
+ *   lastSpeechEndFrame, the exclusive end of the last speech frame of a confirmed utterance
+ *   (f + 1 − lastSpeechEndFrame ≥ utteranceEndFrames). It is re-armed only by speech frames of
+ *   a confirmed utterance, so a misfire neither delays nor repeats it. It may come after the
+ *   `speech-end` (same push: speech-end first), or while an utterance is still open when
+ *   endpointing is off or the probabilities hover between the thresholds: Deepgram's
+ *   UtteranceEnd exists for exactly those cases.
+ * - `forceEnd` (Finalize / CloseStream): a confirmed utterance ends now with
+ *   {endFrame: framesSeen, forced: true}, keeping trailing frames that had not yet been judged
+ *   silence; a tentative one is dropped as a misfire; idle emits nothing. `utterance-end` stays
+ *   armed.
+ */
+
+/** Silero v5's frame: 512 samples at 16 kHz. */
+export const VAD_FRAME_MS = 32;
+
+export interface VadOptions {
+  /** A frame at or above is speech (0..1). */
+  positiveThreshold: number;
+  /** Below this a frame is silence (0..positiveThreshold). */
+  negativeThreshold: number;
+  /** Speech shorter than this is a misfire (no events at all). */
+  minSpeechMs: number;
+  /** Silence that ends an utterance (the protocol's `endpointing`); false: only forceEnd. */
+  minSilenceMs: number | false;
+  /** Audio kept before the first speech frame (callers apply it, see `padFrames`). */
+  speechPadMs: number;
+  /** Time after the last speech frame before "utterance-end"; null: never. */
+  utteranceEndMs: number | null;
+}
+
+/**
+ * Defaults for Silero v5:
+ * - thresholds 0.5 / 0.35: Silero's own `threshold` default and its `neg_threshold`
+ *   (threshold − 0.15) in `get_speech_timestamps`.
+ * - minSpeechMs 400 (13 frames = 416 ms), as ricky0123/vad ships. Silero's offline default of
+ *   250 ms is too little for a live stream with music in it: on the dev set, the instrumental
+ *   ns_librosa_vibeace_10_25s.wav holds a 10-frame (320 ms) run of frames ≥ 0.5 (p up to 0.90)
+ *   and the ns_leopard_empty.wav noise one of 4 frames, while every speech clip's first
+ *   utterance has at least 52 speech frames. The cost: an isolated word whose speech frames
+ *   total less than 416 ms (a clipped "no") is dropped; within a phrase, short words are
+ *   gathered because a tentative start survives gaps of up to 13 frames.
+ * - minSilenceMs 500: speakers pause 200–400 ms inside a sentence (breaths, commas); ending an
+ *   utterance there would hand Whisper sentence fragments without context. 500 ms ends a turn
+ *   promptly and is the common endpointing setting of voice agents.
+ * - speechPadMs 300: onsets (fricatives, plosive bursts) are quiet and Silero rises a frame or
+ *   two late; Whisper also transcribes better with a little lead-in. 10 frames = 320 ms.
+ * - utteranceEndMs null: Deepgram sends UtteranceEnd only when `utterance_end_ms` is given.
+ */
+export const DEFAULT_VAD_OPTIONS: VadOptions = Object.freeze({
+  positiveThreshold: 0.5,
+  negativeThreshold: 0.35,
+  minSpeechMs: 400,
+  minSilenceMs: 500,
+  speechPadMs: 300,
+  utteranceEndMs: null,
+});
+
+export type VadEvent =
+  | { type: "speech-start"; startFrame: number; confirmedAtFrame: number }
+  | { type: "speech-end"; startFrame: number; endFrame: number; forced: boolean }
+  | { type: "utterance-end"; lastSpeechEndFrame: number };
+
+/** The one ms → frames conversion: rounded up, at least one frame (10 ms → 1, 500 ms → 16). */
+export function msToFrames(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`duration must be a finite number of ms ≥ 0, got ${ms}`);
+  }
+  return Math.max(1, Math.ceil(ms / VAD_FRAME_MS));
+}
+
+type Phase = "idle" | "tentative" | "speaking";
+
+export class VadMachine {
+  /** speechPadMs in frames. */
+  readonly padFrames: number;
+  readonly minSpeechFrames: number;
+  /** Silence run that ends a confirmed utterance; null when only forceEnd ends one. */
+  readonly minSilenceFrames: number | null;
+  /** Silence run that drops a tentative start: min(minSpeechFrames, minSilenceFrames). */
+  readonly misfireFrames: number;
+  readonly utteranceEndFrames: number | null;
+  readonly #positive: number;
+  readonly #negative: number;
+
+  #frames = 0;
+  #phase: Phase = "idle";
+  /** First speech frame of the current (tentative or confirmed) utterance. */
+  #startFrame = 0;
+  /** Speech frames counted while tentative. */
+  #speechFrames = 0;
+  /** Exclusive end of the current utterance's last speech frame. */
+  #speechEnd = 0;
+  /** Silence frames since the last speech frame. */
+  #silenceRun = 0;
+  /** Exclusive end of the last speech frame of a confirmed utterance, for utterance-end. */
+  #confirmedSpeechEnd = 0;
+  #utteranceEndArmed = false;
+
+  constructor(options: VadOptions) {
+    const { positiveThreshold: positive, negativeThreshold: negative } = options;
+    if (!(positive >= 0 && positive <= 1 && negative >= 0 && negative <= positive)) {
+      throw new RangeError(
+        `thresholds must satisfy 0 ≤ negative ≤ positive ≤ 1, got ${negative} and ${positive}`,
+      );
+    }
+    this.#positive = positive;
+    this.#negative = negative;
+    this.padFrames = msToFrames(options.speechPadMs);
+    this.minSpeechFrames = msToFrames(options.minSpeechMs);
+    this.minSilenceFrames =
+      options.minSilenceMs === false ? null : msToFrames(options.minSilenceMs);
+    this.misfireFrames = Math.min(this.minSpeechFrames, this.minSilenceFrames ?? Infinity);
+    this.utteranceEndFrames =
+      options.utteranceEndMs === null ? null : msToFrames(options.utteranceEndMs);
+  }
+
+  /** Inside a confirmed utterance. */
+  get speaking(): boolean {
+    return this.#phase === "speaking";
+  }
+
+  get framesSeen(): number {
+    return this.#frames;
+  }
+
+  /** Feeds the next frame's speech probability (frame index = how many were pushed before). */
+  push(probability: number): VadEvent[] {
+    if (!(probability >= 0 && probability <= 1)) {
+      throw new RangeError(`speech probability must be in [0, 1], got ${probability}`);
+    }
+    const frame = this.#frames++;
+    const isSpeech = probability >= this.#positive;
+    const isSilence = probability < this.#negative;
+    const events: VadEvent[] = [];
+
+    if (isSpeech) {
+      if (this.#phase === "idle") {
+        this.#phase = "tentative";
+        this.#startFrame = frame;
+        this.#speechFrames = 0;
+      }
+      this.#speechEnd = frame + 1;
+      this.#silenceRun = 0;
+      if (this.#phase === "tentative") {
+        this.#speechFrames += 1;
+        if (this.#speechFrames >= this.minSpeechFrames) {
+          this.#phase = "speaking";
+          events.push({
+            type: "speech-start",
+            startFrame: this.#startFrame,
+            confirmedAtFrame: frame,
+          });
+        }
+      }
+      if (this.#phase === "speaking") {
+        this.#confirmedSpeechEnd = this.#speechEnd;
+        this.#utteranceEndArmed = true;
+      }
+    } else if (isSilence && this.#phase !== "idle") {
+      this.#silenceRun += 1;
+      if (this.#phase === "tentative" && this.#silenceRun >= this.misfireFrames) {
+        this.#phase = "idle";
+      } else if (
+        this.#phase === "speaking" &&
+        this.minSilenceFrames !== null &&
+        this.#silenceRun >= this.minSilenceFrames
+      ) {
+        events.push(this.#end(this.#speechEnd, false));
+      }
+    }
+
+    if (
+      this.#utteranceEndArmed &&
+      this.utteranceEndFrames !== null &&
+      frame + 1 - this.#confirmedSpeechEnd >= this.utteranceEndFrames
+    ) {
+      this.#utteranceEndArmed = false;
+      events.push({ type: "utterance-end", lastSpeechEndFrame: this.#confirmedSpeechEnd });
+    }
+    return events;
+  }
+
+  /**
+   * Finalize / CloseStream: ends an utterance in progress now, at framesSeen (if it already
+   * counts as speech; a not-yet-confirmed start is dropped as a misfire).
+   */
+  forceEnd(): VadEvent[] {
+    if (this.#phase === "speaking") return [this.#end(this.#frames, true)];
+    this.#phase = "idle";
+    return [];
+  }
+
+  #end(endFrame: number, forced: boolean): VadEvent {
+    this.#phase = "idle";
+    return { type: "speech-end", startFrame: this.#startFrame, endFrame, forced };
+  }
+}
