@@ -1,8 +1,17 @@
 /**
- * Who is calling. The handshake and the HTTP API depend only on `authenticate`; the account store
- * behind it can change (the accounts issue replaces the demo key with D1-backed keys and tokens).
+ * Who is calling. The handshake and the HTTP API depend only on `authenticate`; behind it, API keys
+ * are looked up in D1 by their SHA-256 and tokens are verified by HMAC, then checked against D1 so
+ * that revoking the minting key or disabling the account ends them too.
+ *
+ * Lookups go through a per-isolate cache (key-cache.ts): a revoked key, a disabled account or a
+ * changed limit takes effect everywhere within KEY_CACHE_TTL_MS (5 s), and at once in the isolate
+ * that served the admin call.
  */
+import { findKeyByHash, findKeyById, type KeyRecord } from "../accounts/account-store";
+import { verifyAccessToken } from "./access-token";
+import { hashApiKey } from "./api-keys";
 import type { Credential } from "./credentials";
+import { KEY_CACHE_MAX_ENTRIES, KEY_CACHE_TTL_MS, TtlCache } from "./key-cache";
 
 export interface AccountLimits {
   /** Simultaneous sessions the account may hold. */
@@ -18,35 +27,85 @@ export interface Principal {
 }
 
 export interface AuthEnv {
-  /** Local development only (.dev.vars): an API key accepted for the `demo` account. */
-  EARSHOT_DEMO_KEY?: string;
+  /** The account store (D1, `binding = "DB"`). */
+  DB: D1Database;
+  /** HMAC secret for access tokens, at least 32 characters; unset = bearer tokens are refused. */
+  EARSHOT_TOKEN_SECRET?: string;
 }
 
-export const DEMO_ACCOUNT_ID = "demo";
-const DEMO_LIMITS: AccountLimits = { maxConcurrentSessions: 50, maxSessionSeconds: null };
+/** The local demo account created by `npm run dev:setup` (and by the test setup). */
+export { DEMO_ACCOUNT_ID } from "../accounts/demo-seed";
 
-/** Resolves a credential to an account, or null when it is not valid. */
+/** A key that authenticates, with the id needed to bind a token to it. */
+export interface KeyPrincipal extends Principal {
+  via: "key";
+  keyId: string;
+}
+
+/**
+ * Cached lookups, keyed `hash:<sha256>` or `kid:<key id>`, tagged with the account id so an admin
+ * change can drop them. A null value (no such key) is cached too: a client retrying a bad key in a
+ * loop costs D1 one read per TTL, and a new key cannot already be cached (it is 256 random bits).
+ */
+const keyCache = new TtlCache<KeyRecord | null>(KEY_CACHE_TTL_MS, KEY_CACHE_MAX_ENTRIES);
+
+/** Drops this isolate's cached lookups for an account (after an admin change to it or its keys). */
+export function invalidateAccountCache(accountId: string): void {
+  keyCache.deleteTag(accountId);
+}
+
+/** Empties this isolate's cache (tests that change D1 behind the admin API's back). */
+export function clearKeyCache(): void {
+  keyCache.clear();
+}
+
+async function lookup(
+  cacheKey: string,
+  load: () => Promise<KeyRecord | null>,
+): Promise<KeyRecord | null> {
+  const cached = keyCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const record = await load();
+  keyCache.set(cacheKey, record, record?.accountId ?? "");
+  return record;
+}
+
+function isLive(record: KeyRecord | null): record is KeyRecord {
+  return record !== null && !record.keyRevoked && !record.accountDisabled;
+}
+
+/**
+ * Resolves an API key (the `Token` scheme) to its account, or null when it is unknown, revoked or
+ * its account is disabled. Rejects when D1 cannot be reached (callers answer 503).
+ */
+export async function authenticateKey(env: AuthEnv, key: string): Promise<KeyPrincipal | null> {
+  const keyHash = await hashApiKey(key);
+  const record = await lookup(`hash:${keyHash}`, () => findKeyByHash(env.DB, keyHash));
+  if (!isLive(record)) return null;
+  return { accountId: record.accountId, via: "key", limits: record.limits, keyId: record.keyId };
+}
+
+/**
+ * Resolves a credential to an account, or null when it is not valid: an unknown or revoked key; a
+ * forged, malformed or expired token; a token whose key was revoked or whose account is disabled.
+ * Rejects when D1 cannot be reached, or for a bearer token when EARSHOT_TOKEN_SECRET is not
+ * configured (TokenSecretError): both are the service's fault, so callers answer 503, not 401.
+ */
 export async function authenticate(
   env: AuthEnv,
   credential: Credential,
 ): Promise<Principal | null> {
-  const demoKey = env.EARSHOT_DEMO_KEY;
-  if (
-    credential.scheme === "token" &&
-    demoKey &&
-    (await constantTimeEqual(credential.secret, demoKey))
-  ) {
-    return { accountId: DEMO_ACCOUNT_ID, via: "key", limits: DEMO_LIMITS };
+  if (credential.scheme === "token") {
+    const principal = await authenticateKey(env, credential.secret);
+    if (principal === null) return null;
+    // The narrower KeyPrincipal carries keyId; callers of authenticate get the plain shape.
+    return { accountId: principal.accountId, via: "key", limits: principal.limits };
   }
-  return null;
-}
-
-/** Compares secrets by their SHA-256 digests so the time taken does not depend on the secret. */
-async function constantTimeEqual(a: string, b: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const [da, db] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(a)),
-    crypto.subtle.digest("SHA-256", encoder.encode(b)),
-  ]);
-  return crypto.subtle.timingSafeEqual(da, db);
+  const verified = await verifyAccessToken(env.EARSHOT_TOKEN_SECRET, credential.secret, Date.now());
+  if (!verified.ok) return null;
+  const { kid, sub } = verified.claims;
+  const record = await lookup(`kid:${kid}`, () => findKeyById(env.DB, kid));
+  // The key must still be live and still belong to the account the token names.
+  if (!isLive(record) || record.accountId !== sub) return null;
+  return { accountId: record.accountId, via: "bearer", limits: record.limits };
 }

@@ -1,0 +1,170 @@
+/**
+ * `npm run admin -- <command>`: a small CLI over the admin API (src/routes/admin.ts). It only
+ * builds requests and prints the JSON answers; every rule (validation, 404s) is the server's.
+ *
+ *   create-account --name <name> --max-concurrent <n> [--max-session-seconds <s>]
+ *   get-account <accountId>
+ *   set-limits <accountId> [--max-concurrent <n>] [--max-session-seconds <s>|none]
+ *   disable-account <accountId>      enable-account <accountId>
+ *   create-key <accountId> [--label <label>]      (prints the key: it is shown this once)
+ *   revoke-key <keyId>
+ *
+ * Target: --url, else $EARSHOT_URL, else http://127.0.0.1:8787 (wrangler dev).
+ * Admin token: --token, else $ADMIN_TOKEN, else ADMIN_TOKEN in .dev.vars, else the local default
+ * `earshot-admin-token`.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+const DEFAULT_URL = "http://127.0.0.1:8787";
+const LOCAL_ADMIN_TOKEN = "earshot-admin-token";
+
+export interface AdminRequest {
+  method: "GET" | "POST" | "PATCH" | "DELETE";
+  path: string;
+  body?: Record<string, unknown>;
+}
+
+export const USAGE = `usage: npm run admin -- <command> [options]
+  create-account --name <name> --max-concurrent <n> [--max-session-seconds <s>]
+  get-account <accountId>
+  set-limits <accountId> [--max-concurrent <n>] [--max-session-seconds <s>|none]
+  disable-account <accountId>
+  enable-account <accountId>
+  create-key <accountId> [--label <label>]
+  revoke-key <keyId>
+options: --url <base url> --token <admin token>`;
+
+/** A number when the text is one; otherwise the text, so the server names the bad field. */
+function numberOrText(text: string): number | string {
+  const value = Number(text);
+  return text.trim() !== "" && Number.isFinite(value) ? value : text;
+}
+
+function segment(id: string): string {
+  return encodeURIComponent(id);
+}
+
+/** Turns CLI arguments into an admin API request; throws with a usage message when they are wrong. */
+export function parseCommand(args: string[]): {
+  request: AdminRequest;
+  url?: string;
+  token?: string;
+} {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      name: { type: "string" },
+      "max-concurrent": { type: "string" },
+      "max-session-seconds": { type: "string" },
+      label: { type: "string" },
+      url: { type: "string" },
+      token: { type: "string" },
+    },
+  });
+  const [command, id, ...rest] = positionals;
+  const needsId = (): string => {
+    if (id === undefined || rest.length > 0) throw new Error(`${command}: one id expected`);
+    return id;
+  };
+  const seconds = values["max-session-seconds"];
+  const sessionSeconds = seconds === "none" ? null : seconds && numberOrText(seconds);
+  let request: AdminRequest;
+  switch (command) {
+    case "create-account": {
+      if (id !== undefined) throw new Error("create-account takes no positional arguments");
+      const body: Record<string, unknown> = {
+        name: values.name,
+        max_concurrent_sessions:
+          values["max-concurrent"] === undefined
+            ? undefined
+            : numberOrText(values["max-concurrent"]),
+      };
+      if (sessionSeconds !== undefined) body.max_session_seconds = sessionSeconds;
+      request = { method: "POST", path: "/admin/accounts", body };
+      break;
+    }
+    case "get-account":
+      request = { method: "GET", path: `/admin/accounts/${segment(needsId())}` };
+      break;
+    case "set-limits": {
+      const body: Record<string, unknown> = {};
+      if (values["max-concurrent"] !== undefined) {
+        body.max_concurrent_sessions = numberOrText(values["max-concurrent"]);
+      }
+      if (sessionSeconds !== undefined) body.max_session_seconds = sessionSeconds;
+      request = { method: "PATCH", path: `/admin/accounts/${segment(needsId())}`, body };
+      break;
+    }
+    case "disable-account":
+    case "enable-account":
+      request = {
+        method: "PATCH",
+        path: `/admin/accounts/${segment(needsId())}`,
+        body: { disabled: command === "disable-account" },
+      };
+      break;
+    case "create-key":
+      request = {
+        method: "POST",
+        path: `/admin/accounts/${segment(needsId())}/keys`,
+        body: values.label === undefined ? {} : { label: values.label },
+      };
+      break;
+    case "revoke-key":
+      request = { method: "DELETE", path: `/admin/keys/${segment(needsId())}` };
+      break;
+    default:
+      throw new Error(command === undefined ? "no command" : `unknown command '${command}'`);
+  }
+  return { request, url: values.url, token: values.token };
+}
+
+/** ADMIN_TOKEN from a .dev.vars file (KEY=value lines, optional quotes), if present. */
+function tokenFromDevVars(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined; // No .dev.vars: fall through to the local default.
+  }
+  const match = /^\s*ADMIN_TOKEN\s*=\s*(.*?)\s*$/m.exec(text);
+  return match?.[1]?.replace(/^(["'])(.*)\1$/, "$2");
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseCommand>;
+  try {
+    parsed = parseCommand(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    return 2;
+  }
+  const base = parsed.url ?? process.env.EARSHOT_URL ?? DEFAULT_URL;
+  const token =
+    parsed.token ??
+    process.env.ADMIN_TOKEN ??
+    tokenFromDevVars(path.resolve(import.meta.dirname, "..", ".dev.vars")) ??
+    LOCAL_ADMIN_TOKEN;
+  const { request } = parsed;
+  const response = await fetch(new URL(request.path, base), {
+    method: request.method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+  });
+  const text = await response.text();
+  const out = response.ok ? console.log : console.error;
+  out(`${response.status} ${response.statusText}`);
+  if (text !== "") {
+    try {
+      out(JSON.stringify(JSON.parse(text), null, 2));
+    } catch {
+      out(text); // Not JSON (a proxy's error page): show it as it came.
+    }
+  }
+  return response.ok ? 0 : 1;
+}
+
+if (import.meta.main) process.exitCode = await main();

@@ -1,0 +1,139 @@
+/**
+ * The admin API, mounted at `/admin`: accounts, their limits and their API keys. Authenticated by
+ * `Authorization: Bearer <ADMIN_TOKEN>` (a secret; `earshot-admin-token` in local .dev.vars). API
+ * keys and access tokens are never admin credentials. JSON in and out.
+ *
+ *   POST   /admin/accounts            {name, max_concurrent_sessions, max_session_seconds?} → 201
+ *   GET    /admin/accounts/:id        → 200 account with its keys (metadata only)
+ *   PATCH  /admin/accounts/:id        {name?, max_concurrent_sessions?, max_session_seconds?,
+ *                                      disabled?} → 200
+ *   POST   /admin/accounts/:id/keys   {label?} → 201 {id, key, ...}: the key, shown this once
+ *   DELETE /admin/keys/:keyId         → 204 (revoke; idempotent)
+ *
+ * Changes take effect in this isolate at once and everywhere within KEY_CACHE_TTL_MS (5 s).
+ */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import {
+  createAccount,
+  createKey,
+  getAccount,
+  listKeys,
+  revokeKey,
+  updateAccount,
+} from "../accounts/account-store";
+import {
+  type AccountsEnv,
+  accountJson,
+  badBody,
+  jsonReply,
+  keyJson,
+  newRequestId,
+  notFound,
+  readJsonObject,
+} from "../accounts/http";
+import { parseAccountPatch, parseNewAccount, parseNewKey } from "../accounts/request-bodies";
+import { invalidateAccountCache } from "../auth/authenticate";
+import { httpError, invalidAuth, serviceUnavailable } from "../protocol/http-errors";
+
+type AdminContext = { Bindings: AccountsEnv; Variables: { requestId: string } };
+
+export const adminRoutes = new Hono<AdminContext>();
+
+/** Compares secrets through their SHA-256 digests, so the time taken does not depend on them. */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const encoder = new TextEncoder();
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  return crypto.subtle.timingSafeEqual(da, db);
+}
+
+const requireAdmin: MiddlewareHandler<AdminContext> = async (c, next) => {
+  const requestId = newRequestId();
+  c.set("requestId", requestId);
+  const adminToken = c.env.ADMIN_TOKEN;
+  if (adminToken === undefined || adminToken === "") {
+    // Unconfigured is the operator's fault, not the caller's: say so instead of a bare 401.
+    return serviceUnavailable(requestId, undefined, "admin API disabled: ADMIN_TOKEN is not set");
+  }
+  const match = /^\s*bearer\s+(\S+)\s*$/i.exec(c.req.header("Authorization") ?? "");
+  const presented = match?.[1];
+  if (presented === undefined) {
+    return invalidAuth(requestId, "admin API needs 'Authorization: Bearer <ADMIN_TOKEN>'");
+  }
+  if (!(await sameSecret(presented, adminToken))) {
+    return invalidAuth(requestId, "invalid admin token");
+  }
+  await next();
+};
+
+adminRoutes.use("*", requireAdmin);
+
+adminRoutes.onError((error, c) => {
+  console.error(`admin ${c.req.method} ${c.req.path} failed:`, error);
+  return httpError(
+    500,
+    "INTERNAL_ERROR",
+    "admin request failed",
+    c.get("requestId") ?? newRequestId(),
+  );
+});
+
+function accountNotFound(c: Context<AdminContext>, id: string): Response {
+  return notFound(`no account '${id}'`, c.get("requestId"));
+}
+
+adminRoutes.post("/accounts", async (c) => {
+  const requestId = c.get("requestId");
+  const body = await readJsonObject(c.req.raw, false);
+  if (!body.ok) return badBody(body, requestId);
+  const input = parseNewAccount(body.value);
+  if (!input.ok) return badBody(input, requestId);
+  const account = await createAccount(c.env.DB, input.value, Date.now());
+  return jsonReply(accountJson(account), 201, requestId);
+});
+
+adminRoutes.get("/accounts/:id", async (c) => {
+  const requestId = c.get("requestId");
+  const id = c.req.param("id");
+  const account = await getAccount(c.env.DB, id);
+  if (account === null) return accountNotFound(c, id);
+  const keys = await listKeys(c.env.DB, id);
+  return jsonReply({ ...accountJson(account), keys: keys.map(keyJson) }, 200, requestId);
+});
+
+adminRoutes.patch("/accounts/:id", async (c) => {
+  const requestId = c.get("requestId");
+  const id = c.req.param("id");
+  const body = await readJsonObject(c.req.raw, false);
+  if (!body.ok) return badBody(body, requestId);
+  const patch = parseAccountPatch(body.value);
+  if (!patch.ok) return badBody(patch, requestId);
+  const account = await updateAccount(c.env.DB, id, patch.value, Date.now());
+  if (account === null) return accountNotFound(c, id);
+  invalidateAccountCache(id);
+  return jsonReply(accountJson(account), 200, requestId);
+});
+
+adminRoutes.post("/accounts/:id/keys", async (c) => {
+  const requestId = c.get("requestId");
+  const id = c.req.param("id");
+  const body = await readJsonObject(c.req.raw, true);
+  if (!body.ok) return badBody(body, requestId);
+  const input = parseNewKey(body.value);
+  if (!input.ok) return badBody(input, requestId);
+  const created = await createKey(c.env.DB, id, input.value.label, Date.now());
+  if (created === null) return accountNotFound(c, id);
+  // The only response that ever contains the key: D1 keeps its hash.
+  return jsonReply({ ...keyJson(created.info), key: created.key }, 201, requestId);
+});
+
+adminRoutes.delete("/keys/:keyId", async (c) => {
+  const requestId = c.get("requestId");
+  const keyId = c.req.param("keyId");
+  const revoked = await revokeKey(c.env.DB, keyId, Date.now());
+  if (revoked === null) return notFound(`no key '${keyId}'`, requestId);
+  invalidateAccountCache(revoked.accountId);
+  return jsonReply(null, 204, requestId);
+});
