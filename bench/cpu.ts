@@ -1,0 +1,88 @@
+/**
+ * CPU time of processes, for benchmarks on a shared machine: wall time per frame swings with
+ * whatever else runs on the 2 cores, CPU time spent by the process doing the work does much less.
+ * Linux only (reads /proc); elsewhere every function returns null or [] and callers report null.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+function read(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return null; // no /proc (not Linux) or the process/thread just exited: "unknown", not 0
+  }
+}
+
+function threads(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+}
+
+/** Where a process's threads have spent their time so far, ms. */
+export interface Sched {
+  /** On a CPU. */
+  cpuMs: number;
+  /** Runnable but waiting for a CPU: what other load on the machine costs this process. */
+  waitMs: number;
+}
+
+/**
+ * Summed over all live threads of `pid`, from each thread's schedstat (ns precision). Threads that
+ * exit between two readings drop out of the sum; the processes measured here (Node, workerd) keep
+ * their threads for their whole life.
+ */
+export function sched(pid: number): Sched | null {
+  let cpu = 0;
+  let wait = 0;
+  let seen = 0;
+  for (const tid of threads(pid)) {
+    const fields = read(`/proc/${pid}/task/${tid}/schedstat`)?.split(" ") ?? [];
+    const run = Number(fields[0]);
+    const queued = Number(fields[1]);
+    if (!Number.isFinite(run) || !Number.isFinite(queued)) continue;
+    cpu += run;
+    wait += queued;
+    seen += 1;
+  }
+  return seen > 0 ? { cpuMs: cpu / 1e6, waitMs: wait / 1e6 } : null;
+}
+
+/** `after - before`, or null if either reading failed. */
+export function schedSpent(before: Sched | null, after: Sched | null): Sched | null {
+  if (before === null || after === null) return null;
+  return { cpuMs: after.cpuMs - before.cpuMs, waitMs: after.waitMs - before.waitMs };
+}
+
+/** `sched` of several processes (unreadable ones are left out). */
+export function schedByPid(pids: readonly number[]): Map<number, Sched> {
+  const out = new Map<number, Sched>();
+  for (const pid of pids) {
+    const value = sched(pid);
+    if (value !== null) out.set(pid, value);
+  }
+  return out;
+}
+
+/** What each process spent between two `schedByPid` readings. */
+export function schedSpentByPid(
+  before: ReadonlyMap<number, Sched>,
+  after: ReadonlyMap<number, Sched>,
+): Map<number, Sched> {
+  const out = new Map<number, Sched>();
+  for (const [pid, end] of after) {
+    const spent = schedSpent(before.get(pid) ?? null, end);
+    if (spent !== null) out.set(pid, spent);
+  }
+  return out;
+}
+
+/** Direct children of `pid` whose executable name is `comm` (e.g. "workerd"). */
+export function childrenNamed(pid: number, comm: string): number[] {
+  const children = threads(pid).flatMap((tid) =>
+    (read(`/proc/${pid}/task/${tid}/children`) ?? "").split(/\s+/).filter(Boolean).map(Number),
+  );
+  return children.filter((child) => read(`/proc/${child}/comm`)?.trim() === comm);
+}

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench`: runs every bench section once, prints one JSON object to stdout and a table per
+ * section to stderr (so `npm run -s bench > out.json` gives clean JSON), and writes the JSON to
+ * bench-results/latest.json. Loopback only, bounded in time, exits by itself.
+ *
+ * Plain TypeScript that Node 22 runs by stripping types: no enums, no parameter properties, and
+ * relative imports spell out `.ts`. Sections live in bench/ (see bench/report.ts).
+ *
+ * Env: EARSHOT_SHARED (default ../shared) for the eval clips; EARSHOT_BENCH_VAD_ROUNDS.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { type BenchContext, formatTable, type Section } from "../bench/report.ts";
+import { vadSection } from "../bench/vad.ts";
+
+/** Add a section here: it runs in order and gets its own key in the JSON. */
+const SECTIONS: Section[] = [vadSection];
+
+/** Sections plan their work to end by then (the task asks for a run under ~2 minutes). */
+const SECTION_BUDGET_MS = 100_000;
+/** A hung section (wrangler never ready, a stuck request) ends the process after this. */
+const HARD_LIMIT_MS = 170_000;
+
+// Loopback only: wrangler/miniflare otherwise fetch workers.cloudflare.com/cf.json and may send
+// usage metrics. Set before wrangler is imported (bench/vad.ts imports it lazily).
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+process.env.WRANGLER_SEND_METRICS = "false";
+process.env.WRANGLER_SEND_ERROR_REPORTS = "false";
+
+const root = path.resolve(import.meta.dirname, "..");
+const log = (message: string) => process.stderr.write(`${message}\n`);
+
+function version(packageDir: string): string | null {
+  try {
+    const json: unknown = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"));
+    const value = (json as { version?: unknown }).version;
+    return typeof value === "string" ? value : null;
+  } catch {
+    return null; // not installed there: reported as null, and the other candidate is tried
+  }
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: root,
+      encoding: "utf8",
+    }).trim();
+  } catch (error) {
+    log(`bench: no git commit (${String(error)})`);
+    return null;
+  }
+}
+
+function machine(): Record<string, unknown> {
+  const cpus = os.cpus();
+  const modules = path.join(root, "node_modules");
+  return {
+    cpu: cpus[0]?.model ?? null,
+    cores: cpus.length,
+    memory_bytes: os.totalmem(),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    load_average_1m: os.loadavg()[0],
+    node: process.version,
+    // wrangler runs the workerd it depends on, which may be nested under it.
+    workerd:
+      version(path.join(modules, "wrangler", "node_modules", "workerd")) ??
+      version(path.join(modules, "workerd")),
+    wrangler: version(path.join(modules, "wrangler")),
+    onnxruntime_web: version(path.join(modules, "onnxruntime-web")),
+    commit: gitCommit(),
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  const hardLimit = setTimeout(() => {
+    log(`bench: still running after ${HARD_LIMIT_MS} ms; giving up`);
+    process.exit(1);
+  }, HARD_LIMIT_MS);
+  hardLimit.unref();
+
+  const shared = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared");
+  const context: BenchContext = {
+    root,
+    evalDir: path.join(shared, "eval", "dev"),
+    deadline: Date.now() + SECTION_BUDGET_MS,
+    log,
+  };
+  const before = machine();
+  const result: Record<string, unknown> = {};
+  const tables: string[] = [];
+  for (const section of SECTIONS) {
+    const started = performance.now();
+    const { json, table } = await section.run(context);
+    result[section.name] = { ...json, seconds: Math.round(performance.now() - started) / 1000 };
+    tables.push(formatTable(section.title, table));
+  }
+  result.machine = { ...before, load_average_1m_after: os.loadavg()[0] };
+
+  const text = JSON.stringify(result, null, 2);
+  const out = path.join(root, "bench-results", "latest.json");
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, `${text}\n`);
+  log(`\n${tables.join("\n\n")}\n\nJSON written to ${path.relative(root, out)}`);
+  process.stdout.write(`${text}\n`);
+}
+
+main().then(
+  // Exit explicitly: a library's leftover handle must not keep the bench alive.
+  () => process.exit(0),
+  (error: unknown) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);
