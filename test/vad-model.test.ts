@@ -1,5 +1,7 @@
-import sileroModel from "@ricky0123/vad-web/dist/silero_vad_v5.onnx";
+// Relative for wrangler's module collector, which resolves .onnx imports from this file only.
+
 import { describe, expect, it } from "vitest";
+import sileroModel from "../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
 import { wasmHeapBytes } from "../src/runtime/ort";
 import { newVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";

@@ -11,8 +11,10 @@
  * Sessions are created through `createSession`, which installs all of this once per isolate.
  */
 
-import ortWasmModule from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
 import * as ort from "onnxruntime-web/wasm";
+// A relative path, not the package subpath: wrangler's module collector resolves .wasm imports
+// relative to this file and ignores package.json "exports" (vitest resolves either).
+import ortWasmModule from "../../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
 
 export type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 export { ort };

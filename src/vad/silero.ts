@@ -7,7 +7,8 @@
  * which ships it byte-identical to snakers4/silero-vad (sha256 2623a295…; test/vad-model.test.ts
  * checks it).
  */
-import sileroModel from "@ricky0123/vad-web/dist/silero_vad_v5.onnx";
+// Relative for wrangler's module collector, which resolves .onnx imports from this file only.
+import sileroModel from "../../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
 import { runExclusive } from "../runtime/inference-lock";
 import { createSession, type InferenceSession, ort } from "../runtime/ort";
 
