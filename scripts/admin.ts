@@ -10,8 +10,8 @@
  *   revoke-key <keyId>
  *
  * Target: --url, else $EARSHOT_URL, else http://127.0.0.1:8787 (wrangler dev).
- * Admin token: --token, else $ADMIN_TOKEN, else ADMIN_TOKEN in .dev.vars, else the local default
- * `earshot-admin-token`.
+ * Admin token: --token, else $EARSHOT_ADMIN_TOKEN, else EARSHOT_ADMIN_TOKEN in .dev.vars (written
+ * by scripts/dev.ts), else the local default `earshot-admin-token`.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -122,7 +122,7 @@ export function parseCommand(args: string[]): {
   return { request, url: values.url, token: values.token };
 }
 
-/** ADMIN_TOKEN from a .dev.vars file (KEY=value lines, optional quotes), if present. */
+/** EARSHOT_ADMIN_TOKEN from a .dev.vars file (KEY=value lines, optional quotes), if present. */
 function tokenFromDevVars(file: string): string | undefined {
   let text: string;
   try {
@@ -130,7 +130,7 @@ function tokenFromDevVars(file: string): string | undefined {
   } catch {
     return undefined; // No .dev.vars: fall through to the local default.
   }
-  const match = /^\s*ADMIN_TOKEN\s*=\s*(.*?)\s*$/m.exec(text);
+  const match = /^\s*EARSHOT_ADMIN_TOKEN\s*=\s*(.*?)\s*$/m.exec(text);
   return match?.[1]?.replace(/^(["'])(.*)\1$/, "$2");
 }
 
@@ -145,7 +145,7 @@ async function main(): Promise<number> {
   const base = parsed.url ?? process.env.EARSHOT_URL ?? DEFAULT_URL;
   const token =
     parsed.token ??
-    process.env.ADMIN_TOKEN ??
+    process.env.EARSHOT_ADMIN_TOKEN ??
     tokenFromDevVars(path.resolve(import.meta.dirname, "..", ".dev.vars")) ??
     LOCAL_ADMIN_TOKEN;
   const { request } = parsed;

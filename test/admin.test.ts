@@ -70,14 +70,14 @@ describe("admin API authentication", () => {
     await expectError(await post("/admin/accounts", validBody, String(access_token)), 401);
   });
 
-  it("answers 503 when ADMIN_TOKEN is not configured, whatever is sent", async () => {
-    const unconfigured = { ...testEnv, ADMIN_TOKEN: undefined };
+  it("answers 503 when EARSHOT_ADMIN_TOKEN is not configured, whatever is sent", async () => {
+    const unconfigured = { ...testEnv, EARSHOT_ADMIN_TOKEN: undefined };
     const response = await send(
       "/admin/accounts/demo",
       { headers: adminHeaders("") },
       unconfigured,
     );
-    expect((await expectError(response, 503)).err_msg).toContain("ADMIN_TOKEN");
+    expect((await expectError(response, 503)).err_msg).toContain("EARSHOT_ADMIN_TOKEN");
   });
 });
 

@@ -13,8 +13,8 @@ import { type BodyResult, MAX_BODY_BYTES, parseJsonObject } from "./request-bodi
  * declares DB, ACCOUNT_LIMITER and SESSION and the secrets are set.
  */
 export interface AccountsEnv extends AuthEnv, LimiterEnv {
-  /** Secret for the admin API (`Authorization: Bearer <ADMIN_TOKEN>`); unset = admin disabled. */
-  ADMIN_TOKEN?: string;
+  /** Secret for the admin API (`Authorization: Bearer <token>`); unset = admin API disabled. */
+  EARSHOT_ADMIN_TOKEN?: string;
   /**
    * Session Durable Objects, one per session id (`idFromName(sessionId)`). Typed loosely: the
    * account API only calls `getTranscript` (see TranscriptSource in routes/account-api.ts).

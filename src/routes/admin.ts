@@ -1,6 +1,7 @@
 /**
  * The admin API, mounted at `/admin`: accounts, their limits and their API keys. Authenticated by
- * `Authorization: Bearer <ADMIN_TOKEN>` (a secret; `earshot-admin-token` in local .dev.vars). API
+ * `Authorization: Bearer <admin token>`, the secret EARSHOT_ADMIN_TOKEN (`earshot-admin-token` in
+ * local .dev.vars, written by scripts/dev.ts). API
  * keys and access tokens are never admin credentials. JSON in and out.
  *
  *   POST   /admin/accounts            {name, max_concurrent_sessions, max_session_seconds?} → 201
@@ -52,15 +53,19 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
 const requireAdmin: MiddlewareHandler<AdminContext> = async (c, next) => {
   const requestId = newRequestId();
   c.set("requestId", requestId);
-  const adminToken = c.env.ADMIN_TOKEN;
+  const adminToken = c.env.EARSHOT_ADMIN_TOKEN;
   if (adminToken === undefined || adminToken === "") {
     // Unconfigured is the operator's fault, not the caller's: say so instead of a bare 401.
-    return serviceUnavailable(requestId, undefined, "admin API disabled: ADMIN_TOKEN is not set");
+    return serviceUnavailable(
+      requestId,
+      undefined,
+      "admin API disabled: EARSHOT_ADMIN_TOKEN is not set",
+    );
   }
   const match = /^\s*bearer\s+(\S+)\s*$/i.exec(c.req.header("Authorization") ?? "");
   const presented = match?.[1];
   if (presented === undefined) {
-    return invalidAuth(requestId, "admin API needs 'Authorization: Bearer <ADMIN_TOKEN>'");
+    return invalidAuth(requestId, "admin API needs 'Authorization: Bearer <admin token>'");
   }
   if (!(await sameSecret(presented, adminToken))) {
     return invalidAuth(requestId, "invalid admin token");
