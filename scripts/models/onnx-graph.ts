@@ -8,6 +8,7 @@
  * silently wrong model.
  */
 import onnxProto, { type onnx as OnnxTypes } from "onnx-proto";
+import protobuf from "protobufjs/minimal.js";
 
 export const onnx = onnxProto.onnx;
 
@@ -86,8 +87,16 @@ export function decodeModel(bytes: Uint8Array): Model {
   return model as unknown as Model;
 }
 
+/**
+ * Encodes with a plain (Uint8Array) protobufjs Writer. Left to itself, protobufjs picks its Node
+ * Buffer writer wherever a `Buffer` exists, and that writer's string fast path,
+ * `buf.utf8Write(string, offset)`, throws in workerd (nodejs_compat) for strings of 40 characters
+ * or more. Same wire format, same bytes. The Writer comes from the project's protobufjs 7;
+ * onnx-proto's generated code (written for 6) only calls Writer methods both versions share.
+ */
 export function encodeModel(model: Model): Uint8Array {
-  return onnx.ModelProto.encode(model as unknown as OnnxTypes.IModelProto).finish();
+  const writer = new protobuf.Writer() as unknown as Parameters<typeof onnx.ModelProto.encode>[1];
+  return onnx.ModelProto.encode(model as unknown as OnnxTypes.IModelProto, writer).finish();
 }
 
 /** protobufjs gives int64 fields as `Long` objects (or numbers when they fit); both convert. */

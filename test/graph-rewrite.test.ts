@@ -1,0 +1,448 @@
+/**
+ * The offline graph rewrites (scripts/models/) on small synthetic graphs built like the stock
+ * Whisper export, run before and after in onnxruntime-web: the rewritten graphs must compute the
+ * same thing (bit for bit where the arithmetic is the same, within tolerance for the int8
+ * logits). The real files are compared by `npm run models -- --compare`.
+ */
+import type { onnx as OnnxTypes } from "onnx-proto";
+import { describe, expect, it } from "vitest";
+import { rewriteDecoder } from "../scripts/models/decoder-rewrite.ts";
+import { rewriteEncoder } from "../scripts/models/encoder-rewrite.ts";
+import {
+  assertTopological,
+  DataType,
+  decodeModel,
+  encodeModel,
+  externalizeWeights,
+  type Graph,
+  GraphShapeError,
+  int64Tensor,
+  type Model,
+  makeNode,
+  type Node,
+  onnx,
+  opCounts,
+  prune,
+  type Tensor,
+  uint8Tensor,
+} from "../scripts/models/onnx-graph.ts";
+import { createSession, ort } from "../src/runtime/ort";
+
+const BOOL = 9;
+
+// ---------------------------------------------------------------------------------------------
+// Building small models
+
+function valueInfo(name: string, elemType: number, dims?: (number | string)[]) {
+  const shape = dims && {
+    dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })),
+  };
+  return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape } } });
+}
+
+function floatTensor(name: string, values: Float32Array, dims: number[]): Tensor {
+  const rawData = new Uint8Array(values.buffer.slice(0));
+  return onnx.TensorProto.create({
+    name,
+    dataType: DataType.FLOAT,
+    dims,
+    rawData,
+  }) as unknown as Tensor;
+}
+
+interface GraphParts {
+  nodes: Node[];
+  inputs?: ReturnType<typeof valueInfo>[];
+  outputs: ReturnType<typeof valueInfo>[];
+  initializers?: Tensor[];
+}
+
+function graph(name: string, parts: GraphParts) {
+  return onnx.GraphProto.create({
+    name,
+    // The helpers' structural types describe the same decoded messages (see onnx-graph.ts).
+    node: parts.nodes as unknown as OnnxTypes.INodeProto[],
+    input: parts.inputs ?? [],
+    output: parts.outputs,
+    initializer: (parts.initializers ?? []) as unknown as OnnxTypes.ITensorProto[],
+  });
+}
+
+/** Encoded, then decoded again: every test works on an independent copy, as the pipeline does. */
+function model(parts: GraphParts): Model {
+  const proto = onnx.ModelProto.create({
+    irVersion: 6,
+    opsetImport: [{ domain: "", version: 11 }],
+    graph: graph("test", parts),
+  });
+  return decodeModel(onnx.ModelProto.encode(proto).finish());
+}
+
+function ifNode(
+  condition: string,
+  outputs: string[],
+  thenBranch: GraphParts,
+  elseBranch: GraphParts,
+): Node {
+  const node = makeNode("If", [condition], outputs, "if");
+  node.attribute = [
+    onnx.AttributeProto.create({ name: "then_branch", type: 5, g: graph("then", thenBranch) }),
+    onnx.AttributeProto.create({ name: "else_branch", type: 5, g: graph("else", elseBranch) }),
+  ] as unknown as Node["attribute"];
+  return node;
+}
+
+/** Deterministic values in [-1, 1). */
+function random(length: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  return Float32Array.from({ length }, () => {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+    return state / 2 ** 31 - 1;
+  });
+}
+
+async function run(
+  target: Model | { model: Uint8Array; data: Uint8Array; path: string },
+  feeds: Record<string, ort.Tensor>,
+): Promise<Record<string, Float32Array>> {
+  const session =
+    "graph" in target
+      ? await createSession(encodeModel(target))
+      : await createSession(target.model, {
+          externalData: [{ path: target.path, data: target.data }],
+        });
+  try {
+    const out = await session.run(feeds);
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  } finally {
+    await session.release();
+  }
+}
+
+/** What the pipeline does after a rewrite: prune, check order, weights to an external file. */
+function finish(rewritten: Model, path: string) {
+  prune(rewritten.graph);
+  assertTopological(rewritten.graph);
+  const data = externalizeWeights(rewritten, path, 64);
+  return { model: encodeModel(rewritten), data, path };
+}
+
+function maxDifference(a: Float32Array | undefined, b: Float32Array | undefined): number {
+  if (!a || !b || a.length !== b.length) throw new Error("outputs differ in length");
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
+  return max;
+}
+
+function allNodes(g: Graph): Node[] {
+  return g.node.flatMap((n) => [n, ...n.attribute.flatMap((a) => (a.g ? allNodes(a.g) : []))]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A one-layer encoder shaped like the stock export: heads × head size = width, a positional
+// table of POSITIONS rows added to the input, attention through the same Reshape/Transpose chain,
+// and the attention map as a second graph output.
+
+const HEADS = 2;
+const HEAD_SIZE = 4;
+const WIDTH = HEADS * HEAD_SIZE;
+const POSITIONS = 6;
+
+function encoderModel(positionRows: number): Model {
+  const i64 = (name: string, values: number[]) => int64Tensor(name, values, [values.length]);
+  const split = (x: string) => [
+    makeNode("Reshape", [x, "bthd"], [`${x}_r`], `${x}_reshape`),
+    makeNode("Transpose", [`${x}_r`], [`${x}4`], `${x}_heads`, { perm: { ints: [0, 2, 1, 3] } }),
+    makeNode("Reshape", [`${x}4`, "hTd"], [`${x}_flat`], `${x}_flatten`),
+  ];
+  return model({
+    inputs: [valueInfo("input_features", DataType.FLOAT, [1, "T", WIDTH])],
+    outputs: [
+      valueInfo("last_hidden_state", DataType.FLOAT, [1, "T", WIDTH]),
+      valueInfo("encoder_attentions.0", DataType.FLOAT, [1, HEADS, "T", "T"]),
+    ],
+    initializers: [
+      floatTensor("embed_positions.weight", random(positionRows * WIDTH, 1), [positionRows, WIDTH]),
+      floatTensor("wq", random(WIDTH * WIDTH, 2), [WIDTH, WIDTH]),
+      floatTensor("wk", random(WIDTH * WIDTH, 3), [WIDTH, WIDTH]),
+      floatTensor("wv", random(WIDTH * WIDTH, 4), [WIDTH, WIDTH]),
+      i64("bthd", [1, -1, HEADS, HEAD_SIZE]),
+      i64("hTd", [HEADS, -1, HEAD_SIZE]),
+      i64("context_shape", [1, HEADS, -1, HEAD_SIZE]),
+      i64("out_shape", [1, -1, WIDTH]),
+      i64("one", [1]),
+    ],
+    nodes: [
+      makeNode("Add", ["input_features", "embed_positions.weight"], ["h"], "positions"),
+      makeNode("MatMul", ["h", "wq"], ["q"], "q_proj"),
+      makeNode("MatMul", ["h", "wk"], ["k"], "k_proj"),
+      makeNode("MatMul", ["h", "wv"], ["v"], "v_proj"),
+      ...split("q"),
+      ...split("k"),
+      ...split("v"),
+      makeNode("Transpose", ["k_flat"], ["kT"], "k_transpose", { perm: { ints: [0, 2, 1] } }),
+      makeNode("MatMul", ["q_flat", "kT"], ["scores"], "scores"),
+      makeNode("Softmax", ["scores"], ["probs"], "softmax", { axis: { int: 2 } }),
+      makeNode("Shape", ["scores"], ["scores_shape"], "scores_shape"),
+      makeNode("Concat", ["one", "scores_shape"], ["map_shape"], "map_shape", { axis: { int: 0 } }),
+      makeNode("Reshape", ["probs", "map_shape"], ["encoder_attentions.0"], "to_map"),
+      makeNode("Reshape", ["encoder_attentions.0", "scores_shape"], ["probs2"], "from_map"),
+      makeNode("MatMul", ["probs2", "v_flat"], ["context"], "context"),
+      makeNode("Reshape", ["context", "context_shape"], ["context4"], "to_heads"),
+      makeNode("Transpose", ["context4"], ["contextT"], "merge", { perm: { ints: [0, 2, 1, 3] } }),
+      makeNode("Reshape", ["contextT", "out_shape"], ["attention"], "attention"),
+      makeNode("Add", ["h", "attention"], ["last_hidden_state"], "residual"),
+    ],
+  });
+}
+
+const features = (frames: number) => ({
+  input_features: new ort.Tensor("float32", random(frames * WIDTH, 7), [1, frames, WIDTH]),
+});
+
+describe("encoder rewrite", () => {
+  it("computes the same hidden state bit for bit at full length, with one output", async () => {
+    const stock = await run(encoderModel(POSITIONS), features(POSITIONS));
+    const rewritten = encoderModel(POSITIONS);
+    rewriteEncoder(rewritten, { heads: HEADS, positions: POSITIONS });
+    expect(rewritten.graph.output.map((o) => o.name)).toEqual(["last_hidden_state"]);
+    const prepared = await run(finish(rewritten, "encoder.data"), features(POSITIONS));
+    expect(Object.keys(prepared)).toEqual(["last_hidden_state"]);
+    expect(prepared.last_hidden_state).toEqual(stock.last_hidden_state);
+  });
+
+  it("computes attention one head at a time and leaves no attention map alive", () => {
+    const rewritten = encoderModel(POSITIONS);
+    rewriteEncoder(rewritten, { heads: HEADS, positions: POSITIONS });
+    prune(rewritten.graph);
+    const counts = opCounts(rewritten.graph);
+    expect(counts.get("Softmax")).toBe(HEADS);
+    expect(counts.get("Split")).toBe(3);
+    const softmaxInputs = rewritten.graph.node.filter((n) => n.opType === "Softmax");
+    expect(new Set(softmaxInputs.map((n) => n.input[0])).size).toBe(HEADS);
+    // The old batched chain is gone: nothing reads the attention map any more.
+    expect(rewritten.graph.node.some((n) => n.input.includes("encoder_attentions.0"))).toBe(false);
+  });
+
+  it("accepts a shorter input, as if the positional table had that many rows", async () => {
+    const frames = POSITIONS - 2;
+    // The stock graph cannot add a 6-row table to 4 frames.
+    await expect(run(encoderModel(POSITIONS), features(frames))).rejects.toThrow();
+    const reference = await run(encoderModel(frames), features(frames));
+    const rewritten = encoderModel(POSITIONS);
+    rewriteEncoder(rewritten, { heads: HEADS, positions: POSITIONS });
+    const prepared = await run(finish(rewritten, "encoder.data"), features(frames));
+    expect(prepared.last_hidden_state).toEqual(reference.last_hidden_state);
+  });
+
+  it("refuses a graph whose positional table has another length", () => {
+    expect(() => rewriteEncoder(encoderModel(POSITIONS), { heads: HEADS, positions: 5 })).toThrow(
+      GraphShapeError,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// A merged decoder shaped like the stock export: the encoder states quantized in the main graph,
+// an If on use_cache_branch whose branches embed tokens from the 8-bit table and project onto
+// its transposed, dequantized copy, plus eight attention outputs.
+
+const VOCABULARY = 40;
+const ENCODER_POSITIONS = 5;
+const ATTENTION_OUTPUTS = ["decoder", "cross"].flatMap((kind) =>
+  [0, 1, 2, 3].map((i) => `${kind}_attentions.${i}`),
+);
+const BRANCH_OUTPUTS = ["logits", "present.0.decoder.key", ...ATTENTION_OUTPUTS];
+
+function branch(withCache: boolean): GraphParts {
+  const nodes = [
+    makeNode("Gather", ["table", "input_ids"], ["embedded_q"], "embed"),
+    makeNode(
+      "DequantizeLinear",
+      ["embedded_q", "table_scale", "table_zero"],
+      ["embedded"],
+      "embed_dq",
+    ),
+    makeNode("Identity", ["embedded"], ["present.0.decoder.key"], "present"),
+  ];
+  if (withCache) {
+    nodes.push(makeNode("Add", ["embedded", "bias"], ["hidden"], "hidden"));
+  } else {
+    nodes.push(
+      makeNode(
+        "DequantizeLinear",
+        ["states_q", "states_scale", "states_zero"],
+        ["states"],
+        "states_dq",
+      ),
+      makeNode("ReduceMean", ["states"], ["context"], "context", { axes: { ints: [1] } }),
+      makeNode("Add", ["embedded", "context"], ["hidden"], "hidden"),
+    );
+  }
+  nodes.push(
+    makeNode("Transpose", ["table"], ["table_t"], "table_transpose"),
+    makeNode("DequantizeLinear", ["table_t", "table_scale", "table_zero"], ["weights"], "table_dq"),
+    makeNode("MatMul", ["hidden", "weights"], ["logits"], "proj_out"),
+    ...ATTENTION_OUTPUTS.map((name) => makeNode("Identity", ["hidden"], [name], name)),
+  );
+  return { nodes, outputs: BRANCH_OUTPUTS.map((name) => valueInfo(name, DataType.FLOAT)) };
+}
+
+function decoderModel(): Model {
+  const table = new Uint8Array(VOCABULARY * WIDTH).map((_, i) => (i * 97 + 13) % 256);
+  const scalar = (name: string, value: number) => floatTensor(name, Float32Array.of(value), []);
+  return model({
+    inputs: [
+      valueInfo("input_ids", DataType.INT64, [1, "S"]),
+      valueInfo("encoder_hidden_states", DataType.FLOAT, [1, "E", WIDTH]),
+      valueInfo("use_cache_branch", BOOL, [1]),
+    ],
+    outputs: BRANCH_OUTPUTS.map((name) => valueInfo(name, DataType.FLOAT)),
+    initializers: [
+      uint8Tensor("table", table, [VOCABULARY, WIDTH]),
+      scalar("table_scale", 0.02),
+      uint8Tensor("table_zero", Uint8Array.of(128), []),
+      floatTensor("bias", random(WIDTH, 11), [WIDTH]),
+    ],
+    nodes: [
+      makeNode(
+        "DynamicQuantizeLinear",
+        ["encoder_hidden_states"],
+        ["states_q", "states_scale", "states_zero"],
+        "states_quantize",
+      ),
+      ifNode("use_cache_branch", BRANCH_OUTPUTS, branch(true), branch(false)),
+    ],
+  });
+}
+
+const decoderFeeds = (withCache: boolean) => ({
+  input_ids: new ort.Tensor("int64", BigInt64Array.of(3n, 17n, 39n), [1, 3]),
+  encoder_hidden_states: new ort.Tensor("float32", random(ENCODER_POSITIONS * WIDTH, 5), [
+    1,
+    ENCODER_POSITIONS,
+    WIDTH,
+  ]),
+  use_cache_branch: new ort.Tensor("bool", [withCache], [1]),
+});
+
+function rewrittenDecoder(): Model {
+  const rewritten = decoderModel();
+  rewriteDecoder(rewritten, { vocabulary: VOCABULARY, width: WIDTH });
+  return rewritten;
+}
+
+describe("decoder rewrite", () => {
+  for (const withCache of [true, false]) {
+    it(`embeds exactly and keeps int8 logits close (${withCache ? "with" : "without"} cache)`, async () => {
+      const stock = await run(decoderModel(), decoderFeeds(withCache));
+      const prepared = await run(
+        finish(rewrittenDecoder(), "decoder.data"),
+        decoderFeeds(withCache),
+      );
+      expect(Object.keys(prepared)).toEqual(["logits", "present.0.decoder.key"]);
+      // Same table rows, read from the transposed copy: identical embeddings.
+      expect(prepared["present.0.decoder.key"]).toEqual(stock["present.0.decoder.key"]);
+      const largest = Math.max(...(stock.logits ?? []).map(Math.abs));
+      expect(largest).toBeGreaterThan(0.1);
+      expect(maxDifference(prepared.logits, stock.logits)).toBeLessThan(0.01);
+    });
+  }
+
+  it("stores the table once, transposed, and reads it only through integer matmuls", () => {
+    const rewritten = rewrittenDecoder();
+    prune(rewritten.graph);
+    const tables = rewritten.graph.initializer.filter(
+      (t) => t.dataType === DataType.UINT8 && t.dims.length === 2,
+    );
+    expect(tables.map((t) => t.dims.map(Number))).toEqual([[WIDTH, VOCABULARY]]);
+    const readers = allNodes(rewritten.graph).filter((n) =>
+      n.input.includes(tables[0]?.name ?? ""),
+    );
+    // Per branch: the embedding Gather and the two MatMulInteger passes.
+    expect(readers.map((n) => n.opType).sort()).toEqual([
+      "Gather",
+      "Gather",
+      "MatMulInteger",
+      "MatMulInteger",
+      "MatMulInteger",
+      "MatMulInteger",
+    ]);
+    expect(allNodes(rewritten.graph).some((n) => n.opType === "MatMul")).toBe(false);
+  });
+
+  it("quantizes the encoder states only in the no-cache branch", () => {
+    const rewritten = rewrittenDecoder();
+    expect(rewritten.graph.node.map((n) => n.opType)).toEqual(["If"]);
+    const [ifNodeAfter] = rewritten.graph.node;
+    const elseBranch = ifNodeAfter?.attribute.find((a) => a.name === "else_branch")?.g;
+    expect(elseBranch?.node[0]?.opType).toBe("DynamicQuantizeLinear");
+    expect(elseBranch?.node[0]?.input).toEqual(["encoder_hidden_states"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("graph helpers", () => {
+  it("prunes dead nodes but keeps what a subgraph reads from the outer graph", () => {
+    const inner = {
+      nodes: [makeNode("Identity", ["kept"], ["y"], "inner")],
+      outputs: [valueInfo("y", 1)],
+    };
+    const m = model({
+      inputs: [valueInfo("x", DataType.FLOAT, [1]), valueInfo("c", BOOL, [1])],
+      outputs: [valueInfo("y", DataType.FLOAT)],
+      initializers: [floatTensor("unused", Float32Array.of(1), [1])],
+      nodes: [
+        makeNode("Relu", ["x"], ["kept"], "read-by-subgraph"),
+        makeNode("Neg", ["x"], ["dead"], "dead"),
+        ifNode("c", ["y"], inner, inner),
+      ],
+    });
+    expect(prune(m.graph)).toBe(1);
+    expect(m.graph.node.map((n) => n.name)).toEqual(["read-by-subgraph", "if"]);
+    expect(m.graph.initializer).toEqual([]);
+  });
+
+  it("rejects a node that reads a value before it is produced", () => {
+    const m = model({
+      inputs: [valueInfo("x", DataType.FLOAT, [1])],
+      outputs: [valueInfo("z", DataType.FLOAT)],
+      nodes: [makeNode("Neg", ["y"], ["z"], "early"), makeNode("Relu", ["x"], ["y"], "late")],
+    });
+    expect(() => assertTopological(m.graph)).toThrow(GraphShapeError);
+  });
+
+  it("moves large weights to 64-byte aligned external data and keeps small ones inline", async () => {
+    const big = random(100, 3);
+    const m = model({
+      inputs: [valueInfo("x", DataType.FLOAT, [100])],
+      outputs: [valueInfo("y", DataType.FLOAT)],
+      initializers: [
+        floatTensor("small", Float32Array.of(2), [1]),
+        floatTensor("big", big, [100]),
+        floatTensor("big2", big, [100]),
+      ],
+      nodes: [
+        makeNode("Add", ["x", "big"], ["a"], "a"),
+        makeNode("Mul", ["a", "small"], ["b"], "b"),
+        makeNode("Sub", ["b", "big2"], ["y"], "y"),
+      ],
+    });
+    const feeds = { x: new ort.Tensor("float32", random(100, 9), [100]) };
+    const inline = await run(m, feeds);
+    const data = externalizeWeights(m, "weights.bin", 64);
+    const [small, first, second] = m.graph.initializer;
+    expect(small?.rawData.byteLength).toBe(4);
+    expect(first?.externalData.map((e) => [e.key, e.value])).toEqual([
+      ["location", "weights.bin"],
+      ["offset", "0"],
+      ["length", "400"],
+    ]);
+    expect(second?.externalData[1]?.value).toBe("448"); // 400 rounded up to 64 × 7
+    expect(data.byteLength).toBe(448 + 400);
+    expect(new Float32Array(data.buffer, 448, 100)).toEqual(big);
+    const external = await run({ model: encodeModel(m), data, path: "weights.bin" }, feeds);
+    expect(external.y).toEqual(inline.y);
+  });
+});
