@@ -1,0 +1,308 @@
+/**
+ * Greedy decoding of Whisper's merged decoder with its key/value cache, with timestamp tokens.
+ *
+ * The merged decoder (transformers.js export; the prepared file keeps the same I/O names) has
+ * two branches chosen by `use_cache_branch`:
+ * - false: the whole prompt at once, with zero-length past tensors; returns logits for every
+ *   prompt position, the self-attention cache and the cross-attention cache (the projection of
+ *   the encoder states, [1, 6, frames/2, 64] per layer, the big one);
+ * - true: one new token plus the past; returns the grown self-attention cache, and empty
+ *   cross-attention outputs, so the cross-attention cache from the first step is fed back
+ *   unchanged every step. The cache branch never reads `encoder_hidden_states` (checked: logits
+ *   identical), so it gets a one-row stand-in instead of the frames/2 × 384 states, which ORT
+ *   would otherwise copy into its heap on every step.
+ *
+ * Stops at <|endoftext|>, at the first timestamp at or past the end of the audio (less
+ * END_MARGIN_S) or past the window, when the repetition guard cuts, or after MAX_SAMPLED_TOKENS.
+ * Stateless: everything per call lives in this call.
+ */
+
+import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
+import { runExclusive } from "../../runtime/inference-lock.ts";
+import { applyLogitRules, type LogitRules, logSumExp } from "./logit-rules.ts";
+import { findRepetition } from "./repetition.ts";
+import type { WhisperTokenizer } from "./tokenizer.ts";
+
+/**
+ * Cap on sampled tokens: Whisper's default sample_len, n_text_ctx / 2 = 448 / 2. The decoder's
+ * positions end at 448 (prompt included); a 30-s window of fast speech is ~90 words ≈ 130 text
+ * tokens plus timestamps, so reaching the cap means a loop the other stops missed.
+ */
+export const MAX_SAMPLED_TOKENS = 224;
+/**
+ * A timestamp this close to the end of the audio ends decoding: on a window padded with silence
+ * nothing real follows, and what Whisper writes there is invented (see WHISPER-NOTES.md).
+ */
+export const END_MARGIN_S = 0.5;
+/** Decoder layers of Whisper tiny: past/present tensors come in 4 × {decoder, encoder} × {key, value}. */
+const DECODER_LAYERS = 4;
+const HEADS = 6;
+const HEAD_DIM = 64;
+/** Width of the encoder states (d_model of Whisper tiny). */
+const D_MODEL = HEADS * HEAD_DIM;
+
+export interface DecodeOptions {
+  /** A language code ("en") or "multi" to detect it from the first step's language logits. */
+  language: string;
+  /** Seconds of real audio at the start of the window (before silence padding). */
+  audioSeconds: number;
+  /** Seconds the window covers: encoder frames / 100. */
+  windowSeconds: number;
+  maxTokens?: number;
+}
+
+export interface SampledToken {
+  id: number;
+  /** Probability of this token under the rule-filtered distribution it was picked from. */
+  probability: number;
+  logprob: number;
+}
+
+export type StopReason =
+  | "endoftext"
+  | "timestamp-at-end"
+  | "past-window"
+  | "repetition"
+  | "max-tokens";
+
+export interface DecodeResult {
+  language: string;
+  /** Sampled tokens after the prompt: text and timestamps; neither <|endoftext|> nor a cut repeat. */
+  tokens: SampledToken[];
+  /** Probability of <|nospeech|> at the <|startoftranscript|> position, over the full vocabulary. */
+  noSpeechProbability: number;
+  /**
+   * Mean log-probability of the kept tokens and of the token that ended decoding (<|endoftext|>
+   * or the final timestamp), as Whisper's avg_logprob.
+   */
+  avgLogprob: number;
+  stopReason: StopReason;
+  /** Decoder runs, including the prompt. */
+  decoderSteps: number;
+  /**
+   * Wall-clock ms of the prompt run(s), which also project the encoder states into the
+   * cross-attention cache; the rest are one-token steps. (In workerd the clock only advances
+   * across I/O, so this reads 0 there.)
+   */
+  promptMs: number;
+}
+
+type Feeds = Record<string, Tensor>;
+
+const CACHE_KINDS = ["key", "value"] as const;
+
+function pastName(layer: number, part: "decoder" | "encoder", kind: "key" | "value"): string {
+  return `past_key_values.${layer}.${part}.${kind}`;
+}
+
+function presentName(layer: number, part: "decoder" | "encoder", kind: "key" | "value"): string {
+  return `present.${layer}.${part}.${kind}`;
+}
+
+/** Outputs fetched from cache steps: logits and the grown self-attention cache only. */
+const CACHE_STEP_FETCHES = [
+  "logits",
+  ...Array.from({ length: DECODER_LAYERS }, (_, layer) =>
+    CACHE_KINDS.map((kind) => presentName(layer, "decoder", kind)),
+  ).flat(),
+];
+const FIRST_STEP_FETCHES = [
+  ...CACHE_STEP_FETCHES,
+  ...Array.from({ length: DECODER_LAYERS }, (_, layer) =>
+    CACHE_KINDS.map((kind) => presentName(layer, "encoder", kind)),
+  ).flat(),
+];
+
+function idsTensor(ids: readonly number[]): Tensor {
+  return new Tensor(
+    "int64",
+    BigInt64Array.from(ids, (id) => BigInt(id)),
+    [1, ids.length],
+  );
+}
+
+function emptyPast(): Tensor {
+  return new Tensor("float32", new Float32Array(0), [1, HEADS, 0, HEAD_DIM]);
+}
+
+function output(outputs: InferenceSession.OnnxValueMapType, name: string): Tensor {
+  const value = outputs[name];
+  if (!(value instanceof Tensor)) throw new Error(`Whisper decoder returned no ${name}`);
+  return value;
+}
+
+/** The per-call decoder state: both caches, replaced as decoding advances. */
+interface Cache {
+  self: Feeds;
+  cross: Feeds;
+}
+
+async function runDecoder(
+  decoder: InferenceSession,
+  ids: readonly number[],
+  encoderStates: Tensor,
+  cache: Cache | undefined,
+): Promise<{ logits: Float32Array; positions: number; cache: Cache }> {
+  const feeds: Feeds = {
+    input_ids: idsTensor(ids),
+    encoder_hidden_states: encoderStates,
+    use_cache_branch: new Tensor("bool", [cache !== undefined], [1]),
+  };
+  for (let layer = 0; layer < DECODER_LAYERS; layer++) {
+    for (const kind of CACHE_KINDS) {
+      feeds[pastName(layer, "decoder", kind)] =
+        cache?.self[presentName(layer, "decoder", kind)] ?? emptyPast();
+      feeds[pastName(layer, "encoder", kind)] =
+        cache?.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
+    }
+  }
+  const fetches = cache ? CACHE_STEP_FETCHES : FIRST_STEP_FETCHES;
+  const outputs = await runExclusive(() => decoder.run(feeds, fetches));
+  const logits = output(outputs, "logits");
+  if (!(logits.data instanceof Float32Array) || logits.dims.length !== 3) {
+    throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
+  }
+  const self: Feeds = {};
+  const cross: Feeds = cache ? cache.cross : {};
+  for (let layer = 0; layer < DECODER_LAYERS; layer++) {
+    for (const kind of CACHE_KINDS) {
+      const selfName = presentName(layer, "decoder", kind);
+      self[selfName] = output(outputs, selfName);
+      if (!cache) {
+        const crossName = presentName(layer, "encoder", kind);
+        cross[crossName] = output(outputs, crossName);
+      }
+    }
+  }
+  return { logits: logits.data, positions: logits.dims[1] ?? 0, cache: { self, cross } };
+}
+
+/** Logits of one position of a [1, positions, vocab] output (a view, not a copy). */
+function positionLogits(logits: Float32Array, position: number, vocab: number): Float32Array {
+  if (logits.length < (position + 1) * vocab) {
+    throw new Error(`decoder logits hold ${logits.length} values, vocabulary is ${vocab}`);
+  }
+  return logits.subarray(position * vocab, (position + 1) * vocab);
+}
+
+function softmaxAt(logits: Float32Array, id: number): number {
+  return Math.exp((logits[id] ?? Number.NEGATIVE_INFINITY) - logSumExp(logits));
+}
+
+function argmax(values: Float32Array, from = 0, to = values.length): number {
+  let best = from;
+  for (let i = from + 1; i < to; i++) {
+    if ((values[i] as number) > (values[best] as number)) best = i;
+  }
+  return best;
+}
+
+export interface WhisperDecoder {
+  decoder: InferenceSession;
+  tokenizer: WhisperTokenizer;
+  rules: LogitRules;
+}
+
+/**
+ * Greedy transcription of one encoded window. `encoderStates` is the encoder's
+ * `last_hidden_state` [1, frames / 2, 384].
+ */
+export async function greedyDecode(
+  model: WhisperDecoder,
+  encoderStates: Tensor,
+  options: DecodeOptions,
+): Promise<DecodeResult> {
+  const { decoder, tokenizer, rules } = model;
+  const { special } = tokenizer;
+  const vocab = tokenizer.vocabSize;
+  const maxTokens = Math.min(options.maxTokens ?? MAX_SAMPLED_TOKENS, MAX_SAMPLED_TOKENS);
+  const stateRows = new Tensor("float32", new Float32Array(D_MODEL), [1, 1, D_MODEL]);
+
+  // Prompt: <|startoftranscript|><|lang|><|transcribe|>, timestamps on (no <|notimestamps|>).
+  let language = options.language;
+  let step: Awaited<ReturnType<typeof runDecoder>>;
+  let noSpeechProbability: number;
+  let decoderSteps = 1;
+  const started = performance.now();
+  if (language === "multi") {
+    // Detection needs the logits after <|startoftranscript|> alone. Feeding the rest of the
+    // prompt as one cache step of two tokens does not reproduce the three-token pass (max logit
+    // difference 4.8 with the stock file), so language and task go in as two one-token steps.
+    step = await runDecoder(decoder, [special.startOfTranscript], encoderStates, undefined);
+    const first = positionLogits(step.logits, 0, vocab);
+    noSpeechProbability = softmaxAt(first, special.noSpeech);
+    const ids = [...tokenizer.languages.values()];
+    const lowest = Math.min(...ids);
+    const highest = Math.max(...ids);
+    const detected = tokenizer.languageOf(argmax(first, lowest, highest + 1));
+    if (detected === undefined) throw new Error("language detection picked a non-language token");
+    language = detected;
+    for (const id of [tokenizer.languageToken(language), special.transcribe]) {
+      step = await runDecoder(decoder, [id], stateRows, step.cache);
+      decoderSteps++;
+    }
+  } else {
+    const prompt = [
+      special.startOfTranscript,
+      tokenizer.languageToken(language),
+      special.transcribe,
+    ];
+    step = await runDecoder(decoder, prompt, encoderStates, undefined);
+    noSpeechProbability = softmaxAt(positionLogits(step.logits, 0, vocab), special.noSpeech);
+  }
+  const promptMs = performance.now() - started;
+
+  const sampled: number[] = [];
+  const picks: SampledToken[] = [];
+  let endingLogprob: number | undefined;
+  let stopReason: StopReason | undefined;
+  while (stopReason === undefined) {
+    if (sampled.length >= maxTokens) {
+      stopReason = "max-tokens";
+      break;
+    }
+    const logits = positionLogits(step.logits, step.positions - 1, vocab);
+    applyLogitRules(logits, sampled, rules);
+    const id = argmax(logits);
+    const logprob = (logits[id] as number) - logSumExp(logits);
+    if (id === special.endOfText) {
+      endingLogprob = logprob;
+      stopReason = "endoftext";
+    } else {
+      sampled.push(id);
+      picks.push({ id, probability: Math.exp(logprob), logprob });
+      // The opening timestamp never ends decoding: an utterance shorter than END_MARGIN_S still
+      // deserves its words.
+      if (tokenizer.isTimestamp(id) && sampled.length > 1) {
+        const seconds = tokenizer.timestampSeconds(id);
+        if (seconds > options.windowSeconds) stopReason = "past-window";
+        else if (seconds >= options.audioSeconds - END_MARGIN_S) stopReason = "timestamp-at-end";
+      }
+    }
+    // Once decoding ends, the last word is complete too.
+    const cut = findRepetition(sampled, tokenizer, { final: stopReason !== undefined });
+    if (cut) {
+      sampled.length = cut.at;
+      picks.length = cut.at;
+      stopReason = "repetition";
+    }
+    if (stopReason === undefined && sampled.length >= maxTokens) stopReason = "max-tokens";
+    if (stopReason === undefined) {
+      step = await runDecoder(decoder, [id], stateRows, step.cache);
+      decoderSteps++;
+    }
+  }
+
+  let logprobSum = endingLogprob ?? 0;
+  for (const pick of picks) logprobSum += pick.logprob;
+  const counted = picks.length + (endingLogprob === undefined ? 0 : 1);
+  return {
+    language,
+    tokens: picks,
+    noSpeechProbability,
+    avgLogprob: counted > 0 ? logprobSum / counted : 0,
+    stopReason,
+    decoderSteps,
+    promptMs,
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * Repetition guard for greedy decoding. On a window shorter than 30 s, or on noise, Whisper tiny
+ * falls into loops ("thank you. thank you. thank you."); greedy decoding cannot leave them, so
+ * the decoder stops at the first repeat and drops it. Two rules, on completed words compared
+ * without case or punctuation, across segments:
+ * - a block of 1–3 words repeated back to back (a single word three times, 2–3 words twice):
+ *   keep the first copy;
+ * - a 4-word sequence that was already emitted earlier: drop its second occurrence.
+ * Longer repeated blocks trip the 4-word rule as soon as their first four words repeat.
+ */
+import type { WhisperTokenizer } from "./tokenizer.ts";
+
+/** Longest block checked for back-to-back repetition, in words. */
+const MAX_BLOCK_WORDS = 3;
+/** Copies of a one-word block that count as a loop ("no no" is speech, "no no no" a loop). */
+const SINGLE_WORD_COPIES = 3;
+/** Length of a word sequence that may not occur twice. */
+const NGRAM_WORDS = 4;
+
+export interface RepetitionCut {
+  /** Index into the sampled tokens of the first token to drop. */
+  at: number;
+  rule: "block" | "ngram";
+}
+
+interface Word {
+  key: string;
+  firstToken: number;
+}
+
+const SPACE = 0x20;
+
+/**
+ * Completed words of the sampled tokens: a word starts at a text token beginning with a space,
+ * or after a timestamp; the last word is complete only when a non-text token follows it or
+ * decoding has ended (`final`). Words with nothing but punctuation are left out.
+ */
+function completedWords(
+  sampled: readonly number[],
+  tokenizer: WhisperTokenizer,
+  final: boolean,
+): Word[] {
+  const words: Word[] = [];
+  let start = -1;
+  const close = (end: number) => {
+    if (start < 0) return;
+    const key = tokenizer
+      .decode(sampled.slice(start, end))
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}]/gu, "");
+    if (key.length > 0) words.push({ key, firstToken: start });
+    start = -1;
+  };
+  sampled.forEach((id, i) => {
+    if (!tokenizer.isText(id)) {
+      close(i);
+      return;
+    }
+    if (start < 0) start = i;
+    else if (tokenizer.tokenBytes(id)[0] === SPACE) {
+      close(i);
+      start = i;
+    }
+  });
+  // Unless decoding has ended, a trailing word may still grow with the next token.
+  if (final) close(sampled.length);
+  return words;
+}
+
+function sameWords(words: Word[], a: number, b: number, length: number): boolean {
+  for (let i = 0; i < length; i++) {
+    if (words[a + i]?.key !== words[b + i]?.key) return false;
+  }
+  return true;
+}
+
+/**
+ * Where to cut the sampled tokens if their completed words end in a repeat, else undefined.
+ * Called after every token, so only repeats that end at the last completed word are looked for.
+ */
+export function findRepetition(
+  sampled: readonly number[],
+  tokenizer: WhisperTokenizer,
+  { final = false } = {},
+): RepetitionCut | undefined {
+  const words = completedWords(sampled, tokenizer, final);
+  const n = words.length;
+  for (let length = 1; length <= MAX_BLOCK_WORDS; length++) {
+    const copies = length === 1 ? SINGLE_WORD_COPIES : 2;
+    if (n < length * copies) continue;
+    const first = n - length * copies;
+    let repeated = true;
+    for (let copy = 1; copy < copies && repeated; copy++) {
+      repeated = sameWords(words, first, first + copy * length, length);
+    }
+    if (repeated) {
+      const cut = words[first + length];
+      if (cut) return { at: cut.firstToken, rule: "block" };
+    }
+  }
+  if (n > NGRAM_WORDS) {
+    const tail = n - NGRAM_WORDS;
+    for (let start = 0; start < tail; start++) {
+      if (sameWords(words, start, tail, NGRAM_WORDS)) {
+        const cut = words[tail];
+        if (cut) return { at: cut.firstToken, rule: "ngram" };
+      }
+    }
+  }
+  return undefined;
+}

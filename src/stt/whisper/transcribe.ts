@@ -1,0 +1,137 @@
+/**
+ * One utterance in, one transcript out: log-mel features → encoder → greedy decoding →
+ * segments and words. The model sessions are shared by every session of the isolate and hold no
+ * per-call state; everything per call lives in the call.
+ *
+ * Window: the utterance plus PAD_SECONDS of silence when the encoder takes variable lengths (the
+ * prepared encoder: any even number of frames ≤ 3000), else the full 30 s (the stock encoder
+ * adds a fixed [1500, 384] positional table, so it only accepts 3000 frames). The padded window
+ * was as accurate as the full one on the dev clips (WHISPER-NOTES.md) and several times cheaper.
+ */
+import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
+import { runExclusive } from "../../runtime/inference-lock.ts";
+import { greedyDecode, type WhisperDecoder } from "./decode.ts";
+import { type GenerationConfig, logitRules } from "./logit-rules.ts";
+import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
+import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
+import { buildTranscript, type Transcript } from "./transcript.ts";
+
+/** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
+export const PAD_SECONDS = 1;
+const FRAMES_PER_SECOND = WHISPER_SAMPLE_RATE / HOP_LENGTH;
+
+export interface WhisperModel extends WhisperDecoder {
+  encoder: InferenceSession;
+  /** Whether the encoder accepts fewer than MAX_FRAMES frames. */
+  variableLength: boolean;
+}
+
+export interface WhisperFiles {
+  encoder: InferenceSession;
+  decoder: InferenceSession;
+  /** Parsed vocab.json. */
+  vocab: Vocab;
+  /** Parsed added_tokens.json. */
+  addedTokens: AddedTokens;
+  /** Parsed generation_config.json. */
+  generationConfig: GenerationConfig;
+  variableLength: boolean;
+}
+
+export function createWhisperModel(files: WhisperFiles): WhisperModel {
+  const tokenizer = new WhisperTokenizer(files.vocab, files.addedTokens);
+  for (const name of ["input_features"]) {
+    if (!files.encoder.inputNames.includes(name)) throw new Error(`encoder has no input ${name}`);
+  }
+  if (!files.encoder.outputNames.includes("last_hidden_state")) {
+    throw new Error("encoder has no output last_hidden_state");
+  }
+  for (const name of ["input_ids", "encoder_hidden_states", "use_cache_branch"]) {
+    if (!files.decoder.inputNames.includes(name)) throw new Error(`decoder has no input ${name}`);
+  }
+  return {
+    encoder: files.encoder,
+    decoder: files.decoder,
+    tokenizer,
+    rules: logitRules(files.generationConfig, tokenizer),
+    variableLength: files.variableLength,
+  };
+}
+
+/**
+ * Encoder frames for `samples` of audio: the audio plus PAD_SECONDS, rounded up to an even count
+ * (the encoder's stride-2 convolution halves it), at most MAX_FRAMES; MAX_FRAMES when the encoder
+ * only takes full windows.
+ */
+export function windowFrames(samples: number, variableLength: boolean): number {
+  if (!variableLength) return MAX_FRAMES;
+  const frames = Math.ceil((samples + PAD_SECONDS * WHISPER_SAMPLE_RATE) / HOP_LENGTH);
+  return Math.min(MAX_FRAMES, frames + (frames % 2));
+}
+
+export interface TranscribeOptions {
+  /** Language code, or "multi" to detect it. */
+  language: string;
+  /** Force the full 30-s window even with a variable-length encoder (for comparisons). */
+  fullWindow?: boolean;
+}
+
+export interface TranscribeStats {
+  frames: number;
+  /** Wall-clock milliseconds. In workerd the clock only advances across I/O, so these read 0. */
+  melMs: number;
+  encoderMs: number;
+  decoderMs: number;
+  /** Part of decoderMs spent on the prompt (see DecodeResult.promptMs). */
+  promptMs: number;
+  decoderSteps: number;
+  stopReason: string;
+}
+
+/**
+ * Transcribes 16 kHz mono float audio. Audio beyond the 30-s window is not transcribed: the
+ * utterance segmenter keeps utterances shorter than that.
+ */
+export async function transcribe(
+  model: WhisperModel,
+  audio: Float32Array,
+  options: TranscribeOptions,
+): Promise<Transcript & { stats: TranscribeStats }> {
+  const frames = windowFrames(audio.length, model.variableLength && !options.fullWindow);
+  const windowSeconds = frames / FRAMES_PER_SECOND;
+  const audioSeconds = Math.min(audio.length / WHISPER_SAMPLE_RATE, windowSeconds);
+
+  let clock = performance.now();
+  const features = logMelSpectrogram(audio, frames);
+  const melMs = performance.now() - clock;
+
+  clock = performance.now();
+  const input = new Tensor("float32", features, [1, N_MELS, frames]);
+  const encoded = await runExclusive(() =>
+    model.encoder.run({ input_features: input }, ["last_hidden_state"]),
+  );
+  const states = encoded.last_hidden_state;
+  if (!(states instanceof Tensor)) throw new Error("Whisper encoder returned no last_hidden_state");
+  const encoderMs = performance.now() - clock;
+
+  clock = performance.now();
+  const result = await greedyDecode(model, states, {
+    language: options.language,
+    audioSeconds,
+    windowSeconds,
+  });
+  const decoderMs = performance.now() - clock;
+
+  return {
+    ...buildTranscript(result, model.tokenizer, audioSeconds),
+    stats: {
+      frames,
+      melMs,
+      encoderMs,
+      decoderMs,
+      promptMs: result.promptMs,
+      decoderSteps: result.decoderSteps,
+      stopReason: result.stopReason,
+    },
+  };
+}

@@ -1,0 +1,452 @@
+import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createSession } from "../src/runtime/ort";
+import { type DecodeOptions, greedyDecode, type SampledToken } from "../src/stt/whisper/decode";
+import { applyLogitRules, type GenerationConfig, logitRules } from "../src/stt/whisper/logit-rules";
+import { findRepetition } from "../src/stt/whisper/repetition";
+import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
+import {
+  createWhisperModel,
+  transcribe,
+  type WhisperModel,
+  windowFrames,
+} from "../src/stt/whisper/transcribe";
+import { buildTranscript } from "../src/stt/whisper/transcript";
+import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
+import { wordErrorRate } from "./helpers/wer";
+import { whisperFile, whisperJson } from "./helpers/whisper-files";
+
+/*
+ * A miniature vocabulary with Whisper's layout (text, <|endoftext|>, start, languages, tasks,
+ * <|nocaptions|>, <|notimestamps|>, then 1501 timestamps), so the rules read plainly.
+ */
+const TEXT = ["Ġgo", "Ġforward", "Ġten", "Ġmeters", ".", "Ġthank", "Ġyou", "Ġthe", "Ġdog", "s"];
+const vocab: Vocab = { ...Object.fromEntries(TEXT.map((t, i) => [t, i])), "<|endoftext|>": 10 };
+const added: AddedTokens = {
+  "<|startoftranscript|>": 11,
+  "<|en|>": 12,
+  "<|de|>": 13,
+  "<|translate|>": 14,
+  "<|transcribe|>": 15,
+  "<|startoflm|>": 16,
+  "<|startofprev|>": 17,
+  "<|nocaptions|>": 18,
+  "<|notimestamps|>": 19,
+};
+const mini = new WhisperTokenizer(vocab, added);
+const [GO, FORWARD, TEN, METERS, DOT, THANK, YOU, THE, DOG] = [0, 1, 2, 3, 4, 5, 6, 7, 8] as const;
+const EOT = 10;
+/** Timestamp token of `seconds`. */
+const ts = (seconds: number) => 20 + Math.round(seconds / 0.02);
+const rules = logitRules({ suppress_tokens: [DOG], begin_suppress_tokens: [EOT] }, mini);
+
+const allowed = (logits: Float32Array) =>
+  [...logits.keys()].filter((id) => logits[id] !== Number.NEGATIVE_INFINITY);
+
+/** Logits favouring text a little over each single timestamp. */
+function flatLogits(): Float32Array {
+  const logits = new Float32Array(mini.vocabSize).fill(-10);
+  logits.fill(0, 0, 20);
+  return logits;
+}
+
+describe("Whisper timestamp rules", () => {
+  it("opens with a timestamp no later than 1 s", () => {
+    const logits = flatLogits();
+    applyLogitRules(logits, [], rules);
+    expect(allowed(logits)).toEqual(Array.from({ length: 51 }, (_, i) => ts(0) + i));
+  });
+
+  it("wants text after an opening or a pair of timestamps", () => {
+    for (const sampled of [[ts(0)], [ts(0), GO, ts(1), ts(1)]]) {
+      const logits = flatLogits();
+      applyLogitRules(logits, sampled, rules);
+      expect(allowed(logits).every((id) => id < 20)).toBe(true);
+      // Never <|notimestamps|> nor a suppressed token; <|endoftext|> may come.
+      expect(allowed(logits)).not.toContain(19);
+      expect(allowed(logits)).not.toContain(DOG);
+      expect(allowed(logits)).toContain(EOT);
+    }
+  });
+
+  it("closes a segment strictly later, then opens the next no earlier", () => {
+    const afterText = flatLogits();
+    applyLogitRules(afterText, [ts(0.5), GO], rules);
+    expect(allowed(afterText)).not.toContain(ts(0.5));
+    expect(allowed(afterText)).toContain(ts(0.52));
+    expect(allowed(afterText)).toContain(GO);
+
+    const afterClose = flatLogits();
+    applyLogitRules(afterClose, [ts(0.5), GO, ts(2)], rules);
+    const next = allowed(afterClose);
+    expect(next).toContain(EOT);
+    expect(next).toContain(ts(2));
+    expect(next).not.toContain(ts(1.98));
+    expect(next.filter((id) => id < EOT)).toEqual([]);
+  });
+
+  it("forces a timestamp when timestamps together outweigh every text token", () => {
+    const logits = flatLogits();
+    // ~1500 timestamps at −5 each: log-sum ≈ −5 + ln 1500 ≈ 2.3 > 0, the best text logit.
+    logits.fill(-5, ts(0.04));
+    applyLogitRules(logits, [ts(0), GO], rules);
+    expect(allowed(logits).every((id) => mini.isTimestamp(id))).toBe(true);
+    // …but not when one text token beats their total.
+    const confident = flatLogits();
+    confident.fill(-5, ts(0.04));
+    confident[FORWARD] = 4;
+    applyLogitRules(confident, [ts(0), GO], rules);
+    expect(allowed(confident)).toContain(FORWARD);
+  });
+});
+
+describe("Whisper repetition guard", () => {
+  it("cuts a block repeated back to back, keeping one copy", () => {
+    const sampled = [ts(0), THANK, YOU, DOT, ts(1), ts(1), THANK, YOU, DOT, ts(2)];
+    expect(findRepetition(sampled, mini)).toEqual({ at: 6, rule: "block" });
+    // A word said twice is speech; three times is a loop.
+    expect(findRepetition([ts(0), THE, THE, GO], mini)).toBeUndefined();
+    expect(findRepetition([ts(0), THE, THE, THE, GO], mini)).toEqual({
+      at: 2,
+      rule: "block",
+    });
+  });
+
+  it("cuts a four-word sequence emitted before", () => {
+    const phrase = [GO, FORWARD, TEN, METERS];
+    const sampled = [ts(0), ...phrase, THE, DOG, ...phrase];
+    expect(findRepetition(sampled, mini)).toBeUndefined(); // last word may still grow
+    expect(findRepetition(sampled, mini, { final: true })).toEqual({ at: 7, rule: "ngram" });
+    expect(findRepetition([ts(0), ...phrase, THE, ...phrase.slice(0, 3), DOG], mini)).toBe(
+      undefined,
+    );
+  });
+});
+
+describe("Whisper transcript assembly", () => {
+  const token = (id: number, probability = 0.5): SampledToken => ({
+    id,
+    probability,
+    logprob: Math.log(probability),
+  });
+
+  it("times segments by timestamps and shares their span among words by characters", () => {
+    const tokens = [
+      token(ts(0.4)),
+      token(GO, 0.9),
+      token(FORWARD, 0.8),
+      token(TEN, 0.7),
+      token(METERS, 0.6),
+      token(DOT, 0.5),
+      token(ts(2.3)),
+      token(ts(2.3)),
+      token(THANK),
+      token(YOU),
+    ];
+    const result = buildTranscript(
+      {
+        language: "en",
+        tokens,
+        noSpeechProbability: 0.01,
+        avgLogprob: -0.3,
+        stopReason: "endoftext",
+        decoderSteps: 11,
+        promptMs: 0,
+      },
+      mini,
+      3.1,
+    );
+    expect(result.text).toBe("go forward ten meters. thank you");
+    expect(result.segments).toEqual([
+      { start: 0.4, end: 2.3, text: "go forward ten meters." },
+      // No closing timestamp: the segment ends with the audio.
+      { start: 2.3, end: 3.1, text: "thank you" },
+    ]);
+    // 1.9 s over 2 + 7 + 3 + 7 characters ("meters." keeps its full stop).
+    const perChar = 1.9 / 19;
+    expect(result.words.map((w) => w.punctuatedWord)).toEqual([
+      "go",
+      "forward",
+      "ten",
+      "meters.",
+      "thank",
+      "you",
+    ]);
+    expect(result.words[1]?.start).toBeCloseTo(0.4 + 2 * perChar, 3);
+    expect(result.words[1]?.end).toBeCloseTo(0.4 + 9 * perChar, 3);
+    expect(result.words[3]?.word).toBe("meters");
+    expect(result.words[3]?.end).toBeCloseTo(2.3, 9);
+    expect(result.words[3]?.confidence).toBeCloseTo((0.6 + 0.5) / 2, 9);
+    expect(result.words[5]?.start).toBeCloseTo(2.3 + (0.8 * 5) / 8, 9);
+    expect(result.words[5]?.end).toBeCloseTo(3.1, 9);
+    expect(result.confidence).toBeCloseTo((0.9 + 0.8 + 0.7 + 0.6 + 0.5 + 0.5 + 0.5) / 7, 10);
+    expect(result.likelyNoSpeech).toBe(false);
+  });
+
+  it("flags no speech by Whisper's two thresholds together, or a very low log-probability", () => {
+    const base = {
+      language: "en",
+      tokens: [token(ts(0)), token(THANK), token(YOU)],
+      stopReason: "endoftext" as const,
+      decoderSteps: 4,
+      promptMs: 0,
+    };
+    const verdict = (noSpeechProbability: number, avgLogprob: number) =>
+      buildTranscript({ ...base, noSpeechProbability, avgLogprob }, mini, 2).likelyNoSpeech;
+    expect(verdict(0.9, -1.1)).toBe(true);
+    expect(verdict(0.9, -0.5)).toBe(false);
+    expect(verdict(0.3, -1.1)).toBe(false);
+    expect(verdict(0.05, -1.3)).toBe(true);
+  });
+});
+
+/** What the fake decoder saw on one run. */
+interface DecoderCall {
+  ids: number[];
+  useCache: boolean;
+  pastLength: number;
+  /** Rows of the cross-attention cache fed in (0 on the first run). */
+  crossRows: number;
+  encoderRows: number;
+}
+
+/**
+ * A stand-in for the merged decoder at the ONNX seam: run k puts a logit of 10 on `script[k]`
+ * at the last position (nothing for undefined), 0 elsewhere, and returns caches shaped like the
+ * real ones: self-attention grows by the input length; cross-attention has ENCODER_ROWS rows on
+ * the first run and is empty on cache runs, as in the export.
+ */
+const ENCODER_ROWS = 7;
+function fakeDecoder(
+  script: (number | undefined)[],
+  position0: (logits: Float32Array) => void = () => {},
+): { session: InferenceSession; calls: DecoderCall[] } {
+  const calls: DecoderCall[] = [];
+  const vocabSize = mini.vocabSize;
+  const run = async (feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> => {
+    const input = feeds.input_ids;
+    const cacheFlag = feeds.use_cache_branch;
+    const past = feeds["past_key_values.0.decoder.key"];
+    const cross = feeds["past_key_values.0.encoder.key"];
+    const states = feeds.encoder_hidden_states;
+    if (!input || !cacheFlag || !past || !cross || !states) throw new Error("missing feed");
+    const ids = Array.from(input.data as BigInt64Array, Number);
+    const useCache = Boolean((cacheFlag.data as ArrayLike<unknown>)[0]);
+    const pastLength = past.dims[2] ?? -1;
+    calls.push({
+      ids,
+      useCache,
+      pastLength,
+      crossRows: cross.dims[2] ?? -1,
+      encoderRows: states.dims[1] ?? -1,
+    });
+    const logits = new Float32Array(ids.length * vocabSize);
+    position0(logits.subarray(0, vocabSize));
+    const target = script[calls.length - 1];
+    if (target !== undefined) logits[(ids.length - 1) * vocabSize + target] = 10;
+    const out: Record<string, Tensor> = {
+      logits: new Tensor("float32", logits, [1, ids.length, vocabSize]),
+    };
+    const selfLength = pastLength + ids.length;
+    for (let layer = 0; layer < 4; layer++) {
+      for (const kind of ["key", "value"]) {
+        out[`present.${layer}.decoder.${kind}`] = new Tensor(
+          "float32",
+          new Float32Array(6 * selfLength * 64),
+          [1, 6, selfLength, 64],
+        );
+        out[`present.${layer}.encoder.${kind}`] = useCache
+          ? new Tensor("float32", new Float32Array(0), [0, 6, 1, 64])
+          : new Tensor("float32", new Float32Array(6 * ENCODER_ROWS * 64), [
+              1,
+              6,
+              ENCODER_ROWS,
+              64,
+            ]);
+      }
+    }
+    return out;
+  };
+  return { session: { run } as unknown as InferenceSession, calls };
+}
+
+const encoderStates = new Tensor("float32", new Float32Array(ENCODER_ROWS * 384), [
+  1,
+  ENCODER_ROWS,
+  384,
+]);
+const decodeWith = (script: (number | undefined)[], options: Partial<DecodeOptions> = {}) => {
+  const fake = fakeDecoder(script);
+  const run = greedyDecode({ decoder: fake.session, tokenizer: mini, rules }, encoderStates, {
+    language: "en",
+    audioSeconds: 3,
+    windowSeconds: 4,
+    ...options,
+  });
+  return run.then((result) => ({ result, calls: fake.calls }));
+};
+
+describe("Whisper greedy decoding (scripted decoder)", () => {
+  it("prompts once without cache, then feeds one token at a time with the caches", async () => {
+    const { result, calls } = await decodeWith([ts(0), GO, FORWARD, ts(1), EOT]);
+    expect(result.tokens.map((t) => t.id)).toEqual([ts(0), GO, FORWARD, ts(1)]);
+    expect(result.stopReason).toBe("endoftext");
+    expect(result.decoderSteps).toBe(5);
+    expect(calls[0]).toEqual({
+      ids: [11, 12, 15],
+      useCache: false,
+      pastLength: 0,
+      crossRows: 0,
+      encoderRows: ENCODER_ROWS,
+    });
+    // Each later run: the previous token, the self cache grown by one, the first run's cross
+    // cache, and a one-row stand-in for the encoder states.
+    calls.slice(1).forEach((call, i) => {
+      expect(call).toEqual({
+        ids: [result.tokens[i]?.id],
+        useCache: true,
+        pastLength: 3 + i,
+        crossRows: ENCODER_ROWS,
+        encoderRows: 1,
+      });
+    });
+    // The picked tokens are near-certain under the scripted logits.
+    expect(result.tokens.every((t) => t.probability > 0.5)).toBe(true);
+    expect(result.avgLogprob).toBeLessThan(0);
+    expect(result.avgLogprob).toBeGreaterThan(-0.7);
+  });
+
+  it("stops at a timestamp near the end of the audio, but not at the opening one", async () => {
+    const atEnd = await decodeWith([ts(0), GO, ts(2.6), THE, EOT]);
+    expect(atEnd.result.stopReason).toBe("timestamp-at-end");
+    expect(atEnd.result.tokens.map((t) => t.id)).toEqual([ts(0), GO, ts(2.6)]);
+    expect(atEnd.calls.length).toBe(3);
+
+    const short = await decodeWith([ts(0), GO, ts(0.3), EOT], { audioSeconds: 0.3 });
+    expect(short.result.tokens.map((t) => t.id)).toEqual([ts(0), GO, ts(0.3)]);
+    expect(short.result.stopReason).toBe("timestamp-at-end");
+  });
+
+  it("stops past the window", async () => {
+    const { result } = await decodeWith([ts(0), GO, ts(4.2), EOT], { audioSeconds: 10 });
+    expect(result.stopReason).toBe("past-window");
+  });
+
+  it("cuts a repeat and stops", async () => {
+    const { result, calls } = await decodeWith([ts(0), THE, THE, THE, GO, FORWARD]);
+    expect(result.stopReason).toBe("repetition");
+    expect(result.tokens.map((t) => t.id)).toEqual([ts(0), THE]);
+    expect(calls.length).toBe(5);
+  });
+
+  it("stops at the token cap", async () => {
+    const { result, calls } = await decodeWith([ts(0), GO, FORWARD, TEN, METERS], {
+      maxTokens: 3,
+    });
+    expect(result.stopReason).toBe("max-tokens");
+    expect(result.tokens.length).toBe(3);
+    expect(calls.length).toBe(3);
+  });
+
+  it("detects the language from the first position and reads the no-speech probability", async () => {
+    // Position 0 favours <|de|>; <|nocaptions|> gets probability 1/2 before the other tokens'
+    // mass: e^a = (V − 2) + e^10 makes p = e^a / (e^a + (V − 2) + e^10) = 1/2.
+    const noSpeechLogit = Math.log(mini.vocabSize - 2 + Math.exp(10));
+    const fake = fakeDecoder([undefined, undefined, ts(0), GO, EOT], (logits) => {
+      logits[13] = 10;
+      logits[18] = noSpeechLogit;
+    });
+    const result = await greedyDecode(
+      { decoder: fake.session, tokenizer: mini, rules },
+      encoderStates,
+      { language: "multi", audioSeconds: 3, windowSeconds: 4 },
+    );
+    expect(result.language).toBe("de");
+    expect(result.noSpeechProbability).toBeCloseTo(0.5, 6);
+    expect(fake.calls.map((c) => c.ids)).toEqual([[11], [13], [15], [ts(0)], [GO]]);
+    expect(fake.calls.map((c) => c.useCache)).toEqual([false, true, true, true, true]);
+    expect(result.tokens.map((t) => t.id)).toEqual([ts(0), GO]);
+  });
+});
+
+describe("Whisper windows", () => {
+  it("pads an utterance by 1 s to an even frame count, up to 30 s", () => {
+    expect(windowFrames(16_000, true)).toBe(200);
+    expect(windowFrames(16_001, true)).toBe(202);
+    expect(windowFrames(29.5 * 16_000, true)).toBe(3000);
+    expect(windowFrames(16_000, false)).toBe(3000);
+  });
+});
+
+/*
+ * End to end with the stock 8-bit files (../shared/models/whisper-tiny through WHISPER_FILES).
+ * The stock encoder takes only full 30-s windows.
+ */
+describe("Whisper tiny end to end (stock files, 30-s window)", () => {
+  let model: WhisperModel;
+
+  beforeAll(async () => {
+    const encoder = await createSession(await whisperFile("onnx/encoder_model_quantized.onnx"));
+    const decoder = await createSession(
+      await whisperFile("onnx/decoder_model_merged_quantized.onnx"),
+    );
+    model = createWhisperModel({
+      encoder,
+      decoder,
+      vocab: await whisperJson<Vocab>("vocab.json"),
+      addedTokens: await whisperJson<AddedTokens>("added_tokens.json"),
+      generationConfig: await whisperJson<GenerationConfig>("generation_config.json"),
+      variableLength: false,
+    });
+  }, 180_000);
+
+  const clips = [
+    { file: "psx_goforward.wav", reference: "go forward ten meters" },
+    { file: "sb_spk1_snt1.wav", reference: "the child almost hurt the small dog" },
+    { file: "sb_spk1_snt3.wav", reference: "at that high level the air is pure" },
+  ];
+
+  it("transcribes short clips with WER ≤ 0.15 and sane timings", async () => {
+    let errors = 0;
+    let words = 0;
+    for (const clip of clips) {
+      const audio = pcm16ToFloat((await wavFixture(clip.file)).pcm);
+      const seconds = audio.length / 16_000;
+      const result = await transcribe(model, audio, { language: "en" });
+      const score = wordErrorRate(clip.reference, result.text);
+      errors += score.errors;
+      words += score.referenceWords;
+
+      expect(result.language).toBe("en");
+      expect(result.likelyNoSpeech).toBe(false);
+      expect(result.segments.length).toBeGreaterThan(0);
+      let previousEnd = 0;
+      for (const word of result.words) {
+        expect(word.start).toBeGreaterThanOrEqual(previousEnd - 1e-9);
+        expect(word.end).toBeGreaterThanOrEqual(word.start);
+        expect(word.end).toBeLessThanOrEqual(seconds + 1e-9);
+        expect(word.confidence).toBeGreaterThan(0);
+        expect(word.confidence).toBeLessThanOrEqual(1);
+        previousEnd = word.end;
+      }
+      expect(result.confidence).toBeGreaterThan(0.3);
+      expect(result.tokens.every((t) => t.probability > 0 && t.probability <= 1)).toBe(true);
+    }
+    expect(words).toBe(19);
+    expect(errors / words).toBeLessThanOrEqual(0.15);
+  }, 300_000);
+
+  it("detects English when asked for 'multi'", async () => {
+    const audio = pcm16ToFloat((await wavFixture("psx_goforward.wav")).pcm);
+    const result = await transcribe(model, audio, { language: "multi" });
+    expect(result.language).toBe("en");
+    expect(wordErrorRate("go forward ten meters", result.text).errors).toBeLessThanOrEqual(1);
+  }, 120_000);
+
+  it("flags digital silence as no speech", async () => {
+    const audio = pcm16ToFloat((await wavFixture("ns_generated_silence_5s.wav")).pcm);
+    const result = await transcribe(model, audio, { language: "en" });
+    expect(result.noSpeechProbability).toBeGreaterThan(0.6);
+    expect(result.likelyNoSpeech).toBe(true);
+  }, 120_000);
+});
