@@ -210,9 +210,14 @@ async function speechBounds(samples: Float32Array): Promise<{ start: number; end
       state: new ort.Tensor("float32", state, [2, 1, 128]),
       sr: new ort.Tensor("int64", BigInt64Array.from([16_000n]), []),
     });
-    state = new Float32Array(out.stateN?.data as Float32Array);
+    const probability = out.output?.data;
+    const next = out.stateN?.data;
+    if (!(probability instanceof Float32Array) || !(next instanceof Float32Array)) {
+      throw new Error("Silero VAD returned unexpected outputs");
+    }
+    state = new Float32Array(next);
     previous = input.slice(input.length - context);
-    if (((out.output?.data as Float32Array)[0] ?? 0) > 0.5) {
+    if ((probability[0] ?? 0) > 0.5) {
       if (first < 0) first = i;
       last = i;
     }
