@@ -1,5 +1,6 @@
-// Bindings that are not in wrangler.toml: secrets and .dev.vars values (optional by design).
+// Optional configuration that is neither a [vars] entry (which would ship to production) nor a
+// required secret (wrangler.toml [secrets]).
 interface Env {
-  /** Local development only: an API key accepted for the demo account (see scripts/dev.ts). */
-  EARSHOT_DEMO_KEY?: string;
+  /** "on" enables the demo page's token route (local development only; scripts/dev.ts sets it). */
+  EARSHOT_DEMO_TOKENS?: string;
 }

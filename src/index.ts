@@ -4,8 +4,11 @@
  */
 import { Hono } from "hono";
 import { httpError } from "./protocol/http-errors";
+import { accountRoutes } from "./routes/account-api";
+import { adminRoutes } from "./routes/admin";
 import { listen } from "./routes/listen";
 
+export { AccountLimiter } from "./limits/account-limiter";
 export { SessionObject } from "./session/session-object";
 
 const app = new Hono<{ Bindings: Env }>();
@@ -14,6 +17,8 @@ app.get("/v1/listen", listen);
 app.all("/v1/listen", () =>
   httpError(405, "METHOD_NOT_ALLOWED", "use GET with Upgrade: websocket", crypto.randomUUID()),
 );
+app.route("/admin", adminRoutes);
+app.route("/v1", accountRoutes);
 app.notFound((c) =>
   httpError(
     404,

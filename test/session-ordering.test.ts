@@ -68,7 +68,7 @@ describe("a burst of frames", () => {
     // One from the Finalize, one from CloseStream; the first ends where the first half ended.
     expect(finals.length).toBe(2);
     const firstHalfSeconds = frames.slice(0, half).reduce((n, f) => n + f.byteLength, 0) / 32_000;
-    const first = finals[0] as { start: number; duration: number };
+    const first = finals[0] as unknown as { start: number; duration: number };
     expect(first.start + first.duration).toBeLessThanOrEqual(firstHalfSeconds + 0.001);
     expect(first.start + first.duration).toBeGreaterThan(firstHalfSeconds - 0.064); // within 2 VAD frames
   });

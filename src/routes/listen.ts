@@ -6,13 +6,16 @@
 import type { Context } from "hono";
 import { authenticate, type Principal } from "../auth/authenticate";
 import { readCredential } from "../auth/credentials";
+import { acquireSlot, releaseSlot } from "../limits/limiter-client";
 import {
   badOption,
   invalidAuth,
   serviceUnavailable,
+  tooManyRequests,
   upgradeRequired,
 } from "../protocol/http-errors";
 import { parseListenOptions } from "../protocol/options";
+import { runBackground } from "../runtime/background";
 import { createLogger } from "../runtime/log";
 import {
   encodeSessionStart,
@@ -45,9 +48,30 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
   const parsed = parseListenOptions(new URL(request.url).searchParams);
   if (!parsed.ok) return badOption(parsed, sessionId);
 
+  // Admission before the upgrade: a refused client gets an HTTP status it can read, and the
+  // official SDK does not retry a handshake 429.
+  const { accountId } = principal;
+  const slot = await acquireSlot(
+    c.env,
+    accountId,
+    sessionId,
+    principal.limits.maxConcurrentSessions,
+  );
+  if (!slot.ok) {
+    if (slot.reason === "unavailable") {
+      return serviceUnavailable(sessionId, 5, "session admission is temporarily unavailable");
+    }
+    return tooManyRequests(
+      sessionId,
+      slot.retryAfterSeconds,
+      `too many concurrent sessions for this account (limit ${slot.limit})`,
+      { limit: slot.limit, active: slot.active },
+    );
+  }
+
   const start: SessionStart = {
     sessionId,
-    accountId: principal.accountId,
+    accountId,
     options: parsed.options,
     subprotocol: credential.credential.subprotocol,
     maxSessionSeconds: principal.limits.maxSessionSeconds,
@@ -57,6 +81,16 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
   const response = await stub.fetch("https://session.internal/connect", {
     headers: { Upgrade: "websocket", [SESSION_START_HEADER]: encodeSessionStart(start) },
   });
+  if (response.status !== 101) {
+    // The session never started: give its slot back now rather than when the lease expires.
+    runBackground(log, "release unused slot", () =>
+      releaseSlot(c.env, accountId, sessionId, {
+        audioSecondsReceived: 0,
+        audioSecondsTranscribed: 0,
+        startedAt: start.createdAt,
+      }),
+    );
+  }
   const headers = new Headers(response.headers);
   headers.set("dg-request-id", sessionId);
   return new Response(response.body, {

@@ -3,6 +3,8 @@
  * transcriber, and how it ends. Every message is handled in arrival order through the queue;
  * nothing here is shared with any other session.
  */
+
+import type { SessionUsage } from "../limits/limiter-client";
 import {
   CLOSE,
   type CloseSpec,
@@ -80,6 +82,7 @@ export class LiveSession {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
   #ending = false;
+  #secondsTranscribed = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -126,6 +129,15 @@ export class LiveSession {
 
   get bytesReceived(): number {
     return this.#audio.bytesReceived;
+  }
+
+  /** For the account's usage: audio received, and audio covered by final transcripts. */
+  usage(): SessionUsage {
+    return {
+      audioSecondsReceived: this.#audio.secondsReceived,
+      audioSecondsTranscribed: this.#secondsTranscribed,
+      startedAt: this.config.createdAt,
+    };
   }
 
   // --- client → server -------------------------------------------------------------------------
@@ -217,7 +229,10 @@ export class LiveSession {
   // --- server → client -------------------------------------------------------------------------
 
   #emit(transcript: Transcript): void {
-    if (transcript.isFinal && transcript.text !== "") this.store.addFinal(transcript);
+    if (transcript.isFinal) {
+      this.#secondsTranscribed += Math.max(0, transcript.end - transcript.start);
+      if (transcript.text !== "") this.store.addFinal(transcript);
+    }
     this.#send(
       buildResults(transcript, {
         requestId: this.config.sessionId,

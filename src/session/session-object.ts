@@ -14,6 +14,7 @@ import { selectTranscriber } from "../stt/select";
 import type { Transcriber } from "../stt/transcriber";
 import { DEFAULT_IDLE_TIMEOUT_MS, MAX_SESSION_SECONDS } from "./caps";
 import { LiveSession } from "./live-session";
+import { SessionLease } from "./session-lease";
 import { decodeSessionStart, SESSION_START_HEADER } from "./session-start";
 import { type StoredFinal, TranscriptStore } from "./transcript-store";
 
@@ -65,7 +66,8 @@ export class SessionObject extends DurableObject<Env> {
       optionsJson: JSON.stringify(start.options),
       createdAt: start.createdAt,
     });
-    this.#live = new LiveSession(
+    const lease = new SessionLease(this.env, start.accountId, start.sessionId, log);
+    const live = new LiveSession(
       server,
       {
         sessionId: start.sessionId,
@@ -83,10 +85,13 @@ export class SessionObject extends DurableObject<Env> {
       log,
       {
         ended: () => {
+          lease.release(live.usage());
           this.#live = null;
         },
       },
     );
+    lease.start(() => live.usage());
+    this.#live = live;
     log.info("session started", {
       encoding: start.options.encoding,
       sampleRate: start.options.sampleRate,
