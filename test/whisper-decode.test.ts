@@ -112,6 +112,22 @@ describe("Whisper repetition guard", () => {
     });
   });
 
+  it("cuts a token block repeated four times, for scripts without spaces", () => {
+    // "s" has no leading space: without the token rule these would be one endless word.
+    const S = 9;
+    expect(findRepetition([ts(0), S, S, S], mini)).toBeUndefined();
+    expect(findRepetition([ts(0), S, S, S, S], mini)).toEqual({ at: 2, rule: "tokens" });
+    expect(findRepetition([ts(0), DOT, S, DOT, S, DOT, S, DOT, S], mini)).toEqual({
+      at: 3,
+      rule: "tokens",
+    });
+    // Timestamps between copies make them segments, judged by the word rules instead.
+    expect(findRepetition([ts(0), S, ts(1), ts(1), S, ts(2), ts(2), S, ts(3)], mini)).toEqual({
+      at: 4,
+      rule: "block",
+    });
+  });
+
   it("cuts a four-word sequence emitted before", () => {
     const phrase = [GO, FORWARD, TEN, METERS];
     const sampled = [ts(0), ...phrase, THE, DOG, ...phrase];

@@ -7,6 +7,9 @@
  *   keep the first copy;
  * - a 4-word sequence that was already emitted earlier: drop its second occurrence.
  * Longer repeated blocks trip the 4-word rule as soon as their first four words repeat.
+ * Scripts without spaces (Chinese, Japanese, Thai) have no word boundaries in the tokens, so a
+ * third rule works on tokens: a block of 1–8 text tokens four times back to back (seen: music
+ * decoded with language "multi" as one CJK character 220 times).
  */
 import type { WhisperTokenizer } from "./tokenizer.ts";
 
@@ -16,11 +19,15 @@ const MAX_BLOCK_WORDS = 3;
 const SINGLE_WORD_COPIES = 3;
 /** Length of a word sequence that may not occur twice. */
 const NGRAM_WORDS = 4;
+/** Longest token block checked for back-to-back repetition, in tokens. */
+const MAX_BLOCK_TOKENS = 8;
+/** Copies of a token block that count as a loop. */
+const TOKEN_BLOCK_COPIES = 4;
 
 export interface RepetitionCut {
   /** Index into the sampled tokens of the first token to drop. */
   at: number;
-  rule: "block" | "ngram";
+  rule: "block" | "ngram" | "tokens";
 }
 
 interface Word {
@@ -74,6 +81,22 @@ function sameWords(words: Word[], a: number, b: number, length: number): boolean
   return true;
 }
 
+/** A block of text tokens repeated TOKEN_BLOCK_COPIES times at the very end: where to cut. */
+function tokenBlockRepeat(sampled: readonly number[], tokenizer: WhisperTokenizer): number {
+  const n = sampled.length;
+  for (let length = 1; length <= MAX_BLOCK_TOKENS; length++) {
+    const first = n - length * TOKEN_BLOCK_COPIES;
+    if (first < 0) break;
+    let repeated = true;
+    for (let i = first; i < n && repeated; i++) {
+      const id = sampled[i] ?? -1;
+      repeated = tokenizer.isText(id) && (i < first + length || id === sampled[i - length]);
+    }
+    if (repeated) return first + length;
+  }
+  return -1;
+}
+
 /**
  * Where to cut the sampled tokens if their completed words end in a repeat, else undefined.
  * Called after every token, so only repeats that end at the last completed word are looked for.
@@ -83,6 +106,8 @@ export function findRepetition(
   tokenizer: WhisperTokenizer,
   { final = false } = {},
 ): RepetitionCut | undefined {
+  const tokenCut = tokenBlockRepeat(sampled, tokenizer);
+  if (tokenCut >= 0) return { at: tokenCut, rule: "tokens" };
   const words = completedWords(sampled, tokenizer, final);
   const n = words.length;
   for (let length = 1; length <= MAX_BLOCK_WORDS; length++) {
