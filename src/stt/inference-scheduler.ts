@@ -1,0 +1,196 @@
+/**
+ * Sharing one isolate's CPU between sessions. Whisper runs single-threaded WASM, so one
+ * transcription runs at a time per isolate; this scheduler decides which:
+ *
+ * - finals before interims: a final is an answer a client is waiting for; an interim is a preview;
+ * - round-robin between sessions within each class: the session served least recently goes first,
+ *   so one talkative session cannot starve the others;
+ * - at most one waiting interim per session: a newer one replaces the older (whose result would be
+ *   stale anyway), and interims are what gets dropped when the isolate falls behind — never finals,
+ *   never audio;
+ * - a session whose finals pile up beyond MAX_PENDING_FINALS_PER_SESSION is refused: it gets a
+ *   clear error instead of answers that arrive later and later.
+ *
+ * Queue depth and waiting time are measured (`stats`) for the benchmark and the soak.
+ */
+
+/**
+ * Finals one session may have waiting: 4. An utterance is at least minSpeechMs + endpointing
+ * (≈ 1 s) of audio, and a final of a 10-s utterance costs ≈ 0.5–1 s here; four waiting finals
+ * means the isolate is several seconds of speech behind that session.
+ */
+export const MAX_PENDING_FINALS_PER_SESSION = 4;
+
+export type JobKind = "final" | "interim";
+
+export type JobOutcome<T> = { status: "done"; value: T } | { status: "dropped" };
+
+export class FinalsBacklogError extends Error {
+  override name = "FinalsBacklogError";
+}
+
+interface Job {
+  sessionId: string;
+  kind: JobKind;
+  enqueuedAt: number;
+  run: () => Promise<unknown>;
+  settle: (outcome: JobOutcome<unknown>) => void;
+  fail: (error: unknown) => void;
+}
+
+export interface SchedulerStats {
+  /** Jobs waiting now (not counting the one running). */
+  waiting: number;
+  /** The most jobs that ever waited at once. */
+  peakWaiting: number;
+  completed: { final: number; interim: number };
+  droppedInterims: number;
+  /** Milliseconds from submission to start, most recent jobs (bounded sample). */
+  waitMs: { final: number[]; interim: number[] };
+}
+
+/** Waiting times kept per kind for percentiles: the last 512 (4 KiB each). */
+const WAIT_SAMPLES = 512;
+
+/** Yields to the event loop so other sessions' messages (VAD, control) run between jobs. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+export class InferenceScheduler {
+  readonly #finals: Job[] = [];
+  readonly #interims = new Map<string, Job>();
+  /** When each session was last served (a counter, for round-robin). */
+  readonly #lastServed = new Map<string, number>();
+  #turn = 0;
+  #running = false;
+  #peakWaiting = 0;
+  #completed = { final: 0, interim: 0 };
+  #droppedInterims = 0;
+  readonly #waitMs: { final: number[]; interim: number[] } = { final: [], interim: [] };
+
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
+  /**
+   * Queues `run` for `sessionId`. Resolves `{status: "done"}` with its value once it ran, or
+   * `{status: "dropped"}` for an interim replaced by a newer one or cancelled. Rejects with
+   * FinalsBacklogError when the session already has MAX_PENDING_FINALS_PER_SESSION finals
+   * waiting, and with `run`'s own error if it throws.
+   */
+  submit<T>(sessionId: string, kind: JobKind, run: () => Promise<T>): Promise<JobOutcome<T>> {
+    if (kind === "final") {
+      const pending = this.#finals.filter((job) => job.sessionId === sessionId).length;
+      if (pending >= MAX_PENDING_FINALS_PER_SESSION) {
+        return Promise.reject(
+          new FinalsBacklogError(
+            `${pending} finals already waiting for this session (cap ${MAX_PENDING_FINALS_PER_SESSION})`,
+          ),
+        );
+      }
+    }
+    return new Promise<JobOutcome<T>>((resolve, reject) => {
+      const job: Job = {
+        sessionId,
+        kind,
+        enqueuedAt: this.now(),
+        run,
+        settle: resolve as (outcome: JobOutcome<unknown>) => void,
+        fail: reject,
+      };
+      if (kind === "final") {
+        this.#finals.push(job);
+      } else {
+        const replaced = this.#interims.get(sessionId);
+        if (replaced) this.#drop(replaced);
+        this.#interims.set(sessionId, job);
+      }
+      this.#peakWaiting = Math.max(this.#peakWaiting, this.waiting);
+      void this.#pump();
+    });
+  }
+
+  /** Drops the session's waiting interim, if any (its utterance ended or the session closed). */
+  cancelInterim(sessionId: string): void {
+    const job = this.#interims.get(sessionId);
+    if (job) {
+      this.#interims.delete(sessionId);
+      this.#drop(job);
+    }
+  }
+
+  /** Forgets a closed session: its waiting interim is dropped; its finals still run. */
+  forget(sessionId: string): void {
+    this.cancelInterim(sessionId);
+    if (!this.#finals.some((job) => job.sessionId === sessionId))
+      this.#lastServed.delete(sessionId);
+  }
+
+  get waiting(): number {
+    return this.#finals.length + this.#interims.size;
+  }
+
+  /** Whether work is waiting behind the job now running: interims should slow down. */
+  get busy(): boolean {
+    return this.#running && this.waiting > 0;
+  }
+
+  stats(): SchedulerStats {
+    return {
+      waiting: this.waiting,
+      peakWaiting: this.#peakWaiting,
+      completed: { ...this.#completed },
+      droppedInterims: this.#droppedInterims,
+      waitMs: { final: [...this.#waitMs.final], interim: [...this.#waitMs.interim] },
+    };
+  }
+
+  #drop(job: Job): void {
+    this.#droppedInterims += 1;
+    job.settle({ status: "dropped" });
+  }
+
+  /** The next job: finals first, each class round-robin by when its session was last served. */
+  #next(): Job | undefined {
+    const served = (job: Job) => this.#lastServed.get(job.sessionId) ?? -1;
+    if (this.#finals.length > 0) {
+      // Each session's finals stay in order: only its oldest is a candidate.
+      let best: Job | undefined;
+      const seen = new Set<string>();
+      for (const job of this.#finals) {
+        if (seen.has(job.sessionId)) continue;
+        seen.add(job.sessionId);
+        if (best === undefined || served(job) < served(best)) best = job;
+      }
+      if (best) this.#finals.splice(this.#finals.indexOf(best), 1);
+      return best;
+    }
+    let best: Job | undefined;
+    for (const job of this.#interims.values()) {
+      if (best === undefined || served(job) < served(best)) best = job;
+    }
+    if (best) this.#interims.delete(best.sessionId);
+    return best;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (let job = this.#next(); job !== undefined; job = this.#next()) {
+        this.#turn += 1;
+        this.#lastServed.set(job.sessionId, this.#turn);
+        const samples = this.#waitMs[job.kind];
+        samples.push(this.now() - job.enqueuedAt);
+        if (samples.length > WAIT_SAMPLES) samples.shift();
+        try {
+          const value = await job.run();
+          this.#completed[job.kind] += 1;
+          job.settle({ status: "done", value });
+        } catch (error) {
+          job.fail(error);
+        }
+        await yieldToEventLoop();
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+}

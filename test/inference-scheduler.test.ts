@@ -1,0 +1,126 @@
+/**
+ * The isolate's inference scheduler, without models: jobs are promises the test resolves, so the
+ * order in which the scheduler starts them is observed exactly.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  FinalsBacklogError,
+  InferenceScheduler,
+  type JobKind,
+  MAX_PENDING_FINALS_PER_SESSION,
+} from "../src/stt/inference-scheduler";
+
+/** A job that records when it starts and finishes when the test says. */
+function harness() {
+  const started: string[] = [];
+  const gates = new Map<string, () => void>();
+  const scheduler = new InferenceScheduler();
+  const submit = (session: string, kind: JobKind, label: string) =>
+    scheduler.submit(session, kind, () => {
+      started.push(label);
+      return new Promise<string>((resolve) => gates.set(label, () => resolve(label)));
+    });
+  const finish = async (label: string) => {
+    await expect.poll(() => gates.has(label), { timeout: 2_000 }).toBe(true);
+    gates.get(label)?.();
+  };
+  return { scheduler, started, submit, finish };
+}
+
+describe("inference scheduler", () => {
+  it("runs one job at a time, finals before interims", async () => {
+    const { started, submit, finish } = harness();
+    const first = submit("a", "interim", "a-interim-1");
+    const interim = submit("b", "interim", "b-interim");
+    const final = submit("c", "final", "c-final");
+    expect(started).toEqual(["a-interim-1"]);
+    await finish("a-interim-1");
+    await finish("c-final");
+    await finish("b-interim");
+    expect(started).toEqual(["a-interim-1", "c-final", "b-interim"]);
+    expect(await first).toEqual({ status: "done", value: "a-interim-1" });
+    expect(await final).toEqual({ status: "done", value: "c-final" });
+    expect(await interim).toEqual({ status: "done", value: "b-interim" });
+  });
+
+  it("serves sessions round-robin, keeping each session's finals in order", async () => {
+    const { started, submit, finish } = harness();
+    const all = [
+      submit("blocker", "final", "blocker"),
+      submit("a", "final", "a1"),
+      submit("a", "final", "a2"),
+      submit("a", "final", "a3"),
+      submit("b", "final", "b1"),
+      submit("c", "final", "c1"),
+    ];
+    for (const label of ["blocker", "a1", "b1", "c1", "a2", "a3"]) await finish(label);
+    await Promise.all(all);
+    expect(started).toEqual(["blocker", "a1", "b1", "c1", "a2", "a3"]);
+  });
+
+  it("keeps one waiting interim per session: a newer one replaces it", async () => {
+    const { scheduler, started, submit, finish } = harness();
+    const blocker = submit("x", "final", "blocker");
+    const old = submit("a", "interim", "a-old");
+    const fresh = submit("a", "interim", "a-new");
+    expect(await old).toEqual({ status: "dropped" });
+    await finish("blocker");
+    await finish("a-new");
+    await Promise.all([blocker, fresh]);
+    expect(started).toEqual(["blocker", "a-new"]);
+    expect(scheduler.stats().droppedInterims).toBe(1);
+  });
+
+  it("cancels a waiting interim when its utterance ends", async () => {
+    const { scheduler, submit, finish } = harness();
+    const blocker = submit("x", "final", "blocker");
+    const interim = submit("a", "interim", "a-interim");
+    scheduler.cancelInterim("a");
+    expect(await interim).toEqual({ status: "dropped" });
+    await finish("blocker");
+    await blocker;
+  });
+
+  it(`refuses a session's final beyond ${MAX_PENDING_FINALS_PER_SESSION} waiting`, async () => {
+    const { submit, finish } = harness();
+    const running = submit("x", "final", "blocker");
+    const waiting = Array.from({ length: MAX_PENDING_FINALS_PER_SESSION }, (_, i) =>
+      submit("a", "final", `a${i}`),
+    );
+    await expect(submit("a", "final", "one-too-many")).rejects.toBeInstanceOf(FinalsBacklogError);
+    // Another session is not affected by a's backlog.
+    const other = submit("b", "final", "b1");
+    await finish("blocker");
+    for (let i = 0; i < MAX_PENDING_FINALS_PER_SESSION; i++) {
+      await finish(`a${i}`);
+      if (i === 0) await finish("b1");
+    }
+    await Promise.all([running, other, ...waiting]);
+  });
+
+  it("passes a job's failure to its caller and goes on with the next", async () => {
+    const scheduler = new InferenceScheduler();
+    const failing = scheduler.submit("a", "final", () => Promise.reject(new Error("boom")));
+    const next = scheduler.submit("b", "final", async () => "ok");
+    await expect(failing).rejects.toThrow("boom");
+    expect(await next).toEqual({ status: "done", value: "ok" });
+  });
+
+  it("measures queue depth and waiting time", async () => {
+    let clock = 0;
+    const scheduler = new InferenceScheduler(() => clock);
+    let release: () => void = () => {};
+    const first = scheduler.submit("a", "final", () => new Promise<void>((r) => (release = r)));
+    const second = scheduler.submit("b", "final", async () => {});
+    const third = scheduler.submit("c", "interim", async () => {});
+    expect(scheduler.stats().peakWaiting).toBe(2);
+    expect(scheduler.busy).toBe(true);
+    clock = 250;
+    release();
+    await Promise.all([first, second, third]);
+    const stats = scheduler.stats();
+    expect(stats.waitMs.final).toEqual([0, 250]);
+    expect(stats.waitMs.interim).toEqual([250]);
+    expect(stats.completed).toEqual({ final: 2, interim: 1 });
+  });
+});
