@@ -1,0 +1,421 @@
+// @ts-check
+/**
+ * The page's side of Earshot's live protocol (Deepgram's): a short-lived token from the local
+ * demo route, the WebSocket to /v1/listen with `Sec-WebSocket-Protocol: bearer, <token>`, audio
+ * frames out, JSON messages in, and what to do when a connection is refused or drops.
+ */
+
+/** Query options sent on every connection (PROTOCOL.md "Handshake"). */
+export const LISTEN_OPTIONS = {
+  encoding: "linear16",
+  sample_rate: "16000",
+  channels: "1",
+  interim_results: "true",
+  vad_events: "true",
+  // Deepgram's smallest documented value: the gap after the last word before UtteranceEnd.
+  utterance_end_ms: "1000",
+  // 500 ms of silence ends an utterance (Earshot's default, stated so the page does not depend on
+  // it): Whisper transcribes whole phrases, so a shorter pause would cut them in half.
+  endpointing: "500",
+};
+export const SAMPLE_RATE = 16_000;
+
+/**
+ * Audio held while there is no open socket (connecting, reconnecting): 10 s at 50 ms per frame =
+ * 200 frames × 1 600 bytes = 320 KB. Sent as soon as a socket opens, so words spoken while
+ * connecting are not lost; the server accepts up to 20 s queued. At the cap the oldest frames are
+ * dropped and counted.
+ */
+const MAX_PENDING_FRAMES = 200;
+/**
+ * Capture times of recently sent frames, to measure a final's latency: 30 s at 50 ms = 600
+ * entries. A final covering audio older than that has no latency shown.
+ */
+const MAX_FRAME_TIMES = 600;
+/** Reconnect backoff: 0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s…, each ±20 % so many pages do not sync up. */
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 8_000;
+const RECONNECT_JITTER = 0.2;
+/** Give up after this many failed attempts in a row (about 40 s of trying). */
+const MAX_RECONNECT_ATTEMPTS = 8;
+/** A connection that stayed open this long resets the attempt count. */
+const STABLE_CONNECTION_MS = 5_000;
+/**
+ * Stop waits this long for the server's last finals, Metadata and close. CloseStream makes the
+ * server transcribe what it still holds first: up to a 25-s utterance through Whisper.
+ */
+const STOP_TIMEOUT_MS = 30_000;
+/** Send KeepAlive when no audio went out for this long; the server closes after 10 s idle. */
+const KEEPALIVE_AFTER_MS = 3_000;
+
+/**
+ * @typedef {{ kind: "connecting", attempt: number }
+ *   | { kind: "open" }
+ *   | { kind: "reconnecting", attempt: number, delayMs: number, reason: string }
+ *   | { kind: "closing" }
+ *   | { kind: "closed", note: string | null }
+ *   | { kind: "failed", message: string }} ConnectionState
+ */
+
+/**
+ * @typedef {object} LiveHandlers
+ * @property {(state: ConnectionState) => void} onState
+ * @property {(message: Record<string, any>, timing: FinalTiming | null) => void} onMessage
+ *   Every server message; `timing` is set for a final (see #timing).
+ */
+
+/** @typedef {{ afterAudioMs: number | null, afterSpeechMs: number | null }} FinalTiming */
+
+/** An HTTP failure of one of the page's own requests, with the server's JSON error if any. */
+class RequestError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} status 0 when the server could not be reached at all
+   * @param {boolean} retryable
+   */
+  constructor(message, status, retryable) {
+    super(message);
+    this.status = status;
+    this.retryable = retryable;
+  }
+}
+
+/**
+ * POSTs JSON and returns the parsed reply, or throws a RequestError worded for a person.
+ * @param {string} path
+ * @param {unknown} body
+ */
+async function postJson(path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new RequestError(`The server cannot be reached (${String(error)}).`, 0, true);
+  }
+  /** @type {Record<string, any>} */
+  let json = {};
+  try {
+    json = await response.json();
+  } catch (error) {
+    if (response.ok)
+      throw new RequestError(`${path}: unreadable reply (${String(error)})`, 0, true);
+  }
+  if (response.ok) return json;
+  const detail = json.err_msg ? `: ${json.err_msg}` : "";
+  // 503 with Retry-After is "try again"; any other refusal needs a person to change something.
+  const retryable = response.status >= 502 && json.retry_after !== undefined;
+  throw new RequestError(
+    `${path} answered ${response.status}${detail}`,
+    response.status,
+    retryable,
+  );
+}
+
+/**
+ * Why the server refused a handshake, from the demo route that replays it (a browser WebSocket
+ * only sees close code 1006 for any refused upgrade).
+ * @param {string} token
+ * @param {string} query
+ * @returns {Promise<{ retry: boolean, message: string }>}
+ */
+async function explainRefusal(token, query) {
+  /** @type {Record<string, any>} */
+  let report;
+  try {
+    report = await postJson("/dev/handshake", { access_token: token, query });
+  } catch (error) {
+    const status = error instanceof RequestError ? error.status : 0;
+    if (status === 0) return { retry: true, message: "The server cannot be reached." };
+    return {
+      retry: true,
+      message: "The connection to /v1/listen failed (the browser does not say why).",
+    };
+  }
+  const detail = report.err_msg ? ` ${report.err_msg}` : "";
+  switch (report.status) {
+    case 101:
+      return {
+        retry: true,
+        message: "The connection failed, but the server accepts connections now.",
+      };
+    case 401:
+      return { retry: false, message: `The server refused the access token (401).${detail}` };
+    case 429:
+      return {
+        retry: false,
+        message: `Refused: too many sessions for this account (429).${detail}${
+          report.retry_after ? ` Try again in ${report.retry_after} s.` : ""
+        }`,
+      };
+    case 400:
+      return { retry: false, message: `The server refused the connection options (400).${detail}` };
+    case 503:
+      return { retry: true, message: `The service is temporarily unavailable (503).${detail}` };
+    default:
+      return {
+        retry: false,
+        message: `The server refused the connection (${report.status}).${detail}`,
+      };
+  }
+}
+
+export class LiveClient {
+  /** @param {LiveHandlers} handlers */
+  constructor(handlers) {
+    this.handlers = handlers;
+    /** @type {WebSocket | null} */ this.socket = null;
+    /** @type {ArrayBuffer[]} Frames waiting for an open socket. */ this.pending = [];
+    /** @type {number[]} Capture times of pending frames, ms (performance.now()). */
+    this.pendingTimes = [];
+    this.droppedFrames = 0;
+    /** Capture time of sent frames: [end sample (exclusive), capturedAt ms], oldest first. */
+    /** @type {Array<[number, number]>} */ this.frameTimes = [];
+    this.samplesSent = 0;
+    this.lastSentAt = 0;
+    this.attempt = 0;
+    this.running = false;
+    this.stopping = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */ this.keepAliveTimer = undefined;
+    /** @type {(() => void) | null} */ this.onStopped = null;
+  }
+
+  /** @param {ConnectionState} state */
+  #setState(state) {
+    this.handlers.onState(state);
+  }
+
+  /** Starts connecting; frames given to sendFrame are held until a socket is open. */
+  start() {
+    this.running = true;
+    this.stopping = false;
+    this.attempt = 0;
+    this.pending = [];
+    this.pendingTimes = [];
+    this.droppedFrames = 0;
+    void this.#connect();
+    this.keepAliveTimer = setInterval(() => {
+      const socket = this.socket;
+      if (socket?.readyState !== WebSocket.OPEN) return;
+      if (performance.now() - this.lastSentAt < KEEPALIVE_AFTER_MS) return;
+      socket.send(JSON.stringify({ type: "KeepAlive" }));
+      this.lastSentAt = performance.now();
+    }, 1000);
+  }
+
+  /**
+   * Sends one PCM16 frame, or holds it while no socket is open.
+   * @param {ArrayBuffer} pcm
+   * @param {number} capturedAt performance.now() at capture, ms
+   */
+  sendFrame(pcm, capturedAt) {
+    if (!this.running || this.stopping) return;
+    const socket = this.socket;
+    if (socket?.readyState === WebSocket.OPEN) {
+      this.#send(socket, pcm, capturedAt);
+      return;
+    }
+    this.pending.push(pcm);
+    this.pendingTimes.push(capturedAt);
+    if (this.pending.length > MAX_PENDING_FRAMES) {
+      this.pending.shift();
+      this.pendingTimes.shift();
+      this.droppedFrames++;
+    }
+  }
+
+  /**
+   * @param {WebSocket} socket
+   * @param {ArrayBuffer} pcm
+   * @param {number} capturedAt
+   */
+  #send(socket, pcm, capturedAt) {
+    socket.send(pcm);
+    this.samplesSent += pcm.byteLength / 2;
+    this.lastSentAt = performance.now();
+    this.frameTimes.push([this.samplesSent, capturedAt]);
+    if (this.frameTimes.length > MAX_FRAME_TIMES) this.frameTimes.shift();
+  }
+
+  async #connect() {
+    this.#setState({ kind: "connecting", attempt: this.attempt });
+    let token;
+    try {
+      token = (await postJson("/dev/token", {})).access_token;
+      if (typeof token !== "string" || token === "") {
+        throw new RequestError("/dev/token answered without an access_token", 200, false);
+      }
+    } catch (error) {
+      if (!this.running) return;
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof RequestError && error.status === 404) {
+        this.#fail(
+          "The demo token route (/dev/token) is off. Run the server with `npm run dev`, which enables it (EARSHOT_DEMO_TOKENS=on).",
+        );
+      } else if (error instanceof RequestError && !error.retryable) {
+        this.#fail(`Could not get an access token: ${message}`);
+      } else {
+        this.#retry(`Could not get an access token: ${message}`);
+      }
+      return;
+    }
+    if (!this.running) return;
+    const query = new URLSearchParams(LISTEN_OPTIONS).toString();
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/v1/listen?${query}`, [
+      "bearer",
+      token,
+    ]);
+    socket.binaryType = "arraybuffer";
+    this.socket = socket;
+    let openedAt = 0;
+    socket.onopen = () => {
+      openedAt = performance.now();
+      this.samplesSent = 0;
+      this.frameTimes = [];
+      this.#setState({ kind: "open" });
+      // Audio captured while connecting goes first, in order.
+      const frames = this.pending;
+      const times = this.pendingTimes;
+      this.pending = [];
+      this.pendingTimes = [];
+      for (const [i, pcm] of frames.entries()) {
+        this.#send(socket, pcm, times[i] ?? performance.now());
+      }
+    };
+    socket.onmessage = (event) => {
+      if (typeof event.data !== "string") return; // the server sends only text frames
+      /** @type {Record<string, any>} */
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (error) {
+        console.error("unreadable server message", event.data, error);
+        return;
+      }
+      const timing = message.type === "Results" && message.is_final ? this.#timing(message) : null;
+      this.handlers.onMessage(message, timing);
+    };
+    socket.onclose = (event) => {
+      if (this.socket === socket) this.socket = null;
+      if (this.stopping || !this.running) {
+        this.onStopped?.();
+        return;
+      }
+      if (openedAt === 0) {
+        void this.#refused(token, query);
+        return;
+      }
+      if (performance.now() - openedAt >= STABLE_CONNECTION_MS) this.attempt = 0;
+      if (event.code === 1000) {
+        // A normal close the page did not ask for: the session reached its maximum length.
+        this.#fail(`The server ended the session${event.reason ? `: ${event.reason}` : "."}`);
+        return;
+      }
+      this.#retry(
+        `Connection lost (code ${event.code}${event.reason ? `, ${event.reason}` : ""}).`,
+      );
+    };
+  }
+
+  /**
+   * @param {string} token
+   * @param {string} query
+   */
+  async #refused(token, query) {
+    const { retry, message } = await explainRefusal(token, query);
+    if (!this.running || this.stopping) return;
+    if (retry) this.#retry(message);
+    else this.#fail(message);
+  }
+
+  /** @param {string} reason */
+  #retry(reason) {
+    this.attempt++;
+    if (this.attempt > MAX_RECONNECT_ATTEMPTS) {
+      this.#fail(`${reason} Gave up after ${MAX_RECONNECT_ATTEMPTS} attempts.`);
+      return;
+    }
+    const base = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (this.attempt - 1));
+    const delayMs = Math.round(base * (1 + RECONNECT_JITTER * (2 * Math.random() - 1)));
+    this.#setState({ kind: "reconnecting", attempt: this.attempt, delayMs, reason });
+    this.retryTimer = setTimeout(() => void this.#connect(), delayMs);
+  }
+
+  /** @param {string} message */
+  #fail(message) {
+    this.#shutdown();
+    this.#setState({ kind: "failed", message });
+  }
+
+  #shutdown() {
+    this.running = false;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.keepAliveTimer);
+    this.pending = [];
+    this.pendingTimes = [];
+  }
+
+  /**
+   * How long a final took, from the capture clock to its arrival, ms:
+   * - `afterAudioMs`: since the capture of the last sample the final covers (its start + duration,
+   *   in seconds of this session's audio). The server has then already waited out the endpointing
+   *   silence, which that audio includes; this is transport plus the server's work.
+   * - `afterSpeechMs`: since the capture of its last word's end: what a person feels, endpointing
+   *   wait included. Null when the final has no word timings.
+   * Either is null when that audio is older than the bookkeeping (MAX_FRAME_TIMES).
+   * @param {Record<string, any>} results
+   * @returns {FinalTiming}
+   */
+  #timing(results) {
+    const arrived = performance.now();
+    const since = (/** @type {number} */ seconds) => {
+      const sample = Math.round(seconds * SAMPLE_RATE);
+      const entry = this.frameTimes.find(([end]) => end >= sample);
+      return entry ? arrived - entry[1] : null;
+    };
+    const words = results.channel?.alternatives?.[0]?.words ?? [];
+    const lastWord = words[words.length - 1];
+    return {
+      afterAudioMs: since(Number(results.start) + Number(results.duration)),
+      afterSpeechMs: lastWord ? since(Number(lastWord.end)) : null,
+    };
+  }
+
+  /**
+   * Stop: sends CloseStream (the server transcribes what it holds, sends the last finals and
+   * Metadata, then closes with 1000) and resolves once the socket is closed.
+   * @returns {Promise<void>}
+   */
+  async stop() {
+    if (!this.running) return;
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    if (socket === null || socket.readyState !== WebSocket.OPEN) {
+      socket?.close(1000, "stopped while connecting");
+      this.#shutdown();
+      this.#setState({ kind: "closed", note: null });
+      return;
+    }
+    this.#setState({ kind: "closing" });
+    const note = await new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        socket.close(1000, "client stopped");
+        resolve(`The server did not confirm the end within ${STOP_TIMEOUT_MS / 1000} s.`);
+      }, STOP_TIMEOUT_MS);
+      this.onStopped = () => {
+        clearTimeout(timer);
+        resolve(null);
+      };
+      socket.send(JSON.stringify({ type: "CloseStream" }));
+    });
+    this.onStopped = null;
+    this.#shutdown();
+    this.#setState({ kind: "closed", note });
+  }
+}

@@ -1,0 +1,418 @@
+/**
+ * The demo page in a real browser: Debian's Chromium with a fake microphone playing a speech clip
+ * from ../shared/eval/dev, against `wrangler dev` (global-setup.ts). What the page shows is
+ * compared with what went over its WebSocket (page-spy.js records both).
+ *
+ * Chromium loops the clip, so it is played with SILENCE_SECONDS of silence appended: the first
+ * pass ends (and its finals settle) before the second begins, and the test stops in that gap.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { verifyAccessToken } from "../../src/auth/access-token";
+import { wordErrorRate } from "../helpers/wer";
+import {
+  installSpy,
+  launchBrowser,
+  messagesOf,
+  readSpy,
+  type SocketRecord,
+  type SpyRecord,
+  transcriptOf,
+} from "./browser";
+import { OUTPUT_DIR } from "./global-setup";
+import { readPcm16Wav, wavSeconds, withTrailingSilence } from "./wav";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const EVAL_DIR = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared", "eval", "dev");
+const CLIP_ID = process.env.E2E_CLIP ?? "wcpp_jfk";
+/**
+ * Silence after the clip before Chromium loops it: 5 s covers the 500 ms endpointing wait, the
+ * 1 000 ms UtteranceEnd gap and the STOP_AFTER_SECONDS margin below with seconds to spare.
+ */
+const SILENCE_SECONDS = 5;
+/** Stop once this much audio beyond the clip has been sent: endpointing (0.5 s) plus margin. */
+const STOP_AFTER_SECONDS = 2;
+/**
+ * Word error rate allowed for a real model on the clip. Whisper tiny transcribes the dev clips at
+ * a few percent WER (scripts/whisper-eval.ts); 0.25 leaves room for the 8-bit model and for
+ * phrases cut at endpoints, and still fails a transcript that is mostly wrong.
+ */
+const MAX_WER = 0.25;
+/** Bytes of one 16 kHz PCM16 sample, and the frame bounds the issue asks for (20–100 ms). */
+const BYTES_PER_SECOND = 16_000 * 2;
+const MIN_FRAME_BYTES = 0.02 * BYTES_PER_SECOND;
+const MAX_FRAME_BYTES = 0.1 * BYTES_PER_SECOND;
+/** Model names that are not speech recognition: the WER assertion does not apply to them. */
+const NOT_A_MODEL = new Set(["fake", "none"]);
+
+const baseUrl = inject("baseUrl");
+const tokenSecret = inject("tokenSecret");
+
+function manifestReference(id: string): string {
+  const lines = readFileSync(path.join(EVAL_DIR, "manifest.tsv"), "utf8").split("\n");
+  for (const line of lines.slice(1)) {
+    const [lineId, , , reference] = line.split("\t");
+    if (lineId === id && reference !== undefined) return reference;
+  }
+  throw new Error(`${id} is not in ${EVAL_DIR}/manifest.tsv`);
+}
+
+/** Text of the element with data-testid `id` ("" when empty). */
+async function textOf(page: Page, id: string): Promise<string> {
+  return (await page.getByTestId(id).textContent()) ?? "";
+}
+
+function statusText(page: Page): Promise<string> {
+  return textOf(page, "status");
+}
+
+const POLL_MS = 100;
+
+/**
+ * Polls `read` until `done` holds; throws with the last value after `timeoutMs`. (expect.poll
+ * only works inside a test, and the main scenario runs in beforeAll.)
+ */
+async function waitUntil<T>(
+  what: string,
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(value)}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+async function waitForStatus(page: Page, pattern: RegExp, timeoutMs: number): Promise<void> {
+  await waitUntil(
+    `status ${pattern}`,
+    () => statusText(page),
+    (s) => pattern.test(s),
+    timeoutMs,
+  );
+}
+
+/** Seconds of audio sent so far on the page's first socket. */
+async function secondsSent(page: Page): Promise<number> {
+  const spy = await readSpy(page);
+  const frames = spy.sockets[0]?.binaryFrames ?? [];
+  return frames.reduce((sum, bytes) => sum + bytes, 0) / BYTES_PER_SECOND;
+}
+
+let browser: Browser;
+let clipSeconds = 0;
+let wavPath = "";
+
+beforeAll(async () => {
+  const clip = readPcm16Wav(new Uint8Array(readFileSync(path.join(EVAL_DIR, `${CLIP_ID}.wav`))));
+  clipSeconds = wavSeconds(clip);
+  wavPath = path.join(OUTPUT_DIR, `${CLIP_ID}+${SILENCE_SECONDS}s-silence.wav`);
+  writeFileSync(wavPath, withTrailingSilence(clip, SILENCE_SECONDS));
+  browser = await launchBrowser(wavPath);
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function openPage(options: { clipboard?: boolean } = {}): Promise<{
+  context: BrowserContext;
+  page: Page;
+  errors: string[];
+}> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  if (options.clipboard) {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: baseUrl });
+  }
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await installSpy(page);
+  await page.goto(baseUrl);
+  return { context, page, errors };
+}
+
+describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
+  let page: Page;
+  let context: BrowserContext;
+  let pageErrors: string[];
+  let spy: SpyRecord;
+  let socket: SocketRecord;
+  let textBeforeStop = "";
+  let contrast: { selector: string; ratio?: number; missing?: boolean }[] = [];
+
+  beforeAll(async () => {
+    ({ context, page, errors: pageErrors } = await openPage({ clipboard: true }));
+    await page.getByTestId("start").click();
+    await waitForStatus(page, /listening/i, 15_000);
+    // The first pass of the clip and the endpoint after it, measured in audio sent (not wall
+    // time): stop in the silence before Chromium loops the clip.
+    let shotLive = false;
+    await waitUntil(
+      "the clip and its endpoint to be sent",
+      async () => {
+        // One picture mid-run, with settled finals and an interim beside them.
+        if (!shotLive && (await textOf(page, "interim")) !== "") {
+          if ((await textOf(page, "transcript")) !== "") {
+            await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-live.png") });
+            shotLive = true;
+          }
+        }
+        return secondsSent(page);
+      },
+      (seconds) => seconds >= clipSeconds + STOP_AFTER_SECONDS,
+      60_000,
+    );
+    contrast = await page.evaluate(
+      readFileSync(path.join(import.meta.dirname, "a11y-check.js"), "utf8"),
+    );
+    textBeforeStop = await textOf(page, "transcript");
+    await page.getByTestId("stop").click();
+    await waitForStatus(page, /stopped/i, 40_000);
+    spy = await readSpy(page);
+    const first = spy.sockets[0];
+    if (first === undefined) throw new Error("the page opened no WebSocket");
+    socket = first;
+    await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-desktop.png"), fullPage: true });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+  });
+
+  it("connects with a short-lived bearer token as subprotocol and the documented options", async () => {
+    expect(spy.sockets).toHaveLength(1);
+    const url = new URL(socket.url);
+    expect(url.pathname).toBe("/v1/listen");
+    expect(Object.fromEntries(url.searchParams)).toMatchObject({
+      encoding: "linear16",
+      sample_rate: "16000",
+      interim_results: "true",
+      vad_events: "true",
+      utterance_end_ms: "1000",
+      endpointing: "500",
+    });
+    const [scheme, token] = socket.protocols;
+    expect(scheme).toBe("bearer");
+    const verified = await verifyAccessToken(tokenSecret, token ?? "", Date.now());
+    expect(verified.ok).toBe(true);
+    if (verified.ok) {
+      expect(verified.claims).toMatchObject({ sub: "demo", kid: "key_demo" });
+      expect(verified.claims.exp - verified.claims.iat).toBe(60);
+    }
+  });
+
+  it("sends 16-bit PCM in 20–100 ms binary frames", () => {
+    const frames = socket.binaryFrames;
+    expect(frames.length).toBeGreaterThan(0);
+    for (const bytes of frames) {
+      expect(bytes % 2).toBe(0);
+      expect(bytes).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+    }
+    // Only the last frame (the worklet's partial frame flushed by Stop) may be short.
+    for (const bytes of frames.slice(0, -1)) expect(bytes).toBeGreaterThanOrEqual(MIN_FRAME_BYTES);
+  });
+
+  it("places the clip's speech where it is in the clip (the audio really is 16 kHz)", () => {
+    // Finals carry times in seconds of audio the server received. Had the page sent, say, 48 kHz
+    // labelled as 16 kHz, the clip's speech would end near 3 × its length.
+    const finals = messagesOf(socket).filter((m) => m.type === "Results" && m.is_final);
+    const ends = finals
+      .filter((m) => transcriptOf(m) !== "")
+      .map((m) => (m.start ?? 0) + (m.duration ?? 0));
+    expect(ends.length).toBeGreaterThan(0);
+    const lastEnd = Math.max(...ends);
+    expect(lastEnd).toBeGreaterThan(clipSeconds * 0.7);
+    expect(lastEnd).toBeLessThan(clipSeconds + STOP_AFTER_SECONDS + 0.5);
+  });
+
+  it("shows an interim before the first final, replacing it rather than appending", () => {
+    const firstInterim = spy.dom.findIndex((d) => d.id === "interim" && d.text !== "");
+    const firstFinal = spy.dom.findIndex((d) => d.id === "transcript" && d.text !== "");
+    expect(firstInterim).toBeGreaterThanOrEqual(0);
+    expect(firstFinal).toBeGreaterThan(firstInterim);
+    // Every interim the page showed is exactly one interim the server sent.
+    const sent = new Set(
+      messagesOf(socket)
+        .filter((m) => m.type === "Results" && !m.is_final)
+        .map(transcriptOf),
+    );
+    const shown = spy.dom.filter((d) => d.id === "interim" && d.text !== "").map((d) => d.text);
+    expect(shown.length).toBeGreaterThan(0);
+    for (const text of shown) expect(sent).toContain(text);
+  });
+
+  it("shows exactly the finals in data-testid=transcript, in order", async () => {
+    const finals = messagesOf(socket)
+      .filter((m) => m.type === "Results" && m.is_final)
+      .map(transcriptOf)
+      .filter((text) => text !== "");
+    expect(finals.length).toBeGreaterThan(0);
+    const shown = await textOf(page, "transcript");
+    expect(shown.replace(/\s+/g, " ").trim()).toBe(finals.join(" "));
+  });
+
+  it("drives the speaking indicator from SpeechStarted / UtteranceEnd and moves the level meter", () => {
+    const types = messagesOf(socket).map((m) => m.type);
+    expect(types).toContain("SpeechStarted");
+    expect(types).toContain("UtteranceEnd");
+    const speaking = spy.dom.filter((d) => d.id === "speaking").map((d) => d.text);
+    const on = speaking.indexOf("Speaking");
+    expect(on).toBeGreaterThanOrEqual(0);
+    expect(speaking.slice(on)).toContain("Not speaking");
+    expect(spy.maxLevel).toBeGreaterThan(0.3);
+  });
+
+  it("shows the latency of the last final", async () => {
+    expect(await textOf(page, "latency")).toMatch(/^\d+ ms$/);
+  });
+
+  it("Stop sends CloseStream, keeps the text and says stopped", async () => {
+    expect(socket.textSent.map((m) => JSON.parse(m.data).type)).toContain("CloseStream");
+    expect(messagesOf(socket).map((m) => m.type)).toContain("Metadata");
+    expect(socket.close?.code).toBe(1000);
+    expect(await statusText(page)).toMatch(/stopped/i);
+    const after = await textOf(page, "transcript");
+    expect(textBeforeStop.length).toBeGreaterThan(0);
+    expect(after.startsWith(textBeforeStop)).toBe(true);
+    expect(await textOf(page, "interim")).toBe("");
+    expect(await page.getByTestId("start").isEnabled()).toBe(true);
+    expect(await page.getByTestId("stop").isDisabled()).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("Copy puts the finals on the clipboard", async () => {
+    await page.getByTestId("copy").click();
+    const copied = await page.evaluate("navigator.clipboard.readText()");
+    expect(copied).toBe(await textOf(page, "transcript"));
+  });
+
+  it("meets basic accessibility: names, labels, keyboard focus, contrast", async () => {
+    for (const name of ["Start", "Stop", "Copy text", "Clear"]) {
+      // Copy says "Copied" for 1.5 s after the previous test's click.
+      await expect
+        .poll(() => page.getByRole("button", { name }).count(), { timeout: 5000 })
+        .toBe(1);
+    }
+    expect(await page.getByLabel("Input level").count()).toBe(1);
+    expect(await page.getByRole("status").count()).toBeGreaterThan(0);
+    // Keyboard: the first Tab from the top lands on Start, and a focused button shows an outline.
+    await page.locator("h1").click(); // moves the sequential focus starting point to the top
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate("document.activeElement?.dataset.testid")).toBe("start");
+    expect(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")).toBe(
+      "solid",
+    );
+    for (const entry of contrast) {
+      expect(entry.missing, entry.selector).toBeUndefined();
+      expect(entry.ratio, entry.selector).toBeGreaterThanOrEqual(4.5);
+    }
+  });
+
+  it("fits a phone-sized screen", async () => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(360);
+    for (const id of ["start", "stop", "copy", "clear"]) {
+      const box = await page.getByTestId(id).boundingBox();
+      expect(box, id).not.toBeNull();
+      expect(box?.height ?? 0, id).toBeGreaterThanOrEqual(44);
+      expect((box?.x ?? -1) + (box?.width ?? 0), id).toBeLessThanOrEqual(360);
+    }
+    await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-phone.png"), fullPage: true });
+  });
+
+  it("transcribes the clip within the WER bound (real models only)", async (ctx) => {
+    const model = await textOf(page, "model");
+    if (NOT_A_MODEL.has(model)) {
+      // Reported as skipped, never as passed: fake words have no reference to match.
+      console.warn(`WER not applicable: the server's transcriber is "${model}"`);
+      ctx.skip();
+    }
+    // The first pass only: finals that start before the loop comes round.
+    const finals = messagesOf(socket)
+      .filter((m) => m.type === "Results" && m.is_final && (m.start ?? 0) < clipSeconds)
+      .map(transcriptOf)
+      .filter((text) => text !== "");
+    const result = wordErrorRate(manifestReference(CLIP_ID), finals.join(" "));
+    console.log(`WER ${result.wer.toFixed(3)} with ${model}: ${finals.join(" ")}`);
+    expect(result.wer).toBeLessThanOrEqual(MAX_WER);
+  });
+});
+
+describe("when things go wrong", () => {
+  it("explains a denied microphone and opens no connection", async () => {
+    // A browser whose prompt answers "Block", as a person denying the microphone would.
+    const denying = await launchBrowser(wavPath, "deny");
+    try {
+      const page = await denying.newPage();
+      await installSpy(page);
+      await page.goto(baseUrl);
+      await page.getByTestId("start").click();
+      await expect.poll(() => textOf(page, "message")).toMatch(/denied/i);
+      expect(await statusText(page)).toMatch(/microphone unavailable/i);
+      expect(await page.getByTestId("start").isEnabled()).toBe(true);
+      expect((await readSpy(page)).sockets).toHaveLength(0);
+      await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-denied.png") });
+    } finally {
+      await denying.close();
+    }
+  });
+
+  it("shows why the server refused the connection (401) and does not retry", async () => {
+    const { context, page } = await openPage();
+    try {
+      // A token the server did not sign: its handshake answers 401, which the browser hides.
+      await page.route("**/dev/token", (route) =>
+        route.fulfill({
+          contentType: "application/json",
+          body: JSON.stringify({ access_token: "not.a-real.token", expires_in: 60 }),
+        }),
+      );
+      await page.getByTestId("start").click();
+      await expect.poll(() => textOf(page, "message"), { timeout: 15_000 }).toMatch(/401/);
+      expect(await statusText(page)).toMatch(/not connected/i);
+      expect(await page.getByTestId("start").isEnabled()).toBe(true);
+      const spy = await readSpy(page);
+      expect(spy.sockets).toHaveLength(1);
+      expect(spy.sockets[0]?.openedAt).toBeNull();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("reconnects after a dropped connection and keeps the text", async () => {
+    const { context, page } = await openPage();
+    try {
+      await page.getByTestId("start").click();
+      await waitForStatus(page, /listening/i, 15_000);
+      await expect.poll(() => textOf(page, "transcript"), { timeout: 20_000 }).not.toBe("");
+      const before = await textOf(page, "transcript");
+      // Close the socket under the page, as a network failure would (the page cannot tell).
+      await page.evaluate("window.__e2eDrop(4000, 'e2e: connection dropped')");
+      await waitForStatus(page, /reconnecting/i, 5_000);
+      await waitForStatus(page, /listening/i, 15_000);
+      const spy = await readSpy(page);
+      expect(spy.sockets).toHaveLength(2);
+      expect(spy.sockets[1]?.openedAt).not.toBeNull();
+      await expect
+        .poll(async () => (await readSpy(page)).sockets[1]?.binaryFrames.length ?? 0)
+        .toBeGreaterThan(0);
+      await page.getByTestId("stop").click();
+      await waitForStatus(page, /stopped/i, 40_000);
+      expect((await textOf(page, "transcript")).startsWith(before)).toBe(true);
+      await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-reconnected.png") });
+    } finally {
+      await context.close();
+    }
+  });
+});

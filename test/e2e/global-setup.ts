@@ -1,0 +1,147 @@
+/**
+ * Starts what the browser test needs, once per `npm run test:e2e`: a fresh local D1 (migrated and
+ * seeded with the demo account, in its own --persist-to folder so the developer's `npm run dev`
+ * data is never touched) and `wrangler dev` on a free port with the demo token route on.
+ * Configuration goes in as `--var` flags only: nothing is written to .dev.vars.
+ *
+ * The transcriber is "fake" by default (deterministic words, so finals are asserted without a
+ * model); `E2E_TRANSCRIBER=<kind>` selects another (the real Whisper one once it lands, which
+ * turns the WER assertion on).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import { setupLocalDatabase } from "../../scripts/dev-setup.ts";
+
+const root = path.resolve(import.meta.dirname, "../..");
+export const OUTPUT_DIR = path.join(root, "test-results", "e2e");
+/** wrangler dev's first start compiles the worker and boots workerd: ~5–15 s on 2 cores. */
+const SERVER_START_TIMEOUT_MS = 60_000;
+const SERVER_POLL_MS = 250;
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** http://127.0.0.1:<port> of the wrangler dev under test. */
+    baseUrl: string;
+    /** The EARSHOT_TOKEN_SECRET the server was started with (to verify minted tokens). */
+    tokenSecret: string;
+    /** EARSHOT_TRANSCRIBER the server was started with. */
+    transcriber: string;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+/**
+ * The worker entry to run. Until src/index.ts mounts the `/dev` routes itself, a thin wrapper
+ * (test/e2e/worker.ts) mounts them in front of the real app, exactly as the one-line mount will.
+ */
+function entryPoint(): string {
+  const index = readFileSync(path.join(root, "src", "index.ts"), "utf8");
+  if (index.includes("devTokenRoutes")) return "src/index.ts";
+  return "test/e2e/worker.ts";
+}
+
+async function waitForServer(baseUrl: string, server: ChildProcess, logFile: string) {
+  const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) {
+      throw new Error(`wrangler dev exited with ${server.exitCode}; see ${logFile}`);
+    }
+    try {
+      const response = await fetch(`${baseUrl}/`);
+      if (response.ok) return;
+    } catch {
+      // Not listening yet: keep polling until the deadline.
+    }
+    await new Promise((resolve) => setTimeout(resolve, SERVER_POLL_MS));
+  }
+  throw new Error(
+    `wrangler dev did not answer within ${SERVER_START_TIMEOUT_MS} ms; see ${logFile}`,
+  );
+}
+
+export default async function setup(project: TestProject) {
+  if (!existsSync("/usr/bin/chromium")) {
+    throw new Error("/usr/bin/chromium is missing: apt-get install -y chromium");
+  }
+  await mkdir(OUTPUT_DIR, { recursive: true });
+  const persistTo = path.join(OUTPUT_DIR, "wrangler-state");
+  await rm(persistTo, { recursive: true, force: true });
+  await setupLocalDatabase({ persistTo });
+
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  // 48 random bytes, as scripts/dev.ts makes it; fresh per run.
+  const tokenSecret = randomBytes(48).toString("base64url");
+  const transcriber = process.env.E2E_TRANSCRIBER ?? "fake";
+  const entry = entryPoint();
+  const logFile = path.join(OUTPUT_DIR, "wrangler.log");
+  const log = createWriteStream(logFile);
+  log.write(`entry: ${entry}\n`);
+  const server = spawn(
+    path.join(root, "node_modules", ".bin", "wrangler"),
+    [
+      "dev",
+      entry,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      persistTo,
+      "--show-interactive-dev-session=false",
+      "--var",
+      "EARSHOT_DEMO_TOKENS:on",
+      "--var",
+      `EARSHOT_TOKEN_SECRET:${tokenSecret}`,
+      "--var",
+      `EARSHOT_TRANSCRIBER:${transcriber}`,
+    ],
+    {
+      cwd: root,
+      // Own process group, so teardown ends wrangler and the workerd it started, and nothing else.
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+    },
+  );
+  server.stdout?.pipe(log);
+  server.stderr?.pipe(log);
+  const stop = () => {
+    if (server.pid !== undefined && server.exitCode === null) {
+      try {
+        process.kill(-server.pid, "SIGTERM");
+      } catch (error) {
+        console.error("could not stop wrangler dev", error);
+      }
+    }
+  };
+  try {
+    await waitForServer(baseUrl, server, logFile);
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  project.provide("baseUrl", baseUrl);
+  project.provide("tokenSecret", tokenSecret);
+  project.provide("transcriber", transcriber);
+  return () => {
+    stop();
+    log.end();
+  };
+}
