@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { serveWhisperFile } from "./test/setup/whisper-files";
 
 const root = import.meta.dirname;
 /** ../shared beside the clone (as on CI), or wherever EARSHOT_SHARED points. */
@@ -34,7 +35,7 @@ export default defineConfig({
           EARSHOT_ADMIN_TOKEN: "earshot-admin-token",
           EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
         },
-        serviceBindings: { FIXTURES: serveFixture },
+        serviceBindings: { FIXTURES: serveFixture, WHISPER_FILES: serveWhisperFile },
       },
     })),
   ],

@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { httpError } from "./protocol/http-errors";
 import { accountRoutes } from "./routes/account-api";
 import { adminRoutes } from "./routes/admin";
+import { devTokenRoutes } from "./routes/dev-token";
 import { listen } from "./routes/listen";
 
 export { AccountLimiter } from "./limits/account-limiter";
@@ -19,6 +20,11 @@ app.all("/v1/listen", () =>
 );
 app.route("/admin", adminRoutes);
 app.route("/v1", accountRoutes);
+// The demo page's local-only routes: 404 unless EARSHOT_DEMO_TOKENS=on (set only in .dev.vars).
+app.route(
+  "/dev",
+  devTokenRoutes((request, env, ctx) => app.fetch(request, env, ctx)),
+);
 app.notFound((c) =>
   httpError(
     404,

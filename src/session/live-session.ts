@@ -28,6 +28,7 @@ import {
 import type { ListenOptions } from "../protocol/options";
 import { runBackground } from "../runtime/background";
 import type { Logger } from "../runtime/log";
+import { FinalsBacklogError } from "../stt/inference-scheduler";
 import type { Transcriber, TranscriberSession, Transcript } from "../stt/transcriber";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
 import { AudioInput } from "./audio-input";
@@ -112,6 +113,7 @@ export class LiveSession {
       utteranceEnded: (lastSpeechEnd) => {
         if (options.utteranceEndMs !== null) this.#send(buildUtteranceEnd(lastSpeechEnd));
       },
+      failed: (error) => this.#failed(error, "final"),
     });
 
     socket.addEventListener("message", (event) => this.#onMessage(event.data));
@@ -295,8 +297,14 @@ export class LiveSession {
     }, delayMs);
   }
 
-  /** A task in the queue threw: the session's state can no longer be trusted. */
+  /** A task threw, or a final could not be produced: the session cannot go on. */
   #failed(error: unknown, label: string): void {
+    if (error instanceof FinalsBacklogError) {
+      // The isolate cannot keep up with this session: say so; reconnecting may land elsewhere.
+      this.log.warn("transcription fell behind", { error });
+      this.#end({ kind: "abort", close: closeWith(CLOSE.INTERNAL, `STT-0001: ${error.message}`) });
+      return;
+    }
     this.log.error("session task failed", { task: label, error });
     this.#end({ kind: "abort", close: CLOSE.INTERNAL });
   }

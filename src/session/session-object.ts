@@ -48,10 +48,12 @@ export class SessionObject extends DurableObject<Env> {
     }
     let transcriber: Transcriber;
     try {
-      transcriber = selectTranscriber(this.env.EARSHOT_TRANSCRIBER);
+      transcriber = selectTranscriber(this.env.EARSHOT_TRANSCRIBER, this.env);
+      // Models load once per isolate; a failure is known here, before the upgrade, as a 503.
+      await transcriber.prepare?.();
     } catch (error) {
       log.error("transcriber unavailable", { error });
-      return serviceUnavailable(requestId, 30, "speech recognition is not configured");
+      return serviceUnavailable(requestId, 30, "speech recognition is temporarily unavailable");
     }
 
     const pair = new WebSocketPair();

@@ -18,6 +18,8 @@ export interface PipelineListener {
   speechStarted(seconds: number): void;
   /** `utteranceEndMs` of silence followed the last speech; `lastSpeechEnd` in seconds. */
   utteranceEnded(lastSpeechEnd: number): void;
+  /** A final that was not awaited failed (e.g. transcription fell behind): the session ends. */
+  failed(error: unknown): void;
 }
 
 interface Frame {
@@ -108,14 +110,23 @@ export class SpeechPipeline {
     if (wasInUtterance) this.#feed({ index, samples });
     const ended = this.#handle(events);
     if (ended) {
-      await this.transcriber.flush("endpoint");
+      this.#flushInBackground("endpoint");
       return;
     }
     if (this.#inUtterance && this.#shouldCut(probability)) {
       // A long utterance: its final now, the rest continues as a new one from the next frame.
       this.#utteranceFrames = 0;
-      await this.transcriber.flush("max-length");
+      this.#flushInBackground("max-length");
     }
+  }
+
+  /**
+   * Ends the utterance without waiting for its final: audio keeps flowing through the VAD while
+   * the transcriber works (it emits finals in order). A Finalize or close awaits them all, since
+   * the transcriber chains every flush after the ones before it.
+   */
+  #flushInBackground(reason: "endpoint" | "max-length"): void {
+    this.transcriber.flush(reason).catch((error: unknown) => this.listener.failed(error));
   }
 
   /** Applies VAD events; returns true when an utterance ended by silence. */

@@ -78,5 +78,11 @@ export interface TranscriberSession {
 
 export interface Transcriber {
   readonly model: ModelInfo;
+  /**
+   * Loads what the transcriber needs (models), once per isolate; the session object awaits it
+   * before accepting a socket, so a missing or corrupt model is a 503 at the handshake. A failed
+   * load is not remembered: the next session tries again.
+   */
+  prepare?(): Promise<void>;
   open(context: TranscriberContext): TranscriberSession;
 }

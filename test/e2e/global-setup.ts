@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -46,16 +46,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/**
- * The worker entry to run. Until src/index.ts mounts the `/dev` routes itself, a thin wrapper
- * (test/e2e/worker.ts) mounts them in front of the real app, exactly as the one-line mount will.
- */
-function entryPoint(): string {
-  const index = readFileSync(path.join(root, "src", "index.ts"), "utf8");
-  if (index.includes("devTokenRoutes")) return "src/index.ts";
-  return "test/e2e/worker.ts";
-}
-
 async function waitForServer(baseUrl: string, server: ChildProcess, logFile: string) {
   const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -89,15 +79,12 @@ export default async function setup(project: TestProject) {
   // 48 random bytes, as scripts/dev.ts makes it; fresh per run.
   const tokenSecret = randomBytes(48).toString("base64url");
   const transcriber = process.env.E2E_TRANSCRIBER ?? "fake";
-  const entry = entryPoint();
   const logFile = path.join(OUTPUT_DIR, "wrangler.log");
   const log = createWriteStream(logFile);
-  log.write(`entry: ${entry}\n`);
   const server = spawn(
     path.join(root, "node_modules", ".bin", "wrangler"),
     [
       "dev",
-      entry,
       "--ip",
       "127.0.0.1",
       "--port",

@@ -7,9 +7,10 @@ export interface TestAccount {
   key: string;
 }
 
-export async function createAccount(
-  limits: { maxConcurrentSessions: number; maxSessionSeconds?: number | null },
-): Promise<TestAccount> {
+export async function createAccount(limits: {
+  maxConcurrentSessions: number;
+  maxSessionSeconds?: number | null;
+}): Promise<TestAccount> {
   const accountId = `acc_test_${crypto.randomUUID()}`;
   const key = `esk_test_${crypto.randomUUID()}`;
   const now = Date.now();

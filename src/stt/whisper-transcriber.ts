@@ -1,0 +1,272 @@
+/**
+ * Whisper behind the Transcriber seam. Shared per isolate: the prepared models (loaded from R2 once,
+ * src/stt/model-store.ts) and the inference scheduler. Per session: the audio of the utterance in
+ * progress, its interim state, and the chain that keeps its finals in order.
+ *
+ * Finals: every utterance the pipeline ends (endpoint, Finalize, CloseStream, max length) is
+ * transcribed whole and emitted as one final; finals of one session are emitted in order.
+ *
+ * Interims (interim_results=true): the growing utterance is re-transcribed every time it has grown
+ * by the interim interval. The interval adapts to load: it stretches (×1.5, up to 4 s) when the
+ * isolate has work waiting and shrinks back (÷1.25, down to 1 s) when it does not; and an interim
+ * still waiting when a newer one is asked for is replaced (the scheduler drops it).
+ * Stable prefix: a word is settled once two consecutive hypotheses agree on it and everything before
+ * it; later interims of the utterance keep settled words as they are and only rewrite the tail, so
+ * the beginning of a caption does not flicker. The final is transcribed fresh and replaces all.
+ */
+import { InferenceScheduler } from "./inference-scheduler";
+import { loadWhisper } from "./model-store";
+import {
+  type FlushReason,
+  type ModelInfo,
+  TRANSCRIBER_SAMPLE_RATE,
+  type Transcriber,
+  type TranscriberContext,
+  type TranscriberSession,
+  type Transcript,
+  type TranscriptWord,
+} from "./transcriber";
+import { createWhisperModel, transcribe, type WhisperModel } from "./whisper/transcribe";
+
+/** Audio added to the utterance before the next interim, in seconds (adapts between these). */
+export const INTERIM_MIN_INTERVAL_SECONDS = 1;
+export const INTERIM_MAX_INTERVAL_SECONDS = 4;
+/** No interim for less audio than this: too little for Whisper to say anything useful. */
+export const INTERIM_MIN_AUDIO_SECONDS = 0.6;
+
+const manifestModel: ModelInfo = {
+  name: "whisper-tiny",
+  version: "xenova-5332fcc-int8x2T",
+  arch: "whisper",
+  // Deepgram's model_uuid: fixed per prepared model set.
+  uuid: "9a1c6f3e-5d2b-4e7a-9c31-7f0e2a6b8d45",
+};
+
+let model: Promise<WhisperModel> | undefined;
+
+function whisperModel(bucket: R2Bucket): Promise<WhisperModel> {
+  model ??= loadWhisper(bucket)
+    .then((files) => createWhisperModel({ ...files, variableLength: true }))
+    .catch((error: unknown) => {
+      model = undefined; // the next session retries the load
+      throw error;
+    });
+  return model;
+}
+
+/** The isolate's one scheduler: every session of the isolate queues its inferences here. */
+export const isolateScheduler = new InferenceScheduler();
+
+function concat(chunks: Float32Array[], length: number): Float32Array {
+  const out = new Float32Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** Words of a Whisper transcript on the session's timeline, clamped into [start, end]. */
+function sessionWords(
+  words: readonly {
+    word: string;
+    punctuatedWord: string;
+    start: number;
+    end: number;
+    confidence: number;
+  }[],
+  offset: number,
+  end: number,
+): TranscriptWord[] {
+  return words.map((w) => {
+    const start = Math.min(end, offset + Math.max(0, w.start));
+    return {
+      word: w.word,
+      punctuatedWord: w.punctuatedWord,
+      start,
+      end: Math.min(end, Math.max(start, offset + w.end)),
+      confidence: w.confidence,
+    };
+  });
+}
+
+/** Length of the common prefix of two word lists, compared by their plain form. */
+function agreed(a: readonly TranscriptWord[], b: readonly TranscriptWord[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n]?.word === b[n]?.word) n++;
+  return n;
+}
+
+class WhisperSession implements TranscriberSession {
+  #chunks: Float32Array[] = [];
+  #samples = 0;
+  #start: number | null = null;
+  /** Bumped at every flush: an interim of an ended utterance is never emitted. */
+  #utterance = 0;
+  #sinceInterim = 0;
+  #interval = INTERIM_MIN_INTERVAL_SECONDS;
+  #interimInFlight = false;
+  #settled: TranscriptWord[] = [];
+  #previous: TranscriptWord[] = [];
+  /** Finals of this session, in order. */
+  #finals: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly context: TranscriberContext,
+    private readonly loadModel: () => Promise<WhisperModel>,
+    private readonly scheduler: InferenceScheduler,
+  ) {}
+
+  feed(samples: Float32Array, startSample: number): void {
+    if (this.#start === null) this.#start = startSample;
+    this.#chunks.push(samples);
+    this.#samples += samples.length;
+    this.#sinceInterim += samples.length;
+    if (this.context.interimResults) this.#maybeInterim();
+  }
+
+  flush(reason: FlushReason): Promise<void> {
+    const audio = concat(this.#chunks, this.#samples);
+    const start = this.#start;
+    this.#chunks = [];
+    this.#samples = 0;
+    this.#start = null;
+    this.#utterance += 1;
+    this.#sinceInterim = 0;
+    this.#settled = [];
+    this.#previous = [];
+    this.scheduler.cancelInterim(this.context.sessionId);
+
+    const speechFinal = reason === "endpoint";
+    const fromFinalize = reason === "finalize" || reason === "close";
+    const flags = { isFinal: true, speechFinal, fromFinalize };
+    const job =
+      start === null || audio.length === 0
+        ? null
+        : this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio));
+    const emitted = this.#finals.then(async () => {
+      if (job === null || start === null) {
+        if (fromFinalize) this.context.emit(empty(this.#timeNow(), flags));
+        return;
+      }
+      const outcome = await job;
+      if (outcome.status === "dropped") throw new Error("a final was dropped by the scheduler");
+      this.context.emit(this.#toTranscript(outcome.value, start, audio.length, flags));
+    });
+    this.#finals = emitted;
+    return emitted;
+  }
+
+  close(): void {
+    this.scheduler.forget(this.context.sessionId);
+  }
+
+  #timeNow(): number {
+    return (this.#start ?? 0) / TRANSCRIBER_SAMPLE_RATE;
+  }
+
+  #maybeInterim(): void {
+    const rate = TRANSCRIBER_SAMPLE_RATE;
+    if (this.#interimInFlight || this.#start === null) return;
+    if (this.#samples < INTERIM_MIN_AUDIO_SECONDS * rate) return;
+    if (this.#sinceInterim < this.#interval * rate) return;
+    this.#sinceInterim = 0;
+    this.#interimInFlight = true;
+    const utterance = this.#utterance;
+    const start = this.#start;
+    const audio = concat(this.#chunks, this.#samples);
+    const job = this.scheduler.submit(this.context.sessionId, "interim", () =>
+      this.#transcribe(audio),
+    );
+    // Adapt the cadence to the isolate's load at the time of asking.
+    this.#interval = this.scheduler.busy
+      ? Math.min(INTERIM_MAX_INTERVAL_SECONDS, this.#interval * 1.5)
+      : Math.max(INTERIM_MIN_INTERVAL_SECONDS, this.#interval / 1.25);
+    job
+      .then((outcome) => {
+        if (outcome.status !== "done" || utterance !== this.#utterance) return;
+        const flags = { isFinal: false, speechFinal: false, fromFinalize: false };
+        const hypothesis = this.#toTranscript(outcome.value, start, audio.length, flags);
+        this.context.emit(this.#stabilise(hypothesis));
+      })
+      .catch((error: unknown) => {
+        // An interim is a preview: losing one is not worth ending the session. The final of the
+        // same audio will surface a persistent failure.
+        this.context.log.warn("interim failed", { error });
+      })
+      .finally(() => {
+        this.#interimInFlight = false;
+      });
+  }
+
+  /** Keeps settled words as they were; settles what two hypotheses in a row agree on. */
+  #stabilise(hypothesis: Transcript): Transcript {
+    const words = hypothesis.words;
+    const keep = agreed(this.#settled, words) === this.#settled.length;
+    const tail = keep ? words.slice(this.#settled.length) : words;
+    const combined = keep ? [...this.#settled, ...tail] : words;
+    const nowAgreed = agreed(this.#previous, combined);
+    if (nowAgreed > this.#settled.length) this.#settled = combined.slice(0, nowAgreed);
+    this.#previous = combined;
+    return {
+      ...hypothesis,
+      words: combined,
+      text: combined.map((w) => w.punctuatedWord).join(" "),
+    };
+  }
+
+  async #transcribe(audio: Float32Array) {
+    const whisper = await this.loadModel();
+    return transcribe(whisper, audio, { language: this.context.language });
+  }
+
+  #toTranscript(
+    result: Awaited<ReturnType<typeof transcribe>>,
+    startSample: number,
+    samples: number,
+    flags: Pick<Transcript, "isFinal" | "speechFinal" | "fromFinalize">,
+  ): Transcript {
+    const start = startSample / TRANSCRIBER_SAMPLE_RATE;
+    const end = (startSample + samples) / TRANSCRIBER_SAMPLE_RATE;
+    if (result.likelyNoSpeech || result.text === "") {
+      if (result.text !== "") {
+        this.context.log.debug("suppressed likely hallucination", {
+          noSpeech: result.noSpeechProbability,
+          avgLogprob: result.avgLogprob,
+        });
+      }
+      return { ...empty(start, flags), end };
+    }
+    return {
+      start,
+      end,
+      text: result.text,
+      confidence: result.confidence,
+      words: sessionWords(result.words, start, end),
+      ...flags,
+    };
+  }
+}
+
+function empty(
+  at: number,
+  flags: Pick<Transcript, "isFinal" | "speechFinal" | "fromFinalize">,
+): Transcript {
+  return { start: at, end: at, text: "", confidence: 0, words: [], ...flags };
+}
+
+export interface WhisperEnv {
+  MODELS: R2Bucket;
+}
+
+export function whisperTranscriber(env: WhisperEnv): Transcriber {
+  const load = () => whisperModel(env.MODELS);
+  return {
+    model: manifestModel,
+    prepare: async () => {
+      await load();
+    },
+    open: (context) => new WhisperSession(context, load, isolateScheduler),
+  };
+}
