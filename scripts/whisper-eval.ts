@@ -32,6 +32,8 @@ import {
   transcribe,
   type WhisperModel,
 } from "../src/stt/whisper/transcribe.ts";
+import { type ManifestRow, parseManifest } from "../test/helpers/manifest.ts";
+import { parseWav, pcm16ToFloat } from "../test/helpers/wav.ts";
 import { wordErrorRate } from "../test/helpers/wer.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -113,54 +115,23 @@ async function loadModel(): Promise<{ model: WhisperModel; loadMs: number; files
   };
 }
 
-interface Clip {
-  id: string;
-  file: string;
-  reference: string;
-  category: string;
-}
-
-async function clips(): Promise<Clip[]> {
+/** The manifest's rows (all, or those --clips names), with `file` as a path. */
+async function clips(): Promise<ManifestRow[]> {
   const evalDir = path.join(shared, "eval/dev");
-  const lines = (await readFile(path.join(evalDir, "manifest.tsv"), "utf8")).trim().split("\n");
-  const header = (lines.shift() ?? "").split("\t");
-  const column = (name: string) => {
-    const at = header.indexOf(name);
-    if (at < 0) throw new Error(`manifest.tsv has no column ${name}`);
-    return at;
-  };
-  const [id, file, reference, category] = ["id", "file", "reference", "category"].map(column);
+  const rows = parseManifest(await readFile(path.join(evalDir, "manifest.tsv"), "utf8"));
   const only = flags.clips?.split(",");
-  return lines
-    .map((line) => line.split("\t"))
-    .map((cells) => ({
-      id: cells[id ?? 0] ?? "",
-      file: path.join(evalDir, cells[file ?? 0] ?? ""),
-      reference: cells[reference ?? 0] ?? "",
-      category: cells[category ?? 0] ?? "",
-    }))
+  return rows
+    .map((row) => ({ ...row, file: path.join(evalDir, row.file) }))
     .filter((clip) => !only || only.includes(clip.id));
 }
 
 /** 16 kHz mono PCM16 WAV → floats in [-1, 1) (the dev clips are all 16 kHz mono). */
-function wavSamples(bytes: Buffer): Float32Array {
-  let at = 12;
-  while (at + 8 <= bytes.length) {
-    const id = bytes.toString("latin1", at, at + 4);
-    const size = bytes.readUInt32LE(at + 4);
-    if (id === "fmt ") {
-      const channels = bytes.readUInt16LE(at + 10);
-      const rate = bytes.readUInt32LE(at + 12);
-      if (channels !== 1 || rate !== 16_000)
-        throw new Error(`need 16 kHz mono, got ${rate}×${channels}`);
-    } else if (id === "data") {
-      const out = new Float32Array(size / 2);
-      for (let i = 0; i < out.length; i++) out[i] = bytes.readInt16LE(at + 8 + 2 * i) / 32768;
-      return out;
-    }
-    at += 8 + size + (size % 2);
+function wavSamples(bytes: Uint8Array): Float32Array {
+  const { channels, sampleRate, pcm } = parseWav(bytes);
+  if (channels !== 1 || sampleRate !== 16_000) {
+    throw new Error(`need 16 kHz mono, got ${sampleRate}×${channels}`);
   }
-  throw new Error("no data chunk");
+  return pcm16ToFloat(pcm);
 }
 
 function median(values: number[]): number {

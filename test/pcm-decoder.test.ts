@@ -1,28 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PcmDecoder } from "../src/session/pcm-decoder";
-
-/** A deterministic pseudo-random byte stream (xorshift32), so failures reproduce. */
-function randomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+import { pseudoRandomBytes } from "./helpers/random";
+import { concat } from "./helpers/typed-arrays";
 
 /** Little-endian signed 16-bit samples, written independently of the decoder. */
 function pcm16(samples: number[]): Uint8Array {
@@ -63,7 +42,7 @@ describe("PcmDecoder linear16", () => {
   });
 
   it("gives the same samples for every split point of a stream as for the whole", () => {
-    const stream = randomBytes(101, 7); // odd: the last byte stays carried
+    const stream = pseudoRandomBytes(101, 7); // odd: the last byte stays carried
     const whole = new PcmDecoder("linear16");
     const expected = whole.decode(stream);
     expect(expected.length).toBe(50);
@@ -76,7 +55,7 @@ describe("PcmDecoder linear16", () => {
           decoder.decode(stream.subarray(a, b)),
           decoder.decode(stream.subarray(b)),
         ];
-        expect(concat(parts)).toEqual(expected);
+        expect(concat(parts, Float32Array)).toEqual(expected);
         expect(decoder.carriedBytes).toBe(1);
       }
     }
@@ -91,7 +70,9 @@ describe("PcmDecoder linear16", () => {
       expect(decoder.decode(new Uint8Array(0)).length).toBe(0);
       parts.push(decoder.decode(new Uint8Array(0)));
     }
-    expect([...concat(parts)]).toEqual([-32768, 32767, -2, 513].map((s) => s / 32768));
+    expect([...concat(parts, Float32Array)]).toEqual(
+      [-32768, 32767, -2, 513].map((s) => s / 32768),
+    );
     expect(decoder.carriedBytes).toBe(0);
   });
 
@@ -133,11 +114,11 @@ describe("PcmDecoder mulaw", () => {
   });
 
   it("is stateless: one byte per frame equals the whole", () => {
-    const stream = randomBytes(64, 3);
+    const stream = pseudoRandomBytes(64, 3);
     const whole = new PcmDecoder("mulaw").decode(stream);
     const decoder = new PcmDecoder("mulaw");
     const parts = [...stream].map((byte) => decoder.decode(new Uint8Array([byte])));
-    expect(concat(parts)).toEqual(whole);
+    expect(concat(parts, Float32Array)).toEqual(whole);
     expect(decoder.carriedBytes).toBe(0);
   });
 

@@ -31,6 +31,7 @@ import {
   type TranscriptLike,
 } from "../src/protocol/messages";
 import { parseListenOptions } from "../src/protocol/options";
+import { pseudoRandomBytes } from "./helpers/random";
 
 const utf8 = new TextEncoder();
 const MODEL: ModelInfo = {
@@ -39,19 +40,6 @@ const MODEL: ModelInfo = {
   version: "2026-11-01.q8",
   arch: "whisper",
 };
-
-/** Deterministic pseudo-random bytes (xorshift32), so a failure can be reproduced. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 describe("parseClientText", () => {
   it.each(["KeepAlive", "Finalize", "CloseStream"] as const)("accepts %s", (type) => {

@@ -1,28 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { StreamingResampler } from "../src/session/resampler";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+import { seededRandom } from "./helpers/random";
+import { concat } from "./helpers/typed-arrays";
 
 /** Resamples `input` in chunks of the given sizes (the rest in one last chunk), then flushes. */
 function resample(
@@ -42,7 +22,7 @@ function resample(
   }
   parts.push(resampler.process(input.slice(at)));
   parts.push(resampler.flush());
-  const out = concat(parts);
+  const out = concat(parts, Float32Array);
   expect(resampler.outputSamples).toBe(out.length);
   return out;
 }
@@ -56,7 +36,7 @@ function sine(rate: number, frequency: number, seconds: number, amplitude = 0.5)
 
 /** White noise plus a tone, so every frequency and every tap matters. */
 function noise(length: number, seed: number): Float32Array {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const x = new Float32Array(length);
   for (let i = 0; i < x.length; i++) x[i] = 0.6 * (next() - 0.5) + 0.3 * Math.sin(i / 7);
   return x;
@@ -99,7 +79,7 @@ const RATES = [
 
 describe("StreamingResampler", () => {
   it("is bit-exact under any chunking, for many rates", () => {
-    const next = random(42);
+    const next = seededRandom(42);
     const pairs: [number, number][] = [...RATES.map((r): [number, number] => [r, 16_000])];
     pairs.push([16_000, 48_000], [8_000, 44_100], [48_000, 8_000]);
     for (const [inputRate, outputRate] of pairs) {
@@ -221,7 +201,7 @@ describe("StreamingResampler", () => {
     const wav = await wavFixture("wcpp_jfk.wav");
     expect(wav.sampleRate).toBe(16_000);
     const original = pcm16ToFloat(wav.pcm);
-    const next = random(9);
+    const next = seededRandom(9);
     const sizes = Array.from({ length: 5_000 }, () => 1 + Math.floor(next() * 1_000));
     const up = resample(original, 16_000, 48_000, sizes);
     expect(up.length).toBe(original.length * 3);

@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { MAX_FRAME_BYTES } from "../src/session/caps";
-import { concat, frames, sha256Hex, TestClient } from "./helpers/client";
+import { frames, sha256Hex, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
+import { concat } from "./helpers/typed-arrays";
 
 const SPEECH = "sb_spk1_snt1.wav"; // 2.87 s, one sentence
 const SILENCE = "ns_generated_silence_5s.wav";

@@ -5,28 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { frames, TestClient } from "./helpers/client";
-import { fixture, wavFixture } from "./helpers/fixtures";
-
-interface ManifestRow {
-  file: string;
-  duration: number;
-  category: string;
-}
-
-async function manifest(): Promise<ManifestRow[]> {
-  const text = new TextDecoder().decode(await fixture("manifest.tsv"));
-  const [header, ...rows] = text.trim().split("\n");
-  const columns = (header ?? "").split("\t");
-  const at = (name: string) => columns.indexOf(name);
-  return rows.map((row) => {
-    const cells = row.split("\t");
-    return {
-      file: cells[at("file")] ?? "",
-      duration: Number(cells[at("duration_s")]),
-      category: cells[at("category")] ?? "",
-    };
-  });
-}
+import { manifest, wavFixture } from "./helpers/fixtures";
 
 const rows = await manifest();
 const Q =

@@ -15,7 +15,7 @@ import {
   VadMachine,
   type VadOptions,
 } from "../src/vad/vad-machine";
-import { fixture, parseWav } from "./helpers/fixtures";
+import { fixture, manifest, parseWav } from "./helpers/fixtures";
 
 /**
  * Probability sequences as strings, one character per 32 ms frame:
@@ -298,25 +298,6 @@ describe("VadMachine rules", () => {
     expect(() => new VadMachine({ ...BASE, minSpeechMs: -5 })).toThrow(RangeError);
   });
 });
-
-interface Clip {
-  file: string;
-  category: string;
-}
-
-async function manifest(): Promise<Clip[]> {
-  const text = new TextDecoder().decode(await fixture("manifest.tsv"));
-  const [header, ...rows] = text.trim().split("\n");
-  const columns = (header ?? "").split("\t");
-  const fileAt = columns.indexOf("file");
-  const categoryAt = columns.indexOf("category");
-  expect(fileAt).toBeGreaterThanOrEqual(0);
-  expect(categoryAt).toBeGreaterThanOrEqual(0);
-  return rows.map((row) => {
-    const cells = row.split("\t");
-    return { file: cells[fileAt] ?? "", category: cells[categoryAt] ?? "" };
-  });
-}
 
 interface Utterance {
   startFrame: number;

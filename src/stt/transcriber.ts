@@ -19,7 +19,9 @@ export interface ModelInfo {
 }
 
 export interface TranscriptWord {
+  /** Lowercase, without punctuation (Deepgram's `word`). */
   word: string;
+  /** As written, with punctuation and case (Deepgram's `punctuated_word`). */
   punctuatedWord: string;
   /** Seconds of session audio. */
   start: number;

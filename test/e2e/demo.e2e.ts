@@ -11,6 +11,8 @@ import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { verifyAccessToken } from "../../src/auth/access-token";
+import { parseManifest } from "../helpers/manifest";
+import { parseWav } from "../helpers/wav";
 import { wordErrorRate } from "../helpers/wer";
 import {
   installSpy,
@@ -22,7 +24,7 @@ import {
   transcriptOf,
 } from "./browser";
 import { OUTPUT_DIR } from "./global-setup";
-import { readPcm16Wav, wavSeconds, withTrailingSilence } from "./wav";
+import { wavSeconds, withTrailingSilence } from "./wav";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const EVAL_DIR = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared", "eval", "dev");
@@ -51,11 +53,9 @@ const baseUrl = inject("baseUrl");
 const tokenSecret = inject("tokenSecret");
 
 function manifestReference(id: string): string {
-  const lines = readFileSync(path.join(EVAL_DIR, "manifest.tsv"), "utf8").split("\n");
-  for (const line of lines.slice(1)) {
-    const [lineId, , , reference] = line.split("\t");
-    if (lineId === id && reference !== undefined) return reference;
-  }
+  const rows = parseManifest(readFileSync(path.join(EVAL_DIR, "manifest.tsv"), "utf8"));
+  const row = rows.find((r) => r.id === id);
+  if (row) return row.reference;
   throw new Error(`${id} is not in ${EVAL_DIR}/manifest.tsv`);
 }
 
@@ -114,7 +114,7 @@ let clipSeconds = 0;
 let wavPath = "";
 
 beforeAll(async () => {
-  const clip = readPcm16Wav(new Uint8Array(readFileSync(path.join(EVAL_DIR, `${CLIP_ID}.wav`))));
+  const clip = parseWav(new Uint8Array(readFileSync(path.join(EVAL_DIR, `${CLIP_ID}.wav`))));
   clipSeconds = wavSeconds(clip);
   wavPath = path.join(OUTPUT_DIR, `${CLIP_ID}+${SILENCE_SECONDS}s-silence.wav`);
   writeFileSync(wavPath, withTrailingSilence(clip, SILENCE_SECONDS));

@@ -1,54 +1,19 @@
 /**
- * Just enough WAV for the browser test: read a 16-bit PCM clip and write it back with silence
- * appended (Chromium's fake microphone loops its file, so the silence separates the passes).
+ * Just enough WAV for the browser test: write a clip (read with test/helpers/wav.ts) back with
+ * silence appended (Chromium's fake microphone loops its file; the silence separates the passes).
  */
-
-export interface Pcm16Wav {
-  sampleRate: number;
-  channels: number;
-  /** Interleaved little-endian 16-bit samples (the `data` chunk). */
-  data: Uint8Array;
-}
-
-export function readPcm16Wav(bytes: Uint8Array): Pcm16Wav {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const tag = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
-  if (tag(0) !== "RIFF" || tag(8) !== "WAVE") throw new Error("not a RIFF/WAVE file");
-  let offset = 12;
-  let format: { sampleRate: number; channels: number } | null = null;
-  while (offset + 8 <= bytes.byteLength) {
-    const id = tag(offset);
-    const size = view.getUint32(offset + 4, true);
-    const body = offset + 8;
-    if (id === "fmt ") {
-      const audioFormat = view.getUint16(body, true);
-      const bits = view.getUint16(body + 14, true);
-      if (audioFormat !== 1 || bits !== 16) {
-        throw new Error(`expected 16-bit PCM, got format ${audioFormat} with ${bits} bits`);
-      }
-      format = {
-        channels: view.getUint16(body + 2, true),
-        sampleRate: view.getUint32(body + 4, true),
-      };
-    } else if (id === "data") {
-      if (format === null) throw new Error("WAV data chunk before its fmt chunk");
-      return { ...format, data: bytes.slice(body, body + size) };
-    }
-    offset = body + size + (size % 2);
-  }
-  throw new Error("WAV has no data chunk");
-}
+import type { Wav } from "../helpers/wav";
 
 /** Seconds of audio in a clip. */
-export function wavSeconds(wav: Pcm16Wav): number {
-  return wav.data.byteLength / (2 * wav.channels * wav.sampleRate);
+export function wavSeconds(wav: Wav): number {
+  return wav.pcm.byteLength / (2 * wav.channels * wav.sampleRate);
 }
 
 /** A canonical 44-byte-header WAV of `wav` followed by `silenceSeconds` of zeros. */
-export function withTrailingSilence(wav: Pcm16Wav, silenceSeconds: number): Uint8Array {
+export function withTrailingSilence(wav: Wav, silenceSeconds: number): Uint8Array {
   const frameBytes = 2 * wav.channels;
   const silenceBytes = Math.round(silenceSeconds * wav.sampleRate) * frameBytes;
-  const dataBytes = wav.data.byteLength + silenceBytes;
+  const dataBytes = wav.pcm.byteLength + silenceBytes;
   const out = new Uint8Array(44 + dataBytes);
   const view = new DataView(out.buffer);
   const ascii = (at: number, text: string) => {
@@ -67,6 +32,6 @@ export function withTrailingSilence(wav: Pcm16Wav, silenceSeconds: number): Uint
   view.setUint16(34, 16, true); // bits per sample
   ascii(36, "data");
   view.setUint32(40, dataBytes, true);
-  out.set(wav.data, 44); // the silence after it is already zeros
+  out.set(wav.pcm, 44); // the silence after it is already zeros
   return out;
 }

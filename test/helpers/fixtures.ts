@@ -1,11 +1,10 @@
 import { env } from "cloudflare:workers";
+import { type ManifestRow, parseManifest } from "./manifest";
+import { parseWav, type Wav } from "./wav";
 
-export interface Wav {
-  sampleRate: number;
-  channels: number;
-  /** Interleaved PCM16 sample data (the `data` chunk). */
-  pcm: Uint8Array;
-}
+// Re-exported: the tests import everything clip-related from here.
+export type { ManifestRow } from "./manifest";
+export { parseWav, pcm16ToFloat, type Wav } from "./wav";
 
 /** A clip from ../shared/eval/dev, fetched through the FIXTURES binding (see vitest.config.ts). */
 export async function fixture(name: string): Promise<Uint8Array> {
@@ -17,38 +16,11 @@ export async function fixture(name: string): Promise<Uint8Array> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-export function parseWav(bytes: Uint8Array): Wav {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const tag = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
-  if (tag(0) !== "RIFF" || tag(8) !== "WAVE") throw new Error("not a WAV file");
-  let offset = 12;
-  let sampleRate = 0;
-  let channels = 0;
-  while (offset + 8 <= bytes.byteLength) {
-    const id = tag(offset);
-    const size = view.getUint32(offset + 4, true);
-    const body = offset + 8;
-    if (id === "fmt ") {
-      channels = view.getUint16(body + 2, true);
-      sampleRate = view.getUint32(body + 4, true);
-      const bits = view.getUint16(body + 14, true);
-      if (bits !== 16) throw new Error(`expected 16-bit PCM, got ${bits}`);
-    } else if (id === "data") {
-      return { sampleRate, channels, pcm: bytes.slice(body, body + size) };
-    }
-    offset = body + size + (size % 2);
-  }
-  throw new Error("WAV has no data chunk");
-}
-
 export async function wavFixture(name: string): Promise<Wav> {
   return parseWav(await fixture(name));
 }
 
-/** PCM16 little-endian bytes to floats in [-1, 1). */
-export function pcm16ToFloat(pcm: Uint8Array): Float32Array {
-  const view = new DataView(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-  const out = new Float32Array(pcm.byteLength >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(i * 2, true) / 32768;
-  return out;
+/** The rows of ../shared/eval/dev/manifest.tsv, one per clip. */
+export async function manifest(): Promise<ManifestRow[]> {
+  return parseManifest(new TextDecoder().decode(await fixture("manifest.tsv")));
 }

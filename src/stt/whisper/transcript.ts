@@ -9,6 +9,7 @@
  * error grows towards the middle of a long segment. A better aligner would need the decoder's
  * cross-attention (DTW over alignment heads), which the prepared decoder no longer outputs.
  */
+import type { TranscriptWord } from "../transcriber.ts";
 import type { DecodeResult, SampledToken } from "./decode.ts";
 import type { WhisperTokenizer } from "./tokenizer.ts";
 
@@ -35,16 +36,11 @@ export interface Segment {
   text: string;
 }
 
-export interface WordTiming {
-  /** Lowercase, without punctuation (Deepgram's `word`). */
-  word: string;
-  /** As written, with punctuation and case (Deepgram's `punctuated_word`). */
-  punctuatedWord: string;
-  start: number;
-  end: number;
-  /** Mean probability of the word's tokens. */
-  confidence: number;
-}
+/**
+ * A word as the session sends it, but timed in seconds from the start of the decoded window (the
+ * transcriber moves it onto session time); `confidence` is the mean probability of its tokens.
+ */
+export type WordTiming = TranscriptWord;
 
 export interface Transcript {
   text: string;
