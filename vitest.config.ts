@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+import { serveModelFile } from "./test/setup/models";
 import { serveWhisperFile } from "./test/setup/whisper-files";
 
 const root = import.meta.dirname;
@@ -23,26 +24,55 @@ async function serveFixture(request: Request): Promise<Response> {
   }
 }
 
-export default defineConfig({
-  plugins: [
-    cloudflareTest(async () => ({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          TEST_MIGRATIONS: await readD1Migrations(path.join(root, "migrations")),
-          EARSHOT_TRANSCRIBER: "fake",
-          EARSHOT_IDLE_TIMEOUT_MS: "1500",
-          EARSHOT_ADMIN_TOKEN: "earshot-admin-token",
-          EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
+/** Tests that run sessions on the real Whisper models; every other test uses the fake. */
+const WHISPER_SESSION_TESTS = ["test/whisper-session*.test.ts"];
+
+/** A project of tests in workerd, with the worker's config and the given transcriber. */
+function workers(
+  name: string,
+  transcriber: "fake" | "whisper",
+  include: string[],
+  exclude: string[],
+) {
+  return {
+    plugins: [
+      cloudflareTest(async () => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: await readD1Migrations(path.join(root, "migrations")),
+            EARSHOT_TRANSCRIBER: transcriber,
+            // Short, so the idle timeout is tested without 10-s waits.
+            EARSHOT_IDLE_TIMEOUT_MS: transcriber === "fake" ? "1500" : "10000",
+            EARSHOT_ADMIN_TOKEN: "earshot-admin-token",
+            EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
+          },
+          serviceBindings: {
+            FIXTURES: serveFixture,
+            WHISPER_FILES: serveWhisperFile,
+            MODEL_FILES: serveModelFile,
+          },
         },
-        serviceBindings: { FIXTURES: serveFixture, WHISPER_FILES: serveWhisperFile },
-      },
-    })),
-  ],
+      })),
+    ],
+    test: {
+      name,
+      setupFiles: ["./test/setup/d1.ts"],
+      include,
+      exclude,
+      testTimeout: 120_000,
+      hookTimeout: 120_000,
+    },
+  } satisfies TestProjectInlineConfiguration;
+}
+
+export default defineConfig({
   test: {
-    setupFiles: ["./test/setup/d1.ts"],
-    include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Prepared models in models/ before anything runs (copied from the mirror on CI).
+    globalSetup: ["./test/setup/models.ts"],
+    projects: [
+      workers("protocol", "fake", ["test/**/*.test.ts"], WHISPER_SESSION_TESTS),
+      workers("whisper", "whisper", WHISPER_SESSION_TESTS, []),
+    ],
   },
 });

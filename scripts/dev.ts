@@ -5,11 +5,13 @@
  * 1. .dev.vars: local secrets (admin token, token-signing secret, the demo-page token route). An
  *    existing file is kept; only missing names are appended, so your overrides stay.
  * 2. The local D1 database: migrations applied, demo account `demo` with key `earshot-demo-key`.
- * 3. wrangler dev, with the demo page at http://127.0.0.1:8787/ (or the port you gave).
+ * 3. The Whisper models: fetched (or copied from EARSHOT_MODEL_MIRROR), verified, prepared and
+ *    put into the local R2 bucket — `npm run models`, which only re-checks hashes once done.
+ * 4. wrangler dev, with the demo page at http://127.0.0.1:8787/ (or the port you gave).
  *
  * Runs under the pinned Node 22 (`npm run` puts node_modules/.bin first on PATH).
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -51,8 +53,22 @@ function flag(name: string): string | undefined {
   return at >= 0 ? args[at + 1] : args.find((a) => a.startsWith(`${name}=`))?.split("=")[1];
 }
 
+function prepareModels(): void {
+  const persistTo = flag("--persist-to");
+  const result = spawnSync(
+    process.execPath,
+    [path.join(root, "scripts", "models.ts"), ...(persistTo ? ["--persist-to", persistTo] : [])],
+    { cwd: root, stdio: "inherit" },
+  );
+  if (result.status !== 0) {
+    console.error("npm run models failed: sessions will answer 503 until the models are in place");
+    process.exit(result.status ?? 1);
+  }
+}
+
 ensureDevVars();
 await setupLocalDatabase({ config: flag("--config"), persistTo: flag("--persist-to") });
+prepareModels();
 
 const wrangler = spawn(path.join(root, "node_modules", ".bin", "wrangler"), ["dev", ...args], {
   cwd: root,

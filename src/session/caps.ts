@@ -20,13 +20,16 @@ export const MAX_FRAME_BYTES = 256 * 1024;
 export const MAX_QUEUED_AUDIO_SECONDS = 20;
 
 /**
- * Longest utterance one final covers: 25 s of 16 kHz audio. Whisper sees at most a 30-s window and
- * the utterance is padded with 1 s of silence; 25 s leaves room. Past MAX_UTTERANCE_SOFT_SECONDS the
- * pipeline cuts at the first quiet frame (so a word is not split); at the hard cap it cuts anyway.
- * The audio after a cut continues as the next utterance: no sample is lost or fed twice.
+ * Longest utterance one final covers: 15 s of 16 kHz audio. Whisper could take 29 s (a 30-s window
+ * with 1 s of padding), but memory decides: the decoder's cross-attention cache grows with the
+ * window and is copied into ORT's heap on every step. Measured in workerd (test/whisper-session):
+ * windows up to 12.7 s peak at 87.3 MiB of heap, 25-s windows at 104.8 MiB — over the tests'
+ * 100 MB ceiling inside a 128 MB isolate. Past MAX_UTTERANCE_SOFT_SECONDS the pipeline cuts at the
+ * first quiet frame (so a word is not split); at the hard cap it cuts anyway. The audio after a
+ * cut continues as the next utterance: no sample is lost or fed twice.
  */
-export const MAX_UTTERANCE_SECONDS = 25;
-export const MAX_UTTERANCE_SOFT_SECONDS = 20;
+export const MAX_UTTERANCE_SECONDS = 15;
+export const MAX_UTTERANCE_SOFT_SECONDS = 11;
 
 /**
  * Longest a session may run, wall time: 4 h, unless the account's limit is lower. It bounds what a

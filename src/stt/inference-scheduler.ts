@@ -11,8 +11,14 @@
  * - a session whose finals pile up beyond MAX_PENDING_FINALS_PER_SESSION is refused: it gets a
  *   clear error instead of answers that arrive later and later.
  *
+ * Sessions are Durable Objects that may share the isolate, and one must never resume another's
+ * code (see runtime/own-context.ts). So the scheduler is shared *state*: it grants the next job,
+ * and each job's owner notices the grant on its own timer and runs its job in its own context. A
+ * granted job whose owner vanished is withdrawn after STALE_GRANT_MS.
+ *
  * Queue depth and waiting time are measured (`stats`) for the benchmark and the soak.
  */
+import { sleep } from "../runtime/own-context";
 
 /**
  * Finals one session may have waiting: 4. An utterance is at least minSpeechMs + endpointing
@@ -29,13 +35,19 @@ export class FinalsBacklogError extends Error {
   override name = "FinalsBacklogError";
 }
 
+/** How often a waiting job's owner checks for its grant: 5 ms, small next to an inference. */
+export const SCHEDULER_POLL_MS = 5;
+/** A grant not taken up within 5 s (1000 polls) belongs to a session that is gone. */
+const STALE_GRANT_MS = 5_000;
+
+type JobState = "waiting" | "granted" | "running" | "dropped";
+
 interface Job {
   sessionId: string;
   kind: JobKind;
   enqueuedAt: number;
-  run: () => Promise<unknown>;
-  settle: (outcome: JobOutcome<unknown>) => void;
-  fail: (error: unknown) => void;
+  state: JobState;
+  grantedAt: number;
 }
 
 export interface SchedulerStats {
@@ -52,16 +64,14 @@ export interface SchedulerStats {
 /** Waiting times kept per kind for percentiles: the last 512 (4 KiB each). */
 const WAIT_SAMPLES = 512;
 
-/** Yields to the event loop so other sessions' messages (VAD, control) run between jobs. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
 export class InferenceScheduler {
   readonly #finals: Job[] = [];
   readonly #interims = new Map<string, Job>();
   /** When each session was last served (a counter, for round-robin). */
   readonly #lastServed = new Map<string, number>();
   #turn = 0;
-  #running = false;
+  /** The job granted or running now, if any. */
+  #current: Job | null = null;
   #peakWaiting = 0;
   #completed = { final: 0, interim: 0 };
   #droppedInterims = 0;
@@ -86,25 +96,38 @@ export class InferenceScheduler {
         );
       }
     }
-    return new Promise<JobOutcome<T>>((resolve, reject) => {
-      const job: Job = {
-        sessionId,
-        kind,
-        enqueuedAt: this.now(),
-        run,
-        settle: resolve as (outcome: JobOutcome<unknown>) => void,
-        fail: reject,
-      };
-      if (kind === "final") {
-        this.#finals.push(job);
-      } else {
-        const replaced = this.#interims.get(sessionId);
-        if (replaced) this.#drop(replaced);
-        this.#interims.set(sessionId, job);
-      }
-      this.#peakWaiting = Math.max(this.#peakWaiting, this.waiting);
-      void this.#pump();
-    });
+    const job: Job = { sessionId, kind, enqueuedAt: this.now(), state: "waiting", grantedAt: 0 };
+    if (kind === "final") {
+      this.#finals.push(job);
+    } else {
+      const replaced = this.#interims.get(sessionId);
+      if (replaced) this.#drop(replaced);
+      this.#interims.set(sessionId, job);
+    }
+    this.#peakWaiting = Math.max(this.#peakWaiting, this.waiting);
+    return this.#await(job, run);
+  }
+
+  /** Runs in the submitter's own context: waits for the grant on its own timers, then runs. */
+  async #await<T>(job: Job, run: () => Promise<T>): Promise<JobOutcome<T>> {
+    this.#grantNext();
+    while (job.state === "waiting") {
+      await sleep(SCHEDULER_POLL_MS);
+      this.#grantNext();
+    }
+    if (job.state === "dropped") return { status: "dropped" };
+    job.state = "running";
+    const samples = this.#waitMs[job.kind];
+    samples.push(this.now() - job.enqueuedAt);
+    if (samples.length > WAIT_SAMPLES) samples.shift();
+    try {
+      const value = await run();
+      this.#completed[job.kind] += 1;
+      return { status: "done", value };
+    } finally {
+      this.#current = null;
+      this.#grantNext();
+    }
   }
 
   /** Drops the session's waiting interim, if any (its utterance ended or the session closed). */
@@ -129,7 +152,7 @@ export class InferenceScheduler {
 
   /** Whether work is waiting behind the job now running: interims should slow down. */
   get busy(): boolean {
-    return this.#running && this.waiting > 0;
+    return this.#current !== null && this.waiting > 0;
   }
 
   stats(): SchedulerStats {
@@ -144,7 +167,28 @@ export class InferenceScheduler {
 
   #drop(job: Job): void {
     this.#droppedInterims += 1;
-    job.settle({ status: "dropped" });
+    job.state = "dropped";
+  }
+
+  /**
+   * Grants the next job when none is granted or running. A grant its owner has not taken up within
+   * STALE_GRANT_MS is withdrawn (the owner's object is gone), so the queue never stalls on it.
+   */
+  #grantNext(): void {
+    const current = this.#current;
+    if (current !== null) {
+      const abandoned =
+        current.state === "granted" && Date.now() - current.grantedAt > STALE_GRANT_MS;
+      if (!abandoned) return;
+      current.state = "dropped";
+    }
+    const next = this.#next();
+    this.#current = next ?? null;
+    if (next === undefined) return;
+    this.#turn += 1;
+    this.#lastServed.set(next.sessionId, this.#turn);
+    next.state = "granted";
+    next.grantedAt = Date.now();
   }
 
   /** The next job: finals first, each class round-robin by when its session was last served. */
@@ -168,29 +212,5 @@ export class InferenceScheduler {
     }
     if (best) this.#interims.delete(best.sessionId);
     return best;
-  }
-
-  async #pump(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      for (let job = this.#next(); job !== undefined; job = this.#next()) {
-        this.#turn += 1;
-        this.#lastServed.set(job.sessionId, this.#turn);
-        const samples = this.#waitMs[job.kind];
-        samples.push(this.now() - job.enqueuedAt);
-        if (samples.length > WAIT_SAMPLES) samples.shift();
-        try {
-          const value = await job.run();
-          this.#completed[job.kind] += 1;
-          job.settle({ status: "done", value });
-        } catch (error) {
-          job.fail(error);
-        }
-        await yieldToEventLoop();
-      }
-    } finally {
-      this.#running = false;
-    }
   }
 }

@@ -14,6 +14,7 @@
  * it; later interims of the utterance keep settled words as they are and only rewrite the tail, so
  * the beginning of a caption does not flicker. The final is transcribed fresh and replaces all.
  */
+import { IsolateOnce } from "../runtime/own-context";
 import { InferenceScheduler } from "./inference-scheduler";
 import { loadWhisper } from "./model-store";
 import {
@@ -42,16 +43,14 @@ const manifestModel: ModelInfo = {
   uuid: "9a1c6f3e-5d2b-4e7a-9c31-7f0e2a6b8d45",
 };
 
-let model: Promise<WhisperModel> | undefined;
+/** The isolate's models; sessions that arrive during the load poll for it (own-context.ts). */
+const model = new IsolateOnce<WhisperModel>();
 
 function whisperModel(bucket: R2Bucket): Promise<WhisperModel> {
-  model ??= loadWhisper(bucket)
-    .then((files) => createWhisperModel({ ...files, variableLength: true }))
-    .catch((error: unknown) => {
-      model = undefined; // the next session retries the load
-      throw error;
-    });
-  return model;
+  // A failed load is forgotten: the next session retries it.
+  return model.get(async () =>
+    createWhisperModel({ ...(await loadWhisper(bucket)), variableLength: true }),
+  );
 }
 
 /** The isolate's one scheduler: every session of the isolate queues its inferences here. */

@@ -11,6 +11,7 @@
 import sileroModel from "../../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
 import { runExclusive } from "../runtime/inference-lock";
 import { createSession, type InferenceSession, ort } from "../runtime/ort";
+import { IsolateOnce } from "../runtime/own-context";
 
 /** 32 ms at 16 kHz: the frame size Silero v5 is trained on. */
 export const VAD_FRAME_SAMPLES = 512;
@@ -33,15 +34,14 @@ export function newVadState(): VadState {
   };
 }
 
-let model: Promise<InferenceSession> | undefined;
+/** Shared by every session of the isolate; waiters poll rather than share a promise. */
+const model = new IsolateOnce<InferenceSession>();
 
 /** The isolate's one Silero session; a failed load is forgotten so the next caller retries. */
 export function loadSilero(): Promise<InferenceSession> {
-  model ??= createSession(new Uint8Array(sileroModel)).catch((error: unknown) => {
-    model = undefined;
-    throw error;
-  });
-  return model;
+  // Under the inference lock: ORT-web keeps mounted model data in one module-wide table that every
+  // session creation clears when it ends, so creations must not interleave with other ORT work.
+  return model.get(() => runExclusive(() => createSession(new Uint8Array(sileroModel))));
 }
 
 const sampleRateTensor = (): ort.Tensor =>
