@@ -4,11 +4,12 @@
  * data is never touched) and `wrangler dev` on a free port with the demo token route on.
  * Configuration goes in as `--var` flags only: nothing is written to .dev.vars.
  *
- * The transcriber is "fake" by default (deterministic words, so finals are asserted without a
- * model); `E2E_TRANSCRIBER=<kind>` selects another (the real Whisper one once it lands, which
- * turns the WER assertion on).
+ * The transcriber is the real one, Whisper, by default: the prepared models are put into this
+ * run's local R2 (`scripts/models.ts --persist-to`), and the WER assertion runs against the
+ * clip's reference. `E2E_TRANSCRIBER=fake` selects the deterministic fake instead (faster; the
+ * WER assertion is then reported as not applicable).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
@@ -46,6 +47,16 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Prepared models into this run's local R2 (verifying hashes; copies from the mirror if needed). */
+function seedModels(persistTo: string): void {
+  const script = path.join(root, "scripts", "models.ts");
+  const result = spawnSync(process.execPath, [script, "--persist-to", persistTo], {
+    cwd: root,
+    stdio: "inherit",
+  });
+  if (result.status !== 0) throw new Error(`scripts/models.ts exited with ${result.status}`);
+}
+
 async function waitForServer(baseUrl: string, server: ChildProcess, logFile: string) {
   const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -73,12 +84,13 @@ export default async function setup(project: TestProject) {
   const persistTo = path.join(OUTPUT_DIR, "wrangler-state");
   await rm(persistTo, { recursive: true, force: true });
   await setupLocalDatabase({ persistTo });
+  const transcriber = process.env.E2E_TRANSCRIBER ?? "whisper";
+  if (transcriber === "whisper") seedModels(persistTo);
 
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   // 48 random bytes, as scripts/dev.ts makes it; fresh per run.
   const tokenSecret = randomBytes(48).toString("base64url");
-  const transcriber = process.env.E2E_TRANSCRIBER ?? "fake";
   const logFile = path.join(OUTPUT_DIR, "wrangler.log");
   const log = createWriteStream(logFile);
   const server = spawn(
