@@ -62,7 +62,7 @@ function captureHeap(): void {
   const original = WebAssembly.instantiate.bind(WebAssembly) as (
     source: unknown,
     imports?: WebAssembly.Imports,
-  ) => Promise<WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance>;
+  ) => Promise<{ instance: WebAssembly.Instance } | WebAssembly.Instance>;
   const wrapped = async (source: unknown, imports?: WebAssembly.Imports) => {
     const result = await original(source, imports);
     const instance = result instanceof WebAssembly.Instance ? result : result.instance;
