@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import { headerSafe } from "../src/protocol/http-errors";
 import { DEMO_KEY, handshake, TestClient } from "./helpers/client";
 
+const Q = "?encoding=linear16&sample_rate=16000";
+
 interface ErrorBody {
   err_code: string;
   err_msg: string;
@@ -127,5 +129,39 @@ describe("sessions", () => {
       await client.finish();
     }
     expect(ids.size).toBe(5);
+  });
+});
+
+describe("browser tokens at the handshake", () => {
+  async function grant(ttlSeconds?: number): Promise<string> {
+    const response = await exports.default.fetch("http://earshot.test/v1/auth/grant", {
+      method: "POST",
+      headers: { Authorization: `Token ${DEMO_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify(ttlSeconds === undefined ? {} : { ttl_seconds: ttlSeconds }),
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { access_token: string }).access_token;
+  }
+
+  it("opens a session with `bearer, <token>` and selects the `bearer` subprotocol", async () => {
+    const token = await grant();
+    const response = await handshake(Q, {
+      key: null,
+      headers: { "Sec-WebSocket-Protocol": `bearer, ${token}` },
+    });
+    expect(response.status).toBe(101);
+    expect(response.headers.get("Sec-WebSocket-Protocol")).toBe("bearer");
+    const client = new TestClient(response.webSocket as WebSocket, "");
+    expect((await client.finish()).closed.code).toBe(1000);
+  });
+
+  it("refuses a token once it has expired", async () => {
+    const token = await grant(1);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await refusal(
+      await handshake(Q, { key: null, headers: { Authorization: `Bearer ${token}` } }),
+      401,
+      "INVALID_AUTH",
+    );
   });
 });

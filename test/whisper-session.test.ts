@@ -4,10 +4,13 @@
  * without speech, isolation between concurrent sessions, Finalize mid-utterance, a forced final on
  * an utterance longer than MAX_UTTERANCE_SECONDS, and the WASM heap inside its budget.
  */
+
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { wasmHeapBytes } from "../src/runtime/ort";
 import { MAX_UTTERANCE_SECONDS } from "../src/session/caps";
-import { frames, type ServerJson, TestClient } from "./helpers/client";
+import manifest_ from "../src/stt/model-manifest.json";
+import { frames, handshake, type ServerJson, TestClient } from "./helpers/client";
 import { manifest, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
 import { concat } from "./helpers/typed-arrays";
@@ -52,6 +55,20 @@ const speech = rows.filter((r) => r.category === "speech");
 const silence = rows.filter((r) => r.category !== "speech");
 
 beforeAll(seedModels);
+
+describe("models unavailable", () => {
+  // First in the file: nothing has loaded the models in this isolate yet.
+  it("answers the handshake 503 while a model object is missing, and loads once it is back", async () => {
+    const bucket = (env as unknown as { MODELS: R2Bucket }).MODELS;
+    await bucket.delete(manifest_.files.encoder.key);
+    const refused = await handshake(Q);
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { err_code: string }).err_code).toBe("SERVICE_UNAVAILABLE");
+    await seedModels(); // the next session retries the load: no failure is remembered
+    const client = await TestClient.open(Q);
+    expect((await client.finish()).closed.code).toBe(1000);
+  });
+});
 
 describe("Whisper in a session", () => {
   it("transcribes the dev speech clips with WER ≤ 0.15", async () => {
