@@ -56,6 +56,12 @@ function whisperModel(bucket: R2Bucket): Promise<WhisperModel> {
 /** The isolate's one scheduler: every session of the isolate queues its inferences here. */
 export const isolateScheduler = new InferenceScheduler();
 
+function percentile(values: readonly number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
+}
+
 function concat(chunks: Float32Array[], length: number): Float32Array {
   const out = new Float32Array(length);
   let at = 0;
@@ -159,6 +165,17 @@ class WhisperSession implements TranscriberSession {
 
   close(): void {
     this.scheduler.forget(this.context.sessionId);
+    // The isolate's inference queue, as this session leaves it: depth and recent waiting times.
+    const stats = this.scheduler.stats();
+    this.context.log.info("inference queue", {
+      waiting: stats.waiting,
+      peakWaiting: stats.peakWaiting,
+      finals: stats.completed.final,
+      interims: stats.completed.interim,
+      droppedInterims: stats.droppedInterims,
+      finalWaitP50Ms: percentile(stats.waitMs.final, 0.5),
+      finalWaitP95Ms: percentile(stats.waitMs.final, 0.95),
+    });
   }
 
   #timeNow(): number {
