@@ -234,6 +234,8 @@ async function start() {
   sawResults = false;
   const client = new LiveClient({ onState: onConnectionState, onMessage: onServerMessage });
   const mic = new MicCapture((frame) => {
+    // A frame can arrive after the run ended (stopping the microphone is asynchronous): ignore it.
+    if (run === null) return;
     // The worklet measured the level; the page only maps it to the meter.
     const db = 20 * Math.log10(Math.max(frame.rms, 1e-6));
     ui.level.value = Math.min(1, Math.max(0, 1 - db / METER_FLOOR_DB));

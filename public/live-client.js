@@ -147,9 +147,12 @@ async function explainRefusal(token, query) {
     case 429:
       return {
         retry: false,
-        message: `Refused: too many sessions for this account (429).${detail}${
-          report.retry_after ? ` Try again in ${report.retry_after} s.` : ""
-        }`,
+        // The server's message names the limit ("… (limit 3)"); say it once, in plain words.
+        message: `Refused (429): too many sessions for this account${
+          report.err_msg
+            ? ` ${report.err_msg.replace(/^too many concurrent sessions for this account\s*/, "")}`
+            : ""
+        }.${report.retry_after ? ` Try again in ${report.retry_after} s.` : ""}`,
       };
     case 400:
       return { retry: false, message: `The server refused the connection options (400).${detail}` };

@@ -51,6 +51,17 @@ const NOT_A_MODEL = new Set(["fake", "none"]);
 
 const baseUrl = inject("baseUrl");
 const tokenSecret = inject("tokenSecret");
+const adminToken = inject("adminToken");
+
+/** Sets the demo account's concurrency limit through the admin API. */
+async function setDemoLimit(limit: number): Promise<void> {
+  const response = await fetch(`${baseUrl}/admin/accounts/demo`, {
+    method: "PATCH",
+    headers: { Authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ max_concurrent_sessions: limit }),
+  });
+  if (!response.ok) throw new Error(`PATCH limit: ${response.status} ${await response.text()}`);
+}
 
 function manifestReference(id: string): string {
   const rows = parseManifest(readFileSync(path.join(EVAL_DIR, "manifest.tsv"), "utf8"));
@@ -386,6 +397,21 @@ describe("when things go wrong", () => {
       expect(spy.sockets).toHaveLength(1);
       expect(spy.sockets[0]?.openedAt).toBeNull();
     } finally {
+      await context.close();
+    }
+  });
+
+  it("says the account has too many sessions (429) when it is at its limit", async () => {
+    const { context, page } = await openPage();
+    await setDemoLimit(0);
+    try {
+      await page.getByTestId("start").click();
+      await expect.poll(() => textOf(page, "message"), { timeout: 15_000 }).toMatch(/429/);
+      expect(await textOf(page, "message")).toMatch(/too many sessions/i);
+      expect(await page.getByTestId("start").isEnabled()).toBe(true);
+      await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-429.png") });
+    } finally {
+      await setDemoLimit(50);
       await context.close();
     }
   });

@@ -30,6 +30,7 @@ declare module "vitest" {
     baseUrl: string;
     /** The EARSHOT_TOKEN_SECRET the server was started with (to verify minted tokens). */
     tokenSecret: string;
+    adminToken: string;
     /** EARSHOT_TRANSCRIBER the server was started with. */
     transcriber: string;
   }
@@ -91,6 +92,7 @@ export default async function setup(project: TestProject) {
   const baseUrl = `http://127.0.0.1:${port}`;
   // 48 random bytes, as scripts/dev.ts makes it; fresh per run.
   const tokenSecret = randomBytes(48).toString("base64url");
+  const adminToken = randomBytes(24).toString("base64url");
   const logFile = path.join(OUTPUT_DIR, "wrangler.log");
   const log = createWriteStream(logFile);
   const server = spawn(
@@ -108,6 +110,8 @@ export default async function setup(project: TestProject) {
       "EARSHOT_DEMO_TOKENS:on",
       "--var",
       `EARSHOT_TOKEN_SECRET:${tokenSecret}`,
+      "--var",
+      `EARSHOT_ADMIN_TOKEN:${adminToken}`,
       "--var",
       `EARSHOT_TRANSCRIBER:${transcriber}`,
     ],
@@ -138,6 +142,7 @@ export default async function setup(project: TestProject) {
   }
   project.provide("baseUrl", baseUrl);
   project.provide("tokenSecret", tokenSecret);
+  project.provide("adminToken", adminToken);
   project.provide("transcriber", transcriber);
   return () => {
     stop();
