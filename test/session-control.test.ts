@@ -71,11 +71,14 @@ describe("Finalize", () => {
 
   it("answers with an empty final when nothing is pending, so a waiting client is not left hanging", async () => {
     const client = await TestClient.open(Q);
+    client.sendAudio(new Uint8Array(32_000)); // 1 s of silence: nothing to transcribe
     client.sendJson({ type: "Finalize" });
     const final = await client.waitFor((m) => m.from_finalize === true, "empty final");
     expect(
       (final.channel as { alternatives: [{ transcript: string }] }).alternatives[0].transcript,
     ).toBe("");
+    // Placed where the stream is (the last whole 32-ms VAD frame), not at 0.
+    expect(final.start).toBeCloseTo(0.992, 3);
     await client.finish();
   });
 });

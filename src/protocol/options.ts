@@ -119,10 +119,11 @@ export const DEFAULT_MODEL = "whisper-tiny";
 
 /**
  * Earshot's own handshake parameters (PROTOCOL.md "Earshot extensions": resume after a dropped
- * connection). They are parsed by the route, not here; this parser only lets them through (and
- * still refuses them twice).
+ * connection). Resume is not built yet, so they are refused by name: a client that asks to resume
+ * must not be handed a fresh session as if its audio and finals had been kept.
  */
 export const EARSHOT_EXTENSION_PARAMS = ["session_id", "resume_offset"] as const;
+const NOT_YET_SUPPORTED: ReadonlySet<string> = new Set<string>(EARSHOT_EXTENSION_PARAMS);
 
 /** Every option parseListenOptions understands, in the order errors are reported. */
 export const LISTEN_OPTION_NAMES = [
@@ -354,6 +355,13 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
   const seen = new Set<string>();
   for (const name of params.keys()) {
     if (!KNOWN_PARAMS.has(name)) return { ok: false, option: name, message: unknownMessage(name) };
+    if (NOT_YET_SUPPORTED.has(name)) {
+      return {
+        ok: false,
+        option: name,
+        message: `${name}: resuming a session is not supported yet; open a new session instead`,
+      };
+    }
     // A repeated option is ambiguous (which one wins differs between servers); refuse it.
     if (seen.has(name)) {
       return { ok: false, option: name, message: `${quote(name)} is given more than once` };

@@ -96,7 +96,7 @@ export class SpeechPipeline {
     this.#inUtterance = false;
     this.#utteranceFrames = 0;
     this.#fedUntil = this.#vad.framesSeen;
-    await this.transcriber.flush(reason);
+    await this.transcriber.flush(reason, this.samplesProcessed);
   }
 
   async #frame(samples: Float32Array): Promise<void> {
@@ -126,7 +126,9 @@ export class SpeechPipeline {
    * the transcriber chains every flush after the ones before it.
    */
   #flushInBackground(reason: "endpoint" | "max-length"): void {
-    this.transcriber.flush(reason).catch((error: unknown) => this.listener.failed(error));
+    this.transcriber
+      .flush(reason, this.samplesProcessed)
+      .catch((error: unknown) => this.listener.failed(error));
   }
 
   /** Applies VAD events; returns true when an utterance ended by silence. */

@@ -58,10 +58,10 @@ class FakeSession implements TranscriberSession {
     }
   }
 
-  async flush(reason: FlushReason): Promise<void> {
+  async flush(reason: FlushReason, atSample: number): Promise<void> {
     const fromFinalize = reason === "finalize" || reason === "close";
     if (this.#start !== null || fromFinalize) {
-      this.context.emit(this.#transcript(true, reason === "endpoint", fromFinalize));
+      this.context.emit(this.#transcript(true, reason === "endpoint", fromFinalize, atSample));
     }
     this.#start = null;
     this.#samples = 0;
@@ -73,9 +73,14 @@ class FakeSession implements TranscriberSession {
     this.#start = null;
   }
 
-  #transcript(isFinal: boolean, speechFinal: boolean, fromFinalize: boolean): Transcript {
-    const start = (this.#start ?? 0) / TRANSCRIBER_SAMPLE_RATE;
-    const end = ((this.#start ?? 0) + this.#samples) / TRANSCRIBER_SAMPLE_RATE;
+  #transcript(
+    isFinal: boolean,
+    speechFinal: boolean,
+    fromFinalize: boolean,
+    atSample = 0,
+  ): Transcript {
+    const start = (this.#start ?? atSample) / TRANSCRIBER_SAMPLE_RATE;
+    const end = ((this.#start ?? atSample) + this.#samples) / TRANSCRIBER_SAMPLE_RATE;
     if (this.#start === null) {
       return { start, end, text: "", confidence: 0, words: [], isFinal, speechFinal, fromFinalize };
     }

@@ -70,10 +70,11 @@ export interface TranscriberSession {
   feed(samples: Float32Array, startSample: number): void;
   /**
    * Ends the current utterance and emits its final. For `finalize` and `close` a final is emitted
-   * even when no audio is pending (an empty transcript), so a client waiting for its flush always
-   * gets an answer. Resolves once the final has been emitted.
+   * even when no audio is pending (an empty transcript, placed at `atSample`: the session's audio
+   * position at the flush), so a client waiting for its flush always gets an answer. Resolves
+   * once the final has been emitted.
    */
-  flush(reason: FlushReason): Promise<void>;
+  flush(reason: FlushReason, atSample: number): Promise<void>;
   /** Releases per-session resources; pending interims are dropped. */
   close(): void;
 }

@@ -131,7 +131,7 @@ class WhisperSession implements TranscriberSession {
     if (this.context.interimResults) this.#maybeInterim();
   }
 
-  flush(reason: FlushReason): Promise<void> {
+  flush(reason: FlushReason, atSample: number): Promise<void> {
     const audio = concat(this.#chunks, this.#samples);
     const start = this.#start;
     this.#chunks = [];
@@ -152,7 +152,7 @@ class WhisperSession implements TranscriberSession {
         : this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio));
     const emitted = this.#finals.then(async () => {
       if (job === null || start === null) {
-        if (fromFinalize) this.context.emit(empty(this.#timeNow(), flags));
+        if (fromFinalize) this.context.emit(empty(atSample / TRANSCRIBER_SAMPLE_RATE, flags));
         return;
       }
       const outcome = await job;
@@ -176,10 +176,6 @@ class WhisperSession implements TranscriberSession {
       finalWaitP50Ms: percentile(stats.waitMs.final, 0.5),
       finalWaitP95Ms: percentile(stats.waitMs.final, 0.95),
     });
-  }
-
-  #timeNow(): number {
-    return (this.#start ?? 0) / TRANSCRIBER_SAMPLE_RATE;
   }
 
   #maybeInterim(): void {
