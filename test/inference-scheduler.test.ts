@@ -123,4 +123,16 @@ describe("inference scheduler", () => {
     expect(stats.waitMs.interim).toEqual([250]);
     expect(stats.completed).toEqual({ final: 2, interim: 1 });
   });
+
+  it("withdraws the turn of a job that never finishes (its session vanished mid-run)", async () => {
+    let clock = 0;
+    const scheduler = new InferenceScheduler(() => clock);
+    void scheduler.submit("gone", "final", () => new Promise<never>(() => {}));
+    const next = scheduler.submit("alive", "final", async () => "ran");
+    clock = 60_000; // a long run, but not implausibly long: the turn is kept
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(scheduler.stats().completed.final).toBe(0);
+    clock = 121_000; // past MAX_RUNNING_MS
+    expect(await next).toEqual({ status: "done", value: "ran" });
+  });
 });

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { hashApiKey } from "../src/auth/api-keys";
 import { parseListenOptions } from "../src/protocol/options";
 import { createLogger } from "../src/runtime/log";
-import { MAX_QUEUED_AUDIO_SECONDS } from "../src/session/caps";
+import { MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS } from "../src/session/caps";
 import { LiveSession } from "../src/session/live-session";
 import type { Transcriber } from "../src/stt/transcriber";
 import { type ServerJson, TestClient } from "./helpers/client";
@@ -29,13 +29,18 @@ function gatedTranscriber(): Gate {
     open: () => open(),
     transcriber: {
       model: { name: "gated", version: "0", arch: "test", uuid: "gated" },
-      open: () => ({ feed: () => {}, flush: () => opened, close: () => {} }),
+      open: () => ({
+        feed: () => {},
+        flush: () => opened,
+        afterFinals: () => opened,
+        close: () => {},
+      }),
     },
   };
 }
 
-function liveSession(transcriber: Transcriber) {
-  const parsed = parseListenOptions(new URLSearchParams("encoding=linear16&sample_rate=16000"));
+function liveSession(transcriber: Transcriber, query = "encoding=linear16&sample_rate=16000") {
+  const parsed = parseListenOptions(new URLSearchParams(query));
   if (!parsed.ok) throw new Error(parsed.message);
   const pair = new WebSocketPair();
   const [client, server] = [pair[0], pair[1]];
@@ -93,6 +98,45 @@ describe("MAX_QUEUED_AUDIO_SECONDS", () => {
     expect(result.code).toBe(1000);
     const metadata = messages.find((m) => m.type === "Metadata");
     expect(metadata?.duration).toBe(MAX_QUEUED_AUDIO_SECONDS);
+  });
+});
+
+describe("MAX_QUEUED_AUDIO_SECONDS at low rates", () => {
+  it("never reads one legal frame as a flood (8 kHz µ-law: 20 s is less than MAX_FRAME_BYTES)", async () => {
+    const gate = gatedTranscriber();
+    const { client, closed, messages } = liveSession(
+      gate.transcriber,
+      "encoding=mulaw&sample_rate=8000",
+    );
+    client.send(JSON.stringify({ type: "Finalize" })); // the frame waits behind it in the queue
+    client.send(new Uint8Array(MAX_FRAME_BYTES).fill(0xff)); // µ-law silence
+    gate.open();
+    client.send(JSON.stringify({ type: "CloseStream" }));
+    expect((await closed).code).toBe(1000);
+    expect(messages.find((m) => m.type === "Metadata")?.duration).toBe(MAX_FRAME_BYTES / 8000);
+  });
+});
+
+describe("a final that fails after CloseStream", () => {
+  it("closes 1011 instead of sending Metadata and a clean 1000", async () => {
+    const failing: Transcriber = {
+      model: { name: "failing", version: "0", arch: "test", uuid: "failing" },
+      open: () => ({
+        feed: () => {},
+        flush: async (reason) => {
+          if (reason === "close") throw new Error("the model broke");
+        },
+        afterFinals: async () => {},
+        close: () => {},
+      }),
+    };
+    const { client, closed, messages, ends } = liveSession(failing);
+    client.send(new Uint8Array(ONE_SECOND));
+    client.send(JSON.stringify({ type: "CloseStream" }));
+    const result = await closed;
+    expect(result.code).toBe(1011);
+    expect(messages.filter((m) => m.type === "Metadata")).toEqual([]);
+    await expect.poll(() => ends).toEqual([1011]);
   });
 });
 

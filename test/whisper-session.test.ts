@@ -134,6 +134,26 @@ describe("Whisper in a session", () => {
     expect(interims.some((m) => alternative(m).transcript !== "")).toBe(true);
   });
 
+  it("sends each UtteranceEnd after the final of the speech it ends", async () => {
+    const { pcm } = await wavFixture("wcpp_jfk.wav");
+    const client = await transcribeClip(
+      concat([pcm, TRAILING_SILENCE]),
+      `${Q}&interim_results=true&utterance_end_ms=1000`,
+    );
+    const ends = client.messages.flatMap((m, i) => (m.type === "UtteranceEnd" ? [i] : []));
+    expect(ends.length).toBeGreaterThan(0);
+    for (const at of ends) {
+      const lastWordEnd = client.messages[at]?.last_word_end as number;
+      const before = client.messages
+        .slice(0, at)
+        .filter((m) => m.type === "Results" && m.is_final === true);
+      const covering = before.some(
+        (m) => (m.start as number) + (m.duration as number) >= lastWordEnd - 0.05,
+      );
+      expect(covering, `UtteranceEnd at ${lastWordEnd}s came before its final`).toBe(true);
+    }
+  });
+
   it("answers Finalize mid-utterance with a final of what was heard so far", async () => {
     const { pcm } = await wavFixture("wcpp_jfk.wav");
     const client = await TestClient.open(`${Q}&endpointing=false`);

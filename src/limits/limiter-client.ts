@@ -7,10 +7,10 @@
  * - The session renews every LEASE_RENEW_MS = 10 s. Per session that is 0.1 RPC/s to its account's
  *   limiter; an account at the 10 000-session cap (account-store limits) costs 1 000 RPC/s, about
  *   what one DO serves, and the usual 50 sessions cost 5 RPC/s.
- * - A lease not renewed for LEASE_TTL_MS = 30 s is reclaimed: three renewal periods, so a session
- *   survives two lost or late renewals in a row (a transient DO restart, an event loop held by a
- *   long inference) without losing its slot, while a session that died without releasing frees its
- *   slot within 30 s. Expired leases never block an admission (every limiter call reclaims them
+ * - A lease not renewed for LEASE_TTL_MS = 35 s is reclaimed: three renewal periods and half a
+ *   period's margin, so a session survives two lost or late renewals in a row (a transient DO
+ *   restart, an event loop held by a long inference) — the third lands at 30 s, before the expiry,
+ *   not on it — while a session that died without releasing frees its slot within 35 s. Expired leases never block an admission (every limiter call reclaims them
  *   first, synchronously), so for new sessions the bound is exactly LEASE_TTL_MS; the alarm, set for
  *   the earliest expiry, brings the usage and session views up to date within LEASE_TTL_MS plus the
  *   alarm's delivery delay (normally well under a second).
@@ -23,7 +23,7 @@ import type {
 } from "./account-limiter";
 
 /** A slot not renewed within this is reclaimed by the limiter (see the module comment). */
-export const LEASE_TTL_MS = 30_000;
+export const LEASE_TTL_MS = 35_000;
 /** How often a live session renews its slot; < LEASE_TTL_MS / 2 (see the module comment). */
 export const LEASE_RENEW_MS = 10_000;
 /**

@@ -15,7 +15,6 @@ import {
   upgradeRequired,
 } from "../protocol/http-errors";
 import { parseListenOptions } from "../protocol/options";
-import { runBackground } from "../runtime/background";
 import { createLogger } from "../runtime/log";
 import {
   encodeSessionStart,
@@ -77,20 +76,31 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
     maxSessionSeconds: principal.limits.maxSessionSeconds,
     createdAt: Date.now(),
   };
-  const stub = c.env.SESSION.get(c.env.SESSION.idFromName(sessionId));
-  const response = await stub.fetch("https://session.internal/connect", {
-    headers: { Upgrade: "websocket", [SESSION_START_HEADER]: encodeSessionStart(start) },
-  });
-  if (response.status !== 101) {
-    // The session never started: give its slot back now rather than when the lease expires.
-    runBackground(log, "release unused slot", () =>
+  // The session never started: give its slot back now rather than when the lease expires. Kept
+  // alive past the response with waitUntil, so the release (and its retries) is not cancelled.
+  const releaseUnused = () =>
+    c.executionCtx.waitUntil(
       releaseSlot(c.env, accountId, sessionId, {
         audioSecondsReceived: 0,
         audioSecondsTranscribed: 0,
         startedAt: start.createdAt,
-      }),
+      }).catch((error: unknown) =>
+        log.error("release of an unused slot failed", { sessionId, accountId, error }),
+      ),
     );
+  const stub = c.env.SESSION.get(c.env.SESSION.idFromName(sessionId));
+  let response: Response;
+  try {
+    response = await stub.fetch("https://session.internal/connect", {
+      headers: { Upgrade: "websocket", [SESSION_START_HEADER]: encodeSessionStart(start) },
+    });
+  } catch (error) {
+    // The session object failed (e.g. it was reset while loading models): a retry may succeed.
+    log.error("session object failed to start", { sessionId, accountId, error });
+    releaseUnused();
+    return serviceUnavailable(sessionId, 5, "the session could not be started");
   }
+  if (response.status !== 101) releaseUnused();
   const headers = new Headers(response.headers);
   headers.set("dg-request-id", sessionId);
   return new Response(response.body, {

@@ -59,6 +59,15 @@ type EndMode =
   /** The client went away: nothing to send; queued audio is still transcribed and stored. */
   | { kind: "gone"; code: number; reason: string };
 
+/** Transcription fell behind (the isolate's queue of finals for this session is full). */
+const TRANSCRIPTION_BEHIND: CloseSpec = { code: 1011, reason: "STT-0001" };
+
+/**
+ * How long ending a session may take before its slot is released regardless: 60 s, far beyond
+ * transcribing the last utterance (≤ 15 s of audio, a few seconds of compute behind others').
+ */
+const FINISH_DEADLINE_MS = 60_000;
+
 /** The session reached its longest allowed length: a normal close, so clients do not retry. */
 const MAX_DURATION_CLOSE: CloseSpec = closeWith(
   CLOSE.NORMAL,
@@ -83,6 +92,9 @@ export class LiveSession {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
   #ending = false;
+  #endedReported = false;
+  /** Set when the session failed; a graceful ending then closes with this instead of Metadata. */
+  #failure: CloseSpec | null = null;
   #secondsTranscribed = 0;
 
   constructor(
@@ -97,7 +109,12 @@ export class LiveSession {
     this.#queue = new SerialQueue((error, label) => this.#failed(error, label));
     this.#audio = new AudioInput(options.encoding, options.sampleRate);
     // 20 s × rate × bytes per sample: e.g. 20 × 16 000 × 2 = 640 000 bytes of linear16 at 16 kHz.
-    this.#maxQueuedBytes = MAX_QUEUED_AUDIO_SECONDS * this.#audio.bytesPerSecond;
+    // …but never below two of the largest frames: at 8 kHz µ-law, 20 s is only 160 000 bytes, less
+    // than one legal 256-KiB frame, which must not read as a flood.
+    this.#maxQueuedBytes = Math.max(
+      MAX_QUEUED_AUDIO_SECONDS * this.#audio.bytesPerSecond,
+      2 * MAX_FRAME_BYTES,
+    );
     this.#transcriber = model.open({
       sessionId: config.sessionId,
       accountId: config.accountId,
@@ -299,14 +316,19 @@ export class LiveSession {
 
   /** A task threw, or a final could not be produced: the session cannot go on. */
   #failed(error: unknown, label: string): void {
+    let close: CloseSpec;
     if (error instanceof FinalsBacklogError) {
       // The isolate cannot keep up with this session: say so; reconnecting may land elsewhere.
       this.log.warn("transcription fell behind", { error });
-      this.#end({ kind: "abort", close: closeWith(CLOSE.INTERNAL, `STT-0001: ${error.message}`) });
-      return;
+      close = closeWith(TRANSCRIPTION_BEHIND, error.message);
+    } else {
+      this.log.error("session task failed", { task: label, error });
+      close = CLOSE.INTERNAL;
     }
-    this.log.error("session task failed", { task: label, error });
-    this.#end({ kind: "abort", close: CLOSE.INTERNAL });
+    // Remembered even when the session is already ending (a final failed after CloseStream):
+    // the client must not get Metadata and a clean 1000 as if every final had been sent.
+    this.#failure ??= close;
+    this.#end({ kind: "abort", close });
   }
 
   #end(mode: EndMode): void {
@@ -319,13 +341,28 @@ export class LiveSession {
     if (closeNow) this.#close(closeNow.code, closeNow.reason);
     if (mode.kind === "gone") this.#close(1000, "");
 
+    // If finishing hangs (a transcription that never returns), the slot is released anyway.
+    const deadline = setTimeout(() => {
+      this.log.error("session did not finish in time; releasing it", {
+        deadlineMs: FINISH_DEADLINE_MS,
+      });
+      this.#close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.reason);
+      this.#reportEnded();
+    }, FINISH_DEADLINE_MS);
     runBackground(this.log, "end session", async () => {
       try {
         await this.#finish(mode);
       } finally {
-        this.hooks.ended();
+        clearTimeout(deadline);
+        this.#reportEnded();
       }
     });
+  }
+
+  #reportEnded(): void {
+    if (this.#endedReported) return;
+    this.#endedReported = true;
+    this.hooks.ended();
   }
 
   async #finish(mode: EndMode): Promise<void> {
@@ -337,8 +374,10 @@ export class LiveSession {
       });
       await this.#queue.close();
       const sha256 = await this.#audio.sha256();
-      const close = mode.kind === "gone" ? { code: mode.code, reason: mode.reason } : mode.close;
-      if (mode.kind === "graceful") {
+      const close =
+        this.#failure ??
+        (mode.kind === "gone" ? { code: mode.code, reason: mode.reason } : mode.close);
+      if (mode.kind === "graceful" && this.#failure === null) {
         this.#send(
           buildMetadata({
             requestId: this.config.sessionId,
@@ -349,6 +388,8 @@ export class LiveSession {
             model: this.model.model,
           }),
         );
+        this.#close(close.code, close.reason);
+      } else if (mode.kind === "graceful") {
         this.#close(close.code, close.reason);
       }
       this.#transcriber.close();

@@ -24,14 +24,18 @@ export class SessionLease {
     private readonly log: Logger,
   ) {}
 
-  /** Starts renewing; `usage` is read at each renewal. */
+  /**
+   * Starts renewing; `usage` is read at each renewal. The first renewal is immediate: the lease
+   * was taken at the handshake, and loading models before the session started used part of it.
+   */
   start(usage: () => SessionUsage): void {
-    this.#timer = setInterval(() => {
-      // A failed renewal is logged and retried next period; the lease outlives two misses.
+    const renew = () =>
+      // A failed renewal is logged and retried next period.
       runBackground(this.log, "renew slot", () =>
         renewSlot(this.env, this.accountId, this.sessionId, usage()),
       );
-    }, LEASE_RENEW_MS);
+    renew();
+    this.#timer = setInterval(renew, LEASE_RENEW_MS);
   }
 
   /** Frees the slot now. Idempotent. */

@@ -53,8 +53,9 @@ export class SpeechPipeline {
     this.#vad = new VadMachine(options);
     // The pre-roll reaches padFrames before the first speech frame, and a start is confirmed
     // after minSpeechFrames speech frames — usually consecutive, but frames between the two
-    // thresholds can stretch a tentative start. Four times the minimum covers that (≈ 1 s at the
-    // defaults, 4 KiB per 2 frames); past it the pre-roll starts at the oldest frame kept.
+    // thresholds can stretch a tentative start. Four times the minimum covers that: 10 + 4 × 13 + 1
+    // = 63 frames ≈ 2 s at the defaults, 2 KiB a frame. A start that hovers between the thresholds
+    // for longer than that loses its earliest frames (those more than 2 s before confirmation).
     this.#recentLimit = this.#vad.padFrames + 4 * this.#vad.minSpeechFrames + 1;
   }
 
@@ -150,9 +151,15 @@ export class SpeechPipeline {
           this.#inUtterance = false;
           ended = !event.forced;
           break;
-        case "utterance-end":
-          this.listener.utteranceEnded(event.lastSpeechEndFrame * FRAME_SECONDS);
+        case "utterance-end": {
+          // After the utterance's final: clients close a turn on UtteranceEnd, so a final that
+          // came later would land in the next turn. (Finals are produced in the background.)
+          const lastSpeechEnd = event.lastSpeechEndFrame * FRAME_SECONDS;
+          void this.transcriber
+            .afterFinals()
+            .then(() => this.listener.utteranceEnded(lastSpeechEnd));
           break;
+        }
       }
     }
     return ended;

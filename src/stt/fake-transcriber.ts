@@ -69,6 +69,10 @@ class FakeSession implements TranscriberSession {
     this.#sinceInterim = 0;
   }
 
+  async afterFinals(): Promise<void> {
+    // Finals are emitted synchronously by flush: nothing is ever pending.
+  }
+
   close(): void {
     this.#start = null;
   }

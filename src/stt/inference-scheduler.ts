@@ -39,6 +39,12 @@ export class FinalsBacklogError extends Error {
 export const SCHEDULER_POLL_MS = 5;
 /** A grant not taken up within 5 s (1000 polls) belongs to a session that is gone. */
 const STALE_GRANT_MS = 5_000;
+/**
+ * A job running longer than 2 min belongs to a session that vanished mid-run (its object was
+ * reset): the slowest job, a 15-s final on a loaded isolate, takes a few seconds. Its turn is
+ * withdrawn so the isolate goes on transcribing.
+ */
+const MAX_RUNNING_MS = 120_000;
 
 type JobState = "waiting" | "granted" | "running" | "dropped";
 
@@ -48,6 +54,7 @@ interface Job {
   enqueuedAt: number;
   state: JobState;
   grantedAt: number;
+  startedAt: number;
 }
 
 export interface SchedulerStats {
@@ -96,7 +103,14 @@ export class InferenceScheduler {
         );
       }
     }
-    const job: Job = { sessionId, kind, enqueuedAt: this.now(), state: "waiting", grantedAt: 0 };
+    const job: Job = {
+      sessionId,
+      kind,
+      enqueuedAt: this.now(),
+      state: "waiting",
+      grantedAt: 0,
+      startedAt: 0,
+    };
     if (kind === "final") {
       this.#finals.push(job);
     } else {
@@ -117,6 +131,7 @@ export class InferenceScheduler {
     }
     if (job.state === "dropped") return { status: "dropped" };
     job.state = "running";
+    job.startedAt = this.now();
     const samples = this.#waitMs[job.kind];
     samples.push(this.now() - job.enqueuedAt);
     if (samples.length > WAIT_SAMPLES) samples.shift();
@@ -125,7 +140,8 @@ export class InferenceScheduler {
       this.#completed[job.kind] += 1;
       return { status: "done", value };
     } finally {
-      this.#current = null;
+      // A job withdrawn while it ran (see MAX_RUNNING_MS) no longer holds the turn: leave it be.
+      if (this.#current === job) this.#current = null;
       this.#grantNext();
     }
   }
@@ -177,10 +193,20 @@ export class InferenceScheduler {
   #grantNext(): void {
     const current = this.#current;
     if (current !== null) {
+      const now = this.now();
       const abandoned =
-        current.state === "granted" && Date.now() - current.grantedAt > STALE_GRANT_MS;
+        (current.state === "granted" && now - current.grantedAt > STALE_GRANT_MS) ||
+        (current.state === "running" && now - current.startedAt > MAX_RUNNING_MS);
       if (!abandoned) return;
-      current.state = "dropped";
+      console.error(
+        JSON.stringify({
+          level: "error",
+          event: "inference scheduler: withdrew an abandoned turn",
+          sessionId: current.sessionId,
+          state: current.state,
+        }),
+      );
+      if (current.state === "granted") current.state = "dropped";
     }
     const next = this.#next();
     this.#current = next ?? null;
@@ -188,7 +214,7 @@ export class InferenceScheduler {
     this.#turn += 1;
     this.#lastServed.set(next.sessionId, this.#turn);
     next.state = "granted";
-    next.grantedAt = Date.now();
+    next.grantedAt = this.now();
   }
 
   /** The next job: finals first, each class round-robin by when its session was last served. */

@@ -79,18 +79,28 @@ export interface WhisperModels {
   heapAfterLoadBytes: number;
 }
 
-let loading: Promise<WhisperModels> | undefined;
+/**
+ * The loaded models, once there are some. Only the result is kept, never an in-flight promise:
+ * a Durable Object awaiting a promise another object resolves would resume in that object's I/O
+ * context (runtime/own-context.ts), and a promise whose loader was reset would never settle.
+ * Callers that may race (sessions) go through an IsolateOnce, which lets one load at a time.
+ */
+let loaded: WhisperModels | undefined;
 
 /**
  * The isolate's Whisper models, loaded on first use. Every caller shares the same sessions; the
- * first successful load wins and later `bucket` arguments are not read again.
+ * first successful load wins and later `bucket` arguments are not read again. If two loads race
+ * anyway, the loser's sessions are released and the winner's returned.
  */
-export function loadWhisper(bucket: R2Bucket): Promise<WhisperModels> {
-  loading ??= loadFrom(bucket).catch((error: unknown) => {
-    loading = undefined;
-    throw error;
-  });
-  return loading;
+export async function loadWhisper(bucket: R2Bucket): Promise<WhisperModels> {
+  if (loaded) return loaded;
+  const fresh = await loadFrom(bucket);
+  if (loaded) {
+    await Promise.all([fresh.encoder.release(), fresh.decoder.release()]);
+    return loaded;
+  }
+  loaded = fresh;
+  return fresh;
 }
 
 async function loadFrom(bucket: R2Bucket): Promise<WhisperModels> {

@@ -11,6 +11,7 @@ import { type WhisperEnv, whisperTranscriber } from "./whisper-transcriber";
 const NONE_SESSION: TranscriberSession = {
   feed: () => {},
   flush: async () => {},
+  afterFinals: async () => {},
   close: () => {},
 };
 

@@ -75,6 +75,11 @@ export interface TranscriberSession {
    * once the final has been emitted.
    */
   flush(reason: FlushReason, atSample: number): Promise<void>;
+  /**
+   * Resolves once every final flushed so far has been emitted (or has failed; never rejects).
+   * Events that must follow a final, such as UtteranceEnd, wait on it.
+   */
+  afterFinals(): Promise<void>;
   /** Releases per-session resources; pending interims are dropped. */
   close(): void;
 }

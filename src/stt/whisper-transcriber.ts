@@ -150,17 +150,27 @@ class WhisperSession implements TranscriberSession {
       start === null || audio.length === 0
         ? null
         : this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio));
-    const emitted = this.#finals.then(async () => {
-      if (job === null || start === null) {
-        if (fromFinalize) this.context.emit(empty(atSample / TRANSCRIBER_SAMPLE_RATE, flags));
-        return;
-      }
-      const outcome = await job;
-      if (outcome.status === "dropped") throw new Error("a final was dropped by the scheduler");
-      this.context.emit(this.#toTranscript(outcome.value, start, audio.length, flags));
-    });
+    // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
+    job?.catch(() => {});
+    // Each final waits for the ones before it, but not for their success: one failed final must
+    // not skip the rest (the session ends on the failure, and the rest is still stored).
+    const emitted = this.#finals
+      .catch(() => {})
+      .then(async () => {
+        if (job === null || start === null) {
+          if (fromFinalize) this.context.emit(empty(atSample / TRANSCRIBER_SAMPLE_RATE, flags));
+          return;
+        }
+        const outcome = await job;
+        if (outcome.status === "dropped") throw new Error("a final was dropped by the scheduler");
+        this.context.emit(this.#toTranscript(outcome.value, start, audio.length, flags));
+      });
     this.#finals = emitted;
     return emitted;
+  }
+
+  afterFinals(): Promise<void> {
+    return this.#finals.catch(() => {});
   }
 
   close(): void {
