@@ -1,0 +1,59 @@
+/**
+ * Where the server's utterances end, replayed in Node: the same Silero v5 model (onnxruntime-web,
+ * bench/vad-node.ts; it matches workerd's probabilities to ~1e-7, see the vad section) over the
+ * same 16 kHz stream the session received, through the same state machine (src/vad/vad-machine.ts)
+ * with the session's default options (endpointing 500 ms). Each endpoint gives
+ * - `decidedAtSample`: the end of the frame whose silence completed the endpointing window, i.e.
+ *   the end of the audio the final covers (the server feeds that frame to the utterance too);
+ * - `speechEndSample`: the end of the utterance's last speech frame (probability ≥ 0.5).
+ * The bench matches them to the finals it received by `decidedAtSample` = start + duration, so a
+ * replay that diverged from the server is detected, not trusted.
+ */
+import { DEFAULT_VAD_OPTIONS, VadMachine } from "../src/vad/vad-machine.ts";
+import { loadNodeModel, nodeRound, SAMPLE_RATE } from "./vad-node.ts";
+
+/** Silero v5's frame: 512 samples at 16 kHz = 32 ms (src/vad/silero.ts VAD_FRAME_SAMPLES). */
+const VAD_FRAME_SAMPLES = 512;
+
+export interface Endpoint {
+  /** First speech frame's start, samples. */
+  speechStartSample: number;
+  /** Exclusive end of the last speech frame, samples. */
+  speechEndSample: number;
+  /** End of the frame at which 500 ms of silence were complete, samples. */
+  decidedAtSample: number;
+}
+
+/** Endpoints of each stream (16 kHz mono floats, each from the start of its own session). */
+export async function replayEndpoints(
+  root: string,
+  streams: Float32Array[],
+): Promise<Endpoint[][]> {
+  const model = await loadNodeModel(root);
+  const clips = streams.map((samples, i) => ({
+    file: `stream ${i}`,
+    sampleRate: SAMPLE_RATE,
+    samples,
+  }));
+  const { row } = await nodeRound(
+    model,
+    clips,
+    clips.map(() => []),
+    false,
+  );
+  return row.map((run) => {
+    const machine = new VadMachine(DEFAULT_VAD_OPTIONS);
+    const endpoints: Endpoint[] = [];
+    for (const [frame, probability] of run.probabilities.entries()) {
+      for (const event of machine.push(probability)) {
+        if (event.type !== "speech-end" || event.forced) continue;
+        endpoints.push({
+          speechStartSample: event.startFrame * VAD_FRAME_SAMPLES,
+          speechEndSample: event.endFrame * VAD_FRAME_SAMPLES,
+          decidedAtSample: (frame + 1) * VAD_FRAME_SAMPLES,
+        });
+      }
+    }
+    return endpoints;
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * The baseline of the "whisper" bench section: the stock Whisper tiny files (encoder and merged
+ * decoder, 8-bit, as published) on onnxruntime-web's WASM backend in Node, 1 thread, with the full
+ * 30-s window the stock encoder requires, through the same TypeScript decoding as the service
+ * (src/stt/whisper/transcribe.ts), one clip per call.
+ *
+ * Runs in a process of its own (ORT's heap only grows, and the bench process already holds Silero
+ * in its own ORT): `node bench/whisper-node.ts <job.json>` prints one JSON object (NodeBaseline)
+ * on stdout. The heap is the byte length of ORT's WebAssembly.Memory, captured by wrapping
+ * WebAssembly.instantiate before ORT loads (as scripts/models/measure.ts does).
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { InferenceSession } from "onnxruntime-web/wasm";
+import type { GenerationConfig } from "../src/stt/whisper/logit-rules.ts";
+import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer.ts";
+import { parseWav, pcm16ToFloat } from "../test/helpers/wav.ts";
+import type { NodeBaseline, NodeBaselineClip, NodeBaselineJob } from "./whisper-wire.ts";
+
+/** Mirrors SESSION_OPTIONS in src/runtime/ort.ts (which imports workerd-only modules). */
+const SESSION_OPTIONS = {
+  executionProviders: ["wasm"],
+  graphOptimizationLevel: "all",
+  enableCpuMemArena: false,
+  enableMemPattern: false,
+} as const;
+
+let heap: WebAssembly.Memory | undefined;
+
+function captureHeap(): void {
+  const original = WebAssembly.instantiate.bind(WebAssembly) as (
+    source: unknown,
+    imports?: WebAssembly.Imports,
+  ) => Promise<{ instance: WebAssembly.Instance } | WebAssembly.Instance>;
+  const wrapped = async (source: unknown, imports?: WebAssembly.Imports) => {
+    const result = await original(source, imports);
+    const instance = result instanceof WebAssembly.Instance ? result : result.instance;
+    const candidates: unknown[] = Object.values(instance.exports);
+    for (const namespace of Object.values(imports ?? {})) {
+      candidates.push(...Object.values(namespace));
+    }
+    heap = candidates.find((v): v is WebAssembly.Memory => v instanceof WebAssembly.Memory) ?? heap;
+    return result;
+  };
+  WebAssembly.instantiate = wrapped as typeof WebAssembly.instantiate;
+}
+
+const heapBytes = () => heap?.buffer.byteLength ?? 0;
+
+async function main(jobFile: string): Promise<NodeBaseline> {
+  const job = JSON.parse(await readFile(jobFile, "utf8")) as NodeBaselineJob;
+  captureHeap();
+  // After the hook: ORT instantiates its wasm on the first session.
+  const ort = await import("onnxruntime-web/wasm");
+  const { createWhisperModel, transcribe } = await import("../src/stt/whisper/transcribe.ts");
+  ort.env.wasm.numThreads = 1;
+  ort.env.logLevel = "error";
+  const json = async <T>(file: string) =>
+    JSON.parse(await readFile(path.join(job.stockDir, file), "utf8")) as T;
+  const encoderBytes = await readFile(path.join(job.stockDir, "onnx/encoder_model_quantized.onnx"));
+  const decoderBytes = await readFile(
+    path.join(job.stockDir, "onnx/decoder_model_merged_quantized.onnx"),
+  );
+  const started = performance.now();
+  const encoder: InferenceSession = await ort.InferenceSession.create(
+    encoderBytes,
+    SESSION_OPTIONS,
+  );
+  const decoder: InferenceSession = await ort.InferenceSession.create(
+    decoderBytes,
+    SESSION_OPTIONS,
+  );
+  const loadMs = performance.now() - started;
+  const heapAfterLoadBytes = heapBytes();
+  const model = createWhisperModel({
+    encoder,
+    decoder,
+    vocab: await json<Vocab>("vocab.json"),
+    addedTokens: await json<AddedTokens>("added_tokens.json"),
+    generationConfig: await json<GenerationConfig>("generation_config.json"),
+    variableLength: false,
+  });
+
+  const clips: NodeBaselineClip[] = [];
+  for (const clip of job.clips) {
+    const wav = parseWav(await readFile(clip.file));
+    if (wav.channels !== 1 || wav.sampleRate !== 16_000) {
+      throw new Error(`${clip.id}: need 16 kHz mono, got ${wav.sampleRate} Hz × ${wav.channels}`);
+    }
+    const samples = pcm16ToFloat(wav.pcm);
+    const t0 = performance.now();
+    const result = await transcribe(model, samples, { language: job.language });
+    const ms = performance.now() - t0;
+    clips.push({
+      id: clip.id,
+      audioSeconds: samples.length / 16_000,
+      ms,
+      melMs: result.stats.melMs,
+      encoderMs: result.stats.encoderMs,
+      decoderMs: result.stats.decoderMs,
+      decoderSteps: result.stats.decoderSteps,
+      text: result.text,
+      rawWords: result.words.length,
+      words: result.likelyNoSpeech ? 0 : result.words.length,
+      likelyNoSpeech: result.likelyNoSpeech,
+      heapBytes: heapBytes(),
+    });
+  }
+  return {
+    runtime: `onnxruntime-web (wasm entry), numThreads 1, Node ${process.version}`,
+    loadMs,
+    heapAfterLoadBytes,
+    heapPeakBytes: heapBytes(),
+    rssBytes: process.memoryUsage().rss,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    clips,
+  };
+}
+
+if (import.meta.main) {
+  const jobFile = process.argv[2];
+  if (jobFile === undefined) throw new Error("usage: node bench/whisper-node.ts <job.json>");
+  process.stdout.write(`${JSON.stringify(await main(jobFile))}\n`);
+}

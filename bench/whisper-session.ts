@@ -1,0 +1,185 @@
+/**
+ * One live session against the real worker, as a client would run it: a WebSocket to `/v1/listen`
+ * (key in the `token` subprotocol, as browsers send it), PCM16 at 16 kHz in 20 ms frames paced by
+ * the wall clock, then silence at the same pace until every utterance the server started has had
+ * its endpoint final, then CloseStream. Records when each frame left and when each final arrived
+ * (performance.now(), ms), and optionally the worker process's CPU time and run-queue wait at both
+ * moments.
+ *
+ * Pacing: frame i holds audio [20 i, 20 (i + 1)) ms and is sent at t0 + 20 (i + 1) ms, the moment a
+ * microphone would have delivered it; the schedule is absolute, so timer lateness does not
+ * accumulate. A frame sent late is recorded at its real send time.
+ */
+import { type Sched, sched } from "./cpu.ts";
+
+export const SAMPLE_RATE = 16_000;
+/** 20 ms per frame: 320 samples, 640 bytes of PCM16 (a common browser/WebRTC capture size). */
+export const FRAME_SAMPLES = 320;
+const FRAME_BYTES = FRAME_SAMPLES * 2;
+const FRAME_MS = (1000 * FRAME_SAMPLES) / SAMPLE_RATE;
+/**
+ * Silence sent after the clip, at least: endpointing's 500 ms is 16 VAD frames (512 ms), plus up
+ * to one 32 ms frame of alignment; 1 s leaves margin for a server whose VAD runs a little behind.
+ */
+const MIN_TRAILING_SILENCE_MS = 1_000;
+/** …and at most: a final not there 8 s after the clip ended is counted missing. */
+const MAX_TRAILING_SILENCE_MS = 8_000;
+/** A cold handshake loads the models (a few seconds here); 60 s means it is stuck. */
+const HANDSHAKE_TIMEOUT_MS = 60_000;
+/** CloseStream → Metadata → close 1000 takes a final at most (the CloseStream flush). */
+const CLOSE_TIMEOUT_MS = 20_000;
+const QUERY = "?encoding=linear16&sample_rate=16000&vad_events=true";
+
+export interface SessionFinal {
+  /** Session seconds, as sent (`start`, `duration`). */
+  start: number;
+  duration: number;
+  speechFinal: boolean;
+  fromFinalize: boolean;
+  transcript: string;
+  words: number;
+  /** performance.now() when the message arrived. */
+  arrivalMs: number;
+  /** Worker process CPU and run-queue wait (ms, cumulative) read on arrival; null without a pid. */
+  sched: Sched | null;
+}
+
+export interface SessionRun {
+  /** new WebSocket → open, ms: authentication, admission, the session DO's start (model load). */
+  handshakeMs: number;
+  /** performance.now() right after frame i was sent. */
+  sentAtMs: number[];
+  /** Worker process CPU and run-queue wait (ms, cumulative) right after frame i was sent. */
+  schedAt: (Sched | null)[];
+  /** Samples sent in all (clip + trailing silence). */
+  streamSamples: number;
+  clipSamples: number;
+  finals: SessionFinal[];
+  speechStarted: number;
+  close: { code: number; reason: string } | null;
+  metadata: boolean;
+}
+
+interface Alternative {
+  transcript?: unknown;
+  words?: unknown;
+}
+
+const sleepUntil = (at: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, at - performance.now())));
+
+function schedOf(pid: number | null): Sched | null {
+  return pid === null ? null : sched(pid);
+}
+
+async function open(url: string, key: string): Promise<{ socket: WebSocket; ms: number }> {
+  const started = performance.now();
+  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/v1/listen${QUERY}`, ["token", key]);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error(`handshake not done in ${HANDSHAKE_TIMEOUT_MS} ms`));
+    }, HANDSHAKE_TIMEOUT_MS);
+    socket.addEventListener("open", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.addEventListener("error", () => {
+      clearTimeout(timer);
+      // Node's WebSocket does not expose the refusal's status; the worker's log says more.
+      reject(new Error("handshake refused or connection failed (see the worker's log above)"));
+    });
+  });
+  return { socket, ms: performance.now() - started };
+}
+
+/**
+ * Streams `pcm` (PCM16 LE, 16 kHz mono) through a new session. `cpuPid`: the workerd process to
+ * read CPU time from at every frame and final (null: none).
+ */
+export async function runSession(
+  url: string,
+  key: string,
+  pcm: Uint8Array,
+  cpuPid: number | null,
+): Promise<SessionRun> {
+  const { socket, ms: handshakeMs } = await open(url, key);
+  const finals: SessionFinal[] = [];
+  let speechStarted = 0;
+  let metadata = false;
+  let close: SessionRun["close"] = null;
+  let protocolError: Error | null = null;
+  const closed = new Promise<void>((resolve) => {
+    socket.addEventListener("close", (event) => {
+      close = { code: event.code, reason: event.reason };
+      resolve();
+    });
+  });
+  socket.addEventListener("message", (event) => {
+    const arrivalMs = performance.now();
+    const schedNow = schedOf(cpuPid);
+    if (typeof event.data !== "string") {
+      protocolError = new Error("server sent a binary frame");
+      return;
+    }
+    const message = JSON.parse(event.data) as Record<string, unknown>;
+    if (message.type === "SpeechStarted") speechStarted += 1;
+    if (message.type === "Metadata") metadata = true;
+    if (message.type !== "Results" || message.is_final !== true) return;
+    const channel = message.channel as { alternatives?: Alternative[] } | undefined;
+    const alternative = channel?.alternatives?.[0];
+    finals.push({
+      start: Number(message.start),
+      duration: Number(message.duration),
+      speechFinal: message.speech_final === true,
+      fromFinalize: message.from_finalize === true,
+      transcript: typeof alternative?.transcript === "string" ? alternative.transcript : "",
+      words: Array.isArray(alternative?.words) ? alternative.words.length : 0,
+      arrivalMs,
+      sched: schedNow,
+    });
+  });
+
+  const sentAtMs: number[] = [];
+  const schedAt: (Sched | null)[] = [];
+  const clipFrames = Math.ceil(pcm.byteLength / FRAME_BYTES);
+  const pending = () => speechStarted - finals.filter((f) => f.speechFinal).length;
+  const t0 = performance.now();
+  let streamBytes = 0;
+  for (let i = 0; close === null; i++) {
+    const trailingMs = (i - clipFrames) * FRAME_MS;
+    if (i >= clipFrames) {
+      if (trailingMs >= MAX_TRAILING_SILENCE_MS) break;
+      if (trailingMs >= MIN_TRAILING_SILENCE_MS && pending() <= 0) break;
+    }
+    await sleepUntil(t0 + (i + 1) * FRAME_MS);
+    if (close !== null) break;
+    // A fresh zeroed frame: silence, or the clip's bytes (its last frame zero-padded to a whole
+    // frame, as a capture buffer would be).
+    const frame = new Uint8Array(FRAME_BYTES);
+    if (i < clipFrames) frame.set(pcm.subarray(i * FRAME_BYTES, (i + 1) * FRAME_BYTES));
+    socket.send(frame);
+    streamBytes += FRAME_BYTES;
+    sentAtMs.push(performance.now());
+    schedAt.push(schedOf(cpuPid));
+  }
+  if (close === null) {
+    socket.send(JSON.stringify({ type: "CloseStream" }));
+    const timeout = new Promise<"timeout">((resolve) =>
+      setTimeout(() => resolve("timeout"), CLOSE_TIMEOUT_MS).unref(),
+    );
+    if ((await Promise.race([closed, timeout])) === "timeout") socket.close();
+  }
+  if (protocolError !== null) throw protocolError;
+  return {
+    handshakeMs,
+    sentAtMs,
+    schedAt,
+    streamSamples: streamBytes / 2,
+    clipSamples: pcm.byteLength / 2,
+    finals,
+    speechStarted,
+    close,
+    metadata,
+  };
+}
