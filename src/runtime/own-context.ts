@@ -27,11 +27,16 @@ export class IsolateOnce<T> {
     kind: "idle",
   };
 
-  constructor(
-    private readonly pollMs = 10,
-    /** A load running longer than this is presumed abandoned (its object was reset). */
-    private readonly staleMs = 120_000,
-  ) {}
+  readonly #pollMs: number;
+  readonly #staleMs: number;
+
+  // No parameter properties here: src/stt/whisper/ pulls this file into Node scripts, and Node's
+  // type stripping accepts only erasable syntax.
+  /** `staleMs`: a load running longer than this is presumed abandoned (its object was reset). */
+  constructor(pollMs = 10, staleMs = 120_000) {
+    this.#pollMs = pollMs;
+    this.#staleMs = staleMs;
+  }
 
   get ready(): boolean {
     return this.#state.kind === "ready";
@@ -41,8 +46,8 @@ export class IsolateOnce<T> {
     for (;;) {
       const state = this.#state;
       if (state.kind === "ready") return state.value;
-      if (state.kind === "loading" && Date.now() - state.since < this.staleMs) {
-        await sleep(this.pollMs);
+      if (state.kind === "loading" && Date.now() - state.since < this.#staleMs) {
+        await sleep(this.#pollMs);
         continue;
       }
       const mine = { kind: "loading" as const, since: Date.now() };
