@@ -366,18 +366,19 @@ export class LiveSession {
   }
 
   async #finish(mode: EndMode): Promise<void> {
-    {
-      // Everything accepted before the end is processed first, in order.
-      await this.#queue.push("end", async () => {
-        await this.#pipeline.push(this.#audio.finish());
-        await this.#pipeline.finalize("close");
-      });
-      await this.#queue.close();
-      const sha256 = await this.#audio.sha256();
-      const close =
-        this.#failure ??
-        (mode.kind === "gone" ? { code: mode.code, reason: mode.reason } : mode.close);
-      if (mode.kind === "graceful" && this.#failure === null) {
+    // Everything accepted before the end is processed first, in order.
+    await this.#queue.push("end", async () => {
+      await this.#pipeline.push(this.#audio.finish());
+      await this.#pipeline.finalize("close");
+    });
+    await this.#queue.close();
+    const sha256 = await this.#audio.sha256();
+    const close =
+      this.#failure ??
+      (mode.kind === "gone" ? { code: mode.code, reason: mode.reason } : mode.close);
+    if (mode.kind === "graceful") {
+      // Metadata only when every final was sent; after a failure the close says what went wrong.
+      if (this.#failure === null) {
         this.#send(
           buildMetadata({
             requestId: this.config.sessionId,
@@ -388,18 +389,16 @@ export class LiveSession {
             model: this.model.model,
           }),
         );
-        this.#close(close.code, close.reason);
-      } else if (mode.kind === "graceful") {
-        this.#close(close.code, close.reason);
       }
-      this.#transcriber.close();
-      this.store.end(this.#audio.bytesReceived, close.code, close.reason, Date.now());
-      this.log.info("session ended", {
-        code: close.code,
-        reason: close.reason,
-        bytes: this.#audio.bytesReceived,
-        audioSeconds: this.#audio.secondsReceived,
-      });
+      this.#close(close.code, close.reason);
     }
+    this.#transcriber.close();
+    this.store.end(this.#audio.bytesReceived, close.code, close.reason, Date.now());
+    this.log.info("session ended", {
+      code: close.code,
+      reason: close.reason,
+      bytes: this.#audio.bytesReceived,
+      audioSeconds: this.#audio.secondsReceived,
+    });
   }
 }
