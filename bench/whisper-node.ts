@@ -12,6 +12,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession } from "onnxruntime-web/wasm";
+import { captureWasmHeap } from "../scripts/lib/wasm-heap.ts";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules.ts";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer.ts";
 import { parseWav, pcm16ToFloat } from "../test/helpers/wav.ts";
@@ -25,31 +26,11 @@ const SESSION_OPTIONS = {
   enableMemPattern: false,
 } as const;
 
-let heap: WebAssembly.Memory | undefined;
-
-function captureHeap(): void {
-  const original = WebAssembly.instantiate.bind(WebAssembly) as (
-    source: unknown,
-    imports?: WebAssembly.Imports,
-  ) => Promise<{ instance: WebAssembly.Instance } | WebAssembly.Instance>;
-  const wrapped = async (source: unknown, imports?: WebAssembly.Imports) => {
-    const result = await original(source, imports);
-    const instance = result instanceof WebAssembly.Instance ? result : result.instance;
-    const candidates: unknown[] = Object.values(instance.exports);
-    for (const namespace of Object.values(imports ?? {})) {
-      candidates.push(...Object.values(namespace));
-    }
-    heap = candidates.find((v): v is WebAssembly.Memory => v instanceof WebAssembly.Memory) ?? heap;
-    return result;
-  };
-  WebAssembly.instantiate = wrapped as typeof WebAssembly.instantiate;
-}
-
-const heapBytes = () => heap?.buffer.byteLength ?? 0;
+let heapBytes: () => number = () => 0;
 
 async function main(jobFile: string): Promise<NodeBaseline> {
   const job = JSON.parse(await readFile(jobFile, "utf8")) as NodeBaselineJob;
-  captureHeap();
+  heapBytes = captureWasmHeap();
   // After the hook: ORT instantiates its wasm on the first session.
   const ort = await import("onnxruntime-web/wasm");
   const { createWhisperModel, transcribe } = await import("../src/stt/whisper/transcribe.ts");

@@ -10,6 +10,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession, Tensor } from "onnxruntime-web";
+import { captureWasmHeap } from "../lib/wasm-heap.ts";
 
 export interface MeasureJob {
   variant: "stock" | "prepared";
@@ -56,26 +57,7 @@ const LAYERS = 4;
 const HEADS = 6;
 const HEAD_SIZE = 64;
 
-let heap: WebAssembly.Memory | undefined;
-
-function captureHeap(): void {
-  const original = WebAssembly.instantiate.bind(WebAssembly) as (
-    source: unknown,
-    imports?: WebAssembly.Imports,
-  ) => Promise<{ instance: WebAssembly.Instance } | WebAssembly.Instance>;
-  const wrapped = async (source: unknown, imports?: WebAssembly.Imports) => {
-    const result = await original(source, imports);
-    const instance = result instanceof WebAssembly.Instance ? result : result.instance;
-    const candidates: unknown[] = Object.values(instance.exports);
-    for (const namespace of Object.values(imports ?? {}))
-      candidates.push(...Object.values(namespace));
-    heap = candidates.find((v): v is WebAssembly.Memory => v instanceof WebAssembly.Memory) ?? heap;
-    return result;
-  };
-  WebAssembly.instantiate = wrapped as typeof WebAssembly.instantiate;
-}
-
-const heapBytes = () => heap?.buffer.byteLength ?? 0;
+let heapBytes: () => number = () => 0;
 
 async function session(
   ort: typeof import("onnxruntime-web"),
@@ -99,7 +81,7 @@ async function session(
 }
 
 async function measure(job: MeasureJob): Promise<MeasureResult> {
-  captureHeap();
+  heapBytes = captureWasmHeap();
   const ort = await import("onnxruntime-web");
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
