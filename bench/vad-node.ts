@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession } from "onnxruntime-web";
+import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
 import type { VadBatch, VadRun } from "./vad-wire.ts";
 import type { Clip } from "./wav.ts";
 
@@ -17,14 +18,6 @@ const CONTEXT_SAMPLES = 64;
 const STATE_SIZE = 2 * 1 * 128;
 export const SAMPLE_RATE = 16_000;
 const MODEL_FILE = "node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
-/** Mirrors SESSION_OPTIONS in src/runtime/ort.ts, so both runtimes run the same optimized graph. */
-const SESSION_OPTIONS: InferenceSession.SessionOptions = {
-  executionProviders: ["wasm"],
-  graphOptimizationLevel: "all",
-  enableCpuMemArena: false,
-  enableMemPattern: false,
-};
-
 export interface NodeModel {
   ort: Ort;
   session: InferenceSession;

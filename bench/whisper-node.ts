@@ -13,18 +13,11 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession } from "onnxruntime-web/wasm";
 import { captureWasmHeap } from "../scripts/lib/wasm-heap.ts";
+import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules.ts";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer.ts";
 import { parseWav, pcm16ToFloat } from "../test/helpers/wav.ts";
 import type { NodeBaseline, NodeBaselineClip, NodeBaselineJob } from "./whisper-wire.ts";
-
-/** Mirrors SESSION_OPTIONS in src/runtime/ort.ts (which imports workerd-only modules). */
-const SESSION_OPTIONS = {
-  executionProviders: ["wasm"],
-  graphOptimizationLevel: "all",
-  enableCpuMemArena: false,
-  enableMemPattern: false,
-} as const;
 
 let heapBytes: () => number = () => 0;
 

@@ -24,6 +24,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-web/wasm";
+import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules.ts";
 import { logMelSpectrogram } from "../src/stt/whisper/mel.ts";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer.ts";
@@ -61,13 +62,6 @@ if (windows.includes("utterance") && !preparedDir) {
 // Same options as src/runtime/ort.ts (see WHISPER-NOTES.md for why arena and patterns are off).
 ort.env.wasm.numThreads = 1;
 ort.env.logLevel = "error";
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
-  executionProviders: ["wasm"],
-  graphOptimizationLevel: "all",
-  enableCpuMemArena: false,
-  enableMemPattern: false,
-};
-
 async function json<T>(file: string): Promise<T> {
   return JSON.parse(await readFile(path.join(stockDir, file), "utf8")) as T;
 }

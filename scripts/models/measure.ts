@@ -10,6 +10,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession, Tensor } from "onnxruntime-web";
+import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
 import { captureWasmHeap } from "../lib/wasm-heap.ts";
 
 export interface MeasureJob {
@@ -40,14 +41,6 @@ export interface MeasureResult {
   decoderMsPerToken: number[];
   tokens: number[];
 }
-
-/** Mirrors SESSION_OPTIONS in src/runtime/ort.ts (that file imports workerd-only modules). */
-const SESSION_OPTIONS = {
-  executionProviders: ["wasm"],
-  graphOptimizationLevel: "all",
-  enableCpuMemArena: false,
-  enableMemPattern: false,
-} as const;
 
 /** <|startoftranscript|> <|en|> <|transcribe|> <|notimestamps|> */
 export const PROMPT = [50258, 50259, 50359, 50363];

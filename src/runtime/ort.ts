@@ -15,6 +15,7 @@ import * as ort from "onnxruntime-web/wasm";
 // A relative path, not the package subpath: wrangler's module collector resolves .wasm imports
 // relative to this file and ignores package.json "exports" (vitest resolves either).
 import ortWasmModule from "../../node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
+import { SESSION_OPTIONS } from "./session-options";
 
 export type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 export { ort };
@@ -52,14 +53,6 @@ function configure(): void {
 function isPlaceholder(bytes: Uint8Array): boolean {
   return bytes.byteLength === PLACEHOLDER.byteLength && bytes.every((b, i) => b === PLACEHOLDER[i]);
 }
-
-/** Options every Earshot model session uses (see ../shared/WHISPER-NOTES.md for why). */
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
-  executionProviders: ["wasm"],
-  graphOptimizationLevel: "all",
-  enableCpuMemArena: false,
-  enableMemPattern: false,
-};
 
 export async function createSession(
   model: ArrayBuffer | Uint8Array,
