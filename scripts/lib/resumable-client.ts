@@ -1,0 +1,375 @@
+/**
+ * A live-transcription client for Node scripts that can lose its connection and resume the session
+ * (README "Resumable sessions"; the protocol state is scripts/lib/resume-state.ts). Without
+ * `resumable` it is a plain Deepgram-style client of the same shape.
+ *
+ * Audio is *produced* by the caller (`push`, at whatever pace its source has) and *sent* by the
+ * client: at once while connected and caught up; kept while disconnected (a microphone does not
+ * stop when the network does); after a resume, re-sent from the resume offset at BACKLOG_PACE
+ * times real time until caught up, then live again. Every final Results is counted, and the ones
+ * a resumed connection replays are flagged as replays.
+ */
+import {
+  type EarshotSessionMessage,
+  parseResumeMessage,
+  type ResumePlan,
+  ResumeState,
+} from "./resume-state.ts";
+import { connectWebSocket, type WsClosed, type WsSocket } from "./ws-client.ts";
+
+/** Re-sent backlog goes at 3× real time: "no more than a few times real time" (the protocol). */
+export const DEFAULT_BACKLOG_PACE = 3;
+/** The server's EarshotSession comes right after the 101; 10 s without it means it is stuck. */
+const SESSION_MESSAGE_TIMEOUT_MS = 10_000;
+/** A 503 on resume carries Retry-After; without one, retry after 1 s. */
+const DEFAULT_RETRY_AFTER_MS = 1_000;
+
+export interface Refusal {
+  status: number;
+  /** Deepgram's `err_code` from the JSON body ("" when the body had none). */
+  errCode: string;
+  errMsg: string;
+  retryAfterSeconds: number | null;
+}
+
+/** The handshake was answered with an HTTP status instead of 101. */
+export class HandshakeRefused extends Error {
+  override name = "HandshakeRefused";
+  readonly refusal: Refusal;
+  constructor(refusal: Refusal) {
+    super(`handshake refused: ${refusal.status} ${refusal.errCode} ${refusal.errMsg}`);
+    this.refusal = refusal;
+  }
+}
+
+export interface ClientEvents {
+  /** Every JSON message from the server, in order; `replay` for finals a resume re-sent. */
+  onMessage?: (message: Record<string, unknown>, info: { replay: boolean }) => void;
+  /** Audio bytes [offset, offset + length) of the stream just went out on a socket. */
+  onAudioSent?: (offset: number, length: number) => void;
+  /** A connection ended (any cause); `current` false for one already replaced by a resume. */
+  onClose?: (closed: WsClosed) => void;
+  /** The server broke the protocol (a bad ack, an inconsistent resume); the session is suspect. */
+  onProtocolError?: (error: Error) => void;
+}
+
+export interface ClientOptions {
+  /** http://host:port of the service. */
+  baseUrl: string;
+  key: string;
+  /** Listen options (encoding, sample_rate, …); `resumable=true` is added when resumable. */
+  query: Record<string, string>;
+  resumable: boolean;
+  /** Key in `Authorization: Token` (default) or in subprotocols `token, <key>` as browsers do. */
+  auth?: "header" | "subprotocol";
+  /** Bytes of one second of the stream (PCM16 at 16 kHz: 32 000). */
+  bytesPerSecond: number;
+  /** Bytes per audio frame sent (e.g. 640: 20 ms of PCM16 at 16 kHz). */
+  frameBytes: number;
+  /** Most unacknowledged audio kept for a resume, bytes. */
+  maxKeptBytes: number;
+  backlogPace?: number;
+  handshakeTimeoutMs: number;
+  events: ClientEvents;
+}
+
+export function refusalOf(status: number, headers: Record<string, unknown>, body: string): Refusal {
+  let errCode = "";
+  let errMsg = body.slice(0, 200);
+  let retryAfterSeconds: number | null = null;
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    if (typeof parsed.err_code === "string") errCode = parsed.err_code;
+    if (typeof parsed.err_msg === "string") errMsg = parsed.err_msg;
+    if (typeof parsed.retry_after === "number") retryAfterSeconds = parsed.retry_after;
+  } catch {
+    // Not JSON (a proxy's page): the status and the raw text say what there is to say.
+  }
+  const header = headers["retry-after"];
+  if (retryAfterSeconds === null && typeof header === "string" && header !== "") {
+    const seconds = Number(header);
+    if (Number.isFinite(seconds)) retryAfterSeconds = seconds;
+  }
+  return { status, errCode, errMsg, retryAfterSeconds };
+}
+
+export class ResumableClient {
+  readonly #options: ClientOptions;
+  readonly #state: ResumeState;
+  #socket: WsSocket | null = null;
+  /** Audio may go out on the current socket (connected, and for a resume: answered). */
+  #live = false;
+  #catchUpTimer: ReturnType<typeof setInterval> | undefined;
+  /** Offset of the next byte for a non-resumable stream (sent at once, nothing kept). */
+  #plainOffset = 0;
+  #sessionId: string | null = null;
+  #closeWaiters: Array<(closed: WsClosed) => void> = [];
+  #sessionWaiter: ((message: EarshotSessionMessage) => void) | null = null;
+  #closeStreamSent = false;
+  resumes = 0;
+
+  private constructor(options: ClientOptions) {
+    this.#options = options;
+    this.#state = new ResumeState(options.maxKeptBytes);
+  }
+
+  /** Opens a new session; throws HandshakeRefused on an HTTP refusal. */
+  static async open(options: ClientOptions): Promise<ResumableClient> {
+    const client = new ResumableClient(options);
+    const query = { ...options.query, ...(options.resumable ? { resumable: "true" } : {}) };
+    const session = await client.#connect(query);
+    if (options.resumable) {
+      const message = await session;
+      client.#guard(() => client.#state.started(message));
+      client.#sessionId = message.sessionId;
+    }
+    client.#live = true;
+    return client;
+  }
+
+  get sessionId(): string | null {
+    return this.#sessionId;
+  }
+
+  get connected(): boolean {
+    return this.#socket?.isOpen ?? false;
+  }
+
+  get finalsReceived(): number {
+    return this.#state.finalsReceived;
+  }
+
+  /** Audio produced so far (bytes of the stream). */
+  get produced(): number {
+    return this.#options.resumable ? this.#state.audio.produced : this.#plainOffset;
+  }
+
+  /** Bytes produced but not sent on the current connection yet. */
+  get backlog(): number {
+    return this.#options.resumable ? this.#state.audio.backlog : 0;
+  }
+
+  /** The source's next audio. Sent now when possible, else kept (resumable) for later. */
+  push(bytes: Uint8Array): void {
+    if (!this.#options.resumable) {
+      if (this.#socket?.sendBinary(bytes)) {
+        this.#options.events.onAudioSent?.(this.#plainOffset, bytes.byteLength);
+      }
+      this.#plainOffset += bytes.byteLength;
+      return;
+    }
+    this.#state.audio.append(bytes);
+    if (this.#catchUpTimer === undefined) this.#sendBacklog(Number.POSITIVE_INFINITY);
+  }
+
+  sendJson(message: unknown): boolean {
+    return this.#socket?.sendText(JSON.stringify(message)) ?? false;
+  }
+
+  /** Loses the connection the way a network does: TCP gone, no close frame. */
+  drop(): void {
+    this.#live = false;
+    this.#stopCatchUp();
+    this.#socket?.terminate();
+  }
+
+  /**
+   * Reconnects to the same session. Retries 503 refusals (Retry-After) until `deadlineMs` (epoch
+   * ms); throws HandshakeRefused for any other refusal. Once the server has answered, re-sends the
+   * kept audio from the resume offset at the backlog pace.
+   */
+  async resume(deadlineMs: number): Promise<ResumePlan> {
+    if (!this.#options.resumable) throw new Error("resume() on a session opened without resumable");
+    if (this.connected) throw new Error("resume() while still connected");
+    for (;;) {
+      const params = this.#state.resumeParams();
+      try {
+        const session = await this.#connect({ ...this.#options.query, ...params });
+        let plan: ResumePlan;
+        try {
+          const message = await session;
+          plan = this.#guard(() => this.#state.resumed(message));
+        } catch (error) {
+          this.#socket?.terminate(); // an answer we cannot trust: do not stream into it
+          throw error;
+        }
+        this.resumes += 1;
+        this.#startCatchUp();
+        return plan;
+      } catch (error) {
+        if (!(error instanceof HandshakeRefused) || error.refusal.status !== 503) throw error;
+        const waitMs = (error.refusal.retryAfterSeconds ?? 0) * 1000 || DEFAULT_RETRY_AFTER_MS;
+        if (Date.now() + waitMs > deadlineMs) throw error;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+  }
+
+  /**
+   * Sends what is left of the backlog, then CloseStream, and waits for the server to close
+   * (Metadata comes before it). Resolves with how the connection ended.
+   */
+  async closeStream(timeoutMs: number): Promise<WsClosed> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.backlog > 0 && this.connected && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const closed = this.waitClosed(Math.max(0, deadline - Date.now()));
+    this.#closeStreamSent = true;
+    this.sendJson({ type: "CloseStream" });
+    return closed;
+  }
+
+  /** Resolves when the current connection ends, or with a synthetic 1006 after `timeoutMs`. */
+  waitClosed(timeoutMs: number): Promise<WsClosed> {
+    if (this.#socket === null || !this.connected) {
+      return Promise.resolve({
+        code: 1006,
+        reason: "not connected",
+        clean: false,
+        byClient: false,
+      });
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#socket?.terminate();
+        resolve({
+          code: 1006,
+          reason: `no close within ${timeoutMs} ms`,
+          clean: false,
+          byClient: true,
+        });
+      }, timeoutMs);
+      this.#closeWaiters.push((closed) => {
+        clearTimeout(timer);
+        resolve(closed);
+      });
+    });
+  }
+
+  get closeStreamSent(): boolean {
+    return this.#closeStreamSent;
+  }
+
+  /**
+   * One connection: the handshake, then (resumable) a promise of its EarshotSession. Audio does
+   * not flow on it until the caller has checked that message (`#live`).
+   */
+  async #connect(query: Record<string, string>): Promise<Promise<EarshotSessionMessage>> {
+    const { baseUrl, key, auth = "header", handshakeTimeoutMs } = this.#options;
+    const url = new URL("/v1/listen", baseUrl);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    const session = new Promise<EarshotSessionMessage>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`)),
+        SESSION_MESSAGE_TIMEOUT_MS,
+      );
+      this.#sessionWaiter = (message) => {
+        clearTimeout(timer);
+        resolve(message);
+      };
+    });
+    session.catch(() => {}); // observed by the caller when resumable; unused otherwise
+    let socket: WsSocket | null = null;
+    const result = await connectWebSocket(url.href, {
+      timeoutMs: handshakeTimeoutMs,
+      ...(auth === "header"
+        ? { headers: { Authorization: `Token ${key}` } }
+        : { protocols: ["token", key] }),
+      onText: (text) => {
+        if (socket === null || socket === this.#socket) this.#onText(text);
+      },
+      onClose: (closed) => {
+        if (socket !== null && socket !== this.#socket) return; // an old, replaced connection
+        this.#live = false;
+        this.#stopCatchUp();
+        this.#options.events.onClose?.(closed);
+        for (const wake of this.#closeWaiters.splice(0)) wake(closed);
+      },
+    });
+    if (!result.ok) {
+      this.#sessionWaiter = null;
+      throw new HandshakeRefused(refusalOf(result.status, result.headers, result.body));
+    }
+    socket = result.socket;
+    this.#socket = socket;
+    const requestId = result.headers["dg-request-id"];
+    if (this.#sessionId === null && typeof requestId === "string") this.#sessionId = requestId;
+    return session;
+  }
+
+  #onText(text: string): void {
+    let message: Record<string, unknown>;
+    try {
+      message = JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      this.#protocolError(
+        new Error(`server sent non-JSON text: ${text.slice(0, 80)}`, { cause: error }),
+      );
+      return;
+    }
+    let replay = false;
+    if (this.#options.resumable) {
+      const resume = this.#guard(() => parseResumeMessage(message));
+      if (resume?.type === "EarshotSession") {
+        const waiter = this.#sessionWaiter;
+        this.#sessionWaiter = null;
+        if (waiter === null) this.#protocolError(new Error("unexpected EarshotSession"));
+        else waiter(resume);
+      } else if (resume?.type === "EarshotAck") {
+        this.#guard(() => this.#state.ack(resume));
+      }
+    }
+    // Finals are counted for every session; only a resumed one ever has replays.
+    if (message.type === "Results" && message.is_final === true) replay = this.#state.final();
+    this.#options.events.onMessage?.(message, { replay });
+  }
+
+  /** Called by `resume` once the server's answer checked out: the backlog goes at the pace. */
+  #startCatchUp(): void {
+    this.#live = true;
+    const { frameBytes, bytesPerSecond, backlogPace = DEFAULT_BACKLOG_PACE } = this.#options;
+    const periodMs = (1000 * frameBytes) / bytesPerSecond / backlogPace;
+    this.#stopCatchUp();
+    this.#catchUpTimer = setInterval(() => {
+      this.#sendBacklog(frameBytes);
+      if (this.#state.audio.backlog === 0) this.#stopCatchUp();
+    }, periodMs);
+  }
+
+  #stopCatchUp(): void {
+    clearInterval(this.#catchUpTimer);
+    this.#catchUpTimer = undefined;
+  }
+
+  /** Sends up to `maxBytes` of the backlog, frame by frame. */
+  #sendBacklog(maxBytes: number): void {
+    const socket = this.#socket;
+    if (!this.#live || socket === null) return;
+    const audio = this.#state.audio;
+    let budget = maxBytes;
+    while (audio.backlog > 0 && budget > 0) {
+      const { offset, bytes } = audio.takeForWire(Math.min(this.#options.frameBytes, budget));
+      if (!socket.sendBinary(bytes)) {
+        audio.rewind(offset); // not sent after all: the socket is closing; a resume re-sends it
+        return;
+      }
+      budget -= bytes.byteLength;
+      this.#options.events.onAudioSent?.(offset, bytes.byteLength);
+    }
+  }
+
+  #guard<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      const wrapped = error instanceof Error ? error : new Error(String(error));
+      this.#protocolError(wrapped);
+      throw wrapped;
+    }
+  }
+
+  #protocolError(error: Error): void {
+    this.#options.events.onProtocolError?.(error);
+  }
+}

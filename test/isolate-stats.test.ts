@@ -1,0 +1,70 @@
+import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
+import type { AccountsEnv } from "../src/accounts/http";
+import { isolateStatsRoutes } from "../src/routes/isolate-stats";
+import { isolateScheduler } from "../src/stt/whisper-transcriber";
+import { ADMIN_TOKEN, app as adminApp, testEnv } from "./setup/accounts-app";
+
+// Mounted the way src/index.ts mounts it: after the admin API, whose `*` middleware guards it.
+const app = new Hono<{ Bindings: AccountsEnv }>();
+app.route("/", adminApp);
+app.route("/admin/isolate", isolateStatsRoutes);
+
+interface IsolateStats {
+  inference_queue: {
+    waiting: number;
+    peak_waiting: number;
+    completed_finals: number;
+    completed_interims: number;
+    dropped_interims: number;
+    final_wait_ms: { samples: number; p50: number | null; p95: number | null; max: number | null };
+  };
+  wasm_heap_bytes: number | null;
+}
+
+async function stats(): Promise<IsolateStats> {
+  const response = await app.request(
+    "http://earshot.test/admin/isolate",
+    { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
+    testEnv,
+  );
+  expect(response.status).toBe(200);
+  return (await response.json()) as IsolateStats;
+}
+
+describe("GET /admin/isolate", () => {
+  it("needs the admin token", async () => {
+    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Token x" }]) {
+      const response = await app.request("http://earshot.test/admin/isolate", { headers }, testEnv);
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { err_code: string }).err_code).toBe("INVALID_AUTH");
+    }
+  });
+
+  it("reports the isolate's inference queue as it changes", async () => {
+    const before = await stats();
+    let release = () => {};
+    const blocker = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const session = `isolate-stats-${crypto.randomUUID()}`;
+    const first = isolateScheduler.submit(session, "final", () => blocker);
+    const second = isolateScheduler.submit(session, "final", async () => "done");
+    const busy = await stats();
+    expect(busy.inference_queue.waiting).toBeGreaterThanOrEqual(1);
+    expect(busy.inference_queue.peak_waiting).toBeGreaterThanOrEqual(
+      Math.max(1, before.inference_queue.peak_waiting),
+    );
+    release();
+    expect(await second).toEqual({ status: "done", value: "done" });
+    await first;
+    const after = await stats();
+    expect(after.inference_queue.completed_finals).toBe(
+      before.inference_queue.completed_finals + 2,
+    );
+    expect(after.inference_queue.waiting).toBe(0);
+    expect(after.inference_queue.final_wait_ms.samples).toBeGreaterThanOrEqual(2);
+    expect(after.inference_queue.final_wait_ms.p50).not.toBeNull();
+    isolateScheduler.forget(session);
+  });
+});
