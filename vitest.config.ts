@@ -44,6 +44,8 @@ function workers(
             EARSHOT_TRANSCRIBER: transcriber,
             // Short, so the idle timeout is tested without 10-s waits.
             EARSHOT_IDLE_TIMEOUT_MS: transcriber === "fake" ? "1500" : "10000",
+            // Short, so a resume window's expiry is tested without 30-s waits.
+            EARSHOT_RESUME_WINDOW_MS: transcriber === "fake" ? "3000" : "30000",
             EARSHOT_ADMIN_TOKEN: "earshot-admin-token",
             EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
           },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_ENDPOINTING_MS,
+  differingOption,
   type ListenOptions,
   normalizeLanguage,
   parseListenOptions,
@@ -39,6 +40,7 @@ describe("parseListenOptions defaults", () => {
       smartFormat: false,
       language: "en",
       model: { requested: "whisper-tiny", name: "whisper-tiny" },
+      resumable: false,
     } satisfies ListenOptions);
   });
 
@@ -69,6 +71,7 @@ describe("parseListenOptions defaults", () => {
       smartFormat: true,
       language: "en",
       model: { requested: "nova-3", name: "whisper-tiny" },
+      resumable: false,
     } satisfies ListenOptions);
   });
 });
@@ -91,9 +94,10 @@ describe("parseListenOptions refuses unknown and repeated options by name", () =
     expect(refused("bogus=1").message).toContain("encoding, sample_rate, channels");
   });
 
-  it("refuses Earshot's resume parameters by name until resume exists", () => {
-    expect(refused("session_id=abc").option).toBe("session_id");
-    expect(refused("resume_offset=3200").message).toMatch(/not supported yet/);
+  it("takes resumable as a boolean option, off by default", () => {
+    expect(accepted("").resumable).toBe(false);
+    expect(accepted("resumable=true").resumable).toBe(true);
+    expect(refused("resumable=yes").option).toBe("resumable");
   });
 });
 
@@ -314,5 +318,60 @@ describe("model", () => {
     expect(failure.option).toBe("model");
     expect(failure.message).toContain("nova-3-<domain>");
     expect(failure.message).toContain("whisper-tiny");
+  });
+});
+
+describe("resume parameters", () => {
+  const ID = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+  function resumeOf(query: string) {
+    const result = parse(query);
+    if (!result.ok) throw new Error(`expected ${query} to be accepted: ${result.message}`);
+    return result;
+  }
+
+  it("reads session_id, resume_offset and finals_received (default 0)", () => {
+    expect(resumeOf(`session_id=${ID}&resume_offset=1440000000`).resume).toEqual({
+      sessionId: ID,
+      resumeOffset: 1_440_000_000, // past 9 digits: a 4-h session at 48 kHz linear16
+      finalsReceived: 0,
+    });
+    expect(resumeOf(`session_id=${ID}&resume_offset=0&finals_received=7`).resume).toEqual({
+      sessionId: ID,
+      resumeOffset: 0,
+      finalsReceived: 7,
+    });
+    expect(resumeOf("encoding=linear16&sample_rate=16000").resume).toBeNull();
+  });
+
+  it.each([
+    ["session_id=abc&resume_offset=0", "session_id", /UUID/],
+    [`session_id=${ID.toUpperCase()}&resume_offset=0`, "session_id", /UUID/],
+    [`session_id=${ID}`, "resume_offset", /required with session_id/],
+    [`session_id=${ID}&resume_offset=-1`, "resume_offset", /whole number of bytes/],
+    [`session_id=${ID}&resume_offset=1.5`, "resume_offset", /whole number of bytes/],
+    [`session_id=${ID}&resume_offset=0&finals_received=x`, "finals_received", /whole number/],
+    ["resume_offset=3200", "resume_offset", /needs session_id/],
+    ["finals_received=2", "finals_received", /needs session_id/],
+    [`session_id=${ID}&session_id=${ID}&resume_offset=0`, "session_id", /more than once/],
+  ])("refuses %s naming %s", (query, option, message) => {
+    const failure = refused(query);
+    expect(failure.option).toBe(option);
+    expect(failure.message).toMatch(message);
+  });
+
+  it("compares only the options a resume names with the session's", () => {
+    const session = accepted("encoding=mulaw&sample_rate=8000&interim_results=true&resumable=true");
+    const same = resumeOf(
+      `session_id=${ID}&resume_offset=0&encoding=mulaw&sample_rate=8000&interim_results=true&resumable=true`,
+    );
+    expect(differingOption(same.given, same.options, session)).toBeNull();
+    const bare = resumeOf(`session_id=${ID}&resume_offset=0`);
+    expect(bare.given).toEqual([]);
+    expect(differingOption(bare.given, bare.options, session)).toBeNull();
+    const other = resumeOf(`session_id=${ID}&resume_offset=0&sample_rate=16000`);
+    expect(differingOption(other.given, other.options, session)).toBe("sample_rate");
+    const off = resumeOf(`session_id=${ID}&resume_offset=0&resumable=false`);
+    expect(differingOption(off.given, off.options, session)).toBe("resumable");
   });
 });

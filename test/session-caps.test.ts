@@ -55,21 +55,27 @@ function liveSession(transcriber: Transcriber, query = "encoding=linear16&sample
     ),
   );
   const ends: number[] = [];
-  new LiveSession(
-    server,
+  const live = new LiveSession(
     {
       sessionId: "caps-test",
       accountId: "caps-account",
       options: parsed.options,
       createdAt: Date.now(),
       idleTimeoutMs: 30_000,
+      resumeWindowMs: 30_000,
       maxSessionSeconds: 3600,
     },
     transcriber,
-    { addFinal: () => {}, end: (_bytes, code) => ends.push(code) },
+    {
+      addFinal: () => {},
+      end: (_bytes, code) => ends.push(code),
+      addDelivery: () => {},
+      deliveriesFrom: () => [],
+    },
     createLogger({ test: "caps" }),
     { ended: () => {} },
   );
+  live.attach(server, null);
   return { client, messages, closed, ends };
 }
 

@@ -275,12 +275,35 @@ export interface ErrorMessage {
   message?: string;
 }
 
+/**
+ * Earshot extension, only on resumable sessions (README "Resumable sessions"): sent first on every
+ * connection, fresh or resumed. `audio_bytes` is what the session holds (the client re-sends from
+ * its resume_offset and the server drops the first audio_bytes − resume_offset bytes); `finals`
+ * is how many final Results the session has produced.
+ */
+export interface EarshotSessionMessage {
+  type: "EarshotSession";
+  session_id: string;
+  resumed: boolean;
+  audio_bytes: number;
+  finals: number;
+  resume_window_ms: number;
+}
+
+/** Earshot extension, resumable sessions only: the session holds `audio_bytes` bytes of audio. */
+export interface EarshotAckMessage {
+  type: "EarshotAck";
+  audio_bytes: number;
+}
+
 export type ServerMessage =
   | ResultsMessage
   | SpeechStartedMessage
   | UtteranceEndMessage
   | MetadataMessage
-  | ErrorMessage;
+  | ErrorMessage
+  | EarshotSessionMessage
+  | EarshotAckMessage;
 
 const ERROR_VARIANT: Record<ErrorCode, ErrorMessage["variant"]> = {
   INVALID_JSON: "SchemaError",

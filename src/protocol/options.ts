@@ -28,10 +28,31 @@ export interface ListenOptions {
   language: string;
   /** What the client asked for, and what actually runs (reported in Metadata). */
   model: { requested: string; name: "whisper-tiny" };
+  /**
+   * Earshot extension: the session survives a dropped connection for RESUME_WINDOW_MS and can be
+   * resumed (README "Resumable sessions"). Off by default, so Deepgram clients see Deepgram's
+   * behaviour: their SDK reconnects into a new session, and an old one waiting would hold a slot.
+   */
+  resumable: boolean;
+}
+
+/** A reconnection to an existing session (`session_id` with `resume_offset`). */
+export interface ResumeRequest {
+  sessionId: string;
+  /** The byte of the session's audio stream the client re-sends from. */
+  resumeOffset: number;
+  /** How many final Results the client already has; the server replays the rest. */
+  finalsReceived: number;
 }
 
 export type OptionsResult =
-  | { ok: true; options: ListenOptions }
+  | {
+      ok: true;
+      options: ListenOptions;
+      /** The options the query named explicitly (a resume's must equal the session's). */
+      given: ListenOptionName[];
+      resume: ResumeRequest | null;
+    }
   | { ok: false; option: string; message: string };
 
 /**
@@ -118,12 +139,10 @@ export const DEFAULT_SAMPLE_RATE_HZ = 16_000;
 export const DEFAULT_MODEL = "whisper-tiny";
 
 /**
- * Earshot's own handshake parameters (PROTOCOL.md "Earshot extensions": resume after a dropped
- * connection). Resume is not built yet, so they are refused by name: a client that asks to resume
- * must not be handed a fresh session as if its audio and finals had been kept.
+ * Earshot's own handshake parameters for resuming a session (README "Resumable sessions"). They
+ * are not session options: they name which session to rejoin and where.
  */
-export const EARSHOT_EXTENSION_PARAMS = ["session_id", "resume_offset"] as const;
-const NOT_YET_SUPPORTED: ReadonlySet<string> = new Set<string>(EARSHOT_EXTENSION_PARAMS);
+export const RESUME_PARAMS = ["session_id", "resume_offset", "finals_received"] as const;
 
 /** Every option parseListenOptions understands, in the order errors are reported. */
 export const LISTEN_OPTION_NAMES = [
@@ -138,7 +157,43 @@ export const LISTEN_OPTION_NAMES = [
   "smart_format",
   "language",
   "model",
+  "resumable",
 ] as const;
+
+export type ListenOptionName = (typeof LISTEN_OPTION_NAMES)[number];
+
+/** Which ListenOptions field each query option sets (for comparing a resume with its session). */
+const OPTION_FIELDS: Record<ListenOptionName, (options: ListenOptions) => unknown> = {
+  encoding: (o) => o.encoding,
+  sample_rate: (o) => o.sampleRate,
+  channels: (o) => o.channels,
+  interim_results: (o) => o.interimResults,
+  endpointing: (o) => o.endpointingMs,
+  utterance_end_ms: (o) => o.utteranceEndMs,
+  vad_events: (o) => o.vadEvents,
+  punctuate: (o) => o.punctuate,
+  smart_format: (o) => o.smartFormat,
+  language: (o) => o.language,
+  model: (o) => o.model.requested,
+  // A resume is resumable by definition; repeating resumable=true is fine, false contradicts it.
+  resumable: (o) => o.resumable,
+};
+
+/**
+ * The first option a resume's query names whose value differs from the session's, or null. Only
+ * named options count: a resume may repeat the original URL or leave the options out.
+ */
+export function differingOption(
+  given: readonly ListenOptionName[],
+  requested: ListenOptions,
+  session: ListenOptions,
+): ListenOptionName | null {
+  for (const name of given) {
+    if (name === "resumable" && requested.resumable) continue;
+    if (OPTION_FIELDS[name](requested) !== OPTION_FIELDS[name](session)) return name;
+  }
+  return null;
+}
 
 /**
  * Deepgram live options that exist but Earshot cannot honour. They get a clearer refusal than a
@@ -168,7 +223,7 @@ const DEEPGRAM_UNSUPPORTED = new Set([
 
 const KNOWN_PARAMS: ReadonlySet<string> = new Set<string>([
   ...LISTEN_OPTION_NAMES,
-  ...EARSHOT_EXTENSION_PARAMS,
+  ...RESUME_PARAMS,
 ]);
 
 type Step<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -190,6 +245,73 @@ function quote(value: string): string {
  */
 function parseDecimalInteger(value: string): number | null {
   return /^[0-9]{1,9}$/.test(value) ? Number(value) : null;
+}
+
+/**
+ * A byte or message count: like parseDecimalInteger but up to 15 digits, since a 4-h session at
+ * 48 kHz linear16 is 1.4 × 10⁹ bytes (every 15-digit number is a safe integer).
+ */
+function parseCount(value: string): number | null {
+  return /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
+}
+
+/** Session ids are minted by crypto.randomUUID(); anything else names no session. */
+const SESSION_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+type ResumeStep =
+  | { ok: true; resume: ResumeRequest | null }
+  | { ok: false; option: string; message: string };
+
+function parseResume(params: URLSearchParams): ResumeStep {
+  const sessionId = params.get("session_id");
+  const rawOffset = params.get("resume_offset");
+  const rawFinals = params.get("finals_received");
+  if (sessionId === null) {
+    const stray =
+      rawOffset !== null ? "resume_offset" : rawFinals !== null ? "finals_received" : null;
+    if (stray === null) return { ok: true, resume: null };
+    return {
+      ok: false,
+      option: stray,
+      message: `${stray} needs session_id: the session to resume`,
+    };
+  }
+  if (!SESSION_ID_PATTERN.test(sessionId)) {
+    return {
+      ok: false,
+      option: "session_id",
+      message: `session_id must be a session's id (a lowercase UUID, the request_id of its messages), got ${quote(sessionId)}`,
+    };
+  }
+  if (rawOffset === null) {
+    return {
+      ok: false,
+      option: "resume_offset",
+      message:
+        "resume_offset is required with session_id: the byte of the audio stream you re-send from (the audio_bytes of the last EarshotAck)",
+    };
+  }
+  const resumeOffset = parseCount(rawOffset);
+  if (resumeOffset === null) {
+    return {
+      ok: false,
+      option: "resume_offset",
+      message: `resume_offset must be a whole number of bytes, got ${quote(rawOffset)}`,
+    };
+  }
+  let finalsReceived = 0;
+  if (rawFinals !== null) {
+    const count = parseCount(rawFinals);
+    if (count === null) {
+      return {
+        ok: false,
+        option: "finals_received",
+        message: `finals_received must be a whole number of final results, got ${quote(rawFinals)}`,
+      };
+    }
+    finalsReceived = count;
+  }
+  return { ok: true, resume: { sessionId, resumeOffset, finalsReceived } };
 }
 
 /** Exactly "true" or "false": what the SDK sends (it stringifies JS booleans into the URL). */
@@ -355,13 +477,6 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
   const seen = new Set<string>();
   for (const name of params.keys()) {
     if (!KNOWN_PARAMS.has(name)) return { ok: false, option: name, message: unknownMessage(name) };
-    if (NOT_YET_SUPPORTED.has(name)) {
-      return {
-        ok: false,
-        option: name,
-        message: `${name}: resuming a session is not supported yet; open a new session instead`,
-      };
-    }
     // A repeated option is ambiguous (which one wins differs between servers); refuse it.
     if (seen.has(name)) {
       return { ok: false, option: name, message: `${quote(name)} is given more than once` };
@@ -413,6 +528,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
     vad_events: false,
     punctuate: false,
     smart_format: false,
+    resumable: false,
   };
   for (const name of Object.keys(booleans) as (keyof typeof booleans)[]) {
     const raw = params.get(name);
@@ -459,8 +575,13 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
     model = step.value;
   }
 
+  const resume = parseResume(params);
+  if (!resume.ok) return resume;
+
   return {
     ok: true,
+    given: LISTEN_OPTION_NAMES.filter((name) => seen.has(name)),
+    resume: resume.resume,
     options: {
       encoding,
       sampleRate,
@@ -473,6 +594,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
       smartFormat: booleans.smart_format,
       language,
       model,
+      resumable: booleans.resumable,
     },
   };
 }

@@ -2,6 +2,10 @@
  * `GET /v1/listen`: the WebSocket handshake. The worker is thin and stateless: it authenticates,
  * validates the options, and forwards the upgrade to a Durable Object of the session's own.
  * Every refusal happens here, before `101 Switching Protocols`, as an HTTP status with a JSON body.
+ *
+ * A resume (`session_id` + `resume_offset`) goes to the existing session's object instead, after
+ * the same authentication; it takes no new slot (the session still holds its own), and the session
+ * object decides whether it can attach (README "Resumable sessions").
  */
 import type { Context } from "hono";
 import { authenticate, type Principal } from "../auth/authenticate";
@@ -17,7 +21,9 @@ import {
 import { parseListenOptions } from "../protocol/options";
 import { createLogger } from "../runtime/log";
 import {
+  encodeSessionResume,
   encodeSessionStart,
+  SESSION_RESUME_HEADER,
   SESSION_START_HEADER,
   type SessionStart,
 } from "../session/session-start";
@@ -46,6 +52,23 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
 
   const parsed = parseListenOptions(new URL(request.url).searchParams);
   if (!parsed.ok) return badOption(parsed, sessionId);
+
+  if (parsed.resume !== null) {
+    const { resume } = parsed;
+    const stub = c.env.SESSION.get(c.env.SESSION.idFromName(resume.sessionId));
+    const header = encodeSessionResume({
+      ...resume,
+      accountId: principal.accountId,
+      options: parsed.options,
+      given: parsed.given,
+      subprotocol: credential.credential.subprotocol,
+    });
+    return forwardToSession(resume.sessionId, principal.accountId, () =>
+      stub.fetch("https://session.internal/resume", {
+        headers: { Upgrade: "websocket", [SESSION_RESUME_HEADER]: header },
+      }),
+    );
+  }
 
   // Admission before the upgrade: a refused client gets an HTTP status it can read, and the
   // official SDK does not retry a handshake 429.
@@ -89,18 +112,31 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
       ),
     );
   const stub = c.env.SESSION.get(c.env.SESSION.idFromName(sessionId));
+  const response = await forwardToSession(sessionId, accountId, () =>
+    stub.fetch("https://session.internal/connect", {
+      headers: { Upgrade: "websocket", [SESSION_START_HEADER]: encodeSessionStart(start) },
+    }),
+  );
+  if (response.status !== 101) releaseUnused();
+  return response;
+}
+
+/**
+ * The session object's answer, with the session id in `dg-request-id`. If the object fails (e.g.
+ * it was reset while loading models), 503: a retry may succeed.
+ */
+async function forwardToSession(
+  sessionId: string,
+  accountId: string,
+  connect: () => Promise<Response>,
+): Promise<Response> {
   let response: Response;
   try {
-    response = await stub.fetch("https://session.internal/connect", {
-      headers: { Upgrade: "websocket", [SESSION_START_HEADER]: encodeSessionStart(start) },
-    });
+    response = await connect();
   } catch (error) {
-    // The session object failed (e.g. it was reset while loading models): a retry may succeed.
-    log.error("session object failed to start", { sessionId, accountId, error });
-    releaseUnused();
+    log.error("session object failed", { sessionId, accountId, error });
     return serviceUnavailable(sessionId, 5, "the session could not be started");
   }
-  if (response.status !== 101) releaseUnused();
   const headers = new Headers(response.headers);
   headers.set("dg-request-id", sessionId);
   return new Response(response.body, {

@@ -40,3 +40,19 @@ export const MAX_SESSION_SECONDS = 4 * 60 * 60;
 
 /** Default idle timeout (Deepgram's): nothing received for 10 s → close 1011 NET-0001. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+
+/**
+ * How long a resumable session waits for its client after the connection drops: 30 s. Long enough
+ * for a Wi-Fi-to-cellular handover or a laptop waking up (a few seconds) with room to spare; short
+ * enough that a client that is really gone gives its concurrency slot back soon (the slot is held
+ * while the session waits: it is still transcribing what it received). After it: the session ends
+ * as if the client had closed, its finals stored, and a resume is refused 410.
+ */
+export const RESUME_WINDOW_MS = 30_000;
+
+/**
+ * A resumable session acknowledges held audio about once a second of audio (EarshotAck): the
+ * client keeps at most ~1 s plus what is in flight to re-send after a drop, for a message a second
+ * — next to tens of audio frames a second.
+ */
+export const ACK_EVERY_AUDIO_SECONDS = 1;

@@ -1,7 +1,14 @@
 /**
- * One connected session: its socket, its serial queue, its audio input, VAD pipeline and
- * transcriber, and how it ends. Every message is handled in arrival order through the queue;
- * nothing here is shared with any other session.
+ * One session: its socket, its serial queue, its audio input, VAD pipeline and transcriber, and
+ * how it ends. Every message is handled in arrival order through the queue; nothing here is shared
+ * with any other session.
+ *
+ * A resumable session (README "Resumable sessions") outlives its socket: when the connection
+ * drops it goes on transcribing what it received, keeps its finals, and waits RESUME_WINDOW_MS
+ * for the client to attach a new socket. Its audio stream stays one byte stream across sockets:
+ * the client re-sends from an offset at or below what the session holds, and the session drops
+ * the bytes it already has, so nothing is lost or transcribed twice. Finals are numbered in the
+ * order produced; a resuming client says how many it has and gets the rest, exactly as first sent.
  */
 
 import type { SessionUsage } from "../limits/limiter-client";
@@ -25,14 +32,14 @@ import {
   parseClientText,
   type ServerMessage,
 } from "../protocol/messages";
-import type { ListenOptions } from "../protocol/options";
+import type { ListenOptions, ResumeRequest } from "../protocol/options";
 import { runBackground } from "../runtime/background";
 import type { Logger } from "../runtime/log";
 import { FinalsBacklogError } from "../stt/inference-scheduler";
 import type { Transcriber, TranscriberSession, Transcript } from "../stt/transcriber";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
 import { AudioInput } from "./audio-input";
-import { MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS } from "./caps";
+import { ACK_EVERY_AUDIO_SECONDS, MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS } from "./caps";
 import { SerialQueue } from "./serial-queue";
 import { SpeechPipeline } from "./speech-pipeline";
 import type { TranscriptStore } from "./transcript-store";
@@ -43,6 +50,8 @@ export interface LiveSessionConfig {
   options: ListenOptions;
   createdAt: number;
   idleTimeoutMs: number;
+  /** How long a resumable session waits for its client after a drop (RESUME_WINDOW_MS). */
+  resumeWindowMs: number;
   maxSessionSeconds: number;
 }
 
@@ -51,6 +60,19 @@ export interface LiveSessionHooks {
   ended(): void;
 }
 
+/** Why a resume cannot attach: answered as an HTTP status before the upgrade. */
+export interface ResumeRefusal {
+  status: 409 | 410;
+  errCode: "NOT_RESUMABLE" | "RESUME_GAP" | "SESSION_ENDED";
+  message: string;
+}
+
+/** The old socket of a session that a resumed connection took over. */
+const RESUMED_ELSEWHERE: CloseSpec = closeWith(
+  CLOSE.NORMAL,
+  "RESUMED: a newer connection resumed this session",
+);
+
 type EndMode =
   /** CloseStream / empty frame / max length: flush, send finals and Metadata, then close. */
   | { kind: "graceful"; close: CloseSpec }
@@ -58,6 +80,8 @@ type EndMode =
   | { kind: "abort"; close: CloseSpec }
   /** The client went away: nothing to send; queued audio is still transcribed and stored. */
   | { kind: "gone"; code: number; reason: string };
+
+type Store = Pick<TranscriptStore, "addFinal" | "end" | "addDelivery" | "deliveriesFrom">;
 
 /** Transcription fell behind (the isolate's queue of finals for this session is full). */
 const TRANSCRIPTION_BEHIND: CloseSpec = { code: 1011, reason: "STT-0001" };
@@ -83,6 +107,8 @@ export function vadOptionsFor(options: ListenOptions): VadOptions {
 }
 
 export class LiveSession {
+  /** The client's socket; null while a resumable session waits for its client to come back. */
+  #socket: WebSocket | null = null;
   readonly #queue: SerialQueue;
   readonly #audio: AudioInput;
   readonly #transcriber: TranscriberSession;
@@ -91,6 +117,15 @@ export class LiveSession {
   #lastReceivedAt = Date.now();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
+  #resumeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Audio bytes accepted into the queue: the stream offset of the next new byte. */
+  #bytesAccepted = 0;
+  /** Bytes a resumed client re-sends that the session already holds: dropped on arrival. */
+  #skipBytes = 0;
+  readonly #ackEveryBytes: number;
+  #nextAckAt = 0;
+  /** Final Results produced so far (resumable sessions number them for replay). */
+  #finals = 0;
   #ending = false;
   #endedReported = false;
   /** Set when the session failed; a graceful ending then closes with this instead of Metadata. */
@@ -98,10 +133,9 @@ export class LiveSession {
   #secondsTranscribed = 0;
 
   constructor(
-    private readonly socket: WebSocket,
     private readonly config: LiveSessionConfig,
     private readonly model: Transcriber,
-    private readonly store: Pick<TranscriptStore, "addFinal" | "end">,
+    private readonly store: Store,
     private readonly log: Logger,
     private readonly hooks: LiveSessionHooks,
   ) {
@@ -115,6 +149,7 @@ export class LiveSession {
       MAX_QUEUED_AUDIO_SECONDS * this.#audio.bytesPerSecond,
       2 * MAX_FRAME_BYTES,
     );
+    this.#ackEveryBytes = ACK_EVERY_AUDIO_SECONDS * this.#audio.bytesPerSecond;
     this.#transcriber = model.open({
       sessionId: config.sessionId,
       accountId: config.accountId,
@@ -133,13 +168,6 @@ export class LiveSession {
       failed: (error) => this.#failed(error, "final"),
     });
 
-    socket.addEventListener("message", (event) => this.#onMessage(event.data));
-    socket.addEventListener("close", (event) => this.#onClose(event.code, event.reason));
-    socket.addEventListener("error", (event) => {
-      this.log.warn("socket error", { error: event.error });
-      this.#end({ kind: "gone", code: 1006, reason: "socket error" });
-    });
-    this.#armIdleTimer(config.idleTimeoutMs);
     this.#lifetimeTimer = setTimeout(
       () => this.#end({ kind: "graceful", close: MAX_DURATION_CLOSE }),
       config.maxSessionSeconds * 1000,
@@ -148,6 +176,103 @@ export class LiveSession {
 
   get bytesReceived(): number {
     return this.#audio.bytesReceived;
+  }
+
+  get #resumable(): boolean {
+    return this.config.options.resumable;
+  }
+
+  /**
+   * Connects the client's socket: the first one, or a resumed client's. A resume that arrives
+   * while the old socket still looks open (the client noticed the drop before the server did)
+   * takes over: the old socket is closed and everything it still delivers is ignored. Call
+   * resumeRefusal() first.
+   */
+  attach(socket: WebSocket, resume: ResumeRequest | null): void {
+    const previous = this.#socket;
+    this.#socket = socket;
+    if (previous !== null) {
+      this.log.info("resumed over a connection that still looked open");
+      this.#closeSocket(previous, RESUMED_ELSEWHERE);
+    }
+    clearTimeout(this.#resumeTimer);
+    socket.addEventListener("message", (event) => {
+      if (this.#socket === socket) this.#onMessage(event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (this.#socket === socket) this.#onClose(event.code, event.reason);
+    });
+    socket.addEventListener("error", (event) => {
+      if (this.#socket !== socket) return;
+      this.log.warn("socket error", { error: event.error });
+      this.#onClose(1006, "socket error");
+    });
+    this.#lastReceivedAt = Date.now();
+    clearTimeout(this.#idleTimer);
+    this.#armIdleTimer(this.config.idleTimeoutMs);
+
+    if (resume !== null) {
+      this.#skipBytes = this.#bytesAccepted - resume.resumeOffset;
+      this.log.info("session resumed", {
+        resumeOffset: resume.resumeOffset,
+        audioBytes: this.#bytesAccepted,
+        finalsReceived: resume.finalsReceived,
+        finals: this.#finals,
+      });
+    }
+    if (this.#resumable) {
+      this.#send({
+        type: "EarshotSession",
+        session_id: this.config.sessionId,
+        resumed: resume !== null,
+        audio_bytes: this.#bytesAccepted,
+        finals: this.#finals,
+        resume_window_ms: this.config.resumeWindowMs,
+      });
+      this.#nextAckAt = this.#bytesAccepted + this.#ackEveryBytes;
+    }
+    if (resume !== null) {
+      // Exactly the finals the client lacks, as first sent, before anything new.
+      for (const message of this.store.deliveriesFrom(resume.finalsReceived)) {
+        this.#sendText(message);
+      }
+    }
+  }
+
+  /** Why `resume` cannot attach now, or null when it can. */
+  resumeRefusal(resume: ResumeRequest): ResumeRefusal | null {
+    if (this.#ending) {
+      return {
+        status: 410,
+        errCode: "SESSION_ENDED",
+        message: "this session has ended; its transcript is at GET /v1/sessions/<id>/transcript",
+      };
+    }
+    if (!this.#resumable) {
+      return {
+        status: 409,
+        errCode: "NOT_RESUMABLE",
+        message: "this session was opened without resumable=true and cannot be resumed",
+      };
+    }
+    if (resume.resumeOffset > this.#bytesAccepted) {
+      return {
+        status: 409,
+        errCode: "RESUME_GAP",
+        message:
+          `resume_offset ${resume.resumeOffset} is past the ${this.#bytesAccepted} audio bytes this ` +
+          `session holds: bytes ${this.#bytesAccepted}..${resume.resumeOffset} would be missing; ` +
+          `resume from ${this.#bytesAccepted} or earlier`,
+      };
+    }
+    if (resume.finalsReceived > this.#finals) {
+      return {
+        status: 409,
+        errCode: "RESUME_GAP",
+        message: `finals_received ${resume.finalsReceived} is more than the ${this.#finals} finals this session produced`,
+      };
+    }
+    return null;
   }
 
   /** For the account's usage: audio received, and audio covered by final transcripts. */
@@ -197,28 +322,36 @@ export class LiveSession {
     }
   }
 
-  #onAudio(bytes: Uint8Array): void {
-    if (bytes.byteLength === 0) {
+  #onAudio(frame: Uint8Array): void {
+    if (frame.byteLength === 0) {
       // Deepgram's convention: an empty binary frame closes the stream.
       this.#end({ kind: "graceful", close: CLOSE.NORMAL });
       return;
     }
-    if (bytes.byteLength > MAX_FRAME_BYTES) {
+    if (frame.byteLength > MAX_FRAME_BYTES) {
       this.#end({
         kind: "abort",
         close: closeWith(
           CLOSE.MESSAGE_TOO_BIG,
-          `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}; send 20-250 ms per frame`,
+          `frame of ${frame.byteLength} bytes exceeds ${MAX_FRAME_BYTES}; send 20-250 ms per frame`,
         ),
       });
       return;
     }
-    if (looksLikeControlFrame(bytes)) {
+    if (looksLikeControlFrame(frame)) {
       this.#sendError(
         "CONTROL_AS_BINARY",
         "a JSON control message arrived as a binary frame; send it as a text frame (it was not treated as audio)",
       );
       return;
+    }
+    let bytes = frame;
+    if (this.#skipBytes > 0) {
+      // A resumed client re-sending audio the session already holds.
+      const skip = Math.min(this.#skipBytes, bytes.byteLength);
+      this.#skipBytes -= skip;
+      bytes = bytes.subarray(skip);
+      if (bytes.byteLength === 0) return;
     }
     if (this.#queue.pendingAudioBytes + bytes.byteLength > this.#maxQueuedBytes) {
       this.#end({
@@ -238,26 +371,59 @@ export class LiveSession {
       },
       bytes.byteLength,
     );
+    this.#bytesAccepted += bytes.byteLength;
+    if (this.#resumable && this.#bytesAccepted >= this.#nextAckAt) {
+      this.#send({ type: "EarshotAck", audio_bytes: this.#bytesAccepted });
+      this.#nextAckAt = this.#bytesAccepted + this.#ackEveryBytes;
+    }
   }
 
   #onClose(code: number, reason: string): void {
     this.log.info("client closed", { code, reason });
-    this.#end({ kind: "gone", code, reason });
+    // A client's own normal close means it is done; anything else may be a network failure.
+    if (this.#resumable && code !== CLOSE.NORMAL.code) {
+      this.#close(CLOSE.NORMAL.code, ""); // completes the closing handshake
+      this.#detach(code, reason);
+    } else {
+      this.#end({ kind: "gone", code, reason });
+    }
+  }
+
+  /** The connection is gone but the client may come back: wait RESUME_WINDOW_MS for it. */
+  #detach(code: number, reason: string): void {
+    if (this.#ending || this.#socket === null) return;
+    this.#socket = null;
+    clearTimeout(this.#idleTimer);
+    const windowMs = this.config.resumeWindowMs;
+    this.log.info("waiting for the client to resume", { code, reason, windowMs });
+    this.#resumeTimer = setTimeout(
+      () =>
+        this.#end({
+          kind: "gone",
+          code,
+          reason: `not resumed within ${windowMs / 1000} s (${reason})`,
+        }),
+      windowMs,
+    );
   }
 
   // --- server → client -------------------------------------------------------------------------
 
   #emit(transcript: Transcript): void {
-    if (transcript.isFinal) {
-      this.#secondsTranscribed += Math.max(0, transcript.end - transcript.start);
-      if (transcript.text !== "") this.store.addFinal(transcript);
-    }
-    this.#send(
+    const text = encodeServerMessage(
       buildResults(transcript, {
         requestId: this.config.sessionId,
         model: this.model.model,
       }),
     );
+    if (transcript.isFinal) {
+      this.#secondsTranscribed += Math.max(0, transcript.end - transcript.start);
+      if (transcript.text !== "") this.store.addFinal(transcript);
+      // Kept whether or not a socket is attached: a resuming client gets the ones it lacks.
+      if (this.#resumable) this.store.addDelivery(this.#finals, text);
+      this.#finals += 1;
+    }
+    this.#sendText(text);
   }
 
   #sendError(code: ErrorCode, description: string, clientMessage?: string): void {
@@ -273,17 +439,27 @@ export class LiveSession {
   }
 
   #send(message: ServerMessage): void {
-    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.#sendText(encodeServerMessage(message));
+  }
+
+  /** Sends on the attached socket; while detached, nothing (finals are kept for replay). */
+  #sendText(text: string): void {
+    const socket = this.#socket;
+    if (socket === null || socket.readyState !== WebSocket.OPEN) return;
     try {
-      this.socket.send(encodeServerMessage(message));
+      socket.send(text);
     } catch (error) {
       this.#teardownError("send", error);
     }
   }
 
   #close(code: number, reason: string): void {
+    if (this.#socket !== null) this.#closeSocket(this.#socket, { code, reason });
+  }
+
+  #closeSocket(socket: WebSocket, close: CloseSpec): void {
     try {
-      this.socket.close(code, closeReason(reason));
+      socket.close(close.code, closeReason(close.reason));
     } catch (error) {
       this.#teardownError("close", error);
     }
@@ -301,13 +477,17 @@ export class LiveSession {
     this.#idleTimer = setTimeout(() => {
       const idleFor = Date.now() - this.#lastReceivedAt;
       if (idleFor >= this.config.idleTimeoutMs) {
-        this.#end({
-          kind: "abort",
-          close: closeWith(
-            CLOSE.NET_IDLE,
-            `nothing received for ${this.config.idleTimeoutMs / 1000} s`,
-          ),
-        });
+        const close = closeWith(
+          CLOSE.NET_IDLE,
+          `nothing received for ${this.config.idleTimeoutMs / 1000} s`,
+        );
+        if (this.#resumable) {
+          // Silence may be a connection that died without a close: the client may come back.
+          this.#close(close.code, close.reason);
+          this.#detach(close.code, close.reason);
+        } else {
+          this.#end({ kind: "abort", close });
+        }
       } else {
         this.#armIdleTimer(this.config.idleTimeoutMs - idleFor);
       }
@@ -336,6 +516,7 @@ export class LiveSession {
     this.#ending = true;
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#lifetimeTimer);
+    clearTimeout(this.#resumeTimer);
 
     const closeNow = mode.kind === "abort" ? mode.close : null;
     if (closeNow) this.#close(closeNow.code, closeNow.reason);

@@ -6,16 +6,28 @@
  * The socket is accepted with `accept()`, not the hibernation API: a live session holds in-memory
  * state (VAD recurrent state, the utterance being transcribed) that hibernation would drop, and an
  * active session is never idle long enough to hibernate anyway (the idle timeout closes it first).
+ *
+ * A resumed connection (README "Resumable sessions") reaches the same object by the session id
+ * and is attached to the LiveSession that is still running. If the object itself was reset (a
+ * deploy, a crash), that in-memory state is gone: the resume is refused 410 and the stored finals
+ * stay readable; the session's slot is given back at once.
  */
 import { DurableObject } from "cloudflare:workers";
 import { httpError, serviceUnavailable, upgradeRequired } from "../protocol/http-errors";
+import { differingOption, type ListenOptions } from "../protocol/options";
 import { createLogger } from "../runtime/log";
 import { selectTranscriber } from "../stt/select";
 import type { Transcriber } from "../stt/transcriber";
-import { DEFAULT_IDLE_TIMEOUT_MS, MAX_SESSION_SECONDS } from "./caps";
+import { DEFAULT_IDLE_TIMEOUT_MS, MAX_SESSION_SECONDS, RESUME_WINDOW_MS } from "./caps";
 import { LiveSession } from "./live-session";
 import { SessionLease } from "./session-lease";
-import { decodeSessionStart, SESSION_START_HEADER } from "./session-start";
+import {
+  decodeSessionResume,
+  decodeSessionStart,
+  SESSION_RESUME_HEADER,
+  SESSION_START_HEADER,
+  type SessionResume,
+} from "./session-start";
 import { type StoredFinal, TranscriptStore } from "./transcript-store";
 
 export interface SessionTranscript {
@@ -23,9 +35,10 @@ export interface SessionTranscript {
   finals: StoredFinal[];
 }
 
-function idleTimeoutMs(value: string | undefined): number {
+/** A positive whole number of ms from a var, or the default. */
+function msVar(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed > 0 ? parsed : DEFAULT_IDLE_TIMEOUT_MS;
+  return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
 }
 
 export class SessionObject extends DurableObject<Env> {
@@ -33,6 +46,8 @@ export class SessionObject extends DurableObject<Env> {
   #live: LiveSession | null = null;
 
   override async fetch(request: Request): Promise<Response> {
+    const resume = decodeSessionResume(request.headers.get(SESSION_RESUME_HEADER));
+    if (resume !== null) return this.#resume(request, resume);
     const start = decodeSessionStart(request.headers.get(SESSION_START_HEADER));
     const requestId = start?.sessionId ?? "unknown";
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
@@ -56,12 +71,7 @@ export class SessionObject extends DurableObject<Env> {
       return serviceUnavailable(requestId, 30, "speech recognition is temporarily unavailable");
     }
 
-    const pair = new WebSocketPair();
-    const [client, server] = [pair[0], pair[1]];
-    // Since compatibility date 2026-03 workerd follows the standard and delivers binary messages
-    // as Blob by default; audio is handled synchronously as bytes, so ask for ArrayBuffers.
-    server.binaryType = "arraybuffer";
-    server.accept();
+    const [client, server] = acceptedPair();
     this.#store.begin({
       sessionId: start.sessionId,
       accountId: start.accountId,
@@ -70,13 +80,13 @@ export class SessionObject extends DurableObject<Env> {
     });
     const lease = new SessionLease(this.env, start.accountId, start.sessionId, log);
     const live = new LiveSession(
-      server,
       {
         sessionId: start.sessionId,
         accountId: start.accountId,
         options: start.options,
         createdAt: start.createdAt,
-        idleTimeoutMs: idleTimeoutMs(this.env.EARSHOT_IDLE_TIMEOUT_MS),
+        idleTimeoutMs: msVar(this.env.EARSHOT_IDLE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS),
+        resumeWindowMs: msVar(this.env.EARSHOT_RESUME_WINDOW_MS, RESUME_WINDOW_MS),
         maxSessionSeconds: Math.min(
           start.maxSessionSeconds ?? MAX_SESSION_SECONDS,
           MAX_SESSION_SECONDS,
@@ -94,14 +104,71 @@ export class SessionObject extends DurableObject<Env> {
     );
     lease.start(() => live.usage());
     this.#live = live;
+    live.attach(server, null);
     log.info("session started", {
       encoding: start.options.encoding,
       sampleRate: start.options.sampleRate,
+      resumable: start.options.resumable,
       model: transcriber.model.name,
     });
-    const headers = new Headers();
-    if (start.subprotocol !== null) headers.set("Sec-WebSocket-Protocol", start.subprotocol);
-    return new Response(null, { status: 101, webSocket: client, headers });
+    return switchingProtocols(client, start.subprotocol);
+  }
+
+  async #resume(request: Request, resume: SessionResume): Promise<Response> {
+    const { sessionId, accountId } = resume;
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return upgradeRequired(sessionId);
+    }
+    const log = createLogger({ sessionId, accountId });
+    const record = this.#store.record();
+    // Another account's session is answered exactly like a missing one: ids are not disclosed.
+    if (record === null || record.accountId !== accountId) {
+      return httpError(404, "SESSION_NOT_FOUND", "no session with this id", sessionId);
+    }
+    const live = this.#live;
+    if (live === null) {
+      if (!this.#store.hasEnded()) {
+        // The object was reset while the session ran: its audio and model state are gone. Give
+        // the slot back now instead of when the lease expires, and record how it ended.
+        log.warn("resume of a session whose object was reset");
+        new SessionLease(this.env, accountId, sessionId, log).release({
+          audioSecondsReceived: 0,
+          audioSecondsTranscribed: 0,
+          startedAt: record.createdAt,
+        });
+        this.#store.end(0, 1012, "session state lost: its server restarted", Date.now());
+        return httpError(
+          410,
+          "SESSION_ENDED",
+          `this session's server restarted and its unfinished audio is gone; its ${this.#store.finals().length} stored finals are at GET /v1/sessions/${sessionId}/transcript; open a new session`,
+          sessionId,
+        );
+      }
+      return httpError(
+        410,
+        "SESSION_ENDED",
+        `this session has ended; its transcript is at GET /v1/sessions/${sessionId}/transcript`,
+        sessionId,
+      );
+    }
+    const sessionOptions = JSON.parse(record.optionsJson) as ListenOptions;
+    const differs = differingOption(resume.given, resume.options, sessionOptions);
+    if (differs !== null) {
+      return httpError(
+        400,
+        "Bad Request",
+        `${differs} differs from the session's: a resume must repeat the session's options or leave them out`,
+        sessionId,
+      );
+    }
+    const refusal = live.resumeRefusal(resume);
+    if (refusal !== null) {
+      log.info("resume refused", { errCode: refusal.errCode, message: refusal.message });
+      return httpError(refusal.status, refusal.errCode, refusal.message, sessionId);
+    }
+    const [client, server] = acceptedPair();
+    live.attach(server, resume);
+    return switchingProtocols(client, resume.subprotocol);
   }
 
   /** The stored finals, for the account that owns this session; null for anyone else. */
@@ -110,4 +177,22 @@ export class SessionObject extends DurableObject<Env> {
     if (record === null || record.accountId !== accountId) return null;
     return { sessionId: record.sessionId, finals: this.#store.finals() };
   }
+}
+
+/** A socket pair whose server end is accepted and delivers audio as ArrayBuffers. */
+function acceptedPair(): [WebSocket, WebSocket] {
+  const pair = new WebSocketPair();
+  const server = pair[1];
+  // Since compatibility date 2026-03 workerd follows the standard and delivers binary messages
+  // as Blob by default; audio is handled synchronously as bytes, so ask for ArrayBuffers.
+  server.binaryType = "arraybuffer";
+  server.accept();
+  return [pair[0], server];
+}
+
+/** The 101 answer, selecting the browser's subprotocol when it sent one. */
+function switchingProtocols(client: WebSocket, subprotocol: string | null): Response {
+  const headers = new Headers();
+  if (subprotocol !== null) headers.set("Sec-WebSocket-Protocol", subprotocol);
+  return new Response(null, { status: 101, webSocket: client, headers });
 }

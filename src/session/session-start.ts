@@ -4,9 +4,10 @@
  * request the worker builds itself, so no client header can reach the DO or forge it.
  */
 import type { Scheme } from "../auth/credentials";
-import type { ListenOptions } from "../protocol/options";
+import type { ListenOptionName, ListenOptions, ResumeRequest } from "../protocol/options";
 
 export const SESSION_START_HEADER = "X-Earshot-Session-Start";
+export const SESSION_RESUME_HEADER = "X-Earshot-Session-Resume";
 
 export interface SessionStart {
   sessionId: string;
@@ -20,8 +21,46 @@ export interface SessionStart {
   createdAt: number;
 }
 
+/** A reconnection to an existing session, after the worker authenticated it. */
+export interface SessionResume extends ResumeRequest {
+  /** The authenticated caller's account: only the session's own account may resume it. */
+  accountId: string;
+  /** The options of the resume's query, and which it named (they must equal the session's). */
+  options: ListenOptions;
+  given: ListenOptionName[];
+  subprotocol: Scheme | null;
+}
+
 export function encodeSessionStart(start: SessionStart): string {
   return JSON.stringify(start);
+}
+
+export function encodeSessionResume(resume: SessionResume): string {
+  return JSON.stringify(resume);
+}
+
+/** Only the worker builds this header, so a shape check is enough; null when it is not one. */
+export function decodeSessionResume(value: string | null): SessionResume | null {
+  if (value === null) return null;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (typeof parsed !== "object" || parsed === null) return null;
+    const resume = parsed as Partial<SessionResume>;
+    if (
+      typeof resume.sessionId !== "string" ||
+      typeof resume.accountId !== "string" ||
+      typeof resume.resumeOffset !== "number" ||
+      typeof resume.finalsReceived !== "number" ||
+      typeof resume.options !== "object" ||
+      resume.options === null ||
+      !Array.isArray(resume.given)
+    ) {
+      return null;
+    }
+    return resume as SessionResume;
+  } catch {
+    return null;
+  }
 }
 
 export function decodeSessionStart(value: string | null): SessionStart | null {

@@ -1,7 +1,8 @@
 /**
  * A session's durable record in its Durable Object's SQLite: who owns it, its options, how it
  * ended, and every final transcript in order. It is what `GET /v1/sessions/:id/transcript` reads,
- * and it outlives the socket.
+ * and it outlives the socket. A resumable session also keeps every final Results message exactly
+ * as sent (empty ones too), numbered from 0, to replay those a resuming client lacks.
  */
 import type { Transcript } from "../stt/transcriber";
 
@@ -36,6 +37,10 @@ export class TranscriptStore {
       "end" REAL NOT NULL,
       transcript TEXT NOT NULL,
       words TEXT NOT NULL
+    )`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS delivery (
+      seq INTEGER PRIMARY KEY,
+      message TEXT NOT NULL
     )`);
   }
 
@@ -74,6 +79,27 @@ export class TranscriptStore {
       transcript.text,
       JSON.stringify(transcript.words),
     );
+  }
+
+  /** Final Results number `seq` of a resumable session, as sent (JSON text). */
+  addDelivery(seq: number, message: string): void {
+    this.sql.exec("INSERT INTO delivery (seq, message) VALUES (?, ?)", seq, message);
+  }
+
+  /** The final Results from number `seq` on, in order, as sent. */
+  deliveriesFrom(seq: number): string[] {
+    return this.sql
+      .exec<{ message: string }>("SELECT message FROM delivery WHERE seq >= ? ORDER BY seq", seq)
+      .toArray()
+      .map((row) => row.message);
+  }
+
+  /** Whether the session's end was recorded (false for one whose object died while live). */
+  hasEnded(): boolean {
+    const row = this.sql
+      .exec<{ ended_at: number | null }>("SELECT ended_at FROM session LIMIT 1")
+      .toArray()[0];
+    return row !== undefined && row.ended_at !== null;
   }
 
   finals(): StoredFinal[] {
