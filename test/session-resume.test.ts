@@ -271,6 +271,23 @@ describe("refused resumes", () => {
     expect(metadata.sha256).toBe(reference.sha256);
   });
 
+  it("a client's own 1000 or 1001 (a page closing) ends a resumable session at once", async () => {
+    for (const code of [1000, 1001]) {
+      const client = await TestClient.open(RESUMABLE, { key: account.key });
+      sendAll(client, pcm.subarray(0, 64_000));
+      await client.waitFor((m) => m.type === "EarshotAck", "an ack");
+      client.socket.close(code, "done");
+      // Freed inside the 3-s resume window (at most 40 × 50 ms = 2 s of polling).
+      let sessions = await activeSessions(account.key);
+      for (let i = 0; i < 40 && sessions.length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        sessions = await activeSessions(account.key);
+      }
+      expect(sessions).toEqual([]);
+      expect((await resumeHandshake(client.sessionId, 0, 0)).status).toBe(410);
+    }
+  });
+
   it("a session opened without resumable=true cannot be resumed, live or ended", async () => {
     const plain = await TestClient.open(`?${Q}`, { key: account.key });
     sendAll(plain, pcm.subarray(0, 64_000));

@@ -12,7 +12,9 @@
  *                          the page asks the worker to replay the same handshake in-process and
  *                          read the answer (401, 429, 400, 503…). When the replay is accepted, its
  *                          socket is closed at once (the session it opened ends with no audio) and
- *                          the answer is `{status: 101}`: the earlier failure was transient.
+ *                          the answer is `{status: 101}`: the earlier failure was transient. (A
+ *                          probed resume is closed like a dropped connection instead, so the
+ *                          session it attached to waits for the page's own resume.)
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { findKeyById } from "../accounts/account-store";
@@ -194,7 +196,10 @@ export function devTokenRoutes(handshake: Handshake): Hono<DevContext> {
     const socket = response.webSocket;
     if (socket !== null) {
       socket.accept();
-      socket.close(1000, "handshake probe");
+      // A probe of a resume attached to the live session: a 1000 would end it, so close the way
+      // a dropped connection does and the page's own resume attaches next.
+      const resume = new URLSearchParams(body.query).has("session_id");
+      socket.close(resume ? 4000 : 1000, "handshake probe");
     }
     const report: HandshakeReport = { status: 101 };
     return jsonNoStore(report);

@@ -18,6 +18,7 @@ import {
   classifyTeardownError,
   closeReason,
   closeWith,
+  isSendableCloseCode,
 } from "../protocol/close-codes";
 import {
   buildError,
@@ -380,9 +381,13 @@ export class LiveSession {
 
   #onClose(code: number, reason: string): void {
     this.log.info("client closed", { code, reason });
-    // A client's own normal close means it is done; anything else may be a network failure.
-    if (this.#resumable && code !== CLOSE.NORMAL.code) {
-      this.#close(CLOSE.NORMAL.code, ""); // completes the closing handshake
+    // A client's own 1000 (done) or 1001 (going away: a page closed or navigated; a reloaded
+    // page cannot resume) ends the session; anything else may be a network failure.
+    const deliberate = code === CLOSE.NORMAL.code || code === CLOSE.GOING_AWAY.code;
+    if (this.#resumable && !deliberate) {
+      // Completes the closing handshake, echoing the client's code as RFC 6455 §5.5.1 suggests
+      // (a browser reports the code it receives back, and must not read it as a normal end).
+      this.#close(isSendableCloseCode(code) ? code : CLOSE.NORMAL.code, "");
       this.#detach(code, reason);
     } else {
       this.#end({ kind: "gone", code, reason });
