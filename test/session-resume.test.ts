@@ -8,7 +8,8 @@
  * Protocol project: the fake transcriber's words fingerprint exactly the audio it was fed, so any
  * lost, repeated or shifted sample changes the finals. Resume window 3 s (vitest.config.ts).
  */
-import { exports } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAccount, type TestAccount } from "./helpers/accounts";
 import {
@@ -258,11 +259,21 @@ describe("refused resumes", () => {
 
     const stranger = await createAccount({ maxConcurrentSessions: 5 });
     const theirs = await resumeHandshake(id, 0, finals, stranger.key);
-    const unknown = await resumeHandshake(crypto.randomUUID(), 0, 0);
+    const unknownId = crypto.randomUUID();
+    const unknown = await resumeHandshake(unknownId, 0, 0);
     for (const response of [theirs, unknown]) {
       expect(response.status).toBe(404);
       expect(((await response.json()) as { err_code: string }).err_code).toBe("SESSION_NOT_FOUND");
     }
+    // Looking up an unknown id left no storage behind in its object.
+    const stub = env.SESSION.get(env.SESSION.idFromName(unknownId));
+    const tables = await runInDurableObject(stub, (_instance, state) =>
+      state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .toArray()
+        .map((row) => row.name),
+    );
+    expect(tables).not.toContain("session");
     expect((await resumeHandshake(id, 0, finals, "esk_not_a_key")).status).toBe(401);
 
     const offset = lastAck(first);

@@ -20,8 +20,25 @@ export interface SessionRecord {
 }
 
 export class TranscriptStore {
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`CREATE TABLE IF NOT EXISTS session (
+  /** Whether the tables exist; known after the first look (see #hasSchema). */
+  #schema: boolean | null = null;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /**
+   * The tables are created when a session begins, never by a read: a lookup of an unknown id (a
+   * transcript request, a resume) must not leave storage behind in an object nobody uses.
+   */
+  #hasSchema(): boolean {
+    this.#schema ??=
+      this.sql
+        .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session'")
+        .toArray().length > 0;
+    return this.#schema;
+  }
+
+  #createSchema(): void {
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS session (
       id TEXT PRIMARY KEY,
       account_id TEXT NOT NULL,
       options TEXT NOT NULL,
@@ -31,21 +48,23 @@ export class TranscriptStore {
       close_code INTEGER,
       close_reason TEXT
     )`);
-    sql.exec(`CREATE TABLE IF NOT EXISTS final (
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS final (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       start REAL NOT NULL,
       "end" REAL NOT NULL,
       transcript TEXT NOT NULL,
       words TEXT NOT NULL
     )`);
-    sql.exec(`CREATE TABLE IF NOT EXISTS delivery (
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS delivery (
       seq INTEGER PRIMARY KEY,
       message TEXT NOT NULL
     )`);
+    this.#schema = true;
   }
 
   /** The session this object holds, if it ever started. */
   record(): SessionRecord | null {
+    if (!this.#hasSchema()) return null;
     const row = this.sql
       .exec<{ id: string; account_id: string; options: string; created_at: number }>(
         "SELECT id, account_id, options, created_at FROM session LIMIT 1",
@@ -62,6 +81,7 @@ export class TranscriptStore {
   }
 
   begin(record: SessionRecord): void {
+    this.#createSchema();
     this.sql.exec(
       "INSERT INTO session (id, account_id, options, created_at) VALUES (?, ?, ?, ?)",
       record.sessionId,
@@ -96,6 +116,7 @@ export class TranscriptStore {
 
   /** Whether the session's end was recorded (false for one whose object died while live). */
   hasEnded(): boolean {
+    if (!this.#hasSchema()) return false;
     const row = this.sql
       .exec<{ ended_at: number | null }>("SELECT ended_at FROM session LIMIT 1")
       .toArray()[0];
@@ -103,6 +124,7 @@ export class TranscriptStore {
   }
 
   finals(): StoredFinal[] {
+    if (!this.#hasSchema()) return [];
     return this.sql
       .exec<{ start: number; end: number; transcript: string }>(
         `SELECT start, "end" AS end, transcript FROM final ORDER BY seq`,
