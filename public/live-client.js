@@ -3,6 +3,12 @@
  * The page's side of Earshot's live protocol (Deepgram's): a short-lived token from the local
  * demo route, the WebSocket to /v1/listen with `Sec-WebSocket-Protocol: bearer, <token>`, audio
  * frames out, JSON messages in, and what to do when a connection is refused or drops.
+ *
+ * Sessions are resumable (README "Resumable sessions"): when the connection drops, the page
+ * reconnects to the same session with session_id, resume_offset and finals_received, re-sends the
+ * audio the server had not acknowledged, and the transcript goes on exactly as if nothing had
+ * happened. Only when the session cannot be resumed (it ended, or its server restarted) does the
+ * page start a new one.
  */
 
 /** Query options sent on every connection (PROTOCOL.md "Handshake"). */
@@ -17,6 +23,7 @@ export const LISTEN_OPTIONS = {
   // 500 ms of silence ends an utterance (Earshot's default, stated so the page does not depend on
   // it): Whisper transcribes whole phrases, so a shorter pause would cut them in half.
   endpointing: "500",
+  resumable: "true",
 };
 export const SAMPLE_RATE = 16_000;
 
@@ -45,6 +52,14 @@ const STABLE_CONNECTION_MS = 5_000;
  * server transcribe what it still holds first: up to a 25-s utterance through Whisper.
  */
 const STOP_TIMEOUT_MS = 30_000;
+/**
+ * Sent audio the server has not acknowledged yet, kept to re-send after a drop. The server
+ * acknowledges about once a second, so this holds ~1 s plus what is in flight; the cap, 30 s at
+ * 50 ms per frame = 600 frames × 1 600 bytes = 960 KB, only matters if acks stop coming while
+ * the socket stays open. At the cap the oldest frames are forgotten: a later resume from there is
+ * refused as a gap and the page starts a new session instead.
+ */
+const MAX_KEPT_FRAMES = 600;
 /** Send KeepAlive when no audio went out for this long; the server closes after 10 s idle. */
 const KEEPALIVE_AFTER_MS = 3_000;
 
@@ -120,7 +135,7 @@ async function postJson(path, body) {
  * only sees close code 1006 for any refused upgrade).
  * @param {string} token
  * @param {string} query
- * @returns {Promise<{ retry: boolean, message: string }>}
+ * @returns {Promise<{ retry: boolean, fresh?: boolean, message: string }>}
  */
 async function explainRefusal(token, query) {
   /** @type {Record<string, any>} */
@@ -158,6 +173,11 @@ async function explainRefusal(token, query) {
       return { retry: false, message: `The server refused the connection options (400).${detail}` };
     case 503:
       return { retry: true, message: `The service is temporarily unavailable (503).${detail}` };
+    case 404:
+    case 409:
+    case 410:
+      // A resume the session cannot take (it ended, or a gap): not an error for the person.
+      return { retry: true, fresh: true, message: `The session could not be resumed.${detail}` };
     default:
       return {
         retry: false,
@@ -177,7 +197,6 @@ export class LiveClient {
     this.droppedFrames = 0;
     /** Capture time of sent frames: [end sample (exclusive), capturedAt ms], oldest first. */
     /** @type {Array<[number, number]>} */ this.frameTimes = [];
-    this.samplesSent = 0;
     this.lastSentAt = 0;
     this.attempt = 0;
     this.running = false;
@@ -185,6 +204,14 @@ export class LiveClient {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */ this.keepAliveTimer = undefined;
     /** @type {(() => void) | null} */ this.onStopped = null;
+    /** @type {string | null} The session to resume after a drop (from EarshotSession). */
+    this.sessionId = null;
+    /** Bytes of audio sent in this session: the stream offset of the next byte. */
+    this.streamBytes = 0;
+    /** @type {Array<{ end: number, pcm: ArrayBuffer }>} Sent, not yet acknowledged. */
+    this.kept = [];
+    /** Final Results received in this session (a resume asks for the rest). */
+    this.finalsReceived = 0;
   }
 
   /** @param {ConnectionState} state */
@@ -200,6 +227,7 @@ export class LiveClient {
     this.pending = [];
     this.pendingTimes = [];
     this.droppedFrames = 0;
+    this.#newSession();
     void this.#connect();
     this.keepAliveTimer = setInterval(() => {
       const socket = this.socket;
@@ -238,9 +266,11 @@ export class LiveClient {
    */
   #send(socket, pcm, capturedAt) {
     socket.send(pcm);
-    this.samplesSent += pcm.byteLength / 2;
+    this.streamBytes += pcm.byteLength;
+    this.kept.push({ end: this.streamBytes, pcm });
+    if (this.kept.length > MAX_KEPT_FRAMES) this.kept.shift();
     this.lastSentAt = performance.now();
-    this.frameTimes.push([this.samplesSent, capturedAt]);
+    this.frameTimes.push([this.streamBytes / 2, capturedAt]);
     if (this.frameTimes.length > MAX_FRAME_TIMES) this.frameTimes.shift();
   }
 
@@ -267,7 +297,18 @@ export class LiveClient {
       return;
     }
     if (!this.running) return;
-    const query = new URLSearchParams(LISTEN_OPTIONS).toString();
+    const params = new URLSearchParams(LISTEN_OPTIONS);
+    // Resume from the first byte not acknowledged: the server drops what it already has.
+    const resumeFrom = this.kept[0]
+      ? this.kept[0].end - this.kept[0].pcm.byteLength
+      : this.streamBytes;
+    const resuming = this.sessionId !== null;
+    if (this.sessionId !== null) {
+      params.set("session_id", this.sessionId);
+      params.set("resume_offset", String(resumeFrom));
+      params.set("finals_received", String(this.finalsReceived));
+    }
+    const query = params.toString();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/v1/listen?${query}`, [
       "bearer",
@@ -278,9 +319,11 @@ export class LiveClient {
     let openedAt = 0;
     socket.onopen = () => {
       openedAt = performance.now();
-      this.samplesSent = 0;
-      this.frameTimes = [];
       this.#setState({ kind: "open" });
+      if (resuming) {
+        // Already counted in the session's timeline: re-sent as they were, in order.
+        for (const { pcm } of this.kept) socket.send(pcm);
+      }
       // Audio captured while connecting goes first, in order.
       const frames = this.pending;
       const times = this.pendingTimes;
@@ -300,7 +343,17 @@ export class LiveClient {
         console.error("unreadable server message", event.data, error);
         return;
       }
-      const timing = message.type === "Results" && message.is_final ? this.#timing(message) : null;
+      if (message.type === "EarshotSession") {
+        this.sessionId = message.session_id;
+        return;
+      }
+      if (message.type === "EarshotAck") {
+        this.kept = this.kept.filter((frame) => frame.end > message.audio_bytes);
+        return;
+      }
+      const isFinal = message.type === "Results" && message.is_final;
+      if (isFinal) this.finalsReceived++;
+      const timing = isFinal ? this.#timing(message) : null;
       this.handlers.onMessage(message, timing);
     };
     socket.onclose = (event) => {
@@ -330,10 +383,23 @@ export class LiveClient {
    * @param {string} query
    */
   async #refused(token, query) {
-    const { retry, message } = await explainRefusal(token, query);
+    const { retry, fresh, message } = await explainRefusal(token, query);
     if (!this.running || this.stopping) return;
-    if (retry) this.#retry(message);
+    if (fresh) {
+      // The session is gone (ended, or its server restarted): what it transcribed stays on the
+      // page; audio from now on goes to a new session.
+      this.#newSession();
+      this.#retry(`${message} Starting a new session.`);
+    } else if (retry) this.#retry(message);
     else this.#fail(message);
+  }
+
+  #newSession() {
+    this.sessionId = null;
+    this.streamBytes = 0;
+    this.kept = [];
+    this.finalsReceived = 0;
+    this.frameTimes = [];
   }
 
   /** @param {string} reason */

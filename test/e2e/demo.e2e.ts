@@ -416,7 +416,7 @@ describe("when things go wrong", () => {
     }
   });
 
-  it("reconnects after a dropped connection and keeps the text", async () => {
+  it("resumes the same session after a dropped connection: no final lost or shown twice", async () => {
     const { context, page } = await openPage();
     try {
       await page.getByTestId("start").click();
@@ -427,16 +427,39 @@ describe("when things go wrong", () => {
       await page.evaluate("window.__e2eDrop(4000, 'e2e: connection dropped')");
       await waitForStatus(page, /reconnecting/i, 5_000);
       await waitForStatus(page, /listening/i, 15_000);
-      const spy = await readSpy(page);
-      expect(spy.sockets).toHaveLength(2);
-      expect(spy.sockets[1]?.openedAt).not.toBeNull();
       await expect
         .poll(async () => (await readSpy(page)).sockets[1]?.binaryFrames.length ?? 0)
         .toBeGreaterThan(0);
       await page.getByTestId("stop").click();
       await waitForStatus(page, /stopped/i, 40_000);
-      expect((await textOf(page, "transcript")).startsWith(before)).toBe(true);
-      await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-reconnected.png") });
+
+      const spy = await readSpy(page);
+      expect(spy.sockets).toHaveLength(2);
+      const [first, second] = spy.sockets.map(messagesOf);
+      const opened = first?.[0];
+      expect(opened).toMatchObject({ type: "EarshotSession", resumed: false });
+      const resumedUrl = new URL(spy.sockets[1]?.url ?? "");
+      expect(resumedUrl.searchParams.get("session_id")).toBe(opened?.session_id);
+      expect(Number(resumedUrl.searchParams.get("resume_offset"))).toBeGreaterThan(0);
+      expect(second?.[0]).toMatchObject({ type: "EarshotSession", resumed: true });
+
+      // One session's finals across both sockets: each once, in audio order.
+      const finals = [...(first ?? []), ...(second ?? [])].filter(
+        (m) => m.type === "Results" && m.is_final === true,
+      );
+      const starts = finals.map((m) => Number(m.start));
+      for (let i = 1; i < starts.length; i++) {
+        expect(starts[i]).toBeGreaterThan(starts[i - 1] ?? -1);
+      }
+      const shown = await textOf(page, "transcript");
+      expect(shown.startsWith(before)).toBe(true);
+      expect(shown.replace(/\s+/g, " ").trim()).toBe(
+        finals
+          .map(transcriptOf)
+          .filter((t) => t !== "")
+          .join(" "),
+      );
+      await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-resumed.png") });
     } finally {
       await context.close();
     }

@@ -1,7 +1,8 @@
 /**
  * Starts what the browser test needs, once per `npm run test:e2e`: a fresh local D1 (migrated and
- * seeded with the demo account, in its own --persist-to folder so the developer's `npm run dev`
- * data is never touched) and `wrangler dev` on a free port with the demo token route on.
+ * seeded with the demo account, in its own temporary --persist-to folder so neither the
+ * developer's `npm run dev` data nor another run's is touched) and `wrangler dev` on a free port
+ * with the demo token route on.
  * Configuration goes in as `--var` flags only: nothing is written to .dev.vars.
  *
  * The transcriber is the real one, Whisper, by default: the prepared models are put into this
@@ -12,8 +13,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { setupLocalDatabase } from "../../scripts/dev-setup.ts";
@@ -82,8 +84,9 @@ export default async function setup(project: TestProject) {
     throw new Error("/usr/bin/chromium is missing: apt-get install -y chromium");
   }
   await mkdir(OUTPUT_DIR, { recursive: true });
-  const persistTo = path.join(OUTPUT_DIR, "wrangler-state");
-  await rm(persistTo, { recursive: true, force: true });
+  // Its own state folder per run: two runs at once (developers, helpers) must not delete each
+  // other's databases.
+  const persistTo = await mkdtemp(path.join(tmpdir(), "earshot-e2e-state-"));
   await setupLocalDatabase({ persistTo });
   const transcriber = process.env.E2E_TRANSCRIBER ?? "whisper";
   if (transcriber === "whisper") seedModels(persistTo);
@@ -144,8 +147,9 @@ export default async function setup(project: TestProject) {
   project.provide("tokenSecret", tokenSecret);
   project.provide("adminToken", adminToken);
   project.provide("transcriber", transcriber);
-  return () => {
+  return async () => {
     stop();
     log.end();
+    await rm(persistTo, { recursive: true, force: true });
   };
 }
