@@ -259,7 +259,8 @@ export interface MetadataMessage {
 }
 
 /**
- * Deepgram's live `Error` message (SDK v5 ListenV1Error): `variant` is the category
+ * Deepgram's live `Error` message (in Deepgram's API reference; SDK v5.13's listen v1 message union
+ * has no error type, so SDK users receive it untyped): `variant` is the category
  * ("SchemaError": a client text message could not be parsed; "InvalidConfigureMessage": a
  * Configure was refused), `description` is for humans, `code` is optional detail and `message`
  * echoes the offending client message for SchemaError. Earshot always fills `code` with an
