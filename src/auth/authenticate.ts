@@ -59,6 +59,11 @@ export function clearKeyCache(): void {
   keyCache.clear();
 }
 
+/** Entries in this isolate's cache: at most KEY_CACHE_MAX_ENTRIES, whatever callers send. */
+export function keyCacheSize(): number {
+  return keyCache.size;
+}
+
 async function lookup(
   cacheKey: string,
   load: () => Promise<KeyRecord | null>,
