@@ -34,7 +34,12 @@ async function stats(): Promise<IsolateStats> {
 
 describe("GET /admin/isolate", () => {
   it("needs the admin token", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Token x" }]) {
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: "Bearer wrong" },
+      { authorization: `Token ${ADMIN_TOKEN}` },
+    ];
+    for (const headers of attempts) {
       const response = await app.request("http://earshot.test/admin/isolate", { headers }, testEnv);
       expect(response.status).toBe(401);
       expect(((await response.json()) as { err_code: string }).err_code).toBe("INVALID_AUTH");

@@ -117,8 +117,8 @@ export class ResumableClient {
   static async open(options: ClientOptions): Promise<ResumableClient> {
     const client = new ResumableClient(options);
     const query = { ...options.query, ...(options.resumable ? { resumable: "true" } : {}) };
-    const session = await client.#connect(query);
-    if (options.resumable) {
+    const { session } = await client.#connect(query);
+    if (session !== null) {
       const message = await session;
       client.#guard(() => client.#state.started(message));
       client.#sessionId = message.sessionId;
@@ -184,9 +184,10 @@ export class ResumableClient {
     for (;;) {
       const params = this.#state.resumeParams();
       try {
-        const session = await this.#connect({ ...this.#options.query, ...params });
+        const { session } = await this.#connect({ ...this.#options.query, ...params });
         let plan: ResumePlan;
         try {
+          if (session === null) throw new Error("a resumed connection without EarshotSession");
           const message = await session;
           plan = this.#guard(() => this.#state.resumed(message));
         } catch (error) {
@@ -252,26 +253,34 @@ export class ResumableClient {
   }
 
   /**
-   * One connection: the handshake, then (resumable) a promise of its EarshotSession. Audio does
-   * not flow on it until the caller has checked that message (`#live`).
+   * One connection: the handshake, then (resumable) a promise of its EarshotSession, wrapped in an
+   * object so that awaiting the connection does not also await that message. Audio does not flow
+   * on it until the caller has checked that message (`#live`).
    */
-  async #connect(query: Record<string, string>): Promise<Promise<EarshotSessionMessage>> {
-    const { baseUrl, key, auth = "header", handshakeTimeoutMs } = this.#options;
+  async #connect(
+    query: Record<string, string>,
+  ): Promise<{ session: Promise<EarshotSessionMessage> | null }> {
+    const { baseUrl, key, auth = "header", handshakeTimeoutMs, resumable } = this.#options;
     const url = new URL("/v1/listen", baseUrl);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
-    const session = new Promise<EarshotSessionMessage>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`)),
-        SESSION_MESSAGE_TIMEOUT_MS,
-      );
-      this.#sessionWaiter = (message) => {
-        clearTimeout(timer);
-        resolve(message);
-      };
-    });
-    session.catch(() => {}); // observed by the caller when resumable; unused otherwise
+    let cancelSessionTimer = () => {};
+    const session = !resumable
+      ? null
+      : new Promise<EarshotSessionMessage>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`)),
+            SESSION_MESSAGE_TIMEOUT_MS,
+          );
+          cancelSessionTimer = () => clearTimeout(timer);
+          this.#sessionWaiter = (message) => {
+            clearTimeout(timer);
+            resolve(message);
+          };
+        });
+    // Observed here so a timeout nobody awaits (the handshake failed first) is not unhandled.
+    session?.catch(() => {});
     let socket: WsSocket | null = null;
-    const result = await connectWebSocket(url.href, {
+    const connecting = connectWebSocket(url.href, {
       timeoutMs: handshakeTimeoutMs,
       ...(auth === "header"
         ? { headers: { Authorization: `Token ${key}` } }
@@ -287,15 +296,24 @@ export class ResumableClient {
         for (const wake of this.#closeWaiters.splice(0)) wake(closed);
       },
     });
+    let result: Awaited<typeof connecting>;
+    try {
+      result = await connecting;
+    } catch (error) {
+      this.#sessionWaiter = null;
+      cancelSessionTimer();
+      throw error;
+    }
     if (!result.ok) {
       this.#sessionWaiter = null;
+      cancelSessionTimer();
       throw new HandshakeRefused(refusalOf(result.status, result.headers, result.body));
     }
     socket = result.socket;
     this.#socket = socket;
     const requestId = result.headers["dg-request-id"];
     if (this.#sessionId === null && typeof requestId === "string") this.#sessionId = requestId;
-    return session;
+    return { session };
   }
 
   #onText(text: string): void {

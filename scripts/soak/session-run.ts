@@ -1,0 +1,272 @@
+/**
+ * Streams one soak program through one session and records what came back.
+ *
+ * - live: the program as written — its pace, its pauses (KeepAlive meanwhile), its connection
+ *   drops and resumes; every final's latency is measured.
+ * - solo: the same audio and options, no pauses or drops, at `soloPace` times real time, alone on
+ *   the server: the reference transcript the live run must reproduce.
+ *
+ * Pacing is an absolute schedule (frame k goes out when k frames' worth of audio time has passed
+ * at the pace, plus the pauses so far), so timer lateness does not accumulate. The client keeps
+ * audio produced while disconnected and sends it after the resume (scripts/lib/resumable-client).
+ *
+ * Latency of a final: from when the last byte of its span (start + duration) was last sent — a
+ * resumed connection may send it twice — to when the final arrived. Finals a resume replays are
+ * not measured: they were produced while the client was away.
+ */
+import { HandshakeRefused, type Refusal, ResumableClient } from "../lib/resumable-client.ts";
+import type { ResumePlan } from "../lib/resume-state.ts";
+import type { WsClosed } from "../lib/ws-client.ts";
+import { BYTES_PER_SECOND, type Clip, type Program, ProgramAudio, UNIT_BYTES } from "./programs.ts";
+
+/** A handshake through wrangler's proxy takes milliseconds; 30 s means the service is stuck. */
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+/** KeepAlive every 3 s while paused: well inside the 10-s idle timeout. */
+const KEEPALIVE_EVERY_MS = 3_000;
+/**
+ * After CloseStream: the last final, Metadata, close 1000. The server's own bound on ending is
+ * 60 s (FINISH_DEADLINE_MS in live-session.ts); waiting a little longer shows whether it held.
+ */
+const CLOSE_TIMEOUT_MS = 75_000;
+/** Most audio kept for a resume: 60 s (1.92 MB), twice the 30-s resume window. */
+const MAX_KEPT_BYTES = 60 * BYTES_PER_SECOND;
+
+export interface FinalRecord {
+  start: number;
+  duration: number;
+  transcript: string;
+  speechFinal: boolean;
+  fromFinalize: boolean;
+  /** Milliseconds from the span's last byte sent to arrival; null for replays and empty spans. */
+  latencyMs: number | null;
+  replay: boolean;
+}
+
+export interface SessionRecord {
+  program: string;
+  mode: "live" | "solo";
+  sessionId: string | null;
+  /** Null when the session was admitted; else how the handshake was refused. */
+  refusal: Refusal | null;
+  finals: FinalRecord[];
+  metadata: boolean;
+  /** How the last connection ended (null: never connected). */
+  close: WsClosed | null;
+  /** Closes of connections the client did not drop on purpose, before the last. */
+  unexpectedCloses: WsClosed[];
+  drops: number;
+  resumes: number;
+  /** What each resume found: finals the server replayed, re-sent bytes it already held. */
+  resumePlans: ResumePlan[];
+  /** Resume handshakes the server refused (a session that cannot go on). */
+  resumeRefusals: Refusal[];
+  audioBytes: number;
+  /** Protocol violations, resume failures, timeouts: anything that makes the session fail. */
+  errors: string[];
+  model: string | null;
+  /** performance.now() at admission and at the end of the last connection. */
+  admittedAtMs: number | null;
+  endedAtMs: number | null;
+}
+
+export interface RunContext {
+  baseUrl: string;
+  key: string;
+  clips: Clip[];
+  mode: "live" | "solo";
+  soloPace: number;
+  /** Epoch ms: a session still streaming then stops (and fails). */
+  deadlineMs: number;
+  /** Called once the session is admitted (101), and once it has ended, whatever the cause. */
+  onAdmitted?: () => void;
+  onEnded?: () => void;
+}
+
+const sleepUntil = (atMs: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, atMs - performance.now())));
+
+export async function runProgram(program: Program, context: RunContext): Promise<SessionRecord> {
+  const live = context.mode === "live";
+  const audio = new ProgramAudio(program, context.clips);
+  const record: SessionRecord = {
+    program: program.id,
+    mode: context.mode,
+    sessionId: null,
+    refusal: null,
+    finals: [],
+    metadata: false,
+    close: null,
+    unexpectedCloses: [],
+    drops: 0,
+    resumes: 0,
+    resumePlans: [],
+    resumeRefusals: [],
+    audioBytes: 0,
+    errors: [],
+    model: null,
+    admittedAtMs: null,
+    endedAtMs: null,
+  };
+  // When each 20-ms unit of the stream was last sent (performance.now(); 0: never).
+  const sentAt = new Float64Array(Math.ceil(audio.totalBytes / UNIT_BYTES) + 1);
+  let dropping = false;
+
+  let client: ResumableClient;
+  try {
+    client = await ResumableClient.open({
+      baseUrl: context.baseUrl,
+      key: context.key,
+      query: program.query,
+      resumable: program.behaviour === "resume",
+      auth: program.auth,
+      bytesPerSecond: BYTES_PER_SECOND,
+      frameBytes: program.frameBytes,
+      maxKeptBytes: MAX_KEPT_BYTES,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      events: {
+        onMessage: (message, { replay }) => {
+          const arrival = performance.now();
+          if (message.type === "Metadata") {
+            record.metadata = true;
+            const info = message.model_info as Record<string, { name?: unknown }> | undefined;
+            const name = info ? Object.values(info)[0]?.name : undefined;
+            if (typeof name === "string") record.model = name;
+          }
+          if (message.type !== "Results" || message.is_final !== true) return;
+          record.finals.push(finalOf(message, replay, arrival, sentAt));
+        },
+        onAudioSent: (offset, length) => {
+          const now = performance.now();
+          for (let u = Math.floor(offset / UNIT_BYTES); u * UNIT_BYTES < offset + length; u++) {
+            sentAt[u] = now;
+          }
+        },
+        onClose: (closed) => {
+          record.close = closed;
+          record.endedAtMs = performance.now();
+          if (!dropping && !client.closeStreamSent) record.unexpectedCloses.push(closed);
+        },
+        onProtocolError: (error) => record.errors.push(`protocol: ${error.message}`),
+      },
+    });
+  } catch (error) {
+    if (error instanceof HandshakeRefused) record.refusal = error.refusal;
+    else record.errors.push(`connect: ${message(error)}`);
+    return record;
+  }
+  record.sessionId = client.sessionId;
+  record.admittedAtMs = performance.now();
+  context.onAdmitted?.();
+  try {
+    await stream();
+  } catch (error) {
+    record.errors.push(`stream: ${message(error)}`);
+    client.drop();
+  } finally {
+    record.audioBytes = client.produced;
+    context.onEnded?.();
+  }
+  return record;
+
+  async function stream(): Promise<void> {
+    const pace = live ? program.pace : context.soloPace;
+    const pauses = live ? [...program.pauses] : [];
+    const drops = live ? [...program.drops] : [];
+    let resuming: Promise<void> | null = null;
+    let pausedMs = 0;
+    const t0 = performance.now();
+    for (let offset = 0; offset < audio.totalBytes; ) {
+      if (Date.now() > context.deadlineMs) {
+        throw new Error(`still streaming at the deadline (${offset} of ${audio.totalBytes} bytes)`);
+      }
+      if (!dropping && !client.connected) {
+        const close = record.close;
+        throw new Error(`connection ended mid-stream: ${close?.code} ${close?.reason ?? ""}`);
+      }
+      const pause = pauses[0];
+      if (pause !== undefined && offset >= pause.atByte) {
+        pauses.shift();
+        await pauseFor(pause.ms);
+        pausedMs += pause.ms;
+      }
+      const drop = drops[0];
+      if (drop !== undefined && offset >= drop.atByte) {
+        drops.shift();
+        if (resuming !== null) await resuming;
+        resuming = dropAndResume(drop.offlineMs);
+      }
+      const length = Math.min(program.frameBytes, audio.totalBytes - offset);
+      // Frame k is due once its audio has been "captured": its end time at the pace.
+      const dueMs = t0 + pausedMs + ((offset + length) / BYTES_PER_SECOND / pace) * 1000;
+      // Only sleep when ahead: a timer takes ≥ 1 ms, and at 24× a 20-ms frame is due every 0.8 ms.
+      if (dueMs > performance.now()) await sleepUntil(dueMs);
+      client.push(audio.read(offset, length));
+      offset += length;
+    }
+    if (resuming !== null) await resuming;
+    const closed = await client.closeStream(CLOSE_TIMEOUT_MS);
+    record.close = closed;
+    record.endedAtMs = performance.now();
+  }
+
+  async function pauseFor(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      await sleepUntil(Math.min(until, performance.now() + KEEPALIVE_EVERY_MS));
+      if (performance.now() < until) client.sendJson({ type: "KeepAlive" });
+    }
+  }
+
+  async function dropAndResume(offlineMs: number): Promise<void> {
+    dropping = true;
+    record.drops += 1;
+    client.drop();
+    await new Promise((resolve) => setTimeout(resolve, offlineMs));
+    try {
+      record.resumePlans.push(await client.resume(context.deadlineMs));
+      record.resumes += 1;
+    } catch (error) {
+      if (error instanceof HandshakeRefused) {
+        record.resumeRefusals.push(error.refusal);
+        const { status, errCode, errMsg } = error.refusal;
+        throw new Error(`resume refused: ${status} ${errCode} ${errMsg}`);
+      }
+      throw new Error(`resume failed: ${message(error)}`);
+    } finally {
+      dropping = false;
+    }
+  }
+}
+
+function finalOf(
+  message: Record<string, unknown>,
+  replay: boolean,
+  arrivalMs: number,
+  sentAt: Float64Array,
+): FinalRecord {
+  const channel = message.channel as { alternatives?: { transcript?: unknown }[] } | undefined;
+  const transcript = channel?.alternatives?.[0]?.transcript;
+  const start = Number(message.start);
+  const duration = Number(message.duration);
+  let latencyMs: number | null = null;
+  if (!replay && duration > 0) {
+    // The span's last byte, in 20-ms units of the stream.
+    const lastByte = Math.round((start + duration) * BYTES_PER_SECOND) - 1;
+    const sent =
+      sentAt[Math.min(sentAt.length - 1, Math.max(0, Math.floor(lastByte / UNIT_BYTES)))];
+    if (sent !== undefined && sent > 0) latencyMs = arrivalMs - sent;
+  }
+  return {
+    start,
+    duration,
+    transcript: typeof transcript === "string" ? transcript : "",
+    speechFinal: message.speech_final === true,
+    fromFinalize: message.from_finalize === true,
+    latencyMs,
+    replay,
+  };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,175 @@
+import { describe, expect, it } from "vitest";
+import {
+  BYTES_PER_SECOND,
+  buildPrograms,
+  type Clip,
+  ProgramAudio,
+  UNIT_BYTES,
+} from "../scripts/soak/programs.ts";
+import {
+  type ComparableFinal,
+  compareFinals,
+  joinedText,
+  percentile,
+  splitSessions,
+  tally,
+} from "../scripts/soak/verdict.ts";
+import { pseudoRandomBytes } from "./helpers/random";
+
+function final(
+  start: number,
+  duration: number,
+  transcript: string,
+  speechFinal = true,
+): ComparableFinal {
+  return { start, duration, transcript, speechFinal, fromFinalize: false };
+}
+
+describe("compareFinals", () => {
+  const reference = [final(0.5, 2, "Ask not."), final(3, 1.5, ""), final(5, 4, "What you can do.")];
+
+  it("accepts only the same finals, in order, with the same boundaries and flags", () => {
+    expect(
+      compareFinals(
+        reference,
+        reference.map((f) => ({ ...f })),
+      ),
+    ).toEqual({
+      sameText: true,
+      sameFinals: true,
+      detail: null,
+    });
+  });
+
+  it("tells a transcript mismatch (cross-talk) from a boundary-only difference", () => {
+    const swapped = [reference[0], final(3, 1.5, ""), final(5, 4, "Go forward ten meters.")];
+    const crossTalk = compareFinals(reference, swapped as ComparableFinal[]);
+    expect(crossTalk.sameText).toBe(false);
+    expect(crossTalk.sameFinals).toBe(false);
+    expect(crossTalk.detail).toContain("final #3");
+
+    const shifted = reference.map((f, i) => (i === 2 ? { ...f, start: 5.032 } : f));
+    expect(compareFinals(reference, shifted)).toMatchObject({ sameText: true, sameFinals: false });
+    const flagged = reference.map((f, i) => (i === 0 ? { ...f, speechFinal: false } : f));
+    expect(compareFinals(reference, flagged).sameFinals).toBe(false);
+  });
+
+  it("counts a missing or duplicated final as a difference", () => {
+    expect(compareFinals(reference, reference.slice(0, 2))).toMatchObject({
+      sameText: false,
+      sameFinals: false,
+    });
+    const duplicated = [...reference, reference[2] as ComparableFinal];
+    expect(compareFinals(reference, duplicated).sameFinals).toBe(false);
+    // An extra empty final keeps the joined text but is still a different transcript.
+    const extraEmpty = [...reference, final(9, 0, "")];
+    expect(compareFinals(reference, extraEmpty)).toMatchObject({
+      sameText: true,
+      sameFinals: false,
+    });
+  });
+
+  it("joins non-empty finals with single spaces", () => {
+    expect(joinedText(reference)).toBe("Ask not. What you can do.");
+  });
+});
+
+describe("soak statistics", () => {
+  it("takes nearest-rank percentiles", () => {
+    const values = [50, 10, 40, 20, 30];
+    expect(percentile(values, 0.5)).toBe(30);
+    expect(percentile(values, 0.95)).toBe(50);
+    expect(percentile(values, 0)).toBe(10);
+    expect(percentile([], 0.5)).toBeNull();
+  });
+
+  it("splits sessions over three accounts with different limits", () => {
+    expect(splitSessions(34)).toEqual([17, 11, 6]);
+    for (const n of [3, 4, 5, 6, 9, 30, 31, 50]) {
+      const limits = splitSessions(n);
+      expect(limits.reduce((a, b) => a + b, 0)).toBe(n);
+      expect(Math.min(...limits)).toBeGreaterThanOrEqual(1);
+      if (n >= 6) expect(new Set(limits).size).toBe(3);
+    }
+    expect(() => splitSessions(2)).toThrow();
+  });
+
+  it("tallies reasons, most frequent first", () => {
+    expect(Object.entries(tally(["429 A", "503 B", "429 A"]))).toEqual([
+      ["429 A", 2],
+      ["503 B", 1],
+    ]);
+  });
+});
+
+describe("soak programs", () => {
+  const clips: Clip[] = Array.from({ length: 6 }, (_, i) => ({
+    id: `clip${i}`,
+    pcm: pseudoRandomBytes((2 + i) * BYTES_PER_SECOND + 101, i + 1),
+    speech: i % 3 !== 0,
+  }));
+  const options = { clips, sessionsPerAccount: [6, 4, 2], seconds: 60, seed: 7, resume: true };
+
+  it("are reproducible from the seed and all different", () => {
+    const programs = buildPrograms(options);
+    expect(buildPrograms(options)).toEqual(programs);
+    expect(programs).toHaveLength(12);
+    const keys = programs.map((p) => JSON.stringify([p.segments, p.query]));
+    expect(new Set(keys).size).toBe(12);
+    expect(buildPrograms({ ...options, seed: 8 })).not.toEqual(programs);
+    expect(new Set(programs.map((p) => p.behaviour))).toEqual(
+      new Set(["realtime", "fast", "pauses", "resume"]),
+    );
+    expect(programs.filter((p) => p.account === 2)).toHaveLength(2);
+  });
+
+  it("last as long as the run at their pace, and drop only inside speech clips", () => {
+    for (const program of buildPrograms(options)) {
+      const wallSeconds =
+        program.totalBytes / BYTES_PER_SECOND / program.pace +
+        program.pauses.reduce((n, p) => n + p.ms / 1000, 0);
+      expect(wallSeconds).toBeGreaterThanOrEqual(60);
+      expect(wallSeconds).toBeLessThan(60 + 15);
+      expect(program.totalBytes % UNIT_BYTES).toBe(0);
+      if (program.behaviour !== "resume") expect(program.drops).toEqual([]);
+      let at = 0;
+      const speechRanges: [number, number][] = [];
+      for (const segment of program.segments) {
+        if (segment.kind === "clip" && Number(segment.clip.slice(4)) % 3 !== 0) {
+          speechRanges.push([at, at + segment.bytes]);
+        }
+        at += segment.bytes;
+      }
+      for (const drop of program.drops) {
+        expect(speechRanges.some(([from, to]) => drop.atByte > from && drop.atByte < to)).toBe(
+          true,
+        );
+      }
+    }
+    expect(
+      buildPrograms({ ...options, resume: false }).every((p) => p.behaviour !== "resume"),
+    ).toBe(true);
+  });
+
+  it("stream exactly their segments: clip bytes and silence, at any read size", () => {
+    const [program] = buildPrograms(options);
+    if (program === undefined) throw new Error("no program");
+    const audio = new ProgramAudio(program, clips);
+    const whole = audio.read(0, audio.totalBytes);
+    let at = 0;
+    for (const segment of program.segments) {
+      const piece = whole.subarray(at, at + segment.bytes);
+      if (segment.kind === "silence") expect(piece.every((b) => b === 0)).toBe(true);
+      else {
+        const clip = clips.find((c) => c.id === segment.clip);
+        expect(piece).toEqual(clip?.pcm.subarray(0, segment.bytes));
+      }
+      at += segment.bytes;
+    }
+    const pieces: number[] = [];
+    for (let offset = 0; offset < audio.totalBytes; offset += 3_331) {
+      pieces.push(...audio.read(offset, 3_331));
+    }
+    expect(new Uint8Array(pieces)).toEqual(whole);
+  });
+});
