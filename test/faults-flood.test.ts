@@ -106,8 +106,7 @@ describe(`a client sending faster than real time past MAX_QUEUED_AUDIO_SECONDS (
  * (measured in Node's V8 with SerialQueue: 600 000 one-byte tasks = 389 MB). One-byte frames
  * fit 640 000 under the 640 000-byte cap — some 415 MB, over the isolate's 128 MB, which would end
  * every session of the isolate — and control messages (Finalize) are queued without counting at
- * all. These tests state the intended outcome and fail until live-session.ts bounds queued tasks
- * (reported to the lead; flip `it.fails` to `it` when it does).
+ * all. So the queue also caps waiting tasks (MAX_QUEUED_TASKS); these tests failed before it did.
  */
 describe("a flood of tiny frames", () => {
   /** 20 000 queued tasks ≈ 13 MB of heap: ten times what a 2 000-task cap would allow. */
@@ -133,7 +132,7 @@ describe("a flood of tiny frames", () => {
     return { closedWhileFlooding, settled };
   }
 
-  it.fails("is refused (1008 BUF-0000) when one-byte audio frames pile up", async () => {
+  it("is refused (1008 BUF-0000) when one-byte audio frames pile up", async () => {
     const one = new Uint8Array(1);
     const { closedWhileFlooding, settled } = await floodedSession((c) => c.sendAudio(one));
     expect(closedWhileFlooding).toBe(true);
@@ -141,7 +140,7 @@ describe("a flood of tiny frames", () => {
     expect(settled.reason).toMatch(/^BUF-0000/);
   });
 
-  it.fails("is refused (1008 BUF-0000) when Finalize messages pile up", async () => {
+  it("is refused (1008 BUF-0000) when Finalize messages pile up", async () => {
     const { closedWhileFlooding, settled } = await floodedSession((c) =>
       c.sendJson({ type: "Finalize" }),
     );

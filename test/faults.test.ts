@@ -168,6 +168,35 @@ const MALFORMED: [string, string | Uint8Array, string][] = [
   ],
 ];
 
+/** Audio sent per burst by sendPaced: 10 s of 20-ms frames. */
+const BURST_FRAMES = 500;
+
+/**
+ * Streams `stream` (20-ms frames) faster than real time but within the 20-s queue cap: after each
+ * 10-s burst it waits until the session's results reach 5 s before the end of what was sent, so
+ * at most 15 s is ever queued. (Blasting two minutes at once is a flood: close 1008.) The fake
+ * transcriber's messages do not depend on pacing, so the result is what a blast would give.
+ */
+async function sendPaced(
+  client: TestClient,
+  stream: Uint8Array[],
+  sentBefore = 0,
+): Promise<number> {
+  let sent = sentBefore;
+  for (let at = 0; at < stream.length; at += BURST_FRAMES) {
+    for (const frame of stream.slice(at, at + BURST_FRAMES)) {
+      client.sendAudio(frame);
+      sent += frame.byteLength;
+    }
+    const behind = sent / SECOND - 5;
+    await client.waitFor(
+      (m) => m.type === "Results" && Number(m.start) + Number(m.duration) >= behind,
+      `results up to ${behind} s`,
+    );
+  }
+  return sent;
+}
+
 describe("malformed frames late in a long session", () => {
   // "An hour" is simulated by volume, not by time: two minutes of audio in 6 000 frames of 20 ms
   // and thirty-one utterances, so the session holds a long history of finals, offsets far from 0
@@ -189,16 +218,16 @@ describe("malformed frames late in a long session", () => {
     const late = Math.floor(stream.length * 0.9);
 
     const reference = await TestClient.open(Q, { key: account.key });
-    for (const frame of stream) reference.sendAudio(frame);
+    await sendPaced(reference, stream);
     expect((await reference.finish()).closed.code).toBe(1000);
     const referenceFinals = await storedFinals(account.key, reference.sessionId);
     expect(referenceFinals.length).toBeGreaterThanOrEqual(31);
 
     const beside = await witness(Q, speech, account.key);
     const client = await TestClient.open(Q, { key: account.key });
-    for (const frame of stream.slice(0, late)) client.sendAudio(frame);
+    const sent = await sendPaced(client, stream.slice(0, late));
     for (const [, frame] of MALFORMED) client.socket.send(frame);
-    for (const frame of stream.slice(late)) client.sendAudio(frame);
+    await sendPaced(client, stream.slice(late), sent);
     const { metadata, closed } = await client.finish();
 
     // The client: one Error per bad frame, in order, each saying what was wrong.

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { hashApiKey } from "../src/auth/api-keys";
 import { parseListenOptions } from "../src/protocol/options";
 import { createLogger } from "../src/runtime/log";
-import { MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS } from "../src/session/caps";
+import { MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS, MAX_QUEUED_TASKS } from "../src/session/caps";
 import { LiveSession } from "../src/session/live-session";
 import type { Transcriber } from "../src/stt/transcriber";
 import { type ServerJson, TestClient } from "./helpers/client";
@@ -104,6 +104,30 @@ describe("MAX_QUEUED_AUDIO_SECONDS", () => {
     expect(result.code).toBe(1000);
     const metadata = messages.find((m) => m.type === "Metadata");
     expect(metadata?.duration).toBe(MAX_QUEUED_AUDIO_SECONDS);
+  });
+});
+
+describe("MAX_QUEUED_TASKS", () => {
+  // The blocked Finalize is one waiting task; tiny frames fill the rest, far under the byte cap.
+  it("accepts exactly the cap of waiting messages", async () => {
+    const gate = gatedTranscriber();
+    const { client, closed } = liveSession(gate.transcriber);
+    client.send(JSON.stringify({ type: "Finalize" }));
+    for (let i = 1; i < MAX_QUEUED_TASKS; i++) client.send(new Uint8Array(2));
+    gate.open();
+    client.send(JSON.stringify({ type: "CloseStream" }));
+    expect((await closed).code).toBe(1000);
+  });
+
+  it("closes 1008 BUF-0000 naming the cap at one more", async () => {
+    const gate = gatedTranscriber();
+    const { client, closed } = liveSession(gate.transcriber);
+    client.send(JSON.stringify({ type: "Finalize" }));
+    for (let i = 0; i < MAX_QUEUED_TASKS; i++) client.send(new Uint8Array(2));
+    const result = await closed;
+    expect(result.code).toBe(1008);
+    expect(result.reason).toMatch(new RegExp(`^BUF-0000.*${MAX_QUEUED_TASKS} messages`));
+    gate.open();
   });
 });
 

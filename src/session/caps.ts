@@ -20,6 +20,15 @@ export const MAX_FRAME_BYTES = 256 * 1024;
 export const MAX_QUEUED_AUDIO_SECONDS = 20;
 
 /**
+ * Messages (audio frames, Finalize) waiting in a session's queue: 2 000, i.e. 20 s of the smallest
+ * sensible frames (10 ms). The byte cap alone does not bound memory: a queued task costs about
+ * 650 bytes of V8 heap whatever its size (600 000 one-byte tasks measured 389 MB in V8), so
+ * 640 000 one-byte frames would fit under the 640 000-byte cap and take ~415 MB, and Finalize
+ * carries no bytes at all. 2 000 tasks ≈ 1.3 MB. At the cap: close 1008 BUF-0000, as for bytes.
+ */
+export const MAX_QUEUED_TASKS = 2_000;
+
+/**
  * Longest utterance one final covers: 15 s of 16 kHz audio. Whisper could take 29 s (a 30-s window
  * with 1 s of padding), but memory decides: the decoder's cross-attention cache grows with the
  * window and is copied into ORT's heap on every step. Measured in workerd (test/whisper-session):

@@ -40,7 +40,12 @@ import { FinalsBacklogError } from "../stt/inference-scheduler";
 import type { Transcriber, TranscriberSession, Transcript } from "../stt/transcriber";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
 import { AudioInput } from "./audio-input";
-import { ACK_EVERY_AUDIO_SECONDS, MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS } from "./caps";
+import {
+  ACK_EVERY_AUDIO_SECONDS,
+  MAX_FRAME_BYTES,
+  MAX_QUEUED_AUDIO_SECONDS,
+  MAX_QUEUED_TASKS,
+} from "./caps";
 import { SerialQueue } from "./serial-queue";
 import { SpeechPipeline } from "./speech-pipeline";
 import type { TranscriptStore } from "./transcript-store";
@@ -315,6 +320,7 @@ export class LiveSession {
       case "KeepAlive":
         return; // receiving it already reset the idle clock
       case "Finalize":
+        if (this.#floodedWith(0)) return;
         void this.#queue.push("finalize", () => this.#pipeline.finalize("finalize"));
         return;
       case "CloseStream":
@@ -354,16 +360,7 @@ export class LiveSession {
       bytes = bytes.subarray(skip);
       if (bytes.byteLength === 0) return;
     }
-    if (this.#queue.pendingAudioBytes + bytes.byteLength > this.#maxQueuedBytes) {
-      this.#end({
-        kind: "abort",
-        close: closeWith(
-          CLOSE.FLOOD,
-          `more than ${MAX_QUEUED_AUDIO_SECONDS} s of audio queued; send at most real time`,
-        ),
-      });
-      return;
-    }
+    if (this.#floodedWith(bytes.byteLength)) return;
     void this.#queue.push(
       "audio",
       async () => {
@@ -377,6 +374,23 @@ export class LiveSession {
       this.#send({ type: "EarshotAck", audio_bytes: this.#bytesAccepted });
       this.#nextAckAt = this.#bytesAccepted + this.#ackEveryBytes;
     }
+  }
+
+  /**
+   * Whether queuing one more task with `audioBytes` of audio would pass a queue cap; if so the
+   * session is closed 1008 BUF-0000 naming the cap (what was accepted is still processed).
+   */
+  #floodedWith(audioBytes: number): boolean {
+    let detail: string;
+    if (this.#queue.pendingAudioBytes + audioBytes > this.#maxQueuedBytes) {
+      detail = `more than ${MAX_QUEUED_AUDIO_SECONDS} s of audio queued; send at most real time`;
+    } else if (this.#queue.pendingTasks >= MAX_QUEUED_TASKS) {
+      detail = `more than ${MAX_QUEUED_TASKS} messages queued; send at most real time, 20-250 ms a frame`;
+    } else {
+      return false;
+    }
+    this.#end({ kind: "abort", close: closeWith(CLOSE.FLOOD, detail) });
+    return true;
   }
 
   #onClose(code: number, reason: string): void {
