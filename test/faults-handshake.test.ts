@@ -24,7 +24,7 @@ import { comparable, transcribe } from "./helpers/sessions";
 import { newAccountWithKey } from "./setup/accounts-app";
 
 const Q = "?encoding=linear16&sample_rate=16000";
-/** What a refused but well-formed credential is told (listen.ts: "Invalid credentials."). */
+/** What a refused credential is told (REFUSED_CREDENTIAL by scheme, or what was malformed). */
 const REJECTED = /credentials|API key|access token/i;
 
 let speech: Uint8Array;

@@ -67,6 +67,18 @@ describe("authentication", () => {
     await refusal(response, 401, "INVALID_AUTH");
   });
 
+  it("says which kind of credential was refused", async () => {
+    const key = await handshake("", { key: "not-the-key" });
+    expect(((await key.json()) as { err_msg: string }).err_msg).toBe("invalid or revoked API key");
+    const token = await handshake("", {
+      key: null,
+      headers: { Authorization: "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl" },
+    });
+    expect(((await token.json()) as { err_msg: string }).err_msg).toBe(
+      "invalid or expired access token",
+    );
+  });
+
   it("checks credentials before options, so a stranger learns nothing about them", async () => {
     await refusal(await handshake("?channels=2", { key: "wrong" }), 401, "INVALID_AUTH");
   });

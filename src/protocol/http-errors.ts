@@ -67,6 +67,12 @@ export function badRequest(errMsg: string, requestId: string): Response {
 }
 
 /** 401: no key, an unknown or revoked key, or an expired token. */
+/** Why a well-formed credential was refused, by its scheme (the same words on every route). */
+export const REFUSED_CREDENTIAL = {
+  token: "invalid or revoked API key",
+  bearer: "invalid or expired access token",
+} as const;
+
 export function invalidAuth(requestId: string, errMsg = "Invalid credentials."): Response {
   return httpError(401, "INVALID_AUTH", errMsg, requestId, undefined, {
     // RFC 9110 §11.6.1: a 401 names the schemes it accepts (Deepgram's `Token`, and `Bearer`).

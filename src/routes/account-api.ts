@@ -34,7 +34,12 @@ import {
   listActiveSessions,
   MAX_SESSION_ID_CHARS,
 } from "../limits/limiter-client";
-import { httpError, invalidAuth, serviceUnavailable } from "../protocol/http-errors";
+import {
+  httpError,
+  invalidAuth,
+  REFUSED_CREDENTIAL,
+  serviceUnavailable,
+} from "../protocol/http-errors";
 
 /** Seconds a caller is asked to wait when a dependency (D1, the limiter) is unavailable. */
 const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
@@ -70,7 +75,7 @@ const requireKey: MiddlewareHandler<AccountContext> = async (c, next) => {
   const { credential } = read;
   if (credential.scheme === "bearer") {
     const principal = await authenticate(c.env, credential);
-    if (principal === null) return invalidAuth(requestId, "invalid or expired access token");
+    if (principal === null) return invalidAuth(requestId, REFUSED_CREDENTIAL.bearer);
     return httpError(
       403,
       "FORBIDDEN",
@@ -79,7 +84,7 @@ const requireKey: MiddlewareHandler<AccountContext> = async (c, next) => {
     );
   }
   const principal = await authenticateKey(c.env, credential.secret);
-  if (principal === null) return invalidAuth(requestId, "invalid or revoked API key");
+  if (principal === null) return invalidAuth(requestId, REFUSED_CREDENTIAL.token);
   c.set("principal", principal);
   await next();
 };

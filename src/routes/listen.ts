@@ -14,6 +14,7 @@ import { acquireSlot, releaseSlot } from "../limits/limiter-client";
 import {
   badOption,
   invalidAuth,
+  REFUSED_CREDENTIAL,
   serviceUnavailable,
   tooManyRequests,
   upgradeRequired,
@@ -48,7 +49,9 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
     log.error("authentication unavailable", { sessionId, error });
     return serviceUnavailable(sessionId, 5, "authentication is temporarily unavailable");
   }
-  if (principal === null) return invalidAuth(sessionId);
+  if (principal === null) {
+    return invalidAuth(sessionId, REFUSED_CREDENTIAL[credential.credential.scheme]);
+  }
 
   const parsed = parseListenOptions(new URL(request.url).searchParams);
   if (!parsed.ok) return badOption(parsed, sessionId);
