@@ -53,7 +53,7 @@ describe("a session object that dies mid-utterance", () => {
     let held = true;
     for (let i = 0; i < 50 && held; i++) {
       const active = await listActiveSessions(env, DEMO_ACCOUNT_ID);
-      held = active.some((s) => s.id === victim.sessionId);
+      held = active.some((s) => s.sessionId === victim.sessionId);
       if (held) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(held).toBe(false);
