@@ -33,18 +33,6 @@ let pcm: Uint8Array;
 let account: TestAccount;
 let reference: { finals: unknown[]; sha256: unknown; duration: unknown };
 
-function finalsOf(client: TestClient): ServerJson[] {
-  return client.of("Results").filter((m) => m.is_final === true);
-}
-
-/** The latest audio_bytes the server acknowledged on this socket. */
-function lastAck(client: TestClient): number {
-  const acks = client.messages.filter(
-    (m) => m.type === "EarshotAck" || m.type === "EarshotSession",
-  );
-  return Math.max(0, ...acks.map((m) => Number(m.audio_bytes)));
-}
-
 function sendAll(client: TestClient, bytes: Uint8Array): void {
   for (const frame of frames(bytes, FRAME)) client.sendAudio(frame);
 }
@@ -107,7 +95,7 @@ beforeAll(async () => {
   sendAll(unbroken, pcm);
   const { metadata } = await unbroken.finish();
   reference = {
-    finals: comparable(finalsOf(unbroken)),
+    finals: comparable(unbroken.finals()),
     sha256: metadata.sha256,
     duration: metadata.duration,
   };
@@ -148,9 +136,9 @@ describe("resuming after the connection drops", () => {
     expect(closed.code).toBe(1011);
     expect(closed.reason).toMatch(/^NET-0001/);
     // The client re-sends from its last acknowledged byte; the server holds more (up to CUT).
-    const offset = lastAck(first);
+    const offset = first.acknowledged();
     expect(offset).toBeLessThan(CUT);
-    const second = await resumed(first.sessionId, offset, finalsOf(first).length);
+    const second = await resumed(first.sessionId, offset, first.finals().length);
     const { metadata, closed: end } = await finishFrom(second, offset);
 
     expect(second.messages[0]).toMatchObject({
@@ -159,7 +147,7 @@ describe("resuming after the connection drops", () => {
       audio_bytes: CUT,
     });
     expect(end.code).toBe(1000);
-    expect(comparable([...finalsOf(first), ...finalsOf(second)])).toEqual(reference.finals);
+    expect(comparable([...first.finals(), ...second.finals()])).toEqual(reference.finals);
     expect(metadata.sha256).toBe(reference.sha256);
     expect(metadata.duration).toBe(reference.duration);
   });
@@ -168,29 +156,29 @@ describe("resuming after the connection drops", () => {
     const first = await streamUntilCut();
     await first.waitFor((m) => m.type === "Results" && m.is_final === true, "a final");
     first.socket.close(4000, "network lost");
-    const had = finalsOf(first);
+    const had = first.finals();
     // As if the last final was lost in flight: the client counts one fewer.
-    const offset = lastAck(first) - 1;
+    const offset = first.acknowledged() - 1;
     const second = await resumed(first.sessionId, offset, had.length - 1);
     const { metadata } = await finishFrom(second, offset);
 
-    const replayed = finalsOf(second)[0];
+    const replayed = second.finals()[0];
     expect(replayed).toEqual(had[had.length - 1]); // exactly as first sent, request_id included
-    expect(comparable([...had.slice(0, -1), ...finalsOf(second)])).toEqual(reference.finals);
+    expect(comparable([...had.slice(0, -1), ...second.finals()])).toEqual(reference.finals);
     expect(metadata.sha256).toBe(reference.sha256);
   });
 
   it("takes over a connection that still looks open, and ignores it from then on", async () => {
     const first = await streamUntilCut();
-    const offset = lastAck(first);
-    const second = await resumed(first.sessionId, offset, finalsOf(first).length);
+    const offset = first.acknowledged();
+    const second = await resumed(first.sessionId, offset, first.finals().length);
     const closed = await first.waitClosed();
     expect(closed).toEqual({
       code: 1000,
       reason: "RESUMED: a newer connection resumed this session",
     });
     const { metadata } = await finishFrom(second, offset);
-    expect(comparable([...finalsOf(first), ...finalsOf(second)])).toEqual(reference.finals);
+    expect(comparable([...first.finals(), ...second.finals()])).toEqual(reference.finals);
     expect(metadata.sha256).toBe(reference.sha256);
   });
 
@@ -202,8 +190,8 @@ describe("resuming after the connection drops", () => {
     // The account's limit is 1: a new session is refused while this one waits...
     expect((await handshake(RESUMABLE, { key: account.key })).status).toBe(429);
     // ...but its resume is not.
-    const offset = lastAck(first);
-    const second = await resumed(first.sessionId, offset, finalsOf(first).length);
+    const offset = first.acknowledged();
+    const second = await resumed(first.sessionId, offset, first.finals().length);
     await finishFrom(second, offset);
     expect(await activeSessions(account.key)).toEqual([]);
   });
@@ -219,7 +207,7 @@ describe("resuming after the connection drops", () => {
     }
     expect(sessions).toEqual([]);
 
-    const refused = await resumeHandshake(sessionId, lastAck(first), finalsOf(first).length);
+    const refused = await resumeHandshake(sessionId, first.acknowledged(), first.finals().length);
     expect(refused.status).toBe(410);
     expect(await refused.json()).toMatchObject({
       err_code: "SESSION_ENDED",
@@ -231,7 +219,7 @@ describe("resuming after the connection drops", () => {
     );
     const body = (await transcript.json()) as { finals: Array<{ transcript: string }> };
     // Everything received before the drop was transcribed (the utterance cut at CUT included).
-    expect(body.finals.length).toBeGreaterThanOrEqual(finalsOf(first).length);
+    expect(body.finals.length).toBeGreaterThanOrEqual(first.finals().length);
     expect(body.finals.length).toBeGreaterThan(0);
   });
 });
@@ -240,7 +228,7 @@ describe("refused resumes", () => {
   it("explain themselves and leave the session resumable", async () => {
     const first = await streamUntilCut();
     const id = first.sessionId;
-    const finals = finalsOf(first).length;
+    const finals = first.finals().length;
     first.socket.close(4000, "network lost");
 
     const gap = await resumeHandshake(id, CUT + 2, finals);
@@ -276,7 +264,7 @@ describe("refused resumes", () => {
     expect(tables).not.toContain("session");
     expect((await resumeHandshake(id, 0, finals, "esk_not_a_key")).status).toBe(401);
 
-    const offset = lastAck(first);
+    const offset = first.acknowledged();
     const second = await resumed(id, offset, finals);
     const { metadata } = await finishFrom(second, offset);
     expect(metadata.sha256).toBe(reference.sha256);

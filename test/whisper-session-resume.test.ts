@@ -14,17 +14,6 @@ const Q = "?encoding=linear16&sample_rate=16000&interim_results=true&resumable=t
 /** 100 ms frames of 16 kHz linear16. */
 const FRAME = 3200;
 
-function finalsOf(client: TestClient): ServerJson[] {
-  return client.of("Results").filter((m) => m.is_final === true);
-}
-
-function lastAck(client: TestClient): number {
-  const acks = client.messages.filter(
-    (m) => m.type === "EarshotAck" || m.type === "EarshotSession",
-  );
-  return Math.max(0, ...acks.map((m) => Number(m.audio_bytes)));
-}
-
 beforeAll(seedModels);
 
 describe("resuming a Whisper session", () => {
@@ -33,7 +22,7 @@ describe("resuming a Whisper session", () => {
     const unbroken = await TestClient.open(Q);
     for (const frame of frames(pcm, FRAME)) unbroken.sendAudio(frame);
     const reference = await unbroken.finish();
-    const expected = withoutIds(finalsOf(unbroken));
+    const expected = withoutIds(unbroken.finals());
     expect(expected.length).toBeGreaterThanOrEqual(2);
 
     // Two drops, at a third and two thirds of the clip (in frames), wherever the words are.
@@ -51,11 +40,11 @@ describe("resuming a Whisper session", () => {
       );
       client.socket.close(4000, "network lost");
       await client.waitClosed();
-      const got = finalsOf(client);
+      const got = client.finals();
       // One final "lost in flight" when there is one: the server must replay it.
       const kept = got.length > 0 ? got.slice(0, -1) : got;
       received.push(...kept);
-      offset = lastAck(client);
+      offset = client.acknowledged();
       const response = await handshake(
         `?session_id=${sessionId}&resume_offset=${offset}&finals_received=${received.length}`,
       );
@@ -65,7 +54,7 @@ describe("resuming a Whisper session", () => {
       client = new TestClient(response.webSocket, sessionId);
     }
     const { metadata, closed } = await client.finish();
-    received.push(...finalsOf(client));
+    received.push(...client.finals());
 
     expect(closed.code).toBe(1000);
     expect(withoutIds(received)).toEqual(expected);

@@ -210,7 +210,12 @@ export class LiveSession {
     });
     socket.addEventListener("error", (event) => {
       if (this.#socket !== socket) return;
-      this.log.warn("socket error", { error: event.error });
+      // "Network connection lost" is how a client that vanished looks: expected, not a fault.
+      if (classifyTeardownError(event.error) === "harmless") {
+        this.log.info("socket lost", { error: String(event.error) });
+      } else {
+        this.log.warn("socket error", { error: event.error });
+      }
       this.#onClose(1006, "socket error");
     });
     this.#lastReceivedAt = Date.now();

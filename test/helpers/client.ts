@@ -82,6 +82,19 @@ export class TestClient {
     return this.messages.filter((m) => m.type === type);
   }
 
+  /** The final Results received, in order. */
+  finals(): ServerJson[] {
+    return this.of("Results").filter((m) => m.is_final === true);
+  }
+
+  /** The latest audio_bytes a resumable session acknowledged on this socket (0 if none). */
+  acknowledged(): number {
+    const acks = this.messages.filter(
+      (m) => m.type === "EarshotAck" || m.type === "EarshotSession",
+    );
+    return Math.max(0, ...acks.map((m) => Number(m.audio_bytes)));
+  }
+
   /** Resolves with the first message (from the start) matching `predicate`. */
   async waitFor(
     predicate: (m: ServerJson) => boolean,
