@@ -6,6 +6,7 @@ import {
   ProgramAudio,
   UNIT_BYTES,
 } from "../scripts/soak/programs.ts";
+import { FAST_LEAD_BUSY_S, FAST_LEAD_IDLE_S, SoloGate } from "../scripts/soak/solo-gate.ts";
 import {
   type ComparableFinal,
   compareFinals,
@@ -171,5 +172,50 @@ describe("soak programs", () => {
       pieces.push(...audio.read(offset, 3_331));
     }
     expect(new Uint8Array(pieces)).toEqual(whole);
+  });
+});
+
+describe("SoloGate", () => {
+  const results = (start: number, duration: number, isFinal: boolean, speechFinal: boolean) => ({
+    type: "Results",
+    start,
+    duration,
+    is_final: isFinal,
+    speech_final: speechFinal,
+  });
+
+  it("goes fast while the server is visibly close behind, real time when it is not", () => {
+    const gate = new SoloGate(16);
+    expect(gate.pace(0)).toBe(16);
+    expect(gate.pace(FAST_LEAD_IDLE_S - 0.1)).toBe(16);
+    expect(gate.pace(FAST_LEAD_IDLE_S)).toBe(1);
+    gate.observe({ type: "SpeechStarted", timestamp: 4 });
+    expect(gate.pending).toBe(1);
+    expect(gate.pace(4 + FAST_LEAD_BUSY_S - 0.1)).toBe(16);
+    expect(gate.pace(4 + FAST_LEAD_BUSY_S)).toBe(1);
+    gate.observe(results(4, 2, false, false)); // an interim moves the watermark, not the count
+    expect(gate.watermark).toBe(6);
+    expect(gate.pending).toBe(1);
+    gate.observe({ type: "SpeechStarted", timestamp: 7 });
+    expect(gate.pending).toBe(2);
+    expect(gate.pace(7.5)).toBe(1); // two utterances waiting: Whisper is behind
+    gate.observe(results(3.9, 3, true, true));
+    expect(gate.pending).toBe(1);
+    gate.observe(results(7, 15, true, false)); // a max-length cut: not the end of the utterance
+    expect(gate.pending).toBe(1);
+    expect(gate.watermark).toBe(22);
+    gate.observe(results(22, 1, true, true));
+    gate.observe({ type: "UtteranceEnd", last_word_end: 23.5 });
+    expect(gate.pending).toBe(0);
+    expect(gate.watermark).toBe(23.5);
+    expect(gate.pace(30)).toBe(16);
+  });
+
+  it("ignores messages without positions", () => {
+    const gate = new SoloGate(8);
+    gate.observe({ type: "Metadata", duration: 99 });
+    gate.observe({ type: "SpeechStarted", timestamp: "soon" });
+    expect(gate.watermark).toBe(0);
+    expect(gate.pending).toBe(1);
   });
 });

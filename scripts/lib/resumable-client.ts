@@ -104,6 +104,8 @@ export class ResumableClient {
   #plainOffset = 0;
   #sessionId: string | null = null;
   #closeWaiters: Array<(closed: WsClosed) => void> = [];
+  /** How the current connection ended; null while it is open (or opening). */
+  #closed: WsClosed | null = null;
   #sessionWaiter: ((message: EarshotSessionMessage) => void) | null = null;
   #closeStreamSent = false;
   resumes = 0;
@@ -221,12 +223,14 @@ export class ResumableClient {
     return closed;
   }
 
-  /** Resolves when the current connection ends, or with a synthetic 1006 after `timeoutMs`. */
+  /** Resolves when the current connection has ended (at once if it has), or with a synthetic
+   * 1006 after `timeoutMs` (the connection is then dropped). */
   waitClosed(timeoutMs: number): Promise<WsClosed> {
-    if (this.#socket === null || !this.connected) {
+    if (this.#closed !== null) return Promise.resolve(this.#closed);
+    if (this.#socket === null) {
       return Promise.resolve({
         code: 1006,
-        reason: "not connected",
+        reason: "never connected",
         clean: false,
         byClient: false,
       });
@@ -292,6 +296,7 @@ export class ResumableClient {
         if (socket !== null && socket !== this.#socket) return; // an old, replaced connection
         this.#live = false;
         this.#stopCatchUp();
+        this.#closed = closed;
         this.#options.events.onClose?.(closed);
         for (const wake of this.#closeWaiters.splice(0)) wake(closed);
       },
@@ -311,6 +316,7 @@ export class ResumableClient {
     }
     socket = result.socket;
     this.#socket = socket;
+    this.#closed = null;
     const requestId = result.headers["dg-request-id"];
     if (this.#sessionId === null && typeof requestId === "string") this.#sessionId = requestId;
     return { session };

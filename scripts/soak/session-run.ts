@@ -3,11 +3,12 @@
  *
  * - live: the program as written — its pace, its pauses (KeepAlive meanwhile), its connection
  *   drops and resumes; every final's latency is measured.
- * - solo: the same audio and options, no pauses or drops, at `soloPace` times real time, alone on
- *   the server: the reference transcript the live run must reproduce.
+ * - solo: the same audio and options, no pauses or drops, alone on the server, up to `soloPace`
+ *   times real time as far as scripts/soak/solo-gate.ts allows: the reference transcript the live
+ *   run must reproduce.
  *
- * Pacing is an absolute schedule (frame k goes out when k frames' worth of audio time has passed
- * at the pace, plus the pauses so far), so timer lateness does not accumulate. The client keeps
+ * Live pacing is an absolute schedule (frame k goes out when k frames' worth of audio time has
+ * passed at the pace, plus the pauses so far), so timer lateness does not accumulate. The client keeps
  * audio produced while disconnected and sends it after the resume (scripts/lib/resumable-client).
  *
  * Latency of a final: from when the last byte of its span (start + duration) was last sent — a
@@ -18,6 +19,7 @@ import { HandshakeRefused, type Refusal, ResumableClient } from "../lib/resumabl
 import type { ResumePlan } from "../lib/resume-state.ts";
 import type { WsClosed } from "../lib/ws-client.ts";
 import { BYTES_PER_SECOND, type Clip, type Program, ProgramAudio, UNIT_BYTES } from "./programs.ts";
+import { SoloGate } from "./solo-gate.ts";
 
 /** A handshake through wrangler's proxy takes milliseconds; 30 s means the service is stuck. */
 const HANDSHAKE_TIMEOUT_MS = 30_000;
@@ -110,6 +112,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
   // When each 20-ms unit of the stream was last sent (performance.now(); 0: never).
   const sentAt = new Float64Array(Math.ceil(audio.totalBytes / UNIT_BYTES) + 1);
   let dropping = false;
+  const gate = new SoloGate(context.soloPace);
 
   let client: ResumableClient;
   try {
@@ -126,6 +129,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
       events: {
         onMessage: (message, { replay }) => {
           const arrival = performance.now();
+          gate.observe(message);
           if (message.type === "Metadata") {
             record.metadata = true;
             const info = message.model_info as Record<string, { name?: unknown }> | undefined;
@@ -169,19 +173,20 @@ export async function runProgram(program: Program, context: RunContext): Promise
   return record;
 
   async function stream(): Promise<void> {
-    const pace = live ? program.pace : context.soloPace;
     const pauses = live ? [...program.pauses] : [];
     const drops = live ? [...program.drops] : [];
     let resuming: Promise<void> | null = null;
     let pausedMs = 0;
     const t0 = performance.now();
+    let soloClock = t0;
     for (let offset = 0; offset < audio.totalBytes; ) {
       if (Date.now() > context.deadlineMs) {
         throw new Error(`still streaming at the deadline (${offset} of ${audio.totalBytes} bytes)`);
       }
       if (!dropping && !client.connected) {
-        const close = record.close;
-        throw new Error(`connection ended mid-stream: ${close?.code} ${close?.reason ?? ""}`);
+        // The close frame may have come before the TCP end that reports it: wait for the code.
+        const closed = await client.waitClosed(CLOSE_TIMEOUT_MS);
+        throw new Error(`connection ended mid-stream: ${closed.code} ${closed.reason}`);
       }
       const pause = pauses[0];
       if (pause !== undefined && offset >= pause.atByte) {
@@ -196,8 +201,17 @@ export async function runProgram(program: Program, context: RunContext): Promise
         resuming = dropAndResume(drop.offlineMs);
       }
       const length = Math.min(program.frameBytes, audio.totalBytes - offset);
-      // Frame k is due once its audio has been "captured": its end time at the pace.
-      const dueMs = t0 + pausedMs + ((offset + length) / BYTES_PER_SECOND / pace) * 1000;
+      let dueMs: number;
+      if (live) {
+        // Frame k is due once its audio has been "captured": its end time at the pace.
+        dueMs = t0 + pausedMs + ((offset + length) / BYTES_PER_SECOND / program.pace) * 1000;
+      } else {
+        // The gate's pace changes as the server answers: a running clock, at most 50 ms in debt.
+        const pace = gate.pace(offset / BYTES_PER_SECOND);
+        soloClock = Math.max(soloClock, performance.now() - 50);
+        soloClock += ((length / BYTES_PER_SECOND) * 1000) / pace;
+        dueMs = soloClock;
+      }
       // Only sleep when ahead: a timer takes ≥ 1 ms, and at 24× a 20-ms frame is due every 0.8 ms.
       if (dueMs > performance.now()) await sleepUntil(dueMs);
       client.push(audio.read(offset, length));
