@@ -6,7 +6,7 @@ import {
   ProgramAudio,
   UNIT_BYTES,
 } from "../scripts/soak/programs.ts";
-import { FAST_LEAD_BUSY_S, FAST_LEAD_IDLE_S, SoloGate } from "../scripts/soak/solo-gate.ts";
+import { FAST_LEAD_S, SoloGate } from "../scripts/soak/solo-gate.ts";
 import {
   type ComparableFinal,
   compareFinals,
@@ -38,6 +38,7 @@ describe("compareFinals", () => {
     ).toEqual({
       sameText: true,
       sameFinals: true,
+      truncated: false,
       detail: null,
     });
   });
@@ -48,6 +49,7 @@ describe("compareFinals", () => {
     expect(crossTalk.sameText).toBe(false);
     expect(crossTalk.sameFinals).toBe(false);
     expect(crossTalk.detail).toContain("final #3");
+    expect(crossTalk.truncated).toBe(false);
 
     const shifted = reference.map((f, i) => (i === 2 ? { ...f, start: 5.032 } : f));
     expect(compareFinals(reference, shifted)).toMatchObject({ sameText: true, sameFinals: false });
@@ -59,9 +61,15 @@ describe("compareFinals", () => {
     expect(compareFinals(reference, reference.slice(0, 2))).toMatchObject({
       sameText: false,
       sameFinals: false,
+      truncated: true, // every final received was right: the session stopped early
     });
+    const wrongThenMissing = [final(0.5, 2, "Ask not?")];
+    expect(compareFinals(reference, wrongThenMissing).truncated).toBe(false);
     const duplicated = [...reference, reference[2] as ComparableFinal];
-    expect(compareFinals(reference, duplicated).sameFinals).toBe(false);
+    expect(compareFinals(reference, duplicated)).toMatchObject({
+      sameFinals: false,
+      truncated: false,
+    });
     // An extra empty final keeps the joined text but is still a different transcript.
     const extraEmpty = [...reference, final(9, 0, "")];
     expect(compareFinals(reference, extraEmpty)).toMatchObject({
@@ -124,7 +132,8 @@ describe("soak programs", () => {
     expect(programs.filter((p) => p.account === 2)).toHaveLength(2);
   });
 
-  it("last as long as the run at their pace, and drop only inside speech clips", () => {
+  it("last as long as the run at their pace, and drop in speech or just after its endpoint", () => {
+    let afterEndpoint = 0;
     for (const program of buildPrograms(options)) {
       const wallSeconds =
         program.totalBytes / BYTES_PER_SECOND / program.pace +
@@ -133,20 +142,37 @@ describe("soak programs", () => {
       expect(wallSeconds).toBeLessThan(60 + 15);
       expect(program.totalBytes % UNIT_BYTES).toBe(0);
       if (program.behaviour !== "resume") expect(program.drops).toEqual([]);
+      else expect(program.drops).toHaveLength(2);
+      const endpointingMs = Number(program.query.endpointing ?? 500);
       let at = 0;
-      const speechRanges: [number, number][] = [];
+      const speech: [number, number][] = [];
+      const clipStarts: number[] = [];
       for (const segment of program.segments) {
+        if (segment.kind === "clip") clipStarts.push(at);
         if (segment.kind === "clip" && Number(segment.clip.slice(4)) % 3 !== 0) {
-          speechRanges.push([at, at + segment.bytes]);
+          speech.push([at, at + segment.bytes]);
         }
         at += segment.bytes;
       }
       for (const drop of program.drops) {
-        expect(speechRanges.some(([from, to]) => drop.atByte > from && drop.atByte < to)).toBe(
-          true,
-        );
+        if (drop.kind === "mid-utterance") {
+          expect(speech.some(([from, to]) => drop.atByte > from && drop.atByte < to)).toBe(true);
+        } else {
+          afterEndpoint += 1;
+          const end = speech.find(
+            ([, to]) => drop.atByte > to && drop.atByte - to < BYTES_PER_SECOND * 2,
+          );
+          expect(end).toBeDefined();
+          const msAfter = ((drop.atByte - (end?.[1] ?? 0)) / BYTES_PER_SECOND) * 1000;
+          expect(msAfter).toBeGreaterThanOrEqual(endpointingMs);
+          // Still in the silence after it: the next clip starts later.
+          expect(clipStarts.find((start) => start >= (end?.[1] ?? 0)) ?? Infinity).toBeGreaterThan(
+            drop.atByte,
+          );
+        }
       }
     }
+    expect(afterEndpoint).toBeGreaterThan(0);
     expect(
       buildPrograms({ ...options, resume: false }).every((p) => p.behaviour !== "resume"),
     ).toBe(true);
@@ -187,12 +213,12 @@ describe("SoloGate", () => {
   it("goes fast while the server is visibly close behind, real time when it is not", () => {
     const gate = new SoloGate(16);
     expect(gate.pace(0)).toBe(16);
-    expect(gate.pace(FAST_LEAD_IDLE_S - 0.1)).toBe(16);
-    expect(gate.pace(FAST_LEAD_IDLE_S)).toBe(1);
+    expect(gate.pace(FAST_LEAD_S - 0.1)).toBe(16);
+    expect(gate.pace(FAST_LEAD_S)).toBe(1);
     gate.observe({ type: "SpeechStarted", timestamp: 4 });
     expect(gate.pending).toBe(1);
-    expect(gate.pace(4 + FAST_LEAD_BUSY_S - 0.1)).toBe(16);
-    expect(gate.pace(4 + FAST_LEAD_BUSY_S)).toBe(1);
+    expect(gate.pace(4 + FAST_LEAD_S - 0.1)).toBe(16);
+    expect(gate.pace(4 + FAST_LEAD_S)).toBe(1);
     gate.observe(results(4, 2, false, false)); // an interim moves the watermark, not the count
     expect(gate.watermark).toBe(6);
     expect(gate.pending).toBe(1);
@@ -201,6 +227,7 @@ describe("SoloGate", () => {
     expect(gate.pace(7.5)).toBe(1); // two utterances waiting: Whisper is behind
     gate.observe(results(3.9, 3, true, true));
     expect(gate.pending).toBe(1);
+    expect(gate.pace(7.5)).toBe(16);
     gate.observe(results(7, 15, true, false)); // a max-length cut: not the end of the utterance
     expect(gate.pending).toBe(1);
     expect(gate.watermark).toBe(22);

@@ -8,8 +8,10 @@
  * - realtime: 1× the whole time;
  * - fast: 1.5–2× real time (its program is that much longer, so it lasts as long as the others);
  * - pauses: 1×, with 1–3 stretches of 2–8 s where the client sends nothing but KeepAlive;
- * - resume: 1× with `resumable=true`, losing its TCP connection 1–2 times in mid-utterance for
- *   0.5–4 s (the microphone goes on; the backlog is re-sent after the resume).
+ * - resume: 1× with `resumable=true`, losing its TCP connection twice for 0.5–4 s (the
+ *   microphone goes on; the backlog is re-sent after the resume): once in mid-utterance, once just
+ *   after an utterance's endpoint, so its final is produced while the client is away and must be
+ *   replayed.
  * Pauses and drops change *when* audio arrives, never *what* audio: every program's finals must
  * equal those of the same program streamed alone, without pauses or drops.
  */
@@ -53,7 +55,7 @@ export interface Program {
   /** Before sending byte `atByte`, send nothing for `ms` (KeepAlive meanwhile). */
   pauses: { atByte: number; ms: number }[];
   /** Right before sending byte `atByte`, lose the connection for `offlineMs`, then resume. */
-  drops: { atByte: number; offlineMs: number }[];
+  drops: { atByte: number; offlineMs: number; kind: "mid-utterance" | "after-endpoint" }[];
 }
 
 export interface ProgramOptions {
@@ -65,6 +67,8 @@ export interface ProgramOptions {
   seed: number;
   /** Resume programs, or plain realtime ones in their place (a server without resume). */
   resume: boolean;
+  /** Pace of every fast program; null: 1.5× or 2× by the seed. */
+  fastPace?: number | null;
 }
 
 /** Which behaviour the i-th session of an account gets: a fixed rotation, so every mix has all. */
@@ -103,7 +107,8 @@ export function buildPrograms(options: ProgramOptions): Program[] {
       // Rotated by account too, so accounts with few sessions still see every behaviour.
       let behaviour = ROTATION[(i + account * 3) % ROTATION.length] ?? "realtime";
       if (behaviour === "resume" && !options.resume) behaviour = "realtime";
-      const pace = behaviour === "fast" ? pick([1.5, 2]) : 1;
+      const seededFast = pick([1.5, 2]);
+      const pace = behaviour === "fast" ? (options.fastPace ?? seededFast) : 1;
 
       const pauses: Program["pauses"] = [];
       let pausedMs = 0;
@@ -119,16 +124,11 @@ export function buildPrograms(options: ProgramOptions): Program[] {
       const segments = sequence(clips, audioSeconds, random);
       const totalBytes = segments.reduce((n, s) => n + s.bytes, 0);
 
-      // Pauses anywhere in the first 90 % (inside an utterance or between); drops inside speech.
+      // Pauses anywhere in the first 90 % (inside an utterance or between).
       for (const pause of pauses) {
         pause.atByte = units((random() * 0.9 * totalBytes) / BYTES_PER_SECOND) * UNIT_BYTES;
       }
       pauses.sort((a, b) => a.atByte - b.atByte);
-      const drops =
-        behaviour === "resume"
-          ? dropPoints(segments, clips, 1 + Math.floor(random() * 2), random)
-          : [];
-
       const query: Record<string, string> = {
         encoding: "linear16",
         sample_rate: String(SAMPLE_RATE),
@@ -141,6 +141,10 @@ export function buildPrograms(options: ProgramOptions): Program[] {
       const endpointing = pick([null, null, 300, 800]);
       if (endpointing !== null) query.endpointing = String(endpointing);
       if (random() < 0.2) query.model = "nova-3";
+      const drops =
+        behaviour === "resume"
+          ? dropPoints(segments, clips, endpointing ?? DEFAULT_ENDPOINTING_MS, random)
+          : [];
 
       programs.push({
         id: `s${String(index + 1).padStart(2, "0")}`,
@@ -190,34 +194,60 @@ function sequence(clips: Clip[], seconds: number, random: () => number): Segment
   return segments;
 }
 
-/** `count` drop positions in the middle 30–70 % of distinct speech clips, in stream order. */
+/** The server's default endpointing (DEFAULT_ENDPOINTING_MS in src/protocol/options.ts). */
+const DEFAULT_ENDPOINTING_MS = 500;
+/**
+ * After the endpoint, the drop comes 160 ms later: 5 VAD frames for the VAD's own notion of where
+ * speech ended, yet before the next clip.
+ */
+const AFTER_ENDPOINT_MS = 160;
+
+/**
+ * Two drops, not in the first 10 s: one in the middle 30–70 % of a speech clip in the first half
+ * of the program, one just after the endpoint of a speech clip in the second half (one followed
+ * by a silence long enough that the drop falls inside it), or mid-utterance if there is none.
+ */
 function dropPoints(
   segments: Segment[],
   clips: Clip[],
-  count: number,
+  endpointingMs: number,
   random: () => number,
 ): Program["drops"] {
   const speech = new Set(clips.filter((clip) => clip.speech).map((clip) => clip.id));
-  const candidates: { start: number; bytes: number }[] = [];
+  const total = segments.reduce((n, s) => n + s.bytes, 0);
+  const afterMs = endpointingMs + AFTER_ENDPOINT_MS;
+  const middles: number[][] = [[], []];
+  const ends: number[] = [];
   let at = 0;
-  for (const segment of segments) {
-    // Not in the first clips: the session should be well under way before it drops.
+  segments.forEach((segment, i) => {
+    const next = segments[i + 1];
     if (segment.kind === "clip" && speech.has(segment.clip) && at > 10 * BYTES_PER_SECOND) {
-      candidates.push({ start: at, bytes: segment.bytes });
+      const half = at < total / 2 ? 0 : 1;
+      const inside = (0.3 + 0.4 * random()) * segment.bytes;
+      middles[half]?.push(at + Math.floor(inside / UNIT_BYTES) * UNIT_BYTES);
+      const quiet = next?.kind === "silence" ? (next.bytes / BYTES_PER_SECOND) * 1000 : 0;
+      if (half === 1 && quiet >= afterMs + 200) {
+        ends.push(at + segment.bytes + units(afterMs / 1000) * UNIT_BYTES);
+      }
     }
     at += segment.bytes;
-  }
+  });
+  const choose = (values: number[] | undefined) =>
+    values === undefined || values.length === 0
+      ? undefined
+      : values[Math.floor(random() * values.length)];
   const drops: Program["drops"] = [];
-  // Spread over the program: one candidate from each of `count` equal stretches of the list.
-  for (let d = 0; d < count && candidates.length > 0; d++) {
-    const from = Math.floor((d * candidates.length) / count);
-    const to = Math.max(from + 1, Math.floor(((d + 1) * candidates.length) / count));
-    const candidate = candidates[from + Math.floor(random() * (to - from))];
-    if (candidate === undefined) continue;
-    const inside = (0.3 + 0.4 * random()) * candidate.bytes;
+  const offlineMs = () => units(0.5 + random() * 3.5) * 20;
+  const first = choose(middles[0]);
+  if (first !== undefined)
+    drops.push({ atByte: first, offlineMs: offlineMs(), kind: "mid-utterance" });
+  const after = choose(ends);
+  const second = after ?? choose(middles[1]);
+  if (second !== undefined) {
     drops.push({
-      atByte: candidate.start + Math.floor(inside / UNIT_BYTES) * UNIT_BYTES,
-      offlineMs: units(0.5 + random() * 3.5) * 20,
+      atByte: second,
+      offlineMs: offlineMs(),
+      kind: after === undefined ? "mid-utterance" : "after-endpoint",
     });
   }
   return drops;
@@ -268,7 +298,7 @@ export function describeProgram(program: Program): string {
     ),
     ...program.drops.map(
       (d) =>
-        `drop ${(d.offlineMs / 1000).toFixed(1)}s@${(d.atByte / BYTES_PER_SECOND).toFixed(1)}s`,
+        `drop ${(d.offlineMs / 1000).toFixed(1)}s@${(d.atByte / BYTES_PER_SECOND).toFixed(1)}s ${d.kind}`,
     ),
   ].join(", ");
   return `${program.id} acct${program.account} ${program.behaviour} ${program.pace}× ${seconds}s audio, ${(program.frameBytes / UNIT_BYTES) * 20}ms frames, ${program.auth}${options ? `, ${options}` : ""}${extras ? `, ${extras}` : ""}`;

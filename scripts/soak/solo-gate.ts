@@ -10,18 +10,18 @@
  * - the watermark: the latest stream position any message reports (SpeechStarted's timestamp, a
  *   Results' start + duration, UtteranceEnd's last_word_end) — at most what the VAD processed;
  * - pending utterances: SpeechStarted seen minus finals with speech_final (needs vad_events=true).
- * It sends at the fast pace only while the audio sent is within FAST_LEAD_IDLE_S of the watermark
- * with nothing pending (Whisper idle for this session: the VAD runs at tens of × real time), or
- * within FAST_LEAD_BUSY_S with at most one utterance pending; otherwise at 1×, which a session
- * alone always sustains. Queued audio never exceeds the lead, so a solo run cannot reach the 20-s
- * flood cap from the fast pace, and at most ~4 utterances are ever unseen — the per-session cap
- * on waiting finals is 4 (inference-scheduler.ts).
+ * It sends at the fast pace only while the audio sent is within FAST_LEAD_S of the watermark
+ * and at most one utterance is pending; otherwise at 1×, which a session alone always sustains.
+ * Queued audio never exceeds the lead (the watermark is at most what was processed), so a solo
+ * run stays clear of the 20-s flood cap; and 10 s holds at most ~3 unseen utterances (the eval
+ * clips are ≥ 2.7 s each), so with the one pending the session stays within the scheduler's 4
+ * waiting finals (inference-scheduler.ts).
  */
 
-/** Seconds of audio beyond the watermark allowed at the fast pace with nothing pending. */
-export const FAST_LEAD_IDLE_S = 10;
-/** …and with one utterance pending (its final or interims keep Whisper busy). */
-export const FAST_LEAD_BUSY_S = 6;
+/** Seconds of audio beyond the watermark allowed at the fast pace. */
+export const FAST_LEAD_S = 10;
+/** Utterances without their endpoint final allowed at the fast pace. */
+export const FAST_MAX_PENDING = 1;
 
 export class SoloGate {
   readonly #fastPace: number;
@@ -66,9 +66,6 @@ export class SoloGate {
   /** The pace for the next frame, given the seconds of audio sent so far. */
   pace(sentSeconds: number): number {
     const lead = sentSeconds - this.#watermark;
-    const pending = this.pending;
-    if (pending === 0 && lead < FAST_LEAD_IDLE_S) return this.#fastPace;
-    if (pending <= 1 && lead < FAST_LEAD_BUSY_S) return this.#fastPace;
-    return 1;
+    return this.pending <= FAST_MAX_PENDING && lead < FAST_LEAD_S ? this.#fastPace : 1;
   }
 }

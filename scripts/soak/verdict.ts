@@ -17,6 +17,11 @@ export interface Comparison {
   sameText: boolean;
   /** Every final is equal: count, boundaries, flags and text. */
   sameFinals: boolean;
+  /**
+   * Every final received equals the reference's at its place, but some are missing at the end:
+   * the session stopped early (its own failure says why) — not cross-talk.
+   */
+  truncated: boolean;
   /** Where they first differ, for the report; null when they do not. */
   detail: string | null;
 }
@@ -54,11 +59,12 @@ export function compareFinals(
       return {
         sameText,
         sameFinals: false,
+        truncated: got === undefined,
         detail: `final #${i + 1} of ${reference.length} expected ${describe(want)}, got ${describe(got)} (${actual.length} finals)`,
       };
     }
   }
-  return { sameText, sameFinals: true, detail: null };
+  return { sameText, sameFinals: true, truncated: false, detail: null };
 }
 
 /** Nearest-rank percentile (q in [0, 1]); null for no values. */
