@@ -46,6 +46,8 @@ function workers(
             EARSHOT_IDLE_TIMEOUT_MS: transcriber === "fake" ? "1500" : "10000",
             // Short, so a resume window's expiry is tested without 30-s waits.
             EARSHOT_RESUME_WINDOW_MS: transcriber === "fake" ? "3000" : "30000",
+            // Tested at its limit in session-capacity.test.ts; no test file runs more at once.
+            EARSHOT_MAX_SESSIONS_PER_ISOLATE: transcriber === "fake" ? "12" : "",
             EARSHOT_ADMIN_TOKEN: "earshot-admin-token",
             EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
           },

@@ -13,12 +13,18 @@
  * stay readable; the session's slot is given back at once.
  */
 import { DurableObject } from "cloudflare:workers";
+import { LEASE_TTL_MS } from "../limits/limiter-client";
 import { httpError, serviceUnavailable, upgradeRequired } from "../protocol/http-errors";
 import { differingOption, type ListenOptions } from "../protocol/options";
 import { createLogger } from "../runtime/log";
 import { selectTranscriber } from "../stt/select";
 import type { Transcriber } from "../stt/transcriber";
-import { DEFAULT_IDLE_TIMEOUT_MS, MAX_SESSION_SECONDS, RESUME_WINDOW_MS } from "./caps";
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  MAX_SESSION_SECONDS,
+  MAX_WHISPER_SESSIONS_PER_ISOLATE,
+  RESUME_WINDOW_MS,
+} from "./caps";
 import { LiveSession } from "./live-session";
 import { SessionLease } from "./session-lease";
 import {
@@ -39,6 +45,31 @@ export interface SessionTranscript {
 function msVar(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
   return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
+}
+
+/**
+ * Live sessions in this isolate, by id, with when each last showed life (module state, shared by
+ * every SessionObject in the isolate; only touched synchronously, so sharing is safe, see
+ * runtime/own-context.ts). A session refreshes its entry at every lease renewal and removes it
+ * when it ends; one whose object was reset never ends, so entries silent for a lease's TTL are
+ * not counted — as the limiter reclaims its slot.
+ */
+const isolateSessions = new Map<string, number>();
+
+function liveInIsolate(now: number): number {
+  for (const [id, seen] of isolateSessions) {
+    if (now - seen > LEASE_TTL_MS) isolateSessions.delete(id);
+  }
+  return isolateSessions.size;
+}
+
+/** The isolate's session cap for this transcriber (MAX_WHISPER_SESSIONS_PER_ISOLATE). */
+function isolateCapacity(env: Env, transcriber: Transcriber): number {
+  const override = Number(env.EARSHOT_MAX_SESSIONS_PER_ISOLATE);
+  if (Number.isInteger(override) && override > 0) return override;
+  return transcriber.model.name.startsWith("whisper")
+    ? MAX_WHISPER_SESSIONS_PER_ISOLATE
+    : Number.POSITIVE_INFINITY;
 }
 
 export class SessionObject extends DurableObject<Env> {
@@ -70,6 +101,16 @@ export class SessionObject extends DurableObject<Env> {
       log.error("transcriber unavailable", { error });
       return serviceUnavailable(requestId, 30, "speech recognition is temporarily unavailable");
     }
+    const capacity = isolateCapacity(this.env, transcriber);
+    const running = liveInIsolate(Date.now());
+    if (running >= capacity) {
+      log.warn("isolate at capacity", { running, capacity });
+      return serviceUnavailable(
+        requestId,
+        5,
+        `the service is at capacity (${capacity} sessions on this server); try again shortly`,
+      );
+    }
 
     const [client, server] = acceptedPair();
     this.#store.begin({
@@ -99,10 +140,15 @@ export class SessionObject extends DurableObject<Env> {
         ended: () => {
           lease.release(live.usage());
           this.#live = null;
+          isolateSessions.delete(start.sessionId);
         },
       },
     );
-    lease.start(() => live.usage());
+    isolateSessions.set(start.sessionId, Date.now());
+    lease.start(() => {
+      isolateSessions.set(start.sessionId, Date.now()); // still alive
+      return live.usage();
+    });
     this.#live = live;
     live.attach(server, null);
     log.info("session started", {
