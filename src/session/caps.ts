@@ -67,13 +67,14 @@ export const RESUME_WINDOW_MS = 30_000;
 export const ACK_EVERY_AUDIO_SECONDS = 1;
 
 /**
- * Sessions one isolate runs at once when they transcribe with Whisper: 8. An isolate has one
+ * Sessions one isolate runs at once when they transcribe with Whisper: 6. An isolate has one
  * thread, and every session's VAD and Whisper share it (one inference at a time). Measured with
- * `npm run soak` on the 2-core machine (one local isolate): 6 real-time Whisper sessions kept up
- * (final latency p50 1.3 s), while 34 all fell 20 s behind and were closed 1008 together — a
- * session admitted past capacity harms every session of the isolate. At the cap: 503 at the
- * handshake with Retry-After (PROTOCOL.md: "503 when the service itself is full"); sessions
- * already running are untouched. `EARSHOT_MAX_SESSIONS_PER_ISOLATE` overrides it (any transcriber;
- * the fake and "none" transcribers cost almost nothing and have no cap by default).
+ * `npm run soak` on the 2-core machine (one local isolate, real-time clients, 120 s): 6 sessions
+ * kept up (every transcript exact, final latency p50 1.5 s, p95 4.7 s); 9 fell 20 s behind and
+ * were all closed 1008 together, as were 34 — a session admitted past capacity harms every
+ * session of the isolate. At the cap: 503 at the handshake with Retry-After (PROTOCOL.md: "503
+ * when the service itself is full"); sessions already running are untouched.
+ * `EARSHOT_MAX_SESSIONS_PER_ISOLATE` overrides it (any transcriber; the fake and "none"
+ * transcribers cost almost nothing and have no cap by default).
  */
-export const MAX_WHISPER_SESSIONS_PER_ISOLATE = 8;
+export const MAX_WHISPER_SESSIONS_PER_ISOLATE = 6;
