@@ -176,6 +176,9 @@ export async function runProgram(program: Program, context: RunContext): Promise
     const pauses = live ? [...program.pauses] : [];
     const drops = live ? [...program.drops] : [];
     let resuming: Promise<void> | null = null;
+    // A resume fails while the loop goes on streaming into the kept buffer: held here (a rejected
+    // promise nobody awaits yet would be an unhandled rejection) and thrown at the next frame.
+    let resumeFailure: Error | null = null;
     let pausedMs = 0;
     const t0 = performance.now();
     let soloClock = t0;
@@ -183,6 +186,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
       if (Date.now() > context.deadlineMs) {
         throw new Error(`still streaming at the deadline (${offset} of ${audio.totalBytes} bytes)`);
       }
+      if (resumeFailure !== null) throw resumeFailure;
       if (!dropping && !client.connected) {
         // The close frame may have come before the TCP end that reports it: wait for the code.
         const closed = await client.waitClosed(CLOSE_TIMEOUT_MS);
@@ -198,7 +202,9 @@ export async function runProgram(program: Program, context: RunContext): Promise
       if (drop !== undefined && offset >= drop.atByte) {
         drops.shift();
         if (resuming !== null) await resuming;
-        resuming = dropAndResume(drop.offlineMs);
+        resuming = dropAndResume(drop.offlineMs).catch((error: unknown) => {
+          resumeFailure = error instanceof Error ? error : new Error(String(error));
+        });
       }
       const length = Math.min(program.frameBytes, audio.totalBytes - offset);
       let dueMs: number;
@@ -218,6 +224,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
       offset += length;
     }
     if (resuming !== null) await resuming;
+    if (resumeFailure !== null) throw resumeFailure;
     const closed = await client.closeStream(CLOSE_TIMEOUT_MS);
     record.close = closed;
     record.endedAtMs = performance.now();
