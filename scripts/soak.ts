@@ -332,6 +332,15 @@ async function main(): Promise<number> {
   for (const [i, limit] of limits.entries()) {
     accounts.push(await service.createAccount(`soak-${runId}-${"abc"[i]}`, limit));
   }
+  // Interrupted (Ctrl-C, a runner's timeout): the accounts are still disabled before exiting.
+  const interrupted = (signal: NodeJS.Signals) => {
+    log(`${signal}: disabling the soak's accounts and stopping`);
+    void Promise.allSettled(accounts.map((a) => service.disableAccount(a.id))).finally(() =>
+      process.exit(130),
+    );
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
     if ((await service.isolateStats()) === null) {
       notes.push("GET /admin/isolate is not mounted: no inference queue or WASM heap readings");
@@ -668,6 +677,8 @@ async function main(): Promise<number> {
     log(`wrote ${path.relative(root, options.out)} and ${path.relative(root, referencesFile)}`);
     return summary.ok ? 0 : 1;
   } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
     for (const account of accounts) {
       await service.disableAccount(account.id).catch((error: unknown) => {
         console.error(`could not disable ${account.name}: ${String(error)}`);

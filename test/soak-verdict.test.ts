@@ -6,7 +6,7 @@ import {
   ProgramAudio,
   UNIT_BYTES,
 } from "../scripts/soak/programs.ts";
-import { FAST_LEAD_S, SoloGate } from "../scripts/soak/solo-gate.ts";
+import { FAST_LEAD_S, IDLE_PROCESSING_RATE, SoloGate } from "../scripts/soak/solo-gate.ts";
 import {
   type ComparableFinal,
   compareFinals,
@@ -212,22 +212,22 @@ describe("SoloGate", () => {
 
   it("goes fast while the server is visibly close behind, real time when it is not", () => {
     const gate = new SoloGate(16);
-    expect(gate.pace(0)).toBe(16);
-    expect(gate.pace(FAST_LEAD_S - 0.1)).toBe(16);
-    expect(gate.pace(FAST_LEAD_S)).toBe(1);
+    expect(gate.pace(0, 0)).toBe(16);
+    expect(gate.pace(FAST_LEAD_S - 0.1, 0)).toBe(16);
+    expect(gate.pace(FAST_LEAD_S, 0)).toBe(1);
     gate.observe({ type: "SpeechStarted", timestamp: 4 });
     expect(gate.pending).toBe(1);
-    expect(gate.pace(4 + FAST_LEAD_S - 0.1)).toBe(16);
-    expect(gate.pace(4 + FAST_LEAD_S)).toBe(1);
+    expect(gate.pace(4 + FAST_LEAD_S - 0.1, 0)).toBe(16);
+    expect(gate.pace(4 + FAST_LEAD_S, 0)).toBe(1);
     gate.observe(results(4, 2, false, false)); // an interim moves the watermark, not the count
     expect(gate.watermark).toBe(6);
     expect(gate.pending).toBe(1);
     gate.observe({ type: "SpeechStarted", timestamp: 7 });
     expect(gate.pending).toBe(2);
-    expect(gate.pace(7.5)).toBe(1); // two utterances waiting: Whisper is behind
+    expect(gate.pace(7.5, 0)).toBe(1); // two utterances waiting: Whisper is behind
     gate.observe(results(3.9, 3, true, true));
     expect(gate.pending).toBe(1);
-    expect(gate.pace(7.5)).toBe(16);
+    expect(gate.pace(7.5, 0)).toBe(16);
     gate.observe(results(7, 15, true, false)); // a max-length cut: not the end of the utterance
     expect(gate.pending).toBe(1);
     expect(gate.watermark).toBe(22);
@@ -235,7 +235,7 @@ describe("SoloGate", () => {
     gate.observe({ type: "UtteranceEnd", last_word_end: 23.5 });
     expect(gate.pending).toBe(0);
     expect(gate.watermark).toBe(23.5);
-    expect(gate.pace(30)).toBe(16);
+    expect(gate.pace(30, 0)).toBe(16);
   });
 
   it("ignores messages without positions", () => {
@@ -244,5 +244,18 @@ describe("SoloGate", () => {
     gate.observe({ type: "SpeechStarted", timestamp: "soon" });
     expect(gate.watermark).toBe(0);
     expect(gate.pending).toBe(1);
+  });
+
+  it("lets time stand for progress between utterances, never while one is pending", () => {
+    const gate = new SoloGate(32);
+    expect(gate.pace(9, 0)).toBe(32);
+    expect(gate.pace(12, 0)).toBe(1); // 12 s sent, nothing reported yet
+    // Half a second later the idle server has processed 0.5 × IDLE_PROCESSING_RATE more seconds.
+    expect(gate.processed(12, 500)).toBeCloseTo(0.5 * IDLE_PROCESSING_RATE);
+    expect(gate.pace(12, 1_000)).toBe(32);
+    expect(gate.processed(12, 60_000)).toBe(12); // never past what was sent
+    gate.observe({ type: "SpeechStarted", timestamp: 12.5 });
+    expect(gate.processed(30, 120_000)).toBe(12.5); // pending: the clock means nothing
+    expect(gate.pace(23, 120_000)).toBe(1);
   });
 });

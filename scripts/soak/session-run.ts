@@ -213,7 +213,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
         dueMs = t0 + pausedMs + ((offset + length) / BYTES_PER_SECOND / program.pace) * 1000;
       } else {
         // The gate's pace changes as the server answers: a running clock, at most 50 ms in debt.
-        const pace = gate.pace(offset / BYTES_PER_SECOND);
+        const pace = gate.pace(offset / BYTES_PER_SECOND, performance.now());
         soloClock = Math.max(soloClock, performance.now() - 50);
         soloClock += ((length / BYTES_PER_SECOND) * 1000) / pace;
         dueMs = soloClock;
