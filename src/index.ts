@@ -7,6 +7,7 @@ import { httpError } from "./protocol/http-errors";
 import { accountRoutes } from "./routes/account-api";
 import { adminRoutes } from "./routes/admin";
 import { devTokenRoutes } from "./routes/dev-token";
+import { isolateStatsRoutes } from "./routes/isolate-stats";
 import { listen } from "./routes/listen";
 
 export { AccountLimiter } from "./limits/account-limiter";
@@ -19,6 +20,8 @@ app.all("/v1/listen", () =>
   httpError(405, "METHOD_NOT_ALLOWED", "use GET with Upgrade: websocket", crypto.randomUUID()),
 );
 app.route("/admin", adminRoutes);
+// After the admin API, whose `*` middleware then authenticates it too (test/isolate-stats).
+app.route("/admin/isolate", isolateStatsRoutes);
 app.route("/v1", accountRoutes);
 // The demo page's local-only routes: 404 unless EARSHOT_DEMO_TOKENS=on (set only in .dev.vars).
 app.route(
