@@ -21,7 +21,8 @@
  * transcriber, 16 for Whisper) --fast-pace (every fast session's pace; default 1.5 or 2 by seed)
  * --max-latency-ms (5000) --out <file> --references <file> (reference finals of earlier solo
  * runs, by program; test-results/soak-references-<model>.json collects every run's)
- * --inspector-port (9229 with the default URL: V8's heap through wrangler's inspector; 0: off)
+ * --inspector-port <port> (V8's heap through that wrangler dev's inspector, e.g. started with
+ * `npm run dev -- --inspector-port 9229`; off by default)
  * --token <admin token> (else as `npm run admin` finds it).
  */
 import { createHash } from "node:crypto";
@@ -47,8 +48,6 @@ import { compareFinals, percentile, splitSessions, tally } from "./soak/verdict.
 
 const root = path.resolve(import.meta.dirname, "..");
 const DEFAULT_URL = "http://127.0.0.1:8787";
-/** wrangler dev's default inspector port, used only with the default URL. */
-const DEFAULT_INSPECTOR_PORT = 9229;
 /** The issue's bar: at least 30 sessions at once, for several minutes. */
 const DEFAULT_SESSIONS = 34;
 const DEFAULT_SECONDS = 180;
@@ -127,12 +126,9 @@ function parseOptions(argv: string[]): Options {
     values.minutes !== undefined
       ? number("minutes", values.minutes, 3, 0.25) * 60
       : number("seconds", values.seconds, DEFAULT_SECONDS, 15);
-  const inspector =
-    values["inspector-port"] !== undefined
-      ? number("inspector-port", values["inspector-port"], 0, 0)
-      : url === DEFAULT_URL
-        ? DEFAULT_INSPECTOR_PORT
-        : 0;
+  // Only when asked: nothing tells which worker an inspector port serves, and on a shared machine
+  // 9229 (wrangler's default) may well be another wrangler dev's — whose heap would be reported.
+  const inspector = number("inspector-port", values["inspector-port"], 0, 0);
   return {
     url,
     sessions: Math.floor(number("sessions", values.sessions, DEFAULT_SESSIONS, 3)),
@@ -909,7 +905,13 @@ function printTable(
       ],
       [
         "heap",
-        `WASM ${mib(s.server.wasmHeapPeakBytes)}, JS ${mib(s.server.jsHeapPeakUsedBytes)}${s.server.jsHeapError ? ` (inspector: ${s.server.jsHeapError})` : ""}`,
+        `WASM ${mib(s.server.wasmHeapPeakBytes)}, JS ${mib(s.server.jsHeapPeakUsedBytes)}${
+          s.server.jsHeapError
+            ? ` (inspector: ${s.server.jsHeapError})`
+            : s.server.jsHeapSamples === 0
+              ? " (JS: pass --inspector-port)"
+              : ""
+        }`,
       ],
       ["time", `solo ${s.timing.soloSeconds} s, live ${s.timing.liveSeconds} s`],
     ]),
