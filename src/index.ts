@@ -23,7 +23,8 @@ app.route("/admin", adminRoutes);
 // After the admin API, whose `*` middleware then authenticates it too (test/isolate-stats).
 app.route("/admin/isolate", isolateStatsRoutes);
 app.route("/v1", accountRoutes);
-// The demo page's local-only routes: 404 unless EARSHOT_DEMO_TOKENS=on (set only in .dev.vars).
+// The demo page's local-only routes: 404 unless EARSHOT_DEMO_TOKENS=on ("off" in wrangler.toml,
+// "on" in the .dev.vars that npm run dev writes).
 app.route(
   "/dev",
   devTokenRoutes((request, env, ctx) => app.fetch(request, env, ctx)),

@@ -1,8 +1,10 @@
 /**
- * Local-only routes for the demo page (public/), mounted at `/dev`. OFF unless the deployment sets
- * `EARSHOT_DEMO_TOKENS = "on"` (scripts/dev.ts writes it into the local .dev.vars; it must never be
- * in wrangler.toml's [vars], which ship to production). When off, every route answers exactly what
- * an unknown path does (404 NOT_FOUND), so a deployment does not even reveal that they exist.
+ * Local-only routes for the demo page (public/), mounted at `/dev`. OFF unless
+ * `EARSHOT_DEMO_TOKENS = "on"`: wrangler.toml's [vars] ship "off" to production
+ * (test/deploy-config.test.ts), and scripts/dev.ts writes "on" into the local .dev.vars, which
+ * `wrangler dev` reads for declared vars only — hence the declaration. When off, every route
+ * answers exactly what an unknown path does (404 NOT_FOUND), so a deployment does not even reveal
+ * that they exist.
  *
  *   POST /dev/token      → {access_token, expires_in}: a bearer token for the demo account's key,
  *                          so the page never holds an API key (Deepgram's grant shape).
