@@ -17,6 +17,11 @@ const COPY_LABEL = "Copy text";
 const SECOND_FIGURE_MIN_MS = 20;
 /** How long the Copy button says "Copied". */
 const COPIED_FEEDBACK_MS = 1500;
+/**
+ * A handshake that takes longer than this is most likely the server loading the speech model: the
+ * first session after a server starts waits 1.5–4 s for it before the connection opens.
+ */
+const MODEL_LOAD_HINT_MS = 800;
 
 /** @param {string} id */
 function byId(id) {
@@ -48,6 +53,8 @@ const ui = {
 let run = /** @type {{ mic: MicCapture, client: LiveClient } | null} */ (null);
 /** Whether any Results came back in this run (to explain a server without a transcriber). */
 let sawResults = false;
+/** Says "loading the speech model" while a handshake is slow; cleared when it ends either way. */
+let slowConnectTimer = /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined);
 
 /**
  * @param {string} text
@@ -176,12 +183,19 @@ function onServerMessage(message, timing) {
 
 /** @param {import("./live-client.js").ConnectionState} state */
 function onConnectionState(state) {
+  clearTimeout(slowConnectTimer);
   switch (state.kind) {
     case "connecting":
       setStatus(
         state.attempt === 0 ? "Connecting…" : `Connecting (attempt ${state.attempt + 1})…`,
         "busy",
       );
+      slowConnectTimer = setTimeout(() => {
+        setStatus("Loading the speech model…", "busy");
+        showMessage(
+          "The first session after the server starts loads the speech model: a few seconds. Keep talking: your audio is kept and sent once connected.",
+        );
+      }, MODEL_LOAD_HINT_MS);
       break;
     case "open":
       setStatus("Listening", "live");
