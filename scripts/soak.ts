@@ -457,6 +457,7 @@ async function main(): Promise<number> {
       await sleep((i * LAUNCH_SPREAD_MS) / programs.length);
       const track = tracks[program.account] as AccountTrack;
       const account = accounts[program.account] as SoakAccount;
+      const reference = references.get(program.id);
       let admitted = false;
       const record = await runProgram(program, {
         baseUrl: options.url,
@@ -465,6 +466,7 @@ async function main(): Promise<number> {
         mode: "live",
         soloPace,
         deadlineMs,
+        ...(reference === undefined ? {} : { reference }),
         onAdmitted: () => {
           admitted = true;
           track.admitted += 1;

@@ -54,7 +54,7 @@ export interface Program {
   totalBytes: number;
   /** Before sending byte `atByte`, send nothing for `ms` (KeepAlive meanwhile). */
   pauses: { atByte: number; ms: number }[];
-  /** Right before sending byte `atByte`, lose the connection for `offlineMs`, then resume. */
+  /** Right after sending byte `atByte - 1`, lose the connection for `offlineMs`, then resume. */
   drops: { atByte: number; offlineMs: number; kind: "mid-utterance" | "after-endpoint" }[];
 }
 

@@ -82,6 +82,34 @@ export interface RunContext {
   /** Called once the session is admitted (101), and once it has ended, whatever the cause. */
   onAdmitted?: () => void;
   onEnded?: () => void;
+  /**
+   * Live runs: the solo finals, which say exactly where the server ends each utterance, so an
+   * after-endpoint drop can fall right on an endpoint (afterEndpoint).
+   */
+  reference?: readonly FinalRecord[];
+}
+
+/** How far an after-endpoint drop may move to land on an endpoint: 5 s of audio. */
+const SNAP_WINDOW_BYTES = 5 * BYTES_PER_SECOND;
+
+/**
+ * Where an after-endpoint drop goes: right after the frame unit that holds the end of the
+ * reference's endpoint final nearest `nominal` (within SNAP_WINDOW_BYTES), so the frame that
+ * completes the endpoint is the last one the old connection carries and its final is produced as
+ * the connection dies; `nominal` itself when there is no such final.
+ */
+export function afterEndpoint(nominal: number, reference: readonly FinalRecord[]): number {
+  let best = nominal;
+  let distance = SNAP_WINDOW_BYTES;
+  for (const final of reference) {
+    if (!final.speechFinal) continue;
+    const end = Math.round((final.start + final.duration) * BYTES_PER_SECOND);
+    if (Math.abs(end - nominal) < distance) {
+      distance = Math.abs(end - nominal);
+      best = Math.ceil(end / UNIT_BYTES) * UNIT_BYTES;
+    }
+  }
+  return best;
 }
 
 const sleepUntil = (atMs: number) =>
@@ -174,7 +202,13 @@ export async function runProgram(program: Program, context: RunContext): Promise
 
   async function stream(): Promise<void> {
     const pauses = live ? [...program.pauses] : [];
-    const drops = live ? [...program.drops] : [];
+    const drops = live
+      ? program.drops.map((drop) =>
+          drop.kind === "after-endpoint" && context.reference !== undefined
+            ? { ...drop, atByte: afterEndpoint(drop.atByte, context.reference) }
+            : drop,
+        )
+      : [];
     let resuming: Promise<void> | null = null;
     // A resume fails while the loop goes on streaming into the kept buffer: held here (a rejected
     // promise nobody awaits yet would be an unhandled rejection) and thrown at the next frame.
@@ -198,14 +232,6 @@ export async function runProgram(program: Program, context: RunContext): Promise
         await pauseFor(pause.ms);
         pausedMs += pause.ms;
       }
-      const drop = drops[0];
-      if (drop !== undefined && offset >= drop.atByte) {
-        drops.shift();
-        if (resuming !== null) await resuming;
-        resuming = dropAndResume(drop.offlineMs).catch((error: unknown) => {
-          resumeFailure = error instanceof Error ? error : new Error(String(error));
-        });
-      }
       const length = Math.min(program.frameBytes, audio.totalBytes - offset);
       let dueMs: number;
       if (live) {
@@ -222,6 +248,17 @@ export async function runProgram(program: Program, context: RunContext): Promise
       if (dueMs > performance.now()) await sleepUntil(dueMs);
       client.push(audio.read(offset, length));
       offset += length;
+      // The connection is lost right after the frame that reaches the drop point, in the same
+      // tick: whatever that frame makes the server send (an endpoint's final) meets a dead
+      // socket and must come back as a replay after the resume.
+      const drop = drops[0];
+      if (drop !== undefined && offset >= drop.atByte) {
+        drops.shift();
+        if (resuming !== null) await resuming;
+        resuming = dropAndResume(drop.offlineMs).catch((error: unknown) => {
+          resumeFailure = error instanceof Error ? error : new Error(String(error));
+        });
+      }
     }
     if (resuming !== null) await resuming;
     if (resumeFailure !== null) throw resumeFailure;
