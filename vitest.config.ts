@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+import { unstable_readConfig } from "wrangler";
 import { serveModelFile } from "./test/setup/models";
 import { serveWhisperFile } from "./test/setup/whisper-files";
 
@@ -24,6 +25,18 @@ async function serveFixture(request: Request): Promise<Response> {
   }
 }
 
+/**
+ * wrangler.toml's [vars], exactly as they deploy. Bound explicitly because the pool would otherwise
+ * take a local .dev.vars (which `npm run dev` writes, e.g. EARSHOT_DEMO_TOKENS=on) over them, and
+ * tests must see the deployed configuration whatever a developer's clone holds. Tests that need
+ * another value override it below and say why.
+ */
+const deployedVars = Object.fromEntries(
+  Object.entries(unstable_readConfig({ config: path.join(root, "wrangler.toml") }).vars).map(
+    ([name, value]) => [name, String(value)],
+  ),
+);
+
 /** Tests that run sessions on the real Whisper models; every other test uses the fake. */
 const WHISPER_SESSION_TESTS = ["test/whisper-session*.test.ts"];
 
@@ -40,6 +53,7 @@ function workers(
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           bindings: {
+            ...deployedVars,
             TEST_MIGRATIONS: await readD1Migrations(path.join(root, "migrations")),
             EARSHOT_TRANSCRIBER: transcriber,
             // Short, so the idle timeout is tested without 10-s waits.
@@ -48,7 +62,7 @@ function workers(
             EARSHOT_RESUME_WINDOW_MS: transcriber === "fake" ? "3000" : "30000",
             // Tested at its limit in session-capacity.test.ts; no test file runs more at once.
             EARSHOT_MAX_SESSIONS_PER_ISOLATE: transcriber === "fake" ? "12" : "",
-            EARSHOT_ADMIN_TOKEN: "earshot-admin-token",
+            EARSHOT_ADMIN_TOKEN: "test-only-admin-token-0123456789abcdef",
             EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
           },
           serviceBindings: {

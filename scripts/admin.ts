@@ -10,15 +10,14 @@
  *   revoke-key <keyId>
  *
  * Target: --url, else $EARSHOT_URL, else http://127.0.0.1:8787 (wrangler dev).
- * Admin token: --token, else $EARSHOT_ADMIN_TOKEN, else EARSHOT_ADMIN_TOKEN in .dev.vars (written
- * by scripts/dev.ts), else the local default `earshot-admin-token`.
+ * Admin token: --token, else $EARSHOT_ADMIN_TOKEN, else EARSHOT_ADMIN_TOKEN in .dev.vars (random
+ * per clone, written by scripts/dev.ts); without any of them the command says so and exits 2.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
 const DEFAULT_URL = "http://127.0.0.1:8787";
-const LOCAL_ADMIN_TOKEN = "earshot-admin-token";
 
 export interface AdminRequest {
   method: "GET" | "POST" | "PATCH" | "DELETE";
@@ -128,10 +127,27 @@ function tokenFromDevVars(file: string): string | undefined {
   try {
     text = readFileSync(file, "utf8");
   } catch {
-    return undefined; // No .dev.vars: fall through to the local default.
+    return undefined; // No .dev.vars: `npm run dev` was never run in this clone.
   }
   const match = /^\s*EARSHOT_ADMIN_TOKEN\s*=\s*(.*?)\s*$/m.exec(text);
   return match?.[1]?.replace(/^(["'])(.*)\1$/, "$2");
+}
+
+/**
+ * The admin token: `flag`, else $EARSHOT_ADMIN_TOKEN, else EARSHOT_ADMIN_TOKEN in the clone's
+ * .dev.vars; throws saying where to get one when there is none (there is no shared default).
+ */
+export function resolveAdminToken(flag: string | undefined): string {
+  const token =
+    flag ??
+    (process.env.EARSHOT_ADMIN_TOKEN || undefined) ??
+    tokenFromDevVars(path.resolve(import.meta.dirname, "..", ".dev.vars"));
+  if (token === undefined || token === "") {
+    throw new Error(
+      "no admin token: pass --token, set EARSHOT_ADMIN_TOKEN, or run `npm run dev` once (it writes a random one to .dev.vars)",
+    );
+  }
+  return token;
 }
 
 async function main(): Promise<number> {
@@ -143,11 +159,13 @@ async function main(): Promise<number> {
     return 2;
   }
   const base = parsed.url ?? process.env.EARSHOT_URL ?? DEFAULT_URL;
-  const token =
-    parsed.token ??
-    process.env.EARSHOT_ADMIN_TOKEN ??
-    tokenFromDevVars(path.resolve(import.meta.dirname, "..", ".dev.vars")) ??
-    LOCAL_ADMIN_TOKEN;
+  let token: string;
+  try {
+    token = resolveAdminToken(parsed.token);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 2;
+  }
   const { request } = parsed;
   const response = await fetch(new URL(request.path, base), {
     method: request.method,

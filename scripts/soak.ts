@@ -32,6 +32,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseManifest } from "../test/helpers/manifest.ts";
 import { parseWav } from "../test/helpers/wav.ts";
+import { resolveAdminToken } from "./admin.ts";
 import { HandshakeRefused, type Refusal, ResumableClient } from "./lib/resumable-client.ts";
 import { Monitor, type MonitorResult } from "./soak/monitor.ts";
 import {
@@ -42,7 +43,7 @@ import {
   type Program,
   SAMPLE_RATE,
 } from "./soak/programs.ts";
-import { resolveAdminToken, Service, type SoakAccount } from "./soak/service.ts";
+import { Service, type SoakAccount } from "./soak/service.ts";
 import { type FinalRecord, runProgram, type SessionRecord } from "./soak/session-run.ts";
 import { compareFinals, percentile, splitSessions, tally } from "./soak/verdict.ts";
 
@@ -316,7 +317,7 @@ async function main(): Promise<number> {
     console.error(error instanceof Error ? error.message : String(error));
     return 2;
   }
-  const service = new Service(options.url, resolveAdminToken(options.token, root));
+  const service = new Service(options.url, resolveAdminToken(options.token));
   const clips = await loadClips();
   const limits = splitSessions(options.sessions);
   const runId = `${Date.now().toString(36)}`;

@@ -79,6 +79,20 @@ describe("admin API authentication", () => {
     );
     expect((await expectError(response, 503)).err_msg).toContain("EARSHOT_ADMIN_TOKEN");
   });
+
+  it("stays closed (503) with an admin token shorter than 32 characters, even presented right", async () => {
+    const short = "earshot-admin-token"; // the old public local default
+    const weak = { ...testEnv, EARSHOT_ADMIN_TOKEN: short };
+    const response = await send("/admin/accounts/demo", { headers: adminHeaders(short) }, weak);
+    expect((await expectError(response, 503)).err_msg).toContain("shorter than 32");
+    const exactly32 = "a".repeat(32);
+    const ok = await send(
+      "/admin/accounts/demo",
+      { headers: adminHeaders(exactly32) },
+      { ...testEnv, EARSHOT_ADMIN_TOKEN: exactly32 },
+    );
+    expect(ok.status).toBe(200);
+  });
 });
 
 describe("admin API: accounts", () => {

@@ -3,32 +3,10 @@
  * scripts/admin.ts's parser, so the CLI and the soak send the same bodies), the account API's view
  * of sessions and slots, and the isolate's inference queue and heap (src/routes/isolate-stats.ts).
  */
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { parseCommand } from "../admin.ts";
 
 /** Admin and account API calls are single D1/DO round trips; 15 s means the service is stuck. */
 const REQUEST_TIMEOUT_MS = 15_000;
-/** The local default scripts/dev.ts writes into .dev.vars. */
-const LOCAL_ADMIN_TOKEN = "earshot-admin-token";
-
-/**
- * The admin token as `npm run admin` finds it: the flag, $EARSHOT_ADMIN_TOKEN, EARSHOT_ADMIN_TOKEN
- * in the repository's .dev.vars (written by scripts/dev.ts), else the local default.
- */
-export function resolveAdminToken(flag: string | undefined, root: string): string {
-  if (flag !== undefined) return flag;
-  if (process.env.EARSHOT_ADMIN_TOKEN) return process.env.EARSHOT_ADMIN_TOKEN;
-  let text = "";
-  try {
-    text = readFileSync(path.join(root, ".dev.vars"), "utf8");
-  } catch {
-    return LOCAL_ADMIN_TOKEN; // no .dev.vars: `npm run dev` was never run here; try the default
-  }
-  const match = /^\s*EARSHOT_ADMIN_TOKEN\s*=\s*(.*?)\s*$/m.exec(text);
-  return match?.[1]?.replace(/^(["'])(.*)\1$/, "$2") ?? LOCAL_ADMIN_TOKEN;
-}
-
 export class ServiceError extends Error {
   override name = "ServiceError";
 }

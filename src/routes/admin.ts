@@ -1,6 +1,6 @@
 /**
  * The admin API, mounted at `/admin`: accounts, their limits and their API keys. Authenticated by
- * `Authorization: Bearer <admin token>`, the secret EARSHOT_ADMIN_TOKEN (`earshot-admin-token` in
+ * `Authorization: Bearer <admin token>`, the secret EARSHOT_ADMIN_TOKEN (random per clone in
  * local .dev.vars, written by scripts/dev.ts). API
  * keys and access tokens are never admin credentials. JSON in and out.
  *
@@ -50,6 +50,13 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
   return crypto.subtle.timingSafeEqual(da, db);
 }
 
+/**
+ * Shortest admin token accepted: 32 characters (≥ 192 bits as base64url). A short or guessable
+ * token turns the admin API over to whoever can reach the worker, so a deployment with one keeps
+ * the API closed rather than open. scripts/dev.ts writes 43 random base64url characters.
+ */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
 const requireAdmin: MiddlewareHandler<AdminContext> = async (c, next) => {
   const requestId = newRequestId();
   c.set("requestId", requestId);
@@ -60,6 +67,13 @@ const requireAdmin: MiddlewareHandler<AdminContext> = async (c, next) => {
       requestId,
       undefined,
       "admin API disabled: EARSHOT_ADMIN_TOKEN is not set",
+    );
+  }
+  if (adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
+    return serviceUnavailable(
+      requestId,
+      undefined,
+      `admin API disabled: EARSHOT_ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters`,
     );
   }
   const match = /^\s*bearer\s+(\S+)\s*$/i.exec(c.req.header("Authorization") ?? "");

@@ -10,7 +10,8 @@ import type { AccountsEnv } from "../../src/accounts/http";
 import { accountRoutes } from "../../src/routes/account-api";
 import { adminRoutes } from "../../src/routes/admin";
 
-export const ADMIN_TOKEN = "earshot-admin-token";
+/** The admin token vitest.config.ts gives the worker (≥ 32 characters, as the API requires). */
+export const ADMIN_TOKEN = "test-only-admin-token-0123456789abcdef";
 
 export const testEnv = env as unknown as AccountsEnv;
 
