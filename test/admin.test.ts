@@ -273,8 +273,10 @@ describe("admin API: keys", () => {
 
 describe("mounting", () => {
   it("leaves /v1/listen to its own route (no account-API middleware in front)", async () => {
-    const response = await send("/v1/listen");
-    expect(response.status).toBe(200);
-    expect(await response.text()).toBe("listen reached");
+    // Without an upgrade the listen route itself refuses; the account API would answer 401.
+    const response = await send("/v1/listen?encoding=linear16", {
+      headers: { Authorization: "Token earshot-demo-key" },
+    });
+    expect(response.status).toBe(426);
   });
 });

@@ -1,14 +1,10 @@
-import { Hono } from "hono";
+/**
+ * GET /admin/isolate through the real worker (src/index.ts mounts it after the admin API, whose
+ * `*` middleware must guard it: a reordering that left it open fails "needs the admin token").
+ */
 import { describe, expect, it } from "vitest";
-import type { AccountsEnv } from "../src/accounts/http";
-import { isolateStatsRoutes } from "../src/routes/isolate-stats";
 import { isolateScheduler } from "../src/stt/whisper-transcriber";
-import { ADMIN_TOKEN, app as adminApp, testEnv } from "./setup/accounts-app";
-
-// Mounted the way src/index.ts mounts it: after the admin API, whose `*` middleware guards it.
-const app = new Hono<{ Bindings: AccountsEnv }>();
-app.route("/", adminApp);
-app.route("/admin/isolate", isolateStatsRoutes);
+import { ADMIN_TOKEN, send } from "./setup/accounts-app";
 
 interface IsolateStats {
   inference_queue: {
@@ -23,11 +19,9 @@ interface IsolateStats {
 }
 
 async function stats(): Promise<IsolateStats> {
-  const response = await app.request(
-    "http://earshot.test/admin/isolate",
-    { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
-    testEnv,
-  );
+  const response = await send("/admin/isolate", {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
   expect(response.status).toBe(200);
   return (await response.json()) as IsolateStats;
 }
@@ -40,7 +34,7 @@ describe("GET /admin/isolate", () => {
       { authorization: `Token ${ADMIN_TOKEN}` },
     ];
     for (const headers of attempts) {
-      const response = await app.request("http://earshot.test/admin/isolate", { headers }, testEnv);
+      const response = await send("/admin/isolate", { headers });
       expect(response.status).toBe(401);
       expect(((await response.json()) as { err_code: string }).err_code).toBe("INVALID_AUTH");
     }

@@ -1,32 +1,31 @@
 /**
- * Shared by the accounts tests (not a setup file): the bindings, typed, and the admin and account
- * sub-apps mounted the way src/index.ts mounts them, plus a stand-in `/v1/listen` route to prove
- * the account API's middleware does not run in front of it.
+ * Shared by the accounts tests (not a setup file): the bindings, typed, and requests through the
+ * real worker — src/index.ts's own app with every route as it mounts them, never a copy — so a
+ * change to the mounting (say, /admin/isolate ahead of the admin API's authentication) fails here.
  */
-import { env } from "cloudflare:workers";
-import { Hono } from "hono";
+import { env, exports } from "cloudflare:workers";
 import { createAccount, createKey } from "../../src/accounts/account-store";
 import type { AccountsEnv } from "../../src/accounts/http";
-import { accountRoutes } from "../../src/routes/account-api";
-import { adminRoutes } from "../../src/routes/admin";
+import worker from "../../src/index";
 
 /** The admin token vitest.config.ts gives the worker (≥ 32 characters, as the API requires). */
 export const ADMIN_TOKEN = "test-only-admin-token-0123456789abcdef";
 
 export const testEnv = env as unknown as AccountsEnv;
 
-export const app = new Hono<{ Bindings: AccountsEnv }>();
-app.get("/v1/listen", (c) => c.text("listen reached"));
-app.route("/admin", adminRoutes);
-app.route("/v1", accountRoutes);
-
-/** Sends a request through the mounted app with the test bindings (overridable per call). */
+/**
+ * Sends a request to the real worker. With the test bindings (the default) it goes through the
+ * worker's own fetch handler as an outside request would; with other bindings (a misconfigured
+ * deployment, a broken namespace) through the same app, given those bindings.
+ */
 export function send(
   path: string,
   init: RequestInit = {},
   bindings: AccountsEnv = testEnv,
 ): Promise<Response> {
-  return Promise.resolve(app.request(`http://earshot.test${path}`, init, bindings));
+  const url = `http://earshot.test${path}`;
+  if (bindings === testEnv) return exports.default.fetch(new Request(url, init));
+  return Promise.resolve(worker.request(url, init, bindings));
 }
 
 export function adminHeaders(token = ADMIN_TOKEN): Record<string, string> {
