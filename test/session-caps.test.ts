@@ -183,9 +183,14 @@ describe("session length", () => {
       ).bind(await hashApiKey(key), now),
     ]);
     const client = await TestClient.open("?encoding=linear16&sample_rate=16000", { key });
+    const opened = Date.now();
     const keepAlive = setInterval(() => client.sendJson({ type: "KeepAlive" }), 300);
     const closed = await client.waitClosed(5_000);
+    const after = Date.now() - opened;
     clearInterval(keepAlive);
+    // 1 s, as the account says: never before, and not much after (a timer on a busy machine).
+    expect(after).toBeGreaterThanOrEqual(1000 - 50); // the server's clock started at the upgrade
+    expect(after).toBeLessThan(2500);
     expect(closed.code).toBe(1000);
     expect(closed.reason).toMatch(/^MAX-0000/);
     expect(client.of("Metadata").length).toBe(1);
