@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { MAX_FRAME_BYTES } from "../src/session/caps";
-import { frames, sha256Hex, TestClient } from "./helpers/client";
+import { DEMO_KEY, frames, sha256Hex, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
+import { endedSession, storedFinals } from "./helpers/sessions";
 import { concat } from "./helpers/typed-arrays";
 
 const SPEECH = "sb_spk1_snt1.wav"; // 2.87 s, one sentence
@@ -162,6 +163,14 @@ describe("bad input", () => {
     const closed = await client.waitClosed();
     expect(closed.code).toBe(1009);
     expect(closed.reason).toContain(String(MAX_FRAME_BYTES));
+    // The socket is gone at once, but what came before is still transcribed and stored: finals
+    // with words, up to the end of the clip's speech.
+    await endedSession(client.sessionId);
+    const stored = (await storedFinals(DEMO_KEY, client.sessionId)).filter(
+      (f) => f.transcript !== "",
+    );
+    expect(stored.length).toBeGreaterThan(0);
+    expect(stored.at(-1)?.end ?? 0).toBeGreaterThan(pcm.byteLength / 32_000 - 1);
   });
 
   it("accepts a frame of exactly MAX_FRAME_BYTES", async () => {

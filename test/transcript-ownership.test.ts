@@ -5,7 +5,7 @@
  * and after it ended. test/accounts-api.test.ts covers the route's error paths with a stand-in.
  */
 import { describe, expect, it } from "vitest";
-import { TestClient } from "./helpers/client";
+import { TestClient, transcriptOf } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
 import { accountGet, storedFinals } from "./helpers/sessions";
 import { newAccountWithKey } from "./setup/accounts-app";
@@ -40,12 +40,7 @@ describe("GET /v1/sessions/:id/transcript with a real session", () => {
     // After it ended: the owner reads exactly what was sent; the other account still nothing.
     await notFound(`/v1/sessions/${id}/transcript`, b.key);
     const stored = await storedFinals(a.key, id);
-    const sent = client
-      .finals()
-      .map(
-        (m) =>
-          (m.channel as { alternatives: { transcript: string }[] }).alternatives[0]?.transcript,
-      );
+    const sent = client.finals().map(transcriptOf);
     // Empty finals (CloseStream's, with no audio left) are sent but not stored.
     expect(stored.map((f) => f.transcript)).toEqual(sent.filter((t) => t !== ""));
     expect(stored.some((f) => f.transcript !== "")).toBe(true);

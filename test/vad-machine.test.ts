@@ -369,7 +369,7 @@ describe("VadMachine on Silero over the dev clips", () => {
         `utterances ${utterances.map((u) => `[${u.startFrame}, ${u.endFrame})`).join(" ")}`,
     );
     console.info(`VAD over the dev clips (frames of 32 ms):\n${report.join("\n")}`);
-    for (const { clip, utterances, samples, padFrames } of results) {
+    for (const { clip, utterances, samples, probabilities } of results) {
       if (clip.category === "nonspeech") {
         expect(utterances, clip.file).toEqual([]);
         continue;
@@ -383,8 +383,9 @@ describe("VadMachine on Silero over the dev clips", () => {
           msToFrames(options.minSpeechMs),
         );
         expect(u.endFrame * VAD_FRAME_SAMPLES, clip.file).toBeLessThanOrEqual(samples);
-        // The padded start a segmenter would cut from, clamped at the clip's start.
-        expect(Math.max(0, u.startFrame - padFrames), clip.file).toBeGreaterThanOrEqual(0);
+        // An utterance holds speech: a frame at or above the threshold that opens one.
+        const inside = probabilities.slice(u.startFrame, u.endFrame);
+        expect(Math.max(...inside), clip.file).toBeGreaterThanOrEqual(options.positiveThreshold);
         previousEnd = u.endFrame;
       }
     }

@@ -31,6 +31,12 @@ export async function handshake(query: string, options: ConnectOptions = {}): Pr
   return exports.default.fetch(`http://earshot.test/v1/listen${query}`, { headers });
 }
 
+/** The transcript of a Results message ("" for anything else). */
+export function transcriptOf(message: ServerJson): string {
+  const channel = message.channel as { alternatives?: { transcript?: string }[] } | undefined;
+  return channel?.alternatives?.[0]?.transcript ?? "";
+}
+
 export class TestClient {
   readonly messages: ServerJson[] = [];
   readonly closed: Promise<Closed>;
