@@ -5,6 +5,7 @@
 import type { AuthEnv } from "../auth/authenticate";
 import type { LimiterEnv } from "../limits/limiter-client";
 import { httpError } from "../protocol/http-errors";
+import { readBoundedText } from "../runtime/bounded-body";
 import type { Account, ApiKeyInfo } from "./account-store";
 import { type BodyResult, MAX_BODY_BYTES, parseJsonObject } from "./request-bodies";
 
@@ -63,17 +64,19 @@ export function notFound(message: string, requestId: string): Response {
   return httpError(404, "NOT_FOUND", message, requestId);
 }
 
-/** Reads the request body as a JSON object (see parseJsonObject). */
+/**
+ * Reads the request body as a JSON object (see parseJsonObject), reading at most MAX_BODY_BYTES
+ * of it whether or not a Content-Length was declared (src/runtime/bounded-body.ts).
+ */
 export async function readJsonObject(
   request: Request,
   optional: boolean,
 ): Promise<BodyResult<Record<string, unknown>>> {
-  // Refuse a declared oversize body before buffering it; parseJsonObject checks the bytes read.
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) {
+  const body = await readBoundedText(request, MAX_BODY_BYTES);
+  if (!body.ok) {
     return { ok: false, field: "body", message: `body is larger than ${MAX_BODY_BYTES} bytes` };
   }
-  return parseJsonObject(await request.text(), optional);
+  return parseJsonObject(body.text, optional);
 }
 
 /** A JSON reply with the request id header every Earshot HTTP answer carries. */

@@ -23,6 +23,7 @@ import { findKeyById } from "../accounts/account-store";
 import { DEMO_ACCOUNT_ID, DEMO_KEY_ID } from "../accounts/demo-seed";
 import { signAccessToken, TokenSecretError } from "../auth/access-token";
 import { httpError, serviceUnavailable } from "../protocol/http-errors";
+import { readBoundedText } from "../runtime/bounded-body";
 import { createLogger } from "../runtime/log";
 
 /**
@@ -99,10 +100,9 @@ const enabled: MiddlewareHandler<DevContext> = async (c, next) => {
 async function readProbeBody(
   request: Request,
 ): Promise<{ ok: true; token: string; query: string } | { ok: false; message: string }> {
-  const text = await request.text();
-  if (new TextEncoder().encode(text).byteLength > MAX_PROBE_BODY_BYTES) {
-    return { ok: false, message: `body is larger than ${MAX_PROBE_BODY_BYTES} bytes` };
-  }
+  const body = await readBoundedText(request, MAX_PROBE_BODY_BYTES);
+  if (!body.ok) return { ok: false, message: `body is larger than ${MAX_PROBE_BODY_BYTES} bytes` };
+  const text = body.text;
   let value: unknown;
   try {
     value = JSON.parse(text);
