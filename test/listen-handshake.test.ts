@@ -104,6 +104,16 @@ describe("options", () => {
     expect(body.err_msg).toContain(option);
   });
 
+  it("echoes a 10 KB unknown option name cut to 40 characters, in a reply of about 1 KB", async () => {
+    const name = `x${"y".repeat(10_239)}`;
+    const response = await handshake(`?${name}=1`);
+    const text = await response.clone().text();
+    const body = await refusal(response, 400, "Bad Request");
+    expect(body.option).toBe(`${name.slice(0, 40)}…`);
+    expect(text.length).toBeLessThan(1500);
+    expect(response.headers.get("dg-error")?.length ?? 0).toBeLessThan(1100);
+  });
+
   it("accepts every documented option together", async () => {
     const client = await TestClient.open(
       "?encoding=linear16&sample_rate=44100&channels=1&interim_results=true&endpointing=300" +

@@ -232,10 +232,19 @@ const ok = <T>(value: T): Step<T> => ({ ok: true, value });
 const fail = <T>(message: string): Step<T> => ({ ok: false, message });
 
 /** Quotes a client value for an error message, cut short so a huge value cannot bloat the reply. */
+/**
+ * Longest piece of a client's text echoed back in a refusal: 40 characters, longer than any
+ * option name or value Earshot knows, so an attacker's 10 KB name costs a reply of ~1 KB.
+ */
+const MAX_QUOTED_CHARS = 40;
+
+/** `value` cut to MAX_QUOTED_CHARS (with an ellipsis when cut). */
+function bounded(value: string): string {
+  return value.length > MAX_QUOTED_CHARS ? `${value.slice(0, MAX_QUOTED_CHARS)}…` : value;
+}
+
 function quote(value: string): string {
-  const MAX_QUOTED_CHARS = 40;
-  const cut = value.length > MAX_QUOTED_CHARS ? `${value.slice(0, MAX_QUOTED_CHARS)}…` : value;
-  return JSON.stringify(cut);
+  return JSON.stringify(bounded(value));
 }
 
 /**
@@ -476,7 +485,9 @@ function unknownMessage(name: string): string {
 export function parseListenOptions(params: URLSearchParams): OptionsResult {
   const seen = new Set<string>();
   for (const name of params.keys()) {
-    if (!KNOWN_PARAMS.has(name)) return { ok: false, option: name, message: unknownMessage(name) };
+    if (!KNOWN_PARAMS.has(name)) {
+      return { ok: false, option: bounded(name), message: unknownMessage(name) };
+    }
     // A repeated option is ambiguous (which one wins differs between servers); refuse it.
     if (seen.has(name)) {
       return { ok: false, option: name, message: `${quote(name)} is given more than once` };
