@@ -25,6 +25,7 @@ import { signAccessToken, TokenSecretError } from "../auth/access-token";
 import { httpError, serviceUnavailable } from "../protocol/http-errors";
 import { readBoundedText } from "../runtime/bounded-body";
 import { createLogger } from "../runtime/log";
+import { probeRequest } from "./listen";
 
 /**
  * Lifetime of a demo token, seconds. The page asks for a fresh one before every connection
@@ -184,9 +185,11 @@ export function devTokenRoutes(handshake: Handshake): Hono<DevContext> {
     const url = new URL(c.req.url);
     url.pathname = "/v1/listen";
     url.search = body.query;
-    const request = new Request(url, {
-      headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": `bearer, ${body.token}` },
-    });
+    const request = probeRequest(
+      new Request(url, {
+        headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": `bearer, ${body.token}` },
+      }),
+    );
     let ctx: HonoExecutionContext | undefined;
     try {
       ctx = c.executionCtx;
@@ -194,14 +197,14 @@ export function devTokenRoutes(handshake: Handshake): Hono<DevContext> {
       ctx = undefined; // Hono throws when the runtime gave none (unit tests); the worker has one
     }
     const response = await handshake(request, c.env, ctx);
+    // 204: a resume that would be admitted; the session was asked, not attached (listen.ts).
+    if (response.status === 204) return jsonNoStore({ status: 101 } satisfies HandshakeReport);
     if (response.status !== 101) return jsonNoStore(await refusalReport(response));
+    // A new session's handshake really opened one: close it at once, as its client would.
     const socket = response.webSocket;
     if (socket !== null) {
       socket.accept();
-      // A probe of a resume attached to the live session: a 1000 would end it, so close the way
-      // a dropped connection does and the page's own resume attaches next.
-      const resume = new URLSearchParams(body.query).has("session_id");
-      socket.close(resume ? 4000 : 1000, "handshake probe");
+      socket.close(1000, "handshake probe");
     }
     const report: HandshakeReport = { status: 101 };
     return jsonNoStore(report);

@@ -31,6 +31,19 @@ import {
 
 const log = createLogger({ route: "listen" });
 
+/**
+ * Handshakes replayed by the demo page's probe (src/routes/dev-token.ts), which must learn why a
+ * handshake would be refused without taking over a live session. Membership is held by the
+ * Request object itself, so no outside request can claim it.
+ */
+const probes = new WeakSet<Request>();
+
+/** Marks `request` as a probe: a resume it carries is checked, never attached. */
+export function probeRequest(request: Request): Request {
+  probes.add(request);
+  return request;
+}
+
 export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
   const request = c.req.raw;
   const sessionId = crypto.randomUUID();
@@ -65,6 +78,7 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
       options: parsed.options,
       given: parsed.given,
       subprotocol: credential.credential.subprotocol,
+      ...(probes.has(request) ? { probe: true } : {}),
     });
     return forwardToSession(resume.sessionId, principal.accountId, () =>
       stub.fetch("https://session.internal/resume", {

@@ -212,6 +212,8 @@ export class SessionObject extends DurableObject<Env> {
       log.info("resume refused", { errCode: refusal.errCode, message: refusal.message });
       return httpError(refusal.status, refusal.errCode, refusal.message, sessionId);
     }
+    // A probe learns that the resume would be admitted, and the live client keeps its socket.
+    if (resume.probe === true) return new Response(null, { status: 204 });
     const [client, server] = acceptedPair();
     live.attach(server, resume);
     return switchingProtocols(client, resume.subprotocol);

@@ -29,6 +29,11 @@ export interface SessionResume extends ResumeRequest {
   options: ListenOptions;
   given: ListenOptionName[];
   subprotocol: Scheme | null;
+  /**
+   * Only ask whether this resume would be admitted (the demo page's /dev/handshake probe): the
+   * session answers 204 instead of attaching, so a probe never detaches the live client.
+   */
+  probe?: boolean;
 }
 
 export function encodeSessionStart(start: SessionStart): string {
