@@ -7,7 +7,7 @@
  *   set-limits <accountId> [--max-concurrent <n>] [--max-session-seconds <s>|none]
  *   disable-account <accountId>      enable-account <accountId>
  *   create-key <accountId> [--label <label>]      (prints the key: it is shown this once)
- *   revoke-key <keyId>
+ *   revoke-key <keyId>      end-session <sessionId>
  *
  * Target: --url, else $EARSHOT_URL, else http://127.0.0.1:8787 (wrangler dev).
  * Admin token: --token, else $EARSHOT_ADMIN_TOKEN, else EARSHOT_ADMIN_TOKEN in .dev.vars (random
@@ -33,6 +33,7 @@ export const USAGE = `usage: npm run admin -- <command> [options]
   enable-account <accountId>
   create-key <accountId> [--label <label>]
   revoke-key <keyId>
+  end-session <sessionId>
 options: --url <base url> --token <admin token>`;
 
 /** A number when the text is one; otherwise the text, so the server names the bad field. */
@@ -114,6 +115,9 @@ export function parseCommand(args: string[]): {
       break;
     case "revoke-key":
       request = { method: "DELETE", path: `/admin/keys/${segment(needsId())}` };
+      break;
+    case "end-session":
+      request = { method: "DELETE", path: `/admin/sessions/${segment(needsId())}` };
       break;
     default:
       throw new Error(command === undefined ? "no command" : `unknown command '${command}'`);

@@ -81,11 +81,12 @@ describe("API keys in D1", () => {
 
 describe("authenticate with API keys", () => {
   it("resolves a key to its account and limits", async () => {
-    const { accountId, key } = await newAccountWithKey(7, 120);
+    const { accountId, key, keyId } = await newAccountWithKey(7, 120);
     expect(await authenticate(testEnv, tokenCredential(key))).toEqual({
       accountId,
       via: "key",
       limits: { maxConcurrentSessions: 7, maxSessionSeconds: 120 },
+      keyId,
     });
   });
 

@@ -59,6 +59,7 @@ function liveSession(transcriber: Transcriber, query = "encoding=linear16&sample
     {
       sessionId: "caps-test",
       accountId: "caps-account",
+      keyId: "caps-key",
       options: parsed.options,
       createdAt: Date.now(),
       idleTimeoutMs: 30_000,

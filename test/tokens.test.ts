@@ -55,6 +55,7 @@ describe("POST /v1/auth/grant", () => {
       accountId,
       via: "bearer",
       limits: { maxConcurrentSessions: 4, maxSessionSeconds: null },
+      keyId: expect.stringMatching(/^key_/),
     });
   });
 

@@ -24,6 +24,8 @@ export interface Principal {
   accountId: string;
   via: "key" | "bearer";
   limits: AccountLimits;
+  /** The API key behind the credential (a token's is the key that minted it). */
+  keyId: string;
 }
 
 export interface AuthEnv {
@@ -39,7 +41,6 @@ export { DEMO_ACCOUNT_ID } from "../accounts/demo-seed";
 /** A key that authenticates, with the id needed to bind a token to it. */
 export interface KeyPrincipal extends Principal {
   via: "key";
-  keyId: string;
 }
 
 /**
@@ -103,8 +104,7 @@ export async function authenticate(
   if (credential.scheme === "token") {
     const principal = await authenticateKey(env, credential.secret);
     if (principal === null) return null;
-    // The narrower KeyPrincipal carries keyId; callers of authenticate get the plain shape.
-    return { accountId: principal.accountId, via: "key", limits: principal.limits };
+    return principal;
   }
   const verified = await verifyAccessToken(env.EARSHOT_TOKEN_SECRET, credential.secret, Date.now());
   if (!verified.ok) return null;
@@ -112,5 +112,5 @@ export async function authenticate(
   const record = await lookup(`kid:${kid}`, () => findKeyById(env.DB, kid));
   // The key must still be live and still belong to the account the token names.
   if (!isLive(record) || record.accountId !== sub) return null;
-  return { accountId: record.accountId, via: "bearer", limits: record.limits };
+  return { accountId: record.accountId, via: "bearer", limits: record.limits, keyId: kid };
 }

@@ -36,6 +36,13 @@ export const CLOSE = {
   NO_AUDIO: { code: 1011, reason: "NET-0000" },
   /** Deepgram's NET-0001: nothing (audio or KeepAlive) received for the idle timeout (10 s). */
   NET_IDLE: { code: 1011, reason: "NET-0001" },
+  /**
+   * An operator ended the session: its account was disabled, the API key it was opened with was
+   * revoked, or an admin ended it (`DELETE /admin/sessions/:id`). Its finals and Metadata are sent
+   * first. 1008 (policy): a reconnect with the same credential is refused 401, which the SDK does
+   * not retry. "AUTH-0001" is Earshot's code; the reason says which of the three it was.
+   */
+  ENDED_BY_OPERATOR: { code: 1008, reason: "AUTH-0001" },
   /** Earshot failed in a way the session cannot survive; a reconnect may succeed. */
   INTERNAL: { code: 1011, reason: "INTERNAL-0000" },
 } as const satisfies Record<string, CloseSpec>;

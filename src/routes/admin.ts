@@ -1,15 +1,18 @@
 /**
  * The admin API, mounted at `/admin`: accounts, their limits and their API keys. Authenticated by
  * `Authorization: Bearer <admin token>`, the secret EARSHOT_ADMIN_TOKEN (random per clone in
- * local .dev.vars, written by scripts/dev.ts). API
- * keys and access tokens are never admin credentials. JSON in and out.
+ * local .dev.vars, written by scripts/dev.ts). API keys and access tokens are never admin
+ * credentials. JSON in and out.
  *
  *   POST   /admin/accounts            {name, max_concurrent_sessions, max_session_seconds?} → 201
  *   GET    /admin/accounts/:id        → 200 account with its keys (metadata only)
  *   PATCH  /admin/accounts/:id        {name?, max_concurrent_sessions?, max_session_seconds?,
- *                                      disabled?} → 200
+ *                                      disabled?} → 200 {..., ended_sessions}: disabling ends the
+ *                                      account's live sessions (session/operator-end.ts)
  *   POST   /admin/accounts/:id/keys   {label?} → 201 {id, key, ...}: the key, shown this once
- *   DELETE /admin/keys/:keyId         → 204 (revoke; idempotent)
+ *   DELETE /admin/keys/:keyId         → 204 (revoke; idempotent): the sessions opened with the
+ *                                      key, or with tokens it minted, end
+ *   DELETE /admin/sessions/:id        → 204: that live session ends; 404 when it is not live
  *
  * Changes take effect in this isolate at once and everywhere within KEY_CACHE_TTL_MS (5 s).
  */
@@ -34,7 +37,9 @@ import {
 } from "../accounts/http";
 import { parseAccountPatch, parseNewAccount, parseNewKey } from "../accounts/request-bodies";
 import { invalidateAccountCache } from "../auth/authenticate";
+import { MAX_SESSION_ID_CHARS } from "../limits/limiter-client";
 import { httpError, invalidAuth, serviceUnavailable } from "../protocol/http-errors";
+import { endAccountSessions, endSession } from "../session/operator-end";
 
 type AdminContext = { Bindings: AccountsEnv; Variables: { requestId: string } };
 
@@ -132,7 +137,12 @@ adminRoutes.patch("/accounts/:id", async (c) => {
   const account = await updateAccount(c.env.DB, id, patch.value, Date.now());
   if (account === null) return accountNotFound(c, id);
   invalidateAccountCache(id);
-  return jsonReply(accountJson(account), 200, requestId);
+  // Disabling stops the account's use now: its live sessions end (finals and Metadata first).
+  const ended =
+    patch.value.disabled === true
+      ? await endAccountSessions(c.env, id, { reason: "account disabled" })
+      : [];
+  return jsonReply({ ...accountJson(account), ended_sessions: ended }, 200, requestId);
 });
 
 adminRoutes.post("/accounts/:id/keys", async (c) => {
@@ -154,5 +164,20 @@ adminRoutes.delete("/keys/:keyId", async (c) => {
   const revoked = await revokeKey(c.env.DB, keyId, Date.now());
   if (revoked === null) return notFound(`no key '${keyId}'`, requestId);
   invalidateAccountCache(revoked.accountId);
+  // The sessions opened with the key (or with tokens it minted) end now; the account's others run on.
+  await endAccountSessions(c.env, revoked.accountId, { keyId, reason: "API key revoked" });
+  return jsonReply(null, 204, requestId);
+});
+
+/** Ends one live session (finals and Metadata first, then close 1008 AUTH-0001); 404 if not live. */
+adminRoutes.delete("/sessions/:id", async (c) => {
+  const requestId = c.get("requestId");
+  const sessionId = c.req.param("id");
+  if (
+    sessionId.length > MAX_SESSION_ID_CHARS ||
+    !(await endSession(c.env, sessionId, "ended by an operator"))
+  ) {
+    return notFound(`no live session '${sessionId}'`, requestId);
+  }
   return jsonReply(null, 204, requestId);
 });

@@ -111,6 +111,7 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
   const start: SessionStart = {
     sessionId,
     accountId,
+    keyId: principal.keyId,
     options: parsed.options,
     subprotocol: credential.credential.subprotocol,
     maxSessionSeconds: principal.limits.maxSessionSeconds,

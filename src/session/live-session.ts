@@ -53,6 +53,8 @@ import type { TranscriptStore } from "./transcript-store";
 export interface LiveSessionConfig {
   sessionId: string;
   accountId: string;
+  /** The API key the session was opened with (operator-end.ts ends a revoked key's sessions). */
+  keyId: string;
   options: ListenOptions;
   createdAt: number;
   idleTimeoutMs: number;
@@ -178,6 +180,20 @@ export class LiveSession {
       () => this.#end({ kind: "graceful", close: MAX_DURATION_CLOSE }),
       config.maxSessionSeconds * 1000,
     );
+  }
+
+  get keyId(): string {
+    return this.config.keyId;
+  }
+
+  /**
+   * Ends the session for an operator (session/operator-end.ts): as on CloseStream, what was
+   * received is transcribed and the finals and Metadata are sent, then close 1008 AUTH-0001. A
+   * resumable session waiting for its client ends too.
+   */
+  endByOperator(reason: string): void {
+    this.log.warn("ended by the operator", { reason });
+    this.#end({ kind: "graceful", close: closeWith(CLOSE.ENDED_BY_OPERATOR, reason) });
   }
 
   get bytesReceived(): number {

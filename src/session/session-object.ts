@@ -26,6 +26,7 @@ import {
   RESUME_WINDOW_MS,
 } from "./caps";
 import { LiveSession } from "./live-session";
+import type { OperatorEnd } from "./operator-end";
 import { SessionLease } from "./session-lease";
 import {
   decodeSessionResume,
@@ -124,6 +125,7 @@ export class SessionObject extends DurableObject<Env> {
       {
         sessionId: start.sessionId,
         accountId: start.accountId,
+        keyId: start.keyId,
         options: start.options,
         createdAt: start.createdAt,
         idleTimeoutMs: msVar(this.env.EARSHOT_IDLE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS),
@@ -217,6 +219,20 @@ export class SessionObject extends DurableObject<Env> {
     const [client, server] = acceptedPair();
     live.attach(server, resume);
     return switchingProtocols(client, resume.subprotocol);
+  }
+
+  /**
+   * Ends this session if it is live and matches `end` (its account, its API key): operator-end.ts.
+   * True when it was ended here; false when it is not live or does not match.
+   */
+  async endByOperator(end: OperatorEnd): Promise<boolean> {
+    const live = this.#live;
+    const record = this.#store.record();
+    if (live === null || record === null) return false;
+    if (end.accountId !== undefined && record.accountId !== end.accountId) return false;
+    if (end.keyId !== undefined && live.keyId !== end.keyId) return false;
+    live.endByOperator(end.reason);
+    return true;
   }
 
   /** The stored finals, for the account that owns this session; null for anyone else. */

@@ -12,6 +12,8 @@ export const SESSION_RESUME_HEADER = "X-Earshot-Session-Resume";
 export interface SessionStart {
   sessionId: string;
   accountId: string;
+  /** The API key the session was opened with (directly or through a token it minted). */
+  keyId: string;
   options: ListenOptions;
   /** The subprotocol the 101 must select (browsers' `token` / `bearer`), or null. */
   subprotocol: Scheme | null;
@@ -77,6 +79,7 @@ export function decodeSessionStart(value: string | null): SessionStart | null {
     if (
       typeof start.sessionId !== "string" ||
       typeof start.accountId !== "string" ||
+      typeof start.keyId !== "string" ||
       typeof start.options !== "object" ||
       start.options === null ||
       typeof start.createdAt !== "number"

@@ -1,0 +1,62 @@
+/**
+ * Ending live sessions from outside them, for an operator: every session of a disabled account,
+ * the sessions opened with a revoked API key (directly or through tokens it minted), or one session
+ * by id. Each session ends as on CloseStream — what it received is transcribed, its finals and
+ * Metadata are sent — then closes 1008 `AUTH-0001: <why>` (protocol/close-codes.ts).
+ *
+ * Deepgram documents nothing about live streams when a key is deleted or a project disabled. Earshot
+ * ends them: an operator who revokes a leaked key or disables an abusive account wants its use to
+ * stop now, not when the session reaches its length cap (4 h by default).
+ */
+import { type LimiterEnv, listActiveSessions } from "../limits/limiter-client";
+
+/** Which sessions to end: the session object checks these against its own record. */
+export interface OperatorEnd {
+  /** Only if the session belongs to this account. */
+  accountId?: string;
+  /** Only if the session was opened with this API key. */
+  keyId?: string;
+  /** Goes into the close reason: "account disabled", "API key revoked", … */
+  reason: string;
+}
+
+/** The one RPC this needs from a session object (SessionObject.endByOperator). */
+export interface OperatorEndTarget {
+  endByOperator(end: OperatorEnd): Promise<boolean>;
+}
+
+export interface OperatorEndEnv extends LimiterEnv {
+  SESSION: DurableObjectNamespace;
+}
+
+function target(env: OperatorEndEnv, sessionId: string): OperatorEndTarget {
+  // The session class is typed where it is defined; this relies only on OperatorEndTarget.
+  return env.SESSION.get(env.SESSION.idFromName(sessionId)) as unknown as OperatorEndTarget;
+}
+
+/** Ends one session by id; false when it is not live (ended, or never existed). */
+export function endSession(
+  env: OperatorEndEnv,
+  sessionId: string,
+  reason: string,
+): Promise<boolean> {
+  return target(env, sessionId).endByOperator({ reason });
+}
+
+/**
+ * Ends the account's live sessions (only those opened with `keyId` when given), as its limiter
+ * lists them; returns the ids of the sessions that were ended.
+ */
+export async function endAccountSessions(
+  env: OperatorEndEnv,
+  accountId: string,
+  end: Omit<OperatorEnd, "accountId">,
+): Promise<string[]> {
+  const active = await listActiveSessions(env, accountId);
+  const ended = await Promise.all(
+    active.map(async ({ sessionId }) =>
+      (await target(env, sessionId).endByOperator({ ...end, accountId })) ? sessionId : null,
+    ),
+  );
+  return ended.filter((id): id is string => id !== null);
+}
