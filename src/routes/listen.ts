@@ -21,6 +21,7 @@ import {
 } from "../protocol/http-errors";
 import { parseListenOptions } from "../protocol/options";
 import { createLogger } from "../runtime/log";
+import { recordHandshake } from "../runtime/metrics";
 import {
   encodeSessionResume,
   encodeSessionStart,
@@ -44,7 +45,27 @@ export function probeRequest(request: Request): Request {
   return request;
 }
 
+/** The handshake, and a metric of how it ended (runtime/metrics.ts). */
 export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
+  const seen: { accountId: string | null } = { accountId: null };
+  const response = await handshake(c, seen);
+  let outcome = "admitted";
+  if (response.status !== 101) {
+    try {
+      const body = (await response.clone().json()) as { err_code?: unknown };
+      outcome = typeof body.err_code === "string" ? body.err_code : String(response.status);
+    } catch {
+      outcome = String(response.status); // a refusal with no JSON body (the session object's own)
+    }
+  }
+  recordHandshake(c.env, { accountId: seen.accountId, status: response.status, outcome });
+  return response;
+}
+
+async function handshake(
+  c: Context<{ Bindings: Env }>,
+  seen: { accountId: string | null },
+): Promise<Response> {
   const request = c.req.raw;
   const sessionId = crypto.randomUUID();
   if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
@@ -65,6 +86,7 @@ export async function listen(c: Context<{ Bindings: Env }>): Promise<Response> {
   if (principal === null) {
     return invalidAuth(sessionId, REFUSED_CREDENTIAL[credential.credential.scheme]);
   }
+  seen.accountId = principal.accountId;
 
   const parsed = parseListenOptions(new URL(request.url).searchParams);
   if (!parsed.ok) return badOption(parsed, sessionId);

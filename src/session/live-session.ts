@@ -63,9 +63,17 @@ export interface LiveSessionConfig {
   maxSessionSeconds: number;
 }
 
+/** How a session ended, for its hooks. */
+export interface SessionEnding {
+  closeCode: number;
+  closeReason: string;
+  /** Finals sent (or kept for a resume), empty ones included. */
+  finals: number;
+}
+
 export interface LiveSessionHooks {
   /** Called once, after the session has ended and its last final is stored. */
-  ended(): void;
+  ended(ending: SessionEnding): void;
 }
 
 /** Why a resume cannot attach: answered as an HTTP status before the upgrade. */
@@ -122,6 +130,8 @@ export class LiveSession {
   readonly #transcriber: TranscriberSession;
   readonly #pipeline: SpeechPipeline;
   readonly #maxQueuedBytes: number;
+  /** How the session ended (its close), once it has. */
+  #endedWith: CloseSpec | null = null;
   #lastReceivedAt = Date.now();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -568,6 +578,7 @@ export class LiveSession {
         deadlineMs: FINISH_DEADLINE_MS,
       });
       this.#close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.reason);
+      this.#endedWith = CLOSE.INTERNAL;
       this.#reportEnded();
     }, FINISH_DEADLINE_MS);
     runBackground(this.log, "end session", async () => {
@@ -583,7 +594,8 @@ export class LiveSession {
   #reportEnded(): void {
     if (this.#endedReported) return;
     this.#endedReported = true;
-    this.hooks.ended();
+    const close = this.#endedWith ?? CLOSE.INTERNAL;
+    this.hooks.ended({ closeCode: close.code, closeReason: close.reason, finals: this.#finals });
   }
 
   async #finish(mode: EndMode): Promise<void> {
@@ -597,6 +609,7 @@ export class LiveSession {
     const close =
       this.#failure ??
       (mode.kind === "gone" ? { code: mode.code, reason: mode.reason } : mode.close);
+    this.#endedWith = close;
     if (mode.kind === "graceful") {
       // Metadata only when every final was sent; after a failure the close says what went wrong.
       if (this.#failure === null) {

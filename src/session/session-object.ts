@@ -17,6 +17,8 @@ import { LEASE_TTL_MS } from "../limits/limiter-client";
 import { httpError, serviceUnavailable, upgradeRequired } from "../protocol/http-errors";
 import { differingOption, type ListenOptions } from "../protocol/options";
 import { createLogger } from "../runtime/log";
+import { recordSessionEnd } from "../runtime/metrics";
+import { wasmHeapBytes } from "../runtime/ort";
 import { selectTranscriber } from "../stt/select";
 import type { Transcriber } from "../stt/transcriber";
 import {
@@ -139,10 +141,20 @@ export class SessionObject extends DurableObject<Env> {
       this.#store,
       log,
       {
-        ended: () => {
-          lease.release(live.usage());
+        ended: (ending) => {
+          const usage = live.usage();
+          lease.release(usage);
           this.#live = null;
           isolateSessions.delete(start.sessionId);
+          recordSessionEnd(this.env, {
+            accountId: start.accountId,
+            sessionId: start.sessionId,
+            ...ending,
+            audioSecondsReceived: usage.audioSecondsReceived,
+            audioSecondsTranscribed: usage.audioSecondsTranscribed,
+            sessionSeconds: (Date.now() - start.createdAt) / 1000,
+            wasmHeapBytes: wasmHeapBytes() ?? 0,
+          });
         },
       },
     );
