@@ -1,5 +1,5 @@
 /**
- * What `wrangler deploy` would ship, without deploying: `wrangler deploy --dry-run --outdir`
+ * What `npm run deploy` would ship, without deploying: `npm run deploy -- --dry-run --outdir`
  * bundles the worker as production gets it and lists its bindings. The bundle must fit
  * Cloudflare's limit on a Worker's compressed size, and the demo page's token routes must ship
  * off (test/deploy-config.test.ts runs the worker with these same vars and gets 404).
@@ -18,17 +18,17 @@ const outdir = mkdtempSync(path.join(tmpdir(), "earshot-dry-run-"));
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 function dryRun(): string {
-  const result = spawnSync(
-    path.join(ROOT, "node_modules", ".bin", "wrangler"),
-    ["deploy", "--dry-run", "--outdir", outdir],
-    { cwd: ROOT, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-  );
+  const result = spawnSync("npm", ["run", "deploy", "--", "--dry-run", "--outdir", outdir], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
   const output = `${result.stdout}${result.stderr}`;
-  if (result.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${output}`);
+  if (result.status !== 0) throw new Error(`npm run deploy -- --dry-run failed:\n${output}`);
   return output;
 }
 
-describe("wrangler deploy --dry-run", () => {
+describe("npm run deploy -- --dry-run", () => {
   const output = dryRun();
 
   it("bundles a worker under Cloudflare's compressed-size limit", () => {
