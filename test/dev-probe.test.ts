@@ -6,10 +6,11 @@
  * EARSHOT_DEMO_TOKENS on, as `npm run dev` has it.
  */
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
+import { warmVad } from "./helpers/sessions";
 
 const Q = "?encoding=linear16&sample_rate=16000&resumable=true";
 const devEnv = { ...env, EARSHOT_DEMO_TOKENS: "on" };
@@ -32,17 +33,22 @@ async function probe(query: string): Promise<{ status: number; err_code?: string
 }
 
 describe("POST /dev/handshake on a resume", () => {
+  beforeAll(warmVad);
+
   it("reports a live session's resume as admissible without detaching its client", async () => {
     const { pcm } = await wavFixture("sb_spk1_snt1.wav");
     const client = await TestClient.open(Q);
     client.sendAudio(pcm.subarray(0, 32_000));
     await client.waitFor((m) => m.type === "EarshotAck", "an ack");
+    // Held open while the probe runs (this project's idle timeout is 1.5 s).
+    const keepAlive = setInterval(() => client.sendJson({ type: "KeepAlive" }), 300);
 
     const report = await probe(`session_id=${client.sessionId}&resume_offset=0&finals_received=0`);
     expect(report.status).toBe(101);
     // The real client still owns the session: nothing closed it, and it goes on to a clean end.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(client.isClosed).toBe(false);
+    clearInterval(keepAlive);
+    expect(client.isClosed, JSON.stringify(client.messages.at(-1))).toBe(false);
     client.sendAudio(pcm.subarray(32_000));
     const { metadata, closed } = await client.finish();
     expect(closed.code).toBe(1000);

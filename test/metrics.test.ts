@@ -3,15 +3,18 @@
  * Analytics Engine: every handshake outcome (admitted, refused 401 / 400 / 429 with its err_code)
  * and every ended session with its close code and the audio it received.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { captureMetricsForTests } from "../src/runtime/metrics";
 import { handshake, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
+import { warmVad } from "./helpers/sessions";
 import { newAccountWithKey } from "./setup/accounts-app";
 
 const Q = "?encoding=linear16&sample_rate=16000";
 let points: AnalyticsEngineDataPoint[] = [];
 let stop = () => {};
+
+beforeAll(warmVad);
 
 beforeEach(() => {
   points = [];

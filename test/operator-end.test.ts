@@ -5,13 +5,16 @@
  * session gets the finals of what it sent, then Metadata, then close 1008 "AUTH-0001: <why>", and
  * its slot comes back; a reconnect with the same credential is refused 401.
  */
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { handshake, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
-import { expectSlotReleased, limiterRow } from "./helpers/sessions";
+import { expectSlotReleased, limiterRow, warmVad } from "./helpers/sessions";
 import { ADMIN_TOKEN, adminHeaders, jsonOf, newAccountWithKey, send } from "./setup/accounts-app";
 
 const Q = "?encoding=linear16&sample_rate=16000";
+
+// The sessions below idle on KeepAlive: the VAD's first load must not block them past 1.5 s.
+beforeAll(warmVad);
 
 async function speaking(credential: { key?: string; bearer?: string }): Promise<TestClient> {
   const { pcm } = await wavFixture("sb_spk1_snt1.wav");

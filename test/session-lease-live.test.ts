@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { LEASE_RENEW_MS, LEASE_TTL_MS } from "../src/limits/limiter-client";
 import { handshake, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
-import { accountGet, expectSlotReleased, limiterRow, transcribe } from "./helpers/sessions";
+import { accountGet, expectSlotReleased, limiterRow, warmVad } from "./helpers/sessions";
 import { newAccountWithKey } from "./setup/accounts-app";
 
 const Q = "?encoding=linear16&sample_rate=16000";
@@ -35,13 +35,7 @@ async function usage(key: string): Promise<Usage> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("a session that outlives its lease", () => {
-  // The isolate's first audio loads Silero (ORT and the model: over a second on a busy 2-core
-  // machine), blocking the thread this test's sending timer shares, which the 1.5-s idle timeout
-  // of this project would read as a silent client. Load it first.
-  beforeAll(async () => {
-    const warm = await newAccountWithKey(1);
-    await transcribe(Q, (await wavFixture("sb_spk1_snt1.wav")).pcm, warm.key);
-  });
+  beforeAll(warmVad);
 
   it("keeps its slot by renewing it, and meters exactly the audio it received", async () => {
     const account = await newAccountWithKey(1);

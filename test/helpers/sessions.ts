@@ -8,7 +8,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { frames, type ServerJson, TestClient, withoutIds } from "./client";
+import { DEMO_KEY, frames, type ServerJson, TestClient, withoutIds } from "./client";
+import { wavFixture } from "./fixtures";
 
 /** Long enough for a session to drain its queue and release its slot on a loaded machine. */
 const SETTLE_MS = 20_000;
@@ -174,4 +175,15 @@ export async function witness(
       return client.messages;
     },
   };
+}
+
+/**
+ * Loads the isolate's Silero VAD by running one short session. The first audio of an isolate loads
+ * ORT and the model, blocking the thread for over a second on a busy 2-core machine; a test that
+ * holds sessions open with KeepAlive or paced audio in that isolate would see the protocol
+ * project's 1.5-s idle timeout fire on its own sessions. Call it in beforeAll.
+ */
+export async function warmVad(): Promise<void> {
+  const { pcm } = await wavFixture("sb_spk1_snt1.wav");
+  await transcribe("?encoding=linear16&sample_rate=16000", pcm.subarray(0, 32_000), DEMO_KEY);
 }
