@@ -461,6 +461,17 @@ describe("when things go wrong", () => {
           .filter((t) => t !== "")
           .join(" "),
       );
+      // None lost: every final the session stored reached the page over one socket or the other
+      // (a final made while the page was away must have been replayed after the resume).
+      const stored = await fetch(`${baseUrl}/v1/sessions/${opened?.session_id}/transcript`, {
+        headers: { Authorization: "Token earshot-demo-key" },
+      });
+      expect(stored.status).toBe(200);
+      const storedFinals = ((await stored.json()) as { finals: { transcript: string }[] }).finals;
+      expect(storedFinals.length).toBeGreaterThan(0);
+      expect(storedFinals.map((f) => f.transcript)).toEqual(
+        finals.map(transcriptOf).filter((t) => t !== ""),
+      );
       await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-resumed.png") });
     } finally {
       await context.close();
