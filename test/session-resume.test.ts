@@ -304,3 +304,32 @@ describe("refused resumes", () => {
     expect(status).toBe(410);
   });
 });
+
+describe("the session length across a resume", () => {
+  it("counts from the session's start, not from the resume: a resume does not reset it", async () => {
+    const maxSessionSeconds = 3;
+    const short = await createAccount({ maxConcurrentSessions: 1, maxSessionSeconds });
+    const first = await TestClient.open(RESUMABLE, { key: short.key });
+    const opened = Date.now();
+    sendAll(first, pcm.subarray(0, 32_000));
+    await first.waitFor((m) => m.type === "EarshotAck", "an ack");
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    first.socket.close(4000, "network lost");
+    await first.waitClosed();
+    const response = await resumeHandshake(
+      first.sessionId,
+      first.acknowledged(),
+      first.finals().length,
+      short.key,
+    );
+    expect(response.status).toBe(101);
+    const second = new TestClient(response.webSocket as WebSocket, first.sessionId);
+    const keepAlive = setInterval(() => second.sendJson({ type: "KeepAlive" }), 300);
+    const closed = await second.waitClosed(10_000);
+    clearInterval(keepAlive);
+    expect(closed.reason).toMatch(/^MAX-0000/);
+    // At the session's length from its start (not 3 s after the resume, ~4 s from the start).
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(maxSessionSeconds * 1000 - 50);
+    expect(Date.now() - opened).toBeLessThan(maxSessionSeconds * 1000 + 900);
+  });
+});
