@@ -22,6 +22,7 @@ import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
 import type { GenerationConfig } from "../../src/stt/whisper/logit-rules.ts";
 import type { AddedTokens, Vocab } from "../../src/stt/whisper/tokenizer.ts";
 import { parseWav, pcm16ToFloat } from "../../test/helpers/wav.ts";
+import { captureWasmHeap } from "../lib/wasm-heap.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "..", "..");
 const DEFAULT_CLIPS = [
@@ -70,6 +71,8 @@ export interface DecoderProfile {
   /** The costliest nodes, mean ms per cache step. */
   topNodes: { node: string; op: string; ms: number }[];
   prompt: { runs: number; wallMs: number; modelRunMs: number };
+  /** ORT's WASM heap after all clips (it only grows: this is the peak). */
+  heapPeakMB: number;
 }
 
 function tensorBytes(tensor: Tensor): number {
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
   fs.writeSync = capture as typeof fs.writeSync;
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
+  const heapBytes = captureWasmHeap();
   const ort = await import("onnxruntime-web/wasm");
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
@@ -239,6 +243,7 @@ async function main(): Promise<void> {
       wallMs: round(promptWall),
       modelRunMs: round(promptModelRun),
     },
+    heapPeakMB: round(heapBytes() / 1e6),
   };
   if (values.json) await writeFile(values.json, `${JSON.stringify(profile, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(profile, null, 2)}\n`);
