@@ -48,6 +48,9 @@ function workers(
             EARSHOT_RESUME_WINDOW_MS: transcriber === "fake" ? "3000" : "30000",
             // Tested at its limit in session-capacity.test.ts; no test file runs more at once.
             EARSHOT_MAX_SESSIONS_PER_ISOLATE: transcriber === "fake" ? "12" : "",
+            // On for the real models, so every Whisper session test also covers early finals
+            // (test/whisper-session-early-final.test.ts needs them).
+            EARSHOT_EARLY_FINALS: transcriber === "whisper" ? "on" : "off",
             EARSHOT_ADMIN_TOKEN: "earshot-admin-token",
             EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
           },

@@ -14,11 +14,13 @@
  * it; later interims of the utterance keep settled words as they are and only rewrite the tail, so
  * the beginning of a caption does not flicker. The final is transcribed fresh and replaces all.
  *
- * Early finals: at the first silence after speech (`speculate`) the utterance so far is submitted
+ * Early finals (EARSHOT_EARLY_FINALS=on; off by default, see src/env-extra.d.ts for why): at
+ * the first silence after speech (`speculate`) the utterance so far is submitted
  * as its final at once, while the endpointing wait or the client's Finalize is still to come. If
  * only silence follows until the flush, that decode is the final, and the final covers exactly the
  * audio it decoded (the silence fed after it is left out), so it is what a fresh decode of the
- * final's audio gives; if anything else follows (`dropSpeculation`), it is wasted work (counted)
+ * final's audio gives; if anything else follows (`dropSpeculation`), it is aborted — out of the
+ * queue if it still waits, stopped before its next decoder step if it runs — counted as wasted,
  * and the flush transcribes the whole utterance as usual.
  */
 import { IsolateOnce } from "../runtime/own-context";
@@ -113,6 +115,8 @@ function agreed(a: readonly TranscriptWord[], b: readonly TranscriptWord[]): num
 
 interface Speculation {
   job: Promise<JobOutcome<WhisperResult>>;
+  /** Aborted when speech makes it useless: it leaves the queue, or stops between decoder steps. */
+  abort: AbortController;
   /** Samples of the utterance it decodes: a prefix of the utterance's audio. */
   samples: number;
 }
@@ -141,6 +145,7 @@ class WhisperSession implements TranscriberSession {
     private readonly context: TranscriberContext,
     private readonly loadModel: () => Promise<WhisperModel>,
     private readonly scheduler: InferenceScheduler,
+    private readonly earlyFinals: boolean,
   ) {}
 
   feed(samples: Float32Array, startSample: number): void {
@@ -152,21 +157,26 @@ class WhisperSession implements TranscriberSession {
   }
 
   speculate(): void {
-    if (this.#start === null || this.#samples === 0) return;
+    if (!this.earlyFinals || this.#start === null || this.#samples === 0) return;
     this.dropSpeculation();
     const audio = concat(this.#chunks, this.#samples);
-    const job = this.scheduler.submit(this.context.sessionId, "final", () =>
-      this.#transcribe(audio),
+    const abort = new AbortController();
+    const job = this.scheduler.submit(
+      this.context.sessionId,
+      "final",
+      () => this.#transcribe(audio, abort.signal),
+      abort.signal,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
     job.catch(() => {});
-    this.#speculation = { job, samples: audio.length };
+    this.#speculation = { job, abort, samples: audio.length };
     this.#speculations.started += 1;
   }
 
   dropSpeculation(): void {
     if (this.#speculation === null) return;
-    // Already queued or running: a final cannot be withdrawn from the scheduler, so it runs.
+    // Out of the queue if it is still waiting; if it runs, it stops before its next decoder step.
+    this.#speculation.abort.abort();
     this.#speculation = null;
     this.#speculations.wasted += 1;
   }
@@ -287,9 +297,12 @@ class WhisperSession implements TranscriberSession {
     };
   }
 
-  async #transcribe(audio: Float32Array): Promise<WhisperResult> {
+  async #transcribe(audio: Float32Array, signal?: AbortSignal): Promise<WhisperResult> {
     const whisper = await this.loadModel();
-    return transcribe(whisper, audio, { language: this.context.language });
+    return transcribe(whisper, audio, {
+      language: this.context.language,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   #toTranscript(
@@ -329,6 +342,8 @@ function empty(
 
 export interface WhisperEnv {
   MODELS: R2Bucket;
+  /** "on": early finals (see the header). */
+  EARSHOT_EARLY_FINALS?: string;
 }
 
 export function whisperTranscriber(env: WhisperEnv): Transcriber {
@@ -338,6 +353,7 @@ export function whisperTranscriber(env: WhisperEnv): Transcriber {
     prepare: async () => {
       await load();
     },
-    open: (context) => new WhisperSession(context, load, isolateScheduler),
+    open: (context) =>
+      new WhisperSession(context, load, isolateScheduler, env.EARSHOT_EARLY_FINALS === "on"),
   };
 }
