@@ -232,6 +232,8 @@ class WhisperSession implements TranscriberSession {
   }
 
   close(): void {
+    // An early final no flush took: nobody will read it.
+    this.dropSpeculation();
     this.scheduler.forget(this.context.sessionId);
     // The isolate's inference queue, as this session leaves it: depth and recent waiting times.
     const stats = this.scheduler.stats();
