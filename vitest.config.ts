@@ -39,6 +39,11 @@ const deployedVars = Object.fromEntries(
 
 /** Tests that run sessions on the real Whisper models; every other test uses the fake. */
 const WHISPER_SESSION_TESTS = ["test/whisper-session*.test.ts"];
+/**
+ * Early finals (EARSHOT_EARLY_FINALS) are off by default, so the Whisper tests run without them,
+ * as production does; their own tests run in a project that turns them on.
+ */
+const EARLY_FINAL_TESTS = ["test/whisper-early-final*.test.ts"];
 
 /** A project of tests in workerd, with the worker's config and the given transcriber. */
 function workers(
@@ -46,6 +51,8 @@ function workers(
   transcriber: "fake" | "whisper",
   include: string[],
   exclude: string[],
+  /** Bindings this project sets beyond the deployed configuration, each with its reason. */
+  extra: Record<string, string> = {},
 ) {
   return {
     plugins: [
@@ -64,6 +71,7 @@ function workers(
             EARSHOT_MAX_SESSIONS_PER_ISOLATE: transcriber === "fake" ? "12" : "",
             EARSHOT_ADMIN_TOKEN: "test-only-admin-token-0123456789abcdef",
             EARSHOT_TOKEN_SECRET: "test-only-token-secret-0123456789abcdef",
+            ...extra,
           },
           serviceBindings: {
             FIXTURES: serveFixture,
@@ -89,8 +97,16 @@ export default defineConfig({
     // Prepared models in models/ before anything runs (copied from the mirror on CI).
     globalSetup: ["./test/setup/models.ts"],
     projects: [
-      workers("protocol", "fake", ["test/**/*.test.ts"], WHISPER_SESSION_TESTS),
+      workers(
+        "protocol",
+        "fake",
+        ["test/**/*.test.ts"],
+        [...WHISPER_SESSION_TESTS, ...EARLY_FINAL_TESTS],
+      ),
       workers("whisper", "whisper", WHISPER_SESSION_TESTS, []),
+      workers("whisper-early-finals", "whisper", EARLY_FINAL_TESTS, [], {
+        EARSHOT_EARLY_FINALS: "on",
+      }),
     ],
   },
 });

@@ -6,11 +6,15 @@
  * - `decidedAtSample`: the end of the frame whose silence completed the endpointing window, i.e.
  *   the end of the audio the final covers (the server feeds that frame to the utterance too);
  * - `speechEndSample`: the end of the utterance's last speech frame (probability ≥ 0.5).
- * The bench matches them to the finals it received by `decidedAtSample` = start + duration, so a
- * replay that diverged from the server is detected, not trusted.
+ * The bench matches them to the finals it received by where a final ends: at `decidedAtSample`, or
+ * earlier, from the last speech frame on, when the final came from the decode the server started
+ * at the first silence (an early final). A replay that diverged from the server is detected, not
+ * trusted.
  */
 import { DEFAULT_VAD_OPTIONS, VadMachine } from "../src/vad/vad-machine.ts";
 import { loadNodeModel, nodeRound, SAMPLE_RATE } from "./vad-node.ts";
+
+const DEFAULT_MIN_SILENCE_MS = DEFAULT_VAD_OPTIONS.minSilenceMs || 500;
 
 /** Silero v5's frame: 512 samples at 16 kHz = 32 ms (src/vad/silero.ts VAD_FRAME_SAMPLES). */
 const VAD_FRAME_SAMPLES = 512;
@@ -24,10 +28,15 @@ export interface Endpoint {
   decidedAtSample: number;
 }
 
-/** Endpoints of each stream (16 kHz mono floats, each from the start of its own session). */
+/**
+ * Endpoints of each stream (16 kHz mono floats, each from the start of its own session), with the
+ * session's default options or another silence run (`endpointing=300`; or a client's own VAD that
+ * stops 200 ms after speech).
+ */
 export async function replayEndpoints(
   root: string,
   streams: Float32Array[],
+  minSilenceMs: number = DEFAULT_MIN_SILENCE_MS,
 ): Promise<Endpoint[][]> {
   const model = await loadNodeModel(root);
   const clips = streams.map((samples, i) => ({
@@ -42,7 +51,7 @@ export async function replayEndpoints(
     false,
   );
   return row.map((run) => {
-    const machine = new VadMachine(DEFAULT_VAD_OPTIONS);
+    const machine = new VadMachine({ ...DEFAULT_VAD_OPTIONS, minSilenceMs });
     const endpoints: Endpoint[] = [];
     for (const [frame, probability] of run.probabilities.entries()) {
       for (const event of machine.push(probability)) {

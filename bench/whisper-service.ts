@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
 import { resetPeakRss, rss, startDevWorker } from "./dev-worker.ts";
 import { type HeapUsage, Inspector } from "./inspector.ts";
+import { type LatencyClip, type LatencyModeResult, runLatencyModes } from "./whisper-latency.ts";
 import { runSession, type SessionRun } from "./whisper-session.ts";
 
 export interface ServiceClip {
@@ -41,6 +42,9 @@ export interface ServiceRun {
   wasmMemoriesBytes: number[] | null;
   jsHeap: { atEnd: HeapUsage; afterGc: HeapUsage } | null;
   inspectorError: string | null;
+  /** End of speech → final in the finalize and endpointing modes (bench/whisper-latency.ts). */
+  latency: LatencyModeResult[] | null;
+  latencyError: string | null;
 }
 
 export interface ServiceOptions {
@@ -51,6 +55,8 @@ export interface ServiceOptions {
   clips: ServiceClip[];
   /** Epoch ms after which no further clip is started. */
   deadline: number;
+  /** Speech clips run again in each latency mode, after `clips`. */
+  latencyClips: LatencyClip[];
   log: (message: string) => void;
 }
 
@@ -71,7 +77,11 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   const worker = await startDevWorker({
     config: `${options.root}/wrangler.toml`,
     persistTo: options.persistTo,
-    vars: { EARSHOT_TRANSCRIBER: "whisper" },
+    // EARSHOT_BENCH_EARLY_FINALS=on measures the service with early finals (off by default).
+    vars: {
+      EARSHOT_TRANSCRIBER: "whisper",
+      EARSHOT_EARLY_FINALS: process.env.EARSHOT_BENCH_EARLY_FINALS === "on" ? "on" : "off",
+    },
     // Fresh per run; only this loopback worker ever sees them. 48 bytes ≥ the 32 characters the
     // token signer requires.
     secrets: {
@@ -107,6 +117,23 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
       log(`whisper: ${clip.id} → ${JSON.stringify(texts.join(" "))}`);
     }
     if (skipped.length > 0) log(`whisper: time budget reached, skipped ${skipped.join(", ")}`);
+
+    let latency: LatencyModeResult[] | null = null;
+    let latencyError: string | null = null;
+    try {
+      latency = await runLatencyModes({
+        root: options.root,
+        url: worker.url,
+        key: options.key,
+        cpuPid,
+        clips: options.latencyClips,
+        deadline: options.deadline,
+        log,
+      });
+    } catch (error) {
+      latencyError = error instanceof Error ? error.message : String(error);
+      log(`whisper: latency modes failed: ${latencyError}`);
+    }
 
     let memory: ServiceMemory | null = null;
     const end = cpuPid === null ? null : rss(cpuPid);
@@ -155,6 +182,8 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
       wasmMemoriesBytes,
       jsHeap,
       inspectorError,
+      latency,
+      latencyError,
     };
   } finally {
     await worker.stop();

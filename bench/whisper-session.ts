@@ -72,9 +72,16 @@ function schedOf(pid: number | null): Sched | null {
   return pid === null ? null : sched(pid);
 }
 
-async function open(url: string, key: string): Promise<{ socket: WebSocket; ms: number }> {
+async function open(
+  url: string,
+  key: string,
+  query: string,
+): Promise<{ socket: WebSocket; ms: number }> {
   const started = performance.now();
-  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/v1/listen${QUERY}`, ["token", key]);
+  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/v1/listen${QUERY}${query}`, [
+    "token",
+    key,
+  ]);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.close();
@@ -93,6 +100,16 @@ async function open(url: string, key: string): Promise<{ socket: WebSocket; ms: 
   return { socket, ms: performance.now() - started };
 }
 
+export interface SessionOptions {
+  /** Added to the query, e.g. "&endpointing=300". */
+  query?: string;
+  /**
+   * Finalize is sent right after the frame holding each of these sample positions (ascending), as
+   * a client whose own VAD decided the speech ended there.
+   */
+  finalizeAtSamples?: readonly number[];
+}
+
 /**
  * Streams `pcm` (PCM16 LE, 16 kHz mono) through a new session. `cpuPid`: the workerd process to
  * read CPU time from at every frame and final (null: none).
@@ -102,8 +119,10 @@ export async function runSession(
   key: string,
   pcm: Uint8Array,
   cpuPid: number | null,
+  options: SessionOptions = {},
 ): Promise<SessionRun> {
-  const { socket, ms: handshakeMs } = await open(url, key);
+  const { socket, ms: handshakeMs } = await open(url, key, options.query ?? "");
+  const finalizeAt = [...(options.finalizeAtSamples ?? [])];
   const finals: SessionFinal[] = [];
   let speechStarted = 0;
   let metadata = false;
@@ -143,7 +162,10 @@ export async function runSession(
   const sentAtMs: number[] = [];
   const schedAt: (Sched | null)[] = [];
   const clipFrames = Math.ceil(pcm.byteLength / FRAME_BYTES);
-  const pending = () => speechStarted - finals.filter((f) => f.speechFinal).length;
+  // A Finalize's final closes an utterance as an endpoint's does.
+  const pending = () =>
+    speechStarted -
+    finals.filter((f) => f.speechFinal || (f.fromFinalize && f.duration > 0)).length;
   const t0 = performance.now();
   let streamBytes = 0;
   for (let i = 0; close === null; i++) {
@@ -162,6 +184,10 @@ export async function runSession(
     streamBytes += FRAME_BYTES;
     sentAtMs.push(performance.now());
     schedAt.push(schedOf(cpuPid));
+    while ((finalizeAt[0] ?? Number.POSITIVE_INFINITY) <= streamBytes / 2) {
+      finalizeAt.shift();
+      socket.send(JSON.stringify({ type: "Finalize" }));
+    }
   }
   if (close === null) {
     socket.send(JSON.stringify({ type: "CloseStream" }));

@@ -48,6 +48,8 @@ const PERSIST_DIR = "bench-results/whisper-state";
 const ENDPOINT_SILENCE_SAMPLES = 16 * 512;
 /** Finals and replayed endpoints match when their ends differ by at most the 1 ms rounding. */
 const MATCH_TOLERANCE_SAMPLES = 16;
+/** An early final may end up to one VAD frame before the replay's last speech frame ends. */
+const EARLY_END_TOLERANCE_SAMPLES = 512;
 /** The issue's latency goal applies to utterances of at most this many seconds. */
 const GOAL_UTTERANCE_SECONDS = 10;
 /**
@@ -195,12 +197,16 @@ function analyseClip(
   for (const [index, final] of run.finals.entries()) {
     if (!final.speechFinal) continue;
     const endSample = Math.round((final.start + final.duration) * SAMPLE_RATE);
+    // An early final (decoded from the first silence) ends before the endpoint's decision, from
+    // the last speech frame on.
     const match = endpoints.find(
-      (e) => Math.abs(e.decidedAtSample - endSample) <= MATCH_TOLERANCE_SAMPLES,
+      (e) =>
+        endSample >= e.speechEndSample - EARLY_END_TOLERANCE_SAMPLES &&
+        endSample <= e.decidedAtSample + MATCH_TOLERANCE_SAMPLES,
     );
     const speechEndSample = match?.speechEndSample ?? endSample - ENDPOINT_SILENCE_SAMPLES;
     const arrival = final.arrivalMs;
-    const windowFrame = frameOf(run, endSample);
+    const windowFrame = frameOf(run, match?.decidedAtSample ?? endSample);
     const windowSent = run.sentAtMs[windowFrame] ?? Number.NaN;
     const speechSent = run.sentAtMs[frameOf(run, speechEndSample)] ?? Number.NaN;
     const atWindow = run.schedAt[windowFrame] ?? null;
@@ -640,9 +646,20 @@ function summarise(
         baseline?.heapAfterLoadBytes ?? null,
       ),
     },
+    latency: service.latency,
+    latency_error: service.latencyError,
+    early_finals: process.env.EARSHOT_BENCH_EARLY_FINALS === "on",
+    latency_note:
+      "end of speech (Silero's last speech frame, replayed) → final, per utterance, clips at " +
+      "real-time pace in 20 ms frames: finalize-200ms = the client sends Finalize 200 ms after " +
+      "speech (Pipecat's measurement); early_share = finals decoded from the first silence",
     clips: results,
   };
   const goal = (i: number) => (goals[i]?.met ? "met" : "NOT met");
+  const latencyGoals: Record<string, { p50: number; p95: number }> = {
+    "finalize-200ms": { p50: 250, p95: 350 },
+    "endpointing-300": { p50: 400, p95: 550 },
+  };
   const heapRatio = json.ratios.heap_peak_vs_stock;
   const rows: string[][] = [
     [
@@ -766,6 +783,21 @@ function summarise(
       "0",
       goal(7),
     ],
+    ...(service.latency ?? []).map((mode) => {
+      const target = latencyGoals[mode.mode];
+      const met =
+        target && mode.latencyMs.p50 !== null && mode.latencyMs.p95 !== null
+          ? mode.latencyMs.p50 <= target.p50 && mode.latencyMs.p95 <= target.p95
+          : null;
+      return [
+        `${mode.mode}: speech end → final p50 / p95 / max ms (n, early, WER)`,
+        `${fmt(mode.latencyMs.p50)} / ${fmt(mode.latencyMs.p95)} / ${fmt(mode.latencyMs.max)}`,
+        `n ${mode.latencyMs.n}${mode.missing > 0 ? ` (${mode.missing} missing)` : ""}, early ${fmt((mode.earlyShare ?? 0) * 100)}%, WER ${fmt(mode.wer, 3)}`,
+        "",
+        target ? `≤ ${target.p50} / ≤ ${target.p95}` : "",
+        met === null ? "" : met ? "met" : "NOT met",
+      ];
+    }),
     ["clip (s) | speech-end/window-end ms RTF", "service", "stock ms", "WER", "words", ""],
   ];
   for (const clip of results) {
@@ -825,6 +857,7 @@ async function run(context: BenchContext): Promise<SectionResult> {
     cold: { id: cold.row.id, pcm: cold.pcm },
     clips: clips.map((c) => ({ id: c.row.id, pcm: c.pcm })),
     deadline: context.deadline,
+    latencyClips: speech.map((c) => ({ id: c.row.id, pcm: c.pcm, reference: c.row.reference })),
     log,
   });
   // The cold session's endpoints too, so its finals get the same treatment.

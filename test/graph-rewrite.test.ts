@@ -326,9 +326,9 @@ const decoderFeeds = (withCache: boolean) => ({
   use_cache_branch: new ort.Tensor("bool", [withCache], [1]),
 });
 
-function rewrittenDecoder(): Model {
+function rewrittenDecoder(sharedCachePass = true): Model {
   const rewritten = decoderModel();
-  rewriteDecoder(rewritten, { vocabulary: VOCABULARY, width: WIDTH });
+  rewriteDecoder(rewritten, { vocabulary: VOCABULARY, width: WIDTH }, { sharedCachePass });
   return rewritten;
 }
 
@@ -349,6 +349,26 @@ describe("decoder rewrite", () => {
     });
   }
 
+  it("shares one matmul between the cache step's two passes with bit-identical logits", async () => {
+    // Both branches, several tokens: the zero points of the two passes differ per position.
+    for (const withCache of [true, false]) {
+      const twoPasses = await run(
+        finish(rewrittenDecoder(false), "decoder.data"),
+        decoderFeeds(withCache),
+      );
+      const shared = await run(
+        finish(rewrittenDecoder(true), "decoder.data"),
+        decoderFeeds(withCache),
+      );
+      expect(Math.max(...(twoPasses.logits ?? []).map(Math.abs))).toBeGreaterThan(0.1);
+      expect(shared.logits).toEqual(twoPasses.logits);
+    }
+    const cacheBranch = rewrittenDecoder(true).graph.node[0]?.attribute.find(
+      (a) => a.name === "then_branch",
+    )?.g;
+    expect(cacheBranch?.node.filter((n) => n.opType === "MatMulInteger")).toHaveLength(1);
+  });
+
   it("stores the table once, transposed, and reads it only through integer matmuls", () => {
     const rewritten = rewrittenDecoder();
     prune(rewritten.graph);
@@ -359,11 +379,11 @@ describe("decoder rewrite", () => {
     const readers = allNodes(rewritten.graph).filter((n) =>
       n.input.includes(tables[0]?.name ?? ""),
     );
-    // Per branch: the embedding Gather and the two MatMulInteger passes.
+    // Per branch the embedding Gather; the two passes: one shared MatMulInteger with the cache,
+    // two without.
     expect(readers.map((n) => n.opType).sort()).toEqual([
       "Gather",
       "Gather",
-      "MatMulInteger",
       "MatMulInteger",
       "MatMulInteger",
       "MatMulInteger",

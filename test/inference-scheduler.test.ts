@@ -81,6 +81,23 @@ describe("inference scheduler", () => {
     await blocker;
   });
 
+  it("takes a waiting final out of the queue when its signal aborts (a voided early final)", async () => {
+    const { scheduler, started, submit, finish } = harness();
+    const blocker = submit("x", "final", "blocker");
+    const abort = new AbortController();
+    const early = scheduler.submit("a", "final", async () => "early", abort.signal);
+    const next = submit("b", "final", "b1");
+    expect(scheduler.waiting).toBe(2);
+    abort.abort();
+    expect(await early).toEqual({ status: "dropped" });
+    expect(scheduler.waiting).toBe(1);
+    await finish("blocker");
+    await finish("b1");
+    await Promise.all([blocker, next]);
+    expect(started).toEqual(["blocker", "b1"]);
+    expect(scheduler.stats().droppedInterims).toBe(0);
+  });
+
   it(`refuses a session's final beyond ${MAX_PENDING_FINALS_PER_SESSION} waiting`, async () => {
     const { submit, finish } = harness();
     const running = submit("x", "final", "blocker");

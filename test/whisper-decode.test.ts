@@ -343,6 +343,21 @@ describe("Whisper greedy decoding (scripted decoder)", () => {
     expect(short.result.stopReason).toBe("timestamp-at-end");
   });
 
+  it("stops before its next decoder run once its signal is aborted (a voided early final)", async () => {
+    const fake = fakeDecoder([ts(0), GO, FORWARD, ts(1), EOT]);
+    const abort = new AbortController();
+    abort.abort(new Error("speech resumed"));
+    const run = greedyDecode({ decoder: fake.session, tokenizer: mini, rules }, encoderStates, {
+      language: "en",
+      audioSeconds: 3,
+      windowSeconds: 4,
+      signal: abort.signal,
+    });
+    await expect(run).rejects.toThrow("speech resumed");
+    // The prompt run was already under way; no token step followed it.
+    expect(fake.calls.length).toBe(1);
+  });
+
   it("stops past the window", async () => {
     const { result } = await decodeWith([ts(0), GO, ts(4.2), EOT], { audioSeconds: 10 });
     expect(result.stopReason).toBe("past-window");

@@ -11,7 +11,9 @@
  *    MatMulInteger(q, tableᵀ)·s_q·s_table, plus a second pass on the quantization error of the
  *    hidden state (hidden − dequantize(q), quantized again, through the same MatMulInteger and
  *    added). The table side is exact (it is the stored int8 table); only the 384 hidden values
- *    are approximated, twice, which brings logits within ~0.003 of stock.
+ *    are approximated, twice, which brings logits within ~0.003 of stock. In the cache branch
+ *    both passes share one MatMulInteger over two rows (sharedPassLogits): the table is read
+ *    once per step, and the logits stay bit-identical.
  * 4. The 8 attention outputs (decoder_attentions.*, cross_attentions.*) are removed.
  * 5. DynamicQuantizeLinear(encoder_hidden_states) moves from the main graph into the no-cache
  *    (else) branch, its only user: with the cache it ran every step for nothing.
@@ -28,6 +30,7 @@ import {
   GraphShapeError,
   initializer,
   insertBefore,
+  int32Tensor,
   intAttr,
   type Model,
   makeNode,
@@ -36,6 +39,7 @@ import {
   referencedNames,
   removeNode,
   subgraph,
+  uint8Scalar,
   uint8Tensor,
 } from "./onnx-graph.ts";
 
@@ -48,7 +52,19 @@ const ATTENTION_OUTPUT = /^(decoder|cross)_attentions\.\d+$/;
 const ENCODER_STATES = "encoder_hidden_states";
 const PREFIX = "earshot";
 
-export function rewriteDecoder(model: Model, shape: DecoderShape): void {
+export interface DecoderRewriteOptions {
+  /**
+   * The cache branch's two logit passes share one MatMulInteger (default). Off, both branches
+   * keep two: the reference the shared form is tested against, bit for bit.
+   */
+  sharedCachePass?: boolean;
+}
+
+export function rewriteDecoder(
+  model: Model,
+  shape: DecoderShape,
+  { sharedCachePass = true }: DecoderRewriteOptions = {},
+): void {
   const graph = model.graph;
   const branch = expectOne(
     graph.node.filter((n) => n.opType === "If"),
@@ -62,9 +78,14 @@ export function rewriteDecoder(model: Model, shape: DecoderShape): void {
 
   const table = findVocabularyTable(graph, withoutCache, shape);
   const transposedName = `${table.name}/${PREFIX}-transposed`;
+  const columnSumsName = `${table.name}/${PREFIX}-column-sums`;
+  const transposed = transpose(rawBytes(table), shape.vocabulary, shape.width);
+  const zeroPoint = uint8Scalar(
+    initializer(graph, findTableRefs(graph, withoutCache, shape).zeroPoint),
+  );
   addInitializers(graph, [
-    uint8Tensor(transposedName, transpose(rawBytes(table), shape.vocabulary, shape.width), [
-      shape.width,
+    uint8Tensor(transposedName, transposed, [shape.width, shape.vocabulary]),
+    int32Tensor(columnSumsName, columnSums(transposed, shape.width, shape.vocabulary, zeroPoint), [
       shape.vocabulary,
     ]),
   ]);
@@ -72,9 +93,19 @@ export function rewriteDecoder(model: Model, shape: DecoderShape): void {
     ["with-cache", withCache],
     ["without-cache", withoutCache],
   ] as const) {
-    const tableRefs = { ...findTableRefs(graph, sub, shape), transposed: transposedName };
+    const tableRefs = {
+      ...findTableRefs(graph, sub, shape),
+      transposed: transposedName,
+      columnSums: columnSumsName,
+    };
     rewriteEmbedding(sub, table.name, tableRefs, `${PREFIX}/${name}/embedding`);
-    rewriteLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
+    // Only the cache branch, which runs once per token, shares one matmul between the passes. The
+    // prompt branch runs once per utterance; sharing there too grew the heap after loading by
+    // 1.2 MB and the 29-s peak past 92 MB (its [1, 2·3, vocabulary] int32 intermediates), for
+    // nothing a person would notice.
+    if (name === "with-cache" && sharedCachePass)
+      sharedPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
+    else twoPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
   }
 }
 
@@ -183,7 +214,96 @@ function rewriteEmbedding(
   removeNode(sub, gather);
 }
 
-function rewriteLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: string): void {
+/**
+ * int8x2T with one integer matmul (the cache branch): both quantized rows (the hidden state and its quantization
+ * error) go through a single MatMulInteger, so the 20 MB table is streamed once per step instead
+ * of twice (the profile: docs/decoder-profile.md). ORT's MatMulInteger takes only one zero point
+ * for A, and the two rows have their own, so A's zero point is left at 0 and subtracted
+ * afterwards, exactly, in int32:
+ *   Σₖ (aₖ − z)(bₖ − z_b) = Σₖ aₖ(bₖ − z_b) − z · Σₖ (bₖ − z_b) = row − z · columnSums
+ * where columnSums [vocabulary] is computed here from the table. Each pass's int32 is therefore
+ * the same integer as a MatMulInteger with its own zero point, and the float steps after it (Cast,
+ * × its two scales, the Add) are the same as before: the logits are bit-identical.
+ */
+function sharedPassLogits(
+  sub: Graph,
+  refs: TableRefs & { transposed: string; columnSums: string },
+  p: string,
+): void {
+  const hidden = refs.projection.input[0] ?? "";
+  const first = `${p}/pass1`;
+  const second = `${p}/pass2`;
+  const quantize = (input: string, name: string): Node =>
+    makeNode(
+      "DynamicQuantizeLinear",
+      [input],
+      [`${name}/q`, `${name}/scale`, `${name}/zero`],
+      `${name}/Quantize`,
+    );
+  // One pass's logits from its half of the shared product: (row − z·columnSums) · s · s_table.
+  const finish = (name: string, output: string): Node[] => [
+    makeNode("Cast", [`${name}/zero`], [`${name}/zero32`], `${name}/CastZero`, {
+      to: { int: DataType.INT32 },
+    }),
+    makeNode("Mul", [`${name}/zero32`, refs.columnSums], [`${name}/offset`], `${name}/Offset`),
+    makeNode("Sub", [`${name}/row`, `${name}/offset`], [`${name}/int`], `${name}/Center`),
+    makeNode("Cast", [`${name}/int`], [`${name}/float`], `${name}/Cast`, {
+      to: { int: DataType.FLOAT },
+    }),
+    makeNode("Mul", [`${name}/scale`, refs.scale], [`${name}/scales`], `${name}/Scales`),
+    makeNode("Mul", [`${name}/float`, `${name}/scales`], [output], `${name}/Scale`),
+  ];
+  const nodes = [
+    quantize(hidden, first),
+    // The part of the hidden state the first pass could not represent, quantized on its own.
+    makeNode(
+      "DequantizeLinear",
+      [`${first}/q`, `${first}/scale`, `${first}/zero`],
+      [`${first}/represented`],
+      `${first}/Dequantize`,
+    ),
+    makeNode("Sub", [hidden, `${first}/represented`], [`${p}/residual`], `${p}/Residual`),
+    quantize(`${p}/residual`, second),
+    // [1, S, width] twice → [1, 2S, width]: positions of pass 1, then those of pass 2.
+    makeNode("Concat", [`${first}/q`, `${second}/q`], [`${p}/rows`], `${p}/Rows`, {
+      axis: { int: 1 },
+    }),
+    makeNode(
+      "MatMulInteger",
+      [`${p}/rows`, refs.transposed, "", refs.zeroPoint],
+      [`${p}/products`],
+      `${p}/MatMulInteger`,
+    ),
+    makeNode("Split", [`${p}/products`], [`${first}/row`, `${second}/row`], `${p}/Split`, {
+      axis: { int: 1 },
+    }),
+    ...finish(first, `${first}/logits`),
+    ...finish(second, `${second}/logits`),
+    makeNode("Add", [`${first}/logits`, `${second}/logits`], ["logits"], `${p}/Add`),
+  ];
+  insertBefore(sub, refs.projection, nodes);
+  removeNode(sub, refs.projection);
+}
+
+/** Σ over the width of (table − zeroPoint), per vocabulary entry, from the transposed table. */
+export function columnSums(
+  transposed: Uint8Array,
+  width: number,
+  vocabulary: number,
+  zeroPoint: number,
+): Int32Array {
+  const sums = new Int32Array(vocabulary);
+  for (let k = 0; k < width; k++) {
+    const row = k * vocabulary;
+    for (let v = 0; v < vocabulary; v++) {
+      sums[v] = (sums[v] ?? 0) + (transposed[row + v] ?? 0) - zeroPoint;
+    }
+  }
+  return sums;
+}
+
+/** int8x2T as two MatMulInteger passes, each with its own zero point (the prompt branch). */
+function twoPassLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: string): void {
   const hidden = refs.projection.input[0] ?? "";
   const pass = (input: string, name: string, output: string): Node[] => [
     makeNode(

@@ -29,6 +29,8 @@ export interface Tensor {
   dims: Int64[];
   dataType: number;
   rawData: Uint8Array;
+  /** Where ONNX keeps (u)int8/16/32 values that are not in raw_data. */
+  int32Data: number[];
   externalData: Entry[];
   dataLocation: number;
 }
@@ -138,6 +140,15 @@ export function int64Tensor(name: string, values: number[], shape: number[]): Te
     view.setBigInt64(i * 8, BigInt(value), true);
   });
   return tensor(name, DataType.INT64, shape, raw);
+}
+
+export function int32Tensor(name: string, values: Int32Array, shape: number[]): Tensor {
+  const raw = new Uint8Array(values.length * 4);
+  const view = new DataView(raw.buffer);
+  values.forEach((value, i) => {
+    view.setInt32(i * 4, value, true);
+  });
+  return tensor(name, DataType.INT32, shape, raw);
 }
 
 export function uint8Tensor(name: string, data: Uint8Array, shape: number[]): Tensor {
@@ -258,6 +269,16 @@ export function rawBytes(tensor: Tensor): Uint8Array {
     throw new GraphShapeError(`initializer "${tensor.name}" does not use raw_data`);
   }
   return tensor.rawData;
+}
+
+/** The value of a scalar uint8 initializer, stored in raw_data or (as exporters do) int32_data. */
+export function uint8Scalar(tensor: Tensor): number {
+  if (tensor.dataType !== DataType.UINT8 || dims(tensor).length !== 0) {
+    throw new GraphShapeError(`initializer "${tensor.name}" is not a uint8 scalar`);
+  }
+  const value = tensor.rawData.byteLength > 0 ? tensor.rawData[0] : tensor.int32Data[0];
+  if (value === undefined) throw new GraphShapeError(`initializer "${tensor.name}" has no value`);
+  return value;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ export const PREPARATION = {
     "attention per head, dead nodes pruned, weights external",
   decoder:
     "earshot: vocabulary table stored transposed, int8 logits with a second pass on the " +
-    "quantization error (int8x2T), attention outputs removed, encoder-state quantization in the " +
+    "quantization error (int8x2T; one shared matmul per cache step), attention outputs removed, encoder-state quantization in the " +
     "no-cache branch, dead nodes pruned, weights external",
 } as const;
 

@@ -54,6 +54,11 @@ export class SpeechPipeline {
   /** Frames fed to the current utterance since it began or was last cut. */
   #utteranceFrames = 0;
   #inUtterance = false;
+  /**
+   * The transcriber was told the utterance may be complete (`speculate`) at the first silence frame
+   * of the current silence run, and only silence frames have followed.
+   */
+  #speculating = false;
 
   constructor(
     private readonly options: VadOptions,
@@ -101,12 +106,15 @@ export class SpeechPipeline {
    */
   async finalize(reason: "finalize" | "close"): Promise<void> {
     if (reason === "close" && this.#inUtterance && this.#partial.length > 0) {
+      // Audio the VAD never judged: the early final may not leave it out.
+      this.#dropSpeculation();
       this.transcriber.feed(this.#partial, this.samplesProcessed);
       this.#partial = new Float32Array(0);
     }
     this.#handle(this.#vad.forceEnd());
     this.#inUtterance = false;
     this.#utteranceFrames = 0;
+    this.#speculating = false;
     this.#fedUntil = this.#vad.framesSeen;
     await this.transcriber.flush(reason, this.samplesProcessed);
   }
@@ -129,7 +137,30 @@ export class SpeechPipeline {
       // A long utterance: its final now, the rest continues as a new one from the next frame.
       this.#utteranceFrames = 0;
       this.#flushInBackground("max-length");
+      return;
     }
+    if (this.#inUtterance) this.#speculate(probability);
+  }
+
+  /**
+   * The first silence frame after speech may be the end of the utterance: the transcriber can
+   * start its final now rather than after the endpointing wait or at the client's Finalize. Any
+   * frame that is not silence (speech, or between the thresholds) withdraws that: the early final
+   * would leave out audio that may hold words.
+   */
+  #speculate(probability: number): void {
+    if (probability < this.options.negativeThreshold) {
+      if (!this.#speculating) {
+        this.#speculating = true;
+        this.transcriber.speculate?.();
+      }
+    } else this.#dropSpeculation();
+  }
+
+  #dropSpeculation(): void {
+    if (!this.#speculating) return;
+    this.#speculating = false;
+    this.transcriber.dropSpeculation?.();
   }
 
   /**
@@ -138,6 +169,7 @@ export class SpeechPipeline {
    * the transcriber chains every flush after the ones before it.
    */
   #flushInBackground(reason: "endpoint" | "max-length"): void {
+    this.#speculating = false;
     this.transcriber
       .flush(reason, this.samplesProcessed)
       .catch((error: unknown) => this.listener.failed(error));

@@ -9,7 +9,9 @@
  *   stale anyway), and interims are what gets dropped when the isolate falls behind — never finals,
  *   never audio;
  * - a session whose finals pile up beyond MAX_PENDING_FINALS_PER_SESSION is refused: it gets a
- *   clear error instead of answers that arrive later and later.
+ *   clear error instead of answers that arrive later and later;
+ * - a job submitted with an AbortSignal leaves the queue when it is aborted while waiting (an
+ *   early final that speech made useless).
  *
  * Sessions are Durable Objects that may share the isolate, and one must never resume another's
  * code (see runtime/own-context.ts). So the scheduler is shared *state*: it grants the next job,
@@ -92,7 +94,12 @@ export class InferenceScheduler {
    * FinalsBacklogError when the session already has MAX_PENDING_FINALS_PER_SESSION finals
    * waiting, and with `run`'s own error if it throws.
    */
-  submit<T>(sessionId: string, kind: JobKind, run: () => Promise<T>): Promise<JobOutcome<T>> {
+  submit<T>(
+    sessionId: string,
+    kind: JobKind,
+    run: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<JobOutcome<T>> {
     if (kind === "final") {
       const pending = this.#finals.filter((job) => job.sessionId === sessionId).length;
       if (pending >= MAX_PENDING_FINALS_PER_SESSION) {
@@ -119,14 +126,21 @@ export class InferenceScheduler {
       this.#interims.set(sessionId, job);
     }
     this.#peakWaiting = Math.max(this.#peakWaiting, this.waiting);
-    return this.#await(job, run);
+    return this.#await(job, run, signal);
   }
 
   /** Runs in the submitter's own context: waits for the grant on its own timers, then runs. */
-  async #await<T>(job: Job, run: () => Promise<T>): Promise<JobOutcome<T>> {
+  async #await<T>(job: Job, run: () => Promise<T>, signal?: AbortSignal): Promise<JobOutcome<T>> {
     this.#grantNext();
     while (job.state === "waiting") {
-      await sleep(SCHEDULER_POLL_MS);
+      if (signal?.aborted) this.#withdraw(job);
+      else await sleep(SCHEDULER_POLL_MS);
+      this.#grantNext();
+    }
+    if (job.state === "granted" && signal?.aborted) {
+      // Its turn came just as it was withdrawn: hand the turn on.
+      job.state = "dropped";
+      if (this.#current === job) this.#current = null;
       this.#grantNext();
     }
     if (job.state === "dropped") return { status: "dropped" };
@@ -179,6 +193,14 @@ export class InferenceScheduler {
       droppedInterims: this.#droppedInterims,
       waitMs: { final: [...this.#waitMs.final], interim: [...this.#waitMs.interim] },
     };
+  }
+
+  /** A waiting job whose submitter no longer wants it (its signal aborted): out of the queue. */
+  #withdraw(job: Job): void {
+    const at = this.#finals.indexOf(job);
+    if (at >= 0) this.#finals.splice(at, 1);
+    if (this.#interims.get(job.sessionId) === job) this.#interims.delete(job.sessionId);
+    job.state = "dropped";
   }
 
   #drop(job: Job): void {

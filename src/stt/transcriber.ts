@@ -76,6 +76,16 @@ export interface TranscriberSession {
    */
   flush(reason: FlushReason, atSample: number): Promise<void>;
   /**
+   * Optional: the VAD heard the first silence after speech, so the utterance fed so far may be
+   * complete. A transcriber may start that utterance's final now instead of at the flush. If
+   * nothing but silence is fed between this call and the flush, the final may cover exactly the
+   * audio fed up to this call (the silence after it is left out); otherwise `dropSpeculation` is
+   * called first.
+   */
+  speculate?(): void;
+  /** Optional: audio other than silence followed `speculate`: that early final covers too little. */
+  dropSpeculation?(): void;
+  /**
    * Resolves once every final flushed so far has been emitted (or has failed; never rejects).
    * Events that must follow a final, such as UtteranceEnd, wait on it.
    */

@@ -13,9 +13,18 @@
  * Stable prefix: a word is settled once two consecutive hypotheses agree on it and everything before
  * it; later interims of the utterance keep settled words as they are and only rewrite the tail, so
  * the beginning of a caption does not flicker. The final is transcribed fresh and replaces all.
+ *
+ * Early finals (EARSHOT_EARLY_FINALS=on; off by default, see wrangler.toml for why): at
+ * the first silence after speech (`speculate`) the utterance so far is submitted
+ * as its final at once, while the endpointing wait or the client's Finalize is still to come. If
+ * only silence follows until the flush, that decode is the final, and the final covers exactly the
+ * audio it decoded (the silence fed after it is left out), so it is what a fresh decode of the
+ * final's audio gives; if anything else follows (`dropSpeculation`), it is aborted — out of the
+ * queue if it still waits, stopped before its next decoder step if it runs — counted as wasted,
+ * and the flush transcribes the whole utterance as usual.
  */
 import { IsolateOnce } from "../runtime/own-context";
-import { InferenceScheduler } from "./inference-scheduler";
+import { InferenceScheduler, type JobOutcome } from "./inference-scheduler";
 import { loadWhisper } from "./model-store";
 import {
   type FlushReason,
@@ -46,7 +55,8 @@ const manifestModel: ModelInfo = {
 /** The isolate's models; sessions that arrive during the load poll for it (own-context.ts). */
 const model = new IsolateOnce<WhisperModel>();
 
-function whisperModel(bucket: R2Bucket): Promise<WhisperModel> {
+/** The isolate's models, loading them on first use (exported for tests that decode directly). */
+export function whisperModel(bucket: R2Bucket): Promise<WhisperModel> {
   // A failed load is forgotten: the next session retries it.
   return model.get(async () =>
     createWhisperModel({ ...(await loadWhisper(bucket)), variableLength: true }),
@@ -103,6 +113,16 @@ function agreed(a: readonly TranscriptWord[], b: readonly TranscriptWord[]): num
   return n;
 }
 
+interface Speculation {
+  job: Promise<JobOutcome<WhisperResult>>;
+  /** Aborted when speech makes it useless: it leaves the queue, or stops between decoder steps. */
+  abort: AbortController;
+  /** Samples of the utterance it decodes: a prefix of the utterance's audio. */
+  samples: number;
+}
+
+type WhisperResult = Awaited<ReturnType<typeof transcribe>>;
+
 class WhisperSession implements TranscriberSession {
   #chunks: Float32Array[] = [];
   #samples = 0;
@@ -116,11 +136,16 @@ class WhisperSession implements TranscriberSession {
   #previous: TranscriptWord[] = [];
   /** Finals of this session, in order. */
   #finals: Promise<void> = Promise.resolve();
+  /** The current utterance's early final, while only silence has followed it. */
+  #speculation: Speculation | null = null;
+  /** Early finals started, used as finals, and thrown away because speech followed. */
+  readonly #speculations = { started: 0, used: 0, wasted: 0 };
 
   constructor(
     private readonly context: TranscriberContext,
     private readonly loadModel: () => Promise<WhisperModel>,
     private readonly scheduler: InferenceScheduler,
+    private readonly earlyFinals: boolean,
   ) {}
 
   feed(samples: Float32Array, startSample: number): void {
@@ -131,8 +156,39 @@ class WhisperSession implements TranscriberSession {
     if (this.context.interimResults) this.#maybeInterim();
   }
 
-  flush(reason: FlushReason, atSample: number): Promise<void> {
+  speculate(): void {
+    if (!this.earlyFinals || this.#start === null || this.#samples === 0) return;
+    this.dropSpeculation();
     const audio = concat(this.#chunks, this.#samples);
+    const abort = new AbortController();
+    const job = this.scheduler.submit(
+      this.context.sessionId,
+      "final",
+      () => this.#transcribe(audio, abort.signal),
+      abort.signal,
+    );
+    // Observed here: an early final that is never used must not be an unhandled rejection.
+    job.catch(() => {});
+    this.#speculation = { job, abort, samples: audio.length };
+    this.#speculations.started += 1;
+  }
+
+  dropSpeculation(): void {
+    if (this.#speculation === null) return;
+    // Out of the queue if it is still waiting; if it runs, it stops before its next decoder step.
+    this.#speculation.abort.abort();
+    this.#speculation = null;
+    this.#speculations.wasted += 1;
+  }
+
+  flush(reason: FlushReason, atSample: number): Promise<void> {
+    const speculation = this.#speculation;
+    this.#speculation = null;
+    // With an early final, only silence came after it: the final covers what it decoded.
+    const audio = concat(this.#chunks, this.#samples).subarray(
+      0,
+      speculation?.samples ?? this.#samples,
+    );
     const start = this.#start;
     this.#chunks = [];
     this.#samples = 0;
@@ -146,10 +202,12 @@ class WhisperSession implements TranscriberSession {
     const speechFinal = reason === "endpoint";
     const fromFinalize = reason === "finalize" || reason === "close";
     const flags = { isFinal: true, speechFinal, fromFinalize };
+    if (speculation) this.#speculations.used += 1;
     const job =
       start === null || audio.length === 0
         ? null
-        : this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio));
+        : (speculation?.job ??
+          this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio)));
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
     job?.catch(() => {});
     // Each final waits for the ones before it, but not for their success: one failed final must
@@ -174,6 +232,8 @@ class WhisperSession implements TranscriberSession {
   }
 
   close(): void {
+    // An early final no flush took: nobody will read it.
+    this.dropSpeculation();
     this.scheduler.forget(this.context.sessionId);
     // The isolate's inference queue, as this session leaves it: depth and recent waiting times.
     const stats = this.scheduler.stats();
@@ -186,6 +246,7 @@ class WhisperSession implements TranscriberSession {
       finalWaitP50Ms: percentile(stats.waitMs.final, 0.5),
       finalWaitP95Ms: percentile(stats.waitMs.final, 0.95),
     });
+    this.context.log.info("early finals", { ...this.#speculations });
   }
 
   #maybeInterim(): void {
@@ -238,13 +299,16 @@ class WhisperSession implements TranscriberSession {
     };
   }
 
-  async #transcribe(audio: Float32Array) {
+  async #transcribe(audio: Float32Array, signal?: AbortSignal): Promise<WhisperResult> {
     const whisper = await this.loadModel();
-    return transcribe(whisper, audio, { language: this.context.language });
+    return transcribe(whisper, audio, {
+      language: this.context.language,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   #toTranscript(
-    result: Awaited<ReturnType<typeof transcribe>>,
+    result: WhisperResult,
     startSample: number,
     samples: number,
     flags: Pick<Transcript, "isFinal" | "speechFinal" | "fromFinalize">,
@@ -280,6 +344,8 @@ function empty(
 
 export interface WhisperEnv {
   MODELS: R2Bucket;
+  /** "on": early finals (see the header). */
+  EARSHOT_EARLY_FINALS?: string;
 }
 
 export function whisperTranscriber(env: WhisperEnv): Transcriber {
@@ -289,6 +355,7 @@ export function whisperTranscriber(env: WhisperEnv): Transcriber {
     prepare: async () => {
       await load();
     },
-    open: (context) => new WhisperSession(context, load, isolateScheduler),
+    open: (context) =>
+      new WhisperSession(context, load, isolateScheduler, env.EARSHOT_EARLY_FINALS === "on"),
   };
 }

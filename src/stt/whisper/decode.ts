@@ -53,6 +53,8 @@ export interface DecodeOptions {
   /** Seconds the window covers: encoder frames / 100. */
   windowSeconds: number;
   maxTokens?: number;
+  /** Checked before every decoder run: an aborted decode throws the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface SampledToken {
@@ -293,6 +295,7 @@ export async function greedyDecode(
     }
     if (stopReason === undefined && sampled.length >= maxTokens) stopReason = "max-tokens";
     if (stopReason === undefined) {
+      options.signal?.throwIfAborted();
       step = await runDecoder(decoder, [id], stateRows, step.cache);
       decoderSteps++;
     }

@@ -74,6 +74,11 @@ export interface TranscribeOptions {
   language: string;
   /** Force the full 30-s window even with a variable-length encoder (for comparisons). */
   fullWindow?: boolean;
+  /**
+   * Abandons the transcription (throwing the signal's reason) before the encoder and before each
+   * decoder step: an early final that speech made useless stops costing the isolate.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TranscribeStats {
@@ -105,6 +110,7 @@ export async function transcribe(
   const features = logMelSpectrogram(audio, frames);
   const melMs = performance.now() - clock;
 
+  options.signal?.throwIfAborted();
   clock = performance.now();
   const input = new Tensor("float32", features, [1, N_MELS, frames]);
   const encoded = await runExclusive(() =>
@@ -119,6 +125,7 @@ export async function transcribe(
     language: options.language,
     audioSeconds,
     windowSeconds,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const decoderMs = performance.now() - clock;
 

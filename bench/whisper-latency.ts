@@ -1,0 +1,180 @@
+/**
+ * What a person waits for: end of speech → final, through the real service, per dev speech clip
+ * streamed at real-time pace in 20 ms frames (bench/whisper-session.ts), in three modes:
+ * - `finalize-200ms`: the client's own VAD stops 200 ms after speech and sends Finalize (as
+ *   Pipecat's stt-benchmark does: its "time to final segment"); the server keeps its default
+ *   endpointing, which that Finalize always beats;
+ * - `endpointing-300`: `endpointing=300`, no Finalize: the server's endpoint final;
+ * - `endpointing-default`: the default endpointing (500 ms).
+ * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
+ * (bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes out with the
+ * frame where that replay decided the speech had ended. A final answers an utterance when it is of
+ * the mode's kind (from_finalize, or speech_final) and ends between the utterance's last speech
+ * frame (an early final: decoded from the first silence) and shortly after the decision.
+ */
+import { wordErrorRate } from "../test/helpers/wer.ts";
+import { median, ms, p95 } from "./report.ts";
+import { type Endpoint, replayEndpoints } from "./whisper-endpoints.ts";
+import { FRAME_SAMPLES, runSession, SAMPLE_RATE, type SessionRun } from "./whisper-session.ts";
+
+export interface LatencyMode {
+  name: string;
+  /** Added to the session's query. */
+  query: string;
+  /** Silence that ends speech for the replay (and for the client's VAD in finalize mode). */
+  minSilenceMs: number;
+  finalize: boolean;
+}
+
+export const LATENCY_MODES: readonly LatencyMode[] = [
+  { name: "finalize-200ms", query: "", minSilenceMs: 200, finalize: true },
+  { name: "endpointing-300", query: "&endpointing=300", minSilenceMs: 300, finalize: false },
+  { name: "endpointing-default", query: "", minSilenceMs: 500, finalize: false },
+];
+
+/** Silence streamed after a clip for the replay: more than any mode's silence run. */
+const REPLAY_TAIL_SAMPLES = SAMPLE_RATE;
+/** A final may end this long after the replay's decision (the Finalize's frame, VAD alignment). */
+const LATE_END_SAMPLES = 0.1 * SAMPLE_RATE;
+/** …and this long before the last speech frame's end (one VAD frame of rounding). */
+const EARLY_END_SAMPLES = 512;
+
+export interface LatencyClip {
+  id: string;
+  /** PCM16 LE, 16 kHz mono. */
+  pcm: Uint8Array;
+  reference: string;
+}
+
+export interface LatencyUtterance {
+  clip: string;
+  speechEndS: number;
+  /** End of the final's audio, s: before the decision when it was an early final. */
+  finalEndS: number;
+  early: boolean;
+  latencyMs: number;
+}
+
+export interface LatencyModeResult {
+  mode: string;
+  utterances: LatencyUtterance[];
+  /** Utterances of the replay that no final of the mode's kind answered. */
+  missing: number;
+  latencyMs: { n: number; p50: number | null; p95: number | null; max: number | null };
+  /** Share of answered utterances whose final came from an early decode. */
+  earlyShare: number | null;
+  wer: number | null;
+}
+
+export interface LatencyOptions {
+  root: string;
+  url: string;
+  key: string;
+  cpuPid: number | null;
+  clips: readonly LatencyClip[];
+  /** Epoch ms after which no further clip is started. */
+  deadline: number;
+  log: (message: string) => void;
+}
+
+function pcm16ToFloat(pcm: Uint8Array): Float32Array {
+  const view = new DataView(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  const out = new Float32Array(pcm.byteLength / 2);
+  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(i * 2, true) / 32768;
+  return out;
+}
+
+function answer(run: SessionRun, mode: LatencyMode, endpoint: Endpoint, used: Set<number>) {
+  return run.finals.findIndex((final, index) => {
+    if (used.has(index) || final.duration <= 0) return false;
+    if (mode.finalize ? !final.fromFinalize : !final.speechFinal) return false;
+    const end = Math.round((final.start + final.duration) * SAMPLE_RATE);
+    return (
+      end >= endpoint.speechEndSample - EARLY_END_SAMPLES &&
+      end <= endpoint.decidedAtSample + LATE_END_SAMPLES
+    );
+  });
+}
+
+const round = (value: number) => (Number.isFinite(value) ? ms(value) : null);
+
+export async function runLatencyModes(options: LatencyOptions): Promise<LatencyModeResult[]> {
+  const streams = options.clips.map((clip) => {
+    const samples = new Float32Array(clip.pcm.byteLength / 2 + REPLAY_TAIL_SAMPLES);
+    samples.set(pcm16ToFloat(clip.pcm));
+    return samples;
+  });
+  const results: LatencyModeResult[] = [];
+  for (const mode of LATENCY_MODES) {
+    const endpoints = await replayEndpoints(options.root, streams, mode.minSilenceMs);
+    const utterances: LatencyUtterance[] = [];
+    let missing = 0;
+    let errors = 0;
+    let referenceWords = 0;
+    for (const [i, clip] of options.clips.entries()) {
+      if (Date.now() + (clip.pcm.byteLength / 2 / SAMPLE_RATE + 2) * 1000 > options.deadline) {
+        options.log(`whisper latency: time budget reached before ${mode.name} ${clip.id}`);
+        break;
+      }
+      const clipEndpoints = endpoints[i] ?? [];
+      const run = await runSession(options.url, options.key, clip.pcm, options.cpuPid, {
+        query: mode.query,
+        finalizeAtSamples: mode.finalize ? clipEndpoints.map((e) => e.decidedAtSample) : [],
+      });
+      const used = new Set<number>();
+      for (const endpoint of clipEndpoints) {
+        const index = answer(run, mode, endpoint, used);
+        const final = run.finals[index];
+        if (index < 0 || final === undefined) {
+          missing += 1;
+          continue;
+        }
+        used.add(index);
+        const frame = Math.min(
+          run.sentAtMs.length - 1,
+          Math.floor((endpoint.speechEndSample - 1) / FRAME_SAMPLES),
+        );
+        const speechSent = run.sentAtMs[frame] ?? Number.NaN;
+        const endSample = Math.round((final.start + final.duration) * SAMPLE_RATE);
+        utterances.push({
+          clip: clip.id,
+          speechEndS: ms(endpoint.speechEndSample / SAMPLE_RATE),
+          finalEndS: ms(endSample / SAMPLE_RATE),
+          early: endSample < endpoint.decidedAtSample - EARLY_END_SAMPLES,
+          latencyMs: ms(final.arrivalMs - speechSent),
+        });
+      }
+      const text = run.finals
+        .map((f) => f.transcript)
+        .filter((t) => t !== "")
+        .join(" ");
+      const score = wordErrorRate(clip.reference, text);
+      errors += score.errors;
+      referenceWords += score.referenceWords;
+      options.log(
+        `whisper latency: ${mode.name} ${clip.id} → ${utterances
+          .filter((u) => u.clip === clip.id)
+          .map((u) => `${Math.round(u.latencyMs)} ms${u.early ? " (early)" : ""}`)
+          .join(", ")}`,
+      );
+    }
+    const latencies = utterances.map((u) => u.latencyMs);
+    results.push({
+      mode: mode.name,
+      utterances,
+      missing,
+      latencyMs: {
+        n: latencies.length,
+        p50: round(median(latencies)),
+        p95: round(p95(latencies)),
+        max: latencies.length > 0 ? ms(Math.max(...latencies)) : null,
+      },
+      earlyShare:
+        utterances.length > 0
+          ? ms(utterances.filter((u) => u.early).length / utterances.length)
+          : null,
+      wer: referenceWords > 0 ? ms(errors / referenceWords) : null,
+    });
+  }
+  return results;
+}
