@@ -7,7 +7,8 @@
  * each option; where Deepgram is silent the choice is Earshot's and says why.
  */
 
-export type Encoding = "linear16" | "mulaw";
+/** Deepgram's raw encodings that Earshot decodes (src/session/pcm-decoder.ts). */
+export type Encoding = "linear16" | "linear32" | "mulaw" | "alaw";
 
 export interface ListenOptions {
   encoding: Encoding;
@@ -331,11 +332,13 @@ function parseBoolean(value: string): Step<boolean> {
 }
 
 function parseEncoding(value: string): Step<Encoding> {
-  if (value === "linear16" || value === "mulaw") return ok(value);
+  if (value === "linear16" || value === "linear32" || value === "mulaw" || value === "alaw") {
+    return ok(value);
+  }
   return fail(
-    `${quote(value)} is not supported: Earshot takes raw audio only, encoding=linear16 ` +
-      "(16-bit signed little-endian PCM) or encoding=mulaw (G.711 µ-law); " +
-      "decode containers and codecs such as opus, flac or wav to raw PCM before sending",
+    `${quote(value)} is not supported: Earshot takes raw encoding=linear16 (16-bit signed ` +
+      "little-endian PCM), linear32 (32-bit float little-endian PCM), mulaw or alaw (G.711); " +
+      "decode other codecs such as opus or flac to raw PCM before sending",
   );
 }
 

@@ -6,10 +6,8 @@
  */
 import type { Encoding } from "../protocol/options";
 import { TRANSCRIBER_SAMPLE_RATE } from "../stt/transcriber";
-import { PcmDecoder } from "./pcm-decoder";
+import { BYTES_PER_SAMPLE, PcmDecoder } from "./pcm-decoder";
 import { StreamingResampler } from "./resampler";
-
-const BYTES_PER_SAMPLE: Record<Encoding, number> = { linear16: 2, mulaw: 1 };
 
 export class AudioInput {
   readonly bytesPerSecond: number;
