@@ -31,6 +31,7 @@ describe("parseListenOptions defaults", () => {
     expect(accepted("")).toEqual({
       encoding: "linear16",
       sampleRate: 16000,
+      detectContainer: true,
       channels: 1,
       interimResults: false,
       endpointingMs: DEFAULT_ENDPOINTING_MS,
@@ -62,6 +63,7 @@ describe("parseListenOptions defaults", () => {
     expect(options).toEqual({
       encoding: "linear16",
       sampleRate: 48000,
+      detectContainer: false,
       channels: 1,
       interimResults: true,
       endpointingMs: 300,
@@ -116,6 +118,7 @@ describe("encoding and sample_rate", () => {
     const options = accepted(query);
     expect(options.encoding).toBe(encoding);
     expect(options.sampleRate).toBe(sampleRate);
+    expect(options.detectContainer).toBe(false);
   });
 
   it.each([
