@@ -109,8 +109,16 @@ export class PcmDecoder {
       read = need;
       this.#carried = 0;
     }
-    for (; write < out.length; write++, read += frameBytes) {
-      out[write] = this.#frame(bytes, read);
+    if (this.channels === 1 && this.format === "linear16") {
+      // The common case (every mic pipeline), kept as a tight loop: no per-sample dispatch.
+      for (; write < out.length; write++, read += 2) {
+        out[write] =
+          toSigned16((bytes[read] ?? 0) | ((bytes[read + 1] ?? 0) << 8)) / PCM16_FULL_SCALE;
+      }
+    } else {
+      for (; write < out.length; write++, read += frameBytes) {
+        out[write] = this.#frame(bytes, read);
+      }
     }
     const rest = bytes.length - read;
     if (rest > 0) {
