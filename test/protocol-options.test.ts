@@ -31,6 +31,7 @@ describe("parseListenOptions defaults", () => {
     expect(accepted("")).toEqual({
       encoding: "linear16",
       sampleRate: 16000,
+      detectContainer: true,
       channels: 1,
       interimResults: false,
       endpointingMs: DEFAULT_ENDPOINTING_MS,
@@ -62,6 +63,7 @@ describe("parseListenOptions defaults", () => {
     expect(options).toEqual({
       encoding: "linear16",
       sampleRate: 48000,
+      detectContainer: false,
       channels: 1,
       interimResults: true,
       endpointingMs: 300,
@@ -106,6 +108,8 @@ describe("encoding and sample_rate", () => {
     ["encoding=linear16&sample_rate=16000", "linear16", 16000],
     ["encoding=mulaw&sample_rate=8000", "mulaw", 8000],
     ["encoding=mulaw&sample_rate=16000", "mulaw", 16000],
+    ["encoding=alaw&sample_rate=8000", "alaw", 8000],
+    ["encoding=linear32&sample_rate=48000", "linear32", 48000],
     ["sample_rate=44100", "linear16", 44100],
     ["sample_rate=8000", "linear16", 8000],
     ["sample_rate=48000", "linear16", 48000],
@@ -114,15 +118,18 @@ describe("encoding and sample_rate", () => {
     const options = accepted(query);
     expect(options.encoding).toBe(encoding);
     expect(options.sampleRate).toBe(sampleRate);
+    expect(options.detectContainer).toBe(false);
   });
 
   it.each([
-    ["encoding=opus&sample_rate=48000", "encoding", /raw audio only/],
-    ["encoding=flac&sample_rate=16000", "encoding", /raw audio only/],
-    ["encoding=LINEAR16&sample_rate=16000", "encoding", /raw audio only/],
-    ["encoding=&sample_rate=16000", "encoding", /raw audio only/],
+    ["encoding=opus&sample_rate=48000", "encoding", /is not supported/],
+    ["encoding=flac&sample_rate=16000", "encoding", /is not supported/],
+    ["encoding=LINEAR16&sample_rate=16000", "encoding", /is not supported/],
+    ["encoding=&sample_rate=16000", "encoding", /is not supported/],
     ["encoding=linear16", "sample_rate", /required with encoding=linear16/],
     ["encoding=mulaw", "sample_rate", /required with encoding=mulaw/],
+    ["encoding=alaw", "sample_rate", /required with encoding=alaw/],
+    ["encoding=linear32", "sample_rate", /required with encoding=linear32/],
     ["sample_rate=7999", "sample_rate", /8000 to 48000/],
     ["sample_rate=48001", "sample_rate", /8000 to 48000/],
     ["sample_rate=16000.5", "sample_rate", /whole number/],

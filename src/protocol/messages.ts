@@ -34,6 +34,7 @@ export type ErrorCode =
   | "CONTROL_AS_BINARY" // a control message sent as a binary frame (must be text)
   | "TEXT_TOO_LARGE" // text frame over MAX_TEXT_MESSAGE_BYTES
   | "TRANSCRIPTION_FAILED" // the model failed on a segment; audio keeps flowing
+  | "UNSUPPORTED_AUDIO" // the audio bytes cannot be decoded (container, codec); closes DATA-0000
   | "INTERNAL_ERROR"; // anything else on Earshot's side
 
 /**
@@ -264,12 +265,13 @@ export interface MetadataMessage {
  * ("SchemaError": a client text message could not be parsed; "InvalidConfigureMessage": a
  * Configure was refused), `description` is for humans, `code` is optional detail and `message`
  * echoes the offending client message for SchemaError. Earshot always fills `code` with an
- * ErrorCode, uses variant "ServerError" (its own) for failures on its side, and adds
+ * ErrorCode, uses variant "ServerError" (its own) for failures on its side and "DataError" (its
+ * own, after Deepgram's DATA-0000 close) for audio it cannot decode, and adds
  * `request_id` (ignored by Deepgram clients) so a report can be traced.
  */
 export interface ErrorMessage {
   type: "Error";
-  variant: "SchemaError" | "InvalidConfigureMessage" | "ServerError";
+  variant: "SchemaError" | "InvalidConfigureMessage" | "ServerError" | "DataError";
   description: string;
   code: ErrorCode;
   request_id: string;
@@ -315,6 +317,7 @@ const ERROR_VARIANT: Record<ErrorCode, ErrorMessage["variant"]> = {
   TEXT_TOO_LARGE: "SchemaError",
   UNSUPPORTED_MESSAGE_TYPE: "InvalidConfigureMessage",
   TRANSCRIPTION_FAILED: "ServerError",
+  UNSUPPORTED_AUDIO: "DataError",
   INTERNAL_ERROR: "ServerError",
 };
 

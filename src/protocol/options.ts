@@ -7,12 +7,18 @@
  * each option; where Deepgram is silent the choice is Earshot's and says why.
  */
 
-export type Encoding = "linear16" | "mulaw";
+/** Deepgram's raw encodings that Earshot decodes (src/session/pcm-decoder.ts). */
+export type Encoding = "linear16" | "linear32" | "mulaw" | "alaw";
 
 export interface ListenOptions {
   encoding: Encoding;
   /** Hz, integer 8000..48000; the session resamples to Whisper's 16 kHz. */
   sampleRate: number;
+  /**
+   * Neither `encoding` nor `sample_rate` was given: the stream's first bytes decide between a
+   * container (WAV, Ogg, WebM) and the raw default (src/session/audio-format.ts).
+   */
+  detectContainer: boolean;
   channels: 1;
   interimResults: boolean;
   /** ms of trailing silence that ends an utterance; false = never by silence (Finalize only). */
@@ -129,9 +135,9 @@ export const UTTERANCE_END_MAX_MS = 10_000;
 export const SAMPLE_RATE_MIN_HZ = 8000;
 export const SAMPLE_RATE_MAX_HZ = 48_000;
 /**
- * With neither `encoding` nor `sample_rate`, Deepgram sniffs a container format (WAV, Ogg, …).
- * Earshot decodes no containers, so it assumes what its own demo page sends: 16-bit PCM at
- * 16 kHz, which is also Whisper's native rate (no resampling).
+ * With neither `encoding` nor `sample_rate`, Deepgram sniffs a container format (WAV, Ogg, …);
+ * Earshot does too (detectContainer), and when the first bytes are no container it assumes what
+ * its own demo page sends: 16-bit PCM at 16 kHz, Whisper's native rate (no resampling).
  */
 export const DEFAULT_ENCODING: Encoding = "linear16";
 export const DEFAULT_SAMPLE_RATE_HZ = 16_000;
@@ -331,11 +337,13 @@ function parseBoolean(value: string): Step<boolean> {
 }
 
 function parseEncoding(value: string): Step<Encoding> {
-  if (value === "linear16" || value === "mulaw") return ok(value);
+  if (value === "linear16" || value === "linear32" || value === "mulaw" || value === "alaw") {
+    return ok(value);
+  }
   return fail(
-    `${quote(value)} is not supported: Earshot takes raw audio only, encoding=linear16 ` +
-      "(16-bit signed little-endian PCM) or encoding=mulaw (G.711 µ-law); " +
-      "decode containers and codecs such as opus, flac or wav to raw PCM before sending",
+    `${quote(value)} is not supported: Earshot takes raw encoding=linear16 (16-bit signed ` +
+      "little-endian PCM), linear32 (32-bit float little-endian PCM), mulaw or alaw (G.711); " +
+      "decode other codecs such as opus or flac to raw PCM before sending",
   );
 }
 
@@ -596,6 +604,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
     options: {
       encoding,
       sampleRate,
+      detectContainer: rawEncoding === null && rawRate === null,
       channels,
       interimResults: booleans.interim_results,
       endpointingMs,

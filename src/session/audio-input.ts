@@ -1,20 +1,54 @@
 /**
  * The front of the ordered audio buffer: raw client bytes in, 16 kHz floats out, in order.
- * Offsets are byte counts of the client's stream (`bytesReceived`); an odd trailing byte of a
- * linear16 frame is carried to the next frame by the decoder, never dropped. The SHA-256 of every
- * byte received (Metadata's `sha256`) is computed as the stream goes, so nothing is kept for it.
+ * Offsets are byte counts of the client's stream (`bytesReceived`); a partial sample at the end of
+ * a frame is carried to the next frame by the decoder, never dropped. The SHA-256 of every byte
+ * received (Metadata's `sha256`) is computed as the stream goes, so nothing is kept for it: both
+ * describe the bytes the client sent, container headers included.
+ *
+ * With `detectContainer` (the client named neither `encoding` nor `sample_rate`), the first bytes
+ * decide the format (audio-format.ts): a WAV file's header is read and its body decoded at its own
+ * rate and channel count; Ogg and WebM are recognised and refused (Opus is not decoded yet); any
+ * other stream is raw linear16 at 16 kHz. A stream that cannot be decoded throws AudioFormatError
+ * once; after it the input only counts and hashes what still arrives.
  */
 import type { Encoding } from "../protocol/options";
 import { TRANSCRIBER_SAMPLE_RATE } from "../stt/transcriber";
-import { PcmDecoder } from "./pcm-decoder";
-import { StreamingResampler } from "./resampler";
+import {
+  AudioFormatError,
+  type Detected,
+  SNIFF_BYTES,
+  sniff,
+  startsContainer,
+} from "./audio-format";
+import { BYTES_PER_SAMPLE, PcmDecoder } from "./pcm-decoder";
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, StreamingResampler } from "./resampler";
+import { parseWavHeader } from "./wav-header";
 
-const BYTES_PER_SAMPLE: Record<Encoding, number> = { linear16: 2, mulaw: 1 };
+/** What the input is doing with the stream. */
+type State =
+  /** Detection on: fewer than SNIFF_BYTES have arrived (held in #held). */
+  | { kind: "sniffing" }
+  /** A WAV file: its header is held in #held until the data chunk starts. */
+  | { kind: "wav-header" }
+  /** Decoding samples; `remaining` data bytes (null: to the end of the stream). */
+  | { kind: "decoding"; remaining: number | null }
+  /** A WAV data chunk of known size ended: what follows is trailing chunks, ignored. */
+  | { kind: "trailer"; seen: Uint8Array }
+  /** The stream cannot be decoded (an AudioFormatError was thrown): count and hash only. */
+  | { kind: "failed" };
 
 export class AudioInput {
+  /** Bytes per second of the negotiated raw format (the default's, 32 000, under detection). */
   readonly bytesPerSecond: number;
   #decoder: PcmDecoder;
   #resampler: StreamingResampler;
+  #state: State;
+  /** The container detected, or null (raw audio, or not decided yet). */
+  #container: Exclude<Detected, "raw"> | null = null;
+  /** Bytes held while sniffing or reading a WAV header (bounded by MAX_WAV_HEADER_BYTES). */
+  #held: Uint8Array = new Uint8Array(0);
+  /** Sample frames decoded from a container, at its own rate (for secondsReceived). */
+  #containerFrames = 0;
   #bytesReceived = 0;
   #digest = new crypto.DigestStream("SHA-256");
   #writer = this.#digest.getWriter();
@@ -22,10 +56,12 @@ export class AudioInput {
   constructor(
     readonly encoding: Encoding,
     readonly sampleRate: number,
+    readonly detectContainer = false,
   ) {
     this.bytesPerSecond = sampleRate * BYTES_PER_SAMPLE[encoding];
     this.#decoder = new PcmDecoder(encoding);
     this.#resampler = new StreamingResampler(sampleRate, TRANSCRIBER_SAMPLE_RATE);
+    this.#state = detectContainer ? { kind: "sniffing" } : { kind: "decoding", remaining: null };
   }
 
   /** Bytes of client audio accepted so far: the offset of the next byte. */
@@ -33,21 +69,53 @@ export class AudioInput {
     return this.#bytesReceived;
   }
 
+  /** The container the stream turned out to be, or null (raw, or not known yet). */
+  get container(): Exclude<Detected, "raw"> | null {
+    return this.#container;
+  }
+
+  /** Whether the format is settled (always, without detection). */
+  get formatKnown(): boolean {
+    return this.#state.kind !== "sniffing" && this.#state.kind !== "wav-header";
+  }
+
   /** Seconds of client audio received. */
   get secondsReceived(): number {
+    if (this.#container === "wav") return this.#containerFrames / this.#resampler.inputRate;
     return this.#bytesReceived / this.bytesPerSecond;
   }
 
-  /** Accepts the next frame; returns its 16 kHz samples (possibly none yet). */
+  /**
+   * Accepts the next frame; returns its 16 kHz samples (possibly none yet). Throws
+   * AudioFormatError once if the stream cannot be decoded.
+   */
   async append(bytes: Uint8Array): Promise<Float32Array> {
     this.#bytesReceived += bytes.byteLength;
     // DigestStream consumes the chunk asynchronously: give it a copy we never touch again.
     await this.#writer.write(bytes.slice());
-    return this.#resampler.process(this.#decoder.decode(bytes));
+    try {
+      return this.#resampler.process(this.#decode(bytes));
+    } catch (error) {
+      if (error instanceof AudioFormatError) {
+        this.#state = { kind: "failed" };
+        this.#held = new Uint8Array(0);
+      }
+      throw error;
+    }
   }
 
   /** End of stream: the samples the resampler still holds. */
   finish(): Float32Array {
+    if (this.#state.kind === "sniffing" && this.#held.length > 0) {
+      // A stream shorter than SNIFF_BYTES is raw: decode what there is.
+      const held = this.#held;
+      this.#held = new Uint8Array(0);
+      this.#state = { kind: "decoding", remaining: null };
+      return concatSamples(
+        this.#resampler.process(this.#decoder.decode(held)),
+        this.#resampler.flush(),
+      );
+    }
     return this.#resampler.flush();
   }
 
@@ -57,4 +125,116 @@ export class AudioInput {
     const digest = new Uint8Array(await this.#digest.digest);
     return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
   }
+
+  /** The frame's samples at the source rate, mono. */
+  #decode(bytes: Uint8Array): Float32Array {
+    const state = this.#state;
+    switch (state.kind) {
+      case "failed":
+        return EMPTY;
+      case "decoding":
+        return this.#decodeBody(state, bytes);
+      case "trailer":
+        return this.#trailer(state, bytes);
+      case "sniffing":
+      case "wav-header":
+        return this.#readHeader(bytes);
+    }
+  }
+
+  #readHeader(bytes: Uint8Array): Float32Array {
+    const held = join(this.#held, bytes);
+    if (this.#state.kind === "sniffing") {
+      const kind = sniff(held);
+      if (kind === null) {
+        this.#held = held; // < SNIFF_BYTES
+        return EMPTY;
+      }
+      if (kind === "raw") {
+        this.#held = new Uint8Array(0);
+        this.#state = { kind: "decoding", remaining: null };
+        return this.#decoder.decode(held);
+      }
+      this.#container = kind;
+      if (kind !== "wav") throw new AudioFormatError(refusal(kind));
+      this.#state = { kind: "wav-header" };
+    }
+    const wav = parseWavHeader(held, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE);
+    if (wav === null) {
+      this.#held = held;
+      return EMPTY;
+    }
+    this.#held = new Uint8Array(0);
+    this.#decoder = new PcmDecoder(wav.sampleFormat, wav.channels);
+    this.#resampler = new StreamingResampler(wav.sampleRate, TRANSCRIBER_SAMPLE_RATE);
+    const state: State = { kind: "decoding", remaining: wav.dataBytes };
+    this.#state = state;
+    return this.#decodeBody(state, held.subarray(wav.dataOffset));
+  }
+
+  #decodeBody(
+    state: { kind: "decoding"; remaining: number | null },
+    bytes: Uint8Array,
+  ): Float32Array {
+    let body = bytes;
+    let after: Uint8Array | null = null;
+    if (state.remaining !== null) {
+      if (bytes.length >= state.remaining) {
+        body = bytes.subarray(0, state.remaining);
+        after = bytes.subarray(state.remaining);
+      }
+      state.remaining -= body.length;
+    }
+    const samples = this.#decoder.decode(body);
+    if (this.#container !== null) this.#containerFrames += samples.length;
+    if (after !== null) {
+      const trailer: State = { kind: "trailer", seen: new Uint8Array(0) };
+      this.#state = trailer;
+      this.#trailer(trailer, after);
+    }
+    return samples;
+  }
+
+  /**
+   * Bytes after a WAV data chunk of known size: trailing chunks (LIST, id3) are ignored, but a new
+   * container starting there (a second file sent on the same socket) is a format change, refused
+   * rather than read as the first file's metadata.
+   */
+  #trailer(state: { kind: "trailer"; seen: Uint8Array }, bytes: Uint8Array): Float32Array {
+    if (state.seen.length < SNIFF_BYTES && bytes.length > 0) {
+      state.seen = join(state.seen, bytes.subarray(0, SNIFF_BYTES - state.seen.length));
+      if (startsContainer(state.seen)) {
+        throw new AudioFormatError(
+          "a new container started after the WAV data ended; open one session per file",
+        );
+      }
+    }
+    return EMPTY;
+  }
+}
+
+const EMPTY = new Float32Array(0);
+
+function refusal(kind: Exclude<Detected, "raw" | "wav">): string {
+  const what = { rf64: "RF64 (64-bit WAV)", ogg: "Ogg", webm: "WebM/Matroska" }[kind];
+  const hint =
+    kind === "rf64"
+      ? "send a RIFF WAV file"
+      : "Earshot does not decode Opus yet; send raw PCM with encoding and sample_rate";
+  return `${what} audio is not supported: ${hint}`;
+}
+
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function concatSamples(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

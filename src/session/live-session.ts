@@ -39,6 +39,7 @@ import type { Logger } from "../runtime/log";
 import { FinalsBacklogError } from "../stt/inference-scheduler";
 import type { Transcriber, TranscriberSession, Transcript } from "../stt/transcriber";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
+import { AudioFormatError } from "./audio-format";
 import { AudioInput } from "./audio-input";
 import {
   ACK_EVERY_AUDIO_SECONDS,
@@ -159,7 +160,7 @@ export class LiveSession {
   ) {
     const { options } = config;
     this.#queue = new SerialQueue((error, label) => this.#failed(error, label));
-    this.#audio = new AudioInput(options.encoding, options.sampleRate);
+    this.#audio = new AudioInput(options.encoding, options.sampleRate, options.detectContainer);
     // 20 s × rate × bytes per sample: e.g. 20 × 16 000 × 2 = 640 000 bytes of linear16 at 16 kHz.
     // …but never below two of the largest frames: at 8 kHz µ-law, 20 s is only 160 000 bytes, less
     // than one legal 256-KiB frame, which must not read as a flood.
@@ -290,6 +291,20 @@ export class LiveSession {
         status: 409,
         errCode: "NOT_RESUMABLE",
         message: "this session was opened without resumable=true and cannot be resumed",
+      };
+    }
+    if (this.#audio.container !== null || (!this.#audio.formatKnown && this.#bytesAccepted > 0)) {
+      // A container's decoder state (a WAV header, and for Opus the codec's) lives in bytes the
+      // client already sent; re-sent bytes from an arbitrary offset cannot be decoded alone.
+      return {
+        status: 409,
+        errCode: "NOT_RESUMABLE",
+        message:
+          this.#audio.container !== null
+            ? `this session's audio is a ${this.#audio.container.toUpperCase()} container, which cannot be resumed; ` +
+              "resume works for raw audio (set encoding and sample_rate)"
+            : "this session's audio format is not settled yet (no encoding was given); " +
+              "resume works for raw audio (set encoding and sample_rate)",
       };
     }
     if (resume.resumeOffset > this.#bytesAccepted) {
@@ -547,7 +562,12 @@ export class LiveSession {
   /** A task threw, or a final could not be produced: the session cannot go on. */
   #failed(error: unknown, label: string): void {
     let close: CloseSpec;
-    if (error instanceof FinalsBacklogError) {
+    if (error instanceof AudioFormatError) {
+      // The client's bytes cannot be decoded: say why, as Deepgram's DATA-0000 does.
+      this.log.warn("audio cannot be decoded", { error: error.message });
+      this.#sendError("UNSUPPORTED_AUDIO", error.message);
+      close = closeWith(CLOSE.DATA_ERROR, error.message);
+    } else if (error instanceof FinalsBacklogError) {
       // The isolate cannot keep up with this session: say so; reconnecting may land elsewhere.
       this.log.warn("transcription fell behind", { error });
       close = closeWith(TRANSCRIPTION_BEHIND, error.message);

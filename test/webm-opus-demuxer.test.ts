@@ -1,0 +1,177 @@
+/**
+ * The WebM demuxer on streams built here the way MediaRecorder writes them (EBML header, a
+ * Segment and Clusters of unknown size, SimpleBlocks), split at every byte, and on each way a
+ * stream can be wrong. No encoder is needed: the "packets" are arbitrary bytes.
+ */
+import { describe, expect, it } from "vitest";
+import { AudioFormatError } from "../src/session/audio-format";
+import { MAX_WEBM_HELD_ELEMENT_BYTES, WebmOpusDemuxer } from "../src/session/webm-opus-demuxer";
+import { pseudoRandomBytes } from "./helpers/random";
+import { concat } from "./helpers/typed-arrays";
+
+/** An element ID's bytes (IDs are written with their marker bit, as in the spec's tables). */
+function id(value: number): Uint8Array {
+  const bytes: number[] = [];
+  for (let v = value; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Uint8Array.from(bytes);
+}
+
+/** A size as an 8-byte EBML number (0x01 marker), or the 1-byte "unknown" (0xFF). */
+function size(n: number | null): Uint8Array {
+  if (n === null) return new Uint8Array([0xff]);
+  const out = new Uint8Array(8);
+  out[0] = 0x01;
+  for (let i = 7, v = n; i > 0; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
+  return out;
+}
+
+function el(elementId: number, ...children: Uint8Array[]): Uint8Array {
+  const body = concat(children);
+  return concat([id(elementId), size(body.length), body]);
+}
+
+function unknownSize(elementId: number, ...children: Uint8Array[]): Uint8Array {
+  return concat([id(elementId), size(null), ...children]);
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+const u8 = (...values: number[]) => Uint8Array.from(values);
+const float64 = (v: number) => {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, v);
+  return out;
+};
+
+function header(): Uint8Array {
+  return concat([el(0x1a45dfa3, el(0x4286, u8(1)), el(0x4282, text("webm")))]);
+}
+
+function tracks(codec = "A_OPUS"): Uint8Array {
+  return el(
+    0x1654ae6b,
+    // A video track first (number 2), then the audio (number 1).
+    el(0xae, el(0xd7, u8(2)), el(0x83, u8(1)), el(0x86, text("V_VP8"))),
+    el(
+      0xae,
+      el(0xd7, u8(1)),
+      el(0x83, u8(2)),
+      el(0x86, text(codec)),
+      el(0x63a2, text("OpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00")),
+      el(0xe1, el(0xb5, float64(48_000)), el(0x9f, u8(1))),
+    ),
+  );
+}
+
+/** A SimpleBlock of `track` (1-byte track number), timecode 0, keyframe flag, no lacing. */
+function block(track: number, packet: Uint8Array, flags = 0x80): Uint8Array {
+  return el(0xa3, concat([u8(0x80 | track, 0, 0, flags), packet]));
+}
+
+const packets = [
+  pseudoRandomBytes(40, 1),
+  pseudoRandomBytes(300, 2),
+  pseudoRandomBytes(1, 3),
+  pseudoRandomBytes(90, 4),
+];
+
+function recording(): Uint8Array {
+  return concat([
+    header(),
+    unknownSize(
+      0x18538067,
+      el(0x1549a966, el(0x2ad7b1, u8(0x0f, 0x42, 0x40))), // Info: skipped
+      tracks(),
+      unknownSize(
+        0x1f43b675,
+        el(0xe7, u8(0)),
+        block(1, packets[0] as Uint8Array),
+        block(2, pseudoRandomBytes(500, 9)),
+        block(1, packets[1] as Uint8Array),
+      ),
+      unknownSize(
+        0x1f43b675,
+        el(0xe7, u8(0x40)),
+        block(1, packets[2] as Uint8Array),
+        el(0xa0, el(0xa1, concat([u8(0x81, 0, 0, 0), packets[3] as Uint8Array]))),
+      ),
+    ),
+  ]);
+}
+
+describe("WebmOpusDemuxer", () => {
+  it("yields the Opus track's packets in order, ignoring other tracks and unknown elements", () => {
+    const demuxer = new WebmOpusDemuxer();
+    expect(demuxer.push(recording())).toEqual(packets);
+    expect(demuxer.track).toMatchObject({
+      number: 1,
+      codec: "A_OPUS",
+      sampleRate: 48_000,
+      channels: 1,
+    });
+    expect(demuxer.track?.codecPrivate?.subarray(0, 8)).toEqual(text("OpusHead"));
+    expect(() => demuxer.end()).not.toThrow();
+  });
+
+  it("gives the same packets for every split point, through headers, sizes and blocks", () => {
+    const bytes = recording();
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const demuxer = new WebmOpusDemuxer();
+      const out = [...demuxer.push(bytes.subarray(0, cut)), ...demuxer.push(bytes.subarray(cut))];
+      expect(out, `cut at ${cut}`).toEqual(packets);
+    }
+  });
+
+  it("gives the same packets when every byte is its own blob", () => {
+    const demuxer = new WebmOpusDemuxer();
+    const out = [...recording()].flatMap((b) => demuxer.push(u8(b)));
+    expect(out).toEqual(packets);
+    expect(demuxer.heldBytes).toBe(0);
+  });
+
+  it("does not hold a skipped element, however large", () => {
+    const big = el(0x1254c367, new Uint8Array(300_000)); // Tags: skipped
+    const bytes = concat([header(), unknownSize(0x18538067, big, tracks())]);
+    const demuxer = new WebmOpusDemuxer();
+    for (let at = 0; at < bytes.length; at += 1000) {
+      demuxer.push(bytes.subarray(at, at + 1000));
+      expect(demuxer.heldBytes).toBeLessThan(2000);
+    }
+  });
+
+  function refusal(...parts: Uint8Array[]): string {
+    try {
+      const demuxer = new WebmOpusDemuxer();
+      for (const part of parts) demuxer.push(part);
+      demuxer.end();
+    } catch (error) {
+      expect(error).toBeInstanceOf(AudioFormatError);
+      return (error as Error).message;
+    }
+    throw new Error("accepted");
+  }
+
+  it("refuses Vorbis, no audio track, lacing, a restarted recorder, corruption and truncation", () => {
+    const cluster = (b: Uint8Array) => unknownSize(0x1f43b675, b);
+    expect(
+      refusal(header(), unknownSize(0x18538067, tracks("A_VORBIS"), cluster(new Uint8Array(0)))),
+    ).toMatch(/carries Vorbis/);
+    expect(
+      refusal(header(), unknownSize(0x18538067, el(0x1654ae6b), cluster(new Uint8Array(0)))),
+    ).toMatch(/no audio track/);
+    expect(
+      refusal(header(), unknownSize(0x18538067, tracks(), cluster(block(1, u8(1, 2), 0x82)))),
+    ).toMatch(/lacing/);
+    expect(refusal(recording(), header())).toMatch(/new WebM stream started/);
+    expect(refusal(header(), u8(0x00, 0x01))).toMatch(/invalid EBML number/);
+    expect(refusal(el(0x1a45dfa3, el(0x4282, text("mkv3d"))))).toMatch(/not WebM or Matroska/);
+    expect(refusal(el(0xa3, u8(1)))).toMatch(/EBML header/);
+    expect(refusal(recording().subarray(0, recording().length - 5))).toMatch(/truncated/);
+    expect(refusal(header(), unknownSize(0x1654ae6b))).toMatch(/unknown size/);
+  });
+
+  it(`refuses a block over MAX_WEBM_HELD_ELEMENT_BYTES (${MAX_WEBM_HELD_ELEMENT_BYTES}) before holding it`, () => {
+    const start = concat([header(), unknownSize(0x18538067, tracks(), unknownSize(0x1f43b675))]);
+    const hugeHeader = concat([id(0xa3), size(MAX_WEBM_HELD_ELEMENT_BYTES + 1)]);
+    expect(refusal(start, hugeHeader)).toMatch(/is over/);
+  });
+});
