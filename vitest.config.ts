@@ -8,17 +8,25 @@ import { serveWhisperFile } from "./test/setup/whisper-files";
 const root = import.meta.dirname;
 /** ../shared beside the clone (as on CI), or wherever EARSHOT_SHARED points. */
 const shared = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared");
-const evalDir = path.join(shared, "eval", "dev");
+const evalDir = path.join(shared, "eval");
+/** Eval sets served to tests; a plain file name is read from the first (dev). */
+const EVAL_SETS = ["dev", "short", "multilingual"];
 
 /**
- * Serves ../shared/eval/dev to tests running in workerd, which cannot read the disk:
- * GET http://fixtures/<file>. Only plain file names are served.
+ * Serves ../shared/eval/{dev,short,multilingual} to tests running in workerd, which cannot read the
+ * disk: GET http://fixtures/<file> (from eval/dev) or http://fixtures/<set>/<file>. Only plain file
+ * names inside those sets are served.
  */
 async function serveFixture(request: Request): Promise<Response> {
   const name = decodeURIComponent(new URL(request.url).pathname.slice(1));
-  if (!/^[\w.-]+$/.test(name)) return new Response("bad fixture name", { status: 400 });
+  const match = /^(?:(\w+)\/)?([\w.-]+)$/.exec(name);
+  const set = match?.[1] ?? "dev";
+  const file = match?.[2];
+  if (file === undefined || !EVAL_SETS.includes(set)) {
+    return new Response("bad fixture name", { status: 400 });
+  }
   try {
-    return new Response(await readFile(path.join(evalDir, name)));
+    return new Response(await readFile(path.join(evalDir, set, file)));
   } catch (error) {
     return new Response(`fixture ${name}: ${String(error)}`, { status: 404 });
   }
