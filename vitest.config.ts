@@ -14,21 +14,20 @@ const EVAL_SETS = ["dev", "short", "multilingual"];
 
 /**
  * Serves ../shared/eval/{dev,short,multilingual} to tests running in workerd, which cannot read the
- * disk: GET http://fixtures/<file> (from eval/dev) or http://fixtures/<set>/<file>. Only plain file
- * names inside those sets are served.
+ * disk: GET http://fixtures/<file> (from eval/dev, e.g. "alignments/x.json" too) or
+ * http://fixtures/<set>/<file>. Only plain names (no "..", no hidden files) inside those sets.
  */
 async function serveFixture(request: Request): Promise<Response> {
-  const name = decodeURIComponent(new URL(request.url).pathname.slice(1));
-  const match = /^(?:(\w+)\/)?([\w.-]+)$/.exec(name);
-  const set = match?.[1] ?? "dev";
-  const file = match?.[2];
-  if (file === undefined || !EVAL_SETS.includes(set)) {
+  const parts = decodeURIComponent(new URL(request.url).pathname.slice(1)).split("/");
+  if (parts.some((part) => !/^[\w-][\w.-]*$/.test(part))) {
     return new Response("bad fixture name", { status: 400 });
   }
+  const set = parts.length > 1 && EVAL_SETS.includes(parts[0] ?? "") ? parts.shift() : "dev";
+  const file = path.join(...parts);
   try {
-    return new Response(await readFile(path.join(evalDir, set, file)));
+    return new Response(await readFile(path.join(evalDir, set ?? "dev", file)));
   } catch (error) {
-    return new Response(`fixture ${name}: ${String(error)}`, { status: 404 });
+    return new Response(`fixture ${parts.join("/")}: ${String(error)}`, { status: 404 });
   }
 }
 

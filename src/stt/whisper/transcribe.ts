@@ -14,7 +14,7 @@ import { greedyDecode, type WhisperDecoder } from "./decode.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
-import { buildTranscript, type Transcript } from "./transcript.ts";
+import { buildTranscript, compressionRatio, type Transcript } from "./transcript.ts";
 
 /** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
 export const PAD_SECONDS = 1;
@@ -122,8 +122,11 @@ export async function transcribe(
   });
   const decoderMs = performance.now() - clock;
 
+  const text = model.tokenizer.decode(
+    result.tokens.filter((t) => model.tokenizer.isText(t.id)).map((t) => t.id),
+  );
   return {
-    ...buildTranscript(result, model.tokenizer, audioSeconds),
+    ...buildTranscript(result, model.tokenizer, audioSeconds, await compressionRatio(text.trim())),
     stats: {
       frames,
       melMs,
