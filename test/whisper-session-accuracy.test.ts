@@ -32,12 +32,12 @@ const SETTINGS = [10, 300, 500] as const;
 type Setting = (typeof SETTINGS)[number];
 
 /** Errors over all 206 reference words allowed per setting (the ratchet's sum). */
-const MAX_ERRORS: Record<Setting, number> = { 10: 28, 300: 22, 500: 18 };
+const MAX_ERRORS: Record<Setting, number> = { 10: 27, 300: 21, 500: 18 };
 
 /** Errors allowed per clip and setting: the measured baseline, lowered as fixes land. */
 const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
   10: {
-    wcpp_jfk: 2,
+    wcpp_jfk: 1,
     psx_librivox_0870: 2,
     psx_librivox_0880: 3,
     psx_librivox_0890: 2,
@@ -51,7 +51,7 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     psx_tidigits_2934z: 5,
   },
   300: {
-    wcpp_jfk: 2,
+    wcpp_jfk: 1,
     psx_librivox_0880: 3,
     psx_librivox_0890: 3,
     sb_lj050_0131: 4,
@@ -75,8 +75,8 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
 
 /** Clips that still lose a run of 2+ consecutive words at a setting (should only ever shrink). */
 const KNOWN_DELETION_RUNS: Record<Setting, string[]> = {
-  10: ["wcpp_jfk", "psx_tidigits_2934z"],
-  300: ["wcpp_jfk", "ds_ldc93s1"],
+  10: ["psx_tidigits_2934z"],
+  300: ["ds_ldc93s1"],
   500: [],
 };
 
