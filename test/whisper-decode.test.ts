@@ -166,6 +166,7 @@ describe("Whisper transcript assembly", () => {
         noSpeechProbability: 0.01,
         avgLogprob: -0.3,
         stopReason: "endoftext",
+        temperature: 0,
         decoderSteps: 11,
         promptMs: 0,
       },
@@ -204,6 +205,7 @@ describe("Whisper transcript assembly", () => {
       language: "en",
       tokens: [token(ts(0)), token(THANK), token(YOU)],
       stopReason: "endoftext" as const,
+      temperature: 0,
       decoderSteps: 4,
       promptMs: 0,
     };

@@ -10,11 +10,30 @@
  */
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
-import { greedyDecode, type WhisperDecoder } from "./decode.ts";
+import { type DecodeResult, greedyDecode, type WhisperDecoder } from "./decode.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
-import { buildTranscript, compressionRatio, type Transcript } from "./transcript.ts";
+import {
+  buildTranscript,
+  compressionRatio,
+  NO_SPEECH_THRESHOLD,
+  type Transcript,
+} from "./transcript.ts";
+
+/**
+ * Whisper's temperature fallback (openai/whisper transcribe: temperatures 0, 0.2 … 1.0, retry
+ * while the compression ratio > 2.4 or the average log-probability < −1 unless the window is
+ * silence), bounded here to two retries: each costs a whole decode (prompt pass plus ~15–25 ms a
+ * token), the encoder pass is shared. Sampling is seeded by the attempt, so a clip always
+ * decodes the same way.
+ */
+export const FALLBACK_TEMPERATURES: readonly number[] = [0, 0.2, 0.4];
+export const COMPRESSION_RATIO_THRESHOLD = 2.4;
+export const FALLBACK_LOGPROB_THRESHOLD = -1;
+
+/** Isolate-wide counts of decodes and of those that fell back (read by the accuracy suite). */
+export const decodeCounters = { decodes: 0, fallbacks: 0, retries: 0, improved: 0 };
 
 /** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
 export const PAD_SECONDS = 1;
@@ -86,6 +105,33 @@ export interface TranscribeStats {
   promptMs: number;
   decoderSteps: number;
   stopReason: string;
+  /** Decodes run: 1, or more when the temperature fallback retried. */
+  attempts: number;
+  /** Temperature of the decode kept. */
+  temperature: number;
+}
+
+interface Attempt {
+  result: DecodeResult;
+  ratio: number;
+}
+
+/** Whisper's reasons to decode again at a higher temperature. */
+function needsFallback({ result, ratio }: Attempt): boolean {
+  if (result.stopReason === "repetition" || result.stopReason === "max-tokens") return true;
+  if (ratio > COMPRESSION_RATIO_THRESHOLD) return true;
+  // A window Whisper thinks is silence is left to the no-speech decision, not retried.
+  if (result.noSpeechProbability > NO_SPEECH_THRESHOLD) return false;
+  return result.avgLogprob < FALLBACK_LOGPROB_THRESHOLD;
+}
+
+/** Which attempt to keep when none passes: the most probable one that did not loop. */
+function score({ result, ratio }: Attempt): number {
+  const looped =
+    result.stopReason === "repetition" ||
+    result.stopReason === "max-tokens" ||
+    ratio > COMPRESSION_RATIO_THRESHOLD;
+  return result.avgLogprob - (looped ? 10 : 0);
 }
 
 /**
@@ -115,18 +161,36 @@ export async function transcribe(
   const encoderMs = performance.now() - clock;
 
   clock = performance.now();
-  const result = await greedyDecode(model, states, {
-    language: options.language,
-    audioSeconds,
-    windowSeconds,
-  });
+  let best: Attempt | undefined;
+  let attempts = 0;
+  for (const [i, temperature] of FALLBACK_TEMPERATURES.entries()) {
+    const result = await greedyDecode(model, states, {
+      language: options.language,
+      audioSeconds,
+      windowSeconds,
+      temperature,
+      seed: i,
+    });
+    attempts++;
+    const text = model.tokenizer.decode(
+      result.tokens.filter((t) => model.tokenizer.isText(t.id)).map((t) => t.id),
+    );
+    const attempt = { result, ratio: await compressionRatio(text.trim()) };
+    const bad = needsFallback(attempt);
+    if (!best || score(attempt) > score(best)) best = attempt;
+    if (!bad) break;
+  }
   const decoderMs = performance.now() - clock;
-
-  const text = model.tokenizer.decode(
-    result.tokens.filter((t) => model.tokenizer.isText(t.id)).map((t) => t.id),
-  );
+  if (!best) throw new Error("no decoding attempt");
+  decodeCounters.decodes++;
+  if (attempts > 1) {
+    decodeCounters.fallbacks++;
+    decodeCounters.retries += attempts - 1;
+    if (best.result.temperature > 0) decodeCounters.improved++;
+  }
+  const { result, ratio } = best;
   return {
-    ...buildTranscript(result, model.tokenizer, audioSeconds, await compressionRatio(text.trim())),
+    ...buildTranscript(result, model.tokenizer, audioSeconds, ratio),
     stats: {
       frames,
       melMs,
@@ -135,6 +199,8 @@ export async function transcribe(
       promptMs: result.promptMs,
       decoderSteps: result.decoderSteps,
       stopReason: result.stopReason,
+      attempts,
+      temperature: result.temperature,
     },
   };
 }
