@@ -27,14 +27,8 @@ import {
   type Transcript,
   type TranscriptWord,
 } from "./transcriber";
-import { MAX_PROMPT_TOKENS } from "./whisper/decode";
 import { createWhisperModel, transcribe, type WhisperModel } from "./whisper/transcribe";
-import {
-  noSpeechVerdict,
-  type SpeechEvidence,
-  type VadEvidence,
-  vadEvidence,
-} from "./whisper/transcript";
+import { noSpeechVerdict, type VadEvidence, vadEvidence } from "./whisper/transcript";
 
 /** Audio added to the utterance before the next interim, in seconds (adapts between these). */
 export const INTERIM_MIN_INTERVAL_SECONDS = 1;
@@ -122,11 +116,6 @@ class WhisperSession implements TranscriberSession {
   #interval = INTERIM_MIN_INTERVAL_SECONDS;
   #interimInFlight = false;
   #settled: TranscriptWord[] = [];
-  /**
-   * Text tokens of this session's recent kept finals (at most MAX_PROMPT_TOKENS), the prompt of
-   * its next decodes. Per session only: a session never sees another's words.
-   */
-  #context: number[] = [];
   #previous: TranscriptWord[] = [];
   /** Finals of this session, in order. */
   #finals: Promise<void> = Promise.resolve();
@@ -166,9 +155,7 @@ class WhisperSession implements TranscriberSession {
     const job =
       start === null || audio.length === 0
         ? null
-        : this.scheduler.submit(this.context.sessionId, "final", () =>
-            this.#transcribeFinal(audio, vad),
-          );
+        : this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio));
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
     job?.catch(() => {});
     // Each final waits for the ones before it, but not for their success: one failed final must
@@ -260,26 +247,7 @@ class WhisperSession implements TranscriberSession {
 
   async #transcribe(audio: Float32Array) {
     const whisper = await this.loadModel();
-    return transcribe(whisper, audio, {
-      language: this.context.language,
-      previous: this.#context,
-    });
-  }
-
-  /**
-   * A final, and what it leaves for the next decode to condition on. Runs as the session's final
-   * job: the scheduler runs one job at a time and a session's finals in order, so each final sees
-   * the text of every final before it.
-   */
-  async #transcribeFinal(audio: Float32Array, vad: VadEvidence | undefined) {
-    const whisper = await this.loadModel();
-    const result = await this.#transcribe(audio);
-    const kept = !noSpeechVerdict(speechEvidence(result, audio.length, vad)).noSpeech;
-    if (kept && result.text !== "") {
-      const text = result.tokens.filter((t) => whisper.tokenizer.isText(t.id)).map((t) => t.id);
-      this.#context = [...this.#context, ...text].slice(-MAX_PROMPT_TOKENS);
-    }
-    return result;
+    return transcribe(whisper, audio, { language: this.context.language });
   }
 
   #toTranscript(
@@ -292,7 +260,13 @@ class WhisperSession implements TranscriberSession {
     const start = startSample / TRANSCRIBER_SAMPLE_RATE;
     const end = (startSample + samples) / TRANSCRIBER_SAMPLE_RATE;
     if (result.text === "") return { ...empty(start, flags), end };
-    const verdict = noSpeechVerdict(speechEvidence(result, samples, vad));
+    const verdict = noSpeechVerdict({
+      noSpeechProbability: result.noSpeechProbability,
+      avgLogprob: result.avgLogprob,
+      compressionRatio: result.compressionRatio,
+      seconds: samples / TRANSCRIBER_SAMPLE_RATE,
+      ...(vad ? { vad } : {}),
+    });
     if (verdict.noSpeech) {
       this.context.log.debug("dropped as no speech", {
         final: flags.isFinal,
@@ -314,20 +288,6 @@ class WhisperSession implements TranscriberSession {
       ...flags,
     };
   }
-}
-
-function speechEvidence(
-  result: Awaited<ReturnType<typeof transcribe>>,
-  samples: number,
-  vad: VadEvidence | undefined,
-): SpeechEvidence {
-  return {
-    noSpeechProbability: result.noSpeechProbability,
-    avgLogprob: result.avgLogprob,
-    compressionRatio: result.compressionRatio,
-    seconds: samples / TRANSCRIBER_SAMPLE_RATE,
-    ...(vad ? { vad } : {}),
-  };
 }
 
 function empty(

@@ -38,12 +38,6 @@ export const MAX_SAMPLED_TOKENS = 224;
  * nothing real follows, and what Whisper writes there is invented (see WHISPER-NOTES.md).
  */
 export const END_MARGIN_S = 0.5;
-/**
- * Longest previous-text prompt, in tokens: 64 (~45 words, a few sentences). Whisper allows up to
- * 223 (half the decoder's 448 positions, less one); a shorter prompt keeps the first decoder pass
- * cheap and leaves a tiny model less text to copy from when the audio is unclear.
- */
-export const MAX_PROMPT_TOKENS = 64;
 /** Decoder layers of Whisper tiny: past/present tensors come in 4 × {decoder, encoder} × {key, value}. */
 const DECODER_LAYERS = 4;
 const HEADS = 6;
@@ -65,12 +59,6 @@ export interface DecodeOptions {
    */
   temperature?: number;
   seed?: number;
-  /**
-   * Text tokens of what came before in the same session, given to the decoder after
-   * <|startofprev|> (Whisper's condition_on_previous_text): at most MAX_PROMPT_TOKENS, the last
-   * ones kept.
-   */
-  previous?: readonly number[];
 }
 
 export interface SampledToken {
@@ -272,10 +260,7 @@ export async function greedyDecode(
   const maxTokens = Math.min(options.maxTokens ?? MAX_SAMPLED_TOKENS, MAX_SAMPLED_TOKENS);
   const stateRows = new Tensor("float32", new Float32Array(D_MODEL), [1, 1, D_MODEL]);
 
-  // Prompt: [<|startofprev|> previous text] <|startoftranscript|><|lang|><|transcribe|>,
-  // timestamps on (no <|notimestamps|>).
-  const previous = (options.previous ?? []).slice(-MAX_PROMPT_TOKENS);
-  const context = previous.length > 0 ? [special.startOfPrev, ...previous] : [];
+  // Prompt: <|startoftranscript|><|lang|><|transcribe|>, timestamps on (no <|notimestamps|>).
   let language = options.language;
   let step: Awaited<ReturnType<typeof runDecoder>>;
   let noSpeechProbability: number;
@@ -286,13 +271,8 @@ export async function greedyDecode(
     // in as two one-token cache steps: a single two-token cache step strayed far from the
     // three-token pass (max logit difference 4.8 with the stock file, against 0.97 for one-token
     // steps, which is the activations' dynamic 8-bit quantization seeing other ranges).
-    step = await runDecoder(
-      decoder,
-      [...context, special.startOfTranscript],
-      encoderStates,
-      undefined,
-    );
-    const first = positionLogits(step.logits, context.length, vocab);
+    step = await runDecoder(decoder, [special.startOfTranscript], encoderStates, undefined);
+    const first = positionLogits(step.logits, 0, vocab);
     noSpeechProbability = softmaxAt(first, special.noSpeech);
     const ids = [...tokenizer.languages.values()];
     const lowest = Math.min(...ids);
@@ -306,16 +286,12 @@ export async function greedyDecode(
     }
   } else {
     const prompt = [
-      ...context,
       special.startOfTranscript,
       tokenizer.languageToken(language),
       special.transcribe,
     ];
     step = await runDecoder(decoder, prompt, encoderStates, undefined);
-    noSpeechProbability = softmaxAt(
-      positionLogits(step.logits, context.length, vocab),
-      special.noSpeech,
-    );
+    noSpeechProbability = softmaxAt(positionLogits(step.logits, 0, vocab), special.noSpeech);
   }
   const promptMs = performance.now() - started;
 

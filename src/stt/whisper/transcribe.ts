@@ -99,8 +99,6 @@ export function windowFrames(samples: number, variableLength: boolean): number {
 export interface TranscribeOptions {
   /** Language code, or "multi" to detect it. */
   language: string;
-  /** Text tokens of the session's recent finals, to condition on (DecodeOptions.previous). */
-  previous?: readonly number[];
   /** Force the full 30-s window even with a variable-length encoder (for comparisons). */
   fullWindow?: boolean;
 }
@@ -183,7 +181,6 @@ export async function transcribe(
       windowSeconds,
       temperature,
       seed: i,
-      ...(options.previous ? { previous: options.previous } : {}),
     });
     attempts++;
     const text = model.tokenizer.decode(
