@@ -155,7 +155,9 @@ class WhisperSession implements TranscriberSession {
     const job =
       start === null || audio.length === 0
         ? null
-        : this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio));
+        : this.scheduler.submit(this.context.sessionId, "final", () =>
+            this.#transcribe(audio, "final"),
+          );
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
     job?.catch(() => {});
     // Each final waits for the ones before it, but not for their success: one failed final must
@@ -206,7 +208,7 @@ class WhisperSession implements TranscriberSession {
     const audio = concat(this.#chunks, this.#samples);
     const vad = vadEvidence(this.#vad);
     const job = this.scheduler.submit(this.context.sessionId, "interim", () =>
-      this.#transcribe(audio),
+      this.#transcribe(audio, "interim"),
     );
     // Adapt the cadence to the isolate's load at the time of asking.
     this.#interval = this.scheduler.busy
@@ -245,9 +247,12 @@ class WhisperSession implements TranscriberSession {
     };
   }
 
-  async #transcribe(audio: Float32Array) {
+  async #transcribe(audio: Float32Array, kind: "final" | "interim") {
     const whisper = await this.loadModel();
-    return transcribe(whisper, audio, { language: this.context.language });
+    return transcribe(whisper, audio, {
+      language: this.context.language,
+      fallback: kind === "final",
+    });
   }
 
   #toTranscript(

@@ -99,6 +99,11 @@ export function windowFrames(samples: number, variableLength: boolean): number {
 export interface TranscribeOptions {
   /** Language code, or "multi" to detect it. */
   language: string;
+  /**
+   * Allow the temperature fallback (default true). Interims pass false: a preview is replaced a
+   * second later anyway, and retries would delay the finals queued behind it.
+   */
+  fallback?: boolean;
   /** Force the full 30-s window even with a variable-length encoder (for comparisons). */
   fullWindow?: boolean;
 }
@@ -171,7 +176,7 @@ export async function transcribe(
   let best: Attempt | undefined;
   let attempts = 0;
   const temperatures =
-    audioSeconds <= FALLBACK_MAX_AUDIO_SECONDS
+    options.fallback !== false && audioSeconds <= FALLBACK_MAX_AUDIO_SECONDS
       ? FALLBACK_TEMPERATURES
       : FALLBACK_TEMPERATURES.slice(0, 1);
   for (const [i, temperature] of temperatures.entries()) {
