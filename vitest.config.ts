@@ -9,19 +9,26 @@ import { serveWhisperFile } from "./test/setup/whisper-files";
 const root = import.meta.dirname;
 /** ../shared beside the clone (as on CI), or wherever EARSHOT_SHARED points. */
 const shared = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared");
-const evalDir = path.join(shared, "eval", "dev");
+const evalDir = path.join(shared, "eval");
+/** Eval sets served to tests; a plain file name is read from the first (dev). */
+const EVAL_SETS = ["dev", "short", "multilingual"];
 
 /**
- * Serves ../shared/eval/dev to tests running in workerd, which cannot read the disk:
- * GET http://fixtures/<file>. Only plain file names are served.
+ * Serves ../shared/eval/{dev,short,multilingual} to tests running in workerd, which cannot read the
+ * disk: GET http://fixtures/<file> (from eval/dev, e.g. "alignments/x.json" too) or
+ * http://fixtures/<set>/<file>. Only plain names (no "..", no hidden files) inside those sets.
  */
 async function serveFixture(request: Request): Promise<Response> {
-  const name = decodeURIComponent(new URL(request.url).pathname.slice(1));
-  if (!/^[\w.-]+$/.test(name)) return new Response("bad fixture name", { status: 400 });
+  const parts = decodeURIComponent(new URL(request.url).pathname.slice(1)).split("/");
+  if (parts.some((part) => !/^[\w-][\w.-]*$/.test(part))) {
+    return new Response("bad fixture name", { status: 400 });
+  }
+  const set = parts.length > 1 && EVAL_SETS.includes(parts[0] ?? "") ? parts.shift() : "dev";
+  const file = path.join(...parts);
   try {
-    return new Response(await readFile(path.join(evalDir, name)));
+    return new Response(await readFile(path.join(evalDir, set ?? "dev", file)));
   } catch (error) {
-    return new Response(`fixture ${name}: ${String(error)}`, { status: 404 });
+    return new Response(`fixture ${parts.join("/")}: ${String(error)}`, { status: 404 });
   }
 }
 

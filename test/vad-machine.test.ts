@@ -99,10 +99,10 @@ const CASES: Case[] = [
     expected: [start(4, 0, 4)],
   },
   {
-    name: "misfire run is min(minSpeech, minSilence): short endpointing drops starts sooner",
+    name: "misfire run is minSpeech whatever the endpointing: a short endpoint keeps short words",
     options: { minSpeechMs: frames(6), minSilenceMs: frames(2) },
     sequence: "SSSS..SSSSSS",
-    expected: [start(11, 6, 11)],
+    expected: [start(7, 0, 7)],
   },
   {
     name: "with endpointing off a lone click followed by a pause is still a misfire",

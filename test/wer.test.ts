@@ -33,7 +33,18 @@ describe("WER helper", () => {
     expect(normalizeWords("two hundred five thousand, 1,000")).toEqual(["205000", "1000"]);
     // A digit string read out word by word is several numbers, not their sum.
     expect(normalizeWords("one two three")).toEqual(["1", "2", "3"]);
-    expect(wordErrorRate("one two", "12").errors).toBe(2);
+    expect(wordErrorRate("one two", "1 2").errors).toBe(0);
+  });
+
+  it("scores a digit string written as one number digit by digit against digits read out", () => {
+    // A phone number or code read digit by digit is written as a digit string.
+    expect(wordErrorRate("two nine three four zero", "29340").errors).toBe(0);
+    expect(wordErrorRate("call two nine three four", "Call 293, 4.").errors).toBe(0);
+    // Only where the reference reads single digits: "twelve" is not "1 2".
+    expect(wordErrorRate("twelve", "1 2").errors).toBe(2);
+    // "290" is no run of the reference's digits; "340" is.
+    expect(wordErrorRate("two nine three four zero", "290-340").errors).toBe(2);
+    expect(wordErrorRate("ten of clubs", "10 of clubs").errors).toBe(0);
   });
 
   it("counts substitutions, insertions and deletions of a minimum alignment", () => {

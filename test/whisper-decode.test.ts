@@ -11,7 +11,7 @@ import {
   type WhisperModel,
   windowFrames,
 } from "../src/stt/whisper/transcribe";
-import { buildTranscript } from "../src/stt/whisper/transcript";
+import { buildTranscript, noSpeechVerdict } from "../src/stt/whisper/transcript";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { wordErrorRate } from "./helpers/wer";
 import { whisperFile, whisperJson } from "./helpers/whisper-files";
@@ -166,6 +166,7 @@ describe("Whisper transcript assembly", () => {
         noSpeechProbability: 0.01,
         avgLogprob: -0.3,
         stopReason: "endoftext",
+        temperature: 0,
         decoderSteps: 11,
         promptMs: 0,
       },
@@ -204,6 +205,7 @@ describe("Whisper transcript assembly", () => {
       language: "en",
       tokens: [token(ts(0)), token(THANK), token(YOU)],
       stopReason: "endoftext" as const,
+      temperature: 0,
       decoderSteps: 4,
       promptMs: 0,
     };
@@ -213,6 +215,34 @@ describe("Whisper transcript assembly", () => {
     expect(verdict(0.9, -0.5)).toBe(false);
     expect(verdict(0.3, -1.1)).toBe(false);
     expect(verdict(0.05, -1.3)).toBe(true);
+  });
+
+  it("never drops on log-probability alone: Whisper's or the VAD's certainty of speech keeps text", () => {
+    const vad = (spanProbability: number) => ({
+      frames: 50,
+      speechFrames: 16,
+      meanProbability: 0.3,
+      spanProbability,
+    });
+    const drop = (noSpeechProbability: number, avgLogprob: number, span?: number) =>
+      noSpeechVerdict({
+        noSpeechProbability,
+        avgLogprob,
+        compressionRatio: 0.5,
+        seconds: 1.5,
+        ...(span === undefined ? {} : { vad: vad(span) }),
+      });
+    // "ask not" cut short by a 300-ms endpoint: Whisper is sure of speech, the VAD is not.
+    expect(drop(0.0076, -1.28, 0.46)).toEqual({ noSpeech: false, rule: null });
+    // A word cut from real speech that Whisper doubts: the VAD is sure.
+    expect(drop(0.17, -1.81, 0.87).noSpeech).toBe(false);
+    // Music that got past the VAD: neither is sure.
+    expect(drop(0.17, -2.66, 0.65)).toEqual({ noSpeech: true, rule: "low-logprob" });
+    // Whisper's own rule holds whatever the VAD says.
+    expect(drop(0.9, -1.1, 0.95)).toEqual({ noSpeech: true, rule: "whisper" });
+    // Offline (no VAD): Whisper's side alone.
+    expect(drop(0.01, -1.3).noSpeech).toBe(false);
+    expect(drop(0.2, -1.3).noSpeech).toBe(true);
   });
 });
 

@@ -27,6 +27,8 @@ export interface PipelineListener {
 interface Frame {
   index: number;
   samples: Float32Array;
+  /** Silero's speech probability for the frame; the transcriber weighs it as evidence. */
+  probability: number;
 }
 
 const FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE;
@@ -121,13 +123,14 @@ export class SpeechPipeline {
 
   async #frame(samples: Float32Array): Promise<void> {
     const index = this.#vad.framesSeen;
-    this.#recent.push({ index, samples });
+    const probability = await speechProbability(this.#vadState, samples);
+    const frame = { index, samples, probability };
+    this.#recent.push(frame);
     if (this.#recent.length > this.#recentLimit) this.#recent.shift();
 
-    const probability = await speechProbability(this.#vadState, samples);
     const wasInUtterance = this.#inUtterance;
     const events = this.#vad.push(probability);
-    if (wasInUtterance) this.#feed({ index, samples });
+    if (wasInUtterance) this.#feed(frame);
     const ended = this.#handle(events);
     if (ended) {
       this.#flushInBackground("endpoint");
@@ -210,7 +213,7 @@ export class SpeechPipeline {
 
   #feed(frame: Frame): void {
     if (frame.index < this.#fedUntil) return; // never twice
-    this.transcriber.feed(frame.samples, frame.index * VAD_FRAME_SAMPLES);
+    this.transcriber.feed(frame.samples, frame.index * VAD_FRAME_SAMPLES, frame.probability);
     this.#fedUntil = frame.index + 1;
     this.#utteranceFrames += 1;
   }

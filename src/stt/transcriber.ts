@@ -65,9 +65,11 @@ export interface TranscriberContext {
 export interface TranscriberSession {
   /**
    * Appends audio to the current utterance. `startSample` is the position of `samples[0]` in the
-   * session's 16 kHz timeline; chunks of one utterance are contiguous.
+   * session's 16 kHz timeline; chunks of one utterance are contiguous. `speechProbability`, when
+   * given, is the VAD's probability that the chunk (one VAD frame) is speech: evidence for the
+   * transcriber's own no-speech decision.
    */
-  feed(samples: Float32Array, startSample: number): void;
+  feed(samples: Float32Array, startSample: number, speechProbability?: number): void;
   /**
    * Ends the current utterance and emits its final. For `finalize` and `close` a final is emitted
    * even when no audio is pending (an empty transcript, placed at `atSample`: the session's audio

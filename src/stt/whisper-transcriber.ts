@@ -37,6 +37,7 @@ import {
   type TranscriptWord,
 } from "./transcriber";
 import { createWhisperModel, transcribe, type WhisperModel } from "./whisper/transcribe";
+import { noSpeechVerdict, type VadEvidence, vadEvidence } from "./whisper/transcript";
 
 /** Audio added to the utterance before the next interim, in seconds (adapts between these). */
 export const INTERIM_MIN_INTERVAL_SECONDS = 1;
@@ -125,6 +126,8 @@ type WhisperResult = Awaited<ReturnType<typeof transcribe>>;
 
 class WhisperSession implements TranscriberSession {
   #chunks: Float32Array[] = [];
+  /** The VAD's speech probability of each fed frame of the utterance (evidence, see flush). */
+  #vad: number[] = [];
   #samples = 0;
   #start: number | null = null;
   /** Bumped at every flush: an interim of an ended utterance is never emitted. */
@@ -148,9 +151,10 @@ class WhisperSession implements TranscriberSession {
     private readonly earlyFinals: boolean,
   ) {}
 
-  feed(samples: Float32Array, startSample: number): void {
+  feed(samples: Float32Array, startSample: number, speechProbability?: number): void {
     if (this.#start === null) this.#start = startSample;
     this.#chunks.push(samples);
+    if (speechProbability !== undefined) this.#vad.push(speechProbability);
     this.#samples += samples.length;
     this.#sinceInterim += samples.length;
     if (this.context.interimResults) this.#maybeInterim();
@@ -164,7 +168,7 @@ class WhisperSession implements TranscriberSession {
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
-      () => this.#transcribe(audio, abort.signal),
+      () => this.#transcribe(audio, "final", abort.signal),
       abort.signal,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
@@ -190,7 +194,9 @@ class WhisperSession implements TranscriberSession {
       speculation?.samples ?? this.#samples,
     );
     const start = this.#start;
+    const vad = vadEvidence(this.#vad);
     this.#chunks = [];
+    this.#vad = [];
     this.#samples = 0;
     this.#start = null;
     this.#utterance += 1;
@@ -207,7 +213,9 @@ class WhisperSession implements TranscriberSession {
       start === null || audio.length === 0
         ? null
         : (speculation?.job ??
-          this.scheduler.submit(this.context.sessionId, "final", () => this.#transcribe(audio)));
+          this.scheduler.submit(this.context.sessionId, "final", () =>
+            this.#transcribe(audio, "final"),
+          ));
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
     job?.catch(() => {});
     // Each final waits for the ones before it, but not for their success: one failed final must
@@ -221,7 +229,7 @@ class WhisperSession implements TranscriberSession {
         }
         const outcome = await job;
         if (outcome.status === "dropped") throw new Error("a final was dropped by the scheduler");
-        this.context.emit(this.#toTranscript(outcome.value, start, audio.length, flags));
+        this.context.emit(this.#toTranscript(outcome.value, start, audio.length, flags, vad));
       });
     this.#finals = emitted;
     return emitted;
@@ -259,8 +267,9 @@ class WhisperSession implements TranscriberSession {
     const utterance = this.#utterance;
     const start = this.#start;
     const audio = concat(this.#chunks, this.#samples);
+    const vad = vadEvidence(this.#vad);
     const job = this.scheduler.submit(this.context.sessionId, "interim", () =>
-      this.#transcribe(audio),
+      this.#transcribe(audio, "interim"),
     );
     // Adapt the cadence to the isolate's load at the time of asking.
     this.#interval = this.scheduler.busy
@@ -270,7 +279,7 @@ class WhisperSession implements TranscriberSession {
       .then((outcome) => {
         if (outcome.status !== "done" || utterance !== this.#utterance) return;
         const flags = { isFinal: false, speechFinal: false, fromFinalize: false };
-        const hypothesis = this.#toTranscript(outcome.value, start, audio.length, flags);
+        const hypothesis = this.#toTranscript(outcome.value, start, audio.length, flags, vad);
         this.context.emit(this.#stabilise(hypothesis));
       })
       .catch((error: unknown) => {
@@ -299,10 +308,15 @@ class WhisperSession implements TranscriberSession {
     };
   }
 
-  async #transcribe(audio: Float32Array, signal?: AbortSignal): Promise<WhisperResult> {
+  async #transcribe(
+    audio: Float32Array,
+    kind: "final" | "interim",
+    signal?: AbortSignal,
+  ): Promise<WhisperResult> {
     const whisper = await this.loadModel();
     return transcribe(whisper, audio, {
       language: this.context.language,
+      fallback: kind === "final",
       ...(signal ? { signal } : {}),
     });
   }
@@ -312,16 +326,28 @@ class WhisperSession implements TranscriberSession {
     startSample: number,
     samples: number,
     flags: Pick<Transcript, "isFinal" | "speechFinal" | "fromFinalize">,
+    vad?: VadEvidence,
   ): Transcript {
     const start = startSample / TRANSCRIBER_SAMPLE_RATE;
     const end = (startSample + samples) / TRANSCRIBER_SAMPLE_RATE;
-    if (result.likelyNoSpeech || result.text === "") {
-      if (result.text !== "") {
-        this.context.log.debug("suppressed likely hallucination", {
-          noSpeech: result.noSpeechProbability,
-          avgLogprob: result.avgLogprob,
-        });
-      }
+    if (result.text === "") return { ...empty(start, flags), end };
+    const verdict = noSpeechVerdict({
+      noSpeechProbability: result.noSpeechProbability,
+      avgLogprob: result.avgLogprob,
+      compressionRatio: result.compressionRatio,
+      seconds: samples / TRANSCRIBER_SAMPLE_RATE,
+      ...(vad ? { vad } : {}),
+    });
+    if (verdict.noSpeech) {
+      this.context.log.debug("dropped as no speech", {
+        final: flags.isFinal,
+        rule: verdict.rule,
+        noSpeech: result.noSpeechProbability,
+        avgLogprob: result.avgLogprob,
+        compressionRatio: result.compressionRatio,
+        seconds: samples / TRANSCRIBER_SAMPLE_RATE,
+        vad,
+      });
       return { ...empty(start, flags), end };
     }
     return {

@@ -13,10 +13,13 @@
  * - Tentative: it is confirmed by the frame that brings its count of speech frames to
  *   minSpeechFrames: `speech-start` {startFrame: its first speech frame, confirmedAtFrame: f}.
  *   Silence frames count in a run that a speech frame resets; when the run reaches
- *   misfireFrames = min(minSpeechFrames, minSilenceFrames) first, the start was a misfire and is
- *   dropped without any event. Bounding the gap by minSpeechFrames even when minSilenceMs is
- *   false keeps a lone click followed by a long pause from becoming the start of the next
- *   utterance (whose `SpeechStarted` timestamp would then be the click's).
+ *   misfireFrames = minSpeechFrames first, the start was a misfire and is dropped without any
+ *   event. Bounding the gap keeps a lone click followed by a long pause from becoming the start
+ *   of the next utterance (whose `SpeechStarted` timestamp would then be the click's). The bound
+ *   does not shrink with minSilenceFrames: endpointing says when a confirmed utterance ends, not
+ *   whether a start is real. (It used to be min(minSpeech, minSilence): at endpointing=10 a start
+ *   died at its first silence frame, so a short word followed by a 32-ms dip never reached
+ *   Whisper: "ask not" of the JFK clip, the second "five" of "five five".)
  * - Speaking (confirmed): speech frames reset the silence run; when it reaches minSilenceFrames,
  *   `speech-end` {endFrame: the frame after the last speech frame (exclusive), forced: false},
  *   back to idle. With minSilenceMs = false only `forceEnd` ends an utterance.
@@ -133,7 +136,7 @@ export class VadMachine {
     this.minSpeechFrames = msToFrames(options.minSpeechMs);
     this.minSilenceFrames =
       options.minSilenceMs === false ? null : msToFrames(options.minSilenceMs);
-    this.misfireFrames = Math.min(this.minSpeechFrames, this.minSilenceFrames ?? Infinity);
+    this.misfireFrames = this.minSpeechFrames;
     this.utteranceEndFrames =
       options.utteranceEndMs === null ? null : msToFrames(options.utteranceEndMs);
   }

@@ -6,7 +6,10 @@ import { parseWav, type Wav } from "./wav";
 export type { ManifestRow } from "./manifest";
 export { parseWav, pcm16ToFloat, type Wav } from "./wav";
 
-/** A clip from ../shared/eval/dev, fetched through the FIXTURES binding (see vitest.config.ts). */
+/**
+ * A file from ../shared/eval, fetched through the FIXTURES binding (see vitest.config.ts): a plain
+ * name is in eval/dev, "short/<file>" and "multilingual/<file>" in those sets.
+ */
 export async function fixture(name: string): Promise<Uint8Array> {
   const response = await (env as unknown as { FIXTURES: Fetcher }).FIXTURES.fetch(
     `http://fixtures/${name}`,
@@ -20,7 +23,14 @@ export async function wavFixture(name: string): Promise<Wav> {
   return parseWav(await fixture(name));
 }
 
-/** The rows of ../shared/eval/dev/manifest.tsv, one per clip. */
-export async function manifest(): Promise<ManifestRow[]> {
-  return parseManifest(new TextDecoder().decode(await fixture("manifest.tsv")));
+export type EvalSet = "dev" | "short" | "multilingual";
+
+/**
+ * The rows of ../shared/eval/<set>/manifest.tsv, one per clip; `file` is what `fixture` takes
+ * ("short/psx_cards_001.wav" outside dev).
+ */
+export async function manifest(set: EvalSet = "dev"): Promise<ManifestRow[]> {
+  const prefix = set === "dev" ? "" : `${set}/`;
+  const rows = parseManifest(new TextDecoder().decode(await fixture(`${prefix}manifest.tsv`)));
+  return rows.map((row) => ({ ...row, file: `${prefix}${row.file}` }));
 }

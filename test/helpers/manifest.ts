@@ -12,8 +12,10 @@ export interface ManifestRow {
   duration: number;
   /** Lowercase reference transcript without punctuation ("" for clips without speech). */
   reference: string;
-  /** "speech" or "nonspeech". */
+  /** "speech" or "nonspeech"; "speech" in a set without the column (eval/multilingual). */
   category: string;
+  /** Language code, where the set has the column (eval/multilingual); else undefined. */
+  language?: string;
 }
 
 export function parseManifest(text: string): ManifestRow[] {
@@ -28,7 +30,8 @@ export function parseManifest(text: string): ManifestRow[] {
   const file = column("file");
   const duration = column("duration_s");
   const reference = column("reference");
-  const category = column("category");
+  const category = columns.indexOf("category");
+  const language = columns.indexOf("language");
   return lines.map((line) => {
     const cells = line.split("\t");
     return {
@@ -36,7 +39,8 @@ export function parseManifest(text: string): ManifestRow[] {
       file: cells[file] ?? "",
       duration: Number(cells[duration]),
       reference: cells[reference] ?? "",
-      category: cells[category] ?? "",
+      category: category < 0 ? "speech" : (cells[category] ?? ""),
+      ...(language < 0 ? {} : { language: cells[language] ?? "" }),
     };
   });
 }

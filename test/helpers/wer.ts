@@ -126,10 +126,32 @@ export function normalizeWords(text: string): string[] {
   return numbersToDigits(words);
 }
 
+/**
+ * A digit string read digit by digit ("two nine three four zero", a phone number) is correctly
+ * written "29340": a hypothesis number of 2+ digits that appears inside a run of single-digit
+ * reference words is split into its digits, so it is scored digit by digit. Any other number is
+ * one word ("ten" = "10", and "290" against "2 9 3 4 0" stays wrong).
+ */
+function splitDigitStrings(hyp: string[], ref: readonly string[]): string[] {
+  const runs: string[] = [];
+  let run = "";
+  for (const word of [...ref, ""]) {
+    if (/^\d$/.test(word)) run += word;
+    else {
+      if (run.length >= 2) runs.push(run);
+      run = "";
+    }
+  }
+  if (runs.length === 0) return hyp;
+  return hyp.flatMap((word) =>
+    /^\d{2,}$/.test(word) && runs.some((r) => r.includes(word)) ? [...word] : [word],
+  );
+}
+
 /** Minimum-edit alignment of hypothesis to reference words, with the error counts. */
 export function wordErrorRate(reference: string, hypothesis: string): WerResult {
   const ref = normalizeWords(reference);
-  const hyp = normalizeWords(hypothesis);
+  const hyp = splitDigitStrings(normalizeWords(hypothesis), ref);
   const rows = ref.length + 1;
   const cols = hyp.length + 1;
   // cost[i][j]: edits to turn ref[0..i) into hyp[0..j).

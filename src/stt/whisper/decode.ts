@@ -55,6 +55,12 @@ export interface DecodeOptions {
   maxTokens?: number;
   /** Checked before every decoder run: an aborted decode throws the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * 0 (default): greedy. Above 0: sample from softmax(logits / temperature), with a generator
+   * seeded by `seed`, so the same audio decodes the same way every time (Whisper's fallback).
+   */
+  temperature?: number;
+  seed?: number;
 }
 
 export interface SampledToken {
@@ -83,6 +89,8 @@ export interface DecodeResult {
    */
   avgLogprob: number;
   stopReason: StopReason;
+  /** 0 for greedy decoding. */
+  temperature: number;
   /** Decoder runs, including the prompt. */
   decoderSteps: number;
   /**
@@ -195,6 +203,36 @@ function softmaxAt(logits: Float32Array, id: number): number {
   return Math.exp((logits[id] ?? Number.NEGATIVE_INFINITY) - logSumExp(logits));
 }
 
+/** A deterministic generator of numbers in [0, 1) (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A token drawn from softmax(logits / temperature); masked (−∞) tokens are never drawn. */
+function sample(logits: Float32Array, temperature: number, random: () => number): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (const value of logits) if (value > max) max = value;
+  let total = 0;
+  for (const value of logits) total += Math.exp((value - max) / temperature);
+  let target = random() * total;
+  let last = 0;
+  for (let id = 0; id < logits.length; id++) {
+    const value = logits[id] as number;
+    if (value === Number.NEGATIVE_INFINITY) continue;
+    last = id;
+    target -= Math.exp((value - max) / temperature);
+    if (target <= 0) return id;
+  }
+  return last;
+}
+
 function argmax(values: Float32Array, from = 0, to = values.length): number {
   let best = from;
   for (let i = from + 1; i < to; i++) {
@@ -259,6 +297,8 @@ export async function greedyDecode(
   }
   const promptMs = performance.now() - started;
 
+  const temperature = options.temperature ?? 0;
+  const random = temperature > 0 ? seeded(options.seed ?? 0) : undefined;
   const sampled: number[] = [];
   const picks: SampledToken[] = [];
   let endingLogprob: number | undefined;
@@ -270,7 +310,9 @@ export async function greedyDecode(
     }
     const logits = positionLogits(step.logits, step.positions - 1, vocab);
     applyLogitRules(logits, sampled, rules);
-    const id = argmax(logits);
+    const id = random ? sample(logits, temperature, random) : argmax(logits);
+    // Log-probability under the untempered distribution, as Whisper's avg_logprob, so attempts
+    // at different temperatures compare.
     const logprob = (logits[id] as number) - logSumExp(logits);
     if (id === special.endOfText) {
       endingLogprob = logprob;
@@ -310,6 +352,7 @@ export async function greedyDecode(
     noSpeechProbability,
     avgLogprob: counted > 0 ? logprobSum / counted : 0,
     stopReason,
+    temperature,
     decoderSteps,
     promptMs,
   };

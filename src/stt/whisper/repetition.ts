@@ -7,9 +7,16 @@
  *   keep the first copy;
  * - a 4-word sequence that was already emitted earlier: drop its second occurrence.
  * Longer repeated blocks trip the 4-word rule as soon as their first four words repeat.
- * Scripts without spaces (Chinese, Japanese, Thai) have no word boundaries in the tokens, so a
- * third rule works on tokens: a block of 1–8 text tokens four times back to back (seen: music
- * decoded with language "multi" as one CJK character 220 times).
+ * Scripts without spaces (Chinese, Japanese, Thai) have no word boundaries in the tokens, so two
+ * more rules work below words:
+ * - tokens: a block of 1–8 text tokens four times back to back (seen: music decoded with
+ *   language "multi" as one CJK character 220 times);
+ * - characters: the text's letters (UTF-8 bytes without spaces and ASCII punctuation, so two
+ *   copies tokenized differently or punctuated differently still match) ending in a block of at
+ *   least CHAR_BLOCK_MIN_BYTES repeated three times, or of CHAR_PAIR_MIN_BYTES repeated twice
+ *   (seen: a 1-s Chinese clip with language "multi" as "炸自己的脚臭" three times; a CJK
+ *   character is 3 bytes, so 4 characters twice or 2 characters three times). Speech does
+ *   repeat short blocks ("谢谢", "一步一步"); a 4-character phrase twice in a row it does not.
  */
 import type { WhisperTokenizer } from "./tokenizer.ts";
 
@@ -24,10 +31,17 @@ const MAX_BLOCK_TOKENS = 8;
 /** Copies of a token block that count as a loop. */
 const TOKEN_BLOCK_COPIES = 4;
 
+/** Characters rule: a block of at least this many bytes three times (2 CJK characters). */
+const CHAR_BLOCK_MIN_BYTES = 6;
+/** Characters rule: a block of at least this many bytes twice (4 CJK characters). */
+const CHAR_PAIR_MIN_BYTES = 12;
+/** Longest block the characters rule looks for: 32 CJK characters, bounding its cost per token. */
+const CHAR_BLOCK_MAX_BYTES = 96;
+
 export interface RepetitionCut {
   /** Index into the sampled tokens of the first token to drop. */
   at: number;
-  rule: "block" | "ngram" | "tokens";
+  rule: "block" | "ngram" | "tokens" | "characters";
 }
 
 interface Word {
@@ -97,6 +111,51 @@ function tokenBlockRepeat(sampled: readonly number[], tokenizer: WhisperTokenize
   return -1;
 }
 
+/** A byte that separates rather than spells: ASCII space, control or punctuation. */
+function isSeparator(byte: number): boolean {
+  return byte < 0x80 && !/[0-9A-Za-z]/.test(String.fromCharCode(byte));
+}
+
+/**
+ * The letters of the text tokens as bytes, each with the index of the token it came from; a
+ * repeated block at the very end of them: where to cut (the token holding the first byte of the
+ * second copy), else -1.
+ */
+function characterRepeat(sampled: readonly number[], tokenizer: WhisperTokenizer): number {
+  const bytes: number[] = [];
+  const owner: number[] = [];
+  sampled.forEach((id, i) => {
+    if (!tokenizer.isText(id)) return;
+    for (const byte of tokenizer.tokenBytes(id)) {
+      if (isSeparator(byte)) continue;
+      bytes.push(byte);
+      owner.push(i);
+      // CJK punctuation (U+3000–303F: E3 80–80 xx; fullwidth U+FF00–FF20: EF BC 80–A0) separates
+      // too: drop its three bytes once complete.
+      const n = bytes.length;
+      const [a, b, c] = [bytes[n - 3], bytes[n - 2], bytes[n - 1]];
+      if (
+        c !== undefined &&
+        ((a === 0xe3 && b === 0x80) || (a === 0xef && b === 0xbc && c >= 0x80 && c <= 0xa0))
+      ) {
+        bytes.length = n - 3;
+        owner.length = n - 3;
+      }
+    }
+  });
+  const n = bytes.length;
+  const maxLength = Math.min(CHAR_BLOCK_MAX_BYTES, Math.floor(n / 2));
+  for (let length = CHAR_BLOCK_MIN_BYTES; length <= maxLength; length++) {
+    const copies = length >= CHAR_PAIR_MIN_BYTES ? 2 : 3;
+    const first = n - copies * length;
+    if (first < 0) continue;
+    let repeated = true;
+    for (let i = first + length; i < n && repeated; i++) repeated = bytes[i] === bytes[i - length];
+    if (repeated) return owner[first + length] ?? -1;
+  }
+  return -1;
+}
+
 /**
  * Where to cut the sampled tokens if their completed words end in a repeat, else undefined.
  * Called after every token, so only repeats that end at the last completed word are looked for.
@@ -132,5 +191,7 @@ export function findRepetition(
       }
     }
   }
+  const characterCut = characterRepeat(sampled, tokenizer);
+  if (characterCut >= 0) return { at: characterCut, rule: "characters" };
   return undefined;
 }

@@ -10,11 +10,38 @@
  */
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
-import { greedyDecode, type WhisperDecoder } from "./decode.ts";
+import { type DecodeResult, greedyDecode, type WhisperDecoder } from "./decode.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
-import { buildTranscript, type Transcript } from "./transcript.ts";
+import {
+  buildTranscript,
+  compressionRatio,
+  NO_SPEECH_THRESHOLD,
+  type Transcript,
+} from "./transcript.ts";
+
+/**
+ * Whisper's temperature fallback (openai/whisper transcribe: temperatures 0, 0.2 … 1.0, retry
+ * while the compression ratio > 2.4 or the average log-probability < −1 unless the window is
+ * silence), bounded here to two retries: each costs a whole decode (prompt pass plus ~15–25 ms a
+ * token), the encoder pass is shared. Sampling is seeded by the attempt, so a clip always
+ * decodes the same way. The first attempt that passes is kept; if none does, the greedy decode,
+ * unless it looped and a retry did not.
+ */
+export const FALLBACK_TEMPERATURES: readonly number[] = [0, 0.2, 0.4];
+/**
+ * Only utterances up to this long are retried: short turns are where a bad greedy decode loses
+ * the most (a digit string, "five five") and where a retry is cheap (a few dozen tokens at
+ * ~15–25 ms); a long utterance's retry would add seconds to a final. On the accuracy suite the
+ * bound changed no transcript.
+ */
+export const FALLBACK_MAX_AUDIO_SECONDS = 5;
+export const COMPRESSION_RATIO_THRESHOLD = 2.4;
+export const FALLBACK_LOGPROB_THRESHOLD = -1;
+
+/** Isolate-wide counts of decodes and of those that fell back (read by the accuracy suite). */
+export const decodeCounters = { decodes: 0, fallbacks: 0, retries: 0, improved: 0 };
 
 /** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
 export const PAD_SECONDS = 1;
@@ -72,6 +99,11 @@ export function windowFrames(samples: number, variableLength: boolean): number {
 export interface TranscribeOptions {
   /** Language code, or "multi" to detect it. */
   language: string;
+  /**
+   * Allow the temperature fallback (default true). Interims pass false: a preview is replaced a
+   * second later anyway, and retries would delay the finals queued behind it.
+   */
+  fallback?: boolean;
   /** Force the full 30-s window even with a variable-length encoder (for comparisons). */
   fullWindow?: boolean;
   /**
@@ -91,6 +123,32 @@ export interface TranscribeStats {
   promptMs: number;
   decoderSteps: number;
   stopReason: string;
+  /** Decodes run: 1, or more when the temperature fallback retried. */
+  attempts: number;
+  /** Temperature of the decode kept. */
+  temperature: number;
+}
+
+interface Attempt {
+  result: DecodeResult;
+  ratio: number;
+}
+
+/** Whisper's reasons to decode again at a higher temperature. */
+function needsFallback({ result, ratio }: Attempt): boolean {
+  if (looped({ result, ratio })) return true;
+  // A window Whisper thinks is silence is left to the no-speech decision, not retried.
+  if (result.noSpeechProbability > NO_SPEECH_THRESHOLD) return false;
+  return result.avgLogprob < FALLBACK_LOGPROB_THRESHOLD;
+}
+
+/** A decode that repeated itself: cut by the guard, at the token cap, or compressing too well. */
+function looped({ result, ratio }: Attempt): boolean {
+  return (
+    result.stopReason === "repetition" ||
+    result.stopReason === "max-tokens" ||
+    ratio > COMPRESSION_RATIO_THRESHOLD
+  );
 }
 
 /**
@@ -121,16 +179,44 @@ export async function transcribe(
   const encoderMs = performance.now() - clock;
 
   clock = performance.now();
-  const result = await greedyDecode(model, states, {
-    language: options.language,
-    audioSeconds,
-    windowSeconds,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  let best: Attempt | undefined;
+  let attempts = 0;
+  const temperatures =
+    options.fallback !== false && audioSeconds <= FALLBACK_MAX_AUDIO_SECONDS
+      ? FALLBACK_TEMPERATURES
+      : FALLBACK_TEMPERATURES.slice(0, 1);
+  for (const [i, temperature] of temperatures.entries()) {
+    const result = await greedyDecode(model, states, {
+      language: options.language,
+      audioSeconds,
+      windowSeconds,
+      temperature,
+      seed: i,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    attempts++;
+    const text = model.tokenizer.decode(
+      result.tokens.filter((t) => model.tokenizer.isText(t.id)).map((t) => t.id),
+    );
+    const attempt = { result, ratio: await compressionRatio(text.trim()) };
+    const bad = needsFallback(attempt);
+    // A retry replaces the greedy decode only if it passes Whisper's checks, or if the greedy
+    // one looped and the retry did not: a sampled decode that merely stops early also scores a
+    // higher average (it drops the hard words), so a better average alone is not enough.
+    if (!best || !bad || (looped(best) && !looped(attempt))) best = attempt;
+    if (!bad) break;
+  }
   const decoderMs = performance.now() - clock;
-
+  if (!best) throw new Error("no decoding attempt");
+  decodeCounters.decodes++;
+  if (attempts > 1) {
+    decodeCounters.fallbacks++;
+    decodeCounters.retries += attempts - 1;
+    if (best.result.temperature > 0) decodeCounters.improved++;
+  }
+  const { result, ratio } = best;
   return {
-    ...buildTranscript(result, model.tokenizer, audioSeconds),
+    ...buildTranscript(result, model.tokenizer, audioSeconds, ratio),
     stats: {
       frames,
       melMs,
@@ -139,6 +225,8 @@ export async function transcribe(
       promptMs: result.promptMs,
       decoderSteps: result.decoderSteps,
       stopReason: result.stopReason,
+      attempts,
+      temperature: result.temperature,
     },
   };
 }

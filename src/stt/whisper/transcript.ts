@@ -21,14 +21,109 @@ import type { WhisperTokenizer } from "./tokenizer.ts";
 export const NO_SPEECH_THRESHOLD = 0.6;
 export const LOGPROB_THRESHOLD = -1;
 /**
- * Below this average log-probability the text is dropped whatever the no-speech probability:
- * Whisper's rule alone kept "Oh," and "Thank you." on two of the four no-speech dev clips (noise
- * at no-speech 0.51, music at 0.10). On "utterance + 1 s" windows (scripts/whisper-eval.ts) the
- * 12 speech clips averaged −0.18 … −0.84 and the no-speech clips −1.51 … −2.44; −1.2 sits in that
- * gap. Not enough data to trust blindly: a one-word answer can score low, and on 30-s windows
- * the gap closes (speech down to −1.01, music −1.02). The VAD gate comes first.
+ * A decode this unsure (average log-probability) is no speech only if other evidence agrees
+ * (noSpeechVerdict). Whisper's rule alone kept "Oh," and "Thank you." on two of the four
+ * no-speech dev clips (noise at no-speech 0.51, music at 0.10), averaging −1.51 … −2.44; the 12
+ * speech clips on whole-clip windows averaged −0.18 … −0.84, but a short segment of real speech
+ * scores as low ("ask not" alone: −1.28, no-speech 0.0076), so log-probability alone never drops.
  */
 export const HALLUCINATION_LOGPROB_THRESHOLD = -1.2;
+
+/** The VAD's view of one utterance: Silero's per-frame speech probabilities, summarised. */
+export interface VadEvidence {
+  /** Frames fed (pre-roll included). */
+  frames: number;
+  /** Frames at or above 0.5, Silero's speech threshold. */
+  speechFrames: number;
+  /** Mean probability over all frames. */
+  meanProbability: number;
+  /**
+   * Mean probability from the first to the last speech frame (0 without one): how solid the
+   * speech is, whatever the pre-roll and trailing silence around it. Speech holds steady;
+   * music and noise that Silero mistakes for speech flicker.
+   */
+  spanProbability: number;
+}
+
+const VAD_SPEECH_PROBABILITY = 0.5;
+/**
+ * VAD evidence strong enough to keep a low-log-probability decode: the mean speech probability
+ * between the first and last speech frame. Measured (test/whisper-session-no-speech.test.ts,
+ * docs/accuracy.md): words and word pairs cut from real speech 0.60 … 1.00 (0.86 … 1.00 where
+ * Whisper got them right); 2-s windows of noise, music and silence 0.00 … 0.65.
+ */
+export const VAD_SOLID_SPEECH = 0.75;
+/**
+ * A no-speech probability this low is Whisper itself sure there is speech, whatever its words
+ * score. Measured: every noise, music or silence window that decoded to text had ≥ 0.13; "ask
+ * not" cut short by a 300-ms endpoint had 0.008 (with avg log-probability −1.28 and a VAD span
+ * of only 0.46: a quiet phrase).
+ */
+export const NO_SPEECH_CONFIDENT = 0.05;
+
+export function vadEvidence(probabilities: readonly number[]): VadEvidence | undefined {
+  if (probabilities.length === 0) return undefined;
+  let speechFrames = 0;
+  let sum = 0;
+  let first = -1;
+  let last = -1;
+  probabilities.forEach((p, i) => {
+    sum += p;
+    if (p >= VAD_SPEECH_PROBABILITY) {
+      speechFrames++;
+      if (first < 0) first = i;
+      last = i;
+    }
+  });
+  let span = 0;
+  for (let i = first; first >= 0 && i <= last; i++) span += probabilities[i] ?? 0;
+  return {
+    frames: probabilities.length,
+    speechFrames,
+    meanProbability: sum / probabilities.length,
+    spanProbability: first < 0 ? 0 : span / (last - first + 1),
+  };
+}
+
+/** Everything known about a decoded segment when deciding whether it was speech at all. */
+export interface SpeechEvidence {
+  noSpeechProbability: number;
+  avgLogprob: number;
+  /** Bytes of the text over bytes of its deflate stream (Whisper's compression ratio). */
+  compressionRatio: number;
+  /** Seconds of audio decoded (before padding). */
+  seconds: number;
+  /** Absent where no VAD ran (offline scripts): Whisper's evidence alone decides. */
+  vad?: VadEvidence;
+}
+
+export interface NoSpeechVerdict {
+  noSpeech: boolean;
+  /** Which rule dropped the text, null when kept. */
+  rule: "whisper" | "low-logprob" | null;
+}
+
+/**
+ * No speech, from all the evidence:
+ * - Whisper's own rule: no-speech probability > 0.6 and average log-probability < −1;
+ * - or a decode below HALLUCINATION_LOGPROB_THRESHOLD that neither Whisper (no-speech
+ *   probability < NO_SPEECH_CONFIDENT) nor the VAD (spanProbability ≥ VAD_SOLID_SPEECH) is sure
+ *   is speech. Without VAD evidence (offline scripts) only Whisper's side can keep it.
+ * Compression ratio and duration are logged with each verdict but decide nothing yet: no
+ * no-speech window measured repeated itself (ratios ≤ 0.80), and short speech and short noise
+ * overlap in duration.
+ */
+export function noSpeechVerdict(e: SpeechEvidence): NoSpeechVerdict {
+  if (e.noSpeechProbability > NO_SPEECH_THRESHOLD && e.avgLogprob < LOGPROB_THRESHOLD) {
+    return { noSpeech: true, rule: "whisper" };
+  }
+  if (e.avgLogprob < HALLUCINATION_LOGPROB_THRESHOLD) {
+    const whisperSure = e.noSpeechProbability < NO_SPEECH_CONFIDENT;
+    const vadSure = e.vad !== undefined && e.vad.spanProbability >= VAD_SOLID_SPEECH;
+    if (!whisperSure && !vadSure) return { noSpeech: true, rule: "low-logprob" };
+  }
+  return { noSpeech: false, rule: null };
+}
 
 export interface Segment {
   start: number;
@@ -51,10 +146,9 @@ export interface Transcript {
   confidence: number;
   noSpeechProbability: number;
   avgLogprob: number;
-  /**
-   * Drop this text: Whisper's rule (no-speech probability > 0.6 and average log-probability < −1)
-   * or an average log-probability < −1.2 (HALLUCINATION_LOGPROB_THRESHOLD).
-   */
+  /** See SpeechEvidence.compressionRatio; 0 without text. */
+  compressionRatio: number;
+  /** noSpeechVerdict on Whisper's evidence alone (no VAD): what offline scripts drop. */
   likelyNoSpeech: boolean;
   tokens: SampledToken[];
 }
@@ -140,10 +234,23 @@ function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000;
 }
 
+/**
+ * Whisper's compression ratio of a text (openai/whisper: len(text) / len(zlib.compress(text))):
+ * above ~2.4 the text repeats itself. Async because CompressionStream is.
+ */
+export async function compressionRatio(text: string): Promise<number> {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length === 0) return 0;
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("deflate"));
+  const compressed = await new Response(stream).arrayBuffer();
+  return bytes.length / compressed.byteLength;
+}
+
 export function buildTranscript(
   result: DecodeResult,
   tokenizer: WhisperTokenizer,
   audioSeconds: number,
+  ratio = 0,
 ): Transcript {
   const timed = spans(result.tokens, tokenizer, audioSeconds);
   const segments = timed.map((span) => ({
@@ -164,9 +271,13 @@ export function buildTranscript(
     confidence,
     noSpeechProbability: result.noSpeechProbability,
     avgLogprob: result.avgLogprob,
-    likelyNoSpeech:
-      (result.noSpeechProbability > NO_SPEECH_THRESHOLD && result.avgLogprob < LOGPROB_THRESHOLD) ||
-      result.avgLogprob < HALLUCINATION_LOGPROB_THRESHOLD,
+    compressionRatio: ratio,
+    likelyNoSpeech: noSpeechVerdict({
+      noSpeechProbability: result.noSpeechProbability,
+      avgLogprob: result.avgLogprob,
+      compressionRatio: ratio,
+      seconds: audioSeconds,
+    }).noSpeech,
     tokens: result.tokens,
   };
 }
