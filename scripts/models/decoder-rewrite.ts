@@ -215,6 +215,22 @@ function rewriteEmbedding(
 }
 
 /**
+ * int8x2T's second pass: the part of the hidden state the first pass (named `first`) could not
+ * represent, `${p}/residual`, which the second pass quantizes on its own.
+ */
+function residual(hidden: string, first: string, p: string): Node[] {
+  return [
+    makeNode(
+      "DequantizeLinear",
+      [`${first}/q`, `${first}/scale`, `${first}/zero`],
+      [`${first}/represented`],
+      `${first}/Dequantize`,
+    ),
+    makeNode("Sub", [hidden, `${first}/represented`], [`${p}/residual`], `${p}/Residual`),
+  ];
+}
+
+/**
  * int8x2T with one integer matmul (the cache branch): both quantized rows (the hidden state and its quantization
  * error) go through a single MatMulInteger, so the 20 MB table is streamed once per step instead
  * of twice (the profile: docs/decoder-profile.md). ORT's MatMulInteger takes only one zero point
@@ -255,14 +271,7 @@ function sharedPassLogits(
   ];
   const nodes = [
     quantize(hidden, first),
-    // The part of the hidden state the first pass could not represent, quantized on its own.
-    makeNode(
-      "DequantizeLinear",
-      [`${first}/q`, `${first}/scale`, `${first}/zero`],
-      [`${first}/represented`],
-      `${first}/Dequantize`,
-    ),
-    makeNode("Sub", [hidden, `${first}/represented`], [`${p}/residual`], `${p}/Residual`),
+    ...residual(hidden, first, p),
     quantize(`${p}/residual`, second),
     // [1, S, width] twice → [1, 2S, width]: positions of pass 1, then those of pass 2.
     makeNode("Concat", [`${first}/q`, `${second}/q`], [`${p}/rows`], `${p}/Rows`, {
@@ -328,14 +337,7 @@ function twoPassLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: 
   const second = `${p}/pass2`;
   const nodes = [
     ...pass(hidden, first, `${first}/logits`),
-    // The part of the hidden state the first pass could not represent, quantized on its own.
-    makeNode(
-      "DequantizeLinear",
-      [`${first}/q`, `${first}/scale`, `${first}/zero`],
-      [`${first}/represented`],
-      `${first}/Dequantize`,
-    ),
-    makeNode("Sub", [hidden, `${first}/represented`], [`${p}/residual`], `${p}/Residual`),
+    ...residual(hidden, first, p),
     ...pass(`${p}/residual`, second, `${second}/logits`),
     makeNode("Add", [`${first}/logits`, `${second}/logits`], ["logits"], `${p}/Add`),
   ];

@@ -1,4 +1,5 @@
 /** Deterministic pseudo-random sources for tests, seeded so a failure reproduces. */
+import { seeded } from "../../src/stt/whisper/decode.ts";
 
 /** Pseudo-random bytes (xorshift32; a seed of 0 is taken as 1, which xorshift needs). */
 export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
@@ -14,13 +15,4 @@ export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
 }
 
 /** Pseudo-random numbers in [0, 1) (mulberry32), e.g. for "random" frame sizes. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = seeded;

@@ -203,8 +203,8 @@ function softmaxAt(logits: Float32Array, id: number): number {
   return Math.exp((logits[id] ?? Number.NEGATIVE_INFINITY) - logSumExp(logits));
 }
 
-/** A deterministic generator of numbers in [0, 1) (mulberry32). */
-function seeded(seed: number): () => number {
+/** A deterministic generator of numbers in [0, 1) (mulberry32); tests use it too. */
+export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
