@@ -6,7 +6,9 @@
 import { expect } from "vitest";
 import { frames, type ServerJson, TestClient } from "./client";
 import { concat } from "./typed-arrays";
-import { type AlignedWord, type WerResult, wordErrorRate } from "./wer";
+import { deletionRuns, type WerResult, wordErrorRate } from "./wer";
+
+export { deletionRuns };
 
 /** 1.5 s of silence after the clip: enough for the longest endpoint tested (500 ms) and VAD lag. */
 const TRAILING_SILENCE = new Uint8Array(1.5 * 32_000);
@@ -44,21 +46,6 @@ export async function streamClip(pcm: Uint8Array, query: string): Promise<TestCl
   const { closed } = await client.finish();
   expect(closed.code).toBe(1000);
   return client;
-}
-
-/** Lengths of the runs of consecutive deleted reference words in an alignment. */
-export function deletionRuns(alignment: readonly AlignedWord[]): number[] {
-  const runs: number[] = [];
-  let run = 0;
-  for (const a of alignment) {
-    if (a.op === "delete") run++;
-    else if (run > 0) {
-      runs.push(run);
-      run = 0;
-    }
-  }
-  if (run > 0) runs.push(run);
-  return runs;
 }
 
 export interface ClipScore {

@@ -200,3 +200,18 @@ export function wordErrorRate(reference: string, hypothesis: string): WerResult 
     alignment,
   };
 }
+
+/** Lengths of the runs of consecutive deleted reference words in an alignment. */
+export function deletionRuns(alignment: readonly AlignedWord[]): number[] {
+  const runs: number[] = [];
+  let run = 0;
+  for (const a of alignment) {
+    if (a.op === "delete") run++;
+    else if (run > 0) {
+      runs.push(run);
+      run = 0;
+    }
+  }
+  if (run > 0) runs.push(run);
+  return runs;
+}
