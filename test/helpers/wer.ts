@@ -201,17 +201,22 @@ export function wordErrorRate(reference: string, hypothesis: string): WerResult 
   };
 }
 
-/** Lengths of the runs of consecutive deleted reference words in an alignment. */
-export function deletionRuns(alignment: readonly AlignedWord[]): number[] {
-  const runs: number[] = [];
-  let run = 0;
+/** The runs of consecutive deleted reference words in an alignment, in order. */
+export function deletedRuns(alignment: readonly AlignedWord[]): string[][] {
+  const runs: string[][] = [];
+  let run: string[] = [];
   for (const a of alignment) {
-    if (a.op === "delete") run++;
-    else if (run > 0) {
+    if (a.op === "delete") run.push(a.ref ?? "");
+    else if (run.length > 0) {
       runs.push(run);
-      run = 0;
+      run = [];
     }
   }
-  if (run > 0) runs.push(run);
+  if (run.length > 0) runs.push(run);
   return runs;
+}
+
+/** Lengths of the runs of consecutive deleted reference words in an alignment. */
+export function deletionRuns(alignment: readonly AlignedWord[]): number[] {
+  return deletedRuns(alignment).map((run) => run.length);
 }
