@@ -88,6 +88,10 @@ function workers(
         },
       })),
     ],
+    // wrangler.toml's [alias], which the pool does not apply: see src/runtime/no-web-worker.ts.
+    resolve: {
+      alias: { "@eshaz/web-worker": path.join(root, "src/runtime/no-web-worker.ts") },
+    },
     test: {
       name,
       setupFiles: ["./test/setup/d1.ts"],
@@ -102,7 +106,8 @@ function workers(
 export default defineConfig({
   test: {
     // Prepared models in models/ before anything runs (copied from the mirror on CI).
-    globalSetup: ["./test/setup/models.ts"],
+    // ... and the Opus decoder's wasm extracted from its package (scripts/opus-wasm.ts).
+    globalSetup: ["./test/setup/models.ts", "./test/setup/opus-wasm.ts"],
     projects: [
       workers(
         "protocol",

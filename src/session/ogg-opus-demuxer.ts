@@ -189,7 +189,7 @@ function pageSize(buffer: Uint8Array): number | null {
   return 27 + segments + body;
 }
 
-function parseOpusHead(packet: Uint8Array): OpusHead {
+export function parseOpusHead(packet: Uint8Array): OpusHead {
   const magic = String.fromCharCode(...packet.subarray(0, 8));
   if (magic !== "OpusHead") {
     const codec = packet.subarray(1, 7).every((b, i) => b === "vorbis".charCodeAt(i))
