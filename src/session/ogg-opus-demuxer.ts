@@ -7,8 +7,8 @@
  * bundled Worker, and reads no WebM, which needs a parser of its own anyway; a wider search of
  * npm was not done. A page is a 27-byte header, a lacing table and a CRC: ~150 lines with checks.
  *
- * Not yet wired into the session: it is the demuxing half of Ogg/Opus support (the decoder is
- * the other half). Every malformed input throws AudioFormatError naming what was wrong.
+ * The session feeds its packets to opus-decoder.ts (audio-input.ts). Every malformed input
+ * throws AudioFormatError naming what was wrong.
  */
 import { AudioFormatError } from "./audio-format";
 
