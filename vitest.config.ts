@@ -4,6 +4,7 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 import { unstable_readConfig } from "wrangler";
 import { serveModelFile } from "./test/setup/models";
+import { opusFixtures } from "./test/setup/opus-fixtures";
 import { serveWhisperFile } from "./test/setup/whisper-files";
 
 const root = import.meta.dirname;
@@ -84,6 +85,7 @@ function workers(
             FIXTURES: serveFixture,
             WHISPER_FILES: serveWhisperFile,
             MODEL_FILES: serveModelFile,
+            OPUS_FIXTURES: opusFixtures(evalDir),
           },
         },
       })),
