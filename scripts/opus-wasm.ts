@@ -8,8 +8,11 @@
  * the worker then hands the compiled module to `OpusDecoder.module` (src/session/opus-decoder.ts),
  * so the package never compiles anything.
  *
- * Deterministic: the output is a pure function of the installed package, checked against the
- * SHA-256 pinned below for the pinned version; a file already holding those bytes is not
+ * Its memory is limited to MEMORY_PAGES (below) instead of the package's fixed 28 MiB, so each
+ * session's decoder instance costs 1 MiB.
+ *
+ * Deterministic: the output is a pure function of the installed package, whose wasm is checked
+ * against the SHA-256 pinned below for the pinned version; a file already holding those bytes is not
  * rewritten. The file is generated, never committed (.gitignore). It runs before every build:
  * `npm run dev` (scripts/dev.ts), the tests (vitest globalSetup test/setup/opus-wasm.ts) and
  * `npm run deploy` (predeploy).
@@ -30,8 +33,65 @@ interface Inflater {
   inflateDynEncodeString(source: string): Promise<Uint8Array>;
 }
 
-/** Writes the wasm if missing or different; returns its SHA-256. */
-export async function writeOpusWasm(): Promise<string> {
+/**
+ * The decoder's linear memory, in 64-KiB pages. The package's build declares a fixed 448 pages
+ * (28 MiB, min = max, growth compiled out), and every decoder instance (one per session) gets its
+ * own: 28 MiB per Opus session in a 128-MB isolate. What it uses is far less: static data ends
+ * below 29 KB, the stack below 96 KB (the stack pointer's initial value), and one decoder's
+ * mallocs (libopus state, its 3.8-KB-per-channel input and 23-KB-per-channel output buffers) are
+ * tens of KB. 16 pages (1 MiB) leaves ~900 KB of heap; malloc reads the memory's real size, so
+ * the only effect of the limit is where it would fail. scripts/opus-cost.ts checks that decoding
+ * with this memory gives bit-identical output to the package's own.
+ */
+export const MEMORY_PAGES = 16;
+
+/**
+ * The wasm with its one memory's limits set to `pages` (min and max). Rewritten in place: the
+ * package's limits are 2-byte LEB128s, and `pages` is written as a 2-byte (padded) LEB128 too,
+ * which the wasm spec allows, so no section size changes.
+ */
+export function limitMemory(wasm: Uint8Array, pages: number): Buffer {
+  const out = Buffer.from(wasm);
+  let at = 8; // magic + version
+  const leb = (): number => {
+    let value = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = out[at++] ?? 0;
+      value |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return value >>> 0;
+  };
+  while (at < out.length) {
+    const id = out[at++];
+    const size = leb();
+    const end = at + size;
+    if (id === 5) {
+      const count = leb();
+      const flags = out[at++];
+      if (count !== 1 || flags !== 1 || pages < 1 || pages > 127) {
+        throw new Error(`opus wasm: unexpected memory section (count ${count}, flags ${flags})`);
+      }
+      for (const _limit of ["min", "max"]) {
+        const start = at;
+        const value = leb();
+        if (at - start !== 2 || value !== 448) {
+          throw new Error(`opus wasm: memory limit ${value} is not the expected 448 pages`);
+        }
+        out[start] = 0x80 | pages;
+        out[start + 1] = 0x00;
+      }
+      return out;
+    }
+    at = end;
+  }
+  throw new Error("opus wasm: no memory section");
+}
+
+/** The package's own wasm, as it ships it (checked against the pinned SHA-256). */
+export async function packageWasm(): Promise<Uint8Array> {
   const packageDir = path.join(root, "node_modules/opus-decoder");
   const { version } = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8")) as {
     version: string;
@@ -62,17 +122,23 @@ export async function writeOpusWasm(): Promise<string> {
   if (sha256 !== PINNED_SHA256) {
     throw new Error(`opus-decoder ${version}'s wasm has SHA-256 ${sha256}, not ${PINNED_SHA256}`);
   }
+  return wasm;
+}
+
+/** Writes the wasm if missing or different; returns the package's wasm's SHA-256. */
+export async function writeOpusWasm(): Promise<string> {
+  const output = limitMemory(await packageWasm(), MEMORY_PAGES);
   let current: Buffer | null = null;
   try {
     current = readFileSync(OPUS_WASM_PATH);
   } catch {
     current = null;
   }
-  if (current === null || !current.equals(wasm)) {
+  if (current === null || !current.equals(output)) {
     mkdirSync(path.dirname(OPUS_WASM_PATH), { recursive: true });
-    writeFileSync(OPUS_WASM_PATH, wasm);
+    writeFileSync(OPUS_WASM_PATH, output);
   }
-  return sha256;
+  return PINNED_SHA256;
 }
 
 if (import.meta.main) {
