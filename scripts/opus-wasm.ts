@@ -37,10 +37,11 @@ interface Inflater {
  * The decoder's linear memory, in 64-KiB pages. The package's build declares a fixed 448 pages
  * (28 MiB, min = max, growth compiled out), and every decoder instance (one per session) gets its
  * own: 28 MiB per Opus session in a 128-MB isolate. What it uses is far less: static data ends
- * below 29 KB, the stack below 96 KB (the stack pointer's initial value), and one decoder's
- * mallocs (libopus state, its 3.8-KB-per-channel input and 23-KB-per-channel output buffers) are
- * tens of KB. 16 pages (1 MiB) leaves ~900 KB of heap; malloc reads the memory's real size, so
- * the only effect of the limit is where it would fail. scripts/opus-cost.ts checks that decoding
+ * below 29 KB, the stack below 96 KB (the stack pointer's initial value), then the decoder's
+ * mallocs; measured, a stereo decoder works in 4 pages (256 KiB) and not in 3, a mono one in 3.
+ * 16 pages (1 MiB) is four times stereo's need; malloc reads the memory's real size, so the only
+ * effect of the limit is where it would fail (and a decoder that cannot malloc decodes nothing,
+ * silently: hence the margin). scripts/opus-cost.ts checks that decoding
  * with this memory gives bit-identical output to the package's own.
  */
 export const MEMORY_PAGES = 16;
