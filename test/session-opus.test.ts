@@ -10,7 +10,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { OggOpusDemuxer } from "../src/session/ogg-opus-demuxer";
+import { OggOpusDemuxer, oggCrc } from "../src/session/ogg-opus-demuxer";
 import { OpusStreamDecoder } from "../src/session/opus-decoder";
 import { type ServerJson, sha256Hex, TestClient, transcriptOf, withoutIds } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
@@ -180,6 +180,37 @@ describe("Ogg/Opus from opusenc", () => {
   });
 });
 
+/** Sends `stream` and expects the Error and 1008 that name `message`, with no transcript. */
+async function expectRefused(stream: Uint8Array, message: RegExp): Promise<void> {
+  const client = await TestClient.open(`?${COMMON}`);
+  client.sendAudio(stream);
+  const error = await client.waitFor((m) => m.type === "Error", "an Error");
+  expect(error.code).toBe("UNSUPPORTED_AUDIO");
+  expect(String(error.description)).toMatch(message);
+  const closed = await client.waitClosed();
+  expect(closed.code).toBe(1008);
+  expect(closed.reason).toMatch(message);
+  expect(
+    client.messages
+      .filter((m) => m.type === "Results")
+      .map(transcriptOf)
+      .join(""),
+  ).toBe("");
+}
+
+describe("Ogg that is not Opus", () => {
+  it("refuses Vorbis (the first packet a Vorbis identification header) with an Error and 1008", async () => {
+    const ogg = (await oggOpus(CLIP)).slice();
+    // The first page holds only the 19-byte OpusHead: make it Vorbis's header and re-sign it.
+    const segments = ogg[26] ?? 0;
+    const first = 27 + segments;
+    ogg.set(new TextEncoder().encode("\x01vorbis"), first);
+    const pageEnd = first + (ogg[27] ?? 0);
+    new DataView(ogg.buffer).setUint32(22, oggCrc(ogg.subarray(0, pageEnd)), true);
+    await expectRefused(ogg, /Ogg stream carries Vorbis; only Opus is supported/);
+  });
+});
+
 describe("WebM/Opus (the same packets in MediaRecorder's layout)", () => {
   it("is decoded and transcribed exactly as the Ogg stream, however it is split", async () => {
     const ogg = await oggOpus(CLIP);
@@ -195,12 +226,6 @@ describe("WebM/Opus (the same packets in MediaRecorder's layout)", () => {
 
   it("refuses Vorbis with an Error and 1008", async () => {
     const stream = webm("A_VORBIS", u8(2, 0, 0), [u8(1, 2, 3)]);
-    const client = await TestClient.open(`?${COMMON}`);
-    client.sendAudio(stream);
-    const error = await client.waitFor((m) => m.type === "Error", "an Error");
-    expect(error.code).toBe("UNSUPPORTED_AUDIO");
-    expect(String(error.description)).toMatch(/Vorbis; only Opus is supported/);
-    const closed = await client.waitClosed();
-    expect(closed.code).toBe(1008);
+    await expectRefused(stream, /WebM audio track carries Vorbis; only Opus is supported/);
   });
 });

@@ -51,7 +51,7 @@ const CRC_TABLE: Uint32Array = (() => {
   return table;
 })();
 
-function oggCrc(page: Uint8Array): number {
+export function oggCrc(page: Uint8Array): number {
   let crc = 0;
   for (let i = 0; i < page.length; i++) {
     // The CRC field itself (bytes 22..25) counts as zeros.
