@@ -4,6 +4,7 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 import { unstable_readConfig } from "wrangler";
 import { serveModelFile } from "./test/setup/models";
+import { opusFixtures } from "./test/setup/opus-fixtures";
 import { serveWhisperFile } from "./test/setup/whisper-files";
 
 const root = import.meta.dirname;
@@ -84,10 +85,15 @@ function workers(
             FIXTURES: serveFixture,
             WHISPER_FILES: serveWhisperFile,
             MODEL_FILES: serveModelFile,
+            OPUS_FIXTURES: opusFixtures(evalDir),
           },
         },
       })),
     ],
+    // wrangler.toml's [alias], which the pool does not apply: see src/runtime/no-web-worker.ts.
+    resolve: {
+      alias: { "@eshaz/web-worker": path.join(root, "src/runtime/no-web-worker.ts") },
+    },
     test: {
       name,
       setupFiles: ["./test/setup/d1.ts"],
@@ -102,7 +108,8 @@ function workers(
 export default defineConfig({
   test: {
     // Prepared models in models/ before anything runs (copied from the mirror on CI).
-    globalSetup: ["./test/setup/models.ts"],
+    // ... and the Opus decoder's wasm extracted from its package (scripts/opus-wasm.ts).
+    globalSetup: ["./test/setup/models.ts", "./test/setup/opus-wasm.ts"],
     projects: [
       workers(
         "protocol",

@@ -7,7 +7,8 @@
  *
  * With `detectContainer` (the client named neither `encoding` nor `sample_rate`), the first bytes
  * decide the format (audio-format.ts): a WAV file's header is read and its body decoded at its own
- * rate and channel count; Ogg and WebM are recognised and refused (Opus is not decoded yet); any
+ * rate and channel count; Ogg/Opus and WebM/Opus are demuxed (ogg-opus-demuxer.ts,
+ * webm-opus-demuxer.ts) and decoded at 48 kHz (opus-decoder.ts), other codecs in them refused; any
  * other stream is raw linear16 at 16 kHz. A stream that cannot be decoded throws AudioFormatError
  * once; after it the input only counts and hashes what still arrives.
  */
@@ -20,9 +21,12 @@ import {
   sniff,
   startsContainer,
 } from "./audio-format";
+import { OggOpusDemuxer, type OpusHead, parseOpusHead } from "./ogg-opus-demuxer";
+import { OPUS_RATE, OpusStreamDecoder } from "./opus-decoder";
 import { BYTES_PER_SAMPLE, PcmDecoder } from "./pcm-decoder";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, StreamingResampler } from "./resampler";
 import { parseWavHeader } from "./wav-header";
+import { WebmOpusDemuxer } from "./webm-opus-demuxer";
 
 /** What the input is doing with the stream. */
 type State =
@@ -34,6 +38,16 @@ type State =
   | { kind: "decoding"; remaining: number | null }
   /** A WAV data chunk of known size ended: what follows is trailing chunks, ignored. */
   | { kind: "trailer"; seen: Uint8Array }
+  /**
+   * Ogg/Opus or WebM/Opus: packets demuxed as bytes arrive, queued in `packets` until the decoder
+   * (created once the stream's OpusHead is known) decodes them.
+   */
+  | {
+      kind: "opus";
+      demuxer: OggOpusDemuxer | WebmOpusDemuxer;
+      decoder: OpusStreamDecoder | null;
+      packets: Uint8Array[];
+    }
   /** The stream cannot be decoded (an AudioFormatError was thrown): count and hash only. */
   | { kind: "failed" };
 
@@ -81,7 +95,8 @@ export class AudioInput {
 
   /** Seconds of client audio received. */
   get secondsReceived(): number {
-    if (this.#container === "wav") return this.#containerFrames / this.#resampler.inputRate;
+    if (this.#container === "wav" || this.#container === "ogg" || this.#container === "webm")
+      return this.#containerFrames / this.#resampler.inputRate;
     return this.#bytesReceived / this.bytesPerSecond;
   }
 
@@ -94,7 +109,9 @@ export class AudioInput {
     // DigestStream consumes the chunk asynchronously: give it a copy we never touch again.
     await this.#writer.write(bytes.slice());
     try {
-      return this.#resampler.process(this.#decode(bytes));
+      let samples = this.#decode(bytes);
+      if (this.#state.kind === "opus") samples = await this.#decodeOpus(this.#state);
+      return this.#resampler.process(samples);
     } catch (error) {
       if (error instanceof AudioFormatError) {
         this.#state = { kind: "failed" };
@@ -104,8 +121,19 @@ export class AudioInput {
     }
   }
 
-  /** End of stream: the samples the resampler still holds. */
+  /**
+   * End of stream: the samples the resampler still holds. An Ogg or WebM stream that ended before
+   * any Opus audio was decoded throws AudioFormatError (its bytes were never audio: say why); one
+   * that decoded audio and was merely cut short at the end keeps what it had.
+   */
   finish(): Float32Array {
+    const state = this.#state;
+    if (state.kind === "opus" && state.decoder === null) {
+      this.#state = { kind: "failed" };
+      state.demuxer.end(); // names the truncation, if that is what it was
+      const what = this.#container === "ogg" ? "Ogg" : "WebM";
+      throw new AudioFormatError(`${what} stream ended before any Opus audio`);
+    }
     if (this.#state.kind === "sniffing" && this.#held.length > 0) {
       // A stream shorter than SNIFF_BYTES is raw: decode what there is.
       const held = this.#held;
@@ -134,6 +162,9 @@ export class AudioInput {
         return EMPTY;
       case "decoding":
         return this.#decodeBody(state, bytes);
+      case "opus":
+        state.packets.push(...state.demuxer.push(bytes));
+        return EMPTY;
       case "trailer":
         return this.#trailer(state, bytes);
       case "sniffing":
@@ -156,7 +187,18 @@ export class AudioInput {
         return this.#decoder.decode(held);
       }
       this.#container = kind;
-      if (kind !== "wav") throw new AudioFormatError(refusal(kind));
+      if (kind === "ogg" || kind === "webm") {
+        this.#held = new Uint8Array(0);
+        const demuxer = kind === "ogg" ? new OggOpusDemuxer() : new WebmOpusDemuxer();
+        this.#resampler = new StreamingResampler(OPUS_RATE, TRANSCRIBER_SAMPLE_RATE);
+        this.#state = { kind: "opus", demuxer, decoder: null, packets: demuxer.push(held) };
+        return EMPTY;
+      }
+      if (kind === "rf64") {
+        throw new AudioFormatError(
+          "RF64 (64-bit WAV) audio is not supported: send a RIFF WAV file",
+        );
+      }
       this.#state = { kind: "wav-header" };
     }
     const wav = parseWavHeader(held, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE);
@@ -170,6 +212,21 @@ export class AudioInput {
     const state: State = { kind: "decoding", remaining: wav.dataBytes };
     this.#state = state;
     return this.#decodeBody(state, held.subarray(wav.dataOffset));
+  }
+
+  /** Decodes the queued Opus packets (creating the decoder once the OpusHead is known). */
+  async #decodeOpus(state: Extract<State, { kind: "opus" }>): Promise<Float32Array> {
+    if (state.packets.length === 0) return EMPTY;
+    if (state.decoder === null) {
+      const head = opusHead(state.demuxer);
+      if (head === null) return EMPTY; // WebM blocks cannot precede their track; kept anyway
+      state.decoder = await OpusStreamDecoder.create(head);
+    }
+    const packets = state.packets;
+    state.packets = [];
+    const samples = state.decoder.decode(packets);
+    this.#containerFrames += samples.length;
+    return samples;
   }
 
   #decodeBody(
@@ -215,13 +272,14 @@ export class AudioInput {
 
 const EMPTY = new Float32Array(0);
 
-function refusal(kind: Exclude<Detected, "raw" | "wav">): string {
-  const what = { rf64: "RF64 (64-bit WAV)", ogg: "Ogg", webm: "WebM/Matroska" }[kind];
-  const hint =
-    kind === "rf64"
-      ? "send a RIFF WAV file"
-      : "Earshot does not decode Opus yet; send raw PCM with encoding and sample_rate";
-  return `${what} audio is not supported: ${hint}`;
+/** The stream's OpusHead: Ogg's first packet, or WebM's CodecPrivate (null until known). */
+function opusHead(demuxer: OggOpusDemuxer | WebmOpusDemuxer): OpusHead | null {
+  if (demuxer instanceof OggOpusDemuxer) return demuxer.head;
+  const track = demuxer.track;
+  if (track === null) return null;
+  if (track.codecPrivate !== null) return parseOpusHead(track.codecPrivate);
+  // Matroska allows Opus without CodecPrivate only in theory; assume its declared channels.
+  return { channels: track.channels ?? 1, preSkip: 0, inputRate: OPUS_RATE, mappingFamily: 0 };
 }
 
 function join(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -7,8 +7,8 @@
  * bundled Worker, and reads no WebM, which needs a parser of its own anyway; a wider search of
  * npm was not done. A page is a 27-byte header, a lacing table and a CRC: ~150 lines with checks.
  *
- * Not yet wired into the session: it is the demuxing half of Ogg/Opus support (the decoder is
- * the other half). Every malformed input throws AudioFormatError naming what was wrong.
+ * The session feeds its packets to opus-decoder.ts (audio-input.ts). Every malformed input
+ * throws AudioFormatError naming what was wrong.
  */
 import { AudioFormatError } from "./audio-format";
 
@@ -51,7 +51,7 @@ const CRC_TABLE: Uint32Array = (() => {
   return table;
 })();
 
-function oggCrc(page: Uint8Array): number {
+export function oggCrc(page: Uint8Array): number {
   let crc = 0;
   for (let i = 0; i < page.length; i++) {
     // The CRC field itself (bytes 22..25) counts as zeros.
@@ -189,7 +189,7 @@ function pageSize(buffer: Uint8Array): number | null {
   return 27 + segments + body;
 }
 
-function parseOpusHead(packet: Uint8Array): OpusHead {
+export function parseOpusHead(packet: Uint8Array): OpusHead {
   const magic = String.fromCharCode(...packet.subarray(0, 8));
   if (magic !== "OpusHead") {
     const codec = packet.subarray(1, 7).every((b, i) => b === "vorbis".charCodeAt(i))
