@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { AudioFormatError } from "../src/session/audio-format";
 import { MAX_OPUS_PACKET_BYTES, OggOpusDemuxer } from "../src/session/ogg-opus-demuxer";
+import { opusHead } from "./helpers/containers";
 import { pseudoRandomBytes } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
 
@@ -52,18 +53,6 @@ function lace(packet: Uint8Array): Uint8Array[] {
     at += 255;
   }
   out.push(packet.subarray(at));
-  return out;
-}
-
-function opusHead(channels: number, preSkip: number, family = 0): Uint8Array {
-  const out = new Uint8Array(19);
-  out.set(new TextEncoder().encode("OpusHead"));
-  const view = new DataView(out.buffer);
-  out[8] = 1;
-  out[9] = channels;
-  view.setUint16(10, preSkip, true);
-  view.setUint32(12, 48_000, true);
-  out[18] = family;
   return out;
 }
 

@@ -99,15 +99,21 @@ function alawExpand(code: number): number {
   return (toggled & 0x80 ? 1 : -1) * magnitude13 * 8;
 }
 
+/** 16-bit samples as the 32-bit little-endian floats they equal (linear32's wire format). */
+function float32le(samples: Int16Array): Uint8Array {
+  const out = new Uint8Array(samples.length * 4);
+  const view = new DataView(out.buffer);
+  samples.forEach((s, i) => {
+    view.setFloat32(i * 4, s / 32768, true);
+  });
+  return out;
+}
+
 describe("encoding=linear32", () => {
   it("transcribes float samples exactly as the 16-bit samples they equal", async () => {
     const { pcm } = await wavFixture(CLIP);
     const samples = int16s(pcm);
-    const floats = new Uint8Array(samples.length * 4);
-    const view = new DataView(floats.buffer);
-    samples.forEach((s, i) => {
-      view.setFloat32(i * 4, s / 32768, true);
-    });
+    const floats = float32le(samples);
     const float = await transcribe("encoding=linear32&sample_rate=16000", floats, 5);
     const linear = await transcribe("encoding=linear16&sample_rate=16000", pcm, 6);
     expect(float.messages).toEqual(linear.messages);
@@ -195,11 +201,7 @@ describe("a WAV file with no encoding or sample_rate", () => {
   it("with 32-bit float samples and a streaming header (data size 0xFFFFFFFF) is decoded to the end", async () => {
     const { pcm } = await wavFixture(CLIP);
     const samples = int16s(pcm);
-    const body = new Uint8Array(samples.length * 4);
-    const view = new DataView(body.buffer);
-    samples.forEach((s, i) => {
-      view.setFloat32(i * 4, s / 32768, true);
-    });
+    const body = float32le(samples);
     const file = wavFile({
       tag: 3,
       channels: 1,

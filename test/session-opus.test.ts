@@ -13,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { OggOpusDemuxer, oggCrc } from "../src/session/ogg-opus-demuxer";
 import { OpusStreamDecoder } from "../src/session/opus-decoder";
 import { type ServerJson, sha256Hex, TestClient, transcriptOf, withoutIds } from "./helpers/client";
+import { el, id, opusHead, size, text } from "./helpers/containers";
 import { wavFixture } from "./helpers/fixtures";
 import { seededRandom } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
@@ -57,18 +58,7 @@ function demux(ogg: Uint8Array) {
   demuxer.end();
   const head = demuxer.head;
   if (head === null) throw new Error("no OpusHead");
-  return { packets, head, headBytes: opusHeadBytes(head.channels, head.preSkip) };
-}
-
-function opusHeadBytes(channels: number, preSkip: number): Uint8Array {
-  const out = new Uint8Array(19);
-  out.set(new TextEncoder().encode("OpusHead"));
-  const view = new DataView(out.buffer);
-  out[8] = 1;
-  out[9] = channels;
-  view.setUint16(10, preSkip, true);
-  view.setUint32(12, 48_000, true);
-  return out;
+  return { packets, head, headBytes: opusHead(head.channels, head.preSkip) };
 }
 
 /** The packets decoded here, as raw 48 kHz 32-bit float PCM. */
@@ -80,24 +70,6 @@ async function decodedPcm(ogg: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength).slice();
 }
 
-// Minimal EBML writing, for a WebM that MediaRecorder would write (unknown-size Segment/Clusters).
-function id(value: number): Uint8Array {
-  const bytes: number[] = [];
-  for (let v = value; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Uint8Array.from(bytes);
-}
-function size(n: number | null): Uint8Array {
-  if (n === null) return new Uint8Array([0xff]);
-  const out = new Uint8Array(8);
-  out[0] = 0x01;
-  for (let i = 7, v = n; i > 0; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
-  return out;
-}
-function el(elementId: number, ...children: Uint8Array[]): Uint8Array {
-  const body = concat(children);
-  return concat([id(elementId), size(body.length), body]);
-}
-const text = (s: string) => new TextEncoder().encode(s);
 const u8 = (...values: number[]) => Uint8Array.from(values);
 
 /** A WebM of `packets` (20-ms Opus frames), 50 blocks per Cluster. */

@@ -6,35 +6,14 @@
 import { describe, expect, it } from "vitest";
 import { AudioFormatError } from "../src/session/audio-format";
 import { MAX_WEBM_HELD_ELEMENT_BYTES, WebmOpusDemuxer } from "../src/session/webm-opus-demuxer";
+import { el, id, size, text } from "./helpers/containers";
 import { pseudoRandomBytes } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
-
-/** An element ID's bytes (IDs are written with their marker bit, as in the spec's tables). */
-function id(value: number): Uint8Array {
-  const bytes: number[] = [];
-  for (let v = value; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Uint8Array.from(bytes);
-}
-
-/** A size as an 8-byte EBML number (0x01 marker), or the 1-byte "unknown" (0xFF). */
-function size(n: number | null): Uint8Array {
-  if (n === null) return new Uint8Array([0xff]);
-  const out = new Uint8Array(8);
-  out[0] = 0x01;
-  for (let i = 7, v = n; i > 0; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
-  return out;
-}
-
-function el(elementId: number, ...children: Uint8Array[]): Uint8Array {
-  const body = concat(children);
-  return concat([id(elementId), size(body.length), body]);
-}
 
 function unknownSize(elementId: number, ...children: Uint8Array[]): Uint8Array {
   return concat([id(elementId), size(null), ...children]);
 }
 
-const text = (s: string) => new TextEncoder().encode(s);
 const u8 = (...values: number[]) => Uint8Array.from(values);
 const float64 = (v: number) => {
   const out = new Uint8Array(8);
