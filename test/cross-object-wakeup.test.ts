@@ -15,12 +15,16 @@
  *   "Promise will never complete". So, between Durable Objects, the flag does not make it safe to
  *   wake a waiter by resolving the waiter's own promise: the opposite of what issue 11 expected.
  *
- * Two session objects (fresh names, never given a session) run code through `runInDurableObject`;
+ * The third case runs the runtime's own handoff (inference lock, scheduler) between two objects.
+ *
+ * Session objects (fresh names, never given a session) run code through `runInDurableObject`;
  * they and this test share the isolate and this module's state.
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { inferenceQueueDepth, runExclusive } from "../src/runtime/inference-lock";
+import { InferenceScheduler } from "../src/stt/inference-scheduler";
 
 /** How long the waiter waits for its wake-up before it records that none came. */
 const WAKE_TIMEOUT_MS = 3_000;
@@ -95,6 +99,45 @@ describe("waking another Durable Object in the isolate", () => {
       sqlRows: 1,
       echoed: "after the wait",
     });
+  });
+
+  it("the inference lock and the scheduler hand a turn from one object to another, which then uses its own I/O", async () => {
+    // The gate is this test's promise, so either object may await it (the first case above).
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let holding = false;
+    const holder = runInDurableObject(freshObject(), () =>
+      runExclusive(async () => {
+        holding = true;
+        await gate;
+      }),
+    );
+    await expect.poll(() => holding, { timeout: 10_000 }).toBe(true);
+    const locked = waiter(() => runExclusive(async () => {}));
+    const scheduler = new InferenceScheduler();
+    const running = runInDurableObject(freshObject(), () =>
+      scheduler.submit("a", "final", () => gate.then(() => "a")),
+    );
+    const scheduled = waiter(async () => {
+      const outcome = await scheduler.submit("b", "final", async () => "b");
+      expect(outcome).toEqual({ status: "done", value: "b" });
+    });
+    // Both waiters are queued behind the turn the other object holds.
+    await expect.poll(() => inferenceQueueDepth(), { timeout: 10_000 }).toBe(2);
+    await expect.poll(() => scheduler.waiting, { timeout: 10_000 }).toBe(1);
+    open();
+    await holder;
+    await expect(running).resolves.toEqual({ status: "done", value: "a" });
+    for (const result of [locked, scheduled]) {
+      await expect(result).resolves.toEqual({
+        woken: true,
+        stored: "true",
+        sqlRows: 1,
+        echoed: "after the wait",
+      });
+    }
   });
 
   it("a waiter awaiting its own promise, resolved by another object, is never woken", async () => {
