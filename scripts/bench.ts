@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { handoffSection } from "../bench/handoff.ts";
 import { type BenchContext, formatTable, type Section } from "../bench/report.ts";
 import { vadSection } from "../bench/vad.ts";
 import { whisperSection } from "../bench/whisper.ts";
@@ -27,11 +28,13 @@ import { whisperSection } from "../bench/whisper.ts";
  *   in-isolate pass (~15 s) and the stock baseline in Node (~30 s): ~3.5 minutes; then the
  *   latency modes (bench/whisper-latency.ts: the ~70 s of speech again in each of 3 modes, with
  *   ~1 s of trailing silence and a handshake per clip): ~4.5 minutes more. Its budget only stops
- *   it from starting clips it could not finish.
+ *   it from starting clips it could not finish;
+ * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node).
  */
 const SECTIONS: { section: Section; budgetMs: number }[] = [
   { section: vadSection, budgetMs: 100_000 },
   { section: whisperSection, budgetMs: 600_000 },
+  { section: handoffSection, budgetMs: 30_000 },
 ];
 
 /** A hung section (wrangler never ready, a stuck request) ends the process after this. */

@@ -2,25 +2,28 @@
  * One model inference at a time per isolate. ORT-web runs single-threaded WASM; interleaving two
  * `run` calls is not supported, and keeping runs whole makes each session's latency predictable.
  *
- * A FIFO of tickets in isolate memory. A caller whose ticket is not first waits on its own timers
- * (see own-context.ts: a promise resolved by another Durable Object would resume it in that
- * object's I/O context). The uncontended path never waits.
+ * A FIFO of tickets in isolate memory. Each ticket carries a TurnEnd its owner created and ends
+ * when it leaves the queue (own-context.ts: a waiter may await a promise another object created
+ * and settles, never have its own promise settled by another). A caller whose ticket is not first
+ * awaits the ticket just ahead of it, so each release wakes exactly the next waiter, at once and
+ * in its own context. The uncontended path never waits.
  *
- * A ticket whose owner vanished (its object was reset while waiting or holding) must not stop the
- * isolate's inference, so stale tickets are removed — judged against the queue's last progress,
- * not the wall clock alone: after a long hold, when no timer could fire, the next waiter gets a
- * full STALE_WAITER_MS to notice its turn. A live waiter whose ticket was removed anyway rejoins.
+ * A ticket whose owner vanished (its object was reset while waiting or holding) never ends, so it
+ * must not stop the isolate's inference: each waiter also sets one timer of its own (for when the
+ * head of the queue would turn stale, at most STALE_WAITER_MS) and then removes a stale head. Staleness is judged against the queue's
+ * last progress, not the wall clock alone: after a long hold the next waiter gets a full
+ * STALE_WAITER_MS to take its turn. A live waiter whose ticket was removed anyway rejoins.
  */
-import { sleep } from "./own-context.ts";
+import { awaitTurnEnd, TurnEnd } from "./own-context.ts";
 
-/** How often a waiting caller looks again: 2 ms, small next to one Whisper decoder step (~20 ms). */
-export const LOCK_POLL_MS = 2;
-/** A waiter silent for 5 s since the queue last moved is gone: 2500 of its polls were missed. */
+/** A head that has not taken its turn 5 s after the queue last moved is gone (a live one takes it at once). */
 const STALE_WAITER_MS = 5_000;
 /** Longest one exclusive section may hold the lock: 60 s, ~30× the slowest inference (a 30-s encoder pass). */
 const MAX_HOLD_MS = 60_000;
 
 interface Ticket {
+  turn: TurnEnd;
+  /** When its owner last woke while waiting. */
   heartbeat: number;
   runningSince: number | null;
 }
@@ -29,32 +32,39 @@ const queue: Ticket[] = [];
 /** When the head of the queue last changed (a ticket started or left). */
 let lastProgress = 0;
 
+/** Milliseconds until the head of the queue counts as abandoned (≤ 0: it does now). */
+function headStaleIn(now: number): number {
+  const head = queue[0];
+  if (head === undefined) return STALE_WAITER_MS;
+  return head.runningSince === null
+    ? Math.max(head.heartbeat, lastProgress) + STALE_WAITER_MS - now
+    : head.runningSince + MAX_HOLD_MS - now;
+}
+
 function reapHead(now: number): void {
   const head = queue[0];
-  if (head === undefined) return;
-  const stale =
-    head.runningSince === null
-      ? now - Math.max(head.heartbeat, lastProgress) > STALE_WAITER_MS
-      : now - head.runningSince > MAX_HOLD_MS;
-  if (stale) {
-    queue.shift();
-    lastProgress = now;
-    console.error(
-      JSON.stringify({
-        level: "error",
-        event: "inference lock: removed an abandoned ticket",
-        state: head.runningSince === null ? "waiting" : "holding",
-      }),
-    );
-  }
+  if (head === undefined || headStaleIn(now) >= 0) return;
+  queue.shift();
+  lastProgress = now;
+  console.error(
+    JSON.stringify({
+      level: "error",
+      event: "inference lock: removed an abandoned ticket",
+      state: head.runningSince === null ? "waiting" : "holding",
+    }),
+  );
 }
 
 export async function runExclusive<T>(work: () => Promise<T>): Promise<T> {
-  const ticket: Ticket = { heartbeat: Date.now(), runningSince: null };
+  const ticket: Ticket = { turn: new TurnEnd(), heartbeat: Date.now(), runningSince: null };
   queue.push(ticket);
   try {
     while (queue[0] !== ticket) {
-      await sleep(LOCK_POLL_MS);
+      const ahead = queue[queue.indexOf(ticket) - 1];
+      // Wake just after the head would turn stale (+1 ms), and at least every STALE_WAITER_MS:
+      // the ticket ahead may be a vanished waiter that never ends, to be reaped once it is head.
+      const wakeIn = Math.min(headStaleIn(Date.now()) + 1, STALE_WAITER_MS);
+      if (ahead !== undefined) await awaitTurnEnd(ahead.turn.ended, wakeIn);
       ticket.heartbeat = Date.now();
       reapHead(ticket.heartbeat);
       // Removed as stale while alive (a very long hold elsewhere): take a place again.
@@ -67,6 +77,7 @@ export async function runExclusive<T>(work: () => Promise<T>): Promise<T> {
     const at = queue.indexOf(ticket);
     if (at >= 0) queue.splice(at, 1);
     if (at === 0) lastProgress = Date.now();
+    ticket.turn.end();
   }
 }
 

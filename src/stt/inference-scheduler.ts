@@ -13,14 +13,18 @@
  * - a job submitted with an AbortSignal leaves the queue when it is aborted while waiting (an
  *   early final that speech made useless).
  *
- * Sessions are Durable Objects that may share the isolate, and one must never resume another's
- * code (see runtime/own-context.ts). So the scheduler is shared *state*: it grants the next job,
- * and each job's owner notices the grant on its own timer and runs its job in its own context. A
- * granted job whose owner vanished is withdrawn after STALE_GRANT_MS.
+ * Sessions are Durable Objects that may share the isolate, and one may await only promises their
+ * owners settle (runtime/own-context.ts, test/cross-object-wakeup.test.ts). So the scheduler is
+ * shared *state* plus one TurnEnd per job, created and ended by the job's own session: the job that
+ * finishes grants the next one and then ends its turn, and every waiting job, awaiting the turn
+ * now running, wakes in its own context and runs if it was granted. A job's own session wakes it
+ * when it drops the job (a newer interim, a cancel, an abort). Owners can vanish, so each waiting
+ * job also sets one timer of its own: a grant not taken up within STALE_GRANT_MS, or a run longer
+ * than MAX_RUNNING_MS, is withdrawn when it fires.
  *
  * Queue depth and waiting time are measured (`stats`) for the benchmark and the soak.
  */
-import { sleep } from "../runtime/own-context";
+import { awaitTurnEnd, TurnEnd } from "../runtime/own-context.ts";
 
 /**
  * Finals one session may have waiting: 4. An utterance is at least minSpeechMs + endpointing
@@ -37,9 +41,7 @@ export class FinalsBacklogError extends Error {
   override name = "FinalsBacklogError";
 }
 
-/** How often a waiting job's owner checks for its grant: 5 ms, small next to an inference. */
-export const SCHEDULER_POLL_MS = 5;
-/** A grant not taken up within 5 s (1000 polls) belongs to a session that is gone. */
+/** A grant not taken up within 5 s belongs to a session that is gone: a live one wakes at once. */
 const STALE_GRANT_MS = 5_000;
 /**
  * A job running longer than 2 min belongs to a session that vanished mid-run (its object was
@@ -52,6 +54,10 @@ type JobState = "waiting" | "granted" | "running" | "dropped";
 
 interface Job {
   sessionId: string;
+  /** Ended by the job's own session when the job leaves the turn (ran, or was dropped). */
+  turn: TurnEnd;
+  /** Ended by the job's own session when it drops the job while it waits. */
+  dropped: TurnEnd;
   kind: JobKind;
   enqueuedAt: number;
   state: JobState;
@@ -86,7 +92,12 @@ export class InferenceScheduler {
   #droppedInterims = 0;
   readonly #waitMs: { final: number[]; interim: number[] } = { final: [], interim: [] };
 
-  constructor(private readonly now: () => number = () => Date.now()) {}
+  readonly #now: () => number;
+
+  // No parameter properties: Node runs bench/handoff-node.ts on this file by stripping types.
+  constructor(now: () => number = () => Date.now()) {
+    this.#now = now;
+  }
 
   /**
    * Queues `run` for `sessionId`. Resolves `{status: "done"}` with its value once it ran, or
@@ -112,8 +123,10 @@ export class InferenceScheduler {
     }
     const job: Job = {
       sessionId,
+      turn: new TurnEnd(),
+      dropped: new TurnEnd(),
       kind,
-      enqueuedAt: this.now(),
+      enqueuedAt: this.#now(),
       state: "waiting",
       grantedAt: 0,
       startedAt: 0,
@@ -129,13 +142,30 @@ export class InferenceScheduler {
     return this.#await(job, run, signal);
   }
 
-  /** Runs in the submitter's own context: waits for the grant on its own timers, then runs. */
+  /**
+   * Runs in the submitter's own context: waits for the turn now running to end (or its own drop,
+   * or its own timer), until it is granted; then runs.
+   */
   async #await<T>(job: Job, run: () => Promise<T>, signal?: AbortSignal): Promise<JobOutcome<T>> {
-    this.#grantNext();
-    while (job.state === "waiting") {
-      if (signal?.aborted) this.#withdraw(job);
-      else await sleep(SCHEDULER_POLL_MS);
+    // The abort comes from the job's own session, so it may end the job's own `dropped`.
+    const onAbort = () => {
+      if (job.state === "waiting") this.#withdraw(job);
+    };
+    signal?.addEventListener("abort", onAbort);
+    try {
       this.#grantNext();
+      while (job.state === "waiting") {
+        if (signal?.aborted) {
+          this.#withdraw(job);
+          break;
+        }
+        const current = this.#current;
+        const ends = Promise.race([job.dropped.ended, current?.turn.ended ?? job.dropped.ended]);
+        await awaitTurnEnd(ends, this.#staleIn(current));
+        this.#grantNext();
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
     if (job.state === "granted" && signal?.aborted) {
       // Its turn came just as it was withdrawn: hand the turn on.
@@ -143,11 +173,14 @@ export class InferenceScheduler {
       if (this.#current === job) this.#current = null;
       this.#grantNext();
     }
-    if (job.state === "dropped") return { status: "dropped" };
+    if (job.state === "dropped") {
+      job.turn.end();
+      return { status: "dropped" };
+    }
     job.state = "running";
-    job.startedAt = this.now();
+    job.startedAt = this.#now();
     const samples = this.#waitMs[job.kind];
-    samples.push(this.now() - job.enqueuedAt);
+    samples.push(this.#now() - job.enqueuedAt);
     if (samples.length > WAIT_SAMPLES) samples.shift();
     try {
       const value = await run();
@@ -157,6 +190,7 @@ export class InferenceScheduler {
       // A job withdrawn while it ran (see MAX_RUNNING_MS) no longer holds the turn: leave it be.
       if (this.#current === job) this.#current = null;
       this.#grantNext();
+      job.turn.end();
     }
   }
 
@@ -201,11 +235,27 @@ export class InferenceScheduler {
     if (at >= 0) this.#finals.splice(at, 1);
     if (this.#interims.get(job.sessionId) === job) this.#interims.delete(job.sessionId);
     job.state = "dropped";
+    job.dropped.end();
   }
 
+  /** Only ever called from the job's own session (a newer interim, a cancel, a close). */
   #drop(job: Job): void {
     this.#droppedInterims += 1;
     job.state = "dropped";
+    job.dropped.end();
+  }
+
+  /**
+   * When a waiter should look again if the turn now running does not end first: just after it
+   * would count as abandoned (+1 ms), and at least every STALE_GRANT_MS.
+   */
+  #staleIn(current: Job | null): number {
+    if (current === null) return STALE_GRANT_MS;
+    const left =
+      current.state === "running"
+        ? current.startedAt + MAX_RUNNING_MS - this.#now()
+        : current.grantedAt + STALE_GRANT_MS - this.#now();
+    return Math.min(left + 1, STALE_GRANT_MS);
   }
 
   /**
@@ -215,7 +265,7 @@ export class InferenceScheduler {
   #grantNext(): void {
     const current = this.#current;
     if (current !== null) {
-      const now = this.now();
+      const now = this.#now();
       const abandoned =
         (current.state === "granted" && now - current.grantedAt > STALE_GRANT_MS) ||
         (current.state === "running" && now - current.startedAt > MAX_RUNNING_MS);
@@ -236,7 +286,7 @@ export class InferenceScheduler {
     this.#turn += 1;
     this.#lastServed.set(next.sessionId, this.#turn);
     next.state = "granted";
-    next.grantedAt = this.now();
+    next.grantedAt = this.#now();
   }
 
   /** The next job: finals first, each class round-robin by when its session was last served. */

@@ -81,9 +81,9 @@ export interface WhisperModels {
 
 /**
  * The loaded models, once there are some. Only the result is kept, never an in-flight promise:
- * a Durable Object awaiting a promise another object resolves would resume in that object's I/O
- * context (runtime/own-context.ts), and a promise whose loader was reset would never settle.
- * Callers that may race (sessions) go through an IsolateOnce, which lets one load at a time.
+ * a promise whose loader was reset would never settle, and its waiters would wait forever.
+ * Callers that may race (sessions) go through an IsolateOnce, which lets one load at a time and
+ * takes over a vanished load (runtime/own-context.ts).
  */
 let loaded: WhisperModels | undefined;
 

@@ -34,7 +34,7 @@ export function newVadState(): VadState {
   };
 }
 
-/** Shared by every session of the isolate; waiters poll rather than share a promise. */
+/** Shared by every session of the isolate; waiters await the loader's TurnEnd (own-context.ts). */
 const model = new IsolateOnce<InferenceSession>();
 
 /** The isolate's one Silero session; a failed load is forgotten so the next caller retries. */

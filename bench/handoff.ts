@@ -1,0 +1,64 @@
+/**
+ * The handoff section: idle gap between two sessions' inference turns and the timer wake-ups
+ * their waiting costs, for the inference lock, the scheduler and a shared model load. Measured in
+ * a child Node process (bench/handoff-node.ts explains why Node and why a child: it counts every
+ * timer callback in its process).
+ */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import type { Section } from "./report.ts";
+
+interface TurnsResult {
+  turns: number;
+  gapMs: { median: number; p95: number; max: number; total: number };
+  wakeUps: number;
+  wakeUpsPerTurn: number;
+}
+
+interface HandoffResult {
+  workMs: number;
+  lock: TurnsResult;
+  scheduler: TurnsResult;
+  once: { lateMs: number; wakeUps: number };
+}
+
+export const handoffSection: Section = {
+  name: "handoff",
+  title: "Handoff between two sessions (Node; idle gap between turns, timer wake-ups)",
+  async run(context) {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--no-warnings", path.join(context.root, "bench", "handoff-node.ts")],
+      { cwd: context.root, timeout: Math.max(10_000, context.deadline - Date.now()) },
+    );
+    const result = JSON.parse(stdout) as HandoffResult & { srcDir?: string };
+    delete result.srcDir;
+    const row = (name: string, r: TurnsResult) => [
+      name,
+      String(r.turns),
+      r.gapMs.median.toFixed(3),
+      r.gapMs.p95.toFixed(3),
+      r.gapMs.max.toFixed(3),
+      r.wakeUpsPerTurn.toFixed(2),
+    ];
+    return {
+      json: { ...result },
+      table: {
+        columns: ["what", "turns", "gap p50 ms", "gap p95 ms", "gap max ms", "wake-ups/turn"],
+        rows: [
+          row("inference lock", result.lock),
+          row("scheduler (finals)", result.scheduler),
+          [
+            "model load, 4 waiters",
+            "1",
+            result.once.lateMs.toFixed(3),
+            "",
+            "",
+            String(result.once.wakeUps),
+          ],
+        ],
+      },
+    };
+  },
+};

@@ -1,0 +1,84 @@
+/**
+ * A session object reset while it waits for the inference lock or a scheduler turn must not stop
+ * the isolate: its turn never ends (its TurnEnd is never ended, runtime/own-context.ts), so the
+ * waiters behind it time it out with their own timers and go on. The object is reset for real
+ * (`ctx.abort()`), which cancels its pending code.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { inferenceQueueDepth, runExclusive } from "../src/runtime/inference-lock";
+import { InferenceScheduler } from "../src/stt/inference-scheduler";
+import { holdInferenceLock } from "./helpers/busy-isolate";
+
+/** The waiter behind the vanished one is reaped after 5 s (STALE_WAITER_MS, STALE_GRANT_MS). */
+const WITHIN_MS = 30_000;
+
+function freshObject() {
+  return env.SESSION.get(env.SESSION.idFromName(`vanished-${crypto.randomUUID()}`));
+}
+
+/** Resets the object; the reset also fails the request that asks for it. */
+async function reset(stub: DurableObjectStub): Promise<void> {
+  await runInDurableObject(stub, (_instance, state) => state.abort("reset by the test")).catch(
+    () => {},
+  );
+}
+
+/** The `event` of each JSON line logged through console.error. */
+function loggedEvents(spy: { mock: { calls: unknown[][] } }): string[] {
+  return spy.mock.calls.flatMap((call) => {
+    try {
+      return [String((JSON.parse(String(call[0])) as { event?: unknown }).event)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("a waiter whose object was reset", () => {
+  it("does not stop the inference lock", async () => {
+    const errors = vi.spyOn(console, "error");
+    const hold = await holdInferenceLock();
+    const gone = freshObject();
+    const abandoned = runInDurableObject(gone, () => runExclusive(async () => "never")).catch(
+      (error: unknown) => String(error),
+    );
+    await expect.poll(() => inferenceQueueDepth(), { timeout: 10_000 }).toBe(2);
+    await reset(gone);
+    await abandoned;
+    const next = runExclusive(async () => "ran");
+    expect(inferenceQueueDepth()).toBe(3);
+    await hold.release();
+    await expect.poll(() => inferenceQueueDepth(), { timeout: WITHIN_MS, interval: 100 }).toBe(0);
+    expect(await next).toBe("ran");
+    expect(loggedEvents(errors)).toContain("inference lock: removed an abandoned ticket");
+  });
+
+  it("does not stop the scheduler when it is granted the turn", async () => {
+    const errors = vi.spyOn(console, "error");
+    const scheduler = new InferenceScheduler();
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const first = scheduler.submit("first", "final", () => gate);
+    const gone = freshObject();
+    const abandoned = runInDurableObject(gone, () =>
+      scheduler.submit("gone", "final", async () => "never"),
+    ).catch((error: unknown) => String(error));
+    await expect.poll(() => scheduler.waiting, { timeout: 10_000 }).toBe(1);
+    await reset(gone);
+    await abandoned;
+    const next = scheduler.submit("next", "final", async () => "ran");
+    open();
+    await first;
+    expect(await next).toEqual({ status: "done", value: "ran" });
+    expect(scheduler.stats().completed.final).toBe(2);
+    expect(loggedEvents(errors)).toContain("inference scheduler: withdrew an abandoned turn");
+  });
+});
