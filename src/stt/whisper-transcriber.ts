@@ -53,7 +53,7 @@ const manifestModel: ModelInfo = {
   uuid: "9a1c6f3e-5d2b-4e7a-9c31-7f0e2a6b8d45",
 };
 
-/** The isolate's models; sessions that arrive during the load poll for it (own-context.ts). */
+/** The isolate's models; sessions that arrive during the load await its end (own-context.ts). */
 const model = new IsolateOnce<WhisperModel>();
 
 /** The isolate's models, loading them on first use (exported for tests that decode directly). */
