@@ -24,6 +24,7 @@
  * and the flush transcribes the whole utterance as usual.
  */
 import { IsolateOnce } from "../runtime/own-context";
+import { VAD_FRAME_SAMPLES } from "../vad/silero";
 import { InferenceScheduler, type JobOutcome } from "./inference-scheduler";
 import { loadWhisper } from "./model-store";
 import {
@@ -83,18 +84,39 @@ function concat(chunks: Float32Array[], length: number): Float32Array {
   return out;
 }
 
+/** Seconds of one VAD frame: the evidence's frame indices count these from the utterance start. */
+const VAD_FRAME_SECONDS = VAD_FRAME_SAMPLES / TRANSCRIBER_SAMPLE_RATE;
+
+interface TimedWord {
+  word: string;
+  punctuatedWord: string;
+  start: number;
+  end: number;
+  confidence: number;
+}
+
+/**
+ * Whisper opens an utterance's first segment at <|0.00|> even when the pre-roll's silence
+ * (speechPadMs, 300 ms) comes before the first word, and shares the segment's span among its
+ * words by characters, so every word of that segment came out early. The VAD knows where speech
+ * begins: the first segment's words are moved into [onset, segment end], keeping their order and
+ * proportions (measured on the aligned LibriVox clips, test/whisper-session-word-timing.test.ts).
+ */
+function fromOnset(
+  words: readonly TimedWord[],
+  firstSegment: { start: number; end: number } | undefined,
+  onset: number,
+): readonly TimedWord[] {
+  if (firstSegment === undefined) return words;
+  const { start: s0, end: s1 } = firstSegment;
+  if (onset <= s0 || onset >= s1) return words;
+  const scale = (s1 - onset) / (s1 - s0);
+  const move = (t: number) => (t <= s1 ? onset + (Math.max(t, s0) - s0) * scale : t);
+  return words.map((w) => (w.start < s1 ? { ...w, start: move(w.start), end: move(w.end) } : w));
+}
+
 /** Words of a Whisper transcript on the session's timeline, clamped into [start, end]. */
-function sessionWords(
-  words: readonly {
-    word: string;
-    punctuatedWord: string;
-    start: number;
-    end: number;
-    confidence: number;
-  }[],
-  offset: number,
-  end: number,
-): TranscriptWord[] {
+function sessionWords(words: readonly TimedWord[], offset: number, end: number): TranscriptWord[] {
   return words.map((w) => {
     const start = Math.min(end, offset + Math.max(0, w.start));
     return {
@@ -355,10 +377,20 @@ class WhisperSession implements TranscriberSession {
       end,
       text: result.text,
       confidence: result.confidence,
-      words: sessionWords(result.words, start, end),
+      words: sessionWords(
+        fromOnset(result.words, result.segments[0], onsetSeconds(vad)),
+        start,
+        end,
+      ),
       ...flags,
     };
   }
+}
+
+/** Where speech begins in the utterance, by its VAD frames (0 when unknown). */
+function onsetSeconds(vad: VadEvidence | undefined): number {
+  const frame = vad?.firstSpeechFrame ?? -1;
+  return frame > 0 ? frame * VAD_FRAME_SECONDS : 0;
 }
 
 function empty(

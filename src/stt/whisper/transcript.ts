@@ -43,6 +43,8 @@ export interface VadEvidence {
    * music and noise that Silero mistakes for speech flicker.
    */
   spanProbability: number;
+  /** Index of the first frame at or above 0.5 (−1 without one): where speech begins. */
+  firstSpeechFrame?: number;
 }
 
 const VAD_SPEECH_PROBABILITY = 0.5;
@@ -82,6 +84,7 @@ export function vadEvidence(probabilities: readonly number[]): VadEvidence | und
     speechFrames,
     meanProbability: sum / probabilities.length,
     spanProbability: first < 0 ? 0 : span / (last - first + 1),
+    firstSpeechFrame: first,
   };
 }
 
