@@ -265,6 +265,35 @@ export class SocketLog {
   }
 }
 
+// --- connecting ---------------------------------------------------------------------------------
+
+/** Waits for a handshake: the first Whisper session loads the models (0.7–1.5 s measured). */
+export const OPEN_TIMEOUT_MS = 30_000;
+
+type ConnectArgs = Parameters<DeepgramClient["listen"]["v1"]["connect"]>[0];
+
+export interface Connection {
+  socket: SdkSocket;
+  log: SocketLog;
+  counter: HandshakeCounter;
+}
+
+/** Creates the SDK socket, starts recording it, and connects (without waiting for `open`). */
+export async function connect(client: DeepgramClient, args: ConnectArgs): Promise<Connection> {
+  const counter = new HandshakeCounter();
+  const socket = await client.listen.v1.connect({ ...args, agent: counter });
+  const log = new SocketLog(socket);
+  socket.connect();
+  return { socket, log, counter };
+}
+
+/** Waits for `open`; a refusal or a close first fails at once, with what the SDK reported. */
+export async function opened(connection: Connection): Promise<void> {
+  const { log } = connection;
+  const first = await log.waitFor("open", (e) => e.kind !== "message", OPEN_TIMEOUT_MS);
+  if (first.kind !== "open") throw new Error(`the SDK did not open: ${log.summary()}`);
+}
+
 /** The transcript of a Results message ("" when it has none). */
 export function transcriptOf(results: SdkResults): string {
   return results.channel.alternatives[0]?.transcript ?? "";

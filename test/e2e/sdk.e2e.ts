@@ -22,11 +22,13 @@ import {
   type AdminAccount,
   activeSessionIds,
   BYTES_PER_SECOND,
+  type Connection,
+  connect,
   createAdminAccount,
-  HandshakeCounter,
+  OPEN_TIMEOUT_MS,
+  opened,
   readClip,
-  type SdkSocket,
-  SocketLog,
+  type SocketLog,
   sessionsAdmitted,
   sleep,
   streamPcm,
@@ -72,8 +74,7 @@ const KEEPALIVE_EVERY_MS = IDLE_TIMEOUT_MS / 4;
  * DEFAULT_OPTIONS), so a retry, if any, would show within 6 s.
  */
 const NO_RETRY_WINDOW_MS = 6_000;
-/** Waits: a handshake (the first Whisper session loads the models, 0.7–1.5 s measured), finals. */
-const OPEN_TIMEOUT_MS = 30_000;
+/** Waits for finals. */
 const FINAL_TIMEOUT_MS = 30_000;
 /** From CloseStream to close: the last utterance is transcribed first (≤ 15 s of audio). */
 const CLOSE_TIMEOUT_MS = 60_000;
@@ -92,33 +93,9 @@ const LIVE_OPTIONS = {
   endpointing: 500,
 } as const;
 
-type ConnectArgs = Parameters<DeepgramClient["listen"]["v1"]["connect"]>[0];
-
 /** A client for `auth` at the server under test: the only thing an app changes is baseUrl. */
 function sdkClient(auth: { apiKey: string } | { accessToken: string }): DeepgramClient {
   return new DeepgramClient({ ...auth, baseUrl });
-}
-
-interface Connection {
-  socket: SdkSocket;
-  log: SocketLog;
-  counter: HandshakeCounter;
-}
-
-/** Creates the SDK socket, starts recording it, and connects (without waiting for `open`). */
-async function connect(client: DeepgramClient, args: ConnectArgs): Promise<Connection> {
-  const counter = new HandshakeCounter();
-  const socket = await client.listen.v1.connect({ ...args, agent: counter });
-  const log = new SocketLog(socket);
-  socket.connect();
-  return { socket, log, counter };
-}
-
-/** Waits for `open`; a refusal or a close first fails at once, with what the SDK reported. */
-async function opened(connection: Connection): Promise<void> {
-  const { log } = connection;
-  const first = await log.waitFor("open", (e) => e.kind !== "message", OPEN_TIMEOUT_MS);
-  if (first.kind !== "open") throw new Error(`the SDK did not open: ${log.summary()}`);
 }
 
 function closeEvents(log: SocketLog) {
