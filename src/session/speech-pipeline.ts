@@ -11,7 +11,13 @@
 
 import { sleep } from "../runtime/own-context";
 import type { TranscriberSession } from "../stt/transcriber";
-import { newVadState, speechProbability, VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../vad/silero";
+import {
+  primedVadState,
+  speechProbability,
+  VAD_FRAME_SAMPLES,
+  VAD_SAMPLE_RATE,
+  type VadState,
+} from "../vad/silero";
 import { type VadEvent, VadMachine, type VadOptions } from "../vad/vad-machine";
 import { MAX_UTTERANCE_SECONDS, MAX_UTTERANCE_SOFT_SECONDS } from "./caps";
 
@@ -45,7 +51,8 @@ const SOFT_UTTERANCE_FRAMES = Math.floor(MAX_UTTERANCE_SOFT_SECONDS / FRAME_SECO
 
 export class SpeechPipeline {
   readonly #vad: VadMachine;
-  readonly #vadState = newVadState();
+  /** This session's Silero state, primed with silence before the first frame (silero.ts). */
+  #vadState: VadState | null = null;
   /** Samples that do not fill a frame yet. */
   #partial = new Float32Array(0);
   /** Recent frames kept for the pre-roll of the next utterance (bounded, see constructor). */
@@ -123,6 +130,7 @@ export class SpeechPipeline {
 
   async #frame(samples: Float32Array): Promise<void> {
     const index = this.#vad.framesSeen;
+    this.#vadState ??= await primedVadState();
     const probability = await speechProbability(this.#vadState, samples);
     const frame = { index, samples, probability };
     this.#recent.push(frame);

@@ -37,6 +37,35 @@ export function newVadState(): VadState {
 /** Shared by every session of the isolate; waiters await the loader's TurnEnd (own-context.ts). */
 const model = new IsolateOnce<InferenceSession>();
 
+/**
+ * Silence Silero hears before a session's first frame: 320 ms (10 frames) of digital silence.
+ *
+ * Silero's LSTM starts from zeros, which is not the state silence leaves it in, and a stream that
+ * begins in speech (a microphone opened mid-word, a clip without lead-in) keeps it miscalibrated
+ * for seconds. Measured on JFK (docs/accuracy.md): the quiet "ask not" 3.3 s into the clip peaks
+ * at 0.82 as is but at 0.40–0.55 with its first 120–128 ms cut, and the VAD finds it only when
+ * the stream starts early enough; after 320 ms of silence it is found at every cut tried (0, 20,
+ * 52, 128, 200, 300 ms). 640 ms found the same utterances as 320 ms on every dev and short clip.
+ */
+export const VAD_PRIMING_FRAMES = 10;
+
+/** The state VAD_PRIMING_FRAMES of silence leave from zeros: the same for every session. */
+const primed = new IsolateOnce<VadState>();
+
+/**
+ * A new session's state, primed with silence (VAD_PRIMING_FRAMES): a copy of the isolate's one
+ * primed state, so no session ever holds another's arrays.
+ */
+export async function primedVadState(): Promise<VadState> {
+  const template = await primed.get(async () => {
+    const vad = newVadState();
+    const silence = new Float32Array(VAD_FRAME_SAMPLES);
+    for (let i = 0; i < VAD_PRIMING_FRAMES; i++) await speechProbability(vad, silence);
+    return vad;
+  });
+  return { state: template.state.slice(), context: template.context.slice() };
+}
+
 /** The isolate's one Silero session; a failed load is forgotten so the next caller retries. */
 export function loadSilero(): Promise<InferenceSession> {
   // Under the inference lock: ORT-web keeps mounted model data in one module-wide table that every

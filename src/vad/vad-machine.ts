@@ -63,7 +63,10 @@ export interface VadOptions {
  *   250 ms is too little for a live stream with music in it: on the dev set, the instrumental
  *   ns_librosa_vibeace_10_25s.wav holds a 10-frame (320 ms) run of frames ≥ 0.5 (p up to 0.90)
  *   and the ns_leopard_empty.wav noise one of 4 frames, while every speech clip's first
- *   utterance has at least 52 speech frames. The cost: an isolated word whose speech frames
+ *   utterance has at least 52 speech frames. (With Silero's state primed with silence, as the
+ *   session runs it, the instrumental's run grows to 20 frames and opens one utterance; Whisper's
+ *   no-speech decision drops it. Lowering this to 250 ms let music through as words and did not
+ *   lower the accuracy suite's errors.) The cost: an isolated word whose speech frames
  *   total less than 416 ms (a clipped "no") is dropped; within a phrase, short words are
  *   gathered because a tentative start survives gaps of up to 13 frames.
  * - minSilenceMs 500: speakers pause 200–400 ms inside a sentence (breaths, commas); ending an

@@ -220,19 +220,3 @@ export function deletedRuns(alignment: readonly AlignedWord[]): string[][] {
 export function deletionRuns(alignment: readonly AlignedWord[]): number[] {
   return deletedRuns(alignment).map((run) => run.length);
 }
-
-/**
- * The reference's words with the first occurrence of `phrase` (as normalised words) taken out:
- * scoring against it counts what a hypothesis got wrong besides losing that phrase. Throws if the
- * phrase is not in the reference, so a stale exemption cannot pass silently.
- */
-export function withoutPhrase(reference: string, phrase: string): string {
-  const words = normalizeWords(reference);
-  const cut = normalizeWords(phrase);
-  for (let at = 0; at + cut.length <= words.length; at++) {
-    if (cut.every((word, k) => words[at + k] === word)) {
-      return [...words.slice(0, at), ...words.slice(at + cut.length)].join(" ");
-    }
-  }
-  throw new Error(`"${phrase}" is not in the reference "${reference}"`);
-}
