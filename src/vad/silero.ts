@@ -12,6 +12,9 @@ import sileroModel from "../../node_modules/@ricky0123/vad-web/dist/silero_vad_v
 import { runExclusive } from "../runtime/inference-lock";
 import { createSession, type InferenceSession, ort } from "../runtime/ort";
 import { IsolateOnce } from "../runtime/own-context";
+import { VAD_PRIMING_FRAMES } from "./vad-machine";
+
+export { VAD_PRIMING_FRAMES };
 
 /** 32 ms at 16 kHz: the frame size Silero v5 is trained on. */
 export const VAD_FRAME_SAMPLES = 512;
@@ -36,18 +39,6 @@ export function newVadState(): VadState {
 
 /** Shared by every session of the isolate; waiters await the loader's TurnEnd (own-context.ts). */
 const model = new IsolateOnce<InferenceSession>();
-
-/**
- * Silence Silero hears before a session's first frame: 320 ms (10 frames) of digital silence.
- *
- * Silero's LSTM starts from zeros, which is not the state silence leaves it in, and a stream that
- * begins in speech (a microphone opened mid-word, a clip without lead-in) keeps it miscalibrated
- * for seconds. Measured on JFK (docs/accuracy.md): the quiet "ask not" 3.3 s into the clip peaks
- * at 0.82 as is but at 0.40–0.55 with its first 120–128 ms cut, and the VAD finds it only when
- * the stream starts early enough; after 320 ms of silence it is found at every cut tried (0, 20,
- * 52, 128, 200, 300 ms). 640 ms found the same utterances as 320 ms on every dev and short clip.
- */
-export const VAD_PRIMING_FRAMES = 10;
 
 /** The state VAD_PRIMING_FRAMES of silence leave from zeros: the same for every session. */
 const primed = new IsolateOnce<VadState>();

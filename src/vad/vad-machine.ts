@@ -11,7 +11,12 @@
  *   between is neither (hysteresis: it neither ends an utterance nor resets a silence run).
  * - Idle: a speech frame opens a tentative utterance starting at f.
  * - Tentative: it is confirmed by the frame that brings its count of speech frames to
- *   minSpeechFrames: `speech-start` {startFrame: its first speech frame, confirmedAtFrame: f}.
+ *   minSpeechFrames within the last confirmFrames = 2 × minSpeechFrames frames (speech must make
+ *   up at least half of the stretch that confirms it): `speech-start` {startFrame: its first
+ *   speech frame, confirmedAtFrame: f}. Speech holds its probability; music that Silero takes
+ *   for speech flickers: the instrumental no-speech clip's 15 speech frames are spread over 32
+ *   (two bursts 0.5 s apart), and with a plain count they opened an utterance once Silero's state
+ *   was primed with silence (silero.ts). Every speech clip's utterances are confirmed the same.
  *   Silence frames count in a run that a speech frame resets; when the run reaches
  *   misfireFrames = minSpeechFrames first, the start was a misfire and is dropped without any
  *   event. Bounding the gap keeps a lone click followed by a long pause from becoming the start
@@ -40,6 +45,18 @@
 /** Silero v5's frame: 512 samples at 16 kHz. */
 export const VAD_FRAME_MS = 32;
 
+/**
+ * Silence Silero hears before a session's first frame: 320 ms (10 frames) of digital silence.
+ *
+ * Silero's LSTM starts from zeros, which is not the state silence leaves it in, and a stream that
+ * begins in speech (a microphone opened mid-word, a clip without lead-in) keeps it miscalibrated
+ * for seconds. Measured on JFK (docs/accuracy.md): the quiet "ask not" 3.3 s into the clip peaks
+ * at 0.82 as is but at 0.40–0.55 with its first 120–128 ms cut, and the VAD finds it only when
+ * the stream starts early enough; after 320 ms of silence it is found at every cut tried (0, 20,
+ * 52, 128, 200, 300 ms). 640 ms found the same utterances as 320 ms on every dev and short clip.
+ */
+export const VAD_PRIMING_FRAMES = 10;
+
 export interface VadOptions {
   /** A frame at or above is speech (0..1). */
   positiveThreshold: number;
@@ -64,8 +81,8 @@ export interface VadOptions {
  *   ns_librosa_vibeace_10_25s.wav holds a 10-frame (320 ms) run of frames ≥ 0.5 (p up to 0.90)
  *   and the ns_leopard_empty.wav noise one of 4 frames, while every speech clip's first
  *   utterance has at least 52 speech frames. (With Silero's state primed with silence, as the
- *   session runs it, the instrumental's run grows to 20 frames and opens one utterance; Whisper's
- *   no-speech decision drops it. Lowering this to 250 ms let music through as words and did not
+ *   session runs it, the instrumental holds 15 speech frames in 32, which the density rule of
+ *   confirmFrames keeps out. Lowering this to 250 ms let music through as words and did not
  *   lower the accuracy suite's errors.) The cost: an isolated word whose speech frames
  *   total less than 416 ms (a clipped "no") is dropped; within a phrase, short words are
  *   gathered because a tentative start survives gaps of up to 13 frames.
@@ -104,6 +121,8 @@ export class VadMachine {
   /** speechPadMs in frames. */
   readonly padFrames: number;
   readonly minSpeechFrames: number;
+  /** The window in which minSpeechFrames speech frames confirm a start: 2 × minSpeechFrames. */
+  readonly confirmFrames: number;
   /** Silence run that ends a confirmed utterance; null when only forceEnd ends one. */
   readonly minSilenceFrames: number | null;
   /** Silence run that drops a tentative start: min(minSpeechFrames, minSilenceFrames). */
@@ -116,8 +135,8 @@ export class VadMachine {
   #phase: Phase = "idle";
   /** First speech frame of the current (tentative or confirmed) utterance. */
   #startFrame = 0;
-  /** Speech frames counted while tentative. */
-  #speechFrames = 0;
+  /** Indices of the tentative start's latest speech frames, at most minSpeechFrames of them. */
+  #speechFrames: number[] = [];
   /** Exclusive end of the current utterance's last speech frame. */
   #speechEnd = 0;
   /** Silence frames since the last speech frame. */
@@ -140,6 +159,7 @@ export class VadMachine {
     this.minSilenceFrames =
       options.minSilenceMs === false ? null : msToFrames(options.minSilenceMs);
     this.misfireFrames = this.minSpeechFrames;
+    this.confirmFrames = 2 * this.minSpeechFrames;
     this.utteranceEndFrames =
       options.utteranceEndMs === null ? null : msToFrames(options.utteranceEndMs);
   }
@@ -167,13 +187,18 @@ export class VadMachine {
       if (this.#phase === "idle") {
         this.#phase = "tentative";
         this.#startFrame = frame;
-        this.#speechFrames = 0;
+        this.#speechFrames = [];
       }
       this.#speechEnd = frame + 1;
       this.#silenceRun = 0;
       if (this.#phase === "tentative") {
-        this.#speechFrames += 1;
-        if (this.#speechFrames >= this.minSpeechFrames) {
+        this.#speechFrames.push(frame);
+        if (this.#speechFrames.length > this.minSpeechFrames) this.#speechFrames.shift();
+        const oldest = this.#speechFrames[0] ?? frame;
+        if (
+          this.#speechFrames.length >= this.minSpeechFrames &&
+          frame - oldest < this.confirmFrames
+        ) {
           this.#phase = "speaking";
           events.push({
             type: "speech-start",
