@@ -74,6 +74,8 @@ export async function nodeRound(
   clips: Clip[],
   layout: VadBatch[][],
   first: boolean,
+  /** Silent frames run before each clip, untimed (the session's priming: VAD_PRIMING_FRAMES). */
+  primingFrames = 0,
 ): Promise<{ row: VadRun[]; frameMs: number[]; firstFrameMs: number | null }> {
   const row: VadRun[] = [];
   const frameMs: number[] = [];
@@ -83,6 +85,8 @@ export async function nodeRound(
       state: new Float32Array(STATE_SIZE),
       context: new Float32Array(CONTEXT_SAMPLES),
     };
+    const silence = new Float32Array(FRAME_SAMPLES);
+    for (let f = 0; f < primingFrames; f++) await nodeStep(model, vad, silence);
     const probabilities: number[] = [];
     const times: number[] = [];
     const frames = Math.floor(clip.samples.length / FRAME_SAMPLES);

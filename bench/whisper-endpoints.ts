@@ -2,7 +2,8 @@
  * Where the server's utterances end, replayed in Node: the same Silero v5 model (onnxruntime-web,
  * bench/vad-node.ts; it matches workerd's probabilities to ~1e-7, see the vad section) over the
  * same 16 kHz stream the session received, through the same state machine (src/vad/vad-machine.ts)
- * with the session's default options (endpointing 500 ms). Each endpoint gives
+ * with the session's default options (endpointing 500 ms), from the same primed state (silence
+ * first, as src/vad/silero.ts primes every session). Each endpoint gives
  * - `decidedAtSample`: the end of the frame whose silence completed the endpointing window, i.e.
  *   the end of the audio the final covers (the server feeds that frame to the utterance too);
  * - `speechEndSample`: the end of the utterance's last speech frame (probability ≥ 0.5).
@@ -11,7 +12,7 @@
  * at the first silence (an early final). A replay that diverged from the server is detected, not
  * trusted.
  */
-import { DEFAULT_VAD_OPTIONS, VadMachine } from "../src/vad/vad-machine.ts";
+import { DEFAULT_VAD_OPTIONS, VAD_PRIMING_FRAMES, VadMachine } from "../src/vad/vad-machine.ts";
 import { loadNodeModel, nodeRound, SAMPLE_RATE } from "./vad-node.ts";
 
 const DEFAULT_MIN_SILENCE_MS = DEFAULT_VAD_OPTIONS.minSilenceMs || 500;
@@ -49,6 +50,7 @@ export async function replayEndpoints(
     clips,
     clips.map(() => []),
     false,
+    VAD_PRIMING_FRAMES,
   );
   return row.map((run) => {
     const machine = new VadMachine({ ...DEFAULT_VAD_OPTIONS, minSilenceMs });

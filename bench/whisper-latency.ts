@@ -57,6 +57,8 @@ export interface LatencyUtterance {
 
 export interface LatencyModeResult {
   mode: string;
+  /** Which service answered (LatencyTarget.name). */
+  target: string;
   utterances: LatencyUtterance[];
   /** Utterances of the replay that no final of the mode's kind answered. */
   missing: number;
@@ -66,11 +68,22 @@ export interface LatencyModeResult {
   wer: number | null;
 }
 
+/** One running copy of the service. */
+export interface LatencyTarget {
+  name: string;
+  url: string;
+  cpuPid: number | null;
+}
+
 export interface LatencyOptions {
   root: string;
-  url: string;
+  /**
+   * The services measured. With more than one, each clip runs on every target in turn, the order
+   * alternating clip by clip, so that a slow spell of this shared machine falls on all of them
+   * alike: their medians can be compared within the one run.
+   */
+  targets: readonly LatencyTarget[];
   key: string;
-  cpuPid: number | null;
   clips: readonly LatencyClip[];
   /** Epoch ms after which no further clip is started. */
   deadline: number;
@@ -98,6 +111,89 @@ function answer(run: SessionRun, mode: LatencyMode, endpoint: Endpoint, used: Se
 
 const round = (value: number) => (Number.isFinite(value) ? ms(value) : null);
 
+interface Tally {
+  utterances: LatencyUtterance[];
+  missing: number;
+  errors: number;
+  referenceWords: number;
+}
+
+const newTally = (): Tally => ({ utterances: [], missing: 0, errors: 0, referenceWords: 0 });
+
+async function measureClip(
+  options: LatencyOptions,
+  target: LatencyTarget,
+  mode: LatencyMode,
+  clip: LatencyClip,
+  clipEndpoints: readonly Endpoint[],
+  tally: Tally,
+): Promise<void> {
+  const run = await runSession(target.url, options.key, clip.pcm, target.cpuPid, {
+    query: mode.query,
+    finalizeAtSamples: mode.finalize ? clipEndpoints.map((e) => e.decidedAtSample) : [],
+  });
+  const used = new Set<number>();
+  const mine: LatencyUtterance[] = [];
+  for (const endpoint of clipEndpoints) {
+    const index = answer(run, mode, endpoint, used);
+    const final = run.finals[index];
+    if (index < 0 || final === undefined) {
+      tally.missing += 1;
+      continue;
+    }
+    used.add(index);
+    const frame = Math.min(
+      run.sentAtMs.length - 1,
+      Math.floor((endpoint.speechEndSample - 1) / FRAME_SAMPLES),
+    );
+    const speechSent = run.sentAtMs[frame] ?? Number.NaN;
+    const endSample = Math.round((final.start + final.duration) * SAMPLE_RATE);
+    mine.push({
+      clip: clip.id,
+      speechEndS: ms(endpoint.speechEndSample / SAMPLE_RATE),
+      finalEndS: ms(endSample / SAMPLE_RATE),
+      early: endSample < endpoint.decidedAtSample - EARLY_END_SAMPLES,
+      latencyMs: ms(final.arrivalMs - speechSent),
+    });
+  }
+  tally.utterances.push(...mine);
+  const text = run.finals
+    .map((f) => f.transcript)
+    .filter((t) => t !== "")
+    .join(" ");
+  const score = wordErrorRate(clip.reference, text);
+  tally.errors += score.errors;
+  tally.referenceWords += score.referenceWords;
+  const label = options.targets.length > 1 ? ` [${target.name}]` : "";
+  options.log(
+    `whisper latency: ${mode.name}${label} ${clip.id} → ${mine
+      .map((u) => `${Math.round(u.latencyMs)} ms${u.early ? " (early)" : ""}`)
+      .join(", ")}`,
+  );
+}
+
+function summary(mode: LatencyMode, target: LatencyTarget, tally: Tally): LatencyModeResult {
+  const { utterances } = tally;
+  const latencies = utterances.map((u) => u.latencyMs);
+  return {
+    mode: mode.name,
+    target: target.name,
+    utterances,
+    missing: tally.missing,
+    latencyMs: {
+      n: latencies.length,
+      p50: round(median(latencies)),
+      p95: round(p95(latencies)),
+      max: latencies.length > 0 ? ms(Math.max(...latencies)) : null,
+    },
+    earlyShare:
+      utterances.length > 0
+        ? ms(utterances.filter((u) => u.early).length / utterances.length)
+        : null,
+    wer: tally.referenceWords > 0 ? ms(tally.errors / tally.referenceWords) : null,
+  };
+}
+
 export async function runLatencyModes(options: LatencyOptions): Promise<LatencyModeResult[]> {
   const streams = options.clips.map((clip) => {
     const samples = new Float32Array(clip.pcm.byteLength / 2 + REPLAY_TAIL_SAMPLES);
@@ -107,74 +203,33 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
   const results: LatencyModeResult[] = [];
   for (const mode of LATENCY_MODES) {
     const endpoints = await replayEndpoints(options.root, streams, mode.minSilenceMs);
-    const utterances: LatencyUtterance[] = [];
-    let missing = 0;
-    let errors = 0;
-    let referenceWords = 0;
-    for (const [i, clip] of options.clips.entries()) {
-      if (Date.now() + (clip.pcm.byteLength / 2 / SAMPLE_RATE + 2) * 1000 > options.deadline) {
-        options.log(`whisper latency: time budget reached before ${mode.name} ${clip.id}`);
-        break;
-      }
-      const clipEndpoints = endpoints[i] ?? [];
-      const run = await runSession(options.url, options.key, clip.pcm, options.cpuPid, {
-        query: mode.query,
-        finalizeAtSamples: mode.finalize ? clipEndpoints.map((e) => e.decidedAtSample) : [],
-      });
-      const used = new Set<number>();
-      for (const endpoint of clipEndpoints) {
-        const index = answer(run, mode, endpoint, used);
-        const final = run.finals[index];
-        if (index < 0 || final === undefined) {
-          missing += 1;
-          continue;
+    const tallies = new Map(options.targets.map((t) => [t.name, newTally()]));
+    clips: for (const [i, clip] of options.clips.entries()) {
+      const order = i % 2 === 0 ? options.targets : [...options.targets].reverse();
+      const ran = new Map<string, Tally>();
+      for (const target of order) {
+        const seconds = clip.pcm.byteLength / 2 / SAMPLE_RATE;
+        if (Date.now() + (seconds + 2) * 1000 > options.deadline) {
+          options.log(`whisper latency: time budget reached before ${mode.name} ${clip.id}`);
+          break clips;
         }
-        used.add(index);
-        const frame = Math.min(
-          run.sentAtMs.length - 1,
-          Math.floor((endpoint.speechEndSample - 1) / FRAME_SAMPLES),
-        );
-        const speechSent = run.sentAtMs[frame] ?? Number.NaN;
-        const endSample = Math.round((final.start + final.duration) * SAMPLE_RATE);
-        utterances.push({
-          clip: clip.id,
-          speechEndS: ms(endpoint.speechEndSample / SAMPLE_RATE),
-          finalEndS: ms(endSample / SAMPLE_RATE),
-          early: endSample < endpoint.decidedAtSample - EARLY_END_SAMPLES,
-          latencyMs: ms(final.arrivalMs - speechSent),
-        });
+        const tally = newTally();
+        await measureClip(options, target, mode, clip, endpoints[i] ?? [], tally);
+        ran.set(target.name, tally);
       }
-      const text = run.finals
-        .map((f) => f.transcript)
-        .filter((t) => t !== "")
-        .join(" ");
-      const score = wordErrorRate(clip.reference, text);
-      errors += score.errors;
-      referenceWords += score.referenceWords;
-      options.log(
-        `whisper latency: ${mode.name} ${clip.id} → ${utterances
-          .filter((u) => u.clip === clip.id)
-          .map((u) => `${Math.round(u.latencyMs)} ms${u.early ? " (early)" : ""}`)
-          .join(", ")}`,
-      );
+      // A clip counts once every target has run it, so the comparison stays like for like.
+      for (const [name, tally] of ran) {
+        const total = tallies.get(name);
+        if (!total) continue;
+        total.utterances.push(...tally.utterances);
+        total.missing += tally.missing;
+        total.errors += tally.errors;
+        total.referenceWords += tally.referenceWords;
+      }
     }
-    const latencies = utterances.map((u) => u.latencyMs);
-    results.push({
-      mode: mode.name,
-      utterances,
-      missing,
-      latencyMs: {
-        n: latencies.length,
-        p50: round(median(latencies)),
-        p95: round(p95(latencies)),
-        max: latencies.length > 0 ? ms(Math.max(...latencies)) : null,
-      },
-      earlyShare:
-        utterances.length > 0
-          ? ms(utterances.filter((u) => u.early).length / utterances.length)
-          : null,
-      wer: referenceWords > 0 ? ms(errors / referenceWords) : null,
-    });
+    for (const target of options.targets) {
+      results.push(summary(mode, target, tallies.get(target.name) ?? newTally()));
+    }
   }
   return results;
 }

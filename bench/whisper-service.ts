@@ -123,9 +123,8 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
     try {
       latency = await runLatencyModes({
         root: options.root,
-        url: worker.url,
+        targets: [{ name: "service", url: worker.url, cpuPid }],
         key: options.key,
-        cpuPid,
         clips: options.latencyClips,
         deadline: options.deadline,
         log,

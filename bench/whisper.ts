@@ -43,7 +43,7 @@ import { FRAME_SAMPLES, SAMPLE_RATE, type SessionRun } from "./whisper-session.t
 import type { NodeBaseline, NodeBaselineJob } from "./whisper-wire.ts";
 
 /** The bench's own wrangler state (git-ignored with bench-results/). */
-const PERSIST_DIR = "bench-results/whisper-state";
+export const PERSIST_DIR = "bench-results/whisper-state";
 /** Endpointing's silence run: 500 ms → 16 VAD frames of 512 samples (src/protocol/options.ts). */
 const ENDPOINT_SILENCE_SAMPLES = 16 * 512;
 /** Finals and replayed endpoints match when their ends differ by at most the 1 ms rounding. */
@@ -64,7 +64,7 @@ const LONG_CLIPS = [
   "sb_lj050_0131.wav",
 ];
 /** Setup steps run wrangler a few times (~5 s); the stock baseline takes ~30 s of compute. */
-const SETUP_TIMEOUT_MS = 120_000;
+export const SETUP_TIMEOUT_MS = 120_000;
 const BASELINE_TIMEOUT_MS = 180_000;
 const MB = 1_000_000;
 const MiB = 1024 * 1024;
@@ -93,7 +93,7 @@ const OUTPUT_TAIL_LINES = 30;
  * `node <args>` from the repository root. stdout is captured and returned (the runner's own stdout
  * stays clean JSON) and quoted when the child fails; stderr goes to ours (progress lines).
  */
-function runNode(root: string, args: string[], timeoutMs: number): Promise<string> {
+export function runNode(root: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", 2] });
     let out = "";
@@ -114,7 +114,7 @@ function runNode(root: string, args: string[], timeoutMs: number): Promise<strin
   });
 }
 
-async function loadClips(evalDir: string): Promise<Clip[]> {
+export async function loadClips(evalDir: string): Promise<Clip[]> {
   const rows = parseManifest(await readFile(path.join(evalDir, "manifest.tsv"), "utf8"));
   return Promise.all(
     rows.map(async (row) => {

@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { earlyFinalsSection } from "../bench/early-finals.ts";
 import { handoffSection } from "../bench/handoff.ts";
 import { type BenchContext, formatTable, type Section } from "../bench/report.ts";
 import { vadSection } from "../bench/vad.ts";
@@ -29,16 +30,22 @@ import { whisperSection } from "../bench/whisper.ts";
  *   latency modes (bench/whisper-latency.ts: the ~70 s of speech again in each of 3 modes, with
  *   ~1 s of trailing silence and a handshake per clip): ~4.5 minutes more. Its budget only stops
  *   it from starting clips it could not finish;
- * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node).
+ * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node);
+ * - early-finals, only when named in EARSHOT_BENCH_SECTIONS: the latency modes on two services
+ *   (early finals off and on), ~70 s of speech plus ~2 s per clip, 3 modes × 2: ~10 minutes.
  */
-const SECTIONS: { section: Section; budgetMs: number }[] = [
+const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[] = [
   { section: vadSection, budgetMs: 100_000 },
   { section: whisperSection, budgetMs: 600_000 },
   { section: handoffSection, budgetMs: 30_000 },
+  { section: earlyFinalsSection, budgetMs: 720_000, onlyWhenNamed: true },
 ];
 
-/** A hung section (wrangler never ready, a stuck request) ends the process after this. */
-const HARD_LIMIT_MS = 900_000;
+/**
+ * A hung section (wrangler never ready, a stuck request) ends the process after the budgets of
+ * the sections run plus this margin (setup and teardown are outside the budgets).
+ */
+const HARD_LIMIT_MARGIN_MS = 170_000;
 
 // Loopback only: wrangler/miniflare otherwise fetch workers.cloudflare.com/cf.json and may send
 // usage metrics. Set before wrangler is imported (bench/vad.ts imports it lazily).
@@ -93,23 +100,25 @@ function machine(): Record<string, unknown> {
 }
 
 async function main(): Promise<void> {
-  const hardLimit = setTimeout(() => {
-    log(`bench: still running after ${HARD_LIMIT_MS} ms; giving up`);
-    process.exit(1);
-  }, HARD_LIMIT_MS);
-  hardLimit.unref();
-
   const shared = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared");
   const only = process.env.EARSHOT_BENCH_SECTIONS?.split(",").filter(Boolean);
   const unknown = only?.filter((name) => !SECTIONS.some(({ section }) => section.name === name));
   if (unknown && unknown.length > 0) {
     throw new Error(`EARSHOT_BENCH_SECTIONS: no section named ${unknown.join(", ")}`);
   }
+  const selected = SECTIONS.filter(({ section, onlyWhenNamed }) =>
+    only ? only.includes(section.name) : !onlyWhenNamed,
+  );
+  const hardLimitMs = selected.reduce((sum, s) => sum + s.budgetMs, HARD_LIMIT_MARGIN_MS);
+  const hardLimit = setTimeout(() => {
+    log(`bench: still running after ${hardLimitMs} ms; giving up`);
+    process.exit(1);
+  }, hardLimitMs);
+  hardLimit.unref();
   const before = machine();
   const result: Record<string, unknown> = {};
   const tables: string[] = [];
-  for (const { section, budgetMs } of SECTIONS) {
-    if (only && !only.includes(section.name)) continue;
+  for (const { section, budgetMs } of selected) {
     const context: BenchContext = {
       root,
       evalDir: path.join(shared, "eval", "dev"),
