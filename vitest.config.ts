@@ -45,13 +45,14 @@ const deployedVars = Object.fromEntries(
   ),
 );
 
-/** Tests that run sessions on the real Whisper models; every other test uses the fake. */
-const WHISPER_SESSION_TESTS = ["test/whisper-session*.test.ts"];
 /**
- * Early finals (EARSHOT_EARLY_FINALS) are off by default, so the Whisper tests run without them,
- * as production does; their own tests run in a project that turns them on.
+ * Tests that run sessions on the real Whisper models, with the deployed configuration (early
+ * finals on, as production runs); every other test uses the fake.
  */
-const EARLY_FINAL_TESTS = ["test/whisper-early-final*.test.ts"];
+const WHISPER_SESSION_TESTS = [
+  "test/whisper-session*.test.ts",
+  "test/whisper-early-final*.test.ts",
+];
 
 /** A project of tests in workerd, with the worker's config and the given transcriber. */
 function workers(
@@ -124,16 +125,8 @@ export default defineConfig({
     // ... and the Opus decoder's wasm extracted from its package (scripts/opus-wasm.ts).
     globalSetup: ["./test/setup/models.ts", "./test/setup/opus-wasm.ts"],
     projects: [
-      workers(
-        "protocol",
-        "fake",
-        ["test/**/*.test.ts"],
-        [...WHISPER_SESSION_TESTS, ...EARLY_FINAL_TESTS],
-      ),
+      workers("protocol", "fake", ["test/**/*.test.ts"], WHISPER_SESSION_TESTS),
       workers("whisper", "whisper", WHISPER_SESSION_TESTS, []),
-      workers("whisper-early-finals", "whisper", EARLY_FINAL_TESTS, [], {
-        EARSHOT_EARLY_FINALS: "on",
-      }),
     ],
   },
 });

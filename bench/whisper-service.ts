@@ -77,10 +77,10 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   const worker = await startDevWorker({
     config: `${options.root}/wrangler.toml`,
     persistTo: options.persistTo,
-    // EARSHOT_BENCH_EARLY_FINALS=on measures the service with early finals (off by default).
+    // EARSHOT_BENCH_EARLY_FINALS=off measures the service without early finals (on by default).
     vars: {
       EARSHOT_TRANSCRIBER: "whisper",
-      EARSHOT_EARLY_FINALS: process.env.EARSHOT_BENCH_EARLY_FINALS === "on" ? "on" : "off",
+      EARSHOT_EARLY_FINALS: process.env.EARSHOT_BENCH_EARLY_FINALS === "off" ? "off" : "on",
     },
     // Fresh per run; only this loopback worker ever sees them. 48 bytes ≥ the 32 characters the
     // token signer requires.

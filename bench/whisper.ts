@@ -648,7 +648,7 @@ function summarise(
     },
     latency: service.latency,
     latency_error: service.latencyError,
-    early_finals: process.env.EARSHOT_BENCH_EARLY_FINALS === "on",
+    early_finals: process.env.EARSHOT_BENCH_EARLY_FINALS !== "off",
     latency_note:
       "end of speech (Silero's last speech frame, replayed) → final, per utterance, clips at " +
       "real-time pace in 20 ms frames: finalize-200ms = the client sends Finalize 200 ms after " +

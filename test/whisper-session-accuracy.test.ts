@@ -32,8 +32,12 @@ const Q = "?encoding=linear16&sample_rate=16000";
 const SETTINGS = [10, 300, 500] as const;
 type Setting = (typeof SETTINGS)[number];
 
-/** Errors over all 206 reference words allowed per setting (the ratchet's sum). */
-const MAX_ERRORS: Record<Setting, number> = { 10: 23, 300: 21, 500: 18 };
+/**
+ * Errors over all 206 reference words allowed per setting (the ratchet's sum). With early finals
+ * on (the default since they cut end-of-speech → final p50 by ~40%), 300 and 500 decode the same
+ * audio (up to the first silence) and read alike: 21 → 19 at 300, 18 → 19 at 500.
+ */
+const MAX_ERRORS: Record<Setting, number> = { 10: 23, 300: 19, 500: 19 };
 
 /** Errors allowed per clip and setting: the measured baseline, lowered as fixes land. */
 const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
@@ -55,20 +59,21 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     wcpp_jfk: 1,
     psx_librivox_0880: 3,
     psx_librivox_0890: 3,
-    sb_lj050_0131: 4,
-    ds_ldc93s1: 7,
+    sb_lj050_0131: 3,
+    ds_ldc93s1: 5,
     lhotse_2412_153948_0000: 1,
-    psx_cards_002: 1,
     psx_cards_004: 1,
+    // 0 → 2 with early finals: "290-340." for "two nine three four zero" (as at 10 and 500).
+    psx_tidigits_2934z: 2,
   },
   500: {
     wcpp_jfk: 1,
-    psx_librivox_0880: 1,
+    // 1 → 3 with early finals: "He was not, and he'll dispose young man."
+    psx_librivox_0880: 3,
     psx_librivox_0890: 3,
     sb_lj050_0131: 3,
     ds_ldc93s1: 5,
     lhotse_2412_153948_0000: 1,
-    psx_cards_002: 1,
     psx_cards_004: 1,
     psx_tidigits_2934z: 2,
   },
@@ -77,7 +82,7 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
 /** Clips that still lose a run of 2+ consecutive words at a setting (should only ever shrink). */
 const KNOWN_DELETION_RUNS: Record<Setting, string[]> = {
   10: [],
-  300: ["ds_ldc93s1"],
+  300: [],
   500: [],
 };
 

@@ -18,7 +18,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadWhisper } from "../src/stt/model-store";
 import { createWhisperModel, transcribe, type WhisperModel } from "../src/stt/whisper/transcribe";
 import { noSpeechVerdict, type SpeechEvidence, vadEvidence } from "../src/stt/whisper/transcript";
-import { newVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
+import { primedVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
 import { fixture, manifest, pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { brownNoise, hum, melody, whiteNoise } from "./helpers/generated-audio";
 import { seedModels } from "./helpers/models";
@@ -40,7 +40,8 @@ interface Case {
 }
 
 async function vadProbabilities(samples: Float32Array): Promise<number[]> {
-  const state = newVadState();
+  // As the session does: Silero's state primed with silence (src/vad/silero.ts).
+  const state = await primedVadState();
   const out: number[] = [];
   for (let at = 0; at + VAD_FRAME_SAMPLES <= samples.length; at += VAD_FRAME_SAMPLES) {
     out.push(await speechProbability(state, samples.subarray(at, at + VAD_FRAME_SAMPLES)));

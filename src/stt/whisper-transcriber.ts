@@ -14,14 +14,18 @@
  * it; later interims of the utterance keep settled words as they are and only rewrite the tail, so
  * the beginning of a caption does not flicker. The final is transcribed fresh and replaces all.
  *
- * Early finals (EARSHOT_EARLY_FINALS=on; off by default, see wrangler.toml for why): at
+ * Early finals (on unless EARSHOT_EARLY_FINALS=off; wrangler.toml says why): at
  * the first silence after speech (`speculate`) the utterance so far is submitted
  * as its final at once, while the endpointing wait or the client's Finalize is still to come. If
  * only silence follows until the flush, that decode is the final, and the final covers exactly the
  * audio it decoded (the silence fed after it is left out), so it is what a fresh decode of the
  * final's audio gives; if anything else follows (`dropSpeculation`), it is aborted — out of the
  * queue if it still waits, stopped before its next decoder step if it runs — counted as wasted,
- * and the flush transcribes the whole utterance as usual.
+ * and the flush transcribes the whole utterance as usual. An early final with no words (empty, or
+ * dropped as no speech) is not trusted either: the flush decodes the whole utterance, silence
+ * after it included, as without early finals (counted as redone). Cut at the first silence, a short
+ * quiet phrase can score as no speech where the same phrase with the silence after it does not
+ * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
  */
 import { IsolateOnce } from "../runtime/own-context";
 import { VAD_FRAME_SAMPLES } from "../vad/silero";
@@ -163,8 +167,11 @@ class WhisperSession implements TranscriberSession {
   #finals: Promise<void> = Promise.resolve();
   /** The current utterance's early final, while only silence has followed it. */
   #speculation: Speculation | null = null;
-  /** Early finals started, used as finals, and thrown away because speech followed. */
-  readonly #speculations = { started: 0, used: 0, wasted: 0 };
+  /**
+   * Early finals started, used as finals, thrown away because speech followed, and used but
+   * decoded again whole because they had no text.
+   */
+  readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
 
   constructor(
     private readonly context: TranscriberContext,
@@ -210,11 +217,9 @@ class WhisperSession implements TranscriberSession {
   flush(reason: FlushReason, atSample: number): Promise<void> {
     const speculation = this.#speculation;
     this.#speculation = null;
+    const whole = concat(this.#chunks, this.#samples);
     // With an early final, only silence came after it: the final covers what it decoded.
-    const audio = concat(this.#chunks, this.#samples).subarray(
-      0,
-      speculation?.samples ?? this.#samples,
-    );
+    const early = whole.subarray(0, speculation?.samples ?? this.#samples);
     const start = this.#start;
     const vad = vadEvidence(this.#vad);
     this.#chunks = [];
@@ -231,13 +236,11 @@ class WhisperSession implements TranscriberSession {
     const fromFinalize = reason === "finalize" || reason === "close";
     const flags = { isFinal: true, speechFinal, fromFinalize };
     if (speculation) this.#speculations.used += 1;
-    const job =
-      start === null || audio.length === 0
-        ? null
-        : (speculation?.job ??
-          this.scheduler.submit(this.context.sessionId, "final", () =>
-            this.#transcribe(audio, "final"),
-          ));
+    const decodeWhole = () =>
+      this.scheduler.submit(this.context.sessionId, "final", () =>
+        this.#transcribe(whole, "final"),
+      );
+    const job = start === null || whole.length === 0 ? null : (speculation?.job ?? decodeWhole());
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
     job?.catch(() => {});
     // Each final waits for the ones before it, but not for their success: one failed final must
@@ -249,7 +252,17 @@ class WhisperSession implements TranscriberSession {
           if (fromFinalize) this.context.emit(empty(atSample / TRANSCRIBER_SAMPLE_RATE, flags));
           return;
         }
-        const outcome = await job;
+        let outcome = await job;
+        let audio = speculation ? early : whole;
+        if (speculation && outcome.status === "done" && this.#noText(outcome.value, audio, vad)) {
+          // An early final with no text to show is not trusted: cut at the first silence, a short
+          // quiet phrase can score as no speech ("ask not" at 4 of 9 stream starts) where the same
+          // phrase decoded with the silence that followed it does not. The final decodes the whole
+          // utterance, as without early finals; only finals with no words pay for it.
+          this.#speculations.redone += 1;
+          audio = whole;
+          outcome = await decodeWhole();
+        }
         if (outcome.status === "dropped") throw new Error("a final was dropped by the scheduler");
         this.context.emit(this.#toTranscript(outcome.value, start, audio.length, flags, vad));
       });
@@ -343,6 +356,11 @@ class WhisperSession implements TranscriberSession {
     });
   }
 
+  /** Whether a decode shows no words: empty, or dropped as no speech (see #toTranscript). */
+  #noText(result: WhisperResult, audio: Float32Array, vad: VadEvidence | undefined): boolean {
+    return result.text === "" || verdictOf(result, audio.length, vad).noSpeech;
+  }
+
   #toTranscript(
     result: WhisperResult,
     startSample: number,
@@ -353,13 +371,7 @@ class WhisperSession implements TranscriberSession {
     const start = startSample / TRANSCRIBER_SAMPLE_RATE;
     const end = (startSample + samples) / TRANSCRIBER_SAMPLE_RATE;
     if (result.text === "") return { ...empty(start, flags), end };
-    const verdict = noSpeechVerdict({
-      noSpeechProbability: result.noSpeechProbability,
-      avgLogprob: result.avgLogprob,
-      compressionRatio: result.compressionRatio,
-      seconds: samples / TRANSCRIBER_SAMPLE_RATE,
-      ...(vad ? { vad } : {}),
-    });
+    const verdict = verdictOf(result, samples, vad);
     if (verdict.noSpeech) {
       this.context.log.debug("dropped as no speech", {
         final: flags.isFinal,
@@ -387,6 +399,17 @@ class WhisperSession implements TranscriberSession {
   }
 }
 
+/** The no-speech decision on a decode of `samples` samples, with the utterance's VAD evidence. */
+function verdictOf(result: WhisperResult, samples: number, vad: VadEvidence | undefined) {
+  return noSpeechVerdict({
+    noSpeechProbability: result.noSpeechProbability,
+    avgLogprob: result.avgLogprob,
+    compressionRatio: result.compressionRatio,
+    seconds: samples / TRANSCRIBER_SAMPLE_RATE,
+    ...(vad ? { vad } : {}),
+  });
+}
+
 /** Where speech begins in the utterance, by its VAD frames (0 when unknown). */
 function onsetSeconds(vad: VadEvidence | undefined): number {
   const frame = vad?.firstSpeechFrame ?? -1;
@@ -402,7 +425,7 @@ function empty(
 
 export interface WhisperEnv {
   MODELS: R2Bucket;
-  /** "on": early finals (see the header). */
+  /** "off" turns early finals off (see the header); anything else leaves them on. */
   EARSHOT_EARLY_FINALS?: string;
 }
 
@@ -414,6 +437,6 @@ export function whisperTranscriber(env: WhisperEnv): Transcriber {
       await load();
     },
     open: (context) =>
-      new WhisperSession(context, load, isolateScheduler, env.EARSHOT_EARLY_FINALS === "on"),
+      new WhisperSession(context, load, isolateScheduler, env.EARSHOT_EARLY_FINALS !== "off"),
   };
 }
