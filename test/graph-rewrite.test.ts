@@ -6,7 +6,7 @@
  */
 import type { onnx as OnnxTypes } from "onnx-proto";
 import { describe, expect, it } from "vitest";
-import { rewriteDecoder } from "../scripts/models/decoder-rewrite.ts";
+import { LOGIT_POSITIONS, rewriteDecoder } from "../scripts/models/decoder-rewrite.ts";
 import { rewriteEncoder } from "../scripts/models/encoder-rewrite.ts";
 import {
   assertTopological,
@@ -326,6 +326,20 @@ const decoderFeeds = (withCache: boolean) => ({
   use_cache_branch: new ort.Tensor("bool", [withCache], [1]),
 });
 
+/** The prepared decoder's feeds: the stock ones plus the positions to project (all by default). */
+const preparedFeeds = (withCache: boolean, positions: bigint[] = [0n, 1n, 2n]) => ({
+  ...decoderFeeds(withCache),
+  [LOGIT_POSITIONS]: new ort.Tensor("int64", BigInt64Array.from(positions), [positions.length]),
+});
+
+/** Rows `positions` of a [1, S, VOCABULARY] logits array. */
+function logitRows(logits: Float32Array | undefined, positions: number[]): Float32Array {
+  if (!logits) throw new Error("no logits");
+  return Float32Array.from(
+    positions.flatMap((p) => [...logits.subarray(p * VOCABULARY, (p + 1) * VOCABULARY)]),
+  );
+}
+
 function rewrittenDecoder(sharedCachePass = true): Model {
   const rewritten = decoderModel();
   rewriteDecoder(rewritten, { vocabulary: VOCABULARY, width: WIDTH }, { sharedCachePass });
@@ -338,7 +352,7 @@ describe("decoder rewrite", () => {
       const stock = await run(decoderModel(), decoderFeeds(withCache));
       const prepared = await run(
         finish(rewrittenDecoder(), "decoder.data"),
-        decoderFeeds(withCache),
+        preparedFeeds(withCache),
       );
       expect(Object.keys(prepared)).toEqual(["logits", "present.0.decoder.key"]);
       // Same table rows, read from the transposed copy: identical embeddings.
@@ -354,11 +368,11 @@ describe("decoder rewrite", () => {
     for (const withCache of [true, false]) {
       const twoPasses = await run(
         finish(rewrittenDecoder(false), "decoder.data"),
-        decoderFeeds(withCache),
+        preparedFeeds(withCache),
       );
       const shared = await run(
         finish(rewrittenDecoder(true), "decoder.data"),
-        decoderFeeds(withCache),
+        preparedFeeds(withCache),
       );
       expect(Math.max(...(twoPasses.logits ?? []).map(Math.abs))).toBeGreaterThan(0.1);
       expect(shared.logits).toEqual(twoPasses.logits);
@@ -367,6 +381,25 @@ describe("decoder rewrite", () => {
       (a) => a.name === "then_branch",
     )?.g;
     expect(cacheBranch?.node.filter((n) => n.opType === "MatMulInteger")).toHaveLength(1);
+  });
+
+  it("projects only the prompt positions asked for, in the order asked", async () => {
+    const prepared = finish(rewrittenDecoder(), "decoder.data");
+    const stock = await run(decoderModel(), decoderFeeds(false));
+    const all = await run(prepared, preparedFeeds(false));
+    const two = await run(prepared, preparedFeeds(false, [2n, 0n]));
+    expect(two.logits).toHaveLength(2 * VOCABULARY);
+    // The int8 passes quantize only the rows they project, so a subset is close to, not equal
+    // to, the same rows of the full projection; both stay close to the stock float logits.
+    expect(maxDifference(two.logits, logitRows(stock.logits, [2, 0]))).toBeLessThan(0.01);
+    expect(maxDifference(two.logits, logitRows(all.logits, [2, 0]))).toBeLessThan(0.01);
+    // Row order follows the input: position 0's logits differ from position 2's.
+    expect(maxDifference(logitRows(two.logits, [0]), logitRows(two.logits, [1]))).toBeGreaterThan(
+      0.05,
+    );
+    // The cache branch projects its one token whatever the input says.
+    const cached = await run(prepared, preparedFeeds(true, [0n]));
+    expect(cached.logits).toHaveLength(3 * VOCABULARY);
   });
 
   it("stores the table once, transposed, and reads it only through integer matmuls", () => {

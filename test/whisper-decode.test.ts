@@ -1,7 +1,12 @@
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createSession } from "../src/runtime/ort";
-import { type DecodeOptions, greedyDecode, type SampledToken } from "../src/stt/whisper/decode";
+import {
+  type DecodeOptions,
+  favoured,
+  greedyDecode,
+  type SampledToken,
+} from "../src/stt/whisper/decode";
 import { applyLogitRules, type GenerationConfig, logitRules } from "../src/stt/whisper/logit-rules";
 import { findRepetition } from "../src/stt/whisper/repetition";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
@@ -360,6 +365,34 @@ describe("Whisper greedy decoding (scripted decoder)", () => {
     expect(result.tokens.every((t) => t.probability > 0.5)).toBe(true);
     expect(result.avgLogprob).toBeLessThan(0);
     expect(result.avgLogprob).toBeGreaterThan(-0.7);
+  });
+
+  it("puts context after <|startofprev|> before the prompt, and counts it against the positions", async () => {
+    const { result, calls } = await decodeWith([ts(0), GO, ts(1), EOT], { context: [THE, DOG] });
+    expect(calls[0]?.ids).toEqual([17, THE, DOG, 11, 12, 15]);
+    expect(calls[1]?.pastLength).toBe(6);
+    expect(result.tokens.map((t) => t.id)).toEqual([ts(0), GO, ts(1)]);
+  });
+
+  it("favours a keyterm's first token anywhere, and its next token once it has begun", () => {
+    const bias = { sequences: [[THANK, YOU], [TEN]], bonus: 3 };
+    expect([...favoured([], bias)].sort()).toEqual([TEN, THANK].sort());
+    expect([...favoured([GO, THANK], bias)].sort()).toEqual([TEN, THANK, YOU].sort());
+    // A finished keyterm favours only first tokens again.
+    expect([...favoured([THANK, YOU], bias)].sort()).toEqual([TEN, THANK].sort());
+  });
+
+  it("picks a favoured token where the model is unsure, but scores it by the model's own odds", async () => {
+    // Step 2 has no scripted winner: every text token scores 0.
+    const script = [ts(0), undefined, ts(1), EOT];
+    const plain = await decodeWith(script);
+    const biased = await decodeWith(script, { bias: { sequences: [[TEN]], bonus: 5 } });
+    expect(plain.result.tokens.map((t) => t.id)).toEqual([ts(0), GO, ts(1)]);
+    expect(biased.result.tokens.map((t) => t.id)).toEqual([ts(0), TEN, ts(1)]);
+    // A scripted winner (logit 10) still beats a favoured token (0 + 5): ts(1) after TEN.
+    const ten = biased.result.tokens[1];
+    expect(ten?.probability).toBeCloseTo(plain.result.tokens[1]?.probability ?? Number.NaN, 6);
+    expect(ten?.probability).toBeLessThan(0.5);
   });
 
   it("stops at a timestamp near the end of the audio, but not at the opening one", async () => {

@@ -17,6 +17,12 @@
  * 4. The 8 attention outputs (decoder_attentions.*, cross_attentions.*) are removed.
  * 5. DynamicQuantizeLinear(encoder_hidden_states) moves from the main graph into the no-cache
  *    (else) branch, its only user: with the cache it ran every step for nothing.
+ * 6. The no-cache branch projects only the positions named by a new input, `logit_positions`
+ *    (int64 [P]): its logits are [1, P, vocabulary]. A prompt of previous text and keyterms is
+ *    tens of tokens, and projecting each of them onto the vocabulary would cost one table pass
+ *    per row once the rows no longer fit the table stream (a 50-token prompt: ~1 G multiply-adds);
+ *    decoding needs two rows of it, <|startoftranscript|>'s (the no-speech probability, the
+ *    language) and the last one's. The cache branch (one token a step) ignores the input.
  * The rest of both branches is untouched; the dead nodes are pruned by the caller.
  */
 import {
@@ -39,6 +45,7 @@ import {
   referencedNames,
   removeNode,
   subgraph,
+  tensorValueInfo,
   uint8Scalar,
   uint8Tensor,
 } from "./onnx-graph.ts";
@@ -50,6 +57,8 @@ export interface DecoderShape {
 
 const ATTENTION_OUTPUT = /^(decoder|cross)_attentions\.\d+$/;
 const ENCODER_STATES = "encoder_hidden_states";
+/** Graph input: which positions of the no-cache run's tokens get logits (int64 [P]). */
+export const LOGIT_POSITIONS = "logit_positions";
 const PREFIX = "earshot";
 
 export interface DecoderRewriteOptions {
@@ -75,6 +84,8 @@ export function rewriteDecoder(
 
   removeAttentionOutputs(graph, branch, [withCache, withoutCache]);
   moveEncoderQuantizationIntoBranch(graph, withCache, withoutCache);
+  // Found before the projection is rewritten (the table refs look for the stock MatMul).
+  const promptProjection = findTableRefs(graph, withoutCache, shape).projection;
 
   const table = findVocabularyTable(graph, withoutCache, shape);
   const transposedName = `${table.name}/${PREFIX}-transposed`;
@@ -107,6 +118,35 @@ export function rewriteDecoder(
       sharedPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
     else twoPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
   }
+  selectPromptPositions(graph, withoutCache, promptProjection);
+}
+
+/**
+ * Rewrite 6: the no-cache branch's hidden state [1, S, width] is cut to the positions in
+ * `logit_positions` before anything of the projection reads it, so every logit node after it
+ * (quantization, both passes) sees [1, P, width]. Run after the logits rewrite: it renames the
+ * hidden state where the new projection nodes read it.
+ */
+function selectPromptPositions(graph: Graph, sub: Graph, stockProjection: Node): void {
+  const hidden = stockProjection.input[0] ?? "";
+  const selected = `${PREFIX}/without-cache/logit-rows`;
+  // Only the projection's nodes read the selected rows; anything else keeps every position.
+  const readers = sub.node.filter(
+    (n) => n.input.includes(hidden) && n.name.startsWith(`${PREFIX}/without-cache/logits/`),
+  );
+  const first = readers[0];
+  if (!first) {
+    throw new GraphShapeError(`no rewritten projection node reads the prompt's hidden ${hidden}`);
+  }
+  for (const reader of readers) {
+    reader.input = reader.input.map((name) => (name === hidden ? selected : name));
+  }
+  insertBefore(sub, first, [
+    makeNode("Gather", [hidden, LOGIT_POSITIONS], [selected], `${PREFIX}/without-cache/Rows`, {
+      axis: { int: 1 },
+    }),
+  ]);
+  graph.input = [...graph.input, tensorValueInfo(LOGIT_POSITIONS, DataType.INT64, ["positions"])];
 }
 
 function removeAttentionOutputs(graph: Graph, branch: Node, branches: Graph[]): void {

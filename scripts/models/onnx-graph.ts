@@ -133,6 +133,19 @@ export function makeNode(
   return node as unknown as Node;
 }
 
+/** A graph input or output of a tensor type; string dims are symbolic (dim_param). */
+export function tensorValueInfo(
+  name: string,
+  elemType: number,
+  shape: (number | string)[],
+): ValueInfo {
+  const dim = shape.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d }));
+  return onnx.ValueInfoProto.create({
+    name,
+    type: { tensorType: { elemType, shape: { dim } } },
+  }) as unknown as ValueInfo;
+}
+
 export function int64Tensor(name: string, values: number[], shape: number[]): Tensor {
   const raw = new Uint8Array(values.length * 8);
   const view = new DataView(raw.buffer);

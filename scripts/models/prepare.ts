@@ -37,7 +37,7 @@ export const PREPARATION = {
   decoder:
     "earshot: vocabulary table stored transposed, int8 logits with a second pass on the " +
     "quantization error (int8x2T; one shared matmul per cache step), attention outputs removed, encoder-state quantization in the " +
-    "no-cache branch, dead nodes pruned, weights external",
+    "no-cache branch, prompt logits only at logit_positions, dead nodes pruned, weights external",
 } as const;
 
 /** Prepared file names: in models/prepared/, and the external data names inside the models. */

@@ -3,9 +3,10 @@
  *
  * The merged decoder (transformers.js export; the prepared file keeps the same I/O names) has
  * two branches chosen by `use_cache_branch`:
- * - false: the whole prompt at once, with zero-length past tensors; returns logits for every
- *   prompt position, the self-attention cache and the cross-attention cache (the projection of
- *   the encoder states, [1, 6, frames/2, 64] per layer, the big one);
+ * - false: the whole prompt at once, with zero-length past tensors; returns logits for the prompt
+ *   positions named by `logit_positions` (the prepared file; the stock one returns every
+ *   position), the self-attention cache and the cross-attention cache (the projection of the
+ *   encoder states, [1, 6, frames/2, 64] per layer, the big one);
  * - true: one new token plus the past; returns the grown self-attention cache, and empty
  *   cross-attention outputs, so the cross-attention cache from the first step is fed back
  *   unchanged every step. The cache branch never reads `encoder_hidden_states` (checked: logits
@@ -33,6 +34,17 @@ import type { WhisperTokenizer } from "./tokenizer.ts";
  * tokens plus timestamps, so reaching the cap means a loop the other stops missed.
  */
 export const MAX_SAMPLED_TOKENS = 224;
+/** The decoder's text positions (n_text_ctx): prompt, context and sampled tokens together. */
+export const TEXT_POSITIONS = 448;
+/**
+ * Cap on context tokens after <|startofprev|>: Whisper's own, n_text_ctx / 2 − 1, so that with the
+ * context, its marker, the three-token prompt and a full MAX_SAMPLED_TOKENS the decoder stays
+ * near its TEXT_POSITIONS (the sampled cap shrinks to fit). Longer context keeps its end, the
+ * text nearest the audio, as Whisper does. Callers bound it far lower (a prompt costs time).
+ */
+export const MAX_CONTEXT_TOKENS = 223;
+/** Graph input of the prepared decoder: the prompt positions whose logits are projected. */
+export const LOGIT_POSITIONS_INPUT = "logit_positions";
 /**
  * A timestamp this close to the end of the audio ends decoding: on a window padded with silence
  * nothing real follows, and what Whisper writes there is invented (see WHISPER-NOTES.md).
@@ -61,6 +73,40 @@ export interface DecodeOptions {
    */
   temperature?: number;
   seed?: number;
+  /**
+   * Text tokens Whisper reads before the audio's own prompt, after <|startofprev|>: what was said
+   * before and the words to expect (Whisper's previous-text prompt). Empty or absent: none.
+   */
+  context?: readonly number[];
+  /** Token sequences to favour while decoding (keyterms; see `favoured`), and by how much. */
+  bias?: TokenBias;
+}
+
+export interface TokenBias {
+  /** Each a keyterm's text tokens, in every spelling to favour (" clubs", " Clubs"). */
+  sequences: readonly (readonly number[])[];
+  /** Added to a favoured token's logit (natural log units: e^bonus times as likely). */
+  bonus: number;
+}
+
+/**
+ * Tokens `bias` favours after `sampled`: the first token of every sequence, and the next token
+ * of every sequence whose beginning `sampled` ends with (so a keyterm of several tokens, once
+ * started, is favoured to its end).
+ */
+export function favoured(sampled: readonly number[], bias: TokenBias): Set<number> {
+  const ids = new Set<number>();
+  for (const sequence of bias.sequences) {
+    for (let k = Math.min(sequence.length - 1, sampled.length); k >= 0; k--) {
+      let matches = true;
+      for (let i = 0; i < k && matches; i++) {
+        matches = sampled[sampled.length - k + i] === sequence[i];
+      }
+      const next = sequence[k];
+      if (matches && next !== undefined) ids.add(next);
+    }
+  }
+  return ids;
 }
 
 export interface SampledToken {
@@ -151,17 +197,39 @@ interface Cache {
   cross: Feeds;
 }
 
+interface Step {
+  /** Logits of each requested position, in the order requested (views, not copies). */
+  rows: Float32Array[];
+  cache: Cache;
+}
+
+/**
+ * One decoder run over `ids`, returning the logits of `positions` (indices into `ids`). The
+ * prepared decoder projects only those positions (its `logit_positions` input; a cache run has
+ * one token and ignores it); the stock file projects every position and the rows are picked here.
+ */
 async function runDecoder(
-  decoder: InferenceSession,
+  model: WhisperDecoder,
   ids: readonly number[],
   encoderStates: Tensor,
   cache: Cache | undefined,
-): Promise<{ logits: Float32Array; positions: number; cache: Cache }> {
+  positions: readonly number[],
+): Promise<Step> {
+  const { decoder, tokenizer } = model;
+  const vocab = tokenizer.vocabSize;
   const feeds: Feeds = {
     input_ids: idsTensor(ids),
     encoder_hidden_states: encoderStates,
     use_cache_branch: new Tensor("bool", [cache !== undefined], [1]),
   };
+  const selects = model.selectsPositions === true;
+  if (selects) {
+    feeds[LOGIT_POSITIONS_INPUT] = new Tensor(
+      "int64",
+      BigInt64Array.from(positions, (p) => BigInt(p)),
+      [positions.length],
+    );
+  }
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {
     for (const kind of CACHE_KINDS) {
       feeds[pastName(layer, "decoder", kind)] =
@@ -176,6 +244,11 @@ async function runDecoder(
   if (!(logits.data instanceof Float32Array) || logits.dims.length !== 3) {
     throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
   }
+  const data = logits.data;
+  // Rows of the output: the requested positions when the graph selected them (a cache run
+  // returns its one token's row), else every input position.
+  const rowIndices = cache ? [0] : selects ? positions.map((_, i) => i) : positions;
+  const rows = rowIndices.map((row) => positionLogits(data, row, vocab));
   const self: Feeds = {};
   const cross: Feeds = cache ? cache.cross : {};
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {
@@ -188,7 +261,21 @@ async function runDecoder(
       }
     }
   }
-  return { logits: logits.data, positions: logits.dims[1] ?? 0, cache: { self, cross } };
+  return { rows, cache: { self, cross } };
+}
+
+/** The first row of a step's logits (a step always asks for at least one position). */
+function firstRow(step: Step): Float32Array {
+  const row = step.rows[0];
+  if (!row) throw new Error("decoder run returned no logits row");
+  return row;
+}
+
+/** The last row of a step's logits: the position the next token is sampled from. */
+function lastRow(step: Step): Float32Array {
+  const row = step.rows.at(-1);
+  if (!row) throw new Error("decoder run returned no logits row");
+  return row;
 }
 
 /** Logits of one position of a [1, positions, vocab] output (a view, not a copy). */
@@ -245,6 +332,8 @@ export interface WhisperDecoder {
   decoder: InferenceSession;
   tokenizer: WhisperTokenizer;
   rules: LogitRules;
+  /** The decoder has the prepared `logit_positions` input (the stock file does not). */
+  selectsPositions?: boolean;
 }
 
 /**
@@ -256,15 +345,24 @@ export async function greedyDecode(
   encoderStates: Tensor,
   options: DecodeOptions,
 ): Promise<DecodeResult> {
-  const { decoder, tokenizer, rules } = model;
+  const { tokenizer, rules } = model;
   const { special } = tokenizer;
-  const vocab = tokenizer.vocabSize;
-  const maxTokens = Math.min(options.maxTokens ?? MAX_SAMPLED_TOKENS, MAX_SAMPLED_TOKENS);
   const stateRows = new Tensor("float32", new Float32Array(D_MODEL), [1, 1, D_MODEL]);
+  // Context: <|startofprev|> and its tokens before <|startoftranscript|>, end kept when too long.
+  const context = (options.context ?? []).slice(-MAX_CONTEXT_TOKENS);
+  const prefix = context.length > 0 ? [special.startOfPrev, ...context] : [];
+  // Prompt, then one position per sampled token: the sampled cap leaves the decoder's positions.
+  const maxTokens = Math.min(
+    options.maxTokens ?? MAX_SAMPLED_TOKENS,
+    MAX_SAMPLED_TOKENS,
+    TEXT_POSITIONS - prefix.length - 3,
+  );
 
   // Prompt: <|startoftranscript|><|lang|><|transcribe|>, timestamps on (no <|notimestamps|>).
+  // The no-speech probability and the language are read at <|startoftranscript|>.
+  const start = prefix.length;
   let language = options.language;
-  let step: Awaited<ReturnType<typeof runDecoder>>;
+  let step: Step;
   let noSpeechProbability: number;
   let decoderSteps = 1;
   const started = performance.now();
@@ -273,8 +371,14 @@ export async function greedyDecode(
     // in as two one-token cache steps: a single two-token cache step strayed far from the
     // three-token pass (max logit difference 4.8 with the stock file, against 0.97 for one-token
     // steps, which is the activations' dynamic 8-bit quantization seeing other ranges).
-    step = await runDecoder(decoder, [special.startOfTranscript], encoderStates, undefined);
-    const first = positionLogits(step.logits, 0, vocab);
+    step = await runDecoder(
+      model,
+      [...prefix, special.startOfTranscript],
+      encoderStates,
+      undefined,
+      [start],
+    );
+    const first = firstRow(step);
     noSpeechProbability = softmaxAt(first, special.noSpeech);
     const ids = [...tokenizer.languages.values()];
     const lowest = Math.min(...ids);
@@ -283,17 +387,18 @@ export async function greedyDecode(
     if (detected === undefined) throw new Error("language detection picked a non-language token");
     language = detected;
     for (const id of [tokenizer.languageToken(language), special.transcribe]) {
-      step = await runDecoder(decoder, [id], stateRows, step.cache);
+      step = await runDecoder(model, [id], stateRows, step.cache, [0]);
       decoderSteps++;
     }
   } else {
     const prompt = [
+      ...prefix,
       special.startOfTranscript,
       tokenizer.languageToken(language),
       special.transcribe,
     ];
-    step = await runDecoder(decoder, prompt, encoderStates, undefined);
-    noSpeechProbability = softmaxAt(positionLogits(step.logits, 0, vocab), special.noSpeech);
+    step = await runDecoder(model, prompt, encoderStates, undefined, [start, prompt.length - 1]);
+    noSpeechProbability = softmaxAt(firstRow(step), special.noSpeech);
   }
   const promptMs = performance.now() - started;
 
@@ -308,9 +413,17 @@ export async function greedyDecode(
       stopReason = "max-tokens";
       break;
     }
-    const logits = positionLogits(step.logits, step.positions - 1, vocab);
+    const logits = lastRow(step);
     applyLogitRules(logits, sampled, rules);
+    // Keyterm bias moves the pick only; the log-probability below stays the model's own, so
+    // confidence and the no-speech decision are not inflated by it.
+    const boosted = options.bias ? favoured(sampled, options.bias) : undefined;
+    const bonus = options.bias?.bonus ?? 0;
+    for (const favourite of boosted ?? [])
+      logits[favourite] = (logits[favourite] as number) + bonus;
     const id = random ? sample(logits, temperature, random) : argmax(logits);
+    for (const favourite of boosted ?? [])
+      logits[favourite] = (logits[favourite] as number) - bonus;
     // Log-probability under the untempered distribution, as Whisper's avg_logprob, so attempts
     // at different temperatures compare.
     const logprob = (logits[id] as number) - logSumExp(logits);
@@ -338,7 +451,7 @@ export async function greedyDecode(
     if (stopReason === undefined && sampled.length >= maxTokens) stopReason = "max-tokens";
     if (stopReason === undefined) {
       options.signal?.throwIfAborted();
-      step = await runDecoder(decoder, [id], stateRows, step.cache);
+      step = await runDecoder(model, [id], stateRows, step.cache, [0]);
       decoderSteps++;
     }
   }

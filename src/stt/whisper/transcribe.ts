@@ -10,7 +10,13 @@
  */
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
-import { type DecodeResult, greedyDecode, type WhisperDecoder } from "./decode.ts";
+import {
+  type DecodeResult,
+  greedyDecode,
+  LOGIT_POSITIONS_INPUT,
+  type TokenBias,
+  type WhisperDecoder,
+} from "./decode.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
@@ -81,6 +87,7 @@ export function createWhisperModel(files: WhisperFiles): WhisperModel {
     decoder: files.decoder,
     tokenizer,
     rules: logitRules(files.generationConfig, tokenizer),
+    selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
     variableLength: files.variableLength,
   };
 }
@@ -111,6 +118,10 @@ export interface TranscribeOptions {
    * decoder step: an early final that speech made useless stops costing the isolate.
    */
   signal?: AbortSignal;
+  /** Text tokens read before the audio (decode.ts DecodeOptions.context): keyterms, prior text. */
+  context?: readonly number[];
+  /** Keyterm token sequences to favour (decode.ts TokenBias). */
+  bias?: TokenBias;
 }
 
 export interface TranscribeStats {
@@ -193,6 +204,8 @@ export async function transcribe(
       temperature,
       seed: i,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.context ? { context: options.context } : {}),
+      ...(options.bias ? { bias: options.bias } : {}),
     });
     attempts++;
     const text = model.tokenizer.decode(
