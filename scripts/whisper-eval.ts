@@ -14,7 +14,12 @@
  *   --window full|utterance|both   default full (the only one the stock encoder can do)
  *   --language <code|multi>        default en
  *   --clips a,b       only these clip ids
+ *   --set dev|short|multilingual   which folder of ../shared/eval (default dev)
+ *   --bias a,b        keyterms to favour by logit bias (with and without a capital), by
+ *   --bonus <n>       this much (default 3)
  *   --json <file>     also write every transcript as JSON
+ *   --context <text>  text Whisper reads before every clip's audio (after <|startofprev|>), as a
+ *                     session's keyterms are given: e.g. --context " Quilter, clubs."
  *
  * Word timing check: Silero VAD v5 (the bundled model) marks where speech starts and ends in each
  * speech clip (first and last 32-ms frame with probability > 0.5); the report gives the first
@@ -47,6 +52,10 @@ const { values: flags } = parseArgs({
     language: { type: "string", default: "en" },
     clips: { type: "string" },
     json: { type: "string" },
+    context: { type: "string" },
+    set: { type: "string", default: "dev" },
+    bias: { type: "string" },
+    bonus: { type: "string", default: "3" },
   },
 });
 const stockDir = path.resolve(flags.stock);
@@ -111,7 +120,7 @@ async function loadModel(): Promise<{ model: WhisperModel; loadMs: number; files
 
 /** The manifest's rows (all, or those --clips names), with `file` as a path. */
 async function clips(): Promise<ManifestRow[]> {
-  const evalDir = path.join(shared, "eval/dev");
+  const evalDir = path.join(shared, "eval", flags.set);
   const rows = parseManifest(await readFile(path.join(evalDir, "manifest.tsv"), "utf8"));
   const only = flags.clips?.split(",");
   return rows
@@ -215,6 +224,19 @@ for (const window of windows) {
     const t = await transcribe(model, samples, {
       language: flags.language,
       fullWindow: window === "full",
+      ...(flags.context ? { context: model.tokenizer.encode(flags.context) } : {}),
+      ...(flags.bias
+        ? {
+            bias: {
+              sequences: flags.bias.split(",").flatMap((term) => {
+                const t = term.trim();
+                const upper = t.charAt(0).toUpperCase() + t.slice(1);
+                return [` ${t}`, ` ${upper}`].map((v) => model.tokenizer.encode(v));
+              }),
+              bonus: Number(flags.bonus),
+            },
+          }
+        : {}),
     });
     const seconds = samples.length / 16_000;
     const score = wordErrorRate(clip.reference, t.text);

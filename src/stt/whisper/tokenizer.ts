@@ -1,12 +1,18 @@
 /**
- * Whisper's tokenizer, decoding side only: token ids → text. Whisper never needs to encode text
- * here (prompts are special tokens), so there are no merges.
+ * Whisper's tokenizer: token ids → text, and text → ids for the words a session asks Whisper to
+ * expect (keyterms).
  *
  * Text tokens are GPT-2 byte-level BPE: each token is a string of stand-in characters, one per
  * byte (the GPT-2 byte-to-unicode map keeps printable Latin-1 bytes as themselves and moves the
  * other 68 bytes to U+0100 onwards so no token contains whitespace or control characters).
  * Decoding maps characters back to bytes, concatenates the bytes of all tokens and only then
  * decodes UTF-8, so a character split over two tokens (common for CJK and emoji) comes out whole.
+ *
+ * Encoding is OpenAI's (tiktoken's, which openai/whisper uses): split the text with GPT-2's
+ * pattern, then within each piece merge the adjacent pair whose joined bytes have the lowest
+ * rank until none is a token. The rank of a token is its id: merge k of merges.txt makes token
+ * 256 + k (checked for all 50 000 merges of the pinned file), so vocab.json alone encodes, and
+ * no merges file is loaded.
  *
  * Built from the parsed vocab.json ({token: id}: text tokens 0 … 50256 and <|endoftext|> 50257 for
  * the multilingual model) and added_tokens.json ({"<|startoftranscript|>": 50258, …}); the session
@@ -60,6 +66,22 @@ function unicodeToByteTable(): Int16Array {
 
 const UNICODE_TO_BYTE = unicodeToByteTable();
 
+/** The forward map: byte → its stand-in character. */
+const BYTE_TO_UNICODE: readonly string[] = (() => {
+  const chars = new Array<string>(256).fill("");
+  UNICODE_TO_BYTE.forEach((byte, code) => {
+    if (byte >= 0) chars[byte] = String.fromCharCode(code);
+  });
+  return chars;
+})();
+
+/**
+ * GPT-2's pre-tokenization pattern (tiktoken's "gpt2", which Whisper's tokenizer uses): a
+ * contraction, or a run of letters, digits or other symbols with at most one leading space, or
+ * whitespace. BPE never merges across these pieces.
+ */
+const PIECES = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+
 /** The id of the first of `names` found in any of `tables`. */
 function required(tables: Readonly<Record<string, number>>[], ...names: string[]): number {
   for (const name of names) {
@@ -82,8 +104,11 @@ export class WhisperTokenizer {
   /** Names of special tokens by id. */
   readonly #specialNames = new Map<number, string>();
   readonly #languageById = new Map<number, string>();
+  /** vocab.json itself: the token → id (= BPE rank) table encoding reads. */
+  readonly #vocab: Vocab;
 
   constructor(vocab: Vocab, added: AddedTokens) {
+    this.#vocab = vocab;
     // <|endoftext|> is the last entry of vocab.json; the other special tokens are added tokens.
     const tables = [added, vocab];
     const endOfText = required(tables, "<|endoftext|>");
@@ -160,6 +185,50 @@ export class WhisperTokenizer {
   /** UTF-8 bytes of a text token (empty for special and timestamp tokens). */
   tokenBytes(id: number): Uint8Array {
     return this.#bytes[id] ?? new Uint8Array(0);
+  }
+
+  /**
+   * Text tokens of `text`, as Whisper's own tokenizer splits it (see the file comment). Special
+   * token names in the text are encoded as plain text, never as special tokens.
+   */
+  encode(text: string): number[] {
+    const ids: number[] = [];
+    for (const [piece] of text.matchAll(PIECES)) {
+      let symbols = [...new TextEncoder().encode(piece)].map((b) => BYTE_TO_UNICODE[b] ?? "");
+      // Merge the lowest-ranked adjacent pair until no pair is a token.
+      for (;;) {
+        let best = -1;
+        let bestRank = Number.POSITIVE_INFINITY;
+        for (let i = 0; i + 1 < symbols.length; i++) {
+          const rank = this.#rank(`${symbols[i]}${symbols[i + 1]}`);
+          if (rank !== undefined && rank < bestRank) {
+            bestRank = rank;
+            best = i;
+          }
+        }
+        if (best < 0) break;
+        symbols = [
+          ...symbols.slice(0, best),
+          `${symbols[best]}${symbols[best + 1]}`,
+          ...symbols.slice(best + 2),
+        ];
+      }
+      for (const symbol of symbols) {
+        const id = this.#rank(symbol);
+        // Every single byte is a token, and every merge result is one: unreachable with a
+        // well-formed vocab.json.
+        if (id === undefined) throw new Error(`vocab.json cannot encode ${JSON.stringify(symbol)}`);
+        ids.push(id);
+      }
+    }
+    return ids;
+  }
+
+  /** Id of a text token given as stand-in characters, if vocab.json has it. */
+  #rank(symbol: string): number | undefined {
+    if (!Object.hasOwn(this.#vocab, symbol)) return undefined;
+    const id = this.#vocab[symbol];
+    return id !== undefined && id < this.special.endOfText ? id : undefined;
   }
 
   /**
