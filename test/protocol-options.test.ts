@@ -3,6 +3,8 @@ import {
   DEFAULT_ENDPOINTING_MS,
   differingOption,
   type ListenOptions,
+  MAX_KEYTERM_BYTES,
+  MAX_KEYTERMS,
   normalizeLanguage,
   parseListenOptions,
   VAD_FRAME_MS,
@@ -42,6 +44,8 @@ describe("parseListenOptions defaults", () => {
       language: "en",
       model: { requested: "whisper-tiny", name: "whisper-tiny" },
       resumable: false,
+      keyterms: [],
+      keywords: [],
     } satisfies ListenOptions);
   });
 
@@ -74,7 +78,65 @@ describe("parseListenOptions defaults", () => {
       language: "en",
       model: { requested: "nova-3", name: "whisper-tiny" },
       resumable: false,
+      keyterms: [],
+      keywords: [],
     } satisfies ListenOptions);
+  });
+});
+
+describe("keyterm and keywords", () => {
+  it("takes repeated keyterm and keywords values in order, trimmed, intensifiers dropped", () => {
+    const options = accepted(
+      "keyterm=clubs&keyterm=%20Mr.%20Quilter%20&keywords=snuffleupagus:5&keywords=Dashwood" +
+        "&keywords=ratio:1.5",
+    );
+    expect(options.keyterms).toEqual(["clubs", "Mr. Quilter"]);
+    expect(options.keywords).toEqual(["snuffleupagus", "Dashwood", "ratio"]);
+  });
+
+  it("keeps a colon that is not an intensifier as part of the keyword", () => {
+    expect(accepted("keywords=ratio%3A%20A%3AB").keywords).toEqual(["ratio: A:B"]);
+  });
+
+  it.each([
+    ["keyterm=", "keyterm", /must not be empty/],
+    ["keyterm=%20%20", "keyterm", /must not be empty/],
+    ["keyterm=a%0Ab", "keyterm", /control characters/],
+    [
+      "keywords=kansas:-10",
+      "keywords",
+      /intensifier must be above 0.*can favour a word but not suppress it/,
+    ],
+    ["keywords=kansas:0", "keywords", /intensifier must be above 0/],
+    ["keywords=:3", "keywords", /must not be empty/],
+  ])("%s → %s", (query, option, message) => {
+    const failure = refused(query);
+    expect(failure.option).toBe(option);
+    expect(failure.message).toMatch(message);
+  });
+
+  it(`allows ${MAX_KEYTERMS} terms and ${MAX_KEYTERM_BYTES} bytes in all, and names the cap past them`, () => {
+    const terms = (n: number, term: (i: number) => string) =>
+      Array.from({ length: n }, (_, i) => `keyterm=${encodeURIComponent(term(i))}`).join("&");
+    expect(accepted(terms(MAX_KEYTERMS, (i) => `t${i}`)).keyterms).toHaveLength(MAX_KEYTERMS);
+    const tooMany = refused(`${terms(MAX_KEYTERMS, (i) => `t${i}`)}&keywords=one`);
+    expect(tooMany.option).toBe("keywords");
+    expect(tooMany.message).toMatch(/at most 20 terms of 200 UTF-8 bytes.*got 21 terms/);
+    // Bytes, not characters: 50 three-byte characters are 150 bytes, four such terms 600.
+    const wide = "語".repeat(50);
+    expect(accepted(terms(1, () => wide)).keyterms).toEqual([wide]);
+    expect(refused(terms(2, () => wide)).message).toMatch(/got 2 terms of 300 bytes/);
+    expect(accepted(terms(1, () => "x".repeat(MAX_KEYTERM_BYTES))).keyterms).toHaveLength(1);
+    expect(refused(terms(1, () => "x".repeat(MAX_KEYTERM_BYTES + 1))).option).toBe("keyterm");
+  });
+
+  it("compares keyterms on a resume like any other option", () => {
+    const session = accepted("keyterm=clubs");
+    const same = parseListenOptions(new URLSearchParams("keyterm=clubs"));
+    const other = parseListenOptions(new URLSearchParams("keyterm=hearts"));
+    if (!same.ok || !other.ok) throw new Error("refused");
+    expect(differingOption(same.given, same.options, session)).toBeNull();
+    expect(differingOption(other.given, other.options, session)).toBe("keyterm");
   });
 });
 
@@ -83,7 +145,7 @@ describe("parseListenOptions refuses unknown and repeated options by name", () =
     ["foo=bar", "foo", /unknown option "foo"/],
     ["Encoding=linear16", "Encoding", /unknown option/],
     ["diarize=true", "diarize", /Deepgram option Earshot does not support/],
-    ["keyterm=earshot", "keyterm", /Deepgram option Earshot does not support/],
+    ["numerals=true", "numerals", /Deepgram option Earshot does not support/],
     ["encoding=linear16&sample_rate=16000&sample_rate=16000", "sample_rate", /more than once/],
     ["language=en&language=fr", "language", /more than once/],
   ])("%s → %s", (query, option, message) => {

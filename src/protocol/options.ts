@@ -40,6 +40,16 @@ export interface ListenOptions {
    * behaviour: their SDK reconnects into a new session, and an old one waiting would hold a slot.
    */
   resumable: boolean;
+  /**
+   * Deepgram's `keyterm` (Nova-3), in the order given: words and phrases whose tokens the decoder
+   * favours (KEYTERM_BONUS in src/stt/whisper-transcriber.ts; the README's "Keyterms").
+   */
+  keyterms: string[];
+  /**
+   * Deepgram's `keywords` (Nova-2: `word:intensifier`), words only, in the order given: favoured
+   * like keyterms, every accepted intensifier (> 0) alike.
+   */
+  keywords: string[];
 }
 
 /** A reconnection to an existing session (`session_id` with `resume_offset`). */
@@ -131,6 +141,17 @@ export const VAD_FRAME_MS = 32;
 export const UTTERANCE_END_MIN_MS = 1000;
 export const UTTERANCE_END_MAX_MS = 10_000;
 
+/**
+ * Caps on `keyterm` and `keywords` together. Every term's first token is favoured at every decoder
+ * step (in up to three spellings), so every term is one more chance to replace a word that was
+ * right, and its tokens are checked against the text so far at every step. 20 terms of a word or
+ * two is what a voice application names (its product, its people, its jargon); 200 UTF-8 bytes
+ * bound the tokens at 200 in any script (a byte-level BPE token is at least one byte). Deepgram
+ * allows more (500 tokens for keyterm); a tiny Whisper is measured here with two.
+ */
+export const MAX_KEYTERMS = 20;
+export const MAX_KEYTERM_BYTES = 200;
+
 /** Deepgram's documented live range for raw audio, and Earshot's resampler's. */
 export const SAMPLE_RATE_MIN_HZ = 8000;
 export const SAMPLE_RATE_MAX_HZ = 48_000;
@@ -164,7 +185,12 @@ export const LISTEN_OPTION_NAMES = [
   "language",
   "model",
   "resumable",
+  "keyterm",
+  "keywords",
 ] as const;
+
+/** Options a query may repeat, one value each (Deepgram's SDKs send arrays this way). */
+const REPEATABLE: ReadonlySet<string> = new Set(["keyterm", "keywords"]);
 
 export type ListenOptionName = (typeof LISTEN_OPTION_NAMES)[number];
 
@@ -183,6 +209,8 @@ const OPTION_FIELDS: Record<ListenOptionName, (options: ListenOptions) => unknow
   model: (o) => o.model.requested,
   // A resume is resumable by definition; repeating resumable=true is fine, false contradicts it.
   resumable: (o) => o.resumable,
+  keyterm: (o) => JSON.stringify(o.keyterms),
+  keywords: (o) => JSON.stringify(o.keywords),
 };
 
 /**
@@ -214,8 +242,6 @@ const DEEPGRAM_UNSUPPORTED = new Set([
   "diarize_model",
   "dictation",
   "extra",
-  "keyterm",
-  "keywords",
   "mip_opt_out",
   "multichannel",
   "numerals",
@@ -478,6 +504,34 @@ function parseModel(value: string): Step<ListenOptions["model"]> {
   return ok({ requested: value, name: "whisper-tiny" });
 }
 
+/** A keyterm or keyword: trimmed, not empty, no control characters (they would reach Whisper). */
+function parseTerm(value: string): Step<string> {
+  const term = value.trim();
+  if (term === "") return fail("must not be empty");
+  if (/\p{Cc}/u.test(term)) return fail(`must not contain control characters, got ${quote(value)}`);
+  return ok(term);
+}
+
+/**
+ * A `keywords` value: `word` or `word:intensifier` (Deepgram). The intensifier is a decimal
+ * number; a positive one is accepted and favours the word like any other, zero or a negative one
+ * (Deepgram: suppress the word) is refused: Earshot only favours.
+ */
+function parseKeyword(value: string): Step<string> {
+  const colon = value.lastIndexOf(":");
+  const suffix = colon >= 0 ? value.slice(colon + 1).trim() : "";
+  const hasIntensifier = colon >= 0 && /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/.test(suffix);
+  const term = parseTerm(hasIntensifier ? value.slice(0, colon) : value);
+  if (!term.ok) return term;
+  if (hasIntensifier && !(Number(suffix) > 0)) {
+    return fail(
+      `intensifier must be above 0, got ${quote(suffix)}: Earshot gives keywords to Whisper as ` +
+        "words to expect, which can favour a word but not suppress it",
+    );
+  }
+  return term;
+}
+
 function unknownMessage(name: string): string {
   const accepted = `Earshot accepts: ${LISTEN_OPTION_NAMES.join(", ")}`;
   if (DEEPGRAM_UNSUPPORTED.has(name)) {
@@ -497,7 +551,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
       return { ok: false, option: bounded(name), message: unknownMessage(name) };
     }
     // A repeated option is ambiguous (which one wins differs between servers); refuse it.
-    if (seen.has(name)) {
+    if (seen.has(name) && !REPEATABLE.has(name)) {
       return { ok: false, option: name, message: `${quote(name)} is given more than once` };
     }
     seen.add(name);
@@ -594,6 +648,27 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
     model = step.value;
   }
 
+  const terms = { keyterm: [] as string[], keywords: [] as string[] };
+  let termBytes = 0;
+  for (const name of ["keyterm", "keywords"] as const) {
+    for (const raw of params.getAll(name)) {
+      const step = name === "keyterm" ? parseTerm(raw) : parseKeyword(raw);
+      if (!step.ok) return error(name, step.message);
+      terms[name].push(step.value);
+      termBytes += new TextEncoder().encode(step.value).byteLength;
+    }
+  }
+  const termCount = terms.keyterm.length + terms.keywords.length;
+  if (termCount > MAX_KEYTERMS || termBytes > MAX_KEYTERM_BYTES) {
+    const option = terms.keywords.length > 0 ? "keywords" : "keyterm";
+    return error(
+      option,
+      `allows at most ${MAX_KEYTERMS} terms of ${MAX_KEYTERM_BYTES} UTF-8 bytes in all, keyterm ` +
+        `and keywords together (each one can replace a right word), got ${termCount} ` +
+        `terms of ${termBytes} bytes`,
+    );
+  }
+
   const resume = parseResume(params);
   if (!resume.ok) return resume;
 
@@ -615,6 +690,8 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
       language,
       model,
       resumable: booleans.resumable,
+      keyterms: terms.keyterm,
+      keywords: terms.keywords,
     },
   };
 }

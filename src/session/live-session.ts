@@ -174,6 +174,7 @@ export class LiveSession {
       accountId: config.accountId,
       language: options.language,
       interimResults: options.interimResults,
+      keyterms: [...options.keyterms, ...options.keywords],
       log,
       emit: (transcript) => this.#emit(transcript),
     });

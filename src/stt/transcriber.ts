@@ -57,6 +57,11 @@ export interface TranscriberContext {
   /** Whisper language code, or "multi" to detect. */
   language: string;
   interimResults: boolean;
+  /**
+   * Words and phrases to expect (the session's `keyterm` and `keywords`, in that order); empty
+   * for none. A transcriber that cannot use them ignores them.
+   */
+  keyterms: readonly string[];
   log: Logger;
   /** Sends a result to this session's client (and stores finals). */
   emit(transcript: Transcript): void;

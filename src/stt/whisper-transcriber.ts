@@ -41,6 +41,8 @@ import {
   type Transcript,
   type TranscriptWord,
 } from "./transcriber";
+import type { TokenBias } from "./whisper/decode";
+import type { WhisperTokenizer } from "./whisper/tokenizer";
 import { createWhisperModel, transcribe, type WhisperModel } from "./whisper/transcribe";
 import { noSpeechVerdict, type VadEvidence, vadEvidence } from "./whisper/transcript";
 
@@ -86,6 +88,34 @@ function concat(chunks: Float32Array[], length: number): Float32Array {
     at += chunk.length;
   }
   return out;
+}
+
+/**
+ * How much a keyterm's tokens are favoured: +3 on the logit, e^3 ≈ 20 times as likely. Measured
+ * in Node on every dev and short clip (docs/accuracy.md, "Keyterms"): at +2 and +3 `clubs` turns
+ * "4 Queen of Clothes" into "4 Queen of clubs" and changes no other transcript; at +4 a keyterm's
+ * first piece (" Cl") starts words it is not ("The Cluster"), at +6 it replaces right words.
+ */
+export const KEYTERM_BONUS = 3;
+
+/**
+ * A session's keyterms as the token sequences the decoder favours: each as given, with a leading
+ * space (Whisper's words start with one), and with its first letter raised and lowered, since a
+ * keyterm may start a sentence or sit inside one. Empty for no keyterms.
+ */
+export function keytermBias(tokenizer: WhisperTokenizer, keyterms: readonly string[]): TokenBias {
+  const spellings = new Set<string>();
+  for (const term of keyterms) {
+    const first = term.charAt(0);
+    const rest = term.slice(1);
+    for (const variant of [term, first.toUpperCase() + rest, first.toLowerCase() + rest]) {
+      spellings.add(` ${variant}`);
+    }
+  }
+  return {
+    sequences: [...spellings].map((spelling) => tokenizer.encode(spelling)),
+    bonus: KEYTERM_BONUS,
+  };
 }
 
 /** Seconds of one VAD frame: the evidence's frame indices count these from the utterance start. */
@@ -172,6 +202,8 @@ class WhisperSession implements TranscriberSession {
    * decoded again whole because they had no text.
    */
   readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
+  /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
+  #bias: TokenBias | undefined;
 
   constructor(
     private readonly context: TranscriberContext,
@@ -349,10 +381,12 @@ class WhisperSession implements TranscriberSession {
     signal?: AbortSignal,
   ): Promise<WhisperResult> {
     const whisper = await this.loadModel();
+    this.#bias ??= keytermBias(whisper.tokenizer, this.context.keyterms);
     return transcribe(whisper, audio, {
       language: this.context.language,
       fallback: kind === "final",
       ...(signal ? { signal } : {}),
+      ...(this.#bias.sequences.length > 0 ? { bias: this.#bias } : {}),
     });
   }
 
