@@ -46,6 +46,7 @@ describe("parseListenOptions defaults", () => {
       resumable: false,
       keyterms: [],
       keywords: [],
+      numerals: false,
     } satisfies ListenOptions);
   });
 
@@ -80,6 +81,7 @@ describe("parseListenOptions defaults", () => {
       resumable: false,
       keyterms: [],
       keywords: [],
+      numerals: false,
     } satisfies ListenOptions);
   });
 });
@@ -145,7 +147,8 @@ describe("parseListenOptions refuses unknown and repeated options by name", () =
     ["foo=bar", "foo", /unknown option "foo"/],
     ["Encoding=linear16", "Encoding", /unknown option/],
     ["diarize=true", "diarize", /Deepgram option Earshot does not support/],
-    ["numerals=true", "numerals", /Deepgram option Earshot does not support/],
+    ["redact=pci", "redact", /Deepgram option Earshot does not support/],
+    ["numerals=yes", "numerals", /must be "true" or "false"/],
     ["encoding=linear16&sample_rate=16000&sample_rate=16000", "sample_rate", /more than once/],
     ["language=en&language=fr", "language", /more than once/],
   ])("%s → %s", (query, option, message) => {

@@ -28,8 +28,13 @@ export interface ListenOptions {
   vadEvents: boolean;
   /** Accepted for compatibility; Whisper punctuates regardless. */
   punctuate: boolean;
-  /** Accepted for compatibility; Whisper already writes cased, punctuated text. */
+  /**
+   * Whisper already writes cased, punctuated text; as on Deepgram, smart formatting includes
+   * numerals (spoken numbers as digits, src/stt/numerals.ts).
+   */
   smartFormat: boolean;
+  /** Spoken numbers as digits (English; src/stt/numerals.ts). */
+  numerals: boolean;
   /** One of WHISPER_LANGUAGES, or "multi" (let Whisper detect the language). */
   language: string;
   /** What the client asked for, and what actually runs (reported in Metadata). */
@@ -187,6 +192,7 @@ export const LISTEN_OPTION_NAMES = [
   "resumable",
   "keyterm",
   "keywords",
+  "numerals",
 ] as const;
 
 /** Options a query may repeat, one value each (Deepgram's SDKs send arrays this way). */
@@ -211,6 +217,7 @@ const OPTION_FIELDS: Record<ListenOptionName, (options: ListenOptions) => unknow
   resumable: (o) => o.resumable,
   keyterm: (o) => JSON.stringify(o.keyterms),
   keywords: (o) => JSON.stringify(o.keywords),
+  numerals: (o) => o.numerals,
 };
 
 /**
@@ -244,7 +251,6 @@ const DEEPGRAM_UNSUPPORTED = new Set([
   "extra",
   "mip_opt_out",
   "multichannel",
-  "numerals",
   "profanity_filter",
   "redact",
   "replace",
@@ -602,6 +608,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
     punctuate: false,
     smart_format: false,
     resumable: false,
+    numerals: false,
   };
   for (const name of Object.keys(booleans) as (keyof typeof booleans)[]) {
     const raw = params.get(name);
@@ -692,6 +699,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
       resumable: booleans.resumable,
       keyterms: terms.keyterm,
       keywords: terms.keywords,
+      numerals: booleans.numerals,
     },
   };
 }

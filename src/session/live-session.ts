@@ -33,10 +33,11 @@ import {
   parseClientText,
   type ServerMessage,
 } from "../protocol/messages";
-import type { ListenOptions, ResumeRequest } from "../protocol/options";
+import { LANGUAGE_DETECT, type ListenOptions, type ResumeRequest } from "../protocol/options";
 import { runBackground } from "../runtime/background";
 import type { Logger } from "../runtime/log";
 import { FinalsBacklogError } from "../stt/inference-scheduler";
+import { withNumerals } from "../stt/numerals";
 import type { Transcriber, TranscriberSession, Transcript } from "../stt/transcriber";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
 import { AudioFormatError } from "./audio-format";
@@ -169,6 +170,11 @@ export class LiveSession {
       2 * MAX_FRAME_BYTES,
     );
     this.#ackEveryBytes = ACK_EVERY_AUDIO_SECONDS * this.#audio.bytesPerSecond;
+    // Deepgram applies numerals with smart_format too. English only: the rule reads English
+    // number words ("multi" mostly hears English, and other languages' words never match).
+    const numerals =
+      (options.numerals || options.smartFormat) &&
+      (options.language === "en" || options.language === LANGUAGE_DETECT);
     this.#transcriber = model.open({
       sessionId: config.sessionId,
       accountId: config.accountId,
@@ -176,7 +182,7 @@ export class LiveSession {
       interimResults: options.interimResults,
       keyterms: [...options.keyterms, ...options.keywords],
       log,
-      emit: (transcript) => this.#emit(transcript),
+      emit: (transcript) => this.#emit(numerals ? withNumerals(transcript) : transcript),
     });
     this.#pipeline = new SpeechPipeline(vadOptionsFor(options), this.#transcriber, {
       speechStarted: (seconds) => {
