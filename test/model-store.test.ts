@@ -80,6 +80,12 @@ async function greedy(models: WhisperModels, hidden: Tensor, prompt: number[], s
       input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
       encoder_hidden_states: hidden,
       use_cache_branch: new ort.Tensor("bool", [step > 0], [1]),
+      // The prepared decoder projects only these prompt positions: every one, as the stock does.
+      logit_positions: new ort.Tensor(
+        "int64",
+        BigInt64Array.from(ids, (_, i) => BigInt(i)),
+        [ids.length],
+      ),
       ...past,
     });
     const logits = out.logits;
@@ -135,7 +141,9 @@ describe("Whisper models from R2", () => {
     const models = await loadWhisper(bindings.MODELS);
     expect(models.encoder.inputNames).toEqual(["input_features"]);
     expect(models.encoder.outputNames).toEqual(["last_hidden_state"]);
-    expect(models.decoder.inputNames).toHaveLength(2 + LAYERS * 4 + 1);
+    // input_ids, encoder_hidden_states, use_cache_branch, logit_positions and 4 caches a layer.
+    expect(models.decoder.inputNames).toHaveLength(4 + LAYERS * 4);
+    expect(models.decoder.inputNames).toContain("logit_positions");
     expect(models.decoder.outputNames).toEqual([
       "logits",
       ...Array.from({ length: LAYERS }, (_, l) =>

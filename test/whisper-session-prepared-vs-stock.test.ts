@@ -134,6 +134,16 @@ async function teacherForced(
         input_ids: new Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
         encoder_hidden_states: states,
         use_cache_branch: new Tensor("bool", [step > 0], [1]),
+        // The prepared decoder projects only the prompt positions asked for: every one here.
+        ...(decoder.inputNames.includes("logit_positions")
+          ? {
+              logit_positions: new Tensor(
+                "int64",
+                BigInt64Array.from(ids, (_, i) => BigInt(i)),
+                [ids.length],
+              ),
+            }
+          : {}),
         ...past,
       },
       ["logits", ...presents],

@@ -122,6 +122,16 @@ async function measure(job: MeasureJob): Promise<MeasureResult> {
         input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
         encoder_hidden_states: hidden,
         use_cache_branch: new ort.Tensor("bool", [step > 0], [1]),
+        // The prepared decoder projects only these prompt positions (the last one is read).
+        ...(decoder.inputNames.includes("logit_positions")
+          ? {
+              logit_positions: new ort.Tensor(
+                "int64",
+                BigInt64Array.of(BigInt(ids.length - 1)),
+                [1],
+              ),
+            }
+          : {}),
         ...past,
       },
       ["logits", ...presentNames],
