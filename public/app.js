@@ -5,7 +5,7 @@
  * beside it in #interim and is replaced, never appended.
  */
 import { LiveClient } from "./live-client.js";
-import { describeMicError, MicCapture } from "./mic-capture.js";
+import { describeMicError, MicCapture, RecorderCapture, recorderSupported } from "./mic-capture.js";
 
 /**
  * Level meter scale: RMS in dBFS mapped linearly from −60 dB (empty) to 0 dB (full). Speech at a
@@ -47,10 +47,18 @@ const ui = {
   interim: byId("interim"),
   placeholder: byId("placeholder"),
   copied: byId("copied"),
+  capture: /** @type {HTMLSelectElement} */ (byId("capture")),
 };
 
+// MediaRecorder (WebM/Opus) where the browser can record it; PCM through the worklet always.
+const recorderOption = ui.capture.querySelector('option[value="webm"]');
+if (recorderOption instanceof HTMLOptionElement && !recorderSupported()) {
+  recorderOption.disabled = true;
+  recorderOption.textContent += " (not supported by this browser)";
+}
+
 /** One Start…Stop run: its microphone and connection. */
-let run = /** @type {{ mic: MicCapture, client: LiveClient } | null} */ (null);
+let run = /** @type {{ mic: MicCapture | RecorderCapture, client: LiveClient } | null} */ (null);
 /** Whether any Results came back in this run (to explain a server without a transcriber). */
 let sawResults = false;
 /** Says "loading the speech model" while a handshake is slow; cleared when it ends either way. */
@@ -93,6 +101,7 @@ function refreshButtons() {
   const running = run !== null;
   ui.start.disabled = running;
   ui.stop.disabled = !running;
+  ui.capture.disabled = running;
   const hasText = ui.transcript.childElementCount > 0;
   ui.copy.disabled = !hasText;
   ui.clear.disabled = !hasText || running;
@@ -246,15 +255,21 @@ async function start() {
   showMessage(null);
   showHint(null);
   sawResults = false;
-  const client = new LiveClient({ onState: onConnectionState, onMessage: onServerMessage });
-  const mic = new MicCapture((frame) => {
+  const format = ui.capture.value === "webm" ? "webm" : "pcm";
+  const client = new LiveClient(
+    { onState: onConnectionState, onMessage: onServerMessage },
+    { format },
+  );
+  /** @param {import("./mic-capture.js").Frame} frame */
+  const onFrame = (frame) => {
     // A frame can arrive after the run ended (stopping the microphone is asynchronous): ignore it.
     if (run === null) return;
-    // The worklet measured the level; the page only maps it to the meter.
+    // The capture measured the level; the page only maps it to the meter.
     const db = 20 * Math.log10(Math.max(frame.rms, 1e-6));
     ui.level.value = Math.min(1, Math.max(0, 1 - db / METER_FLOOR_DB));
-    client.sendFrame(frame.pcm, frame.capturedAt);
-  });
+    client.sendFrame(frame.pcm, frame.capturedAt, frame.endSample);
+  };
+  const mic = format === "webm" ? new RecorderCapture(onFrame) : new MicCapture(onFrame);
   run = { mic, client };
   refreshButtons();
   setStatus("Requesting microphone…", "busy");

@@ -28,6 +28,17 @@ export const LISTEN_OPTIONS = {
 export const SAMPLE_RATE = 16_000;
 
 /**
+ * Options of the MediaRecorder path: the same minus `encoding` and `sample_rate`, so the server
+ * detects the WebM container (README "Audio formats"), and minus `resumable`: a container stream
+ * cannot resume, its header went out with the first blob.
+ */
+export const CONTAINER_LISTEN_OPTIONS = Object.fromEntries(
+  Object.entries(LISTEN_OPTIONS).filter(
+    ([name]) => name !== "encoding" && name !== "sample_rate" && name !== "resumable",
+  ),
+);
+
+/**
  * Audio held while there is no open socket (connecting, reconnecting): 10 s at 50 ms per frame =
  * 200 frames × 1 600 bytes = 320 KB. Sent as soon as a socket opens, so words spoken while
  * connecting are not lost; the server accepts up to 20 s queued. At the cap the oldest frames are
@@ -187,13 +198,20 @@ async function explainRefusal(token, query) {
 }
 
 export class LiveClient {
-  /** @param {LiveHandlers} handlers */
-  constructor(handlers) {
+  /**
+   * @param {LiveHandlers} handlers
+   * @param {{ format?: "pcm" | "webm" }} [options] "pcm" (default): 16-kHz PCM16 frames, resumable
+   *   sessions. "webm": MediaRecorder blobs, container detection, no resume.
+   */
+  constructor(handlers, options = {}) {
     this.handlers = handlers;
+    this.format = options.format ?? "pcm";
     /** @type {WebSocket | null} */ this.socket = null;
     /** @type {ArrayBuffer[]} Frames waiting for an open socket. */ this.pending = [];
     /** @type {number[]} Capture times of pending frames, ms (performance.now()). */
     this.pendingTimes = [];
+    /** @type {Array<number | undefined>} End samples of pending frames (WebM blobs only). */
+    this.pendingEnds = [];
     this.droppedFrames = 0;
     /** Capture time of sent frames: [end sample (exclusive), capturedAt ms], oldest first. */
     /** @type {Array<[number, number]>} */ this.frameTimes = [];
@@ -226,6 +244,7 @@ export class LiveClient {
     this.attempt = 0;
     this.pending = [];
     this.pendingTimes = [];
+    this.pendingEnds = [];
     this.droppedFrames = 0;
     this.#newSession();
     void this.#connect();
@@ -239,22 +258,27 @@ export class LiveClient {
   }
 
   /**
-   * Sends one PCM16 frame, or holds it while no socket is open.
+   * Sends one frame (PCM16, or a WebM blob), or holds it while no socket is open.
    * @param {ArrayBuffer} pcm
    * @param {number} capturedAt performance.now() at capture, ms
+   * @param {number} [endSample] the 16-kHz sample of the session's audio the frame ends at: given
+   *   for WebM blobs, whose bytes do not say; PCM16 frames count their own bytes.
    */
-  sendFrame(pcm, capturedAt) {
+  sendFrame(pcm, capturedAt, endSample) {
     if (!this.running || this.stopping) return;
     const socket = this.socket;
     if (socket?.readyState === WebSocket.OPEN) {
-      this.#send(socket, pcm, capturedAt);
+      this.#send(socket, pcm, capturedAt, endSample);
       return;
     }
     this.pending.push(pcm);
     this.pendingTimes.push(capturedAt);
-    if (this.pending.length > MAX_PENDING_FRAMES) {
+    this.pendingEnds.push(endSample);
+    // A WebM stream cannot lose its first blob (the header): blobs are held whatever their number.
+    if (this.format === "pcm" && this.pending.length > MAX_PENDING_FRAMES) {
       this.pending.shift();
       this.pendingTimes.shift();
+      this.pendingEnds.shift();
       this.droppedFrames++;
     }
   }
@@ -263,14 +287,17 @@ export class LiveClient {
    * @param {WebSocket} socket
    * @param {ArrayBuffer} pcm
    * @param {number} capturedAt
+   * @param {number} [endSample]
    */
-  #send(socket, pcm, capturedAt) {
+  #send(socket, pcm, capturedAt, endSample) {
     socket.send(pcm);
     this.streamBytes += pcm.byteLength;
-    this.kept.push({ end: this.streamBytes, pcm });
-    if (this.kept.length > MAX_KEPT_FRAMES) this.kept.shift();
+    if (this.format === "pcm") {
+      this.kept.push({ end: this.streamBytes, pcm });
+      if (this.kept.length > MAX_KEPT_FRAMES) this.kept.shift();
+    }
     this.lastSentAt = performance.now();
-    this.frameTimes.push([this.streamBytes / 2, capturedAt]);
+    this.frameTimes.push([endSample ?? this.streamBytes / 2, capturedAt]);
     if (this.frameTimes.length > MAX_FRAME_TIMES) this.frameTimes.shift();
   }
 
@@ -297,7 +324,9 @@ export class LiveClient {
       return;
     }
     if (!this.running) return;
-    const params = new URLSearchParams(LISTEN_OPTIONS);
+    const params = new URLSearchParams(
+      this.format === "webm" ? CONTAINER_LISTEN_OPTIONS : LISTEN_OPTIONS,
+    );
     // Resume from the first byte not acknowledged: the server drops what it already has.
     const resumeFrom = this.kept[0]
       ? this.kept[0].end - this.kept[0].pcm.byteLength
@@ -327,10 +356,12 @@ export class LiveClient {
       // Audio captured while connecting goes first, in order.
       const frames = this.pending;
       const times = this.pendingTimes;
+      const ends = this.pendingEnds;
       this.pending = [];
       this.pendingTimes = [];
+      this.pendingEnds = [];
       for (const [i, pcm] of frames.entries()) {
-        this.#send(socket, pcm, times[i] ?? performance.now());
+        this.#send(socket, pcm, times[i] ?? performance.now(), ends[i]);
       }
     };
     socket.onmessage = (event) => {
@@ -370,6 +401,14 @@ export class LiveClient {
       if (event.code === 1000) {
         // A normal close the page did not ask for: the session reached its maximum length.
         this.#fail(`The server ended the session${event.reason ? `: ${event.reason}` : "."}`);
+        return;
+      }
+      if (this.format === "webm") {
+        this.#fail(
+          `Connection lost (code ${event.code}${event.reason ? `, ${event.reason}` : ""}). A ` +
+            "MediaRecorder stream cannot be resumed (its WebM header went with the first blob): " +
+            "press Start for a new session.",
+        );
         return;
       }
       this.#retry(
@@ -427,6 +466,7 @@ export class LiveClient {
     clearInterval(this.keepAliveTimer);
     this.pending = [];
     this.pendingTimes = [];
+    this.pendingEnds = [];
   }
 
   /**

@@ -32,9 +32,11 @@ export function describeMicError(error) {
 }
 
 /**
- * @typedef {{ pcm: ArrayBuffer, rms: number, peak: number, capturedAt: number }} Frame
+ * @typedef {{ pcm: ArrayBuffer, rms: number, peak: number, capturedAt: number, endSample?: number }} Frame
  * `capturedAt` is performance.now() when the frame reached the main thread, ms: within one render
  * quantum (128 samples, ≤ 3 ms) plus one message hop of the frame's last sample being captured.
+ * `endSample` (RecorderCapture only): where the blob ends in the recording, in 16-kHz samples,
+ * by the clock (a WebM blob's bytes do not say how much audio it holds).
  */
 
 export class MicCapture {
@@ -130,6 +132,126 @@ export class MicCapture {
     this.stream = null;
     const context = this.context;
     this.context = null;
+    if (context && context.state !== "closed") await context.close();
+  }
+}
+
+/**
+ * The MIME type the MediaRecorder path asks for: WebM with Opus, what Chromium and Firefox
+ * record; the server detects the container (no `encoding` or `sample_rate` is sent).
+ */
+export const RECORDER_MIME_TYPE = "audio/webm;codecs=opus";
+/** A blob every 250 ms, as Deepgram's browser examples send them. */
+export const RECORDER_TIMESLICE_MS = 250;
+
+/** Whether this browser can record RECORDER_MIME_TYPE. */
+export function recorderSupported() {
+  return typeof MediaRecorder !== "undefined" && MediaRecorder.isTypeSupported(RECORDER_MIME_TYPE);
+}
+
+/**
+ * Microphone capture through MediaRecorder (WebM/Opus), the way most Deepgram pages capture: each
+ * `dataavailable` blob is passed on whole, in order. The level meter reads an AnalyserNode beside
+ * the recorder. Same interface as MicCapture: `frame.pcm` holds the blob's bytes (WebM, not PCM),
+ * `capturedAt` when the blob reached the page.
+ */
+export class RecorderCapture {
+  /** @param {(frame: Frame) => void} onFrame */
+  constructor(onFrame) {
+    this.onFrame = onFrame;
+    /** @type {MediaStream | null} */ this.stream = null;
+    /** @type {MediaRecorder | null} */ this.recorder = null;
+    /** @type {AudioContext | null} */ this.context = null;
+    /** @type {AnalyserNode | null} */ this.analyser = null;
+    /** Blobs are read one after the other, so they are passed on in the order recorded. */
+    /** @type {Promise<void>} */ this.chain = Promise.resolve();
+    /** performance.now() when recording started. */
+    this.startedAt = 0;
+  }
+
+  async start() {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new DOMException(
+        "this browser exposes no microphone API here (the page must be served over https or from localhost)",
+        "NotSupportedError",
+      );
+    }
+    if (!recorderSupported()) {
+      throw new DOMException(
+        `this browser cannot record ${RECORDER_MIME_TYPE}; choose the PCM capture`,
+        "NotSupportedError",
+      );
+    }
+    this.stream = await navigator.mediaDevices.getUserMedia({
+      // The same processing choices as MicCapture, for the same reasons.
+      audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false },
+    });
+    try {
+      this.context = new AudioContext({ latencyHint: "interactive" });
+      this.analyser = this.context.createAnalyser();
+      this.analyser.fftSize = 2048;
+      this.context.createMediaStreamSource(this.stream).connect(this.analyser);
+      const recorder = new MediaRecorder(this.stream, { mimeType: RECORDER_MIME_TYPE });
+      recorder.ondataavailable = (event) => this.#onBlob(event.data);
+      this.recorder = recorder;
+      recorder.start(RECORDER_TIMESLICE_MS);
+      this.startedAt = performance.now();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  /** The device's sample rate in Hz (the recorder encodes at 48 kHz whatever it is), or null. */
+  get deviceRate() {
+    return this.context?.sampleRate ?? null;
+  }
+
+  /** @param {Blob} blob */
+  #onBlob(blob) {
+    if (blob.size === 0) return;
+    const level = this.#level();
+    const capturedAt = performance.now();
+    const endSample = Math.round(((capturedAt - this.startedAt) / 1000) * 16_000);
+    this.chain = this.chain
+      .then(async () => {
+        const bytes = await blob.arrayBuffer();
+        this.onFrame({ pcm: bytes, ...level, capturedAt, endSample });
+      })
+      .catch((error) => console.error("reading a recorded blob failed", error));
+  }
+
+  /** RMS and peak of the analyser's latest window. */
+  #level() {
+    const analyser = this.analyser;
+    if (analyser === null) return { rms: 0, peak: 0 };
+    const samples = new Float32Array(analyser.fftSize);
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    let peak = 0;
+    for (const s of samples) {
+      sum += s * s;
+      peak = Math.max(peak, Math.abs(s));
+    }
+    return { rms: Math.sqrt(sum / samples.length), peak };
+  }
+
+  /** Stops the recorder (its last blob is passed on first), then releases the microphone. */
+  async stop() {
+    const recorder = this.recorder;
+    this.recorder = null;
+    if (recorder && recorder.state !== "inactive") {
+      await new Promise((resolve) => {
+        recorder.onstop = () => resolve(undefined);
+        recorder.stop();
+      });
+    }
+    await this.chain;
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.stream = null;
+    const context = this.context;
+    this.context = null;
+    this.analyser = null;
     if (context && context.state !== "closed") await context.close();
   }
 }

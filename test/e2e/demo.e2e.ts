@@ -370,6 +370,71 @@ describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
   });
 });
 
+describe("the MediaRecorder (WebM/Opus) capture option", () => {
+  let page: Page;
+  let context: BrowserContext;
+  let pageErrors: string[];
+  let socket: SocketRecord;
+
+  beforeAll(async () => {
+    ({ context, page, errors: pageErrors } = await openPage());
+    await page.getByTestId("capture").selectOption("webm");
+    await page.getByTestId("start").click();
+    await waitForStatus(page, /listening/i, 15_000);
+    expect(await page.getByTestId("capture").isDisabled()).toBe(true);
+    // A WebM blob does not say how much audio it holds: the clip and its endpoint by the clock,
+    // stopping in the silence before Chromium loops the clip.
+    await new Promise((resolve) => setTimeout(resolve, (clipSeconds + STOP_AFTER_SECONDS) * 1000));
+    await page.getByTestId("stop").click();
+    await waitForStatus(page, /stopped/i, 40_000);
+    const first = (await readSpy(page)).sockets[0];
+    if (first === undefined) throw new Error("the page opened no WebSocket");
+    socket = first;
+  });
+
+  afterAll(async () => {
+    await context?.close();
+  });
+
+  it("lets the server detect the container: no encoding, sample_rate or resumable in the query", () => {
+    const query = new URL(socket.url).searchParams;
+    expect(query.has("encoding")).toBe(false);
+    expect(query.has("sample_rate")).toBe(false);
+    expect(query.has("resumable")).toBe(false);
+    expect(query.get("interim_results")).toBe("true");
+    // Blobs every 250 ms, each far smaller than 250 ms of 16-kHz PCM16 (8 000 bytes): compressed.
+    expect(socket.binaryFrames.length).toBeGreaterThanOrEqual(Math.floor(clipSeconds * 3));
+    const median = [...socket.binaryFrames].sort((a, b) => a - b)[
+      Math.floor(socket.binaryFrames.length / 2)
+    ];
+    expect(median ?? Number.POSITIVE_INFINITY).toBeLessThan(8000);
+    expect(socket.close?.code).toBe(1000);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("transcribes the clip within the WER bound (real models only)", async (ctx) => {
+    const model = await textOf(page, "model");
+    if (inject("transcriber") === "whisper") expect(NOT_A_MODEL.has(model), model).toBe(false);
+    if (NOT_A_MODEL.has(model)) {
+      console.warn(`WER not applicable: the server's transcriber is "${model}"`);
+      ctx.skip();
+    }
+    const finals = messagesOf(socket)
+      .filter((m) => m.type === "Results" && m.is_final && (m.start ?? 0) < clipSeconds)
+      .map(transcriptOf)
+      .filter((text) => text !== "");
+    const result = wordErrorRate(manifestReference(CLIP_ID), finals.join(" "));
+    console.log(`MediaRecorder WER ${result.wer.toFixed(3)} with ${model}: ${finals.join(" ")}`);
+    expect(result.errors).toBeLessThanOrEqual(MAX_ERRORS);
+    const allFinals = messagesOf(socket)
+      .filter((m) => m.type === "Results" && m.is_final)
+      .map(transcriptOf)
+      .filter((text) => text !== "");
+    const shown = await textOf(page, "transcript");
+    expect(shown.replace(/\s+/g, " ").trim()).toBe(allFinals.join(" "));
+  });
+});
+
 describe("when things go wrong", () => {
   it("explains a denied microphone and opens no connection", async () => {
     // A browser whose prompt answers "Block", as a person denying the microphone would.
