@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
+import { KEYTERM_BONUS, keytermBias } from "../src/stt/whisper-transcriber";
 import { whisperJson } from "./helpers/whisper-files";
 
 /*
@@ -123,5 +124,28 @@ describe("Whisper tokenizer (encoding)", () => {
     const ids = tokenizer.encode("<|endoftext|><|startoftranscript|>");
     expect(ids.every((id) => tokenizer.isText(id))).toBe(true);
     expect(tokenizer.decode(ids)).toBe("<|endoftext|><|startoftranscript|>");
+  });
+});
+
+describe("keyterm bias", () => {
+  it("favours each term with a leading space, first letter raised and lowered", () => {
+    const bias = keytermBias(tokenizer, ["clubs", "Mr. Quilter"]);
+    expect(bias.bonus).toBe(KEYTERM_BONUS);
+    const spellings = bias.sequences.map((ids) => tokenizer.decode(ids)).sort();
+    expect(spellings).toEqual([" Clubs", " Mr. Quilter", " clubs", " mr. Quilter"].sort());
+  });
+
+  it("never favours a lone space: a term of a script without spaces is favoured as written", () => {
+    const bias = keytermBias(tokenizer, ["炸自己"]);
+    const space = tokenizer.encode(" ")[0];
+    expect(bias.sequences.length).toBeGreaterThan(0);
+    for (const ids of bias.sequences) {
+      expect(ids[0]).not.toBe(space);
+      expect(tokenizer.decode(ids)).toBe("炸自己");
+    }
+  });
+
+  it("is empty without keyterms", () => {
+    expect(keytermBias(tokenizer, []).sequences).toEqual([]);
   });
 });

@@ -101,7 +101,8 @@ export const KEYTERM_BONUS = 3;
 /**
  * A session's keyterms as the token sequences the decoder favours: each as given, with a leading
  * space (Whisper's words start with one), and with its first letter raised and lowered, since a
- * keyterm may start a sentence or sit inside one. Empty for no keyterms.
+ * keyterm may start a sentence or sit inside one. Empty for no keyterms. A term in a script that
+ * takes no spaces (its spaced spelling begins with a lone space token) is favoured as written.
  */
 export function keytermBias(tokenizer: WhisperTokenizer, keyterms: readonly string[]): TokenBias {
   const spellings = new Set<string>();
@@ -112,10 +113,16 @@ export function keytermBias(tokenizer: WhisperTokenizer, keyterms: readonly stri
       spellings.add(` ${variant}`);
     }
   }
-  return {
-    sequences: [...spellings].map((spelling) => tokenizer.encode(spelling)),
-    bonus: KEYTERM_BONUS,
-  };
+  const sequences = [...spellings].map((spelling) => {
+    const tokens = tokenizer.encode(spelling);
+    // Scripts whose words take no leading space (CJK): the space is a token of its own, and
+    // favouring it would favour a space at every step. Such a term is favoured as written.
+    const first = tokens[0];
+    return first !== undefined && tokenizer.decode([first]).trim() === ""
+      ? tokenizer.encode(spelling.trimStart())
+      : tokens;
+  });
+  return { sequences: sequences.filter((tokens) => tokens.length > 0), bonus: KEYTERM_BONUS };
 }
 
 /** Seconds of one VAD frame: the evidence's frame indices count these from the utterance start. */
