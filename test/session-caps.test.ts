@@ -9,8 +9,15 @@ import { describe, expect, it } from "vitest";
 import { hashApiKey } from "../src/auth/api-keys";
 import { parseListenOptions } from "../src/protocol/options";
 import { createLogger } from "../src/runtime/log";
-import { MAX_FRAME_BYTES, MAX_QUEUED_AUDIO_SECONDS, MAX_QUEUED_TASKS } from "../src/session/caps";
+import {
+  MAX_FRAME_BYTES,
+  MAX_QUEUED_AUDIO_SECONDS,
+  MAX_QUEUED_TASKS,
+  MAX_UTTERANCE_SECONDS,
+  MAX_UTTERANCE_SOFT_SECONDS,
+} from "../src/session/caps";
 import { LiveSession } from "../src/session/live-session";
+import { softCutVar } from "../src/session/session-object";
 import type { Transcriber } from "../src/stt/transcriber";
 import { type ServerJson, TestClient } from "./helpers/client";
 
@@ -65,6 +72,7 @@ function liveSession(transcriber: Transcriber, query = "encoding=linear16&sample
       idleTimeoutMs: 30_000,
       resumeWindowMs: 30_000,
       maxSessionSeconds: 3600,
+      softCutSeconds: MAX_UTTERANCE_SOFT_SECONDS,
     },
     transcriber,
     {
@@ -195,5 +203,16 @@ describe("session length", () => {
     expect(closed.code).toBe(1000);
     expect(closed.reason).toMatch(/^MAX-0000/);
     expect(client.of("Metadata").length).toBe(1);
+  });
+});
+
+describe("EARSHOT_SOFT_CUT_SECONDS", () => {
+  it("takes whole seconds from 1 to MAX_UTTERANCE_SECONDS, else the default", () => {
+    expect(softCutVar("5")).toBe(5);
+    expect(softCutVar("1")).toBe(1);
+    expect(softCutVar(String(MAX_UTTERANCE_SECONDS))).toBe(MAX_UTTERANCE_SECONDS);
+    for (const bad of [undefined, "", "0", "-3", "2.5", "16", "five", " 5x"]) {
+      expect(softCutVar(bad), String(bad)).toBe(MAX_UTTERANCE_SOFT_SECONDS);
+    }
   });
 });

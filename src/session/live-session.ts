@@ -63,6 +63,8 @@ export interface LiveSessionConfig {
   /** How long a resumable session waits for its client after a drop (RESUME_WINDOW_MS). */
   resumeWindowMs: number;
   maxSessionSeconds: number;
+  /** Utterances this long are cut at their next quiet frame (MAX_UTTERANCE_SOFT_SECONDS). */
+  softCutSeconds: number;
 }
 
 /** How a session ended, for its hooks. */
@@ -184,15 +186,20 @@ export class LiveSession {
       log,
       emit: (transcript) => this.#emit(numerals ? withNumerals(transcript) : transcript),
     });
-    this.#pipeline = new SpeechPipeline(vadOptionsFor(options), this.#transcriber, {
-      speechStarted: (seconds) => {
-        if (options.vadEvents) this.#send(buildSpeechStarted(seconds));
+    this.#pipeline = new SpeechPipeline(
+      vadOptionsFor(options),
+      this.#transcriber,
+      {
+        speechStarted: (seconds) => {
+          if (options.vadEvents) this.#send(buildSpeechStarted(seconds));
+        },
+        utteranceEnded: (lastSpeechEnd) => {
+          if (options.utteranceEndMs !== null) this.#send(buildUtteranceEnd(lastSpeechEnd));
+        },
+        failed: (error) => this.#failed(error, "final"),
       },
-      utteranceEnded: (lastSpeechEnd) => {
-        if (options.utteranceEndMs !== null) this.#send(buildUtteranceEnd(lastSpeechEnd));
-      },
-      failed: (error) => this.#failed(error, "final"),
-    });
+      config.softCutSeconds,
+    );
 
     this.#lifetimeTimer = setTimeout(
       () => this.#end({ kind: "graceful", close: MAX_DURATION_CLOSE }),

@@ -24,6 +24,8 @@ import type { Transcriber } from "../stt/transcriber";
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   MAX_SESSION_SECONDS,
+  MAX_UTTERANCE_SECONDS,
+  MAX_UTTERANCE_SOFT_SECONDS,
   MAX_WHISPER_SESSIONS_PER_ISOLATE,
   RESUME_WINDOW_MS,
 } from "./caps";
@@ -48,6 +50,18 @@ export interface SessionTranscript {
 function msVar(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
   return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
+}
+
+/**
+ * EARSHOT_SOFT_CUT_SECONDS: a whole number of seconds from 1 to MAX_UTTERANCE_SECONDS after which an
+ * utterance is cut at its next quiet frame; anything else (unset included) is the default,
+ * MAX_UTTERANCE_SOFT_SECONDS.
+ */
+export function softCutVar(value: string | undefined): number {
+  const parsed = Number(value);
+  return Number.isInteger(parsed) && parsed >= 1 && parsed <= MAX_UTTERANCE_SECONDS
+    ? parsed
+    : MAX_UTTERANCE_SOFT_SECONDS;
 }
 
 /**
@@ -136,6 +150,7 @@ export class SessionObject extends DurableObject<Env> {
           start.maxSessionSeconds ?? MAX_SESSION_SECONDS,
           MAX_SESSION_SECONDS,
         ),
+        softCutSeconds: softCutVar(this.env.EARSHOT_SOFT_CUT_SECONDS),
       },
       transcriber,
       this.#store,

@@ -47,7 +47,10 @@ const FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE;
  */
 const FRAMES_BETWEEN_YIELDS = 32;
 const MAX_UTTERANCE_FRAMES = Math.floor(MAX_UTTERANCE_SECONDS / FRAME_SECONDS);
-const SOFT_UTTERANCE_FRAMES = Math.floor(MAX_UTTERANCE_SOFT_SECONDS / FRAME_SECONDS);
+/** Frames after which an utterance is cut at its first quiet frame, for `softCutSeconds`. */
+function softCutFrames(seconds: number): number {
+  return Math.floor(Math.min(seconds, MAX_UTTERANCE_SECONDS) / FRAME_SECONDS);
+}
 
 export class SpeechPipeline {
   readonly #vad: VadMachine;
@@ -69,11 +72,16 @@ export class SpeechPipeline {
    */
   #speculating = false;
 
+  /** An utterance this many frames long is cut at its next quiet frame (MAX_UTTERANCE_SOFT_SECONDS). */
+  readonly #softCutFrames: number;
+
   constructor(
     private readonly options: VadOptions,
     private readonly transcriber: TranscriberSession,
     private readonly listener: PipelineListener,
+    softCutSeconds: number = MAX_UTTERANCE_SOFT_SECONDS,
   ) {
+    this.#softCutFrames = softCutFrames(softCutSeconds);
     this.#vad = new VadMachine(options);
     // The pre-roll reaches padFrames before the first speech frame, and a start is confirmed
     // after minSpeechFrames speech frames — usually consecutive, but frames between the two
@@ -229,7 +237,7 @@ export class SpeechPipeline {
   #shouldCut(probability: number): boolean {
     if (this.#utteranceFrames >= MAX_UTTERANCE_FRAMES) return true;
     return (
-      this.#utteranceFrames >= SOFT_UTTERANCE_FRAMES && probability < this.options.negativeThreshold
+      this.#utteranceFrames >= this.#softCutFrames && probability < this.options.negativeThreshold
     );
   }
 }
