@@ -32,6 +32,30 @@ export function describeMicError(error) {
 }
 
 /**
+ * The microphone, as both captures open it. Rejects with the getUserMedia error, or
+ * NotSupportedError where the page has no microphone API (an insecure origin).
+ * @returns {Promise<MediaStream>}
+ */
+function openMicrophone() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new DOMException(
+      "this browser exposes no microphone API here (the page must be served over https or from localhost)",
+      "NotSupportedError",
+    );
+  }
+  return navigator.mediaDevices.getUserMedia({
+    audio: {
+      // Echo cancellation keeps the speakers' sound out of the transcript. Noise suppression and
+      // automatic gain are off: their artefacts hurt recognition more than noise does, and the
+      // server's VAD and Whisper's normalised features do not need a steady level.
+      echoCancellation: true,
+      noiseSuppression: false,
+      autoGainControl: false,
+    },
+  });
+}
+
+/**
  * @typedef {{ pcm: ArrayBuffer, rms: number, peak: number, capturedAt: number, endSample?: number }} Frame
  * `capturedAt` is performance.now() when the frame reached the main thread, ms: within one render
  * quantum (128 samples, ≤ 3 ms) plus one message hop of the frame's last sample being captured.
@@ -54,22 +78,7 @@ export class MicCapture {
    * an AudioContext start after a user gesture. Rejects with the getUserMedia error.
    */
   async start() {
-    if (!navigator.mediaDevices?.getUserMedia) {
-      throw new DOMException(
-        "this browser exposes no microphone API here (the page must be served over https or from localhost)",
-        "NotSupportedError",
-      );
-    }
-    this.stream = await navigator.mediaDevices.getUserMedia({
-      audio: {
-        // Echo cancellation keeps the speakers' sound out of the transcript. Noise suppression
-        // and automatic gain are off: their artefacts hurt recognition more than noise does, and
-        // the server's VAD and Whisper's normalised features do not need a steady level.
-        echoCancellation: true,
-        noiseSuppression: false,
-        autoGainControl: false,
-      },
-    });
+    this.stream = await openMicrophone();
     try {
       // The device's own rate; the worklet resamples to 16 kHz itself.
       this.context = new AudioContext({ latencyHint: "interactive" });
@@ -170,22 +179,13 @@ export class RecorderCapture {
   }
 
   async start() {
-    if (!navigator.mediaDevices?.getUserMedia) {
-      throw new DOMException(
-        "this browser exposes no microphone API here (the page must be served over https or from localhost)",
-        "NotSupportedError",
-      );
-    }
     if (!recorderSupported()) {
       throw new DOMException(
         `this browser cannot record ${RECORDER_MIME_TYPE}; choose the PCM capture`,
         "NotSupportedError",
       );
     }
-    this.stream = await navigator.mediaDevices.getUserMedia({
-      // The same processing choices as MicCapture, for the same reasons.
-      audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false },
-    });
+    this.stream = await openMicrophone();
     try {
       this.context = new AudioContext({ latencyHint: "interactive" });
       this.analyser = this.context.createAnalyser();

@@ -156,6 +156,32 @@ async function openPage(options: { clipboard?: boolean } = {}): Promise<{
   return { context, page, errors };
 }
 
+/**
+ * WER of the finals of the clip's first pass (those that start before Chromium loops it). The test
+ * is skipped, never passed, when the server has no speech model; a run configured for Whisper must
+ * have run Whisper (only E2E_TRANSCRIBER=fake may skip).
+ */
+async function firstPassScore(
+  page: Page,
+  socket: SocketRecord,
+  ctx: { skip: () => void },
+  label: string,
+): Promise<ReturnType<typeof wordErrorRate>> {
+  const model = await textOf(page, "model");
+  if (inject("transcriber") === "whisper") expect(NOT_A_MODEL.has(model), model).toBe(false);
+  if (NOT_A_MODEL.has(model)) {
+    console.warn(`WER not applicable: the server's transcriber is "${model}"`);
+    ctx.skip();
+  }
+  const finals = messagesOf(socket)
+    .filter((m) => m.type === "Results" && m.is_final && (m.start ?? 0) < clipSeconds)
+    .map(transcriptOf)
+    .filter((text) => text !== "");
+  const result = wordErrorRate(manifestReference(CLIP_ID), finals.join(" "));
+  console.log(`${label} ${result.wer.toFixed(3)} with ${model}: ${finals.join(" ")}`);
+  return result;
+}
+
 describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
   let page: Page;
   let context: BrowserContext;
@@ -346,21 +372,7 @@ describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
   });
 
   it("transcribes the clip within the WER bound (real models only)", async (ctx) => {
-    const model = await textOf(page, "model");
-    // A run configured for Whisper must have run Whisper: only E2E_TRANSCRIBER=fake may skip.
-    if (inject("transcriber") === "whisper") expect(NOT_A_MODEL.has(model), model).toBe(false);
-    if (NOT_A_MODEL.has(model)) {
-      // Reported as skipped, never as passed: fake words have no reference to match.
-      console.warn(`WER not applicable: the server's transcriber is "${model}"`);
-      ctx.skip();
-    }
-    // The first pass only: finals that start before the loop comes round.
-    const finals = messagesOf(socket)
-      .filter((m) => m.type === "Results" && m.is_final && (m.start ?? 0) < clipSeconds)
-      .map(transcriptOf)
-      .filter((text) => text !== "");
-    const result = wordErrorRate(manifestReference(CLIP_ID), finals.join(" "));
-    console.log(`WER ${result.wer.toFixed(3)} with ${model}: ${finals.join(" ")}`);
+    const result = await firstPassScore(page, socket, ctx, "WER");
     expect(result.errors).toBeLessThanOrEqual(MAX_ERRORS);
     // A lost phrase is two or more words in a row: never allowed, whatever the total.
     const lost = deletedRuns(result.alignment)
@@ -413,18 +425,7 @@ describe("the MediaRecorder (WebM/Opus) capture option", () => {
   });
 
   it("transcribes the clip within the WER bound (real models only)", async (ctx) => {
-    const model = await textOf(page, "model");
-    if (inject("transcriber") === "whisper") expect(NOT_A_MODEL.has(model), model).toBe(false);
-    if (NOT_A_MODEL.has(model)) {
-      console.warn(`WER not applicable: the server's transcriber is "${model}"`);
-      ctx.skip();
-    }
-    const finals = messagesOf(socket)
-      .filter((m) => m.type === "Results" && m.is_final && (m.start ?? 0) < clipSeconds)
-      .map(transcriptOf)
-      .filter((text) => text !== "");
-    const result = wordErrorRate(manifestReference(CLIP_ID), finals.join(" "));
-    console.log(`MediaRecorder WER ${result.wer.toFixed(3)} with ${model}: ${finals.join(" ")}`);
+    const result = await firstPassScore(page, socket, ctx, "MediaRecorder WER");
     expect(result.errors).toBeLessThanOrEqual(MAX_ERRORS);
     const allFinals = messagesOf(socket)
       .filter((m) => m.type === "Results" && m.is_final)
