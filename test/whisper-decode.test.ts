@@ -239,6 +239,11 @@ describe("Whisper transcript assembly", () => {
       });
     // "ask not" cut short by a 300-ms endpoint: Whisper is sure of speech, the VAD is not.
     expect(drop(0.0076, -1.28, 0.46)).toEqual({ noSpeech: false, rule: null });
+    // The same phrase through the browser demo, with the pause after it (1 page run in 3).
+    expect(drop(0.054, -1.63, 0.58)).toEqual({ noSpeech: false, rule: null });
+    expect(drop(0.08, -1.35, 0.59)).toEqual({ noSpeech: false, rule: null });
+    // The lowest no-speech probability of any no-speech window that decoded to text.
+    expect(drop(0.13, -1.5, 0.6)).toEqual({ noSpeech: true, rule: "low-logprob" });
     // A word cut from real speech that Whisper doubts: the VAD is sure.
     expect(drop(0.17, -1.81, 0.87).noSpeech).toBe(false);
     // Music that got past the VAD: neither is sure.

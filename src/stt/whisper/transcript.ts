@@ -56,12 +56,17 @@ const VAD_SPEECH_PROBABILITY = 0.5;
  */
 export const VAD_SOLID_SPEECH = 0.75;
 /**
- * A no-speech probability this low is Whisper itself sure there is speech, whatever its words
- * score. Measured: every noise, music or silence window that decoded to text had ≥ 0.13; "ask
- * not" cut short by a 300-ms endpoint had 0.008 (with avg log-probability −1.28 and a VAD span
- * of only 0.46: a quiet phrase).
+ * A no-speech probability below this is Whisper itself sure there is speech, whatever its words
+ * score. Measured: every noise, music or silence window that decoded to text had ≥ 0.13, and
+ * the only one that could pass the session's VAD gate (music, 17 speech frames) 0.17. Real
+ * speech the VAD opened and Whisper doubted: JFK's quiet "ask not" cut short by a 300-ms
+ * endpoint 0.008, and through the browser demo (Chromium's fake microphone, the worklet's
+ * resampler) 0.011–0.080 at avg log-probability −1.28 … −1.63, VAD span 0.58 (the phrase and
+ * the pause after it). It was 0.05, and the demo lost the phrase whenever its decode scored
+ * 0.054 (1 run in 3). 0.1 sits between 0.080 and 0.13, about the geometric middle of the
+ * speech kept (≤ 0.08) and the gated music (0.17).
  */
-export const NO_SPEECH_CONFIDENT = 0.05;
+export const NO_SPEECH_CONFIDENT = 0.1;
 
 export function vadEvidence(probabilities: readonly number[]): VadEvidence | undefined {
   if (probabilities.length === 0) return undefined;
