@@ -41,7 +41,10 @@ const STOP_AFTER_SECONDS = 2;
  * ("is not" for "ask not"); 2 allows one more. A lost phrase (two or more deleted words in a row)
  * fails apart. "ask not" used to be lost through the page and listed here as known: Silero heard
  * it only when the stream started early enough in the clip, until its state was primed with
- * silence (src/vad/silero.ts, VAD_PRIMING_FRAMES).
+ * silence (src/vad/silero.ts, VAD_PRIMING_FRAMES); then, in 1 run in 3, because Whisper's decode
+ * of it scored a no-speech probability just above the verdict's old bound (NO_SPEECH_CONFIDENT,
+ * src/stt/whisper/transcript.ts). The audio the page sent is saved as demo-sent.wav beside the
+ * screenshots, to replay a failing run offline.
  */
 const MAX_ERRORS = 2;
 
@@ -182,6 +185,13 @@ async function firstPassScore(
   return result;
 }
 
+/** A lost phrase is two or more deleted words in a row: never allowed, whatever the total. */
+function lostPhrases(result: ReturnType<typeof wordErrorRate>): string[] {
+  return deletedRuns(result.alignment)
+    .filter((run) => run.length >= 2)
+    .map((run) => run.join(" "));
+}
+
 describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
   let page: Page;
   let context: BrowserContext;
@@ -223,6 +233,12 @@ describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
     const first = spy.sockets[0];
     if (first === undefined) throw new Error("the page opened no WebSocket");
     socket = first;
+    // The audio exactly as the server got it, to replay offline when a transcript comes out wrong.
+    const sent = Buffer.from(String(await page.evaluate("window.__e2eSentBase64()")), "base64");
+    writeFileSync(
+      path.join(OUTPUT_DIR, "demo-sent.wav"),
+      withTrailingSilence({ sampleRate: 16_000, channels: 1, pcm: new Uint8Array(sent) }, 0),
+    );
     await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-desktop.png"), fullPage: true });
   });
 
@@ -374,11 +390,7 @@ describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
   it("transcribes the clip within the WER bound (real models only)", async (ctx) => {
     const result = await firstPassScore(page, socket, ctx, "WER");
     expect(result.errors).toBeLessThanOrEqual(MAX_ERRORS);
-    // A lost phrase is two or more words in a row: never allowed, whatever the total.
-    const lost = deletedRuns(result.alignment)
-      .filter((run) => run.length >= 2)
-      .map((run) => run.join(" "));
-    expect(lost).toEqual([]);
+    expect(lostPhrases(result)).toEqual([]);
   });
 });
 
@@ -427,6 +439,7 @@ describe("the MediaRecorder (WebM/Opus) capture option", () => {
   it("transcribes the clip within the WER bound (real models only)", async (ctx) => {
     const result = await firstPassScore(page, socket, ctx, "MediaRecorder WER");
     expect(result.errors).toBeLessThanOrEqual(MAX_ERRORS);
+    expect(lostPhrases(result)).toEqual([]);
     const allFinals = messagesOf(socket)
       .filter((m) => m.type === "Results" && m.is_final)
       .map(transcriptOf)

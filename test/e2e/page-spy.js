@@ -13,6 +13,20 @@
     maxLevel: 0,
   };
   window.__e2e = spy;
+  /**
+   * Copies of the binary frames the first socket sent, kept apart from `spy` (which the test reads
+   * whole and often): the audio the server got, saved by the test as a WAV for diagnosis.
+   */
+  const sent = [];
+  window.__e2eSentBase64 = () => {
+    let binary = "";
+    for (const frame of sent) {
+      for (let i = 0; i < frame.length; i += 0x8000) {
+        binary += String.fromCharCode(...frame.subarray(i, i + 0x8000));
+      }
+    }
+    return btoa(binary);
+  };
   /** Live sockets, so a test can drop one as a network failure would. */
   const live = [];
   window.__e2eDrop = (code, reason) => {
@@ -49,7 +63,15 @@
 
     send(data) {
       if (typeof data === "string") this.record.textSent.push({ t: now(), data });
-      else this.record.binaryFrames.push(data.byteLength);
+      else {
+        this.record.binaryFrames.push(data.byteLength);
+        if (this.record === spy.sockets[0] && typeof data.byteLength === "number") {
+          const view = ArrayBuffer.isView(data)
+            ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+            : new Uint8Array(data);
+          sent.push(view.slice());
+        }
+      }
       super.send(data);
     }
   };
