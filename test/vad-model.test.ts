@@ -1,9 +1,11 @@
 // Relative for wrangler's module collector, which resolves .onnx imports from this file only.
 
+import { Silero as VadWebSilero } from "@ricky0123/vad-web/dist/models/silero";
 import { describe, expect, it } from "vitest";
 import sileroModel from "../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
-import { wasmHeapBytes } from "../src/runtime/ort";
+import { ort, wasmHeapBytes } from "../src/runtime/ort";
 import {
+  loadSilero,
   newVadState,
   primedVadState,
   speechProbability,
@@ -42,6 +44,29 @@ describe("Silero VAD v5 in workerd", () => {
     expect(speech.filter((p) => p > 0.5).length).toBeGreaterThan(speech.length / 3);
     expect(Math.max(...silence)).toBeLessThan(0.1);
     expect(wasmHeapBytes()).toBeGreaterThan(0);
+  });
+
+  it("gives the probabilities of @ricky0123/vad-web's own Silero step, frame for frame", async () => {
+    // An independent reference: the package's Silero v5 wrapper (the browser VAD most web apps
+    // use) creates its own session from the same file and carries its own state and 64-sample
+    // context. Only the ORT module is shared (workerd can run no other), and it is set up for
+    // workerd by our own first session, so this runs the same alone or after the other tests.
+    await loadSilero();
+    const reference = await VadWebSilero.new(ort, async () => sileroModel.slice(0));
+    for (const clip of ["wcpp_jfk.wav", "ns_librosa_trumpet.wav"]) {
+      const samples = pcm16ToFloat((await wavFixture(clip)).pcm);
+      const ours = await probabilities(samples);
+      reference.reset_state();
+      const theirs: number[] = [];
+      for (let at = 0; at + VAD_FRAME_SAMPLES <= samples.length; at += VAD_FRAME_SAMPLES) {
+        theirs.push((await reference.process(samples.slice(at, at + VAD_FRAME_SAMPLES))).isSpeech);
+      }
+      expect(ours.length, clip).toBe(theirs.length);
+      const worst = Math.max(...ours.map((p, i) => Math.abs(p - (theirs[i] ?? Number.NaN))));
+      console.log(`${clip}: ${ours.length} frames, largest difference from vad-web ${worst}`);
+      expect(worst, clip).toBeLessThan(1e-5);
+    }
+    await reference.release();
   });
 
   it("keeps per-caller state: interleaving two streams changes neither", async () => {
