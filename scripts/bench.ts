@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { handoffSection } from "../bench/handoff.ts";
 import { type BenchContext, formatTable, type Section } from "../bench/report.ts";
-import { earlyFinalsSection, softCutSection } from "../bench/side-by-side.ts";
+import { beamsSection, earlyFinalsSection, softCutSection } from "../bench/side-by-side.ts";
 import { vadSection } from "../bench/vad.ts";
 import { whisperSection } from "../bench/whisper.ts";
 
@@ -31,8 +31,9 @@ import { whisperSection } from "../bench/whisper.ts";
  *   ~1 s of trailing silence and a handshake per clip): ~4.5 minutes more. Its budget only stops
  *   it from starting clips it could not finish;
  * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node);
- * - early-finals and soft-cut, each only when named in EARSHOT_BENCH_SECTIONS: the latency modes
- *   on two services (early finals off and on; soft cut after 11 and 5 s), ~70 s of speech plus
+ * - early-finals, soft-cut and beams, each only when named in EARSHOT_BENCH_SECTIONS: the latency
+ *   modes on two services (early finals off and on; soft cut after 11 and 5 s; greedy and 3-beam
+ *   finals), ~70 s of speech plus
  *   ~2 s per clip, 3 modes × 2: ~10 minutes each (bench/side-by-side.ts).
  */
 const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[] = [
@@ -41,6 +42,7 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
   { section: handoffSection, budgetMs: 30_000 },
   { section: earlyFinalsSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: softCutSection, budgetMs: 720_000, onlyWhenNamed: true },
+  { section: beamsSection, budgetMs: 720_000, onlyWhenNamed: true },
 ];
 
 /**

@@ -468,6 +468,142 @@ describe("Whisper greedy decoding (scripted decoder)", () => {
   });
 });
 
+/**
+ * A stand-in decoder that is a small language model: the logits of each row depend on the tokens
+ * that row has sampled, which it keeps in its own self-attention cache (one token id + 1 per
+ * position of head 0, 0 for the prompt). A beam whose cache rows were gathered from the wrong
+ * parent would therefore read the wrong history. `next` maps a history ("" for none, else ids
+ * joined by ",") to logits; anything unlisted scores 0.
+ */
+function historyDecoder(next: Record<string, Record<number, number>>): {
+  session: InferenceSession;
+  calls: { rows: number; useCache: boolean; crossRows: number[] }[];
+} {
+  const calls: { rows: number; useCache: boolean; crossRows: number[] }[] = [];
+  const vocabSize = mini.vocabSize;
+  const run = async (feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> => {
+    const input = feeds.input_ids;
+    const past = feeds["past_key_values.0.decoder.key"];
+    const cross = feeds["past_key_values.0.encoder.key"];
+    const cacheFlag = feeds.use_cache_branch;
+    if (!input || !past || !cross || !cacheFlag) throw new Error("missing feed");
+    const useCache = Boolean((cacheFlag.data as ArrayLike<unknown>)[0]);
+    const [rows = 1, length = 1] = input.dims;
+    const ids = Array.from(input.data as BigInt64Array, Number);
+    calls.push({ rows, useCache, crossRows: [cross.dims[0] ?? -1, cross.dims[2] ?? -1] });
+    const pastLength = past.dims[2] ?? 0;
+    const pastData = past.data as Float32Array;
+    const selfLength = pastLength + length;
+    const present = new Float32Array(rows * 6 * selfLength * 64);
+    const logits = new Float32Array(rows * length * vocabSize);
+    for (let r = 0; r < rows; r++) {
+      const history: number[] = [];
+      for (let t = 0; t < pastLength; t++) {
+        const stored = pastData[r * 6 * pastLength * 64 + t * 64] ?? 0;
+        if (stored > 0) history.push(stored - 1);
+        present[r * 6 * selfLength * 64 + t * 64] = stored;
+      }
+      if (useCache) {
+        const id = ids[r] ?? -1;
+        history.push(id);
+        present[r * 6 * selfLength * 64 + pastLength * 64] = id + 1;
+      }
+      const scores = next[history.join(",")] ?? {};
+      const row = logits.subarray(
+        (r * length + length - 1) * vocabSize,
+        (r * length + length) * vocabSize,
+      );
+      for (const [id, logit] of Object.entries(scores)) row[Number(id)] = logit;
+    }
+    const out: Record<string, Tensor> = {
+      logits: new Tensor("float32", logits, [rows, length, vocabSize]),
+    };
+    for (let layer = 0; layer < 4; layer++) {
+      for (const kind of ["key", "value"]) {
+        out[`present.${layer}.decoder.${kind}`] = new Tensor("float32", present, [
+          rows,
+          6,
+          selfLength,
+          64,
+        ]);
+        out[`present.${layer}.encoder.${kind}`] = useCache
+          ? new Tensor("float32", new Float32Array(0), [0, 6, 1, 64])
+          : new Tensor("float32", new Float32Array(6 * ENCODER_ROWS * 64), [
+              1,
+              6,
+              ENCODER_ROWS,
+              64,
+            ]);
+      }
+    }
+    return out;
+  };
+  return { session: { run } as unknown as InferenceSession, calls };
+}
+
+/**
+ * Greedy takes GO (logit 2 against TEN's 1.6) and then finds nothing likely; TEN leads to a
+ * near-certain "ten meters". 12 text tokens tie after GO, so that path averages far lower.
+ */
+const GARDEN_PATH: Record<string, Record<number, number>> = {
+  "": { [ts(0)]: 10 },
+  [`${ts(0)}`]: { [GO]: 2, [TEN]: 1.6 },
+  [`${ts(0)},${TEN}`]: { [METERS]: 10 },
+  [`${ts(0)},${TEN},${METERS}`]: { [ts(1)]: 10 },
+  [`${ts(0)},${TEN},${METERS},${ts(1)}`]: { [EOT]: 10 },
+  [`${ts(0)},${GO}`]: { [ts(1)]: 1 },
+  [`${ts(0)},${GO},${ts(1)}`]: { [EOT]: 10 },
+};
+
+describe("Whisper beam search (scripted decoder)", () => {
+  const decode = (beamSize: number | undefined) => {
+    const fake = historyDecoder(GARDEN_PATH);
+    return greedyDecode({ decoder: fake.session, tokenizer: mini, rules }, encoderStates, {
+      language: "en",
+      audioSeconds: 3,
+      windowSeconds: 4,
+      ...(beamSize === undefined ? {} : { beamSize }),
+    }).then((result) => ({ result, calls: fake.calls }));
+  };
+
+  it("finds the likelier sequence that greedy decoding walks past", async () => {
+    const greedy = await decode(undefined);
+    expect(greedy.result.tokens.map((t) => t.id)).toEqual([ts(0), GO, ts(1)]);
+    const beams = await decode(3);
+    expect(beams.result.tokens.map((t) => t.id)).toEqual([ts(0), TEN, METERS, ts(1)]);
+    expect(beams.result.stopReason).toBe("endoftext");
+    // Its scores are the model's own: TEN's probability at its step, and the average per token
+    // (EOT included) of the path's log-probabilities.
+    const ten = beams.result.tokens[1];
+    const sum = beams.result.tokens.reduce((total, t) => total + t.logprob, 0);
+    expect(ten?.probability).toBeLessThan(0.5);
+    expect(beams.result.avgLogprob).toBeLessThan(sum / 5 + 0.01);
+    expect(beams.result.avgLogprob).toBeGreaterThan(greedy.result.avgLogprob);
+    expect(beams.result.avgLogprob).toBeGreaterThan(-1);
+  });
+
+  it("runs the beams as rows of one decoder run, each row with the cross cache", async () => {
+    const { calls, result } = await decode(3);
+    expect(calls[0]).toEqual({ rows: 1, useCache: false, crossRows: [1, 0] });
+    for (const call of calls.slice(1)) {
+      expect(call.useCache).toBe(true);
+      expect(call.rows).toBeGreaterThan(0);
+      expect(call.rows).toBeLessThanOrEqual(3);
+      expect(call.crossRows).toEqual([call.rows, ENCODER_ROWS]);
+    }
+    // One run per position after the prompt, whatever the number of beams (it goes on until
+    // three sequences have ended, as Whisper's does).
+    expect(result.decoderSteps).toBe(calls.length);
+    expect(calls.some((call) => call.rows > 1)).toBe(true);
+  });
+
+  it("is greedy decoding with one beam", async () => {
+    const one = await decode(1);
+    expect(one.result.tokens.map((t) => t.id)).toEqual([ts(0), GO, ts(1)]);
+    expect(one.calls.every((call) => call.rows === 1)).toBe(true);
+  });
+});
+
 describe("Whisper windows", () => {
   it("pads an utterance by 1 s to an even frame count, up to 30 s", () => {
     expect(windowFrames(16_000, true)).toBe(200);

@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { transcribe } from "../src/stt/whisper/transcribe";
-import { whisperModel } from "../src/stt/whisper-transcriber";
+import { DEFAULT_BEAM_SIZE, whisperModel } from "../src/stt/whisper-transcriber";
 import { frames, type ServerJson, TestClient } from "./helpers/client";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
@@ -40,7 +40,11 @@ async function freshDecode(session: Float32Array, final: Final): Promise<string>
   const from = Math.round(final.start * RATE);
   const to = Math.round((final.start + final.duration) * RATE);
   const model = await whisperModel((env as unknown as { MODELS: R2Bucket }).MODELS);
-  const result = await transcribe(model, session.subarray(from, to), { language: "en" });
+  // As sessions decode finals (the test config leaves EARSHOT_BEAM_SIZE at its default).
+  const result = await transcribe(model, session.subarray(from, to), {
+    language: "en",
+    beamSize: DEFAULT_BEAM_SIZE,
+  });
   return result.likelyNoSpeech ? "" : result.text;
 }
 

@@ -35,11 +35,15 @@ type Setting = (typeof SETTINGS)[number];
 /**
  * Errors over all 206 reference words allowed per setting (the ratchet's sum). With early finals
  * on (the default since they cut end-of-speech → final p50 by ~40%), 300 and 500 decode the same
- * audio (up to the first silence) and read alike: 21 → 19 at 300, 18 → 19 at 500.
+ * audio (up to the first silence) and read alike. Beam search for finals up to 5 s (3 beams,
+ * EARSHOT_BEAM_SIZE) took them from 23 / 19 / 19 to 20 / 14 / 13.
  */
-const MAX_ERRORS: Record<Setting, number> = { 10: 23, 300: 19, 500: 19 };
+const MAX_ERRORS: Record<Setting, number> = { 10: 20, 300: 14, 500: 13 };
 
-/** Errors allowed per clip and setting: the measured baseline, lowered as fixes land. */
+/**
+ * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. Beam search
+ * (3 beams) moved some clips up by one while the totals fell by 3 / 5 / 6; those are marked.
+ */
 const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
   10: {
     // 2 since the VAD's state is primed with silence (src/vad/silero.ts): at 10 ms "ask not"
@@ -47,35 +51,44 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     wcpp_jfk: 2,
     psx_librivox_0870: 2,
     psx_librivox_0880: 3,
-    psx_librivox_0890: 2,
+    // 2 → 3 with beams: "is to be able to suppose." (greedy: "all-desposed").
+    psx_librivox_0890: 3,
     sb_spk1_snt1: 1,
-    sb_lj050_0131: 3,
-    ds_ldc93s1: 5,
+    // 3 → 4 with beams: "Unless the system is established" (a → the).
+    sb_lj050_0131: 4,
+    // 5 → 3 with beams: "She had the dark suit and greasy wash".
+    ds_ldc93s1: 3,
     psx_cards_002: 1,
-    psx_cards_003: 2,
-    psx_tidigits_2934z: 2,
+    // 2 → 1 with beams: "seven of clips,".
+    psx_cards_003: 1,
+    // psx_tidigits_2934z: 2 → 0 with beams: "29340.".
   },
   300: {
     wcpp_jfk: 1,
-    psx_librivox_0880: 3,
+    // psx_librivox_0880: 3 → 0 with beams: "He was not, an ill-disposed young man."
     psx_librivox_0890: 3,
-    sb_lj050_0131: 3,
-    ds_ldc93s1: 5,
+    // 3 → 4 with beams: "Unless the system is established" (a → the).
+    sb_lj050_0131: 4,
+    // 5 → 3 with beams: "She had the dark suit and greasy wash".
+    ds_ldc93s1: 3,
     lhotse_2412_153948_0000: 1,
+    // 0 → 1 with beams: "4 Queen of Clothes" (greedy had "clubs" right here, not at 10 ms).
+    psx_cards_002: 1,
     psx_cards_004: 1,
-    // 0 → 2 with early finals: "290-340." for "two nine three four zero" (as at 10 and 500).
-    psx_tidigits_2934z: 2,
+    // psx_tidigits_2934z: 2 → 0 with beams: "29340." for "two nine three four zero".
   },
   500: {
     wcpp_jfk: 1,
-    // 1 → 3 with early finals: "He was not, and he'll dispose young man."
-    psx_librivox_0880: 3,
+    // psx_librivox_0880: 3 → 0 with beams (it was 1 before early finals).
     psx_librivox_0890: 3,
     sb_lj050_0131: 3,
-    ds_ldc93s1: 5,
+    // 5 → 3 with beams.
+    ds_ldc93s1: 3,
     lhotse_2412_153948_0000: 1,
+    // 0 → 1 with beams: "4 Queen of Clothes".
+    psx_cards_002: 1,
     psx_cards_004: 1,
-    psx_tidigits_2934z: 2,
+    // psx_tidigits_2934z: 2 → 0 with beams.
   },
 };
 

@@ -80,6 +80,8 @@ export interface DecodeOptions {
   context?: readonly number[];
   /** Token sequences to favour while decoding (keyterms; see `favoured`), and by how much. */
   bias?: TokenBias;
+  /** Above 1 (temperature 0 only): beam search with this many beams. */
+  beamSize?: number;
 }
 
 export interface TokenBias {
@@ -403,6 +405,15 @@ export async function greedyDecode(
   const promptMs = performance.now() - started;
 
   const temperature = options.temperature ?? 0;
+  if (temperature === 0 && (options.beamSize ?? 1) > 1) {
+    return beamSearch(model, step, options, {
+      language,
+      noSpeechProbability,
+      decoderSteps,
+      promptMs,
+      maxTokens,
+    });
+  }
   const random = temperature > 0 ? seeded(options.seed ?? 0) : undefined;
   const sampled: number[] = [];
   const picks: SampledToken[] = [];
@@ -468,5 +479,232 @@ export async function greedyDecode(
     temperature,
     decoderSteps,
     promptMs,
+  };
+}
+
+/** Rows `rows` of a [batch, …] float tensor, as a new [rows.length, …] tensor. */
+function gatherRows(tensor: Tensor, rows: readonly number[]): Tensor {
+  const data = tensor.data;
+  if (!(data instanceof Float32Array)) throw new Error("cache tensor is not float32");
+  const batch = tensor.dims[0] ?? 1;
+  const size = data.length / batch;
+  const out = new Float32Array(rows.length * size);
+  rows.forEach((row, i) => {
+    out.set(data.subarray(row * size, (row + 1) * size), i * size);
+  });
+  return new Tensor("float32", out, [rows.length, ...tensor.dims.slice(1)]);
+}
+
+/** One cache run of several rows at once: row i feeds `ids[i]` after row i of `cache`. */
+async function runRows(
+  model: WhisperDecoder,
+  ids: readonly number[],
+  cache: Cache,
+): Promise<{ rows: Float32Array[]; self: Feeds }> {
+  const vocab = model.tokenizer.vocabSize;
+  const n = ids.length;
+  const feeds: Feeds = {
+    input_ids: new Tensor(
+      "int64",
+      BigInt64Array.from(ids, (id) => BigInt(id)),
+      [n, 1],
+    ),
+    encoder_hidden_states: new Tensor("float32", new Float32Array(n * D_MODEL), [n, 1, D_MODEL]),
+    use_cache_branch: new Tensor("bool", [true], [1]),
+  };
+  if (model.selectsPositions === true) {
+    feeds[LOGIT_POSITIONS_INPUT] = new Tensor("int64", BigInt64Array.from([0n]), [1]);
+  }
+  for (let layer = 0; layer < DECODER_LAYERS; layer++) {
+    for (const kind of CACHE_KINDS) {
+      feeds[pastName(layer, "decoder", kind)] =
+        cache.self[presentName(layer, "decoder", kind)] ?? emptyPast();
+      feeds[pastName(layer, "encoder", kind)] =
+        cache.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
+    }
+  }
+  const outputs = await runExclusive(() => model.decoder.run(feeds, CACHE_STEP_FETCHES));
+  const logits = output(outputs, "logits");
+  if (!(logits.data instanceof Float32Array) || logits.dims[0] !== n) {
+    throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
+  }
+  const data = logits.data;
+  const rows = ids.map((_, i) => positionLogits(data, i, vocab));
+  const self: Feeds = {};
+  for (let layer = 0; layer < DECODER_LAYERS; layer++) {
+    for (const kind of CACHE_KINDS) {
+      const name = presentName(layer, "decoder", kind);
+      self[name] = output(outputs, name);
+    }
+  }
+  return { rows, self };
+}
+
+interface Beam {
+  sampled: number[];
+  picks: SampledToken[];
+  /** Sum of the model's own log-probabilities of `picks`. */
+  logprob: number;
+  /** The same with the keyterm bias: what beams are ranked by. */
+  score: number;
+}
+
+interface Finished {
+  picks: SampledToken[];
+  logprob: number;
+  score: number;
+  /** Tokens the score is averaged over: the picks, and <|endoftext|> when it ended there. */
+  length: number;
+  stopReason: StopReason;
+}
+
+/**
+ * Beam search after the prompt (Whisper's beam_size; openai/whisper BeamSearchDecoder): every
+ * live beam proposes its width + 1 best next tokens, the best `width` continuations by summed
+ * log-probability live on, and a sequence ending (<|endoftext|> or any stop of greedy decoding)
+ * is set aside, until `width` have ended. The winner has the best average log-probability per
+ * token (Whisper's ranking without a length penalty). All live beams run as the rows of one
+ * decoder run: the vocabulary projection streams its table once for all of them.
+ */
+async function beamSearch(
+  model: WhisperDecoder,
+  first: Step,
+  options: DecodeOptions,
+  prompt: {
+    language: string;
+    noSpeechProbability: number;
+    decoderSteps: number;
+    promptMs: number;
+    maxTokens: number;
+  },
+): Promise<DecodeResult> {
+  const { tokenizer, rules } = model;
+  const { special } = tokenizer;
+  const width = options.beamSize ?? 1;
+  const bonus = options.bias?.bonus ?? 0;
+  let decoderSteps = prompt.decoderSteps;
+  let beams: Beam[] = [{ sampled: [], picks: [], logprob: 0, score: 0 }];
+  let rows: Float32Array[] = [lastRow(first)];
+  let self = first.cache.self;
+  /** The cross-attention cache repeated for a batch of n rows (it is the same for every beam). */
+  const crossFor = new Map<number, Feeds>([[1, first.cache.cross]]);
+  const cross = (n: number): Feeds => {
+    let feeds = crossFor.get(n);
+    if (!feeds) {
+      feeds = Object.fromEntries(
+        Object.entries(first.cache.cross).map(([name, t]) => [
+          name,
+          gatherRows(t, Array(n).fill(0)),
+        ]),
+      );
+      crossFor.set(n, feeds);
+    }
+    return feeds;
+  };
+  const finished: Finished[] = [];
+  while (beams.length > 0 && finished.length < width) {
+    const candidates: { parent: number; id: number; logprob: number; score: number }[] = [];
+    beams.forEach((beam, b) => {
+      const logits = rows[b];
+      if (!logits) throw new Error("beam without logits");
+      applyLogitRules(logits, beam.sampled, rules);
+      const lse = logSumExp(logits);
+      const boosted = options.bias ? favoured(beam.sampled, options.bias) : undefined;
+      const biased = (id: number) => (logits[id] as number) + (boosted?.has(id) ? bonus : 0);
+      // The width + 1 best by biased logit: enough to refill every beam if one of them ends.
+      const top: number[] = [];
+      for (let id = 0; id < logits.length; id++) {
+        const value = biased(id);
+        if (value === Number.NEGATIVE_INFINITY) continue;
+        if (top.length > width && value <= biased(top[width] as number)) continue;
+        let at = Math.min(top.length, width);
+        while (at > 0 && biased(top[at - 1] as number) < value) at--;
+        top.splice(at, 0, id);
+        if (top.length > width + 1) top.pop();
+      }
+      for (const id of top) {
+        candidates.push({
+          parent: b,
+          id,
+          logprob: beam.logprob + (logits[id] as number) - lse,
+          score: beam.score + biased(id) - lse,
+        });
+      }
+    });
+    candidates.sort((a, b) => b.score - a.score);
+    const next: Beam[] = [];
+    const parents: number[] = [];
+    for (const c of candidates) {
+      if (next.length >= width || finished.length >= width) break;
+      const parent = beams[c.parent] as Beam;
+      const tokenLogprob = c.logprob - parent.logprob;
+      if (c.id === special.endOfText) {
+        finished.push({
+          picks: parent.picks,
+          logprob: c.logprob,
+          score: c.score,
+          length: parent.picks.length + 1,
+          stopReason: "endoftext",
+        });
+        continue;
+      }
+      const sampled = [...parent.sampled, c.id];
+      const picks = [
+        ...parent.picks,
+        { id: c.id, probability: Math.exp(tokenLogprob), logprob: tokenLogprob },
+      ];
+      let stopReason: StopReason | undefined;
+      if (tokenizer.isTimestamp(c.id) && sampled.length > 1) {
+        const seconds = tokenizer.timestampSeconds(c.id);
+        if (seconds > options.windowSeconds) stopReason = "past-window";
+        else if (seconds >= options.audioSeconds - END_MARGIN_S) stopReason = "timestamp-at-end";
+      }
+      const cut = findRepetition(sampled, tokenizer, { final: stopReason !== undefined });
+      if (cut) {
+        sampled.length = cut.at;
+        picks.length = cut.at;
+        stopReason = "repetition";
+      }
+      if (stopReason === undefined && sampled.length >= prompt.maxTokens) stopReason = "max-tokens";
+      if (stopReason !== undefined) {
+        finished.push({
+          picks,
+          logprob: picks.reduce((sum, p) => sum + p.logprob, 0),
+          score: c.score,
+          length: picks.length,
+          stopReason,
+        });
+        continue;
+      }
+      next.push({ sampled, picks, logprob: c.logprob, score: c.score });
+      parents.push(c.parent);
+    }
+    beams = next;
+    if (beams.length === 0 || finished.length >= width) break;
+    options.signal?.throwIfAborted();
+    const gathered: Feeds = Object.fromEntries(
+      Object.entries(self).map(([name, t]) => [name, gatherRows(t, parents)]),
+    );
+    const run = await runRows(
+      model,
+      beams.map((beam) => beam.sampled.at(-1) as number),
+      { self: gathered, cross: cross(beams.length) },
+    );
+    decoderSteps++;
+    rows = run.rows;
+    self = run.self;
+  }
+  const average = (f: Finished) => f.score / Math.max(1, f.length);
+  const best = finished.sort((a, b) => average(b) - average(a))[0];
+  if (!best) throw new Error("beam search ended no sequence");
+  return {
+    language: prompt.language,
+    tokens: best.picks,
+    noSpeechProbability: prompt.noSpeechProbability,
+    avgLogprob: best.length > 0 ? best.logprob / best.length : 0,
+    stopReason: best.stopReason,
+    temperature: 0,
+    decoderSteps,
+    promptMs: prompt.promptMs,
   };
 }

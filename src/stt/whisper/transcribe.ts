@@ -51,6 +51,13 @@ export const decodeCounters = { decodes: 0, fallbacks: 0, retries: 0, improved: 
 
 /** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
 export const PAD_SECONDS = 1;
+/**
+ * Beam search (decode.ts beamSearch) only for audio up to this long: each beam carries its own
+ * copy of the cross-attention cache into every decoder run (6 × frames/2 × 64 floats per layer,
+ * key and value: ~1.2 MB per beam per second of audio), and the beams' extra cost per step
+ * matters most where there are many steps. Short turns are where greedy decoding loses words.
+ */
+export const BEAM_MAX_AUDIO_SECONDS = 5;
 const FRAMES_PER_SECOND = WHISPER_SAMPLE_RATE / HOP_LENGTH;
 
 export interface WhisperModel extends WhisperDecoder {
@@ -122,6 +129,11 @@ export interface TranscribeOptions {
   context?: readonly number[];
   /** Keyterm token sequences to favour (decode.ts TokenBias). */
   bias?: TokenBias;
+  /**
+   * Beams for the temperature-0 decode of audio up to BEAM_MAX_AUDIO_SECONDS (decode.ts
+   * beamSearch); 1 or absent: greedy. Fallback retries at higher temperatures sample, as Whisper's.
+   */
+  beamSize?: number;
 }
 
 export interface TranscribeStats {
@@ -203,6 +215,9 @@ export async function transcribe(
       windowSeconds,
       temperature,
       seed: i,
+      ...(audioSeconds <= BEAM_MAX_AUDIO_SECONDS && (options.beamSize ?? 1) > 1
+        ? { beamSize: options.beamSize }
+        : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.context ? { context: options.context } : {}),
       ...(options.bias ? { bias: options.bias } : {}),
