@@ -4,6 +4,7 @@
  * idle (so a fast client is slowed by the socket, not queued), hence a LiveSession driven directly
  * with a transcriber whose flush waits on a gate: while it waits, audio queues up.
  */
+
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hashApiKey } from "../src/auth/api-keys";
@@ -19,6 +20,7 @@ import {
 import { LiveSession } from "../src/session/live-session";
 import { softCutVar } from "../src/session/session-object";
 import type { Transcriber } from "../src/stt/transcriber";
+import { beamSizeVar, DEFAULT_BEAM_SIZE, MAX_BEAM_SIZE } from "../src/stt/whisper-transcriber";
 import { type ServerJson, TestClient } from "./helpers/client";
 
 interface Gate {
@@ -213,6 +215,18 @@ describe("EARSHOT_SOFT_CUT_SECONDS", () => {
     expect(softCutVar(String(MAX_UTTERANCE_SECONDS))).toBe(MAX_UTTERANCE_SECONDS);
     for (const bad of [undefined, "", "0", "-3", "2.5", "16", "five", " 5x"]) {
       expect(softCutVar(bad), String(bad)).toBe(MAX_UTTERANCE_SOFT_SECONDS);
+    }
+  });
+});
+
+describe("EARSHOT_BEAM_SIZE", () => {
+  it("takes whole numbers of beams from 1 (greedy) to MAX_BEAM_SIZE, else the default", () => {
+    expect(beamSizeVar("1")).toBe(1);
+    expect(beamSizeVar("2")).toBe(2);
+    expect(beamSizeVar(String(MAX_BEAM_SIZE))).toBe(MAX_BEAM_SIZE);
+    expect(DEFAULT_BEAM_SIZE).toBe(3);
+    for (const bad of [undefined, "", " ", "0", "-1", "2.5", String(MAX_BEAM_SIZE + 1), "three"]) {
+      expect(beamSizeVar(bad), String(bad)).toBe(DEFAULT_BEAM_SIZE);
     }
   });
 });
