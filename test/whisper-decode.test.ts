@@ -219,7 +219,9 @@ describe("Whisper transcript assembly", () => {
     expect(verdict(0.9, -1.1)).toBe(true);
     expect(verdict(0.9, -0.5)).toBe(false);
     expect(verdict(0.3, -1.1)).toBe(false);
-    expect(verdict(0.05, -1.3)).toBe(true);
+    // Just above NO_SPEECH_CONFIDENT (0.1) with a log-probability below −1.2, and no VAD: dropped.
+    expect(verdict(0.12, -1.3)).toBe(true);
+    expect(verdict(0.08, -1.3)).toBe(false);
   });
 
   it("never drops on log-probability alone: Whisper's or the VAD's certainty of speech keeps text", () => {
@@ -267,6 +269,34 @@ interface DecoderCall {
 }
 
 /**
+ * The caches a stand-in decoder returns, shaped like the export's: the self-attention cache
+ * (`self`, [rows, 6, selfLength, 64]) for every layer, and the cross-attention cache with
+ * ENCODER_ROWS rows on a first run, empty on cache runs.
+ */
+function presentCaches(
+  self: Float32Array,
+  rows: number,
+  selfLength: number,
+  useCache: boolean,
+): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (let layer = 0; layer < 4; layer++) {
+    for (const kind of ["key", "value"]) {
+      out[`present.${layer}.decoder.${kind}`] = new Tensor("float32", self, [
+        rows,
+        6,
+        selfLength,
+        64,
+      ]);
+      out[`present.${layer}.encoder.${kind}`] = useCache
+        ? new Tensor("float32", new Float32Array(0), [0, 6, 1, 64])
+        : new Tensor("float32", new Float32Array(6 * ENCODER_ROWS * 64), [1, 6, ENCODER_ROWS, 64]);
+    }
+  }
+  return out;
+}
+
+/**
  * A stand-in for the merged decoder at the ONNX seam: run k puts a logit of 10 on `script[k]`
  * at the last position (nothing for undefined), 0 elsewhere, and returns caches shaped like the
  * real ones: self-attention grows by the input length; cross-attention has ENCODER_ROWS rows on
@@ -304,24 +334,10 @@ function fakeDecoder(
       logits: new Tensor("float32", logits, [1, ids.length, vocabSize]),
     };
     const selfLength = pastLength + ids.length;
-    for (let layer = 0; layer < 4; layer++) {
-      for (const kind of ["key", "value"]) {
-        out[`present.${layer}.decoder.${kind}`] = new Tensor(
-          "float32",
-          new Float32Array(6 * selfLength * 64),
-          [1, 6, selfLength, 64],
-        );
-        out[`present.${layer}.encoder.${kind}`] = useCache
-          ? new Tensor("float32", new Float32Array(0), [0, 6, 1, 64])
-          : new Tensor("float32", new Float32Array(6 * ENCODER_ROWS * 64), [
-              1,
-              6,
-              ENCODER_ROWS,
-              64,
-            ]);
-      }
-    }
-    return out;
+    return {
+      ...out,
+      ...presentCaches(new Float32Array(6 * selfLength * 64), 1, selfLength, useCache),
+    };
   };
   return { session: { run } as unknown as InferenceSession, calls };
 }
@@ -518,25 +534,7 @@ function historyDecoder(next: Record<string, Record<number, number>>): {
     const out: Record<string, Tensor> = {
       logits: new Tensor("float32", logits, [rows, length, vocabSize]),
     };
-    for (let layer = 0; layer < 4; layer++) {
-      for (const kind of ["key", "value"]) {
-        out[`present.${layer}.decoder.${kind}`] = new Tensor("float32", present, [
-          rows,
-          6,
-          selfLength,
-          64,
-        ]);
-        out[`present.${layer}.encoder.${kind}`] = useCache
-          ? new Tensor("float32", new Float32Array(0), [0, 6, 1, 64])
-          : new Tensor("float32", new Float32Array(6 * ENCODER_ROWS * 64), [
-              1,
-              6,
-              ENCODER_ROWS,
-              64,
-            ]);
-      }
-    }
-    return out;
+    return { ...out, ...presentCaches(present, rows, selfLength, useCache) };
   };
   return { session: { run } as unknown as InferenceSession, calls };
 }
@@ -591,10 +589,12 @@ describe("Whisper beam search (scripted decoder)", () => {
       expect(call.rows).toBeLessThanOrEqual(3);
       expect(call.crossRows).toEqual([call.rows, ENCODER_ROWS]);
     }
-    // One run per position after the prompt, whatever the number of beams (it goes on until
-    // three sequences have ended, as Whisper's does).
+    // One run per position after the prompt, whatever the number of beams; and it stops once
+    // "ten meters" has ended and beats every live beam, not when three sequences have ended
+    // (13 runs here): the prompt, then <|0.00|>, TEN, METERS, <|1.00|>.
     expect(result.decoderSteps).toBe(calls.length);
     expect(calls.some((call) => call.rows > 1)).toBe(true);
+    expect(calls.length).toBe(5);
   });
 
   it("is greedy decoding with one beam", async () => {

@@ -444,22 +444,8 @@ export async function greedyDecode(
     } else {
       sampled.push(id);
       picks.push({ id, probability: Math.exp(logprob), logprob });
-      // The opening timestamp never ends decoding: an utterance shorter than END_MARGIN_S still
-      // deserves its words.
-      if (tokenizer.isTimestamp(id) && sampled.length > 1) {
-        const seconds = tokenizer.timestampSeconds(id);
-        if (seconds > options.windowSeconds) stopReason = "past-window";
-        else if (seconds >= options.audioSeconds - END_MARGIN_S) stopReason = "timestamp-at-end";
-      }
     }
-    // Once decoding ends, the last word is complete too.
-    const cut = findRepetition(sampled, tokenizer, { final: stopReason !== undefined });
-    if (cut) {
-      sampled.length = cut.at;
-      picks.length = cut.at;
-      stopReason = "repetition";
-    }
-    if (stopReason === undefined && sampled.length >= maxTokens) stopReason = "max-tokens";
+    stopReason = stopAfter(sampled, picks, tokenizer, options, maxTokens, stopReason);
     if (stopReason === undefined) {
       options.signal?.throwIfAborted();
       step = await runDecoder(model, [id], stateRows, step.cache, [0]);
@@ -540,6 +526,38 @@ async function runRows(
   return { rows, self };
 }
 
+/**
+ * Why decoding stops after the token just sampled (the last of `sampled`), if it does; `ended` is
+ * "endoftext" when the model ended it (<|endoftext|> is not in `sampled`). Cuts a repetition off
+ * `sampled` and `picks` in place. The opening timestamp never ends decoding: an utterance shorter
+ * than END_MARGIN_S still deserves its words.
+ */
+function stopAfter(
+  sampled: number[],
+  picks: SampledToken[],
+  tokenizer: WhisperTokenizer,
+  options: DecodeOptions,
+  maxTokens: number,
+  ended: StopReason | undefined,
+): StopReason | undefined {
+  let stop = ended;
+  const id = sampled.at(-1);
+  if (stop === undefined && id !== undefined && tokenizer.isTimestamp(id) && sampled.length > 1) {
+    const seconds = tokenizer.timestampSeconds(id);
+    if (seconds > options.windowSeconds) stop = "past-window";
+    else if (seconds >= options.audioSeconds - END_MARGIN_S) stop = "timestamp-at-end";
+  }
+  // Once decoding ends, the last word is complete too.
+  const cut = findRepetition(sampled, tokenizer, { final: stop !== undefined });
+  if (cut) {
+    sampled.length = cut.at;
+    picks.length = cut.at;
+    stop = "repetition";
+  }
+  if (stop === undefined && sampled.length >= maxTokens) stop = "max-tokens";
+  return stop;
+}
+
 interface Beam {
   sampled: number[];
   picks: SampledToken[];
@@ -602,6 +620,8 @@ async function beamSearch(
     return feeds;
   };
   const finished: Finished[] = [];
+  /** Whisper's ranking: log-probability per token, without a length penalty. */
+  const average = (f: Finished) => f.score / Math.max(1, f.length);
   while (beams.length > 0 && finished.length < width) {
     const candidates: { parent: number; id: number; logprob: number; score: number }[] = [];
     beams.forEach((beam, b) => {
@@ -653,19 +673,7 @@ async function beamSearch(
         ...parent.picks,
         { id: c.id, probability: Math.exp(tokenLogprob), logprob: tokenLogprob },
       ];
-      let stopReason: StopReason | undefined;
-      if (tokenizer.isTimestamp(c.id) && sampled.length > 1) {
-        const seconds = tokenizer.timestampSeconds(c.id);
-        if (seconds > options.windowSeconds) stopReason = "past-window";
-        else if (seconds >= options.audioSeconds - END_MARGIN_S) stopReason = "timestamp-at-end";
-      }
-      const cut = findRepetition(sampled, tokenizer, { final: stopReason !== undefined });
-      if (cut) {
-        sampled.length = cut.at;
-        picks.length = cut.at;
-        stopReason = "repetition";
-      }
-      if (stopReason === undefined && sampled.length >= prompt.maxTokens) stopReason = "max-tokens";
+      const stopReason = stopAfter(sampled, picks, tokenizer, options, prompt.maxTokens, undefined);
       if (stopReason !== undefined) {
         finished.push({
           picks,
@@ -681,6 +689,11 @@ async function beamSearch(
     }
     beams = next;
     if (beams.length === 0 || finished.length >= width) break;
+    // Stop early once an ended sequence beats every live beam even if that beam ended now at no
+    // cost (its score over one more token): Whisper would go on until `width` sequences end,
+    // which costs a final many runs for sequences that rarely win.
+    const bestEnded = Math.max(...finished.map(average));
+    if (beams.every((beam) => bestEnded >= beam.score / (beam.picks.length + 1))) break;
     options.signal?.throwIfAborted();
     const gathered: Feeds = Object.fromEntries(
       Object.entries(self).map(([name, t]) => [name, gatherRows(t, parents)]),
@@ -694,7 +707,6 @@ async function beamSearch(
     rows = run.rows;
     self = run.self;
   }
-  const average = (f: Finished) => f.score / Math.max(1, f.length);
   const best = finished.sort((a, b) => average(b) - average(a))[0];
   if (!best) throw new Error("beam search ended no sequence");
   return {
