@@ -35,14 +35,15 @@ type Setting = (typeof SETTINGS)[number];
 /**
  * Errors over all 206 reference words allowed per setting (the ratchet's sum). With early finals
  * on (the default since they cut end-of-speech → final p50 by ~40%), 300 and 500 decode the same
- * audio (up to the first silence) and read alike. Beam search for finals up to 5 s (3 beams,
- * EARSHOT_BEAM_SIZE) took them from 23 / 19 / 19 to 20 / 14 / 13.
+ * audio (up to the first silence) and read alike. A 3-beam decode of the finals up to 5 s whose
+ * greedy decode is unsure (EARSHOT_BEAM_SIZE, BEAM_BELOW_LOGPROB) took them from 23 / 19 / 19 to
+ * 18 / 16 / 16.
  */
-const MAX_ERRORS: Record<Setting, number> = { 10: 20, 300: 14, 500: 13 };
+const MAX_ERRORS: Record<Setting, number> = { 10: 18, 300: 16, 500: 16 };
 
 /**
- * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. Beam search
- * (3 beams) moved some clips up by one while the totals fell by 3 / 5 / 6; those are marked.
+ * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. One clip
+ * went up by one with the beams while the totals fell by 5 / 3 / 3; it is marked.
  */
 const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
   10: {
@@ -51,35 +52,33 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     wcpp_jfk: 2,
     psx_librivox_0870: 2,
     psx_librivox_0880: 3,
-    // 2 → 3 with beams: "is to be able to suppose." (greedy: "all-desposed").
-    psx_librivox_0890: 3,
+    psx_librivox_0890: 2,
     sb_spk1_snt1: 1,
-    // 3 → 4 with beams: "Unless the system is established" (a → the).
-    sb_lj050_0131: 4,
-    // 5 → 3 with beams: "She had the dark suit and greasy wash".
+    sb_lj050_0131: 3,
+    // 5 → 3 with beams: "She had the dark suit and greasy wash" (greedy: "the duxu").
     ds_ldc93s1: 3,
     psx_cards_002: 1,
     // 2 → 1 with beams: "seven of clips,".
     psx_cards_003: 1,
-    // psx_tidigits_2934z: 2 → 0 with beams: "29340.".
+    // psx_tidigits_2934z: 2 → 0 with beams: "29340." for "two nine three four zero".
   },
   300: {
     wcpp_jfk: 1,
-    // psx_librivox_0880: 3 → 0 with beams: "He was not, an ill-disposed young man."
+    psx_librivox_0880: 3,
     psx_librivox_0890: 3,
-    // 3 → 4 with beams: "Unless the system is established" (a → the).
-    sb_lj050_0131: 4,
-    // 5 → 3 with beams: "She had the dark suit and greasy wash".
+    sb_lj050_0131: 3,
+    // 5 → 3 with beams.
     ds_ldc93s1: 3,
     lhotse_2412_153948_0000: 1,
     // 0 → 1 with beams: "4 Queen of Clothes" (greedy had "clubs" right here, not at 10 ms).
     psx_cards_002: 1,
     psx_cards_004: 1,
-    // psx_tidigits_2934z: 2 → 0 with beams: "29340." for "two nine three four zero".
+    // psx_tidigits_2934z: 2 → 0 with beams.
   },
   500: {
     wcpp_jfk: 1,
-    // psx_librivox_0880: 3 → 0 with beams (it was 1 before early finals).
+    // 1 → 3 with early finals: "He was not, and he'll dispose young man."
+    psx_librivox_0880: 3,
     psx_librivox_0890: 3,
     sb_lj050_0131: 3,
     // 5 → 3 with beams.
@@ -125,7 +124,7 @@ describe("accuracy through the session", () => {
       }
       console.log(report(`endpointing=${setting}`, scores));
       console.log(
-        `temperature fallback at ${setting}: ${decodeCounters.fallbacks - counted.fallbacks} of ${decodeCounters.decodes - counted.decodes} decodes (${decodeCounters.improved - counted.improved} kept a sampled decode, ${decodeCounters.retries - counted.retries} retries)`,
+        `temperature fallback at ${setting}: ${decodeCounters.fallbacks - counted.fallbacks} of ${decodeCounters.decodes - counted.decodes} decodes (${decodeCounters.improved - counted.improved} kept a sampled decode, ${decodeCounters.retries - counted.retries} retries); beams on ${decodeCounters.beams - counted.beams}`,
       );
       console.log(
         `errors at ${setting}: ${JSON.stringify(Object.fromEntries(scores.map((s) => [s.id, s.score.errors])))}`,

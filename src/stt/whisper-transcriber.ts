@@ -476,12 +476,13 @@ export interface WhisperEnv {
 }
 
 /**
- * Beam search for finals of utterances up to BEAM_MAX_AUDIO_SECONDS (src/stt/whisper/decode.ts
- * beamSearch), 3 beams by default. Measured through the session on the 18 dev and short speech
- * clips (test/whisper-session-accuracy.test.ts, docs/accuracy.md), WER at endpointing 10 / 300 /
- * 500: greedy 0.112 / 0.092 / 0.092, 3 beams 0.097 / 0.068 / 0.063, 5 beams 0.107 / 0.073 / 0.073
- * (the beams share one decoder run, whose activations are quantized per run, not per beam: more
- * beams, more noise). The short turns alone: greedy 0.208 / 0.125 / 0.125, 3 beams 0.083 at each.
+ * Beam search for finals of utterances up to BEAM_MAX_AUDIO_SECONDS whose greedy decode is unsure
+ * (src/stt/whisper/transcribe.ts BEAM_BELOW_LOGPROB), 3 beams by default. Measured through the
+ * session on the 18 dev and short speech clips (test/whisper-session-accuracy.test.ts,
+ * docs/accuracy.md), errors of 206 words at endpointing 10 / 300 / 500: greedy 23 / 19 / 19, 3
+ * beams 18 / 16 / 16 (on every final up to 5 s: 20 / 14 / 13, for a Finalize p50 1.39× greedy's).
+ * 5 beams in one run scored worse than 3: the beams share one decoder run, whose activations are
+ * quantized per run, not per beam.
  */
 export const DEFAULT_BEAM_SIZE = 3;
 /** Beams beyond this cost heap (a cross-attention cache copy each) for no measured gain. */
