@@ -1,5 +1,6 @@
 /**
- * Greedy decoding of Whisper's merged decoder with its key/value cache, with timestamp tokens.
+ * Greedy decoding of Whisper's merged decoder with its key/value cache, with timestamp tokens;
+ * beam search (`beamSize`, `beamSearch` below) runs its beams as the rows of one cache run.
  *
  * The merged decoder (transformers.js export; the prepared file keeps the same I/O names) has
  * two branches chosen by `use_cache_branch`:
