@@ -7,8 +7,9 @@
  * - `endpointing-300`: `endpointing=300`, no Finalize: the server's endpoint final;
  * - `endpointing-default`: the default endpointing (500 ms).
  * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
- * (bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes out with the
- * frame where that replay decided the speech had ended. A final answers an utterance when it is of
+ * (bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes out right
+ * after the 20-ms frame that ends 200 ms after it (FINALIZE_AFTER_MS), which is 200 ms after the
+ * frame holding the end of speech was sent, the time latency is measured from. A final answers an utterance when it is of
  * the mode's kind (from_finalize, or speech_final) and ends between the utterance's last speech
  * frame (an early final: decoded from the first silence) and shortly after the decision.
  */
@@ -25,6 +26,15 @@ export interface LatencyMode {
   minSilenceMs: number;
   finalize: boolean;
 }
+
+/**
+ * The client's Finalize: this long after the end of speech. Pipecat's Silero analyser stops after
+ * round(0.2 s / 32 ms) = 6 silent frames (192 ms) and its stt-benchmark measures from that stop
+ * minus 200 ms; sending exactly 200 ms after the last speech frame's end is as late as that or
+ * later. (Until 2026-12-03 the bench sent it where its replay's VAD decided, after 7 silent frames:
+ * 224 ms, 24 ms later than the measurement it mirrors.)
+ */
+export const FINALIZE_AFTER_MS = 200;
 
 export const LATENCY_MODES: readonly LatencyMode[] = [
   { name: "finalize-200ms", query: "", minSilenceMs: 200, finalize: true },
@@ -97,6 +107,13 @@ function pcm16ToFloat(pcm: Uint8Array): Float32Array {
   return out;
 }
 
+/** Where the utterance was declared over: the client's Finalize, or the server's endpoint. */
+function decisionSample(mode: LatencyMode, endpoint: Endpoint): number {
+  return mode.finalize
+    ? endpoint.speechEndSample + (FINALIZE_AFTER_MS / 1000) * SAMPLE_RATE
+    : endpoint.decidedAtSample;
+}
+
 function answer(run: SessionRun, mode: LatencyMode, endpoint: Endpoint, used: Set<number>) {
   return run.finals.findIndex((final, index) => {
     if (used.has(index) || final.duration <= 0) return false;
@@ -104,7 +121,7 @@ function answer(run: SessionRun, mode: LatencyMode, endpoint: Endpoint, used: Se
     const end = Math.round((final.start + final.duration) * SAMPLE_RATE);
     return (
       end >= endpoint.speechEndSample - EARLY_END_SAMPLES &&
-      end <= endpoint.decidedAtSample + LATE_END_SAMPLES
+      end <= decisionSample(mode, endpoint) + LATE_END_SAMPLES
     );
   });
 }
@@ -130,7 +147,7 @@ async function measureClip(
 ): Promise<void> {
   const run = await runSession(target.url, options.key, clip.pcm, target.cpuPid, {
     query: mode.query,
-    finalizeAtSamples: mode.finalize ? clipEndpoints.map((e) => e.decidedAtSample) : [],
+    finalizeAtSamples: mode.finalize ? clipEndpoints.map((e) => decisionSample(mode, e)) : [],
   });
   const used = new Set<number>();
   const mine: LatencyUtterance[] = [];
@@ -152,7 +169,7 @@ async function measureClip(
       clip: clip.id,
       speechEndS: ms(endpoint.speechEndSample / SAMPLE_RATE),
       finalEndS: ms(endSample / SAMPLE_RATE),
-      early: endSample < endpoint.decidedAtSample - EARLY_END_SAMPLES,
+      early: endSample < decisionSample(mode, endpoint) - EARLY_END_SAMPLES,
       latencyMs: ms(final.arrivalMs - speechSent),
     });
   }
