@@ -64,4 +64,47 @@ describe("metrics", () => {
     expect(seconds).toBeGreaterThanOrEqual(0);
     expect(finals).toBe(client.finals().length);
   });
+
+  it("records each session's end of speech → final, timed from the speech's arrival", async () => {
+    const account = await newAccountWithKey(1);
+    const { pcm } = await wavFixture("sb_spk1_snt1.wav");
+    // No endpointing: only the Finalize, sent WAIT_MS after the audio, ends the utterance.
+    const WAIT_MS = 400;
+    const client = await TestClient.open(`${Q}&endpointing=false`, { key: account.key });
+    client.sendAudio(pcm);
+    await new Promise((resolve) => setTimeout(resolve, WAIT_MS));
+    client.sendJson({ type: "Finalize" });
+    await client.waitFor((m) => m.from_finalize === true, "the Finalize's final");
+    await client.finish();
+    await expect.poll(() => of(account.accountId, "session").length).toBe(1);
+    const [p50, p95, timed] = of(account.accountId, "session")[0]?.doubles?.slice(6) ?? [];
+    expect(timed).toBe(1);
+    // From the audio's arrival, so about the wait (timed from the Finalize's own arrival, as a
+    // broken origin would be, it reads 10); 100 ms of slack for the audio's own delivery. The
+    // Workers clock moves with I/O, so the send reads as the Finalize's arrival: not much more.
+    expect(p50).toBeGreaterThanOrEqual(WAIT_MS - 100);
+    expect(p50).toBeLessThan(WAIT_MS + 1_000);
+    expect(p95).toBe(p50);
+  });
+
+  it("times an endpointed final at once, and records 0 when no final was timed", async () => {
+    const account = await newAccountWithKey(2);
+    const { pcm } = await wavFixture("sb_spk1_snt1.wav");
+    const client = await TestClient.open(Q, { key: account.key });
+    // The clip and a second of silence in one message: the endpoint's final comes while the
+    // server is still reading it (measured ~0.1 s: the VAD's pass over the 4 s, with its yields).
+    const audio = new Uint8Array(pcm.byteLength + 32_000);
+    audio.set(pcm);
+    client.sendAudio(audio);
+    await client.waitFor((m) => m.speech_final === true, "the endpoint's final");
+    await client.finish();
+    const silent = await TestClient.open(Q, { key: account.key });
+    silent.sendAudio(new Uint8Array(32_000));
+    await silent.finish();
+    await expect.poll(() => of(account.accountId, "session").length).toBe(2);
+    const [spoken, quiet] = of(account.accountId, "session").map((p) => p.doubles?.slice(6));
+    expect(spoken?.[2]).toBe(1);
+    expect(spoken?.[0]).toBeLessThan(1_000);
+    expect(quiet).toEqual([0, 0, 0]);
+  });
 });

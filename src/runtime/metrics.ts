@@ -11,10 +11,13 @@
  * - session end: index1 = account id, blob1 = "session", blob2 = close code and reason,
  *   blob3 = session id, double1 = close code, double2 = audio seconds received,
  *   double3 = audio seconds transcribed, double4 = session seconds, double5 = finals sent,
- *   double6 = the isolate's WASM heap bytes at the end (0 before any model loaded).
+ *   double6 = the isolate's WASM heap bytes at the end (0 before any model loaded),
+ *   double7 / double8 = the session's end of speech → final p50 / p95 in ms (0 when no final was
+ *   timed; src/session/final-latency.ts), double9 = finals timed.
  * Account ids are the index, so sampling keeps each account's share (Analytics Engine samples per
  * index value).
  */
+import type { LatencySummary } from "../session/final-latency";
 import { createLogger } from "./log";
 
 export interface MetricsEnv {
@@ -39,6 +42,7 @@ export interface SessionMetric {
   sessionSeconds: number;
   finals: number;
   wasmHeapBytes: number;
+  finalLatency: LatencySummary;
 }
 
 const log = createLogger({ module: "metrics" });
@@ -83,6 +87,9 @@ export function recordSessionEnd(env: MetricsEnv, metric: SessionMetric): void {
       metric.sessionSeconds,
       metric.finals,
       metric.wasmHeapBytes,
+      metric.finalLatency.p50Ms ?? 0,
+      metric.finalLatency.p95Ms ?? 0,
+      metric.finalLatency.timed,
     ],
   });
 }

@@ -38,7 +38,12 @@ import { runBackground } from "../runtime/background";
 import type { Logger } from "../runtime/log";
 import { FinalsBacklogError } from "../stt/inference-scheduler";
 import { withNumerals } from "../stt/numerals";
-import type { Transcriber, TranscriberSession, Transcript } from "../stt/transcriber";
+import {
+  TRANSCRIBER_SAMPLE_RATE,
+  type Transcriber,
+  type TranscriberSession,
+  type Transcript,
+} from "../stt/transcriber";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
 import { AudioFormatError } from "./audio-format";
 import { AudioInput } from "./audio-input";
@@ -48,6 +53,7 @@ import {
   MAX_QUEUED_AUDIO_SECONDS,
   MAX_QUEUED_TASKS,
 } from "./caps";
+import { FinalLatencies, type LatencySummary } from "./final-latency";
 import { SerialQueue } from "./serial-queue";
 import { SpeechPipeline } from "./speech-pipeline";
 import type { TranscriptStore } from "./transcript-store";
@@ -73,6 +79,8 @@ export interface SessionEnding {
   closeReason: string;
   /** Finals sent (or kept for a resume), empty ones included. */
   finals: number;
+  /** End of speech → final over the session's utterances (final-latency.ts). */
+  finalLatency: LatencySummary;
 }
 
 export interface LiveSessionHooks {
@@ -133,6 +141,8 @@ export class LiveSession {
   readonly #audio: AudioInput;
   readonly #transcriber: TranscriberSession;
   readonly #pipeline: SpeechPipeline;
+  /** End of speech → final, per utterance (final-latency.ts). */
+  readonly #latencies = new FinalLatencies();
   readonly #maxQueuedBytes: number;
   /** How the session ended (its close), once it has. */
   #endedWith: CloseSpec | null = null;
@@ -197,6 +207,7 @@ export class LiveSession {
           if (options.utteranceEndMs !== null) this.#send(buildUtteranceEnd(lastSpeechEnd));
         },
         failed: (error) => this.#failed(error, "final"),
+        speechEnded: (sample, receivedAtMs) => this.#latencies.speechEnded(sample, receivedAtMs),
       },
       config.softCutSeconds,
     );
@@ -421,11 +432,12 @@ export class LiveSession {
       if (bytes.byteLength === 0) return;
     }
     if (this.#floodedWith(bytes.byteLength)) return;
+    const receivedAtMs = Date.now();
     void this.#queue.push(
       "audio",
       async () => {
         const samples = await this.#audio.append(bytes);
-        await this.#pipeline.push(samples);
+        await this.#pipeline.push(samples, receivedAtMs);
       },
       bytes.byteLength,
     );
@@ -496,6 +508,14 @@ export class LiveSession {
       }),
     );
     if (transcript.isFinal) {
+      if (transcript.speechFinal || transcript.fromFinalize) {
+        // The utterance's own final: time it from its speech's end (max-length cuts are not).
+        this.#latencies.finalSent(
+          Math.round(transcript.start * TRANSCRIBER_SAMPLE_RATE),
+          Math.round(transcript.end * TRANSCRIBER_SAMPLE_RATE),
+          Date.now(),
+        );
+      }
       this.#secondsTranscribed += Math.max(0, transcript.end - transcript.start);
       if (transcript.text !== "") this.store.addFinal(transcript);
       // Kept whether or not a socket is attached: a resuming client gets the ones it lacks.
@@ -629,13 +649,18 @@ export class LiveSession {
     if (this.#endedReported) return;
     this.#endedReported = true;
     const close = this.#endedWith ?? CLOSE.INTERNAL;
-    this.hooks.ended({ closeCode: close.code, closeReason: close.reason, finals: this.#finals });
+    this.hooks.ended({
+      closeCode: close.code,
+      closeReason: close.reason,
+      finals: this.#finals,
+      finalLatency: this.#latencies.summary(),
+    });
   }
 
   async #finish(mode: EndMode): Promise<void> {
     // Everything accepted before the end is processed first, in order.
     await this.#queue.push("end", async () => {
-      await this.#pipeline.push(this.#audio.finish());
+      await this.#pipeline.push(this.#audio.finish(), Date.now());
       await this.#pipeline.finalize("close");
     });
     await this.#queue.close();
@@ -667,6 +692,7 @@ export class LiveSession {
       reason: close.reason,
       bytes: this.#audio.bytesReceived,
       audioSeconds: this.#audio.secondsReceived,
+      finalLatency: this.#latencies.summary(),
     });
   }
 }

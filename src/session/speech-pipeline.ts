@@ -28,6 +28,11 @@ export interface PipelineListener {
   utteranceEnded(lastSpeechEnd: number): void;
   /** A final that was not awaited failed (e.g. transcription fell behind): the session ends. */
   failed(error: unknown): void;
+  /**
+   * An utterance ended (by silence, Finalize or close); its last speech frame ended at
+   * `speechEndSample`, in audio the session received at `receivedAtMs` (final-latency.ts).
+   */
+  speechEnded(speechEndSample: number, receivedAtMs: number): void;
 }
 
 interface Frame {
@@ -71,6 +76,10 @@ export class SpeechPipeline {
    * of the current silence run, and only silence frames have followed.
    */
   #speculating = false;
+  /** When the audio being pushed was received (push's `receivedAtMs`). */
+  #receivedAtMs = 0;
+  /** The end of the latest speech frame (p ≥ the positive threshold), and its audio's receipt. */
+  #lastSpeech = { sample: 0, receivedAtMs: 0 };
 
   /** An utterance this many frames long is cut at its next quiet frame (MAX_UTTERANCE_SOFT_SECONDS). */
   readonly #softCutFrames: number;
@@ -100,7 +109,13 @@ export class SpeechPipeline {
     return this.#inUtterance;
   }
 
-  async push(samples: Float32Array): Promise<void> {
+  /**
+   * `receivedAtMs`: when the session received the message these samples came from (Date.now()
+   * at its arrival); a frame is complete once its last sample is here, so it is the receipt time
+   * of every frame this push completes.
+   */
+  async push(samples: Float32Array, receivedAtMs: number): Promise<void> {
+    this.#receivedAtMs = receivedAtMs;
     let input = samples;
     if (this.#partial.length > 0) {
       input = new Float32Array(this.#partial.length + samples.length);
@@ -141,6 +156,12 @@ export class SpeechPipeline {
     this.#vadState ??= await primedVadState();
     const probability = await speechProbability(this.#vadState, samples);
     const frame = { index, samples, probability };
+    if (probability >= this.options.positiveThreshold) {
+      this.#lastSpeech = {
+        sample: (index + 1) * VAD_FRAME_SAMPLES,
+        receivedAtMs: this.#receivedAtMs,
+      };
+    }
     this.#recent.push(frame);
     if (this.#recent.length > this.#recentLimit) this.#recent.shift();
 
@@ -212,6 +233,7 @@ export class SpeechPipeline {
         case "speech-end":
           this.#inUtterance = false;
           ended = !event.forced;
+          this.listener.speechEnded(this.#lastSpeech.sample, this.#lastSpeech.receivedAtMs);
           break;
         case "utterance-end": {
           // After the utterance's final: clients close a turn on UtteranceEnd, so a final that
