@@ -55,6 +55,8 @@ export interface SessionRun {
   streamSamples: number;
   clipSamples: number;
   finals: SessionFinal[];
+  /** Interim Results received (with `interim_results=true`). */
+  interims: number;
   speechStarted: number;
   close: { code: number; reason: string } | null;
   metadata: boolean;
@@ -108,6 +110,8 @@ export interface SessionOptions {
    * a client whose own VAD decided the speech ended there.
    */
   finalizeAtSamples?: readonly number[];
+  /** Times real time (default 1): frame i is sent at t0 + 20 (i + 1) / pace ms. */
+  pace?: number;
 }
 
 /**
@@ -125,6 +129,7 @@ export async function runSession(
   const finalizeAt = [...(options.finalizeAtSamples ?? [])];
   const finals: SessionFinal[] = [];
   let speechStarted = 0;
+  let interims = 0;
   let metadata = false;
   let close: SessionRun["close"] = null;
   let protocolError: Error | null = null;
@@ -144,6 +149,7 @@ export async function runSession(
     const message = JSON.parse(event.data) as Record<string, unknown>;
     if (message.type === "SpeechStarted") speechStarted += 1;
     if (message.type === "Metadata") metadata = true;
+    if (message.type === "Results" && message.is_final === false) interims += 1;
     if (message.type !== "Results" || message.is_final !== true) return;
     const channel = message.channel as { alternatives?: Alternative[] } | undefined;
     const alternative = channel?.alternatives?.[0];
@@ -174,7 +180,7 @@ export async function runSession(
       if (trailingMs >= MAX_TRAILING_SILENCE_MS) break;
       if (trailingMs >= MIN_TRAILING_SILENCE_MS && pending() <= 0) break;
     }
-    await sleepUntil(t0 + (i + 1) * FRAME_MS);
+    await sleepUntil(t0 + ((i + 1) * FRAME_MS) / (options.pace ?? 1));
     if (close !== null) break;
     // A fresh zeroed frame: silence, or the clip's bytes (its last frame zero-padded to a whole
     // frame, as a capture buffer would be).
@@ -204,6 +210,7 @@ export async function runSession(
     streamSamples: streamBytes / 2,
     clipSamples: pcm.byteLength / 2,
     finals,
+    interims,
     speechStarted,
     close,
     metadata,

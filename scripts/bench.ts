@@ -15,6 +15,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { handoffSection } from "../bench/handoff.ts";
+import { longSessionSection } from "../bench/long-session.ts";
 import { type BenchContext, formatTable, type Section } from "../bench/report.ts";
 import { beamsSection, earlyFinalsSection, softCutSection } from "../bench/side-by-side.ts";
 import { vadSection } from "../bench/vad.ts";
@@ -34,7 +35,9 @@ import { whisperSection } from "../bench/whisper.ts";
  * - early-finals, soft-cut and beams, each only when named in EARSHOT_BENCH_SECTIONS: the latency
  *   modes on two services (early finals off and on; soft cut after 11 and 5 s; greedy and 3-beam
  *   finals), ~70 s of speech plus
- *   ~2 s per clip, 3 modes × 2: ~10 minutes each (bench/side-by-side.ts).
+ *   ~2 s per clip, 3 modes × 2: ~10 minutes each (bench/side-by-side.ts);
+ * - long-session, only when named: one session through an hour of audio at 2× (30 minutes) with
+ *   the isolate's memory read before, during and after (bench/long-session.ts).
  */
 const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[] = [
   { section: vadSection, budgetMs: 100_000 },
@@ -43,6 +46,7 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
   { section: earlyFinalsSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: softCutSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: beamsSection, budgetMs: 720_000, onlyWhenNamed: true },
+  { section: longSessionSection, budgetMs: 2_400_000, onlyWhenNamed: true },
 ];
 
 /**
