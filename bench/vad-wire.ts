@@ -32,3 +32,26 @@ export interface VadRun {
   /** ORT's WebAssembly heap after the run, bytes. */
   wasmHeapBytes: number | null;
 }
+
+/** One pass of POST /opus over the whole stream, with a fresh decoder and resampler. */
+export interface OpusRound {
+  /** Creating the decoder (instantiating its wasm, libopus init), ms. */
+  createMs: number;
+  /** Decoding every packet, in groups as a session gets them, ms (one closing I/O boundary). */
+  decodeMs: number;
+  /** Resampling the decoded 48 kHz audio to 16 kHz in the same groups, ms (one boundary). */
+  resampleMs: number;
+}
+
+/** POST /opus: an Ogg/Opus stream through the session's demuxer, decoder and resampler. */
+export interface OpusRun {
+  packets: number;
+  channels: number;
+  /** Mono samples decoded at 48 kHz (after pre-skip), per round. */
+  samples48k: number;
+  /** Samples out of the resampler at 16 kHz, per round. */
+  samples16k: number;
+  rounds: OpusRound[];
+  /** The decoder's own wasm heap (per session), bytes. */
+  heapBytes: number;
+}

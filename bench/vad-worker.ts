@@ -1,11 +1,16 @@
 /**
  * Bench-only worker (never deployed): runs the production Silero VAD path (src/vad/silero.ts on
- * src/runtime/ort.ts) over clips that scripts/bench.ts posts, and reports how long it took.
+ * src/runtime/ort.ts) and the production Opus input path over clips that scripts/bench.ts posts,
+ * and reports how long they took.
  *
  *   GET  /clock            how workerd's clock behaves here (see `probeClock`)
  *   POST /vad?batch=<n>    body: little-endian Float32 samples at 16 kHz, mono. Runs every whole
  *                          512-sample frame with a fresh VAD state and returns probabilities plus
  *                          timed batches of `n` frames.
+ *   POST /opus?rounds=<n>  body: an Ogg/Opus stream. Demuxes it once (src/session/ogg-opus-demuxer),
+ *                          then `n` times decodes every packet with a fresh decoder
+ *                          (src/session/opus-decoder) and resamples to 16 kHz (the session's
+ *                          resampler), in groups of `OPUS_GROUP_PACKETS`, timed as below.
  *
  * Timing: on Cloudflare, workerd freezes `Date.now()` / `performance.now()` while JS runs (Spectre
  * mitigation) and advances them only across I/O, and the clock has 1 ms resolution. So work is
@@ -14,8 +19,11 @@
  * local clock is frozen; `/clock` reports which case this machine is in.
  */
 import { wasmHeapBytes } from "../src/runtime/ort";
+import { OggOpusDemuxer } from "../src/session/ogg-opus-demuxer";
+import { OPUS_RATE, OpusStreamDecoder } from "../src/session/opus-decoder";
+import { DEFAULT_OUTPUT_RATE, StreamingResampler } from "../src/session/resampler";
 import { loadSilero, newVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
-import type { ClockProbe, VadBatch, VadRun } from "./vad-wire";
+import type { ClockProbe, OpusRound, OpusRun, VadBatch, VadRun } from "./vad-wire";
 
 /**
  * Clock reads the probe spins through at most: about 0.1–0.3 s of reads here, so the probe ends
@@ -30,6 +38,17 @@ const BOUNDARY_SAMPLES = 64;
 const MAX_BATCH_FRAMES = 1024;
 /** 120 s × 16 000 samples × 4 bytes = 7 680 000 bytes: the longest clip accepted. */
 const MAX_BODY_BYTES = 7_680_000;
+
+/** Rounds over one Opus stream at most: 20 × a 12-s clip stays within a second of work. */
+const MAX_OPUS_ROUNDS = 20;
+/** 8 MB: minutes of Opus at any bitrate a client sends; the bench posts ~50 KB clips. */
+const MAX_OPUS_BODY_BYTES = 8_000_000;
+/**
+ * Packets decoded per call: 12 × 20 ms = 240 ms, about what one MediaRecorder blob (250-ms
+ * timeslice) or one socket message of a streaming client holds, which is how a session calls the
+ * decoder.
+ */
+const OPUS_GROUP_PACKETS = 12;
 
 /** Whether this isolate has loaded the model: the first /vad request also times the cold start. */
 let warm = false;
@@ -109,6 +128,59 @@ async function handleVad(request: Request, url: URL): Promise<Response> {
   return Response.json(await runClip(new Float32Array(body), batchFrames));
 }
 
+async function opusRound(packets: readonly Uint8Array[], demuxer: OggOpusDemuxer) {
+  const head = demuxer.head;
+  if (head === null) throw new Error("the stream has no OpusHead");
+  const t0 = await tick();
+  const decoder = await OpusStreamDecoder.create(head);
+  const t1 = await tick();
+  const decoded: Float32Array[] = [];
+  for (let at = 0; at < packets.length; at += OPUS_GROUP_PACKETS) {
+    // Copied: the decoder's output views its own heap, which the next call overwrites.
+    decoded.push(decoder.decode(packets.slice(at, at + OPUS_GROUP_PACKETS)).slice());
+  }
+  const t2 = await tick();
+  const resampler = new StreamingResampler(OPUS_RATE, DEFAULT_OUTPUT_RATE);
+  let samples16k = 0;
+  for (const block of decoded) samples16k += resampler.process(block).length;
+  samples16k += resampler.flush().length;
+  const t3 = await tick();
+  const heapBytes = decoder.heapBytes;
+  decoder.free();
+  const round: OpusRound = { createMs: t1 - t0, decodeMs: t2 - t1, resampleMs: t3 - t2 };
+  const samples48k = decoded.reduce((sum, block) => sum + block.length, 0);
+  return { round, samples48k, samples16k, heapBytes };
+}
+
+async function handleOpus(request: Request, url: URL): Promise<Response> {
+  const rounds = Number(url.searchParams.get("rounds"));
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_OPUS_ROUNDS) {
+    return new Response(`rounds must be an integer in 1..${MAX_OPUS_ROUNDS}`, { status: 400 });
+  }
+  const body = new Uint8Array(await request.arrayBuffer());
+  if (body.byteLength > MAX_OPUS_BODY_BYTES) {
+    return new Response(`body must be at most ${MAX_OPUS_BODY_BYTES} bytes`, { status: 400 });
+  }
+  const demuxer = new OggOpusDemuxer();
+  const packets = demuxer.push(body);
+  const run: OpusRun = {
+    packets: packets.length,
+    channels: demuxer.head?.channels ?? 0,
+    samples48k: 0,
+    samples16k: 0,
+    rounds: [],
+    heapBytes: 0,
+  };
+  for (let i = 0; i < rounds; i++) {
+    const one = await opusRound(packets, demuxer);
+    run.rounds.push(one.round);
+    run.samples48k = one.samples48k;
+    run.samples16k = one.samples16k;
+    run.heapBytes = one.heapBytes;
+  }
+  return Response.json(run);
+}
+
 export default {
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
@@ -118,6 +190,8 @@ export default {
       }
       if (request.method === "POST" && url.pathname === "/vad")
         return await handleVad(request, url);
+      if (request.method === "POST" && url.pathname === "/opus")
+        return await handleOpus(request, url);
       return new Response("not found", { status: 404 });
     } catch (error) {
       // The bench prints this body: a broken run must say why, not just "500".

@@ -4,7 +4,7 @@
  */
 import path from "node:path";
 import { childrenNamed, type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
-import type { ClockProbe, VadRun } from "./vad-wire.ts";
+import type { ClockProbe, OpusRun, VadRun } from "./vad-wire.ts";
 import type { Clip } from "./wav.ts";
 
 /** One clip through the worker takes seconds at worst, even cold; 60 s means it is stuck. */
@@ -17,6 +17,8 @@ export interface BenchWorker {
    * wrangler runs two (its proxy worker and the bench worker) and does not say which is which.
    */
   round: (clips: readonly Clip[]) => Promise<{ runs: VadRun[]; spent: Map<number, Sched> }>;
+  /** An Ogg/Opus stream through the session's Opus path, `rounds` times (POST /opus). */
+  opus: (ogg: Uint8Array, rounds: number) => Promise<OpusRun>;
   dispose: () => Promise<void>;
 }
 
@@ -39,7 +41,11 @@ interface Fetcher {
   ) => Promise<{ ok: boolean; status: number; text: () => Promise<string> }>;
 }
 
-async function fetchJson(worker: Fetcher, url: string, body?: Float32Array): Promise<unknown> {
+async function fetchJson(
+  worker: Fetcher,
+  url: string,
+  body?: Float32Array | Uint8Array,
+): Promise<unknown> {
   const init = body
     ? { method: "POST", body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) }
     : undefined;
@@ -90,6 +96,13 @@ export async function startBenchWorker(root: string, batchFrames: number): Promi
         runs.push(run);
       }
       return { runs, spent: schedSpentByPid(before, schedByPid(workerdPids)) };
+    },
+    async opus(ogg, rounds) {
+      const run = (await fetchJson(worker, `http://bench/opus?rounds=${rounds}`, ogg)) as OpusRun;
+      if (!Array.isArray(run?.rounds) || run.rounds.length !== rounds) {
+        throw new Error("bench worker returned no Opus run");
+      }
+      return run;
     },
     dispose: () => worker.dispose(),
   };

@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { handoffSection } from "../bench/handoff.ts";
 import { longSessionSection } from "../bench/long-session.ts";
+import { opusSection } from "../bench/opus.ts";
 import { type BenchContext, formatTable, type Section } from "../bench/report.ts";
 import { beamsSection, earlyFinalsSection, softCutSection } from "../bench/side-by-side.ts";
 import { vadSection } from "../bench/vad.ts";
@@ -32,6 +33,7 @@ import { whisperSection } from "../bench/whisper.ts";
  *   ~1 s of trailing silence and a handshake per clip): ~4.5 minutes more. Its budget only stops
  *   it from starting clips it could not finish;
  * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node);
+ * - opus: ~20 s (six Ogg/Opus streams encoded by opusenc, each decoded 8 times in workerd);
  * - early-finals, soft-cut and beams, each only when named in EARSHOT_BENCH_SECTIONS: the latency
  *   modes on two services (early finals off and on; soft cut after 11 and 5 s; greedy and 3-beam
  *   finals), ~70 s of speech plus
@@ -43,6 +45,7 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
   { section: vadSection, budgetMs: 100_000 },
   { section: whisperSection, budgetMs: 600_000 },
   { section: handoffSection, budgetMs: 30_000 },
+  { section: opusSection, budgetMs: 60_000 },
   { section: earlyFinalsSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: softCutSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: beamsSection, budgetMs: 720_000, onlyWhenNamed: true },
