@@ -6,6 +6,7 @@
  * committed); each test picks samples its format represents exactly, so equality is exact.
  */
 import { describe, expect, it } from "vitest";
+import { alawCompress } from "./helpers/audio";
 import {
   handshake,
   type ServerJson,
@@ -58,22 +59,6 @@ function toPcm16(samples: ArrayLike<number>): Uint8Array {
   const view = new DataView(out.buffer);
   for (let i = 0; i < samples.length; i++) view.setInt16(i * 2, samples[i] ?? 0, true);
   return out;
-}
-
-/**
- * G.711 A-law compression written from the standard (sign, then the segment whose range holds
- * the 13-bit magnitude, then 4 bits of step), independent of the decoder's table.
- */
-function alawCompress(sample: number): number {
-  const sign = sample >= 0 ? 0x80 : 0;
-  let magnitude = Math.min(sample >= 0 ? sample : -sample - 1, 32767) >> 3; // 12-bit
-  let segment = 0;
-  while (magnitude >= 32 && segment < 7) {
-    magnitude >>= 1;
-    segment++;
-  }
-  const step = segment === 0 ? magnitude >> 1 : (magnitude >> 1) & 0x0f;
-  return (sign | (segment << 4) | step) ^ 0x55;
 }
 
 describe("encoding=alaw", () => {

@@ -8,25 +8,17 @@
  * The reference for "exactly the audio it encodes" is the same packets decoded here by the same
  * decoder and sent as raw 48 kHz linear32: the session must produce an identical transcript.
  */
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { OggOpusDemuxer, oggCrc } from "../src/session/ogg-opus-demuxer";
 import { OpusStreamDecoder } from "../src/session/opus-decoder";
 import { type ServerJson, sha256Hex, TestClient, transcriptOf, withoutIds } from "./helpers/client";
 import { el, id, opusHead, size, text } from "./helpers/containers";
-import { wavFixture } from "./helpers/fixtures";
+import { oggOpusFixture, wavFixture } from "./helpers/fixtures";
 import { seededRandom } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
 
 const CLIP = "sb_spk1_snt1";
 const COMMON = "interim_results=true&vad_events=true";
-
-async function oggOpus(clip: string): Promise<Uint8Array> {
-  const binding = (env as unknown as { OPUS_FIXTURES: Fetcher }).OPUS_FIXTURES;
-  const response = await binding.fetch(`http://opus/${clip}.opus`);
-  if (!response.ok) throw new Error(await response.text());
-  return new Uint8Array(await response.arrayBuffer());
-}
 
 /** Frames of 1 to `max` bytes from a seeded generator: cuts fall anywhere in pages and blocks. */
 function randomFrames(bytes: Uint8Array, seed: number, max: number): Uint8Array[] {
@@ -114,7 +106,7 @@ function finalTimes(finals: ServerJson[]): { start: number; end: number; text: s
 
 describe("Ogg/Opus from opusenc", () => {
   it("is decoded and transcribed: exactly the audio its packets decode to, at the clip's times", async () => {
-    const ogg = await oggOpus(CLIP);
+    const ogg = await oggOpusFixture(CLIP);
     const opus = await transcribe("", randomFrames(ogg, 1, 2000));
     const reference = await transcribe(
       "encoding=linear32&sample_rate=48000",
@@ -139,7 +131,7 @@ describe("Ogg/Opus from opusenc", () => {
   });
 
   it("gives identical results however the stream is split into frames", async () => {
-    const ogg = await oggOpus(CLIP);
+    const ogg = await oggOpusFixture(CLIP);
     const whole = await transcribe("", [ogg]);
     for (const [seed, max] of [
       [4, 2000],
@@ -172,7 +164,7 @@ async function expectRefused(stream: Uint8Array, message: RegExp): Promise<void>
 
 describe("Ogg that is not Opus", () => {
   it("refuses Vorbis (the first packet a Vorbis identification header) with an Error and 1008", async () => {
-    const ogg = (await oggOpus(CLIP)).slice();
+    const ogg = (await oggOpusFixture(CLIP)).slice();
     // The first page holds only the 19-byte OpusHead: make it Vorbis's header and re-sign it.
     const segments = ogg[26] ?? 0;
     const first = 27 + segments;
@@ -185,7 +177,7 @@ describe("Ogg that is not Opus", () => {
 
 describe("WebM/Opus (the same packets in MediaRecorder's layout)", () => {
   it("is decoded and transcribed exactly as the Ogg stream, however it is split", async () => {
-    const ogg = await oggOpus(CLIP);
+    const ogg = await oggOpusFixture(CLIP);
     const { packets, headBytes } = demux(ogg);
     const stream = webm("A_OPUS", headBytes, packets);
     const fromOgg = await transcribe("", randomFrames(ogg, 7, 2000));

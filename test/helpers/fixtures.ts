@@ -34,3 +34,14 @@ export async function manifest(set: EvalSet = "dev"): Promise<ManifestRow[]> {
   const rows = parseManifest(new TextDecoder().decode(await fixture(`${prefix}manifest.tsv`)));
   return rows.map((row) => ({ ...row, file: `${prefix}${row.file}` }));
 }
+
+/**
+ * Dev clip `clip` (its id, no extension) as Ogg/Opus encoded by `opusenc` on the Node side (the
+ * OPUS_FIXTURES binding, test/setup/opus-fixtures.ts: mono, 24 kbit/s, 20-ms frames).
+ */
+export async function oggOpusFixture(clip: string): Promise<Uint8Array> {
+  const binding = (env as unknown as { OPUS_FIXTURES: Fetcher }).OPUS_FIXTURES;
+  const response = await binding.fetch(`http://opus/${clip}.opus`);
+  if (!response.ok) throw new Error(await response.text());
+  return new Uint8Array(await response.arrayBuffer());
+}
