@@ -31,6 +31,8 @@ export type SdkResults = listen.ListenV1Results;
 
 export interface Clip {
   id: string;
+  /** The clip's WAV file exactly as it is on disk (header included). */
+  file: Uint8Array;
   /** PCM16 LE, 16 kHz mono: exactly the bytes the test sends. */
   pcm: Uint8Array;
   /** The manifest's lowercase reference transcript. */
@@ -42,11 +44,12 @@ export function readClip(id: string): Clip {
   const rows = parseManifest(readFileSync(path.join(EVAL_DIR, "manifest.tsv"), "utf8"));
   const row = rows.find((r) => r.id === id);
   if (row === undefined) throw new Error(`${id} is not in ${EVAL_DIR}/manifest.tsv`);
-  const wav = parseWav(new Uint8Array(readFileSync(path.join(EVAL_DIR, row.file))));
+  const file = new Uint8Array(readFileSync(path.join(EVAL_DIR, row.file)));
+  const wav = parseWav(file);
   if (wav.sampleRate !== 16_000 || wav.channels !== 1) {
     throw new Error(`${id}: expected 16 kHz mono, got ${wav.sampleRate} Hz × ${wav.channels}`);
   }
-  return { id, pcm: wav.pcm, reference: row.reference };
+  return { id, file, pcm: wav.pcm, reference: row.reference };
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -302,19 +305,22 @@ export function transcriptOf(results: SdkResults): string {
 /**
  * Sends `pcm` through the SDK in `chunkBytes` frames, as `subarray` views of the caller's buffer
  * (what an application streaming a file or a mic buffer does). With `realTime`, each frame leaves
- * when its audio would have been spoken, scheduled from the start so delays do not accumulate.
+ * when its audio would have been spoken (at `bytesPerSecond`, 16-kHz PCM16's unless given: a
+ * file in another format is paced by its own byte rate), scheduled from the start so delays do
+ * not accumulate.
  * If the socket closes meanwhile (the SDK would throw "Socket is not open."), the error says what
  * the SDK reported instead.
  */
 export async function streamPcm(
   log: SocketLog,
   pcm: Uint8Array,
-  options: { chunkBytes: number; realTime: boolean },
+  options: { chunkBytes: number; realTime: boolean; bytesPerSecond?: number },
 ): Promise<void> {
   const started = Date.now();
+  const rate = options.bytesPerSecond ?? BYTES_PER_SECOND;
   for (let at = 0; at < pcm.byteLength; at += options.chunkBytes) {
     if (options.realTime) {
-      const due = started + (at / BYTES_PER_SECOND) * 1000;
+      const due = started + (at / rate) * 1000;
       const wait = due - Date.now();
       if (wait > 0) await sleep(wait);
     }
