@@ -1,8 +1,7 @@
 /**
  * `npm test`'s and `npm run test:e2e`'s `pretest`: the one thing the suites need from outside npm,
  * Debian's opus-tools (`opusenc` encodes a dev clip for the Opus tests, test/setup/opus-fixtures.ts
- * and test/e2e/sdk-formats.e2e.ts; no npm package
- * encodes Opus in Node without a native build). Present: nothing to do. Missing: installed with
+ * and test/e2e/sdk-formats.e2e.ts; no npm package encodes Opus in Node without a native build). Present: nothing to do. Missing: installed with
  * apt-get when this runs as root (as on this project's machines and CI), else the command to run
  * is printed and `npm test` stops before running a suite that would fail for a missing tool.
  */

@@ -16,6 +16,7 @@ import { el, id, opusHead, size, text } from "./helpers/containers";
 import { oggOpusFixture, wavFixture } from "./helpers/fixtures";
 import { seededRandom } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
+import { ADMIN_TOKEN, send } from "./setup/accounts-app";
 
 const CLIP = "sb_spk1_snt1";
 const COMMON = "interim_results=true&vad_events=true";
@@ -191,5 +192,54 @@ describe("WebM/Opus (the same packets in MediaRecorder's layout)", () => {
   it("refuses Vorbis with an Error and 1008", async () => {
     const stream = webm("A_VORBIS", u8(2, 0, 0), [u8(1, 2, 3)]);
     await expectRefused(stream, /WebM audio track carries Vorbis; only Opus is supported/);
+  });
+});
+
+interface OpusDecoders {
+  live: number;
+  heap_bytes: number;
+}
+
+/** The Opus decoders GET /admin/isolate reports alive in this isolate. */
+async function opusDecoders(): Promise<OpusDecoders> {
+  const response = await send("/admin/isolate", {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { opus_decoders: OpusDecoders }).opus_decoders;
+}
+
+/** The build's memory limit for one decoder (scripts/opus-wasm.ts). */
+const DECODER_HEAP_LIMIT_BYTES = 1024 * 1024;
+
+describe("each session's Opus decoder", () => {
+  it("is counted in the isolate while the session runs, and freed when it ends", async () => {
+    const before = await opusDecoders();
+    const ogg = await oggOpusFixture(CLIP);
+    const client = await TestClient.open(`?${COMMON}`);
+    client.sendAudio(ogg.subarray(0, ogg.byteLength >> 1));
+    await expect.poll(() => opusDecoders().then((d) => d.live)).toBe(before.live + 1);
+    const running = await opusDecoders();
+    expect(running.heap_bytes - before.heap_bytes).toBeGreaterThan(0);
+    expect(running.heap_bytes - before.heap_bytes).toBeLessThanOrEqual(DECODER_HEAP_LIMIT_BYTES);
+    client.sendAudio(ogg.subarray(ogg.byteLength >> 1));
+    const { closed } = await client.finish();
+    expect(closed.code).toBe(1000);
+    await expect.poll(() => opusDecoders()).toEqual(before);
+  });
+
+  it("is freed when a corrupt packet ends the stream with an Error and 1008", async () => {
+    const before = await opusDecoders();
+    const { packets, headBytes } = demux(await oggOpusFixture(CLIP));
+    // A code-3 packet (TOC 0xFB) declaring zero frames: RFC 6716 §3.2.5 makes it invalid.
+    const corrupt = [...packets.slice(0, 25), u8(0xfb, 0x00), ...packets.slice(25)];
+    const client = await TestClient.open(`?${COMMON}`);
+    client.sendAudio(webm("A_OPUS", headBytes, corrupt));
+    const error = await client.waitFor((m) => m.type === "Error", "an Error");
+    expect(error.code).toBe("UNSUPPORTED_AUDIO");
+    expect(String(error.description)).toMatch(/Opus packet could not be decoded/);
+    const closed = await client.waitClosed();
+    expect(closed.code).toBe(1008);
+    await expect.poll(() => opusDecoders()).toEqual(before);
   });
 });

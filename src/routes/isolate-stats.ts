@@ -1,7 +1,8 @@
 /**
  * `GET /admin/isolate`: what the isolate that answers is carrying — its inference queue (the
- * scheduler's stats: depth now and at peak, jobs done, interims dropped, waiting times) and the
- * size of ORT's WebAssembly heap. For the soak (scripts/soak.ts) and operators.
+ * scheduler's stats: depth now and at peak, jobs done, interims dropped, waiting times), the
+ * size of ORT's WebAssembly heap, and the Opus decoders alive with their own heaps (one per
+ * session sending Opus). For the soak (scripts/soak.ts) and operators.
  *
  * Mounted by src/index.ts at `/admin/isolate` after the admin API (`app.route("/admin", …)`), so
  * the admin API's `*` middleware authenticates it (Bearer EARSHOT_ADMIN_TOKEN) like every /admin
@@ -13,6 +14,7 @@
  */
 import { Hono } from "hono";
 import { wasmHeapBytes } from "../runtime/ort";
+import { opusDecoderMemory } from "../session/opus-decoder";
 import { isolateScheduler } from "../stt/whisper-transcriber";
 
 /** A percentile of a sample (nearest rank), or null for an empty one. */
@@ -26,6 +28,7 @@ export const isolateStatsRoutes = new Hono();
 
 isolateStatsRoutes.get("/", (c) => {
   const stats = isolateScheduler.stats();
+  const opus = opusDecoderMemory();
   return c.json({
     inference_queue: {
       waiting: stats.waiting,
@@ -43,5 +46,7 @@ isolateStatsRoutes.get("/", (c) => {
     },
     // ORT's heap only grows, so its size now is also its peak; null before any model loaded.
     wasm_heap_bytes: wasmHeapBytes() ?? null,
+    // Each session sending Ogg/WebM Opus has its own decoder instance and heap (1 MiB each).
+    opus_decoders: { live: opus.decoders, heap_bytes: opus.heapBytes },
   });
 });

@@ -114,6 +114,7 @@ export class AudioInput {
       return this.#resampler.process(samples);
     } catch (error) {
       if (error instanceof AudioFormatError) {
+        this.close();
         this.#state = { kind: "failed" };
         this.#held = new Uint8Array(0);
       }
@@ -145,6 +146,14 @@ export class AudioInput {
       );
     }
     return this.#resampler.flush();
+  }
+
+  /**
+   * Frees what decoding holds outside the JS heap (an Opus decoder's wasm instance). Called once
+   * the stream is done with, at the session's end or when it fails; idempotent.
+   */
+  close(): void {
+    if (this.#state.kind === "opus") this.#state.decoder?.free();
   }
 
   /** SHA-256 (hex) of every byte received; ends the digest, so call once, at the end. */

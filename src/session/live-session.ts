@@ -640,6 +640,7 @@ export class LiveSession {
         await this.#finish(mode);
       } finally {
         clearTimeout(deadline);
+        this.#audio.close();
         this.#reportEnded();
       }
     });

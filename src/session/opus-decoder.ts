@@ -31,6 +31,19 @@ interface DecoderInternals {
   _common?: { wasm?: { HEAP?: ArrayBuffer } };
 }
 
+/**
+ * The decoders alive in this isolate (created, not yet freed), so their heaps count in what the
+ * isolate reports it carries (GET /admin/isolate). Sessions free theirs when they end.
+ */
+const live = new Set<OpusStreamDecoder>();
+
+/** Opus decoders alive in this isolate and their wasm heaps' total bytes. */
+export function opusDecoderMemory(): { decoders: number; heapBytes: number } {
+  let heapBytes = 0;
+  for (const decoder of live) heapBytes += decoder.heapBytes;
+  return { decoders: live.size, heapBytes };
+}
+
 export class OpusStreamDecoder {
   #decoder: OpusDecoder<48000>;
   #channels: number;
@@ -53,7 +66,9 @@ export class OpusStreamDecoder {
       preSkip: head.preSkip,
     });
     await decoder.ready;
-    return new OpusStreamDecoder(decoder, head.channels);
+    const created = new OpusStreamDecoder(decoder, head.channels);
+    live.add(created);
+    return created;
   }
 
   /** Bytes of this decoder's wasm heap (its memory, which is per session). */
@@ -78,8 +93,12 @@ export class OpusStreamDecoder {
     return mono;
   }
 
-  /** Frees the decoder's state inside its wasm heap (the heap itself goes with the instance). */
+  /**
+   * Frees the decoder's state inside its wasm heap (the heap itself goes with the instance) and
+   * stops counting it. Idempotent.
+   */
   free(): void {
+    if (!live.delete(this)) return;
     this.#decoder.free();
   }
 }
