@@ -17,6 +17,8 @@ import {
 } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
 import { seededRandom } from "./helpers/random";
+import { expectSlotReleased } from "./helpers/sessions";
+import { newAccountWithKey } from "./setup/accounts-app";
 
 const CLIP = "sb_spk1_snt1.wav";
 const COMMON = "interim_results=true&vad_events=true";
@@ -216,16 +218,22 @@ describe("detection falls back to raw linear16 at 16 kHz", () => {
   });
 });
 
-/** Sends `stream` with detection on and returns the Error message and the close. */
+/**
+ * Sends `stream` with detection on and returns the Error message and the close, once the session
+ * has given its account's slot back itself.
+ */
 async function refused(
   stream: Uint8Array,
   /** Send CloseStream after the bytes (for a refusal that comes at the end of the stream). */
   close = false,
 ): Promise<{ error: ServerJson; code: number; reason: string }> {
-  const client = await TestClient.open(`?${COMMON}`);
+  // An account of its own, so the refusal can be seen to give its slot back.
+  const account = await newAccountWithKey(1);
+  const client = await TestClient.open(`?${COMMON}`, { key: account.key });
   for (const frame of frames(stream, 14)) client.sendAudio(frame);
   if (close) client.sendJson({ type: "CloseStream" });
   const closed = await client.waitClosed();
+  await expectSlotReleased(account, client.sessionId);
   const errors = client.of("Error");
   expect(errors.length).toBe(1);
   // Never a transcript of undecodable bytes.
