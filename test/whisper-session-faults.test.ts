@@ -12,7 +12,9 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_QUEUED_AUDIO_SECONDS } from "../src/session/caps";
+import { MAX_PENDING_FINALS_PER_SESSION } from "../src/stt/inference-scheduler";
 import modelManifest from "../src/stt/model-manifest.json";
+import { isolateScheduler } from "../src/stt/whisper-transcriber";
 import { createAccount } from "./helpers/accounts";
 import { frames, handshake, type ServerJson, TestClient } from "./helpers/client";
 import { manifest, wavFixture } from "./helpers/fixtures";
@@ -164,5 +166,67 @@ describe(`a client flooding past MAX_QUEUED_AUDIO_SECONDS (${MAX_QUEUED_AUDIO_SE
     expect(expected.length).toBeGreaterThan(1); // the flood's sentences, not just the first
     expect(stored).toEqual(expected);
     await expect.poll(() => activeSessionIds(account.key), { timeout: 20_000 }).toEqual([]);
+  });
+});
+
+describe(`a session whose finals pile up past MAX_PENDING_FINALS_PER_SESSION (${MAX_PENDING_FINALS_PER_SESSION})`, () => {
+  // The isolate is busy with another session's final for as long as the test holds it (a job in
+  // the isolate's scheduler that the test ends), so this session's VAD (which does not wait for
+  // the scheduler) keeps ending utterances whose finals cannot run. One session alone cannot get
+  // here: its VAD and its finals share the inference lock, so it never ends utterances faster
+  // than they decode.
+  it("sends the finals already waiting, then closes 1011 STT-0001 naming the cap, and frees its slot", async () => {
+    const account = await createAccount({ maxConcurrentSessions: 2 });
+    const turn = (await wavFixture("short/psx_cards_004.wav")).pcm; // "five five", 1.55 s
+    const pause = new Uint8Array(SECOND); // 1 s: past endpointing=300, each turn its own utterance
+    const turns = MAX_PENDING_FINALS_PER_SESSION + 3;
+    const audio = concat(Array.from({ length: turns }, () => concat([turn, pause])));
+
+    let release = () => {};
+    const busy = isolateScheduler.submit(
+      `backlog-test-other-${crypto.randomUUID()}`,
+      "final",
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    let client: TestClient;
+    try {
+      client = await TestClient.open(`${Q}&endpointing=300&vad_events=true`, {
+        key: account.key,
+      });
+      for (const frame of frames(audio, 3200)) client.sendAudio(frame);
+      // Every turn has started (SpeechStarted), so every turn but the last has ended and asked
+      // for its final: the first four wait behind the busy isolate, the fifth was refused.
+      await expect.poll(() => client.of("SpeechStarted").length, { timeout: 30_000 }).toBe(turns);
+      expect(client.finals()).toEqual([]);
+    } finally {
+      release();
+      await busy;
+    }
+    const closed = await client.waitClosed(60_000);
+    expect(closed.code).toBe(1011);
+    expect(closed.reason).toBe(
+      `STT-0001: ${MAX_PENDING_FINALS_PER_SESSION} finals already waiting for this session (cap ${MAX_PENDING_FINALS_PER_SESSION})`,
+    );
+    // What was waiting is not lost: those finals reach the client before the close, in order.
+    const finals = client.finals();
+    expect(finals.map((m) => transcriptOf(m) !== "")).toEqual(
+      Array(MAX_PENDING_FINALS_PER_SESSION).fill(true),
+    );
+    const starts = finals.map((m) => Number(m.start));
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    const record = await endedSession(client.sessionId);
+    expect(record.closeCode).toBe(1011);
+    expect(record.closeReason).toBe(closed.reason);
+    expect(await storedFinals(account.key, client.sessionId)).toHaveLength(
+      MAX_PENDING_FINALS_PER_SESSION,
+    );
+    await expectSlotReleased(account, client.sessionId);
+    // The session's jobs left the queue with it, and the isolate serves the next session.
+    await expect.poll(() => isolateScheduler.stats().waiting, { timeout: 20_000 }).toBe(0);
+    const next = await transcribe(`${Q}&endpointing=300`, turn, account.key);
+    expect(finalText(next.messages)).not.toBe("");
   });
 });
