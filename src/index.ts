@@ -9,6 +9,7 @@ import { adminRoutes } from "./routes/admin";
 import { devTokenRoutes } from "./routes/dev-token";
 import { isolateStatsRoutes } from "./routes/isolate-stats";
 import { listen } from "./routes/listen";
+import { createLogger } from "./runtime/log";
 
 export { AccountLimiter } from "./limits/account-limiter";
 export { SessionObject } from "./session/session-object";
@@ -38,9 +39,7 @@ app.notFound((c) =>
   ),
 );
 app.onError((error, c) => {
-  console.error(
-    JSON.stringify({ level: "error", event: "unhandled", path: c.req.path, error: String(error) }),
-  );
+  createLogger().error("unhandled", { method: c.req.method, path: c.req.path, error });
   return httpError(500, "INTERNAL_ERROR", "internal error", crypto.randomUUID());
 });
 

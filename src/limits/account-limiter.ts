@@ -16,6 +16,7 @@
  * never ends a session; the account is refused new ones until it is back under the limit.
  */
 import { DurableObject } from "cloudflare:workers";
+import { createLogger } from "../runtime/log";
 import { LEASE_TTL_MS, MAX_SESSION_ID_CHARS, type SessionUsage } from "./limiter-client";
 
 /**
@@ -101,6 +102,11 @@ function checkUsage(usage: SessionUsage): void {
 
 export class AccountLimiter extends DurableObject {
   private readonly sql: SqlStorage;
+  /**
+   * The object is named by its account id (limiter-client.ts), which the object itself is not
+   * told: its logs carry the object id and the session id, and the session's logs the account.
+   */
+  readonly #log = createLogger({ limiterId: this.ctx.id.toString() });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -170,7 +176,7 @@ export class AccountLimiter extends DurableObject {
     } else if (row.end_reason === "expired") {
       // The session stopped renewing long enough to be reclaimed, yet it is alive: it takes its
       // slot back even above the limit, because the limiter never ends a running session.
-      console.warn(`limiter: session ${sessionId} renewed after its lease was reclaimed`);
+      this.#log.warn("limiter: session renewed after its lease was reclaimed", { sessionId });
       outcome = "retaken";
     } else {
       // Released: a renewal that crossed the release in flight must not resurrect the slot.
@@ -242,7 +248,7 @@ export class AccountLimiter extends DurableObject {
   override async alarm(): Promise<void> {
     const now = Date.now();
     const reclaimed = this.reclaimExpired(now);
-    if (reclaimed > 0) console.log(`limiter: reclaimed ${reclaimed} expired lease(s)`);
+    if (reclaimed > 0) this.#log.info("limiter: reclaimed expired leases", { reclaimed });
     this.sql.exec(
       "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at <= ?",
       now - ENDED_RETENTION_MS,

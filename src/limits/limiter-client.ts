@@ -15,12 +15,16 @@
  *   the earliest expiry, brings the usage and session views up to date within LEASE_TTL_MS plus the
  *   alarm's delivery delay (normally well under a second).
  */
+
+import { createLogger } from "../runtime/log";
 import type {
   AccountLimiter,
   AcquireOutcome,
   ActiveSession,
   LimiterUsage,
 } from "./account-limiter";
+
+const log = createLogger();
 
 /** A slot not renewed within this is reclaimed by the limiter (see the module comment). */
 export const LEASE_TTL_MS = 35_000;
@@ -94,7 +98,7 @@ async function withLimiter<T>(
     } catch (error) {
       lastError = error;
       if (!isRetryable(error) || attempt === LIMITER_MAX_ATTEMPTS) break;
-      console.warn(`limiter ${what} for ${accountId}: attempt ${attempt} failed, retrying`, error);
+      log.warn("limiter call failed, retrying", { accountId, call: what, attempt, error });
       await new Promise((resolve) =>
         setTimeout(resolve, LIMITER_RETRY_BASE_MS * 2 ** (attempt - 1)),
       );
@@ -143,7 +147,7 @@ export async function acquireSlot(
     };
   } catch (error) {
     if (!(error instanceof LimiterUnavailableError)) throw error;
-    console.error(`acquireSlot ${accountId}/${sessionId}:`, error);
+    log.error("limiter unavailable: session refused", { accountId, sessionId, error });
     return { ok: false, reason: "unavailable", message: error.message };
   }
 }
@@ -166,7 +170,7 @@ export async function renewSlot(
   );
   if (outcome === "unknown" || outcome === "released") {
     // Not an error for the session (it keeps running), but a sign of a bug in the caller.
-    console.warn(`renewSlot ${accountId}/${sessionId}: no lease to renew (${outcome})`);
+    log.warn("limiter: no lease to renew", { accountId, sessionId, outcome });
   }
 }
 

@@ -40,6 +40,9 @@ import {
   REFUSED_CREDENTIAL,
   serviceUnavailable,
 } from "../protocol/http-errors";
+import { createLogger, type LogFields } from "../runtime/log";
+
+const log = createLogger();
 
 /** Seconds a caller is asked to wait when a dependency (D1, the limiter) is unavailable. */
 const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
@@ -65,6 +68,22 @@ type AccountContext = {
 };
 
 export const accountRoutes = new Hono<AccountContext>();
+
+/** What a failed request's log line says: the route, the request id, the account when known. */
+function requestFields(
+  c: { req: { method: string; path: string }; get(key: "principal"): KeyPrincipal | undefined },
+  requestId: string,
+  error: unknown,
+): LogFields {
+  const principal = c.get("principal");
+  return {
+    method: c.req.method,
+    path: c.req.path,
+    requestId,
+    ...(principal ? { accountId: principal.accountId, keyId: principal.keyId } : {}),
+    error,
+  };
+}
 
 /** API key required; a valid access token gets 403, anything else 401. */
 const requireKey: MiddlewareHandler<AccountContext> = async (c, next) => {
@@ -92,11 +111,11 @@ const requireKey: MiddlewareHandler<AccountContext> = async (c, next) => {
 accountRoutes.onError((error, c) => {
   const requestId = c.get("requestId") ?? newRequestId();
   if (error instanceof LimiterUnavailableError || error instanceof TokenSecretError) {
-    console.error(`account API ${c.req.method} ${c.req.path}:`, error);
+    log.error("account API: dependency unavailable", requestFields(c, requestId, error));
     return serviceUnavailable(requestId, DEPENDENCY_RETRY_AFTER_SECONDS, error.message);
   }
   // Anything else (D1 unreachable, a session DO failing) is also not the caller's fault.
-  console.error(`account API ${c.req.method} ${c.req.path} failed:`, error);
+  log.error("account API: request failed", requestFields(c, requestId, error));
   return serviceUnavailable(requestId, DEPENDENCY_RETRY_AFTER_SECONDS, "request failed, retry");
 });
 

@@ -39,6 +39,7 @@ import { parseAccountPatch, parseNewAccount, parseNewKey } from "../accounts/req
 import { invalidateAccountCache } from "../auth/authenticate";
 import { MAX_SESSION_ID_CHARS } from "../limits/limiter-client";
 import { httpError, invalidAuth, serviceUnavailable } from "../protocol/http-errors";
+import { createLogger } from "../runtime/log";
 import { endAccountSessions, endSession } from "../session/operator-end";
 
 type AdminContext = { Bindings: AccountsEnv; Variables: { requestId: string } };
@@ -95,7 +96,11 @@ const requireAdmin: MiddlewareHandler<AdminContext> = async (c, next) => {
 adminRoutes.use("*", requireAdmin);
 
 adminRoutes.onError((error, c) => {
-  console.error(`admin ${c.req.method} ${c.req.path} failed:`, error);
+  createLogger().error("admin API: request failed", {
+    method: c.req.method,
+    path: c.req.path,
+    error,
+  });
   return httpError(
     500,
     "INTERNAL_ERROR",

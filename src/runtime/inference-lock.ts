@@ -14,7 +14,10 @@
  * last progress, not the wall clock alone: after a long hold the next waiter gets a full
  * STALE_WAITER_MS to take its turn. A live waiter whose ticket was removed anyway rejoins.
  */
+import { createLogger } from "./log.ts";
 import { awaitTurnEnd, TurnEnd } from "./own-context.ts";
+
+const log = createLogger();
 
 /** A head that has not taken its turn 5 s after the queue last moved is gone (a live one takes it at once). */
 const STALE_WAITER_MS = 5_000;
@@ -46,13 +49,9 @@ function reapHead(now: number): void {
   if (head === undefined || headStaleIn(now) >= 0) return;
   queue.shift();
   lastProgress = now;
-  console.error(
-    JSON.stringify({
-      level: "error",
-      event: "inference lock: removed an abandoned ticket",
-      state: head.runningSince === null ? "waiting" : "holding",
-    }),
-  );
+  log.error("inference lock: removed an abandoned ticket", {
+    state: head.runningSince === null ? "waiting" : "holding",
+  });
 }
 
 export async function runExclusive<T>(work: () => Promise<T>): Promise<T> {

@@ -24,7 +24,10 @@
  *
  * Queue depth and waiting time are measured (`stats`) for the benchmark and the soak.
  */
+import { createLogger } from "../runtime/log.ts";
 import { awaitTurnEnd, TurnEnd } from "../runtime/own-context.ts";
+
+const log = createLogger();
 
 /**
  * Finals one session may have waiting: 4. An utterance is at least minSpeechMs + endpointing
@@ -270,14 +273,10 @@ export class InferenceScheduler {
         (current.state === "granted" && now - current.grantedAt > STALE_GRANT_MS) ||
         (current.state === "running" && now - current.startedAt > MAX_RUNNING_MS);
       if (!abandoned) return;
-      console.error(
-        JSON.stringify({
-          level: "error",
-          event: "inference scheduler: withdrew an abandoned turn",
-          sessionId: current.sessionId,
-          state: current.state,
-        }),
-      );
+      log.error("inference scheduler: withdrew an abandoned turn", {
+        sessionId: current.sessionId,
+        state: current.state,
+      });
       if (current.state === "granted") current.state = "dropped";
     }
     const next = this.#next();

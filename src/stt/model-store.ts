@@ -19,6 +19,7 @@
  */
 
 import { runExclusive } from "../runtime/inference-lock";
+import { createLogger } from "../runtime/log";
 import { createSession, type InferenceSession, wasmHeapBytes } from "../runtime/ort";
 import manifest from "./model-manifest.json";
 
@@ -118,7 +119,9 @@ async function loadFrom(bucket: R2Bucket): Promise<WhisperModels> {
     // Free the encoder's weights inside the heap, so a retry reuses that space instead of
     // growing the heap by another copy. The load error is the one worth throwing.
     await encoder.release().catch((releaseError: unknown) => {
-      console.error("releasing the encoder after a failed decoder load failed", releaseError);
+      createLogger().error("model load: releasing the encoder after a failed decoder load failed", {
+        error: releaseError,
+      });
     });
     throw error;
   }
