@@ -6,14 +6,9 @@ import {
   revokeKey,
   updateAccount,
 } from "../src/accounts/account-store";
-import { DEMO_KEY } from "../src/accounts/demo-seed";
+import { DEMO_ACCOUNT_ID, DEMO_KEY } from "../src/accounts/demo-seed";
 import { API_KEY_PREFIX, hashApiKey } from "../src/auth/api-keys";
-import {
-  authenticate,
-  clearKeyCache,
-  DEMO_ACCOUNT_ID,
-  invalidateAccountCache,
-} from "../src/auth/authenticate";
+import { authenticate, clearKeyCache, invalidateAccountCache } from "../src/auth/authenticate";
 import type { Credential } from "../src/auth/credentials";
 import { KEY_CACHE_TTL_MS, TtlCache } from "../src/auth/key-cache";
 import { newAccountWithKey, testEnv } from "./setup/accounts-app";

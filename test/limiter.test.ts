@@ -2,16 +2,14 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AccountLimiter } from "../src/limits/account-limiter";
+import { LEASE_RENEW_MS, LEASE_TTL_MS, type SessionUsage } from "../src/limits/lease";
 import {
   acquireSlot,
   getUsage,
-  LEASE_RENEW_MS,
-  LEASE_TTL_MS,
   type LimiterEnv,
   listActiveSessions,
   releaseSlot,
   renewSlot,
-  type SessionUsage,
 } from "../src/limits/limiter-client";
 
 const limiterEnv = env as unknown as LimiterEnv;

@@ -11,7 +11,7 @@
 import { abortAllDurableObjects } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { DEMO_ACCOUNT_ID } from "../src/auth/authenticate";
+import { DEMO_ACCOUNT_ID } from "../src/accounts/demo-seed";
 import { listActiveSessions } from "../src/limits/limiter-client";
 import { frames, handshake, type ServerJson, TestClient, withoutIds } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";

@@ -6,7 +6,7 @@
  * exactly the audio it sent and its limiter row says the session released the slot itself.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { LEASE_RENEW_MS, LEASE_TTL_MS } from "../src/limits/limiter-client";
+import { LEASE_RENEW_MS, LEASE_TTL_MS } from "../src/limits/lease";
 import { handshake, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
 import { accountGet, expectSlotReleased, limiterRow, warmVad } from "./helpers/sessions";

@@ -5,7 +5,14 @@
  */
 
 import { generateApiKey, generateId, hashApiKey } from "../auth/api-keys";
-import type { AccountLimits } from "../auth/authenticate";
+
+/** What an account may hold: checked at admission (the handshake), never against a running session. */
+export interface AccountLimits {
+  /** Simultaneous sessions the account may hold. */
+  maxConcurrentSessions: number;
+  /** Longest a single session may run, in seconds; null = the service-wide cap only. */
+  maxSessionSeconds: number | null;
+}
 
 export interface Account {
   id: string;

@@ -7,18 +7,16 @@
  * changed limit takes effect everywhere within KEY_CACHE_TTL_MS (5 s), and at once in the isolate
  * that served the admin call.
  */
-import { findKeyByHash, findKeyById, type KeyRecord } from "../accounts/account-store";
+import {
+  type AccountLimits,
+  findKeyByHash,
+  findKeyById,
+  type KeyRecord,
+} from "../accounts/account-store";
 import { verifyAccessToken } from "./access-token";
 import { hashApiKey } from "./api-keys";
 import type { Credential } from "./credentials";
 import { KEY_CACHE_MAX_ENTRIES, KEY_CACHE_TTL_MS, TtlCache } from "./key-cache";
-
-export interface AccountLimits {
-  /** Simultaneous sessions the account may hold. */
-  maxConcurrentSessions: number;
-  /** Longest a single session may run, in seconds; null = the service-wide cap only. */
-  maxSessionSeconds: number | null;
-}
 
 export interface Principal {
   accountId: string;
@@ -34,9 +32,6 @@ export interface AuthEnv {
   /** HMAC secret for access tokens, at least 32 characters; unset = bearer tokens are refused. */
   EARSHOT_TOKEN_SECRET?: string;
 }
-
-/** The local demo account created by `npm run dev:setup` (and by the test setup). */
-export { DEMO_ACCOUNT_ID } from "../accounts/demo-seed";
 
 /** A key that authenticates, with the id needed to bind a token to it. */
 export interface KeyPrincipal extends Principal {

@@ -17,7 +17,16 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { createLogger } from "../runtime/log";
-import { LEASE_TTL_MS, MAX_SESSION_ID_CHARS, type SessionUsage } from "./limiter-client";
+import {
+  type AcquireOutcome,
+  type ActiveSession,
+  LEASE_TTL_MS,
+  type LimiterUsage,
+  MAX_SESSION_ID_CHARS,
+  type ReleaseOutcome,
+  type RenewOutcome,
+  type SessionUsage,
+} from "./lease";
 
 /**
  * Ended sessions are kept this long (1 h), so that a late or repeated release or renew is
@@ -25,31 +34,6 @@ import { LEASE_TTL_MS, MAX_SESSION_ID_CHARS, type SessionUsage } from "./limiter
  * Rows are small (~100 bytes); an account ending one session per second keeps ~3 600 rows ≈ 360 KB.
  */
 const ENDED_RETENTION_MS = 3_600_000;
-
-export type AcquireOutcome =
-  | { ok: true; leaseExpiresAt: number; active: number }
-  | { ok: false; limit: number; active: number };
-
-/** What a renew found: its lease, a lease already reclaimed (retaken), or none to renew. */
-export type RenewOutcome = "renewed" | "retaken" | "released" | "unknown";
-export type ReleaseOutcome = "released" | "already-released" | "unknown";
-
-export interface LimiterUsage {
-  activeSessions: number;
-  /** Sessions ever admitted for this account (a resumed session counts once). */
-  sessionsTotal: number;
-  audioSecondsReceived: number;
-  audioSecondsTranscribed: number;
-}
-
-export interface ActiveSession {
-  sessionId: string;
-  /** ms since the epoch. */
-  startedAt: number;
-  leaseExpiresAt: number;
-  audioSecondsReceived: number;
-  audioSecondsTranscribed: number;
-}
 
 type SessionRow = {
   session_id: string;

@@ -28,12 +28,8 @@ import { parseGrant } from "../accounts/request-bodies";
 import { signAccessToken, TokenSecretError } from "../auth/access-token";
 import { authenticate, authenticateKey, type KeyPrincipal } from "../auth/authenticate";
 import { readCredential } from "../auth/credentials";
-import {
-  getUsage,
-  LimiterUnavailableError,
-  listActiveSessions,
-  MAX_SESSION_ID_CHARS,
-} from "../limits/limiter-client";
+import { MAX_SESSION_ID_CHARS } from "../limits/lease";
+import { getUsage, LimiterUnavailableError, listActiveSessions } from "../limits/limiter-client";
 import {
   httpError,
   invalidAuth,

@@ -37,7 +37,7 @@ import {
 } from "../accounts/http";
 import { parseAccountPatch, parseNewAccount, parseNewKey } from "../accounts/request-bodies";
 import { invalidateAccountCache } from "../auth/authenticate";
-import { MAX_SESSION_ID_CHARS } from "../limits/limiter-client";
+import { MAX_SESSION_ID_CHARS } from "../limits/lease";
 import { httpError, invalidAuth, serviceUnavailable } from "../protocol/http-errors";
 import { createLogger } from "../runtime/log";
 import { endAccountSessions, endSession } from "../session/operator-end";

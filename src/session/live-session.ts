@@ -11,7 +11,7 @@
  * order produced; a resuming client says how many it has and gets the rest, exactly as first sent.
  */
 
-import type { SessionUsage } from "../limits/limiter-client";
+import type { SessionUsage } from "../limits/lease";
 import {
   CLOSE,
   type CloseSpec,

@@ -3,13 +3,9 @@
  * runs, released when it ends, however it ends. If this object dies without releasing, the
  * limiter's alarm reclaims the slot within LEASE_TTL_MS (src/limits/limiter-client.ts).
  */
-import {
-  LEASE_RENEW_MS,
-  type LimiterEnv,
-  releaseSlot,
-  renewSlot,
-  type SessionUsage,
-} from "../limits/limiter-client";
+
+import { LEASE_RENEW_MS, type SessionUsage } from "../limits/lease";
+import { type LimiterEnv, releaseSlot, renewSlot } from "../limits/limiter-client";
 import { runBackground } from "../runtime/background";
 import type { Logger } from "../runtime/log";
 

@@ -13,7 +13,7 @@
  * stay readable; the session's slot is given back at once.
  */
 import { DurableObject } from "cloudflare:workers";
-import { LEASE_TTL_MS } from "../limits/limiter-client";
+import { LEASE_TTL_MS } from "../limits/lease";
 import { httpError, serviceUnavailable, upgradeRequired } from "../protocol/http-errors";
 import { differingOption, type ListenOptions } from "../protocol/options";
 import { createLogger } from "../runtime/log";
