@@ -43,6 +43,19 @@ export const CLOSE = {
    * not retry. "AUTH-0001" is Earshot's code; the reason says which of the three it was.
    */
   ENDED_BY_OPERATOR: { code: 1008, reason: "AUTH-0001" },
+  /**
+   * The isolate cannot keep up with this session: MAX_PENDING_FINALS_PER_SESSION of its finals
+   * are already waiting (stt/inference-scheduler.ts). The waiting finals are sent first; a
+   * reconnect may land on a less loaded isolate. "STT-0001" is Earshot's code.
+   */
+  TRANSCRIPTION_BEHIND: { code: 1011, reason: "STT-0001" },
+  /**
+   * The session reached the account's (or the service's) longest session: finals and Metadata,
+   * then a normal close, so clients do not retry. "MAX-0000" is Earshot's code.
+   */
+  MAX_DURATION: { code: 1000, reason: "MAX-0000: session reached its maximum length" },
+  /** The old socket of a session that a resumed connection took over: normal, nothing to retry. */
+  RESUMED_ELSEWHERE: { code: 1000, reason: "RESUMED: a newer connection resumed this session" },
   /** Earshot failed in a way the session cannot survive; a reconnect may succeed. */
   INTERNAL: { code: 1011, reason: "INTERNAL-0000" },
 } as const satisfies Record<string, CloseSpec>;

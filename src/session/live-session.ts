@@ -95,12 +95,6 @@ export interface ResumeRefusal {
   message: string;
 }
 
-/** The old socket of a session that a resumed connection took over. */
-const RESUMED_ELSEWHERE: CloseSpec = closeWith(
-  CLOSE.NORMAL,
-  "RESUMED: a newer connection resumed this session",
-);
-
 type EndMode =
   /** CloseStream / empty frame / max length: flush, send finals and Metadata, then close. */
   | { kind: "graceful"; close: CloseSpec }
@@ -111,20 +105,11 @@ type EndMode =
 
 type Store = Pick<TranscriptStore, "addFinal" | "end" | "addDelivery" | "deliveriesFrom">;
 
-/** Transcription fell behind (the isolate's queue of finals for this session is full). */
-const TRANSCRIPTION_BEHIND: CloseSpec = { code: 1011, reason: "STT-0001" };
-
 /**
  * How long ending a session may take before its slot is released regardless: 60 s, far beyond
  * transcribing the last utterance (≤ 15 s of audio, a few seconds of compute behind others').
  */
 const FINISH_DEADLINE_MS = 60_000;
-
-/** The session reached its longest allowed length: a normal close, so clients do not retry. */
-const MAX_DURATION_CLOSE: CloseSpec = closeWith(
-  CLOSE.NORMAL,
-  "MAX-0000: session reached its maximum length",
-);
 
 export function vadOptionsFor(options: ListenOptions): VadOptions {
   return {
@@ -213,7 +198,7 @@ export class LiveSession {
     );
 
     this.#lifetimeTimer = setTimeout(
-      () => this.#end({ kind: "graceful", close: MAX_DURATION_CLOSE }),
+      () => this.#end({ kind: "graceful", close: CLOSE.MAX_DURATION }),
       config.maxSessionSeconds * 1000,
     );
   }
@@ -251,7 +236,7 @@ export class LiveSession {
     this.#socket = socket;
     if (previous !== null) {
       this.log.info("resumed over a connection that still looked open");
-      this.#closeSocket(previous, RESUMED_ELSEWHERE);
+      this.#closeSocket(previous, CLOSE.RESUMED_ELSEWHERE);
     }
     clearTimeout(this.#resumeTimer);
     socket.addEventListener("message", (event) => {
@@ -604,7 +589,7 @@ export class LiveSession {
     } else if (error instanceof FinalsBacklogError) {
       // The isolate cannot keep up with this session: say so; reconnecting may land elsewhere.
       this.log.warn("transcription fell behind", { error });
-      close = closeWith(TRANSCRIPTION_BEHIND, error.message);
+      close = closeWith(CLOSE.TRANSCRIPTION_BEHIND, error.message);
     } else {
       this.log.error("session task failed", { task: label, error });
       close = CLOSE.INTERNAL;
