@@ -2,8 +2,7 @@
  * What bench/whisper-worker.ts answers (read by bench/whisper-memory.ts) and what
  * bench/whisper-node.ts takes and prints (read by bench/whisper.ts). Types only: imported by code
  * that runs in workerd and by code that runs in Node, so the section's files need not import the
- * baseline's (which the type-check of bench/tsconfig.node.json could not follow: it uses
- * WebAssembly types that Node's lib lacks).
+ * baseline's.
  */
 
 /** POST /load: Silero VAD, then the Whisper models from the MODELS bucket. */
