@@ -1,28 +1,14 @@
 /**
- * A WebSocket client on node:http for scripts (the soak): the handshake's refusal comes back as
- * its HTTP status and body, and `terminate()` drops the TCP connection without a close frame, as a
- * network failure would. Framing is scripts/lib/ws-frames.ts.
+ * The WebSocket client scripts use (the soak's resumable client), on the `ws` package: a refused
+ * handshake comes back as its HTTP status, headers and body (`unexpected-response`), and
+ * `terminate()` drops the TCP connection without a close frame, as a network failure would.
  *
  * Handlers are given to `connectWebSocket`, not attached afterwards: the server may send its first
  * message in the same TCP segment as the 101 (Earshot's EarshotSession does), and it must not be
  * lost between the upgrade and the caller's next line.
  */
-import { createHash, randomBytes } from "node:crypto";
-import http from "node:http";
-import type { Socket } from "node:net";
-import {
-  encodeClientFrame,
-  encodeClosePayload,
-  OPCODE,
-  type ServerEvent,
-  ServerFrameReader,
-} from "./ws-frames.ts";
-
-/** RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key to compute Sec-WebSocket-Accept. */
-const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/** After our close frame, how long the server has to answer with its own before we drop TCP. */
-const CLOSE_HANDSHAKE_TIMEOUT_MS = 5_000;
+import type { IncomingHttpHeaders } from "node:http";
+import WebSocket from "ws";
 
 /** How the connection ended. `code` 1006 (never on the wire) when no close frame came. */
 export interface WsClosed {
@@ -37,7 +23,7 @@ export interface WsClosed {
 export interface WsHandlers {
   onText?: (text: string) => void;
   onBinary?: (data: Uint8Array) => void;
-  /** Exactly once, whatever the cause. */
+  /** Exactly once, whatever the cause, for a connection that opened. */
   onClose?: (closed: WsClosed) => void;
 }
 
@@ -49,126 +35,54 @@ export interface WsConnectOptions extends WsHandlers {
 }
 
 export type WsConnectResult =
-  | { ok: true; socket: WsSocket; headers: http.IncomingHttpHeaders }
-  | { ok: false; status: number; headers: http.IncomingHttpHeaders; body: string };
+  | { ok: true; socket: WsSocket; headers: IncomingHttpHeaders }
+  | { ok: false; status: number; headers: IncomingHttpHeaders; body: string };
 
 export class WsSocket {
-  readonly #socket: Socket;
-  readonly #reader = new ServerFrameReader();
-  readonly #handlers: WsHandlers;
-  #state: "open" | "closing" | "closed" = "open";
-  #closeSent = false;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  #serverClose: { code: number; reason: string } | null = null;
+  readonly #ws: WebSocket;
   #byClient = false;
-  /** Bytes handed to the TCP socket and not yet flushed to the kernel (Node's writableLength). */
-  get bufferedBytes(): number {
-    return this.#socket.writableLength;
+
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
   }
 
-  constructor(socket: Socket, head: Buffer, handlers: WsHandlers) {
-    this.#socket = socket;
-    this.#handlers = handlers;
-    socket.setNoDelay(true); // latency is measured per frame; no Nagle batching
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
-    socket.on("close", () => this.#finish());
-    socket.on("error", () => {
-      // The 'close' event that always follows reports it (code 1006, not clean).
-    });
-    if (head.byteLength > 0) queueMicrotask(() => this.#onData(head));
+  /** Bytes queued by `send` and not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.#ws.bufferedAmount;
   }
 
   get isOpen(): boolean {
-    return this.#state === "open";
+    return this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  get byClient(): boolean {
+    return this.#byClient;
   }
 
   sendBinary(bytes: Uint8Array): boolean {
-    return this.#send(OPCODE.binary, bytes);
+    if (!this.isOpen) return false;
+    this.#ws.send(bytes, { binary: true });
+    return true;
   }
 
   sendText(text: string): boolean {
-    return this.#send(OPCODE.text, new TextEncoder().encode(text));
+    if (!this.isOpen) return false;
+    this.#ws.send(text, { binary: false });
+    return true;
   }
 
-  /** Starts the closing handshake; the TCP connection ends when the server answers (or after 5 s). */
+  /** Starts the closing handshake; `ws` drops TCP if the server never answers. */
   close(code = 1000, reason = ""): void {
-    if (this.#state !== "open") return;
+    if (!this.isOpen) return;
     this.#byClient = true;
-    this.#sendClose(code, reason);
-    this.#state = "closing";
-    this.#closeTimer = setTimeout(() => this.#socket.destroy(), CLOSE_HANDSHAKE_TIMEOUT_MS);
+    this.#ws.close(code, reason);
   }
 
   /** Drops the TCP connection at once, without a close frame: what a lost network looks like. */
   terminate(): void {
-    if (this.#state === "closed") return;
+    if (this.#ws.readyState === WebSocket.CLOSED) return;
     this.#byClient = true;
-    this.#socket.destroy();
-  }
-
-  #send(opcode: number, payload: Uint8Array): boolean {
-    if (this.#state !== "open" || this.#socket.destroyed) return false;
-    this.#socket.write(encodeClientFrame(opcode, payload, randomBytes(4)));
-    return true;
-  }
-
-  #sendClose(code: number, reason: string): void {
-    if (this.#closeSent || this.#socket.destroyed) return;
-    this.#closeSent = true;
-    this.#socket.write(
-      encodeClientFrame(OPCODE.close, encodeClosePayload(code, reason), randomBytes(4)),
-    );
-  }
-
-  #onData(chunk: Uint8Array): void {
-    if (this.#state === "closed") return;
-    let events: ServerEvent[];
-    try {
-      events = this.#reader.push(chunk);
-    } catch (error) {
-      // A broken stream cannot be resynchronised: fail the connection (§7.1.7), loudly.
-      console.error(`websocket: ${error instanceof Error ? error.message : String(error)}`);
-      this.#sendClose(1002, "protocol error");
-      this.#socket.destroy();
-      return;
-    }
-    for (const event of events) {
-      switch (event.type) {
-        case "text":
-          if (this.#state === "open") this.#handlers.onText?.(event.text);
-          break;
-        case "binary":
-          if (this.#state === "open") this.#handlers.onBinary?.(event.data);
-          break;
-        case "ping":
-          if (!this.#closeSent) {
-            this.#socket.write(encodeClientFrame(OPCODE.pong, event.payload, randomBytes(4)));
-          }
-          break;
-        case "pong":
-          break;
-        case "close":
-          this.#serverClose = { code: event.code, reason: event.reason };
-          // Echo the code (§5.5.1), then the server closes TCP; end our side too.
-          this.#sendClose(event.code === 1005 ? 1000 : event.code, "");
-          this.#state = "closing";
-          this.#socket.end();
-          return;
-      }
-    }
-  }
-
-  #finish(): void {
-    if (this.#state === "closed") return;
-    this.#state = "closed";
-    clearTimeout(this.#closeTimer);
-    const server = this.#serverClose;
-    this.#handlers.onClose?.({
-      code: server?.code ?? 1006,
-      reason: server?.reason ?? "",
-      clean: server !== null,
-      byClient: this.#byClient,
-    });
+    this.#ws.terminate();
   }
 }
 
@@ -178,57 +92,66 @@ export class WsSocket {
  * (connection refused, timeout) or the 101 was malformed.
  */
 export function connectWebSocket(url: string, options: WsConnectOptions): Promise<WsConnectResult> {
-  const target = new URL(url.replace(/^ws/, "http"));
-  const key = randomBytes(16).toString("base64");
-  const headers: Record<string, string> = {
-    ...options.headers,
-    Connection: "Upgrade",
-    Upgrade: "websocket",
-    "Sec-WebSocket-Version": "13",
-    "Sec-WebSocket-Key": key,
-  };
-  if (options.protocols && options.protocols.length > 0) {
-    headers["Sec-WebSocket-Protocol"] = options.protocols.join(", ");
-  }
   return new Promise((resolve, reject) => {
-    // agent: false: every socket its own TCP connection, never pooled (it becomes the WebSocket).
-    const request = http.request(target, { method: "GET", headers, agent: false });
-    const timer = setTimeout(() => {
-      request.destroy(new Error(`websocket handshake to ${target.host} timed out`));
-    }, options.timeoutMs);
-    request.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
+    let settled = false;
+    let opened = false;
+    let headers: IncomingHttpHeaders = {};
+    const settle = (result: WsConnectResult | Error) => {
+      if (settled) return;
+      settled = true;
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    const ws = new WebSocket(url.replace(/^http/, "ws"), options.protocols ?? [], {
+      headers: options.headers ?? {},
+      handshakeTimeout: options.timeoutMs,
+      perMessageDeflate: false,
     });
-    request.on("response", (response) => {
+    const socket = new WsSocket(ws);
+    ws.on("upgrade", (response) => {
+      headers = response.headers;
+    });
+    ws.on("open", () => {
+      opened = true;
+      settle({ ok: true, socket, headers });
+    });
+    ws.on("unexpected-response", (_request, response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
+      response.on("error", (error) => settle(error));
       response.on("end", () => {
-        clearTimeout(timer);
-        resolve({
+        settle({
           ok: false,
           status: response.statusCode ?? 0,
           headers: response.headers,
           body: Buffer.concat(chunks).toString("utf8"),
         });
+        ws.terminate(); // the refusal is read: nothing more will come on this request
       });
     });
-    request.on("upgrade", (response, socket, head) => {
-      clearTimeout(timer);
-      const expected = createHash("sha1")
-        .update(key + ACCEPT_GUID)
-        .digest("base64");
-      if (response.headers["sec-websocket-accept"] !== expected) {
-        socket.destroy();
-        reject(new Error("websocket handshake: wrong Sec-WebSocket-Accept"));
+    // Before `open`, an error is the handshake failing; after it, the `close` that always follows
+    // reports it (code 1006, not clean).
+    ws.on("error", (error) => settle(error));
+    ws.on("message", (data, isBinary) => {
+      if (!socket.isOpen) return;
+      const bytes = Array.isArray(data)
+        ? Buffer.concat(data)
+        : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      if (isBinary) options.onBinary?.(new Uint8Array(bytes));
+      else options.onText?.(bytes.toString("utf8"));
+    });
+    ws.on("close", (code, reason) => {
+      if (!opened) {
+        settle(new Error(`websocket to ${url} closed during the handshake (${code})`));
         return;
       }
-      resolve({ ok: true, socket: new WsSocket(socket, head, options), headers: response.headers });
+      options.onClose?.({
+        code,
+        reason: reason.toString("utf8"),
+        // `ws` reports 1006 exactly when no close frame arrived.
+        clean: code !== 1006,
+        byClient: socket.byClient,
+      });
     });
-    request.end();
   });
 }
