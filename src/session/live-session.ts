@@ -54,6 +54,7 @@ import {
   MAX_QUEUED_TASKS,
 } from "./caps";
 import { FinalLatencies, type LatencySummary } from "./final-latency";
+import { ResumeLedger, type ResumeRefusal } from "./resume-ledger";
 import { SerialQueue } from "./serial-queue";
 import { SpeechPipeline } from "./speech-pipeline";
 import type { TranscriptStore } from "./transcript-store";
@@ -86,13 +87,6 @@ export interface SessionEnding {
 export interface LiveSessionHooks {
   /** Called once, after the session has ended and its last final is stored. */
   ended(ending: SessionEnding): void;
-}
-
-/** Why a resume cannot attach: answered as an HTTP status before the upgrade. */
-export interface ResumeRefusal {
-  status: 409 | 410;
-  errCode: "NOT_RESUMABLE" | "RESUME_GAP" | "SESSION_ENDED";
-  message: string;
 }
 
 type EndMode =
@@ -135,14 +129,8 @@ export class LiveSession {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
   #resumeTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Audio bytes accepted into the queue: the stream offset of the next new byte. */
-  #bytesAccepted = 0;
-  /** Bytes a resumed client re-sends that the session already holds: dropped on arrival. */
-  #skipBytes = 0;
-  readonly #ackEveryBytes: number;
-  #nextAckAt = 0;
-  /** Final Results produced so far (resumable sessions number them for replay). */
-  #finals = 0;
+  /** The audio stream's offsets and the finals' numbers, across resumed sockets. */
+  readonly #ledger: ResumeLedger;
   #ending = false;
   #endedReported = false;
   /** Set when the session failed; a graceful ending then closes with this instead of Metadata. */
@@ -166,7 +154,10 @@ export class LiveSession {
       MAX_QUEUED_AUDIO_SECONDS * this.#audio.bytesPerSecond,
       2 * MAX_FRAME_BYTES,
     );
-    this.#ackEveryBytes = ACK_EVERY_AUDIO_SECONDS * this.#audio.bytesPerSecond;
+    this.#ledger = new ResumeLedger({
+      resumable: options.resumable,
+      ackEveryBytes: ACK_EVERY_AUDIO_SECONDS * this.#audio.bytesPerSecond,
+    });
     // Deepgram applies numerals with smart_format too. English only: the rule reads English
     // number words ("multi" mostly hears English, and other languages' words never match).
     const numerals =
@@ -259,13 +250,13 @@ export class LiveSession {
     clearTimeout(this.#idleTimer);
     this.#armIdleTimer(this.config.idleTimeoutMs);
 
+    this.#ledger.attached(resume);
     if (resume !== null) {
-      this.#skipBytes = this.#bytesAccepted - resume.resumeOffset;
       this.log.info("session resumed", {
         resumeOffset: resume.resumeOffset,
-        audioBytes: this.#bytesAccepted,
+        audioBytes: this.#ledger.bytesAccepted,
         finalsReceived: resume.finalsReceived,
-        finals: this.#finals,
+        finals: this.#ledger.finals,
       });
     }
     if (this.#resumable) {
@@ -273,11 +264,10 @@ export class LiveSession {
         type: "EarshotSession",
         session_id: this.config.sessionId,
         resumed: resume !== null,
-        audio_bytes: this.#bytesAccepted,
-        finals: this.#finals,
+        audio_bytes: this.#ledger.bytesAccepted,
+        finals: this.#ledger.finals,
         resume_window_ms: this.config.resumeWindowMs,
       });
-      this.#nextAckAt = this.#bytesAccepted + this.#ackEveryBytes;
     }
     if (resume !== null) {
       // Exactly the finals the client lacks, as first sent, before anything new.
@@ -289,52 +279,12 @@ export class LiveSession {
 
   /** Why `resume` cannot attach now, or null when it can. */
   resumeRefusal(resume: ResumeRequest): ResumeRefusal | null {
-    if (this.#ending) {
-      return {
-        status: 410,
-        errCode: "SESSION_ENDED",
-        message: "this session has ended; its transcript is at GET /v1/sessions/<id>/transcript",
-      };
-    }
-    if (!this.#resumable) {
-      return {
-        status: 409,
-        errCode: "NOT_RESUMABLE",
-        message: "this session was opened without resumable=true and cannot be resumed",
-      };
-    }
-    if (this.#audio.container !== null || (!this.#audio.formatKnown && this.#bytesAccepted > 0)) {
-      // A container's decoder state (a WAV header, and for Opus the codec's) lives in bytes the
-      // client already sent; re-sent bytes from an arbitrary offset cannot be decoded alone.
-      return {
-        status: 409,
-        errCode: "NOT_RESUMABLE",
-        message:
-          this.#audio.container !== null
-            ? `this session's audio is a ${this.#audio.container.toUpperCase()} container, which cannot be resumed; ` +
-              "resume works for raw audio (set encoding and sample_rate)"
-            : "this session's audio format is not settled yet (no encoding was given); " +
-              "resume works for raw audio (set encoding and sample_rate)",
-      };
-    }
-    if (resume.resumeOffset > this.#bytesAccepted) {
-      return {
-        status: 409,
-        errCode: "RESUME_GAP",
-        message:
-          `resume_offset ${resume.resumeOffset} is past the ${this.#bytesAccepted} audio bytes this ` +
-          `session holds: bytes ${this.#bytesAccepted}..${resume.resumeOffset} would be missing; ` +
-          `resume from ${this.#bytesAccepted} or earlier`,
-      };
-    }
-    if (resume.finalsReceived > this.#finals) {
-      return {
-        status: 409,
-        errCode: "RESUME_GAP",
-        message: `finals_received ${resume.finalsReceived} is more than the ${this.#finals} finals this session produced`,
-      };
-    }
-    return null;
+    return this.#ledger.refusal(resume, {
+      ending: this.#ending,
+      resumable: this.#resumable,
+      container: this.#audio.container,
+      formatKnown: this.#audio.formatKnown,
+    });
   }
 
   /** For the account's usage: audio received, and audio covered by final transcripts. */
@@ -408,14 +358,9 @@ export class LiveSession {
       );
       return;
     }
-    let bytes = frame;
-    if (this.#skipBytes > 0) {
-      // A resumed client re-sending audio the session already holds.
-      const skip = Math.min(this.#skipBytes, bytes.byteLength);
-      this.#skipBytes -= skip;
-      bytes = bytes.subarray(skip);
-      if (bytes.byteLength === 0) return;
-    }
+    // A resumed client re-sends audio the session may already hold.
+    const bytes = this.#ledger.fresh(frame);
+    if (bytes.byteLength === 0) return;
     if (this.#floodedWith(bytes.byteLength)) return;
     const receivedAtMs = Date.now();
     void this.#queue.push(
@@ -426,11 +371,8 @@ export class LiveSession {
       },
       bytes.byteLength,
     );
-    this.#bytesAccepted += bytes.byteLength;
-    if (this.#resumable && this.#bytesAccepted >= this.#nextAckAt) {
-      this.#send({ type: "EarshotAck", audio_bytes: this.#bytesAccepted });
-      this.#nextAckAt = this.#bytesAccepted + this.#ackEveryBytes;
-    }
+    const ack = this.#ledger.accept(bytes.byteLength);
+    if (ack !== null) this.#send({ type: "EarshotAck", audio_bytes: ack });
   }
 
   /**
@@ -504,8 +446,8 @@ export class LiveSession {
       this.#secondsTranscribed += Math.max(0, transcript.end - transcript.start);
       if (transcript.text !== "") this.store.addFinal(transcript);
       // Kept whether or not a socket is attached: a resuming client gets the ones it lacks.
-      if (this.#resumable) this.store.addDelivery(this.#finals, text);
-      this.#finals += 1;
+      const number = this.#ledger.numberFinal();
+      if (this.#resumable) this.store.addDelivery(number, text);
     }
     this.#sendText(text);
   }
@@ -638,7 +580,7 @@ export class LiveSession {
     this.hooks.ended({
       closeCode: close.code,
       closeReason: close.reason,
-      finals: this.#finals,
+      finals: this.#ledger.finals,
       finalLatency: this.#latencies.summary(),
     });
   }
