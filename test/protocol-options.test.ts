@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest";
+import { normalizeLanguage, WHISPER_LANGUAGES } from "../src/protocol/languages";
 import {
   DEFAULT_ENDPOINTING_MS,
   differingOption,
   type ListenOptions,
   MAX_KEYTERM_BYTES,
   MAX_KEYTERMS,
-  normalizeLanguage,
   parseListenOptions,
   VAD_FRAME_MS,
-  WHISPER_LANGUAGES,
 } from "../src/protocol/options";
 import { VAD_FRAME_SAMPLES } from "../src/vad/silero";
 

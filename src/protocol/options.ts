@@ -7,6 +7,11 @@
  * each option; where Deepgram is silent the choice is Earshot's and says why.
  */
 
+import { LANGUAGE_DETECT, normalizeLanguage } from "./languages";
+import { ACCEPTED_MODEL_FORMS, DEFAULT_MODEL, isAcceptedModel } from "./models";
+import { bounded, quote } from "./quote";
+import { parseResume, RESUME_PARAMS, type ResumeRequest } from "./resume-params";
+
 /** Deepgram's raw encodings that Earshot decodes (src/session/pcm-decoder.ts). */
 export type Encoding = "linear16" | "linear32" | "mulaw" | "alaw";
 
@@ -57,15 +62,6 @@ export interface ListenOptions {
   keywords: string[];
 }
 
-/** A reconnection to an existing session (`session_id` with `resume_offset`). */
-export interface ResumeRequest {
-  sessionId: string;
-  /** The byte of the session's audio stream the client re-sends from. */
-  resumeOffset: number;
-  /** How many final Results the client already has; the server replays the rest. */
-  finalsReceived: number;
-}
-
 export type OptionsResult =
   | {
       ok: true;
@@ -75,42 +71,6 @@ export type OptionsResult =
       resume: ResumeRequest | null;
     }
   | { ok: false; option: string; message: string };
-
-/**
- * The 99 language codes Whisper tiny (multilingual) knows, in language-token order: the token of
- * `WHISPER_LANGUAGES[i]` is `<|code|>` with id 50259 + i. Copied from the `lang_to_id` table of the
- * model's own generation_config.json (../shared/models/whisper-tiny, ids 50259..50357), so the list
- * is exactly what the loaded model accepts. (`yue` arrived with large-v3 and is not in tiny.)
- * Note Whisper's non-standard `jw` for Javanese (ISO 639-1 is `jv`; see LANGUAGE_ALIASES).
- */
-// biome-ignore format: sixteen codes per row reads as a table
-export const WHISPER_LANGUAGES = [
-  "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
-  "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur",
-  "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
-  "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
-  "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
-  "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha",
-  "ba", "jw", "su",
-] as const;
-
-const WHISPER_LANGUAGE_SET: ReadonlySet<string> = new Set(WHISPER_LANGUAGES);
-
-/**
- * Standard (or formerly standard) primary subtags whose Whisper spelling differs. Clients send
- * BCP-47; Whisper's table predates some of it.
- */
-const LANGUAGE_ALIASES: Readonly<Record<string, string>> = {
-  jv: "jw", // Javanese: ISO 639-1 `jv`, Whisper `jw`
-  nb: "no", // Norwegian Bokmål: Whisper's `no` is Bokmål (Nynorsk is `nn`)
-  iw: "he", // Hebrew's deprecated ISO code, still emitted by old Java/Android locales
-  in: "id", // Indonesian's deprecated ISO code, same origin
-  tgl: "tl", // Tagalog's ISO 639-2 code (Deepgram lists `tl`; some clients send `tgl`/`fil`)
-  fil: "tl", // Filipino, standardised Tagalog
-};
-
-/** Deepgram's "detect the language" value (Nova-3 multilingual); Earshot lets Whisper detect. */
-export const LANGUAGE_DETECT = "multi";
 
 /**
  * Earshot's default `endpointing`, in ms of trailing silence. Deepgram's default is 10 ms
@@ -167,14 +127,6 @@ export const SAMPLE_RATE_MAX_HZ = 48_000;
  */
 export const DEFAULT_ENCODING: Encoding = "linear16";
 export const DEFAULT_SAMPLE_RATE_HZ = 16_000;
-
-export const DEFAULT_MODEL = "whisper-tiny";
-
-/**
- * Earshot's own handshake parameters for resuming a session (README "Resumable sessions"). They
- * are not session options: they name which session to rejoin and where.
- */
-export const RESUME_PARAMS = ["session_id", "resume_offset", "finals_received"] as const;
 
 /** Every option parseListenOptions understands, in the order errors are reported. */
 export const LISTEN_OPTION_NAMES = [
@@ -269,22 +221,6 @@ type Step<T> = { ok: true; value: T } | { ok: false; message: string };
 const ok = <T>(value: T): Step<T> => ({ ok: true, value });
 const fail = <T>(message: string): Step<T> => ({ ok: false, message });
 
-/** Quotes a client value for an error message, cut short so a huge value cannot bloat the reply. */
-/**
- * Longest piece of a client's text echoed back in a refusal: 40 characters, longer than any
- * option name or value Earshot knows, so an attacker's 10 KB name costs a reply of ~1 KB.
- */
-const MAX_QUOTED_CHARS = 40;
-
-/** `value` cut to MAX_QUOTED_CHARS (with an ellipsis when cut). */
-function bounded(value: string): string {
-  return value.length > MAX_QUOTED_CHARS ? `${value.slice(0, MAX_QUOTED_CHARS)}…` : value;
-}
-
-function quote(value: string): string {
-  return JSON.stringify(bounded(value));
-}
-
 /**
  * A non-negative decimal integer with no sign, fraction, exponent, unit or whitespace: "16000",
  * never "16000.5", "16k", "1e4", " 16000" or "+16000". Number() alone would accept most of those.
@@ -292,73 +228,6 @@ function quote(value: string): string {
  */
 function parseDecimalInteger(value: string): number | null {
   return /^[0-9]{1,9}$/.test(value) ? Number(value) : null;
-}
-
-/**
- * A byte or message count: like parseDecimalInteger but up to 15 digits, since a 4-h session at
- * 48 kHz linear16 is 1.4 × 10⁹ bytes (every 15-digit number is a safe integer).
- */
-function parseCount(value: string): number | null {
-  return /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
-}
-
-/** Session ids are minted by crypto.randomUUID(); anything else names no session. */
-const SESSION_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-type ResumeStep =
-  | { ok: true; resume: ResumeRequest | null }
-  | { ok: false; option: string; message: string };
-
-function parseResume(params: URLSearchParams): ResumeStep {
-  const sessionId = params.get("session_id");
-  const rawOffset = params.get("resume_offset");
-  const rawFinals = params.get("finals_received");
-  if (sessionId === null) {
-    const stray =
-      rawOffset !== null ? "resume_offset" : rawFinals !== null ? "finals_received" : null;
-    if (stray === null) return { ok: true, resume: null };
-    return {
-      ok: false,
-      option: stray,
-      message: `${stray} needs session_id: the session to resume`,
-    };
-  }
-  if (!SESSION_ID_PATTERN.test(sessionId)) {
-    return {
-      ok: false,
-      option: "session_id",
-      message: `session_id must be a session's id (a lowercase UUID, the request_id of its messages), got ${quote(sessionId)}`,
-    };
-  }
-  if (rawOffset === null) {
-    return {
-      ok: false,
-      option: "resume_offset",
-      message:
-        "resume_offset is required with session_id: the byte of the audio stream you re-send from (the audio_bytes of the last EarshotAck)",
-    };
-  }
-  const resumeOffset = parseCount(rawOffset);
-  if (resumeOffset === null) {
-    return {
-      ok: false,
-      option: "resume_offset",
-      message: `resume_offset must be a whole number of bytes, got ${quote(rawOffset)}`,
-    };
-  }
-  let finalsReceived = 0;
-  if (rawFinals !== null) {
-    const count = parseCount(rawFinals);
-    if (count === null) {
-      return {
-        ok: false,
-        option: "finals_received",
-        message: `finals_received must be a whole number of final results, got ${quote(rawFinals)}`,
-      };
-    }
-    finalsReceived = count;
-  }
-  return { ok: true, resume: { sessionId, resumeOffset, finalsReceived } };
 }
 
 /** Exactly "true" or "false": what the SDK sends (it stringifies JS booleans into the URL). */
@@ -426,20 +295,6 @@ function parseUtteranceEnd(value: string): Step<number> {
   return ok(ms);
 }
 
-/**
- * BCP-47-ish: a 2–3 letter primary subtag, optionally followed by subtags ("en-US", "zh-Hant-TW",
- * "es-419"); `_` is accepted as a separator because POSIX locales ("en_US") leak into clients.
- * Case-insensitive. Only the primary subtag matters to Whisper, so region and script are dropped.
- */
-export function normalizeLanguage(value: string): string | null {
-  const lower = value.toLowerCase();
-  if (lower === LANGUAGE_DETECT) return LANGUAGE_DETECT;
-  if (!/^[a-z]{2,3}(?:[-_][a-z0-9]{1,8})*$/.test(lower)) return null;
-  const primary = lower.split(/[-_]/, 1)[0] ?? "";
-  const code = LANGUAGE_ALIASES[primary] ?? primary;
-  return WHISPER_LANGUAGE_SET.has(code) ? code : null;
-}
-
 function parseLanguage(value: string): Step<string> {
   const code = normalizeLanguage(value);
   if (code === null) {
@@ -452,62 +307,14 @@ function parseLanguage(value: string): Step<string> {
   return ok(code);
 }
 
-/** Whisper's multilingual sizes, the names Deepgram's hosted Whisper uses (`whisper-<size>`). */
-const WHISPER_SIZES = new Set(["tiny", "base", "small", "medium", "large"]);
-
-/**
- * Bare domain names, which Deepgram resolves to its base tier. Taken from the SDK v5 model type
- * (deepgram-js-sdk src/api/types/ListenV1Model.ts); `custom` is left out: a custom-trained model
- * is something Earshot cannot pretend to run.
- */
-const BARE_DOMAINS = new Set([
-  "general",
-  "meeting",
-  "phonecall",
-  "finance",
-  "conversationalai",
-  "voicemail",
-  "video",
-]);
-
-/**
- * Model names Earshot accepts. All of them run whisper-tiny: a client written for Deepgram keeps
- * its `model=` and still works, and Metadata/Results report the model that actually ran.
- * A `<domain>` is one lowercase word starting with a letter (general, meeting, phonecall,
- * medical, drivethru, …); Deepgram adds domains over time, so any word is accepted rather than a
- * list that would go stale. It must start with a letter so that an unknown generation such as
- * `nova-4` is refused instead of read as a domain. `nova-<domain>` (Nova-1: nova-general,
- * nova-phonecall, nova-medical) is in the SDK's model type, so it is accepted too.
- */
-const MODEL_PATTERNS: readonly RegExp[] = [
-  /^nova(?:-[23])?(?:-[a-z][a-z0-9]*)?$/,
-  /^base(?:-[a-z][a-z0-9]*)?$/,
-  /^enhanced(?:-[a-z][a-z0-9]*)?$/,
-  /^whisper$/,
-];
-
-export const ACCEPTED_MODEL_FORMS =
-  "nova, nova-2, nova-3, nova-<domain>, nova-2-<domain>, nova-3-<domain>, base, " +
-  "base-<domain>, enhanced, enhanced-<domain>, a bare domain (general, meeting, phonecall, " +
-  "finance, conversationalai, voicemail, video), whisper, whisper-tiny, whisper-base, " +
-  "whisper-small, whisper-medium, whisper-large";
-
 function parseModel(value: string): Step<ListenOptions["model"]> {
-  // Deepgram's names are lowercase; matching case-insensitively costs nothing and spares a
-  // client that capitalised "Nova-3" a refused handshake.
-  const lower = value.toLowerCase();
-  const whisperSize = lower.startsWith("whisper-") ? lower.slice("whisper-".length) : null;
-  const accepted =
-    MODEL_PATTERNS.some((pattern) => pattern.test(lower)) ||
-    BARE_DOMAINS.has(lower) ||
-    (whisperSize !== null && WHISPER_SIZES.has(whisperSize));
-  if (!accepted) {
+  if (!isAcceptedModel(value)) {
     return fail(
       `${quote(value)} is not a model Earshot accepts; every accepted name runs whisper-tiny: ` +
         ACCEPTED_MODEL_FORMS,
     );
   }
-  return ok({ requested: value, name: "whisper-tiny" });
+  return ok({ requested: value, name: DEFAULT_MODEL });
 }
 
 /** A keyterm or keyword: trimmed, not empty, no control characters (they would reach Whisper). */
@@ -568,92 +375,52 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
     option,
     message: `${option} ${message}`,
   });
+  /** The first option refused while reading, if any: every option below reads through `read`. */
+  let refused: OptionsResult | null = null;
+  /** Option `name` through its parser, or `fallback` when absent; a refusal is kept, first wins. */
+  const read = <T>(name: ListenOptionName, parse: (raw: string) => Step<T>, fallback: T): T => {
+    const raw = params.get(name);
+    if (raw === null || refused !== null) return fallback;
+    const step = parse(raw);
+    if (step.ok) return step.value;
+    refused = error(name, step.message);
+    return fallback;
+  };
 
   const rawEncoding = params.get("encoding");
   const rawRate = params.get("sample_rate");
-  let encoding = DEFAULT_ENCODING;
-  let sampleRate = DEFAULT_SAMPLE_RATE_HZ;
-  if (rawEncoding !== null) {
-    const step = parseEncoding(rawEncoding);
-    if (!step.ok) return error("encoding", step.message);
-    encoding = step.value;
-    // Deepgram: "sample_rate is required when encoding is set" for raw audio; without it the
-    // bytes cannot be interpreted. Guessing would transcribe at the wrong speed, silently.
-    if (rawRate === null) {
-      return {
-        ok: false,
-        option: "sample_rate",
-        message: `sample_rate is required with encoding=${encoding} (e.g. sample_rate=16000)`,
-      };
-    }
+  const encoding = read("encoding", parseEncoding, DEFAULT_ENCODING);
+  // Deepgram: "sample_rate is required when encoding is set" for raw audio; without it the
+  // bytes cannot be interpreted. Guessing would transcribe at the wrong speed, silently.
+  if (refused === null && rawEncoding !== null && rawRate === null) {
+    return {
+      ok: false,
+      option: "sample_rate",
+      message: `sample_rate is required with encoding=${encoding} (e.g. sample_rate=16000)`,
+    };
   }
   // sample_rate alone implies linear16, the raw format every mic pipeline produces.
-  if (rawRate !== null) {
-    const step = parseSampleRate(rawRate);
-    if (!step.ok) return error("sample_rate", step.message);
-    sampleRate = step.value;
+  const sampleRate = read("sample_rate", parseSampleRate, DEFAULT_SAMPLE_RATE_HZ);
+  const channels = read("channels", parseChannels, 1);
+  const interimResults = read("interim_results", parseBoolean, false);
+  const vadEvents = read("vad_events", parseBoolean, false);
+  const punctuate = read("punctuate", parseBoolean, false);
+  const smartFormat = read("smart_format", parseBoolean, false);
+  const resumable = read("resumable", parseBoolean, false);
+  const numerals = read("numerals", parseBoolean, false);
+  const endpointingMs = read("endpointing", parseEndpointing, DEFAULT_ENDPOINTING_MS);
+  const utteranceEndMs = read<number | null>("utterance_end_ms", parseUtteranceEnd, null);
+  // Deepgram's rule (docs/utterance-end): the gap is measured on interim results, so the
+  // feature requires interim_results=true.
+  if (refused === null && utteranceEndMs !== null && !interimResults) {
+    refused = error("utterance_end_ms", "requires interim_results=true");
   }
-
-  let channels: 1 = 1;
-  const rawChannels = params.get("channels");
-  if (rawChannels !== null) {
-    const step = parseChannels(rawChannels);
-    if (!step.ok) return error("channels", step.message);
-    channels = step.value;
-  }
-
-  const booleans = {
-    interim_results: false,
-    vad_events: false,
-    punctuate: false,
-    smart_format: false,
-    resumable: false,
-    numerals: false,
-  };
-  for (const name of Object.keys(booleans) as (keyof typeof booleans)[]) {
-    const raw = params.get(name);
-    if (raw === null) continue;
-    const step = parseBoolean(raw);
-    if (!step.ok) return error(name, step.message);
-    booleans[name] = step.value;
-  }
-
-  let endpointingMs: number | false = DEFAULT_ENDPOINTING_MS;
-  const rawEndpointing = params.get("endpointing");
-  if (rawEndpointing !== null) {
-    const step = parseEndpointing(rawEndpointing);
-    if (!step.ok) return error("endpointing", step.message);
-    endpointingMs = step.value;
-  }
-
-  let utteranceEndMs: number | null = null;
-  const rawUtteranceEnd = params.get("utterance_end_ms");
-  if (rawUtteranceEnd !== null) {
-    const step = parseUtteranceEnd(rawUtteranceEnd);
-    if (!step.ok) return error("utterance_end_ms", step.message);
-    // Deepgram's rule (docs/utterance-end): the gap is measured on interim results, so the
-    // feature requires interim_results=true.
-    if (!booleans.interim_results) {
-      return error("utterance_end_ms", "requires interim_results=true");
-    }
-    utteranceEndMs = step.value;
-  }
-
-  let language = "en";
-  const rawLanguage = params.get("language");
-  if (rawLanguage !== null) {
-    const step = parseLanguage(rawLanguage);
-    if (!step.ok) return error("language", step.message);
-    language = step.value;
-  }
-
-  let model: ListenOptions["model"] = { requested: DEFAULT_MODEL, name: "whisper-tiny" };
-  const rawModel = params.get("model");
-  if (rawModel !== null) {
-    const step = parseModel(rawModel);
-    if (!step.ok) return error("model", step.message);
-    model = step.value;
-  }
+  const language = read("language", parseLanguage, "en");
+  const model = read<ListenOptions["model"]>("model", parseModel, {
+    requested: DEFAULT_MODEL,
+    name: "whisper-tiny",
+  });
+  if (refused !== null) return refused;
 
   const terms = { keyterm: [] as string[], keywords: [] as string[] };
   let termBytes = 0;
@@ -688,18 +455,18 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
       sampleRate,
       detectContainer: rawEncoding === null && rawRate === null,
       channels,
-      interimResults: booleans.interim_results,
+      interimResults,
       endpointingMs,
       utteranceEndMs,
-      vadEvents: booleans.vad_events,
-      punctuate: booleans.punctuate,
-      smartFormat: booleans.smart_format,
+      vadEvents,
+      punctuate,
+      smartFormat,
       language,
       model,
-      resumable: booleans.resumable,
+      resumable,
       keyterms: terms.keyterm,
       keywords: terms.keywords,
-      numerals: booleans.numerals,
+      numerals,
     },
   };
 }

@@ -20,6 +20,7 @@ import {
   closeWith,
   isSendableCloseCode,
 } from "../protocol/close-codes";
+import { LANGUAGE_DETECT } from "../protocol/languages";
 import {
   buildError,
   buildMetadata,
@@ -33,7 +34,8 @@ import {
   parseClientText,
   type ServerMessage,
 } from "../protocol/messages";
-import { LANGUAGE_DETECT, type ListenOptions, type ResumeRequest } from "../protocol/options";
+import type { ListenOptions } from "../protocol/options";
+import type { ResumeRequest } from "../protocol/resume-params";
 import { runBackground } from "../runtime/background";
 import type { Logger } from "../runtime/log";
 import { FinalsBacklogError } from "../stt/inference-scheduler";

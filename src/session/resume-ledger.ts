@@ -11,7 +11,7 @@
  * - finals numbered in the order produced, so a resuming client can say how many it has;
  * - whether a resume may attach at all, and if not, the HTTP refusal that says why.
  */
-import type { ResumeRequest } from "../protocol/options";
+import type { ResumeRequest } from "../protocol/resume-params";
 
 /** Why a resume cannot attach: answered as an HTTP status before the upgrade. */
 export interface ResumeRefusal {

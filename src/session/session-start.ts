@@ -4,7 +4,8 @@
  * request the worker builds itself, so no client header can reach the DO or forge it.
  */
 import type { Scheme } from "../auth/credentials";
-import type { ListenOptionName, ListenOptions, ResumeRequest } from "../protocol/options";
+import type { ListenOptionName, ListenOptions } from "../protocol/options";
+import type { ResumeRequest } from "../protocol/resume-params";
 
 export const SESSION_START_HEADER = "X-Earshot-Session-Start";
 export const SESSION_RESUME_HEADER = "X-Earshot-Session-Resume";
