@@ -91,6 +91,8 @@ function workers(
         },
       })),
     ],
+    // The suites run the build with its test seams (the fake transcriber; src/stt/select.ts).
+    define: { EARSHOT_TEST_SEAMS: "true" },
     // wrangler.toml's [alias], which the pool does not apply: see src/runtime/no-web-worker.ts.
     resolve: {
       alias: { "@eshaz/web-worker": path.join(root, "src/runtime/no-web-worker.ts") },

@@ -100,7 +100,10 @@ await setupLocalDatabase({ config: flag("--config"), persistTo: flag("--persist-
 prepareModels();
 await writeOpusWasm();
 
-const wrangler = spawn(path.join(root, "node_modules", ".bin", "wrangler"), ["dev", ...args], {
+// The local build carries the test seams (the fake transcriber, for `--var
+// EARSHOT_TRANSCRIBER:fake`); wrangler.toml defines them away for `npm run deploy`.
+const devArgs = ["dev", "--define", "EARSHOT_TEST_SEAMS:true", ...args];
+const wrangler = spawn(path.join(root, "node_modules", ".bin", "wrangler"), devArgs, {
   cwd: root,
   stdio: "inherit",
 });

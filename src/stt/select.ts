@@ -2,7 +2,11 @@
  * Which transcriber sessions use, from EARSHOT_TRANSCRIBER:
  * - "whisper" (the default): Whisper tiny, prepared models from the MODELS R2 bucket.
  * - "none": no speech recognition (VAD events only). The service never invents transcripts.
- * - "fake": the deterministic fingerprint transcriber, for tests at the protocol seam.
+ * - "fake": the deterministic fingerprint transcriber, for tests at the protocol seam. It exists
+ *   only in builds with EARSHOT_TEST_SEAMS defined true (`npm run dev`, the test suites); the
+ *   deployed bundle defines it false (wrangler.toml [define]), so the bundler drops the fake and a
+ *   production worker configured with "fake" refuses to start its sessions instead of answering
+ *   with fingerprints.
  */
 import { fakeTranscriber } from "./fake-transcriber";
 import type { Transcriber, TranscriberSession } from "./transcriber";
@@ -20,6 +24,9 @@ export const noTranscriber: Transcriber = {
   open: () => NONE_SESSION,
 };
 
+/** Build-time constant (wrangler.toml [define], `--define` in scripts/dev.ts, vitest.config.ts). */
+declare const EARSHOT_TEST_SEAMS: boolean;
+
 export type TranscriberKind = "whisper" | "none" | "fake";
 
 export function selectTranscriber(kind: string | undefined, env: WhisperEnv): Transcriber {
@@ -29,7 +36,11 @@ export function selectTranscriber(kind: string | undefined, env: WhisperEnv): Tr
     case "none":
       return noTranscriber;
     case "fake":
-      return fakeTranscriber;
+      if (EARSHOT_TEST_SEAMS) return fakeTranscriber;
+      throw new Error(
+        'EARSHOT_TRANSCRIBER "fake" is a test seam and is not in this build (EARSHOT_TEST_SEAMS ' +
+          'is false, as deployed); use "whisper" or "none"',
+      );
     default:
       throw new Error(`EARSHOT_TRANSCRIBER must be "whisper", "none" or "fake", got "${kind}"`);
   }
