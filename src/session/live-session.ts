@@ -27,11 +27,9 @@ import {
   buildResults,
   buildSpeechStarted,
   buildUtteranceEnd,
+  type ClientControlType,
   type ErrorCode,
   encodeServerMessage,
-  looksLikeControlFrame,
-  MAX_TEXT_MESSAGE_BYTES,
-  parseClientText,
   type ServerMessage,
 } from "../protocol/messages";
 import type { ListenOptions } from "../protocol/options";
@@ -56,6 +54,7 @@ import {
   MAX_QUEUED_TASKS,
 } from "./caps";
 import { FinalLatencies, type LatencySummary } from "./final-latency";
+import { readInbound } from "./inbound";
 import { ResumeLedger, type ResumeRefusal } from "./resume-ledger";
 import { SerialQueue } from "./serial-queue";
 import { SpeechPipeline } from "./speech-pipeline";
@@ -303,28 +302,28 @@ export class LiveSession {
   #onMessage(data: string | ArrayBuffer): void {
     if (this.#ending) return;
     this.#lastReceivedAt = Date.now();
-    if (typeof data === "string") this.#onText(data);
-    else this.#onAudio(new Uint8Array(data));
+    const inbound = readInbound(typeof data === "string" ? data : new Uint8Array(data));
+    switch (inbound.kind) {
+      case "audio":
+        this.#onAudio(inbound.bytes);
+        return;
+      case "control":
+        this.#onControl(inbound.type);
+        return;
+      case "end-of-stream":
+        this.#end({ kind: "graceful", close: CLOSE.NORMAL });
+        return;
+      case "refused":
+        this.#sendError(inbound.code, inbound.description, inbound.clientMessage);
+        return;
+      case "fatal":
+        this.#end({ kind: "abort", close: inbound.close });
+        return;
+    }
   }
 
-  #onText(text: string): void {
-    // UTF-16 length × 3 bounds the UTF-8 size; only measure exactly when it could matter.
-    if (text.length * 3 > MAX_TEXT_MESSAGE_BYTES) {
-      const bytes = new TextEncoder().encode(text).byteLength;
-      if (bytes > MAX_TEXT_MESSAGE_BYTES) {
-        this.#sendError(
-          "TEXT_TOO_LARGE",
-          `text message of ${bytes} bytes exceeds ${MAX_TEXT_MESSAGE_BYTES}; control messages are small JSON objects`,
-        );
-        return;
-      }
-    }
-    const parsed = parseClientText(text);
-    if (!parsed.ok) {
-      this.#sendError(parsed.code, parsed.message, text);
-      return;
-    }
-    switch (parsed.message.type) {
+  #onControl(type: ClientControlType): void {
+    switch (type) {
       case "KeepAlive":
         return; // receiving it already reset the idle clock
       case "Finalize":
@@ -338,28 +337,6 @@ export class LiveSession {
   }
 
   #onAudio(frame: Uint8Array): void {
-    if (frame.byteLength === 0) {
-      // Deepgram's convention: an empty binary frame closes the stream.
-      this.#end({ kind: "graceful", close: CLOSE.NORMAL });
-      return;
-    }
-    if (frame.byteLength > MAX_FRAME_BYTES) {
-      this.#end({
-        kind: "abort",
-        close: closeWith(
-          CLOSE.MESSAGE_TOO_BIG,
-          `frame of ${frame.byteLength} bytes exceeds ${MAX_FRAME_BYTES}; send 20-250 ms per frame`,
-        ),
-      });
-      return;
-    }
-    if (looksLikeControlFrame(frame)) {
-      this.#sendError(
-        "CONTROL_AS_BINARY",
-        "a JSON control message arrived as a binary frame; send it as a text frame (it was not treated as audio)",
-      );
-      return;
-    }
     // A resumed client re-sends audio the session may already hold.
     const bytes = this.#ledger.fresh(frame);
     if (bytes.byteLength === 0) return;
