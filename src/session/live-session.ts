@@ -12,14 +12,7 @@
  */
 
 import type { SessionUsage } from "../limits/lease";
-import {
-  CLOSE,
-  type CloseSpec,
-  classifyTeardownError,
-  closeReason,
-  closeWith,
-  isSendableCloseCode,
-} from "../protocol/close-codes";
+import { CLOSE, type CloseSpec, closeWith, isSendableCloseCode } from "../protocol/close-codes";
 import { LANGUAGE_DETECT } from "../protocol/languages";
 import {
   buildError,
@@ -57,6 +50,7 @@ import { FinalLatencies, type LatencySummary } from "./final-latency";
 import { readInbound } from "./inbound";
 import { ResumeLedger, type ResumeRefusal } from "./resume-ledger";
 import { SerialQueue } from "./serial-queue";
+import { SocketLink } from "./socket-link";
 import { SpeechPipeline } from "./speech-pipeline";
 import type { TranscriptStore } from "./transcript-store";
 
@@ -115,8 +109,8 @@ export function vadOptionsFor(options: ListenOptions): VadOptions {
 }
 
 export class LiveSession {
-  /** The client's socket; null while a resumable session waits for its client to come back. */
-  #socket: WebSocket | null = null;
+  /** The client's socket; none while a resumable session waits for its client to come back. */
+  readonly #link: SocketLink;
   readonly #queue: SerialQueue;
   readonly #audio: AudioInput;
   readonly #transcriber: TranscriberSession;
@@ -146,6 +140,10 @@ export class LiveSession {
     private readonly hooks: LiveSessionHooks,
   ) {
     const { options } = config;
+    this.#link = new SocketLink(log, {
+      message: (data) => this.#onMessage(data),
+      closed: (code, reason) => this.#onClose(code, reason),
+    });
     this.#queue = new SerialQueue((error, label) => this.#failed(error, label));
     this.#audio = new AudioInput(options.encoding, options.sampleRate, options.detectContainer);
     // 20 s × rate × bytes per sample: e.g. 20 × 16 000 × 2 = 640 000 bytes of linear16 at 16 kHz.
@@ -224,29 +222,8 @@ export class LiveSession {
    * resumeRefusal() first.
    */
   attach(socket: WebSocket, resume: ResumeRequest | null): void {
-    const previous = this.#socket;
-    this.#socket = socket;
-    if (previous !== null) {
-      this.log.info("resumed over a connection that still looked open");
-      this.#closeSocket(previous, CLOSE.RESUMED_ELSEWHERE);
-    }
+    this.#link.attach(socket);
     clearTimeout(this.#resumeTimer);
-    socket.addEventListener("message", (event) => {
-      if (this.#socket === socket) this.#onMessage(event.data);
-    });
-    socket.addEventListener("close", (event) => {
-      if (this.#socket === socket) this.#onClose(event.code, event.reason);
-    });
-    socket.addEventListener("error", (event) => {
-      if (this.#socket !== socket) return;
-      // "Network connection lost" is how a client that vanished looks: expected, not a fault.
-      if (classifyTeardownError(event.error) === "harmless") {
-        this.log.info("socket lost", { error: String(event.error) });
-      } else {
-        this.log.warn("socket error", { error: event.error });
-      }
-      this.#onClose(1006, "socket error");
-    });
     this.#lastReceivedAt = Date.now();
     clearTimeout(this.#idleTimer);
     this.#armIdleTimer(this.config.idleTimeoutMs);
@@ -273,7 +250,7 @@ export class LiveSession {
     if (resume !== null) {
       // Exactly the finals the client lacks, as first sent, before anything new.
       for (const message of this.store.deliveriesFrom(resume.finalsReceived)) {
-        this.#sendText(message);
+        this.#link.send(message);
       }
     }
   }
@@ -379,7 +356,7 @@ export class LiveSession {
     if (this.#resumable && !deliberate) {
       // Completes the closing handshake, echoing the client's code as RFC 6455 §5.5.1 suggests
       // (a browser reports the code it receives back, and must not read it as a normal end).
-      this.#close(isSendableCloseCode(code) ? code : CLOSE.NORMAL.code, "");
+      this.#link.close({ code: isSendableCloseCode(code) ? code : CLOSE.NORMAL.code, reason: "" });
       this.#detach(code, reason);
     } else {
       this.#end({ kind: "gone", code, reason });
@@ -388,8 +365,8 @@ export class LiveSession {
 
   /** The connection is gone but the client may come back: wait RESUME_WINDOW_MS for it. */
   #detach(code: number, reason: string): void {
-    if (this.#ending || this.#socket === null) return;
-    this.#socket = null;
+    if (this.#ending || !this.#link.attached) return;
+    this.#link.detach();
     clearTimeout(this.#idleTimer);
     const windowMs = this.config.resumeWindowMs;
     this.log.info("waiting for the client to resume", { code, reason, windowMs });
@@ -428,7 +405,7 @@ export class LiveSession {
       const number = this.#ledger.numberFinal();
       if (this.#resumable) this.store.addDelivery(number, text);
     }
-    this.#sendText(text);
+    this.#link.send(text);
   }
 
   #sendError(code: ErrorCode, description: string, clientMessage?: string): void {
@@ -444,36 +421,7 @@ export class LiveSession {
   }
 
   #send(message: ServerMessage): void {
-    this.#sendText(encodeServerMessage(message));
-  }
-
-  /** Sends on the attached socket; while detached, nothing (finals are kept for replay). */
-  #sendText(text: string): void {
-    const socket = this.#socket;
-    if (socket === null || socket.readyState !== WebSocket.OPEN) return;
-    try {
-      socket.send(text);
-    } catch (error) {
-      this.#teardownError("send", error);
-    }
-  }
-
-  #close(code: number, reason: string): void {
-    if (this.#socket !== null) this.#closeSocket(this.#socket, { code, reason });
-  }
-
-  #closeSocket(socket: WebSocket, close: CloseSpec): void {
-    try {
-      socket.close(close.code, closeReason(close.reason));
-    } catch (error) {
-      this.#teardownError("close", error);
-    }
-  }
-
-  #teardownError(what: string, error: unknown): void {
-    if (classifyTeardownError(error) === "harmless")
-      this.log.debug(`${what} after close`, { error: String(error) });
-    else this.log.error(`${what} failed`, { error });
+    this.#link.send(encodeServerMessage(message));
   }
 
   // --- lifecycle -------------------------------------------------------------------------------
@@ -488,7 +436,7 @@ export class LiveSession {
         );
         if (this.#resumable) {
           // Silence may be a connection that died without a close: the client may come back.
-          this.#close(close.code, close.reason);
+          this.#link.close(close);
           this.#detach(close.code, close.reason);
         } else {
           this.#end({ kind: "abort", close });
@@ -529,15 +477,15 @@ export class LiveSession {
     clearTimeout(this.#resumeTimer);
 
     const closeNow = mode.kind === "abort" ? mode.close : null;
-    if (closeNow) this.#close(closeNow.code, closeNow.reason);
-    if (mode.kind === "gone") this.#close(1000, "");
+    if (closeNow) this.#link.close(closeNow);
+    if (mode.kind === "gone") this.#link.close(CLOSE.NORMAL);
 
     // If finishing hangs (a transcription that never returns), the slot is released anyway.
     const deadline = setTimeout(() => {
       this.log.error("session did not finish in time; releasing it", {
         deadlineMs: FINISH_DEADLINE_MS,
       });
-      this.#close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.reason);
+      this.#link.close(CLOSE.INTERNAL);
       this.#endedWith = CLOSE.INTERNAL;
       this.#reportEnded();
     }, FINISH_DEADLINE_MS);
@@ -590,7 +538,7 @@ export class LiveSession {
           }),
         );
       }
-      this.#close(close.code, close.reason);
+      this.#link.close(close);
     }
     this.#transcriber.close();
     this.store.end(this.#audio.bytesReceived, close.code, close.reason, Date.now());
