@@ -7,9 +7,9 @@
  *   POST /vad?batch=<n>    body: little-endian Float32 samples at 16 kHz, mono. Runs every whole
  *                          512-sample frame with a fresh VAD state and returns probabilities plus
  *                          timed batches of `n` frames.
- *   POST /opus?rounds=<n>  body: an Ogg/Opus stream. Demuxes it once (src/session/ogg-opus-demuxer),
+ *   POST /opus?rounds=<n>  body: an Ogg/Opus stream. Demuxes it once (src/audio/ogg-opus-demuxer),
  *                          then `n` times decodes every packet with a fresh decoder
- *                          (src/session/opus-decoder) and resamples to 16 kHz (the session's
+ *                          (src/audio/opus-decoder) and resamples to 16 kHz (the session's
  *                          resampler), in groups of `OPUS_GROUP_PACKETS`, timed as below.
  *
  * Timing: on Cloudflare, workerd freezes `Date.now()` / `performance.now()` while JS runs (Spectre
@@ -18,10 +18,11 @@
  * reading after the boundary is the time the batch finished. That is correct whether or not the
  * local clock is frozen; `/clock` reports which case this machine is in.
  */
+
+import { OggOpusDemuxer } from "../src/audio/ogg-opus-demuxer";
+import { OPUS_RATE, OpusStreamDecoder } from "../src/audio/opus-decoder";
+import { DEFAULT_OUTPUT_RATE, StreamingResampler } from "../src/audio/resampler";
 import { wasmHeapBytes } from "../src/runtime/ort";
-import { OggOpusDemuxer } from "../src/session/ogg-opus-demuxer";
-import { OPUS_RATE, OpusStreamDecoder } from "../src/session/opus-decoder";
-import { DEFAULT_OUTPUT_RATE, StreamingResampler } from "../src/session/resampler";
 import { loadSilero, newVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
 import type { ClockProbe, OpusRound, OpusRun, VadBatch, VadRun } from "./vad-wire";
 

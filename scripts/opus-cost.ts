@@ -37,8 +37,8 @@ const { OpusDecoder } = await import("opus-decoder");
 (OpusDecoder as unknown as { module?: WebAssembly.Module }).module = compile(
   readFileSync(path.join(root, "src/generated/opus.wasm")),
 );
-const { OggOpusDemuxer } = await import("../src/session/ogg-opus-demuxer.ts");
-const { StreamingResampler } = await import("../src/session/resampler.ts");
+const { OggOpusDemuxer } = await import("../src/audio/ogg-opus-demuxer.ts");
+const { StreamingResampler } = await import("../src/audio/resampler.ts");
 
 const demuxer = new OggOpusDemuxer();
 const packets = demuxer.push(new Uint8Array(readFileSync(file)));

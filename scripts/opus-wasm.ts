@@ -5,7 +5,7 @@
  * opus-decoder embeds its wasm as a compressed string and compiles it at run time, which workerd
  * forbids (WebAssembly is never compiled from bytes there). The package's own inflater (in
  * @wasm-audio-decoders/common) turns that string back into the wasm here, in Node, at build time;
- * the worker then hands the compiled module to `OpusDecoder.module` (src/session/opus-decoder.ts),
+ * the worker then hands the compiled module to `OpusDecoder.module` (src/audio/opus-decoder.ts),
  * so the package never compiles anything.
  *
  * Its memory is limited to MEMORY_PAGES (below) instead of the package's fixed 28 MiB, so each

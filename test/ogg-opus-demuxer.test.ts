@@ -4,8 +4,8 @@
  * each way a stream can be wrong.
  */
 import { describe, expect, it } from "vitest";
-import { AudioFormatError } from "../src/session/audio-format";
-import { MAX_OPUS_PACKET_BYTES, OggOpusDemuxer } from "../src/session/ogg-opus-demuxer";
+import { AudioFormatError } from "../src/audio/audio-format";
+import { MAX_OPUS_PACKET_BYTES, OggOpusDemuxer } from "../src/audio/ogg-opus-demuxer";
 import { opusHead } from "./helpers/containers";
 import { pseudoRandomBytes } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MEMORY_PAGES } from "../scripts/opus-wasm";
-import { OPUS_RATE, OpusStreamDecoder } from "../src/session/opus-decoder";
+import { OPUS_RATE, OpusStreamDecoder } from "../src/audio/opus-decoder";
 
 const MONO = { channels: 1, preSkip: 0, inputRate: 48_000, mappingFamily: 0 };
 

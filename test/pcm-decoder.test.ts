@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PcmDecoder } from "../src/session/pcm-decoder";
+import { PcmDecoder } from "../src/audio/pcm-decoder";
 import { pseudoRandomBytes } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StreamingResampler } from "../src/session/resampler";
+import { StreamingResampler } from "../src/audio/resampler";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { seededRandom } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";

@@ -9,8 +9,8 @@
  * decoder and sent as raw 48 kHz linear32: the session must produce an identical transcript.
  */
 import { describe, expect, it } from "vitest";
-import { OggOpusDemuxer, oggCrc } from "../src/session/ogg-opus-demuxer";
-import { OpusStreamDecoder } from "../src/session/opus-decoder";
+import { OggOpusDemuxer, oggCrc } from "../src/audio/ogg-opus-demuxer";
+import { OpusStreamDecoder } from "../src/audio/opus-decoder";
 import { type ServerJson, sha256Hex, TestClient, transcriptOf, withoutIds } from "./helpers/client";
 import { el, id, opusHead, size, text } from "./helpers/containers";
 import { oggOpusFixture, wavFixture } from "./helpers/fixtures";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { PcmDecoder } from "../src/session/pcm-decoder";
-import { StreamingResampler } from "../src/session/resampler";
+import { PcmDecoder } from "../src/audio/pcm-decoder";
+import { StreamingResampler } from "../src/audio/resampler";
 import {
   primedVadState,
   speechProbability,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { AudioFormatError, sniff } from "../src/session/audio-format";
-import { MAX_WAV_HEADER_BYTES, parseWavHeader } from "../src/session/wav-header";
+import { AudioFormatError, sniff } from "../src/audio/audio-format";
+import { MAX_WAV_HEADER_BYTES, parseWavHeader } from "../src/audio/wav-header";
 
 /** Little-endian fields and four-character codes, written independently of the parser. */
 function bytes(...parts: (string | [number, 2 | 4] | Uint8Array)[]): Uint8Array {

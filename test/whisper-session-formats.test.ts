@@ -2,7 +2,7 @@
  * Accuracy in every audio format a client sends (workerd, real models; the "whisper" project).
  * Clients send what they have: telephony 8 kHz G.711 µ-law or A-law, desktop capture 44.1 or
  * 48 kHz, some SDKs 32-bit floats, browsers and apps Ogg/Opus. The session decodes and resamples
- * to Whisper's 16 kHz (src/session/pcm-decoder.ts, resampler.ts, opus-decoder.ts); a broken
+ * to Whisper's 16 kHz (src/audio/pcm-decoder.ts, resampler.ts, opus-decoder.ts); a broken
  * filter, a wrong rate, a codec table error or a lossy decode shows as lost words here, where the
  * unit tests of each piece (and the exactness tests with the fake transcriber,
  * session-formats.test.ts and session-opus.test.ts) would not show what Whisper makes of it.

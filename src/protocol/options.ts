@@ -12,7 +12,7 @@ import { ACCEPTED_MODEL_FORMS, DEFAULT_MODEL, isAcceptedModel } from "./models";
 import { bounded, quote } from "./quote";
 import { parseResume, RESUME_PARAMS, type ResumeRequest } from "./resume-params";
 
-/** Deepgram's raw encodings that Earshot decodes (src/session/pcm-decoder.ts). */
+/** Deepgram's raw encodings that Earshot decodes (src/audio/pcm-decoder.ts). */
 export type Encoding = "linear16" | "linear32" | "mulaw" | "alaw";
 
 export interface ListenOptions {
@@ -21,7 +21,7 @@ export interface ListenOptions {
   sampleRate: number;
   /**
    * Neither `encoding` nor `sample_rate` was given: the stream's first bytes decide between a
-   * container (WAV, Ogg, WebM) and the raw default (src/session/audio-format.ts).
+   * container (WAV, Ogg, WebM) and the raw default (src/audio/audio-format.ts).
    */
   detectContainer: boolean;
   channels: 1;

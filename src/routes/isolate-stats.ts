@@ -13,8 +13,8 @@
  * session runs in: the answer describes only the isolate that served it.
  */
 import { Hono } from "hono";
+import { opusDecoderMemory } from "../audio/opus-decoder";
 import { wasmHeapBytes } from "../runtime/ort";
-import { opusDecoderMemory } from "../session/opus-decoder";
 import { isolateScheduler } from "../stt/whisper-transcriber";
 
 /** A percentile of a sample (nearest rank), or null for an empty one. */

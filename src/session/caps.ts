@@ -20,7 +20,7 @@ export const MAX_FRAME_BYTES = 256 * 1024;
 export const MAX_QUEUED_AUDIO_SECONDS = 20;
 // Under container detection (no encoding, no sample_rate) the byte cap is the default format's
 // (20 s × 32 000 B/s = 640 000 B): a 48 kHz stereo WAV (192 000 B/s) may run 3.3 s ahead, not
-// 20 s. A WAV header is held up to MAX_WAV_HEADER_BYTES (64 KiB, src/session/wav-header.ts).
+// 20 s. A WAV header is held up to MAX_WAV_HEADER_BYTES (64 KiB, src/audio/wav-header.ts).
 
 /**
  * Messages (audio frames, Finalize) waiting in a session's queue: 2 000, i.e. 20 s of the smallest

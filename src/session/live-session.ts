@@ -11,6 +11,8 @@
  * order produced; a resuming client says how many it has and gets the rest, exactly as first sent.
  */
 
+import { AudioFormatError } from "../audio/audio-format";
+import { AudioInput } from "../audio/audio-input";
 import type { SessionUsage } from "../limits/lease";
 import { CLOSE, type CloseSpec, closeWith, isSendableCloseCode } from "../protocol/close-codes";
 import { LANGUAGE_DETECT } from "../protocol/languages";
@@ -38,8 +40,6 @@ import {
   type Transcript,
 } from "../stt/transcriber";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
-import { AudioFormatError } from "./audio-format";
-import { AudioInput } from "./audio-input";
 import {
   ACK_EVERY_AUDIO_SECONDS,
   MAX_FRAME_BYTES,

@@ -13,8 +13,8 @@
  * its workerd build): only to find the offset, which is checked by the correlation it reaches.
  */
 import { OpusDecoder } from "opus-decoder";
-import { OggOpusDemuxer, type OpusHead, parseOpusHead } from "../../src/session/ogg-opus-demuxer";
-import { WebmOpusDemuxer } from "../../src/session/webm-opus-demuxer";
+import { OggOpusDemuxer, type OpusHead, parseOpusHead } from "../../src/audio/ogg-opus-demuxer";
+import { WebmOpusDemuxer } from "../../src/audio/webm-opus-demuxer";
 
 const OPUS_RATE = 48_000;
 const CLIP_RATE = 16_000;

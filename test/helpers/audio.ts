@@ -1,5 +1,5 @@
 /** Audio preparation for tests: resampling and encoding clips the way different clients send them. */
-import { StreamingResampler } from "../../src/session/resampler";
+import { StreamingResampler } from "../../src/audio/resampler";
 
 export function floatToPcm16(samples: Float32Array): Uint8Array {
   const out = new Uint8Array(samples.length * 2);
