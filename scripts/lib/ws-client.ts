@@ -134,9 +134,8 @@ export function connectWebSocket(url: string, options: WsConnectOptions): Promis
     ws.on("error", (error) => settle(error));
     ws.on("message", (data, isBinary) => {
       if (!socket.isOpen) return;
-      const bytes = Array.isArray(data)
-        ? Buffer.concat(data)
-        : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      // `ws` hands a Buffer (its default binaryType), or fragments as Buffer[].
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       if (isBinary) options.onBinary?.(new Uint8Array(bytes));
       else options.onText?.(bytes.toString("utf8"));
     });

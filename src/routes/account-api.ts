@@ -14,7 +14,7 @@
  * Middleware is attached per route, never with `use("*")`: mounted at /v1, a wildcard would also
  * run in front of `/v1/listen`.
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import {
   type AccountsEnv,
   badBody,
@@ -66,12 +66,9 @@ type AccountContext = {
 export const accountRoutes = new Hono<AccountContext>();
 
 /** What a failed request's log line says: the route, the request id, the account when known. */
-function requestFields(
-  c: { req: { method: string; path: string }; get(key: "principal"): KeyPrincipal | undefined },
-  requestId: string,
-  error: unknown,
-): LogFields {
-  const principal = c.get("principal");
+function requestFields(c: Context<AccountContext>, requestId: string, error: unknown): LogFields {
+  // Unset when the request failed before authentication.
+  const principal: KeyPrincipal | undefined = c.get("principal");
   return {
     method: c.req.method,
     path: c.req.path,
