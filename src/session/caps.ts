@@ -32,6 +32,34 @@ export const MAX_QUEUED_AUDIO_SECONDS = 20;
 export const MAX_QUEUED_TASKS = 2_000;
 
 /**
+ * The byte cap for a format of `bytesPerSecond`: MAX_QUEUED_AUDIO_SECONDS of it (e.g. 20 × 16 000
+ * × 2 = 640 000 bytes of linear16 at 16 kHz), but never below two of the largest frames: at 8 kHz
+ * µ-law, 20 s is only 160 000 bytes, less than one legal 256-KiB frame, which must not read as a
+ * flood.
+ */
+export function maxQueuedBytes(bytesPerSecond: number): number {
+  return Math.max(MAX_QUEUED_AUDIO_SECONDS * bytesPerSecond, 2 * MAX_FRAME_BYTES);
+}
+
+/**
+ * Why queuing one more task with `audioBytes` of audio would pass a queue cap (the close reason's
+ * detail, naming the cap), or null when it would not.
+ */
+export function floodDetail(
+  queue: { readonly pendingAudioBytes: number; readonly pendingTasks: number },
+  audioBytes: number,
+  maxBytes: number,
+): string | null {
+  if (queue.pendingAudioBytes + audioBytes > maxBytes) {
+    return `more than ${MAX_QUEUED_AUDIO_SECONDS} s of audio queued; send at most real time`;
+  }
+  if (queue.pendingTasks >= MAX_QUEUED_TASKS) {
+    return `more than ${MAX_QUEUED_TASKS} messages queued; send at most real time, 20-250 ms a frame`;
+  }
+  return null;
+}
+
+/**
  * Longest utterance one final covers: 15 s of 16 kHz audio. Whisper could take 29 s (a 30-s window
  * with 1 s of padding), but memory decides: the decoder's cross-attention cache grows with the
  * window and is copied into ORT's heap on every step. Measured in workerd (test/whisper-session):

@@ -1,0 +1,59 @@
+/**
+ * What a live session is given and what it reports (live-session.ts), and how its listen options
+ * become the VAD's and the transcript's settings.
+ */
+
+import { LANGUAGE_DETECT } from "../protocol/languages";
+import type { ListenOptions } from "../protocol/options";
+import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
+import type { LatencySummary } from "./final-latency";
+
+export interface LiveSessionConfig {
+  sessionId: string;
+  accountId: string;
+  /** The API key the session was opened with (operator-end.ts ends a revoked key's sessions). */
+  keyId: string;
+  options: ListenOptions;
+  createdAt: number;
+  idleTimeoutMs: number;
+  /** How long a resumable session waits for its client after a drop (RESUME_WINDOW_MS). */
+  resumeWindowMs: number;
+  maxSessionSeconds: number;
+  /** Utterances this long are cut at their next quiet frame (MAX_UTTERANCE_SOFT_SECONDS). */
+  softCutSeconds: number;
+}
+
+/** How a session ended, for its hooks. */
+export interface SessionEnding {
+  closeCode: number;
+  closeReason: string;
+  /** Finals sent (or kept for a resume), empty ones included. */
+  finals: number;
+  /** End of speech → final over the session's utterances (final-latency.ts). */
+  finalLatency: LatencySummary;
+}
+
+export interface LiveSessionHooks {
+  /** Called once, after the session has ended and its last final is stored. */
+  ended(ending: SessionEnding): void;
+}
+
+export function vadOptionsFor(options: ListenOptions): VadOptions {
+  return {
+    ...DEFAULT_VAD_OPTIONS,
+    minSilenceMs: options.endpointingMs,
+    utteranceEndMs: options.utteranceEndMs,
+  };
+}
+
+/**
+ * Whether spoken numbers become digits (src/stt/numerals.ts). Deepgram applies numerals with
+ * smart_format too. English only: the rule reads English number words ("multi" mostly hears
+ * English, and other languages' words never match).
+ */
+export function numeralsApply(options: ListenOptions): boolean {
+  return (
+    (options.numerals || options.smartFormat) &&
+    (options.language === "en" || options.language === LANGUAGE_DETECT)
+  );
+}
