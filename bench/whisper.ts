@@ -44,7 +44,9 @@ import type { NodeBaseline, NodeBaselineJob } from "./whisper-wire.ts";
 
 /** The bench's own wrangler state (git-ignored with bench-results/). */
 export const PERSIST_DIR = "bench-results/whisper-state";
-/** Endpointing's silence run: 500 ms → 16 VAD frames of 512 samples (src/protocol/options.ts). */
+/**
+ * Endpointing's silence run: 500 ms → 16 VAD frames of 512 samples (src/protocol/option-schema.ts).
+ */
 const ENDPOINT_SILENCE_SAMPLES = 16 * 512;
 /** Finals and replayed endpoints match when their ends differ by at most the 1 ms rounding. */
 const MATCH_TOLERANCE_SAMPLES = 16;

@@ -16,7 +16,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_TEXT_MESSAGE_BYTES } from "../src/protocol/messages";
+import { MAX_TEXT_MESSAGE_BYTES } from "../src/protocol/client-messages";
 import { createAccount } from "./helpers/accounts";
 import { DEMO_KEY, frames, sha256Hex, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";

@@ -4,7 +4,7 @@
  * session-control.test.ts and faults.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { MAX_TEXT_MESSAGE_BYTES } from "../src/protocol/messages";
+import { MAX_TEXT_MESSAGE_BYTES } from "../src/protocol/client-messages";
 import { MAX_FRAME_BYTES } from "../src/session/caps";
 import { readInbound } from "../src/session/inbound";
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
+  binaryFrameMeansCloseStream,
+  looksLikeControlFrame,
+  MAX_TEXT_MESSAGE_BYTES,
+  parseClientText,
+} from "../src/protocol/client-messages";
+import {
   CLOSE,
   classifyTeardownError,
   closeReason,
@@ -7,6 +13,7 @@ import {
   isSendableCloseCode,
   MAX_CLOSE_REASON_BYTES,
 } from "../src/protocol/close-codes";
+import { buildError } from "../src/protocol/error-message";
 import {
   badOption,
   httpError,
@@ -16,17 +23,12 @@ import {
   upgradeRequired,
 } from "../src/protocol/http-errors";
 import {
-  binaryFrameMeansCloseStream,
-  buildError,
   buildMetadata,
   buildResults,
   buildSpeechStarted,
   buildUtteranceEnd,
   encodeServerMessage,
-  looksLikeControlFrame,
-  MAX_TEXT_MESSAGE_BYTES,
   type ModelInfo,
-  parseClientText,
   plainWord,
   type TranscriptLike,
 } from "../src/protocol/messages";

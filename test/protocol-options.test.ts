@@ -2,13 +2,12 @@ import { describe, expect, it } from "vitest";
 import { normalizeLanguage, WHISPER_LANGUAGES } from "../src/protocol/languages";
 import {
   DEFAULT_ENDPOINTING_MS,
-  differingOption,
   type ListenOptions,
   MAX_KEYTERM_BYTES,
   MAX_KEYTERMS,
-  parseListenOptions,
   VAD_FRAME_MS,
-} from "../src/protocol/options";
+} from "../src/protocol/option-schema";
+import { differingOption, parseListenOptions } from "../src/protocol/options";
 import { VAD_FRAME_SAMPLES } from "../src/vad/silero";
 
 function parse(query: string) {

@@ -194,7 +194,7 @@ function sequence(clips: Clip[], seconds: number, random: () => number): Segment
   return segments;
 }
 
-/** The server's default endpointing (DEFAULT_ENDPOINTING_MS in src/protocol/options.ts). */
+/** The server's default endpointing (DEFAULT_ENDPOINTING_MS in src/protocol/option-schema.ts). */
 const DEFAULT_ENDPOINTING_MS = 500;
 /**
  * After the endpoint, the drop comes 160 ms later: 5 VAD frames for the VAD's own notion of where

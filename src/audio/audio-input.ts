@@ -12,7 +12,7 @@
  * other stream is raw linear16 at 16 kHz. A stream that cannot be decoded throws AudioFormatError
  * once; after it the input only counts and hashes what still arrives.
  */
-import type { Encoding } from "../protocol/options";
+import type { Encoding } from "../protocol/option-schema";
 import { TRANSCRIBER_SAMPLE_RATE } from "../stt/transcriber";
 import {
   AudioFormatError,

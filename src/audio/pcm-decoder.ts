@@ -9,7 +9,7 @@
  * option is 1) is downmixed to mono by averaging the channels of each sample frame.
  */
 
-import type { Encoding } from "../protocol/options";
+import type { Encoding } from "../protocol/option-schema";
 
 export type { Encoding };
 

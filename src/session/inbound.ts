@@ -4,19 +4,20 @@
  * (test/inbound.test.ts) and the session only carries out the answer.
  *
  * - Text is a control message (KeepAlive, Finalize, CloseStream) or an `Error` to send back; the
- *   session goes on either way (protocol/messages.ts parses it, capped at MAX_TEXT_MESSAGE_BYTES).
+ *   session goes on either way (protocol/client-messages.ts parses it, capped at MAX_TEXT_MESSAGE_BYTES).
  * - Binary is audio, except: an empty frame closes the stream (Deepgram's convention); a frame
  *   over MAX_FRAME_BYTES ends the session 1009; a JSON control message sent as a binary frame
  *   gets an `Error` and is not treated as audio.
  */
-import { CLOSE, type CloseSpec, closeWith } from "../protocol/close-codes";
+
 import {
   type ClientControlType,
-  type ErrorCode,
   looksLikeControlFrame,
   MAX_TEXT_MESSAGE_BYTES,
   parseClientText,
-} from "../protocol/messages";
+} from "../protocol/client-messages";
+import { CLOSE, type CloseSpec, closeWith } from "../protocol/close-codes";
+import type { ErrorCode } from "../protocol/error-message";
 import { MAX_FRAME_BYTES } from "./caps";
 
 export type Inbound =

@@ -19,12 +19,9 @@
 
 import { AudioInput } from "../audio/audio-input";
 import type { SessionUsage } from "../limits/lease";
+import type { ClientControlType } from "../protocol/client-messages";
 import { CLOSE, closeWith, isSendableCloseCode } from "../protocol/close-codes";
-import {
-  buildSpeechStarted,
-  buildUtteranceEnd,
-  type ClientControlType,
-} from "../protocol/messages";
+import { buildSpeechStarted, buildUtteranceEnd } from "../protocol/messages";
 import type { ResumeRequest } from "../protocol/resume-params";
 import type { Logger } from "../runtime/log";
 import { withNumerals } from "../stt/numerals";

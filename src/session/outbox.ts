@@ -6,13 +6,8 @@
  * attached: a resumable session goes on producing finals while its client is away.
  */
 
-import {
-  buildError,
-  buildResults,
-  type ErrorCode,
-  encodeServerMessage,
-  type ServerMessage,
-} from "../protocol/messages";
+import { buildError, type ErrorCode } from "../protocol/error-message";
+import { buildResults, encodeServerMessage, type ServerMessage } from "../protocol/messages";
 import type { Logger } from "../runtime/log";
 import { type ModelInfo, TRANSCRIBER_SAMPLE_RATE, type Transcript } from "../stt/transcriber";
 import type { FinalLatencies } from "./final-latency";

@@ -4,7 +4,7 @@
  */
 
 import { LANGUAGE_DETECT } from "../protocol/languages";
-import type { ListenOptions } from "../protocol/options";
+import type { ListenOptions } from "../protocol/option-schema";
 import { DEFAULT_VAD_OPTIONS, type VadOptions } from "../vad/vad-machine";
 import type { LatencySummary } from "./final-latency";
 

@@ -15,7 +15,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { LEASE_TTL_MS } from "../limits/lease";
 import { httpError, serviceUnavailable, upgradeRequired } from "../protocol/http-errors";
-import { differingOption, type ListenOptions } from "../protocol/options";
+import type { ListenOptions } from "../protocol/option-schema";
+import { differingOption } from "../protocol/options";
 import { createLogger } from "../runtime/log";
 import { recordSessionEnd } from "../runtime/metrics";
 import { wasmHeapBytes } from "../runtime/ort";

@@ -4,7 +4,7 @@
  * request the worker builds itself, so no client header can reach the DO or forge it.
  */
 import type { Scheme } from "../auth/credentials";
-import type { ListenOptionName, ListenOptions } from "../protocol/options";
+import type { ListenOptionName, ListenOptions } from "../protocol/option-schema";
 import type { ResumeRequest } from "../protocol/resume-params";
 
 export const SESSION_START_HEADER = "X-Earshot-Session-Start";
