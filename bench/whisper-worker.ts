@@ -92,7 +92,7 @@ async function transcribeBody(request: Request, url: URL): Promise<Response> {
     decoderSteps: result.stats.decoderSteps,
     frames: result.stats.frames,
     text: result.text,
-    // What a session would send: whisper-transcriber.ts drops the words of a likely no-speech.
+    // What a session would send: whisper-result.ts drops the words of a likely no-speech.
     words: result.likelyNoSpeech ? 0 : result.words.length,
     likelyNoSpeech: result.likelyNoSpeech,
     heapBytes: wasmHeapBytes() ?? null,

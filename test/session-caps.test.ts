@@ -19,8 +19,8 @@ import {
 } from "../src/session/caps";
 import { LiveSession } from "../src/session/live-session";
 import { softCutVar } from "../src/session/session-object";
+import { beamSizeVar, DEFAULT_BEAM_SIZE, MAX_BEAM_SIZE } from "../src/stt/beam-size";
 import type { Transcriber } from "../src/stt/transcriber";
-import { beamSizeVar, DEFAULT_BEAM_SIZE, MAX_BEAM_SIZE } from "../src/stt/whisper-transcriber";
 import { type ServerJson, TestClient } from "./helpers/client";
 
 interface Gate {

@@ -1,12 +1,9 @@
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createSession } from "../src/runtime/ort";
-import {
-  type DecodeOptions,
-  favoured,
-  greedyDecode,
-  type SampledToken,
-} from "../src/stt/whisper/decode";
+import { greedyDecode } from "../src/stt/whisper/decode";
+import type { DecodeOptions, SampledToken } from "../src/stt/whisper/decode-types";
+import { favoured } from "../src/stt/whisper/keyterm-bias";
 import { applyLogitRules, type GenerationConfig, logitRules } from "../src/stt/whisper/logit-rules";
 import { findRepetition } from "../src/stt/whisper/repetition";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";

@@ -1,13 +1,14 @@
 /**
- * Early finals (src/stt/whisper-transcriber.ts, "Early finals"), with the real models: the decode
+ * Early finals (src/stt/whisper-session.ts, "Early finals"), with the real models: the decode
  * started at the first silence after speech answers the Finalize that follows, and a final is
  * always exactly what a fresh decode of the audio it covers gives — whether it came from an early
  * decode (only silence followed) or from the flush (speech came back after a pause).
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_BEAM_SIZE } from "../src/stt/beam-size";
 import { transcribe } from "../src/stt/whisper/transcribe";
-import { DEFAULT_BEAM_SIZE, whisperModel } from "../src/stt/whisper-transcriber";
+import { whisperModel } from "../src/stt/whisper-transcriber";
 import { frames, type ServerJson, TestClient } from "./helpers/client";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";

@@ -109,7 +109,7 @@ const empty = () => new Tensor("float32", new Float32Array(0), [1, HEADS, 0, HEA
 
 /**
  * The decoder's logits for the prompt (every prompt position) and after each of `tokens`, fed
- * one at a time with the caches the way src/stt/whisper/decode.ts feeds them: self-attention
+ * one at a time with the caches the way src/stt/whisper/decoder-run.ts feeds them: self-attention
  * cache from the previous step, cross-attention cache from the prompt pass. Returns one
  * Float32Array per step holding that step's positions × vocabulary.
  */

@@ -4,7 +4,7 @@
  * (../shared/eval/dev/alignments, from cmusphinx/pocketsphinx). Earshot times words from
  * Whisper's segment timestamps, sharing a segment's span among its words by characters
  * (src/stt/whisper/transcript.ts), with the utterance's first segment opening at the VAD's speech
- * onset (src/stt/whisper-transcriber.ts), so it is approximate: these bounds pin how approximate, so that
+ * onset (src/stt/whisper-result.ts), so it is approximate: these bounds pin how approximate, so that
  * a change that shifts words (an offset lost between an utterance and the session timeline, a
  * segment timed from the wrong token, the pre-roll miscounted) fails here.
  */
@@ -113,7 +113,7 @@ describe("word timestamps", () => {
     // Measured (35 of 44 words matched, early finals on): start error median 0.15 s, max 0.60 s;
     // end error median 0.16 s, max 0.60 s. Whisper's timestamps are 20-ms tokens at segment edges
     // and the words between share the span by characters. Before the first segment was moved to
-    // the VAD's speech onset (fromOnset, whisper-transcriber.ts) the medians were 0.24 / 0.20 s.
+    // the VAD's speech onset (fromOnset, whisper-result.ts) the medians were 0.24 / 0.20 s.
     // Matched words are the words recognised right: 37 before early finals, 35 with them
     // (psx_librivox_0880 reads "and he'll dispose" for "an ill disposed", docs/accuracy.md).
     expect(startErrors.length).toBeGreaterThanOrEqual(0.75 * referenceCount);

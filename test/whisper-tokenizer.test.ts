@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { KEYTERM_BONUS, keytermBias } from "../src/stt/whisper/keyterm-bias";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
-import { KEYTERM_BONUS, keytermBias } from "../src/stt/whisper-transcriber";
 import { whisperJson } from "./helpers/whisper-files";
 
 /*

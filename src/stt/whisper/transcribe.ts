@@ -10,13 +10,10 @@
  */
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
-import {
-  type DecodeResult,
-  greedyDecode,
-  LOGIT_POSITIONS_INPUT,
-  type TokenBias,
-  type WhisperDecoder,
-} from "./decode.ts";
+import { greedyDecode } from "./decode.ts";
+import type { DecodeResult, WhisperDecoder } from "./decode-types.ts";
+import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
+import type { TokenBias } from "./keyterm-bias.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
@@ -55,7 +52,7 @@ export const decodeCounters = { decodes: 0, fallbacks: 0, retries: 0, improved: 
 /** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
 export const PAD_SECONDS = 1;
 /**
- * Beam search (decode.ts beamSearch) only for audio up to this long: each beam carries its own
+ * Beam search (beam-search.ts beamSearch) only for audio up to this long: each beam carries its own
  * copy of the cross-attention cache into every decoder run (6 × frames/2 × 64 floats per layer,
  * key and value: ~1.2 MB per beam per second of audio), and the beams' extra cost per step
  * matters most where there are many steps. Short turns are where greedy decoding loses words.
@@ -137,15 +134,18 @@ export interface TranscribeOptions {
    * decoder step: an early final that speech made useless stops costing the isolate.
    */
   signal?: AbortSignal;
-  /** Text tokens read before the audio (decode.ts DecodeOptions.context): keyterms, prior text. */
+  /**
+   * Text tokens read before the audio (decode-types.ts DecodeOptions.context): keyterms, prior
+   * text.
+   */
   context?: readonly number[];
-  /** Keyterm token sequences to favour (decode.ts TokenBias). */
+  /** Keyterm token sequences to favour (keyterm-bias.ts TokenBias). */
   bias?: TokenBias;
   /**
    * Beams for a second temperature-0 decode of audio up to BEAM_MAX_AUDIO_SECONDS whose greedy
-   * decode averaged below BEAM_BELOW_LOGPROB (decode.ts beamSearch); the beams' result replaces
-   * the greedy one. 1 or absent: greedy only. Fallback retries at higher temperatures sample, as
-   * Whisper's.
+   * decode averaged below BEAM_BELOW_LOGPROB (beam-search.ts beamSearch); the beams' result
+   * replaces the greedy one. 1 or absent: greedy only. Fallback retries at higher temperatures
+   * sample, as Whisper's.
    */
   beamSize?: number;
 }

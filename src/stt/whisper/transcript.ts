@@ -10,7 +10,7 @@
  * cross-attention (DTW over alignment heads), which the prepared decoder no longer outputs.
  */
 import type { TranscriptWord } from "../transcriber.ts";
-import type { DecodeResult, SampledToken } from "./decode.ts";
+import type { DecodeResult, SampledToken } from "./decode-types.ts";
 import type { WhisperTokenizer } from "./tokenizer.ts";
 
 /**

@@ -1,0 +1,279 @@
+/**
+ * One session's Whisper transcription, which whisperTranscriber (whisper-transcriber.ts) opens for
+ * every session: the audio of the utterance in progress, its interim state, and the chain that
+ * keeps its finals in order. The models and the inference scheduler are the isolate's, shared by
+ * every session (whisper-transcriber.ts).
+ *
+ * Finals: every utterance the pipeline ends (endpoint, Finalize, CloseStream, max length) is
+ * transcribed whole and emitted as one final; finals of one session are emitted in order.
+ *
+ * Interims (interim_results=true): the growing utterance is re-transcribed every time it has grown
+ * by the interim interval. The interval adapts to load: it stretches (×1.5, up to 4 s) when the
+ * isolate has work waiting and shrinks back (÷1.25, down to 1 s) when it does not; and an interim
+ * still waiting when a newer one is asked for is replaced (the scheduler drops it).
+ * Stable prefix (stable-prefix.ts): a word is settled once two consecutive hypotheses agree on it
+ * and everything before it; later interims of the utterance keep settled words as they are and
+ * only rewrite the tail, so the beginning of a caption does not flicker. The final is transcribed
+ * fresh and replaces all.
+ *
+ * Early finals (on unless EARSHOT_EARLY_FINALS=off; wrangler.toml says why): at
+ * the first silence after speech (`speculate`) the utterance so far is submitted
+ * as its final at once, while the endpointing wait or the client's Finalize is still to come. If
+ * only silence follows until the flush, that decode is the final, and the final covers exactly the
+ * audio it decoded (the silence fed after it is left out), so it is what a fresh decode of the
+ * final's audio gives; if anything else follows (`dropSpeculation`), it is aborted — out of the
+ * queue if it still waits, stopped before its next decoder step if it runs — counted as wasted,
+ * and the flush transcribes the whole utterance as usual. An early final with no words (empty, or
+ * dropped as no speech) is not trusted either: the flush decodes the whole utterance, silence
+ * after it included, as without early finals (counted as redone). Cut at the first silence, a short
+ * quiet phrase can score as no speech where the same phrase with the silence after it does not
+ * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
+ */
+import { DEFAULT_BEAM_SIZE } from "./beam-size";
+import type { InferenceScheduler, JobOutcome } from "./inference-scheduler";
+import { StablePrefix } from "./stable-prefix";
+import {
+  type FlushReason,
+  TRANSCRIBER_SAMPLE_RATE,
+  type TranscriberContext,
+  type TranscriberSession,
+} from "./transcriber";
+import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
+import { transcribe, type WhisperModel } from "./whisper/transcribe";
+import { vadEvidence } from "./whisper/transcript";
+import { empty, noText, toTranscript, type WhisperResult } from "./whisper-result";
+
+/** Audio added to the utterance before the next interim, in seconds (adapts between these). */
+export const INTERIM_MIN_INTERVAL_SECONDS = 1;
+export const INTERIM_MAX_INTERVAL_SECONDS = 4;
+/** No interim for less audio than this: too little for Whisper to say anything useful. */
+export const INTERIM_MIN_AUDIO_SECONDS = 0.6;
+
+function percentile(values: readonly number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
+}
+
+function concat(chunks: Float32Array[], length: number): Float32Array {
+  const out = new Float32Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+interface Speculation {
+  job: Promise<JobOutcome<WhisperResult>>;
+  /** Aborted when speech makes it useless: it leaves the queue, or stops between decoder steps. */
+  abort: AbortController;
+  /** Samples of the utterance it decodes: a prefix of the utterance's audio. */
+  samples: number;
+}
+
+export class WhisperSession implements TranscriberSession {
+  #chunks: Float32Array[] = [];
+  /** The VAD's speech probability of each fed frame of the utterance (evidence, see flush). */
+  #vad: number[] = [];
+  #samples = 0;
+  #start: number | null = null;
+  /** Bumped at every flush: an interim of an ended utterance is never emitted. */
+  #utterance = 0;
+  #sinceInterim = 0;
+  #interval = INTERIM_MIN_INTERVAL_SECONDS;
+  #interimInFlight = false;
+  #stable = new StablePrefix();
+  /** Finals of this session, in order. */
+  #finals: Promise<void> = Promise.resolve();
+  /** The current utterance's early final, while only silence has followed it. */
+  #speculation: Speculation | null = null;
+  /**
+   * Early finals started, used as finals, thrown away because speech followed, and used but
+   * decoded again whole because they had no text.
+   */
+  readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
+  /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
+  #bias: TokenBias | undefined;
+
+  constructor(
+    private readonly context: TranscriberContext,
+    private readonly loadModel: () => Promise<WhisperModel>,
+    private readonly scheduler: InferenceScheduler,
+    private readonly earlyFinals: boolean,
+    /** Beams for finals (EARSHOT_BEAM_SIZE, `beamSizeVar`); interims always decode greedily. */
+    private readonly beamSize: number = DEFAULT_BEAM_SIZE,
+  ) {}
+
+  feed(samples: Float32Array, startSample: number, speechProbability?: number): void {
+    if (this.#start === null) this.#start = startSample;
+    this.#chunks.push(samples);
+    if (speechProbability !== undefined) this.#vad.push(speechProbability);
+    this.#samples += samples.length;
+    this.#sinceInterim += samples.length;
+    if (this.context.interimResults) this.#maybeInterim();
+  }
+
+  speculate(): void {
+    if (!this.earlyFinals || this.#start === null || this.#samples === 0) return;
+    this.dropSpeculation();
+    const audio = concat(this.#chunks, this.#samples);
+    const abort = new AbortController();
+    const job = this.scheduler.submit(
+      this.context.sessionId,
+      "final",
+      () => this.#transcribe(audio, "final", abort.signal),
+      abort.signal,
+    );
+    // Observed here: an early final that is never used must not be an unhandled rejection.
+    job.catch(() => {});
+    this.#speculation = { job, abort, samples: audio.length };
+    this.#speculations.started += 1;
+  }
+
+  dropSpeculation(): void {
+    if (this.#speculation === null) return;
+    // Out of the queue if it is still waiting; if it runs, it stops before its next decoder step.
+    this.#speculation.abort.abort();
+    this.#speculation = null;
+    this.#speculations.wasted += 1;
+  }
+
+  flush(reason: FlushReason, atSample: number): Promise<void> {
+    const speculation = this.#speculation;
+    this.#speculation = null;
+    const whole = concat(this.#chunks, this.#samples);
+    // With an early final, only silence came after it: the final covers what it decoded.
+    const early = whole.subarray(0, speculation?.samples ?? this.#samples);
+    const start = this.#start;
+    const vad = vadEvidence(this.#vad);
+    this.#chunks = [];
+    this.#vad = [];
+    this.#samples = 0;
+    this.#start = null;
+    this.#utterance += 1;
+    this.#sinceInterim = 0;
+    this.#stable.reset();
+    this.scheduler.cancelInterim(this.context.sessionId);
+
+    const speechFinal = reason === "endpoint";
+    const fromFinalize = reason === "finalize" || reason === "close";
+    const flags = { isFinal: true, speechFinal, fromFinalize };
+    if (speculation) this.#speculations.used += 1;
+    const decodeWhole = () =>
+      this.scheduler.submit(this.context.sessionId, "final", () =>
+        this.#transcribe(whole, "final"),
+      );
+    const job = start === null || whole.length === 0 ? null : (speculation?.job ?? decodeWhole());
+    // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
+    job?.catch(() => {});
+    // Each final waits for the ones before it, but not for their success: one failed final must
+    // not skip the rest (the session ends on the failure, and the rest is still stored).
+    const emitted = this.#finals
+      .catch(() => {})
+      .then(async () => {
+        if (job === null || start === null) {
+          if (fromFinalize) this.context.emit(empty(atSample / TRANSCRIBER_SAMPLE_RATE, flags));
+          return;
+        }
+        let outcome = await job;
+        let audio = speculation ? early : whole;
+        if (speculation && outcome.status === "done" && noText(outcome.value, audio, vad)) {
+          // An early final with no text to show is not trusted: cut at the first silence, a short
+          // quiet phrase can score as no speech ("ask not" at 4 of 9 stream starts) where the same
+          // phrase decoded with the silence that followed it does not. The final decodes the whole
+          // utterance, as without early finals; only finals with no words pay for it.
+          this.#speculations.redone += 1;
+          audio = whole;
+          outcome = await decodeWhole();
+        }
+        if (outcome.status === "dropped") throw new Error("a final was dropped by the scheduler");
+        this.context.emit(
+          toTranscript(this.context.log, outcome.value, start, audio.length, flags, vad),
+        );
+      });
+    this.#finals = emitted;
+    return emitted;
+  }
+
+  afterFinals(): Promise<void> {
+    return this.#finals.catch(() => {});
+  }
+
+  close(): void {
+    // An early final no flush took: nobody will read it.
+    this.dropSpeculation();
+    this.scheduler.forget(this.context.sessionId);
+    // The isolate's inference queue, as this session leaves it: depth and recent waiting times.
+    const stats = this.scheduler.stats();
+    this.context.log.info("inference queue", {
+      waiting: stats.waiting,
+      peakWaiting: stats.peakWaiting,
+      finals: stats.completed.final,
+      interims: stats.completed.interim,
+      droppedInterims: stats.droppedInterims,
+      finalWaitP50Ms: percentile(stats.waitMs.final, 0.5),
+      finalWaitP95Ms: percentile(stats.waitMs.final, 0.95),
+    });
+    this.context.log.info("early finals", { ...this.#speculations });
+  }
+
+  #maybeInterim(): void {
+    const rate = TRANSCRIBER_SAMPLE_RATE;
+    if (this.#interimInFlight || this.#start === null) return;
+    if (this.#samples < INTERIM_MIN_AUDIO_SECONDS * rate) return;
+    if (this.#sinceInterim < this.#interval * rate) return;
+    this.#sinceInterim = 0;
+    this.#interimInFlight = true;
+    const utterance = this.#utterance;
+    const start = this.#start;
+    const audio = concat(this.#chunks, this.#samples);
+    const vad = vadEvidence(this.#vad);
+    const job = this.scheduler.submit(this.context.sessionId, "interim", () =>
+      this.#transcribe(audio, "interim"),
+    );
+    // Adapt the cadence to the isolate's load at the time of asking.
+    this.#interval = this.scheduler.busy
+      ? Math.min(INTERIM_MAX_INTERVAL_SECONDS, this.#interval * 1.5)
+      : Math.max(INTERIM_MIN_INTERVAL_SECONDS, this.#interval / 1.25);
+    job
+      .then((outcome) => {
+        if (outcome.status !== "done" || utterance !== this.#utterance) return;
+        const flags = { isFinal: false, speechFinal: false, fromFinalize: false };
+        const hypothesis = toTranscript(
+          this.context.log,
+          outcome.value,
+          start,
+          audio.length,
+          flags,
+          vad,
+        );
+        this.context.emit(this.#stable.stabilise(hypothesis));
+      })
+      .catch((error: unknown) => {
+        // An interim is a preview: losing one is not worth ending the session. The final of the
+        // same audio will surface a persistent failure.
+        this.context.log.warn("interim failed", { error });
+      })
+      .finally(() => {
+        this.#interimInFlight = false;
+      });
+  }
+
+  async #transcribe(
+    audio: Float32Array,
+    kind: "final" | "interim",
+    signal?: AbortSignal,
+  ): Promise<WhisperResult> {
+    const whisper = await this.loadModel();
+    this.#bias ??= keytermBias(whisper.tokenizer, this.context.keyterms);
+    return transcribe(whisper, audio, {
+      language: this.context.language,
+      fallback: kind === "final",
+      ...(kind === "final" ? { beamSize: this.beamSize } : {}),
+      ...(signal ? { signal } : {}),
+      ...(this.#bias.sequences.length > 0 ? { bias: this.#bias } : {}),
+    });
+  }
+}

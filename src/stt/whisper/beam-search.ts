@@ -1,0 +1,196 @@
+/**
+ * Beam search after the prompt (`beamSize` above 1 at temperature 0; greedyDecode in decode.ts
+ * runs the prompt and hands over): the live beams run as the rows of one cache run
+ * (decoder-run.ts `runRows`), with the keyterm bias and the stop rules of greedy decoding.
+ *
+ * `Tensor` comes from onnxruntime-web itself, as in decoder-run.ts (which says why).
+ */
+
+import { Tensor } from "onnxruntime-web/wasm";
+import type {
+  DecodeOptions,
+  DecodeResult,
+  SampledToken,
+  StopReason,
+  WhisperDecoder,
+} from "./decode-types.ts";
+import { type Feeds, lastRow, runRows, type Step } from "./decoder-run.ts";
+import { favoured } from "./keyterm-bias.ts";
+import { applyLogitRules, logSumExp } from "./logit-rules.ts";
+import { stopAfter } from "./stop-rules.ts";
+
+/** Rows `rows` of a [batch, …] float tensor, as a new [rows.length, …] tensor. */
+function gatherRows(tensor: Tensor, rows: readonly number[]): Tensor {
+  const data = tensor.data;
+  if (!(data instanceof Float32Array)) throw new Error("cache tensor is not float32");
+  const batch = tensor.dims[0] ?? 1;
+  const size = data.length / batch;
+  const out = new Float32Array(rows.length * size);
+  rows.forEach((row, i) => {
+    out.set(data.subarray(row * size, (row + 1) * size), i * size);
+  });
+  return new Tensor("float32", out, [rows.length, ...tensor.dims.slice(1)]);
+}
+
+interface Beam {
+  sampled: number[];
+  picks: SampledToken[];
+  /** Sum of the model's own log-probabilities of `picks`. */
+  logprob: number;
+  /** The same with the keyterm bias: what beams are ranked by. */
+  score: number;
+}
+
+interface Finished {
+  picks: SampledToken[];
+  logprob: number;
+  score: number;
+  /** Tokens the score is averaged over: the picks, and <|endoftext|> when it ended there. */
+  length: number;
+  stopReason: StopReason;
+}
+
+/**
+ * Beam search after the prompt (Whisper's beam_size; openai/whisper BeamSearchDecoder): every
+ * live beam proposes its width + 1 best next tokens, the best `width` continuations by summed
+ * log-probability live on, and a sequence ending (<|endoftext|> or any stop of greedy decoding)
+ * is set aside, until `width` have ended. The winner has the best average log-probability per
+ * token (Whisper's ranking without a length penalty). All live beams run as the rows of one
+ * decoder run: the vocabulary projection streams its table once for all of them.
+ */
+export async function beamSearch(
+  model: WhisperDecoder,
+  first: Step,
+  options: DecodeOptions,
+  prompt: {
+    language: string;
+    noSpeechProbability: number;
+    decoderSteps: number;
+    promptMs: number;
+    maxTokens: number;
+  },
+): Promise<DecodeResult> {
+  const { tokenizer, rules } = model;
+  const { special } = tokenizer;
+  const width = options.beamSize ?? 1;
+  const bonus = options.bias?.bonus ?? 0;
+  let decoderSteps = prompt.decoderSteps;
+  let beams: Beam[] = [{ sampled: [], picks: [], logprob: 0, score: 0 }];
+  let rows: Float32Array[] = [lastRow(first)];
+  let self = first.cache.self;
+  /** The cross-attention cache repeated for a batch of n rows (it is the same for every beam). */
+  const crossFor = new Map<number, Feeds>([[1, first.cache.cross]]);
+  const cross = (n: number): Feeds => {
+    let feeds = crossFor.get(n);
+    if (!feeds) {
+      feeds = Object.fromEntries(
+        Object.entries(first.cache.cross).map(([name, t]) => [
+          name,
+          gatherRows(t, Array(n).fill(0)),
+        ]),
+      );
+      crossFor.set(n, feeds);
+    }
+    return feeds;
+  };
+  const finished: Finished[] = [];
+  /** Whisper's ranking: log-probability per token, without a length penalty. */
+  const average = (f: Finished) => f.score / Math.max(1, f.length);
+  while (beams.length > 0 && finished.length < width) {
+    const candidates: { parent: number; id: number; logprob: number; score: number }[] = [];
+    beams.forEach((beam, b) => {
+      const logits = rows[b];
+      if (!logits) throw new Error("beam without logits");
+      applyLogitRules(logits, beam.sampled, rules);
+      const lse = logSumExp(logits);
+      const boosted = options.bias ? favoured(beam.sampled, options.bias) : undefined;
+      const biased = (id: number) => (logits[id] as number) + (boosted?.has(id) ? bonus : 0);
+      // The width + 1 best by biased logit: enough to refill every beam if one of them ends.
+      const top: number[] = [];
+      for (let id = 0; id < logits.length; id++) {
+        const value = biased(id);
+        if (value === Number.NEGATIVE_INFINITY) continue;
+        if (top.length > width && value <= biased(top[width] as number)) continue;
+        let at = Math.min(top.length, width);
+        while (at > 0 && biased(top[at - 1] as number) < value) at--;
+        top.splice(at, 0, id);
+        if (top.length > width + 1) top.pop();
+      }
+      for (const id of top) {
+        candidates.push({
+          parent: b,
+          id,
+          logprob: beam.logprob + (logits[id] as number) - lse,
+          score: beam.score + biased(id) - lse,
+        });
+      }
+    });
+    candidates.sort((a, b) => b.score - a.score);
+    const next: Beam[] = [];
+    const parents: number[] = [];
+    for (const c of candidates) {
+      if (next.length >= width || finished.length >= width) break;
+      const parent = beams[c.parent] as Beam;
+      const tokenLogprob = c.logprob - parent.logprob;
+      if (c.id === special.endOfText) {
+        finished.push({
+          picks: parent.picks,
+          logprob: c.logprob,
+          score: c.score,
+          length: parent.picks.length + 1,
+          stopReason: "endoftext",
+        });
+        continue;
+      }
+      const sampled = [...parent.sampled, c.id];
+      const picks = [
+        ...parent.picks,
+        { id: c.id, probability: Math.exp(tokenLogprob), logprob: tokenLogprob },
+      ];
+      const stopReason = stopAfter(sampled, picks, tokenizer, options, prompt.maxTokens, undefined);
+      if (stopReason !== undefined) {
+        finished.push({
+          picks,
+          logprob: picks.reduce((sum, p) => sum + p.logprob, 0),
+          score: c.score,
+          length: picks.length,
+          stopReason,
+        });
+        continue;
+      }
+      next.push({ sampled, picks, logprob: c.logprob, score: c.score });
+      parents.push(c.parent);
+    }
+    beams = next;
+    if (beams.length === 0 || finished.length >= width) break;
+    // Stop early once an ended sequence beats every live beam even if that beam ended now at no
+    // cost (its score over one more token): Whisper would go on until `width` sequences end,
+    // which costs a final many runs for sequences that rarely win.
+    const bestEnded = Math.max(...finished.map(average));
+    if (beams.every((beam) => bestEnded >= beam.score / (beam.picks.length + 1))) break;
+    options.signal?.throwIfAborted();
+    const gathered: Feeds = Object.fromEntries(
+      Object.entries(self).map(([name, t]) => [name, gatherRows(t, parents)]),
+    );
+    const run = await runRows(
+      model,
+      beams.map((beam) => beam.sampled.at(-1) as number),
+      { self: gathered, cross: cross(beams.length) },
+    );
+    decoderSteps++;
+    rows = run.rows;
+    self = run.self;
+  }
+  const best = finished.sort((a, b) => average(b) - average(a))[0];
+  if (!best) throw new Error("beam search ended no sequence");
+  return {
+    language: prompt.language,
+    tokens: best.picks,
+    noSpeechProbability: prompt.noSpeechProbability,
+    avgLogprob: best.length > 0 ? best.logprob / best.length : 0,
+    stopReason: best.stopReason,
+    temperature: 0,
+    decoderSteps,
+    promptMs: prompt.promptMs,
+  };
+}
