@@ -13,7 +13,12 @@ import {
   type WhisperModel,
   windowFrames,
 } from "../src/stt/whisper/transcribe";
-import { buildTranscript, noSpeechVerdict } from "../src/stt/whisper/transcript";
+import {
+  BURST_GAP_FRAMES,
+  buildTranscript,
+  noSpeechVerdict,
+  vadEvidence,
+} from "../src/stt/whisper/transcript";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { wordErrorRate } from "./helpers/wer";
 import { whisperFile, whisperJson } from "./helpers/whisper-files";
@@ -112,6 +117,64 @@ describe("Whisper repetition guard", () => {
       at: 2,
       rule: "block",
     });
+  });
+
+  it("keeps a word said twice when the VAD heard it said twice, and only then", () => {
+    const thrice = [ts(0), THE, THE, THE, GO];
+    // Two bursts of about the same length (psx_cards_004's "five five": 13 and 11 frames): the
+    // second copy stays, the third goes.
+    expect(findRepetition(thrice, mini, { speechBursts: [13, 11] })).toEqual({
+      at: 3,
+      rule: "block",
+    });
+    // One burst (a word said once, looped by the decoder): one copy, as without evidence.
+    expect(findRepetition(thrice, mini, { speechBursts: [13] })).toEqual({ at: 2, rule: "block" });
+    expect(findRepetition(thrice, mini)).toEqual({ at: 2, rule: "block" });
+    // Two bursts of unlike lengths are two different words ("four queen": 4 and 12 frames).
+    expect(findRepetition(thrice, mini, { speechBursts: [4, 12] })).toEqual({
+      at: 2,
+      rule: "block",
+    });
+    expect(findRepetition(thrice, mini, { speechBursts: [6, 12] })).toEqual({
+      at: 3,
+      rule: "block",
+    });
+    // A word before the repeat has its own burst: the copies are the bursts after it.
+    const after = [ts(0), GO, THE, THE, THE, DOG];
+    expect(findRepetition(after, mini, { speechBursts: [20, 10] })).toEqual({
+      at: 3,
+      rule: "block",
+    });
+    expect(findRepetition(after, mini, { speechBursts: [20, 10, 9] })).toEqual({
+      at: 4,
+      rule: "block",
+    });
+    // Blocks of two or three words keep one copy whatever the evidence.
+    const pair = [ts(0), THANK, YOU, THANK, YOU, DOT, ts(1)];
+    expect(findRepetition(pair, mini, { speechBursts: [8, 8, 8, 8] })).toEqual({
+      at: 3,
+      rule: "block",
+    });
+  });
+
+  it("measures the VAD's separate bursts of speech", () => {
+    const frames = (pattern: string) =>
+      [...pattern].map((c) => (c === "#" ? 0.9 : c === "-" ? 0.4 : 0.1));
+    // psx_cards_004 ("five five") as Silero hears it after priming: two bursts 5 frames apart.
+    expect(vadEvidence(frames("...#############..---###########...."))?.speechBursts).toEqual([
+      13, 11,
+    ]);
+    // psx_cards_003 ("seven of clubs"): a one-frame dip is not a pause.
+    expect(
+      vadEvidence(frames("...####################.#################...."))?.speechBursts,
+    ).toEqual([38]);
+    // BURST_GAP_FRAMES below the threshold part two bursts; one frame fewer does not.
+    const gap = ".".repeat(BURST_GAP_FRAMES);
+    expect(vadEvidence(frames(`#####${gap}####`))?.speechBursts).toEqual([5, 4]);
+    expect(vadEvidence(frames(`#####${gap.slice(1)}####`))?.speechBursts).toEqual([
+      5 + BURST_GAP_FRAMES - 1 + 4,
+    ]);
+    expect(vadEvidence(frames("....."))?.speechBursts).toEqual([]);
   });
 
   it("cuts a token block repeated four times, for scripts without spaces", () => {
@@ -227,6 +290,7 @@ describe("Whisper transcript assembly", () => {
       speechFrames: 16,
       meanProbability: 0.3,
       spanProbability,
+      speechBursts: [16],
     });
     const drop = (noSpeechProbability: number, avgLogprob: number, span?: number) =>
       noSpeechVerdict({

@@ -37,9 +37,9 @@ type Setting = (typeof SETTINGS)[number];
  * on (the default since they cut end-of-speech → final p50 by ~40%), 300 and 500 decode the same
  * audio (up to the first silence) and read alike. A 3-beam decode of the finals up to 5 s whose
  * greedy decode is unsure (EARSHOT_BEAM_SIZE, BEAM_BELOW_LOGPROB) took them from 23 / 19 / 19 to
- * 18 / 16 / 16.
+ * 18 / 16 / 16; keeping a word the VAD heard said twice (repetition.ts `saidTwice`) to 18 / 15 / 15.
  */
-const MAX_ERRORS: Record<Setting, number> = { 10: 18, 300: 16, 500: 16 };
+const MAX_ERRORS: Record<Setting, number> = { 10: 18, 300: 15, 500: 15 };
 
 /**
  * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. One clip
@@ -72,7 +72,7 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     lhotse_2412_153948_0000: 1,
     // 0 → 1 with beams: "4 Queen of Clothes" (greedy had "clubs" right here, not at 10 ms).
     psx_cards_002: 1,
-    psx_cards_004: 1,
+    // psx_cards_004: 1 → 0 when the VAD's bursts showed "five" said twice ("five, five,").
     // psx_tidigits_2934z: 2 → 0 with beams.
   },
   500: {
@@ -86,7 +86,7 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     lhotse_2412_153948_0000: 1,
     // 0 → 1 with beams: "4 Queen of Clothes".
     psx_cards_002: 1,
-    psx_cards_004: 1,
+    // psx_cards_004: 1 → 0 when the VAD's bursts showed "five" said twice ("five, five,").
     // psx_tidigits_2934z: 2 → 0 with beams.
   },
 };

@@ -40,7 +40,7 @@ import {
 } from "./transcriber";
 import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
 import { transcribe, type WhisperModel } from "./whisper/transcribe";
-import { vadEvidence } from "./whisper/transcript";
+import { type VadEvidence, vadEvidence } from "./whisper/transcript";
 import { empty, noText, toTranscript, type WhisperResult } from "./whisper-result";
 
 /** Audio added to the utterance before the next interim, in seconds (adapts between these). */
@@ -123,7 +123,7 @@ export class WhisperSession implements TranscriberSession {
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
-      () => this.#transcribe(audio, "final", abort.signal),
+      () => this.#transcribe(audio, "final", vadEvidence(this.#vad), abort.signal),
       abort.signal,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
@@ -163,7 +163,7 @@ export class WhisperSession implements TranscriberSession {
     if (speculation) this.#speculations.used += 1;
     const decodeWhole = () =>
       this.scheduler.submit(this.context.sessionId, "final", () =>
-        this.#transcribe(whole, "final"),
+        this.#transcribe(whole, "final", vad),
       );
     const job = start === null || whole.length === 0 ? null : (speculation?.job ?? decodeWhole());
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
@@ -231,7 +231,7 @@ export class WhisperSession implements TranscriberSession {
     const audio = concat(this.#chunks, this.#samples);
     const vad = vadEvidence(this.#vad);
     const job = this.scheduler.submit(this.context.sessionId, "interim", () =>
-      this.#transcribe(audio, "interim"),
+      this.#transcribe(audio, "interim", vad),
     );
     // Adapt the cadence to the isolate's load at the time of asking.
     this.#interval = this.scheduler.busy
@@ -264,6 +264,7 @@ export class WhisperSession implements TranscriberSession {
   async #transcribe(
     audio: Float32Array,
     kind: "final" | "interim",
+    vad: VadEvidence | undefined,
     signal?: AbortSignal,
   ): Promise<WhisperResult> {
     const whisper = await this.loadModel();
@@ -274,6 +275,7 @@ export class WhisperSession implements TranscriberSession {
       ...(kind === "final" ? { beamSize: this.beamSize } : {}),
       ...(signal ? { signal } : {}),
       ...(this.#bias.sequences.length > 0 ? { bias: this.#bias } : {}),
+      ...(vad ? { speechBursts: vad.speechBursts } : {}),
     });
   }
 }

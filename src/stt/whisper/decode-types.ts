@@ -35,6 +35,8 @@ export interface DecodeOptions {
   bias?: TokenBias;
   /** Above 1 (temperature 0 only): beam search with this many beams. */
   beamSize?: number;
+  /** Lengths of the bursts of speech the VAD heard in the audio, for the repetition guard. */
+  speechBursts?: readonly number[];
 }
 
 export interface SampledToken {

@@ -7,6 +7,9 @@
  *   keep the first copy;
  * - a 4-word sequence that was already emitted earlier: drop its second occurrence.
  * Longer repeated blocks trip the 4-word rule as soon as their first four words repeat.
+ * A word said twice is speech ("five five", "no no"), and Whisper tiny, decoding it, often goes on
+ * to a third copy: the guard then keeps two copies instead of one when the VAD heard it said twice
+ * (`saidTwice`).
  * Scripts without spaces (Chinese, Japanese, Thai) have no word boundaries in the tokens, so two
  * more rules work below words:
  * - tokens: a block of 1–8 text tokens four times back to back (seen: music decoded with
@@ -26,6 +29,12 @@ const MAX_BLOCK_WORDS = 3;
 const SINGLE_WORD_COPIES = 3;
 /** Length of a word sequence that may not occur twice. */
 const NGRAM_WORDS = 4;
+/**
+ * Two bursts of speech heard as one word said twice differ in length by at most this factor: the
+ * same word said twice takes about the same time ("five five": 13 and 11 frames), where a short
+ * word and the next one rarely do ("four queen": 4 and 12).
+ */
+const SAME_WORD_BURST_RATIO = 2;
 /** Longest token block checked for back-to-back repetition, in tokens. */
 const MAX_BLOCK_TOKENS = 8;
 /** Copies of a token block that count as a loop. */
@@ -86,6 +95,18 @@ function completedWords(
   // Unless decoding has ended, a trailing word may still grow with the next token.
   if (final) close(sampled.length);
   return words;
+}
+
+/**
+ * Whether the word at index `first` was said twice, by the VAD's evidence: every word before it
+ * had a burst of its own, and the next two bursts are about as long as each other. Without that,
+ * a third copy reads as the decoder's loop on a word said once.
+ */
+function saidTwice(bursts: readonly number[], first: number): boolean {
+  const [a, b] = [bursts[first], bursts[first + 1]];
+  return (
+    a !== undefined && b !== undefined && Math.max(a, b) <= SAME_WORD_BURST_RATIO * Math.min(a, b)
+  );
 }
 
 function sameWords(words: Word[], a: number, b: number, length: number): boolean {
@@ -163,7 +184,15 @@ function characterRepeat(sampled: readonly number[], tokenizer: WhisperTokenizer
 export function findRepetition(
   sampled: readonly number[],
   tokenizer: WhisperTokenizer,
-  { final = false } = {},
+  {
+    final = false,
+    speechBursts = [],
+  }: {
+    /** Decoding has ended: the last word is complete. */
+    final?: boolean;
+    /** Lengths of the bursts of speech the VAD heard in the audio (transcript.ts VadEvidence). */
+    speechBursts?: readonly number[];
+  } = {},
 ): RepetitionCut | undefined {
   const tokenCut = tokenBlockRepeat(sampled, tokenizer);
   if (tokenCut >= 0) return { at: tokenCut, rule: "tokens" };
@@ -178,7 +207,9 @@ export function findRepetition(
       repeated = sameWords(words, first, first + copy * length, length);
     }
     if (repeated) {
-      const cut = words[first + length];
+      // A single word: a second copy is kept when the VAD heard the word said twice.
+      const kept = length === 1 && saidTwice(speechBursts, first) ? 2 : 1;
+      const cut = words[first + kept * length];
       if (cut) return { at: cut.firstToken, rule: "block" };
     }
   }

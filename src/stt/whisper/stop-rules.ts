@@ -36,7 +36,10 @@ export function stopAfter(
     else if (seconds >= options.audioSeconds - END_MARGIN_S) stop = "timestamp-at-end";
   }
   // Once decoding ends, the last word is complete too.
-  const cut = findRepetition(sampled, tokenizer, { final: stop !== undefined });
+  const cut = findRepetition(sampled, tokenizer, {
+    final: stop !== undefined,
+    ...(options.speechBursts === undefined ? {} : { speechBursts: options.speechBursts }),
+  });
   if (cut) {
     sampled.length = cut.at;
     picks.length = cut.at;

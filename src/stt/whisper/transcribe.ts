@@ -148,6 +148,11 @@ export interface TranscribeOptions {
    * sample, as Whisper's.
    */
   beamSize?: number;
+  /**
+   * Lengths of the bursts of speech the VAD heard in the audio (transcript.ts VadEvidence): let
+   * the repetition guard keep a word said twice (repetition.ts).
+   */
+  speechBursts?: readonly number[];
 }
 
 export interface TranscribeStats {
@@ -232,6 +237,7 @@ export async function transcribe(
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.context ? { context: options.context } : {}),
       ...(options.bias ? { bias: options.bias } : {}),
+      ...(options.speechBursts === undefined ? {} : { speechBursts: options.speechBursts }),
     };
     let result = await greedyDecode(model, states, decodeOptions);
     if (

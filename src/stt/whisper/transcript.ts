@@ -45,7 +45,22 @@ export interface VadEvidence {
   spanProbability: number;
   /** Index of the first frame at or above 0.5 (−1 without one): where speech begins. */
   firstSpeechFrame?: number;
+  /**
+   * Bursts of speech, in order: runs of frames from one speech frame to the next, apart from the
+   * neighbouring bursts by at least BURST_GAP_FRAMES frames below 0.5; each burst's length in
+   * frames. Words said with a pause between them are bursts of their own ("five five" is two of
+   * 13 and 11 frames; a sentence said in one breath is one). The repetition guard reads them
+   * (repetition.ts).
+   */
+  speechBursts: number[];
 }
+
+/**
+ * Frames below Silero's threshold that part two bursts of speech: 3 (96 ms). A pause between two
+ * words said apart is longer (psx_cards_004's "five five": 5 frames), while the dips inside a
+ * phrase said in one go are 1–2 frames ("seven of clubs": one frame).
+ */
+export const BURST_GAP_FRAMES = 3;
 
 const VAD_SPEECH_PROBABILITY = 0.5;
 /**
@@ -84,12 +99,24 @@ export function vadEvidence(probabilities: readonly number[]): VadEvidence | und
   });
   let span = 0;
   for (let i = first; first >= 0 && i <= last; i++) span += probabilities[i] ?? 0;
+  const speechBursts: number[] = [];
+  let gap = Number.POSITIVE_INFINITY;
+  for (const p of probabilities) {
+    if (p < VAD_SPEECH_PROBABILITY) {
+      gap++;
+      continue;
+    }
+    if (gap >= BURST_GAP_FRAMES) speechBursts.push(1);
+    else speechBursts[speechBursts.length - 1] = (speechBursts.at(-1) ?? 0) + gap + 1;
+    gap = 0;
+  }
   return {
     frames: probabilities.length,
     speechFrames,
     meanProbability: sum / probabilities.length,
     spanProbability: first < 0 ? 0 : span / (last - first + 1),
     firstSpeechFrame: first,
+    speechBursts,
   };
 }
 
