@@ -220,9 +220,16 @@ describe(`a session whose finals pile up past MAX_PENDING_FINALS_PER_SESSION (${
     const record = await endedSession(client.sessionId);
     expect(record.closeCode).toBe(1011);
     expect(record.closeReason).toBe(closed.reason);
-    expect(await storedFinals(account.key, client.sessionId)).toHaveLength(
-      MAX_PENDING_FINALS_PER_SESSION,
+    // Stored: the same finals, in order. The last turn may add one: after an abort the audio
+    // already received is still transcribed, and whether the last turn ended while the finals
+    // before it still filled the queue (refused) or after they ran (transcribed, stored, too late
+    // for the closed socket) depends on how far the session's audio queue lags under load.
+    const stored = await storedFinals(account.key, client.sessionId);
+    expect(stored.slice(0, MAX_PENDING_FINALS_PER_SESSION).map((f) => f.transcript)).toEqual(
+      finals.map(transcriptOf),
     );
+    expect(stored.length).toBeLessThanOrEqual(MAX_PENDING_FINALS_PER_SESSION + 1);
+    expect(stored.map((f) => f.start)).toEqual(stored.map((f) => f.start).sort((a, b) => a - b));
     await expectSlotReleased(account, client.sessionId);
     // The session's jobs left the queue with it, and the isolate serves the next session.
     await expect.poll(() => isolateScheduler.stats().waiting, { timeout: 20_000 }).toBe(0);

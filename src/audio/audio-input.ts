@@ -11,6 +11,9 @@
  * webm-opus-demuxer.ts) and decoded at 48 kHz (opus-decoder.ts), other codecs in them refused; any
  * other stream is raw linear16 at 16 kHz. A stream that cannot be decoded throws AudioFormatError
  * once; after it the input only counts and hashes what still arrives.
+ *
+ * Just over the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
+ * Opus, failed) is one machine, and each state's bytes are handled beside the others.
  */
 import type { Encoding } from "../protocol/option-schema";
 import { TRANSCRIBER_SAMPLE_RATE } from "../stt/transcriber";

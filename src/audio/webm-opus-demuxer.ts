@@ -3,9 +3,8 @@
  * as MediaRecorder (`audio/webm`) writes it: a Segment and Clusters of unknown size (it streams),
  * SimpleBlocks without lacing, and blobs that cut through any element.
  *
- * Written here; no WebM parser from npm was evaluated (time), so that choice is still open. What
- * Earshot needs is ~15 element IDs read in one pass. The session feeds its packets to
- * opus-decoder.ts (audio-input.ts).
+ * Written here (~15 element IDs read in one pass; no npm WebM parser was evaluated). The session
+ * feeds its packets to opus-decoder.ts (audio-input.ts).
  *
  * The stream is read flat: every element's header is read; the masters that matter (Segment,
  * Tracks, TrackEntry, Cluster, BlockGroup) are entered, their children read in turn (so an

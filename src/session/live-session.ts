@@ -14,7 +14,9 @@
  * parts do the work: SocketLink (the socket, takeover), inbound.ts (what a client frame is),
  * ResumeLedger (byte offsets and final numbers), SpeechPipeline (VAD → transcriber), Outbox (what
  * is sent, and a final's bookkeeping), SessionTimers (idle, lifetime, resume window), SessionEnd
- * (the end sequence and its deadline).
+ * (the end sequence and its deadline). Longer than the house's 300 lines because of that wiring:
+ * each remaining method is one decision about the session as a whole (what a frame, a close, an
+ * idle socket or a failure means for it), and splitting them would spread one decision over files.
  */
 
 import { AudioInput } from "../audio/audio-input";

@@ -23,6 +23,9 @@
  * than MAX_RUNNING_MS, is withdrawn when it fires.
  *
  * Queue depth and waiting time are measured (`stats`) for the benchmark and the soak.
+ *
+ * Longer than the house's 300 lines, on purpose: who may run now (the queues, the grant, the
+ * turn and the timers that withdraw stale grants) is one invariant, read and changed as a whole.
  */
 import { createLogger } from "../runtime/log.ts";
 import { awaitTurnEnd, TurnEnd } from "../runtime/own-context.ts";
