@@ -6,6 +6,7 @@ import type { DecodeOptions, SampledToken } from "../src/stt/whisper/decode-type
 import { favoured } from "../src/stt/whisper/keyterm-bias";
 import { applyLogitRules, type GenerationConfig, logitRules } from "../src/stt/whisper/logit-rules";
 import { findRepetition } from "../src/stt/whisper/repetition";
+import { BURST_GAP_FRAMES, noSpeechVerdict, vadEvidence } from "../src/stt/whisper/speech-evidence";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
 import {
   createWhisperModel,
@@ -13,12 +14,7 @@ import {
   type WhisperModel,
   windowFrames,
 } from "../src/stt/whisper/transcribe";
-import {
-  BURST_GAP_FRAMES,
-  buildTranscript,
-  noSpeechVerdict,
-  vadEvidence,
-} from "../src/stt/whisper/transcript";
+import { buildTranscript } from "../src/stt/whisper/transcript";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { wordErrorRate } from "./helpers/wer";
 import { whisperFile, whisperJson } from "./helpers/whisper-files";

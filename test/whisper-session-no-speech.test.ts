@@ -1,5 +1,5 @@
 /**
- * The no-speech decision's margins (src/stt/whisper/transcript.ts noSpeechVerdict), measured on
+ * The no-speech decision's margins (src/stt/whisper/speech-evidence.ts noSpeechVerdict), measured on
  * the prepared models in workerd ("whisper" project of vitest.config.ts). Two populations, each
  * run through Silero (VAD evidence) and Whisper (no-speech probability, average log-probability,
  * compression ratio) the way a session would see an utterance:
@@ -16,8 +16,12 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadWhisper } from "../src/stt/model-store";
+import {
+  noSpeechVerdict,
+  type SpeechEvidence,
+  vadEvidence,
+} from "../src/stt/whisper/speech-evidence";
 import { createWhisperModel, transcribe, type WhisperModel } from "../src/stt/whisper/transcribe";
-import { noSpeechVerdict, type SpeechEvidence, vadEvidence } from "../src/stt/whisper/transcript";
 import { primedVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
 import { fixture, manifest, pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { brownNoise, hum, melody, whiteNoise } from "./helpers/generated-audio";

@@ -6,8 +6,8 @@
 import type { Logger } from "../runtime/log";
 import { VAD_FRAME_SAMPLES } from "../vad/silero";
 import { TRANSCRIBER_SAMPLE_RATE, type Transcript, type TranscriptWord } from "./transcriber";
+import { noSpeechVerdict, type VadEvidence } from "./whisper/speech-evidence";
 import type { transcribe } from "./whisper/transcribe";
-import { noSpeechVerdict, type VadEvidence } from "./whisper/transcript";
 
 export type WhisperResult = Awaited<ReturnType<typeof transcribe>>;
 

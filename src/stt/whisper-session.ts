@@ -39,8 +39,8 @@ import {
   type TranscriberSession,
 } from "./transcriber";
 import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
+import { type VadEvidence, vadEvidence } from "./whisper/speech-evidence";
 import { transcribe, type WhisperModel } from "./whisper/transcribe";
-import { type VadEvidence, vadEvidence } from "./whisper/transcript";
 import { empty, noText, toTranscript, type WhisperResult } from "./whisper-result";
 
 /** Audio added to the utterance before the next interim, in seconds (adapts between these). */

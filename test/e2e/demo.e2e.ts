@@ -43,7 +43,7 @@ const STOP_AFTER_SECONDS = 2;
  * it only when the stream started early enough in the clip, until its state was primed with
  * silence (src/vad/silero.ts, VAD_PRIMING_FRAMES); then, in 1 run in 3, because Whisper's decode
  * of it scored a no-speech probability just above the verdict's old bound (NO_SPEECH_CONFIDENT,
- * src/stt/whisper/transcript.ts). The audio the page sent is saved as demo-sent.wav beside the
+ * src/stt/whisper/speech-evidence.ts). The audio the page sent is saved as demo-sent.wav beside the
  * screenshots, to replay a failing run offline.
  */
 const MAX_ERRORS = 2;

@@ -190,7 +190,7 @@ export function findRepetition(
   }: {
     /** Decoding has ended: the last word is complete. */
     final?: boolean;
-    /** Lengths of the bursts of speech the VAD heard in the audio (transcript.ts VadEvidence). */
+    /** Lengths of the bursts of speech the VAD heard in the audio (speech-evidence.ts VadEvidence). */
     speechBursts?: readonly number[];
   } = {},
 ): RepetitionCut | undefined {

@@ -16,13 +16,9 @@ import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
+import { NO_SPEECH_THRESHOLD } from "./speech-evidence.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
-import {
-  buildTranscript,
-  compressionRatio,
-  NO_SPEECH_THRESHOLD,
-  type Transcript,
-} from "./transcript.ts";
+import { buildTranscript, compressionRatio, type Transcript } from "./transcript.ts";
 
 /**
  * Whisper's temperature fallback (openai/whisper transcribe: temperatures 0, 0.2 … 1.0, retry
@@ -149,7 +145,7 @@ export interface TranscribeOptions {
    */
   beamSize?: number;
   /**
-   * Lengths of the bursts of speech the VAD heard in the audio (transcript.ts VadEvidence): let
+   * Lengths of the bursts of speech the VAD heard in the audio (speech-evidence.ts VadEvidence): let
    * the repetition guard keep a word said twice (repetition.ts).
    */
   speechBursts?: readonly number[];
