@@ -5,7 +5,7 @@
  * by 0.6–1.4 s of silence, looped — paced faster than real time (2×: 30 minutes), under the flood
  * cap: at 4× a 4-minute trial, on a machine running other tests, fell 20 s behind and was closed
  * 1008 (one session's VAD frames wait for the isolate's lock between the decoder's runs). Through
- * wrangler's inspector (bench/inspector.ts) it reads V8's JS heap after a forced GC before the
+ * wrangler's inspector (scripts/lib/inspector.ts) it reads V8's JS heap after a forced GC before the
  * session, every ten minutes of audio during it, and after it ended; plus ORT's WebAssembly heap
  * and the workerd processes' RSS at the same moments.
  *
@@ -19,9 +19,9 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import { rss, startDevWorker } from "./dev-worker.ts";
-import { type HeapUsage, Inspector } from "./inspector.ts";
 import type { Section } from "./report.ts";
 import { loadClips, PERSIST_DIR, runNode, SETUP_TIMEOUT_MS } from "./whisper.ts";
 import { runSession, SAMPLE_RATE } from "./whisper-session.ts";

@@ -1,10 +1,10 @@
 /**
- * Reads the eval clips (16-bit PCM WAV) in Node. The parsing is test/helpers/wav.ts, the one the
+ * Reads the eval clips (16-bit PCM WAV) in Node. The parsing is scripts/lib/eval/wav.ts, the one the
  * tests use inside workerd (pure, so Node runs it too); this file only reads the disk.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parseWav, pcm16ToFloat, type Wav } from "../test/helpers/wav.ts";
+import { parseWav, pcm16ToFloat, type Wav } from "../scripts/lib/eval/wav.ts";
 
 export interface Clip {
   file: string;

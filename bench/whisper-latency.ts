@@ -13,7 +13,7 @@
  * the mode's kind (from_finalize, or speech_final) and ends between the utterance's last speech
  * frame (an early final: decoded from the first silence) and shortly after the decision.
  */
-import { wordErrorRate } from "../test/helpers/wer.ts";
+import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
 import { median, ms, p95 } from "./report.ts";
 import { type Endpoint, replayEndpoints } from "./whisper-endpoints.ts";
 import { FRAME_SAMPLES, runSession, SAMPLE_RATE, type SessionRun } from "./whisper-session.ts";

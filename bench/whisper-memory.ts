@@ -11,8 +11,9 @@
  *   (VmHWM, reset at the baseline), whose growth over the baseline bounds what the models cost the
  *   process, allocator slack and ORT's compiled code included.
  */
+
+import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { type DevWorker, resetPeakRss, rss, startDevWorker } from "./dev-worker.ts";
-import { type HeapUsage, Inspector } from "./inspector.ts";
 import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire.ts";
 
 /** A cold load reads 41 MB from local R2, hashes it and builds two sessions: seconds. */

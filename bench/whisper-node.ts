@@ -12,11 +12,11 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession } from "onnxruntime-web/wasm";
+import { parseWav, pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
 import { captureWasmHeap } from "../scripts/lib/wasm-heap.ts";
 import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules.ts";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer.ts";
-import { parseWav, pcm16ToFloat } from "../test/helpers/wav.ts";
 import type { NodeBaseline, NodeBaselineClip, NodeBaselineJob } from "./whisper-wire.ts";
 
 let heapBytes: () => number = () => 0;

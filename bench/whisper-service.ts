@@ -7,12 +7,12 @@
  * Order: a readiness request (the isolate exists, nothing loaded: the RSS baseline), a cold session
  * (its handshake loads the models: the cold-load figure; its clip also warms V8 up), then every
  * clip once. Memory last: RSS of the worker's workerd, then — with DevTools attached, which would
- * slow wasm down, hence last — ORT's heap and V8's heap of the isolate (bench/inspector.ts).
+ * slow wasm down, hence last — ORT's heap and V8's heap of the isolate (scripts/lib/inspector.ts).
  */
 import { randomBytes } from "node:crypto";
+import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
 import { resetPeakRss, rss, startDevWorker } from "./dev-worker.ts";
-import { type HeapUsage, Inspector } from "./inspector.ts";
 import { type LatencyClip, type LatencyModeResult, runLatencyModes } from "./whisper-latency.ts";
 import { runSession, type SessionRun } from "./whisper-session.ts";
 

@@ -21,12 +21,12 @@
 import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { type ManifestRow, parseManifest } from "../scripts/lib/eval/manifest.ts";
+import { parseWav, pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
+import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
+import type { HeapUsage } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import { MAX_UTTERANCE_SECONDS } from "../src/session/caps.ts";
-import { type ManifestRow, parseManifest } from "../test/helpers/manifest.ts";
-import { parseWav, pcm16ToFloat } from "../test/helpers/wav.ts";
-import { wordErrorRate } from "../test/helpers/wer.ts";
-import type { HeapUsage } from "./inspector.ts";
 import {
   type BenchContext,
   median,

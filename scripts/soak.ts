@@ -30,9 +30,9 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { parseManifest } from "../test/helpers/manifest.ts";
-import { parseWav } from "../test/helpers/wav.ts";
 import { resolveAdminToken } from "./admin.ts";
+import { parseManifest } from "./lib/eval/manifest.ts";
+import { parseWav } from "./lib/eval/wav.ts";
 import { HandshakeRefused, type Refusal, ResumableClient } from "./lib/resumable-client.ts";
 import { Monitor, type MonitorResult } from "./soak/monitor.ts";
 import {

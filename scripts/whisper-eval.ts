@@ -38,9 +38,9 @@ import {
   transcribe,
   type WhisperModel,
 } from "../src/stt/whisper/transcribe.ts";
-import { type ManifestRow, parseManifest } from "../test/helpers/manifest.ts";
-import { parseWav, pcm16ToFloat } from "../test/helpers/wav.ts";
-import { wordErrorRate } from "../test/helpers/wer.ts";
+import { type ManifestRow, parseManifest } from "./lib/eval/manifest.ts";
+import { parseWav, pcm16ToFloat } from "./lib/eval/wav.ts";
+import { wordErrorRate } from "./lib/eval/wer.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const shared = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared");

@@ -4,10 +4,10 @@
  * each way a stream can be wrong.
  */
 import { describe, expect, it } from "vitest";
+import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import { AudioFormatError } from "../src/audio/audio-format";
 import { MAX_OPUS_PACKET_BYTES, OggOpusDemuxer } from "../src/audio/ogg-opus-demuxer";
 import { opusHead } from "./helpers/containers";
-import { pseudoRandomBytes } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
 
 /** Ogg's CRC-32 bit by bit from RFC 3533's definition (poly 0x04C11DB7, MSB first, init 0). */

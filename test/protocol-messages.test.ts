@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import {
   binaryFrameMeansCloseStream,
   looksLikeControlFrame,
@@ -33,7 +34,6 @@ import {
   type TranscriptLike,
 } from "../src/protocol/messages";
 import { parseListenOptions } from "../src/protocol/options";
-import { pseudoRandomBytes } from "./helpers/random";
 
 const utf8 = new TextEncoder();
 const MODEL: ModelInfo = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../scripts/lib/eval/random";
 import { StreamingResampler } from "../src/audio/resampler";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
-import { seededRandom } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
 
 /** Resamples `input` in chunks of the given sizes (the rest in one last chunk), then flushes. */

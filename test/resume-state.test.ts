@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import {
   type EarshotSessionMessage,
   KeptAudio,
   parseResumeMessage,
   ResumeState,
 } from "../scripts/lib/resume-state.ts";
-import { pseudoRandomBytes } from "./helpers/random";
 
 const FRAME = 640;
 

@@ -6,6 +6,7 @@
  * committed); each test picks samples its format represents exactly, so equality is exact.
  */
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../scripts/lib/eval/random";
 import { alawCompress } from "./helpers/audio";
 import {
   handshake,
@@ -16,7 +17,6 @@ import {
   withoutIds,
 } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
-import { seededRandom } from "./helpers/random";
 import { expectSlotReleased } from "./helpers/sessions";
 import { newAccountWithKey } from "./setup/accounts-app";
 

@@ -9,12 +9,12 @@
  * decoder and sent as raw 48 kHz linear32: the session must produce an identical transcript.
  */
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../scripts/lib/eval/random";
 import { OggOpusDemuxer, oggCrc } from "../src/audio/ogg-opus-demuxer";
 import { OpusStreamDecoder } from "../src/audio/opus-decoder";
 import { type ServerJson, sha256Hex, TestClient, transcriptOf, withoutIds } from "./helpers/client";
 import { el, id, opusHead, size, text } from "./helpers/containers";
 import { oggOpusFixture, wavFixture } from "./helpers/fixtures";
-import { seededRandom } from "./helpers/random";
 import { concat } from "./helpers/typed-arrays";
 import { ADMIN_TOKEN, send } from "./setup/accounts-app";
 

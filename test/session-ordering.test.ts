@@ -5,9 +5,9 @@
  * large frames (the fake transcriber's words fingerprint every sample it was fed, with offsets).
  */
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../scripts/lib/eval/random";
 import { type ServerJson, sha256Hex, TestClient, withoutIds } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
-import { seededRandom } from "./helpers/random";
 
 const Q = "?encoding=linear16&sample_rate=16000&interim_results=true&vad_events=true";
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import {
   BYTES_PER_SECOND,
   buildPrograms,
@@ -15,7 +16,6 @@ import {
   splitSessions,
   tally,
 } from "../scripts/soak/verdict.ts";
-import { pseudoRandomBytes } from "./helpers/random";
 
 function final(
   start: number,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { normalizeWords, wordErrorRate } from "./helpers/wer";
+import { normalizeWords, wordErrorRate } from "../scripts/lib/eval/wer";
 
 describe("WER helper", () => {
   it("ignores case and punctuation, and splits hyphenated words", () => {

@@ -1,5 +1,6 @@
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
+import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { createSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
 import type { DecodeOptions, SampledToken } from "../src/stt/whisper/decode-types";
@@ -16,7 +17,6 @@ import {
 } from "../src/stt/whisper/transcribe";
 import { buildTranscript } from "../src/stt/whisper/transcript";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
-import { wordErrorRate } from "./helpers/wer";
 import { whisperFile, whisperJson } from "./helpers/whisper-files";
 
 /*

@@ -11,6 +11,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { MAX_QUEUED_AUDIO_SECONDS } from "../src/session/caps";
 import { MAX_PENDING_FINALS_PER_SESSION } from "../src/stt/inference-scheduler";
 import modelManifest from "../src/stt/model-manifest.json";
@@ -29,7 +30,6 @@ import {
   transcribe,
 } from "./helpers/sessions";
 import { concat } from "./helpers/typed-arrays";
-import { wordErrorRate } from "./helpers/wer";
 
 const Q = "?encoding=linear16&sample_rate=16000";
 /** Bytes of one second of 16 kHz linear16. */

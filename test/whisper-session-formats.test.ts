@@ -14,12 +14,12 @@
  * mutation tried) cost JFK a word and failed this test.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { finalText } from "./helpers/accuracy";
 import { floatToAlaw, floatToFloat32, floatToMulaw, floatToPcm16, resample } from "./helpers/audio";
 import { frames, TestClient } from "./helpers/client";
 import { manifest, oggOpusFixture, pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
-import { wordErrorRate } from "./helpers/wer";
 
 beforeAll(seedModels);
 

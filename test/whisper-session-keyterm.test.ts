@@ -6,12 +6,12 @@
  * another session's decode.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { allWords, finalText, streamClip } from "./helpers/accuracy";
 import { frames, TestClient } from "./helpers/client";
 import { type ManifestRow, manifest, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
 import { concat } from "./helpers/typed-arrays";
-import { wordErrorRate } from "./helpers/wer";
 
 beforeAll(seedModels);
 

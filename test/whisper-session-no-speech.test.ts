@@ -15,6 +15,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { loadWhisper } from "../src/stt/model-store";
 import {
   noSpeechVerdict,
@@ -26,7 +27,6 @@ import { primedVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad
 import { fixture, manifest, pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { brownNoise, hum, melody, whiteNoise } from "./helpers/generated-audio";
 import { seedModels } from "./helpers/models";
-import { wordErrorRate } from "./helpers/wer";
 
 const RATE = 16_000;
 

@@ -6,10 +6,10 @@
  * starts 0 … 320 ms); primed with silence (src/vad/silero.ts) it is found at all of them.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { deletionRuns, finalText, streamClip } from "./helpers/accuracy";
 import { manifest, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
-import { wordErrorRate } from "./helpers/wer";
 
 /** Where the stream starts in the clip: every 40 ms over 320 ms (10 VAD frames). */
 const CUTS_MS = [0, 40, 80, 120, 160, 200, 240, 280, 320];

@@ -9,12 +9,12 @@
  * segment timed from the wrong token, the pre-roll miscounted) fails here.
  */
 import { describe, expect, it } from "vitest";
+import { normalizeWords, wordErrorRate } from "../scripts/lib/eval/wer";
 import { streamClip } from "./helpers/accuracy";
 import type { ServerJson } from "./helpers/client";
 import { fixture, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
 import { concat } from "./helpers/typed-arrays";
-import { normalizeWords, wordErrorRate } from "./helpers/wer";
 
 const Q = "?encoding=linear16&sample_rate=16000";
 const CLIPS = ["psx_librivox_0870", "psx_librivox_0880", "psx_librivox_0890"];

@@ -6,13 +6,13 @@
  */
 
 import { beforeAll, describe, expect, it } from "vitest";
+import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { wasmHeapBytes } from "../src/runtime/ort";
 import { MAX_QUEUED_AUDIO_SECONDS, MAX_UTTERANCE_SECONDS } from "../src/session/caps";
 import { frames, type ServerJson, TestClient } from "./helpers/client";
 import { manifest, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
 import { concat } from "./helpers/typed-arrays";
-import { wordErrorRate } from "./helpers/wer";
 
 const Q = "?encoding=linear16&sample_rate=16000";
 /** 1.2 s of silence: enough for the 500 ms endpoint after the last word. */

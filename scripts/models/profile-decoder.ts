@@ -21,7 +21,7 @@ import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
 import type { GenerationConfig } from "../../src/stt/whisper/logit-rules.ts";
 import type { AddedTokens, Vocab } from "../../src/stt/whisper/tokenizer.ts";
-import { parseWav, pcm16ToFloat } from "../../test/helpers/wav.ts";
+import { parseWav, pcm16ToFloat } from "../lib/eval/wav.ts";
 import { captureWasmHeap } from "../lib/wasm-heap.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "..", "..");

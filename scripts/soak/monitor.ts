@@ -2,12 +2,12 @@
  * Server-side readings while the live phase runs, each on its own timer:
  * - the isolate's inference queue and ORT's WASM heap (GET /admin/isolate) every second;
  * - every account's active sessions (GET /v1/sessions) every 2 s: never more than its limit;
- * - V8's JS heap through wrangler's inspector (bench/inspector.ts) every 5 s, when a port is
+ * - V8's JS heap through wrangler's inspector (scripts/lib/inspector.ts) every 5 s, when a port is
  *   given. The inspector answers only while the isolate is idle, so a reading can be late or
  *   missing under load; a missed reading is counted, not fatal.
  * A reading that fails is recorded with its error; the soak reports them.
  */
-import { Inspector } from "../../bench/inspector.ts";
+import { Inspector } from "../lib/inspector.ts";
 import type { Service, SoakAccount } from "./service.ts";
 
 const ISOLATE_EVERY_MS = 1_000;

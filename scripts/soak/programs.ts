@@ -15,7 +15,7 @@
  * Pauses and drops change *when* audio arrives, never *what* audio: every program's finals must
  * equal those of the same program streamed alone, without pauses or drops.
  */
-import { seededRandom } from "../../test/helpers/random.ts";
+import { seededRandom } from "../lib/eval/random.ts";
 
 export const SAMPLE_RATE = 16_000;
 /** PCM16 mono: 2 bytes a sample, 32 000 bytes a second. */

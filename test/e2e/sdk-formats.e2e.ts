@@ -17,7 +17,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { DeepgramClient } from "@deepgram/sdk";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { deletionRuns, wordErrorRate } from "../helpers/wer";
+import { deletionRuns, wordErrorRate } from "../../scripts/lib/eval/wer";
 import {
   type AdminAccount,
   BYTES_PER_SECOND,

@@ -1,5 +1,5 @@
 /** Deterministic pseudo-random sources for tests, seeded so a failure reproduces. */
-import { seeded } from "../../src/stt/whisper/decode.ts";
+import { seeded } from "../../../src/stt/whisper/decode.ts";
 
 /** Pseudo-random bytes (xorshift32; a seed of 0 is taken as 1, which xorshift needs). */
 export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
