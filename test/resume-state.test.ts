@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import {
-  type EarshotSessionMessage,
   KeptAudio,
   parseResumeMessage,
   ResumeState,
+  type SessionAnswer,
 } from "../scripts/lib/resume-state.ts";
 
 const FRAME = 640;
@@ -18,7 +18,7 @@ function produce(audio: KeptAudio, bytes: Uint8Array, from: number, to: number):
   for (let at = from; at < to; at += FRAME) audio.append(bytes.subarray(at, at + FRAME));
 }
 
-function session(overrides: Partial<EarshotSessionMessage> = {}): EarshotSessionMessage {
+function session(overrides: Partial<SessionAnswer> = {}): SessionAnswer {
   return {
     type: "EarshotSession",
     sessionId: "3f0c2b1a-0000-4000-8000-000000000001",
@@ -153,7 +153,7 @@ describe("ResumeState", () => {
       state.resumeParams();
       return state;
     };
-    const bad: Partial<EarshotSessionMessage>[] = [
+    const bad: Partial<SessionAnswer>[] = [
       { resumed: false, audioBytes: 2 * FRAME, finals: 2 },
       { resumed: true, sessionId: "another", audioBytes: 2 * FRAME, finals: 2 },
       { resumed: true, audioBytes: FRAME, finals: 2 }, // holds less than it acknowledged

@@ -10,10 +10,10 @@
  * a resumed connection replays are flagged as replays.
  */
 import {
-  type EarshotSessionMessage,
   parseResumeMessage,
   type ResumePlan,
   ResumeState,
+  type SessionAnswer,
 } from "./resume-state.ts";
 import { connectWebSocket, type WsClosed, type WsSocket } from "./ws-client.ts";
 
@@ -106,7 +106,7 @@ export class ResumableClient {
   #closeWaiters: Array<(closed: WsClosed) => void> = [];
   /** How the current connection ended; null while it is open (or opening). */
   #closed: WsClosed | null = null;
-  #sessionWaiter: ((message: EarshotSessionMessage) => void) | null = null;
+  #sessionWaiter: ((message: SessionAnswer) => void) | null = null;
   #closeStreamSent = false;
   resumes = 0;
 
@@ -263,14 +263,14 @@ export class ResumableClient {
    */
   async #connect(
     query: Record<string, string>,
-  ): Promise<{ session: Promise<EarshotSessionMessage> | null }> {
+  ): Promise<{ session: Promise<SessionAnswer> | null }> {
     const { baseUrl, key, auth = "header", handshakeTimeoutMs, resumable } = this.#options;
     const url = new URL("/v1/listen", baseUrl);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
     let cancelSessionTimer = () => {};
     const session = !resumable
       ? null
-      : new Promise<EarshotSessionMessage>((resolve, reject) => {
+      : new Promise<SessionAnswer>((resolve, reject) => {
           const timer = setTimeout(
             () => reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`)),
             SESSION_MESSAGE_TIMEOUT_MS,

@@ -14,6 +14,11 @@
  *   finals: F}` (H' ≥ R, F ≥ k), re-sends finals k..F-1, and the client re-sends its audio from R.
  */
 
+import type {
+  EarshotAckMessage,
+  EarshotSessionMessage,
+} from "../../src/protocol/earshot-messages.ts";
+
 /** The audio stream as the client sees it: produced, sent on the current connection, acknowledged. */
 export class KeptAudio {
   /** Chunks still kept, in stream order; the first starts at `#keptFrom`. */
@@ -155,7 +160,8 @@ export class KeptAudio {
   }
 }
 
-export interface EarshotSessionMessage {
+/** The server's EarshotSession (src/protocol/earshot-messages.ts), checked and in the client's terms. */
+export interface SessionAnswer {
   type: "EarshotSession";
   sessionId: string;
   resumed: boolean;
@@ -164,10 +170,14 @@ export interface EarshotSessionMessage {
   resumeWindowMs: number;
 }
 
-export interface EarshotAckMessage {
+/** The server's EarshotAck, checked. */
+export interface AckAnswer {
   type: "EarshotAck";
   audioBytes: number;
 }
+
+/** A wire message's fields as received: named by the server's own type, not yet checked. */
+type Unchecked<T> = { [K in keyof T]?: unknown };
 
 const isCount = (value: unknown): value is number =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
@@ -178,13 +188,16 @@ const isCount = (value: unknown): value is number =>
  */
 export function parseResumeMessage(
   message: Record<string, unknown>,
-): EarshotSessionMessage | EarshotAckMessage | null {
+): SessionAnswer | AckAnswer | null {
   if (message.type === "EarshotAck") {
-    if (!isCount(message.audio_bytes)) throw new Error("EarshotAck without a valid audio_bytes");
-    return { type: "EarshotAck", audioBytes: message.audio_bytes };
+    const { audio_bytes } = message as Unchecked<EarshotAckMessage>;
+    if (!isCount(audio_bytes)) throw new Error("EarshotAck without a valid audio_bytes");
+    return { type: "EarshotAck", audioBytes: audio_bytes };
   }
   if (message.type !== "EarshotSession") return null;
-  const { session_id, resumed, audio_bytes, finals, resume_window_ms } = message;
+  // Named by the server's type: a field renamed there no longer compiles here.
+  const { session_id, resumed, audio_bytes, finals, resume_window_ms } =
+    message as Unchecked<EarshotSessionMessage>;
   if (
     typeof session_id !== "string" ||
     session_id === "" ||
@@ -241,7 +254,7 @@ export class ResumeState {
   }
 
   /** The first connection's EarshotSession. */
-  started(message: EarshotSessionMessage): void {
+  started(message: SessionAnswer): void {
     if (this.#sessionId !== null) throw new Error("a second EarshotSession on one connection");
     if (message.resumed || message.audioBytes !== 0 || message.finals !== 0) {
       throw new Error(`a new session announced itself as ${JSON.stringify(message)}`);
@@ -249,7 +262,7 @@ export class ResumeState {
     this.#sessionId = message.sessionId;
   }
 
-  ack(message: EarshotAckMessage): void {
+  ack(message: AckAnswer): void {
     this.audio.ack(message.audioBytes);
   }
 
@@ -280,7 +293,7 @@ export class ResumeState {
   }
 
   /** The resumed connection's EarshotSession: checks it, rewinds the audio to the offset. */
-  resumed(message: EarshotSessionMessage): ResumePlan {
+  resumed(message: SessionAnswer): ResumePlan {
     const pending = this.#pendingResume;
     if (pending === null) throw new Error("EarshotSession on a resume that was never asked for");
     this.#pendingResume = null;
