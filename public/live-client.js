@@ -8,8 +8,11 @@
  * reconnects to the same session with session_id, resume_offset and finals_received, re-sends the
  * audio the server had not acknowledged, and the transcript goes on exactly as if nothing had
  * happened. Only when the session cannot be resumed (it ended, or its server restarted) does the
- * page start a new one.
+ * page start a new one. What to keep and what a resume asks for is resume-state.js, the same
+ * module the Node client runs.
  */
+
+import { parseResumeMessage, ResumeState } from "./resume-state.js";
 
 /** Query options sent on every connection (PROTOCOL.md "Handshake"). */
 export const LISTEN_OPTIONS = {
@@ -65,12 +68,14 @@ const STABLE_CONNECTION_MS = 5_000;
 const STOP_TIMEOUT_MS = 30_000;
 /**
  * Sent audio the server has not acknowledged yet, kept to re-send after a drop. The server
- * acknowledges about once a second, so this holds ~1 s plus what is in flight; the cap, 30 s at
- * 50 ms per frame = 600 frames × 1 600 bytes = 960 KB, only matters if acks stop coming while
- * the socket stays open. At the cap the oldest frames are forgotten: a later resume from there is
- * refused as a gap and the page starts a new session instead.
+ * acknowledges about once a second, so this holds ~1 s plus what is in flight; the cap, 30 s of
+ * PCM16 at 16 kHz = 960 000 bytes, only matters if acks stop coming while the socket stays open.
+ * Past it the session cannot be resumed exactly: the page stops keeping audio for it, and a drop
+ * then starts a new session.
  */
-const MAX_KEPT_FRAMES = 600;
+const MAX_KEPT_BYTES = 30 * 2 * SAMPLE_RATE;
+/** A resume re-sends the kept audio in pieces of one captured frame (50 ms of PCM16). */
+const RESEND_PIECE_BYTES = 1_600;
 /** Send KeepAlive when no audio went out for this long; the server closes after 10 s idle. */
 const KEEPALIVE_AFTER_MS = 3_000;
 
@@ -222,14 +227,16 @@ export class LiveClient {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */ this.keepAliveTimer = undefined;
     /** @type {(() => void) | null} */ this.onStopped = null;
-    /** @type {string | null} The session to resume after a drop (from EarshotSession). */
-    this.sessionId = null;
+    /**
+     * The session's resume state (its id, the audio not yet acknowledged, the finals received);
+     * null when it cannot be resumed: WebM, or kept audio past MAX_KEPT_BYTES.
+     * @type {ResumeState | null}
+     */
+    this.resume = null;
     /** Bytes of audio sent in this session: the stream offset of the next byte. */
     this.streamBytes = 0;
-    /** @type {Array<{ end: number, pcm: ArrayBuffer }>} Sent, not yet acknowledged. */
-    this.kept = [];
-    /** Final Results received in this session (a resume asks for the rest). */
-    this.finalsReceived = 0;
+    /** Audio may go out on the current socket: it is open and, for a resume, the server answered. */
+    this.live = false;
   }
 
   /** @param {ConnectionState} state */
@@ -267,7 +274,7 @@ export class LiveClient {
   sendFrame(pcm, capturedAt, endSample) {
     if (!this.running || this.stopping) return;
     const socket = this.socket;
-    if (socket?.readyState === WebSocket.OPEN) {
+    if (this.live && socket?.readyState === WebSocket.OPEN) {
       this.#send(socket, pcm, capturedAt, endSample);
       return;
     }
@@ -292,9 +299,15 @@ export class LiveClient {
   #send(socket, pcm, capturedAt, endSample) {
     socket.send(pcm);
     this.streamBytes += pcm.byteLength;
-    if (this.format === "pcm") {
-      this.kept.push({ end: this.streamBytes, pcm });
-      if (this.kept.length > MAX_KEPT_FRAMES) this.kept.shift();
+    const resume = this.resume;
+    if (resume !== null) {
+      try {
+        resume.audio.append(new Uint8Array(pcm));
+        resume.audio.takeForWire(pcm.byteLength); // sent above
+      } catch (error) {
+        console.warn("audio no longer kept for a resume: a drop will start a new session", error);
+        this.resume = null;
+      }
     }
     this.lastSentAt = performance.now();
     this.frameTimes.push([endSample ?? this.streamBytes / 2, capturedAt]);
@@ -327,16 +340,10 @@ export class LiveClient {
     const params = new URLSearchParams(
       this.format === "webm" ? CONTAINER_LISTEN_OPTIONS : LISTEN_OPTIONS,
     );
-    // Resume from the first byte not acknowledged: the server drops what it already has.
-    const resumeFrom = this.kept[0]
-      ? this.kept[0].end - this.kept[0].pcm.byteLength
-      : this.streamBytes;
-    const resuming = this.sessionId !== null;
-    if (this.sessionId !== null) {
-      params.set("session_id", this.sessionId);
-      params.set("resume_offset", String(resumeFrom));
-      params.set("finals_received", String(this.finalsReceived));
-    }
+    // Resume from the last acknowledged byte: the server drops what it holds beyond it.
+    const resumeParams = this.resume?.sessionId != null ? this.resume.resumeParams() : null;
+    const resuming = resumeParams !== null;
+    for (const [name, value] of Object.entries(resumeParams ?? {})) params.set(name, value);
     const query = params.toString();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/v1/listen?${query}`, [
@@ -345,24 +352,13 @@ export class LiveClient {
     ]);
     socket.binaryType = "arraybuffer";
     this.socket = socket;
+    this.live = false;
     let openedAt = 0;
     socket.onopen = () => {
       openedAt = performance.now();
       this.#setState({ kind: "open" });
-      if (resuming) {
-        // Already counted in the session's timeline: re-sent as they were, in order.
-        for (const { pcm } of this.kept) socket.send(pcm);
-      }
-      // Audio captured while connecting goes first, in order.
-      const frames = this.pending;
-      const times = this.pendingTimes;
-      const ends = this.pendingEnds;
-      this.pending = [];
-      this.pendingTimes = [];
-      this.pendingEnds = [];
-      for (const [i, pcm] of frames.entries()) {
-        this.#send(socket, pcm, times[i] ?? performance.now(), ends[i]);
-      }
+      // A resumed connection waits for the server's EarshotSession: it says where to re-send from.
+      if (!resuming) this.#goLive(socket);
     };
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") return; // the server sends only text frames
@@ -374,21 +370,20 @@ export class LiveClient {
         console.error("unreadable server message", event.data, error);
         return;
       }
-      if (message.type === "EarshotSession") {
-        this.sessionId = message.session_id;
-        return;
-      }
-      if (message.type === "EarshotAck") {
-        this.kept = this.kept.filter((frame) => frame.end > message.audio_bytes);
+      if (message.type === "EarshotSession" || message.type === "EarshotAck") {
+        this.#onResumeMessage(socket, message, resuming);
         return;
       }
       const isFinal = message.type === "Results" && message.is_final;
-      if (isFinal) this.finalsReceived++;
+      if (isFinal) this.resume?.final();
       const timing = isFinal ? this.#timing(message) : null;
       this.handlers.onMessage(message, timing);
     };
     socket.onclose = (event) => {
-      if (this.socket === socket) this.socket = null;
+      if (this.socket === socket) {
+        this.socket = null;
+        this.live = false;
+      }
       if (this.stopping || !this.running) {
         this.onStopped?.();
         return;
@@ -418,6 +413,52 @@ export class LiveClient {
   }
 
   /**
+   * Audio may go out on `socket`: first what was captured while connecting, in order.
+   * @param {WebSocket} socket
+   */
+  #goLive(socket) {
+    this.live = true;
+    const frames = this.pending;
+    const times = this.pendingTimes;
+    const ends = this.pendingEnds;
+    this.pending = [];
+    this.pendingTimes = [];
+    this.pendingEnds = [];
+    for (const [i, pcm] of frames.entries()) {
+      this.#send(socket, pcm, times[i] ?? performance.now(), ends[i]);
+    }
+  }
+
+  /**
+   * EarshotSession and EarshotAck (resumable sessions only). A resumed connection's EarshotSession
+   * is checked against what was asked, then the audio from the resume offset is re-sent as it
+   * was and the connection goes live. An answer the protocol rules out is a server bug: the page
+   * says so and stops rather than stream into a session it cannot trust.
+   * @param {WebSocket} socket
+   * @param {Record<string, unknown>} message
+   * @param {boolean} resuming
+   */
+  #onResumeMessage(socket, message, resuming) {
+    const state = this.resume;
+    if (state === null) return; // WebM, or no longer resumable: nothing to keep track of
+    try {
+      const answer = parseResumeMessage(message);
+      if (answer?.type === "EarshotAck") state.ack(answer);
+      else if (answer?.type === "EarshotSession" && !resuming) state.started(answer);
+      else if (answer?.type === "EarshotSession") {
+        state.resumed(answer);
+        const audio = state.audio;
+        while (audio.backlog > 0) socket.send(audio.takeForWire(RESEND_PIECE_BYTES).bytes);
+        this.#goLive(socket);
+      }
+    } catch (error) {
+      console.error("the server broke the resume protocol", message, error);
+      this.#fail(`The server broke the resume protocol (${String(error)}). Press Start again.`);
+      socket.close(1000);
+    }
+  }
+
+  /**
    * @param {string} token
    * @param {string} query
    */
@@ -434,10 +475,8 @@ export class LiveClient {
   }
 
   #newSession() {
-    this.sessionId = null;
+    this.resume = this.format === "pcm" ? new ResumeState(MAX_KEPT_BYTES) : null;
     this.streamBytes = 0;
-    this.kept = [];
-    this.finalsReceived = 0;
     this.frameTimes = [];
   }
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import {
   KeptAudio,
   parseResumeMessage,
   ResumeState,
   type SessionAnswer,
-} from "../scripts/lib/resume-state.ts";
+} from "../public/resume-state.js";
+import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 
 const FRAME = 640;
 

@@ -1,7 +1,7 @@
 /**
  * A live-transcription client for Node scripts that can lose its connection and resume the session
- * (README "Resumable sessions"; the protocol state is scripts/lib/resume-state.ts). Without
- * `resumable` it is a plain Deepgram-style client of the same shape.
+ * (README "Resumable sessions"). The protocol state is public/resume-state.js, the same module the
+ * demo page runs. Without `resumable` it is a plain Deepgram-style client of the same shape.
  *
  * Audio is *produced* by the caller (`push`, at whatever pace its source has) and *sent* by the
  * client: at once while connected and caught up; kept while disconnected (a microphone does not
@@ -14,7 +14,7 @@ import {
   type ResumePlan,
   ResumeState,
   type SessionAnswer,
-} from "./resume-state.ts";
+} from "../../public/resume-state.js";
 import { connectWebSocket, type WsClosed, type WsSocket } from "./ws-client.ts";
 
 /** Re-sent backlog goes at 3× real time: "no more than a few times real time" (the protocol). */

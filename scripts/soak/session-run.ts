@@ -15,8 +15,9 @@
  * resumed connection may send it twice — to when the final arrived. Finals a resume replays are
  * not measured: they were produced while the client was away.
  */
+
+import type { ResumePlan } from "../../public/resume-state.js";
 import { HandshakeRefused, type Refusal, ResumableClient } from "../lib/resumable-client.ts";
-import type { ResumePlan } from "../lib/resume-state.ts";
 import type { WsClosed } from "../lib/ws-client.ts";
 import { BYTES_PER_SECOND, type Clip, type Program, ProgramAudio, UNIT_BYTES } from "./programs.ts";
 import { SoloGate } from "./solo-gate.ts";

@@ -1,8 +1,11 @@
+// @ts-check
 /**
  * The client's side of Earshot's resumable sessions (README "Resumable sessions"), as pure state:
  * which audio must be kept, what a reconnection asks for, and whether the server's answers are
- * consistent. No I/O here, so workerd tests exercise it directly (test/resume-state.test.ts);
- * scripts/lib/resumable-client.ts drives it over a socket.
+ * consistent. One implementation for every client: the demo page (live-client.js) loads it as it
+ * is, the Node client (scripts/lib/resumable-client.ts) and the tests import it
+ * (test/resume-state.test.ts). Plain JavaScript typed by JSDoc, so a browser runs it unbuilt;
+ * `npm run check` type-checks it (public/tsconfig.json). No I/O here.
  *
  * The protocol, from the client's side:
  * - first connection with `resumable=true`; the server says `EarshotSession` (its id), then
@@ -14,15 +17,13 @@
  *   finals: F}` (H' ≥ R, F ≥ k), re-sends finals k..F-1, and the client re-sends its audio from R.
  */
 
-import type {
-  EarshotAckMessage,
-  EarshotSessionMessage,
-} from "../../src/protocol/earshot-messages.ts";
+/** @typedef {import("../src/protocol/earshot-messages.ts").EarshotSessionMessage} EarshotSessionMessage */
+/** @typedef {import("../src/protocol/earshot-messages.ts").EarshotAckMessage} EarshotAckMessage */
 
 /** The audio stream as the client sees it: produced, sent on the current connection, acknowledged. */
 export class KeptAudio {
-  /** Chunks still kept, in stream order; the first starts at `#keptFrom`. */
-  #chunks: Uint8Array[] = [];
+  /** @type {Uint8Array[]} Chunks still kept, in stream order; the first starts at `#keptFrom`. */
+  #chunks = [];
   #keptFrom = 0;
   #produced = 0;
   /** Next byte to send on the current connection. */
@@ -30,52 +31,57 @@ export class KeptAudio {
   /** Highest byte ever sent (on any connection): the server cannot hold more than this. */
   #highWater = 0;
   #acked = 0;
-  readonly #maxKeptBytes: number;
+  /** @type {number} */
+  #maxKeptBytes;
 
   /**
-   * `maxKeptBytes`: what the client can afford to keep unacknowledged. Past it the session cannot
-   * be resumed exactly (audio would be missing), so `append` throws rather than drop audio.
+   * @param {number} maxKeptBytes what the client can afford to keep unacknowledged. Past it the
+   *   session cannot be resumed exactly (audio would be missing), so `append` throws rather than
+   *   drop audio.
    */
-  constructor(maxKeptBytes: number) {
+  constructor(maxKeptBytes) {
     this.#maxKeptBytes = maxKeptBytes;
   }
 
   /** Bytes produced by the source (the microphone, the program) so far. */
-  get produced(): number {
+  get produced() {
     return this.#produced;
   }
 
   /** The next byte to send on the current connection. */
-  get wire(): number {
+  get wire() {
     return this.#wire;
   }
 
   /** The highest byte ever sent, on any connection: no server can hold more. */
-  get highWater(): number {
+  get highWater() {
     return this.#highWater;
   }
 
   /** Latest acknowledged offset H (0 before any ack). */
-  get acked(): number {
+  get acked() {
     return this.#acked;
   }
 
   /** First byte still kept; everything below it is forgotten. */
-  get keptFrom(): number {
+  get keptFrom() {
     return this.#keptFrom;
   }
 
-  get keptBytes(): number {
+  get keptBytes() {
     return this.#produced - this.#keptFrom;
   }
 
   /** Bytes produced but not yet sent on the current connection. */
-  get backlog(): number {
+  get backlog() {
     return this.#produced - this.#wire;
   }
 
-  /** Adds the source's next bytes (copied: the caller may reuse its buffer). */
-  append(bytes: Uint8Array): void {
+  /**
+   * Adds the source's next bytes (copied: the caller may reuse its buffer).
+   * @param {Uint8Array} bytes
+   */
+  append(bytes) {
     if (this.keptBytes + bytes.byteLength > this.#maxKeptBytes) {
       throw new Error(
         `kept audio would exceed ${this.#maxKeptBytes} bytes (acked ${this.#acked}, produced ${this.#produced})`,
@@ -88,8 +94,10 @@ export class KeptAudio {
   /**
    * Takes up to `maxBytes` of the backlog for sending on the current connection and advances the
    * wire offset past them. Returns the offset they start at and the bytes (empty: nothing to send).
+   * @param {number} maxBytes
+   * @returns {{ offset: number, bytes: Uint8Array<ArrayBuffer> }}
    */
-  takeForWire(maxBytes: number): { offset: number; bytes: Uint8Array } {
+  takeForWire(maxBytes) {
     const offset = this.#wire;
     const end = Math.min(this.#produced, offset + maxBytes);
     const bytes = this.#read(offset, end);
@@ -103,8 +111,9 @@ export class KeptAudio {
    * sent; either would be a server bug, reported by throwing. Forgets what is no longer needed:
    * below the ack, but never at or above the wire offset (a resumed connection re-sends from its
    * resume offset, contiguously, even bytes the server turns out to hold already).
+   * @param {number} h
    */
-  ack(h: number): void {
+  ack(h) {
     if (!Number.isSafeInteger(h) || h < 0) throw new Error(`ack offset ${h} is not a byte count`);
     if (h < this.#acked) throw new Error(`ack went backwards: ${h} after ${this.#acked}`);
     if (h > this.#highWater) {
@@ -114,8 +123,11 @@ export class KeptAudio {
     this.#forget(Math.min(h, this.#wire));
   }
 
-  /** A new connection re-sends from `offset` (≥ the first kept byte, ≤ what was ever sent). */
-  rewind(offset: number): void {
+  /**
+   * A new connection re-sends from `offset` (≥ the first kept byte, ≤ what was ever sent).
+   * @param {number} offset
+   */
+  rewind(offset) {
     if (offset < this.#keptFrom) {
       throw new Error(`cannot re-send from ${offset}: audio below ${this.#keptFrom} is forgotten`);
     }
@@ -123,8 +135,12 @@ export class KeptAudio {
     this.#wire = offset;
   }
 
-  /** Bytes [from, to) of the kept audio. */
-  #read(from: number, to: number): Uint8Array {
+  /**
+   * Bytes [from, to) of the kept audio.
+   * @param {number} from
+   * @param {number} to
+   */
+  #read(from, to) {
     if (from < this.#keptFrom) throw new Error(`audio at ${from} is forgotten`);
     const out = new Uint8Array(Math.max(0, to - from));
     let at = this.#keptFrom;
@@ -142,7 +158,8 @@ export class KeptAudio {
     return out;
   }
 
-  #forget(below: number): void {
+  /** @param {number} below */
+  #forget(below) {
     while (this.#chunks.length > 0) {
       const first = this.#chunks[0];
       if (first === undefined) break;
@@ -160,44 +177,52 @@ export class KeptAudio {
   }
 }
 
-/** The server's EarshotSession (src/protocol/earshot-messages.ts), checked and in the client's terms. */
-export interface SessionAnswer {
-  type: "EarshotSession";
-  sessionId: string;
-  resumed: boolean;
-  audioBytes: number;
-  finals: number;
-  resumeWindowMs: number;
-}
+/**
+ * The server's EarshotSession (src/protocol/earshot-messages.ts), checked and in the client's terms.
+ * @typedef {object} SessionAnswer
+ * @property {"EarshotSession"} type
+ * @property {string} sessionId
+ * @property {boolean} resumed
+ * @property {number} audioBytes
+ * @property {number} finals
+ * @property {number} resumeWindowMs
+ */
 
-/** The server's EarshotAck, checked. */
-export interface AckAnswer {
-  type: "EarshotAck";
-  audioBytes: number;
-}
+/**
+ * The server's EarshotAck, checked.
+ * @typedef {object} AckAnswer
+ * @property {"EarshotAck"} type
+ * @property {number} audioBytes
+ */
 
-/** A wire message's fields as received: named by the server's own type, not yet checked. */
-type Unchecked<T> = { [K in keyof T]?: unknown };
+/**
+ * A wire message's fields as received: named by the server's own type, not yet checked.
+ * @template T
+ * @typedef {{ [K in keyof T]?: unknown }} Unchecked
+ */
 
-const isCount = (value: unknown): value is number =>
-  typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+/**
+ * @param {unknown} value
+ * @returns {value is number}
+ */
+const isCount = (value) => typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 
 /**
  * Earshot's resume messages from a parsed server JSON message; null for any other type. Throws
  * when the type is one of them but a field is missing or malformed.
+ * @param {Record<string, unknown>} message
+ * @returns {SessionAnswer | AckAnswer | null}
  */
-export function parseResumeMessage(
-  message: Record<string, unknown>,
-): SessionAnswer | AckAnswer | null {
+export function parseResumeMessage(message) {
   if (message.type === "EarshotAck") {
-    const { audio_bytes } = message as Unchecked<EarshotAckMessage>;
+    const { audio_bytes } = /** @type {Unchecked<EarshotAckMessage>} */ (message);
     if (!isCount(audio_bytes)) throw new Error("EarshotAck without a valid audio_bytes");
     return { type: "EarshotAck", audioBytes: audio_bytes };
   }
   if (message.type !== "EarshotSession") return null;
-  // Named by the server's type: a field renamed there no longer compiles here.
+  // Named by the server's type: a field renamed there no longer type-checks here.
   const { session_id, resumed, audio_bytes, finals, resume_window_ms } =
-    message as Unchecked<EarshotSessionMessage>;
+    /** @type {Unchecked<EarshotSessionMessage>} */ (message);
   if (
     typeof session_id !== "string" ||
     session_id === "" ||
@@ -218,43 +243,51 @@ export function parseResumeMessage(
   };
 }
 
-/** What a resumed connection must do after the server's EarshotSession. */
-export interface ResumePlan {
-  /** Finals the server is about to re-send (received before, lost with the old connection). */
-  replays: number;
-  /** The byte the client re-sends from (its resume_offset). */
-  resendFrom: number;
-  /** Bytes of that re-sent audio the server already holds and will drop. */
-  serverDrops: number;
-}
+/**
+ * What a resumed connection must do after the server's EarshotSession.
+ * @typedef {object} ResumePlan
+ * @property {number} replays Finals the server is about to re-send (received before, lost with
+ *   the old connection).
+ * @property {number} resendFrom The byte the client re-sends from (its resume_offset).
+ * @property {number} serverDrops Bytes of that re-sent audio the server already holds and will drop.
+ */
 
 /**
  * One resumable session's protocol state: its id, the kept audio, the finals counted. Methods
  * throw on answers the protocol rules out; the caller reports them as failures.
  */
 export class ResumeState {
-  readonly audio: KeptAudio;
-  #sessionId: string | null = null;
+  /** @type {KeptAudio} */
+  audio;
+  /** @type {string | null} */
+  #sessionId = null;
   #finals = 0;
-  /** Set between a reconnection request and the server's EarshotSession answering it. */
-  #pendingResume: { offset: number; finals: number } | null = null;
+  /**
+   * Set between a reconnection request and the server's EarshotSession answering it.
+   * @type {{ offset: number, finals: number } | null}
+   */
+  #pendingResume = null;
   /** Finals still to come as replays of the last resume. */
   #replaysLeft = 0;
 
-  constructor(maxKeptBytes: number) {
+  /** @param {number} maxKeptBytes */
+  constructor(maxKeptBytes) {
     this.audio = new KeptAudio(maxKeptBytes);
   }
 
-  get sessionId(): string | null {
+  get sessionId() {
     return this.#sessionId;
   }
 
-  get finalsReceived(): number {
+  get finalsReceived() {
     return this.#finals;
   }
 
-  /** The first connection's EarshotSession. */
-  started(message: SessionAnswer): void {
+  /**
+   * The first connection's EarshotSession.
+   * @param {SessionAnswer} message
+   */
+  started(message) {
     if (this.#sessionId !== null) throw new Error("a second EarshotSession on one connection");
     if (message.resumed || message.audioBytes !== 0 || message.finals !== 0) {
       throw new Error(`a new session announced itself as ${JSON.stringify(message)}`);
@@ -262,7 +295,8 @@ export class ResumeState {
     this.#sessionId = message.sessionId;
   }
 
-  ack(message: AckAnswer): void {
+  /** @param {AckAnswer} message */
+  ack(message) {
     this.audio.ack(message.audioBytes);
   }
 
@@ -270,7 +304,7 @@ export class ResumeState {
    * Counts a final Results; returns true when it is a replay of one the client lost with its old
    * connection (its latency says nothing about live transcription).
    */
-  final(): boolean {
+  final() {
     this.#finals += 1;
     if (this.#replaysLeft > 0) {
       this.#replaysLeft -= 1;
@@ -279,8 +313,11 @@ export class ResumeState {
     return false;
   }
 
-  /** The query parameters that resume this session (added to its original options). */
-  resumeParams(): { session_id: string; resume_offset: string; finals_received: string } {
+  /**
+   * The query parameters that resume this session (added to its original options).
+   * @returns {{ session_id: string, resume_offset: string, finals_received: string }}
+   */
+  resumeParams() {
     const id = this.#sessionId;
     if (id === null) throw new Error("no session to resume: EarshotSession never arrived");
     const offset = this.audio.acked;
@@ -292,8 +329,12 @@ export class ResumeState {
     };
   }
 
-  /** The resumed connection's EarshotSession: checks it, rewinds the audio to the offset. */
-  resumed(message: SessionAnswer): ResumePlan {
+  /**
+   * The resumed connection's EarshotSession: checks it, rewinds the audio to the offset.
+   * @param {SessionAnswer} message
+   * @returns {ResumePlan}
+   */
+  resumed(message) {
     const pending = this.#pendingResume;
     if (pending === null) throw new Error("EarshotSession on a resume that was never asked for");
     this.#pendingResume = null;
