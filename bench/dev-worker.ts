@@ -6,15 +6,24 @@
  * watching: other people edit src/ while the bench runs, and a rebuild mid-run would reload the
  * worker and silently reset the isolate being measured.
  *
+ * The bench's one launcher: `prepareState` makes a persistence folder ready for the real service
+ * (models in its R2, D1 migrated with the demo account) and `startService` starts the service on it
+ * with fresh secrets; every section that measures the service starts it this way.
+ *
  * Also the /proc readings the memory figures need (process tree, RSS), and the exit hook that
  * makes sure no workerd outlives the bench: wrangler's `dispose` stops workerd; if the process
  * exits without it (the runner's hard time limit), the recorded workerd pids are SIGKILLed.
  */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import net from "node:net";
 
 /** wrangler's dev server is up in ~3 s here (esbuild + workerd); 60 s means something is wrong. */
 const START_TIMEOUT_MS = 60_000;
+/** Setup steps run wrangler a few times (~5 s). */
+export const SETUP_TIMEOUT_MS = 120_000;
 
 export interface DevWorkerOptions {
   /** wrangler config file (absolute). */
@@ -199,4 +208,64 @@ export async function startDevWorker(options: DevWorkerOptions): Promise<DevWork
     await stop();
     throw error;
   }
+}
+
+/** Lines of a failed child's stdout quoted in the error. */
+const OUTPUT_TAIL_LINES = 30;
+
+/**
+ * `node <args>` from the repository root. stdout is captured and returned (the runner's own stdout
+ * stays clean JSON) and quoted when the child fails; stderr goes to ours (progress lines).
+ */
+export function runNode(root: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", 2] });
+    let out = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) {
+        resolve(out);
+        return;
+      }
+      const tail = out.trimEnd().split("\n").slice(-OUTPUT_TAIL_LINES).join("\n");
+      reject(new Error(`node ${args.join(" ")} failed (${signal ?? `exit ${code}`})\n${tail}`));
+    });
+  });
+}
+
+/**
+ * A persistence folder ready for the real service (idempotent): the models prepared and seeded
+ * into its local R2 (`scripts/models.ts`), D1 migrated with the demo account
+ * (`scripts/dev-setup.ts`).
+ */
+export async function prepareState(root: string, persistTo: string): Promise<void> {
+  await mkdir(persistTo, { recursive: true });
+  await runNode(root, ["scripts/models.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
+  await runNode(root, ["scripts/dev-setup.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
+}
+
+/**
+ * The real service (wrangler.toml) with Whisper on a prepared folder (`prepareState`), `vars`
+ * added to or overriding its [vars]. Its admin token and token secret are fresh per start: only
+ * this loopback worker ever sees them (48 bytes ≥ the 32 characters the token signer requires).
+ */
+export function startService(
+  root: string,
+  persistTo: string,
+  vars: Record<string, string> = {},
+): Promise<DevWorker> {
+  return startDevWorker({
+    config: `${root}/wrangler.toml`,
+    persistTo,
+    vars: { EARSHOT_TRANSCRIBER: "whisper", ...vars },
+    secrets: {
+      EARSHOT_ADMIN_TOKEN: randomBytes(24).toString("base64url"),
+      EARSHOT_TOKEN_SECRET: randomBytes(48).toString("base64url"),
+    },
+  });
 }

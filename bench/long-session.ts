@@ -16,14 +16,12 @@
  * EARSHOT_BENCH_LONG_MINUTES (default 60) and EARSHOT_BENCH_LONG_PACE (default 2) change the
  * audio length and the pace.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import { rss, startDevWorker } from "./dev-worker.ts";
+import { prepareState, rss, startService } from "./dev-worker.ts";
 import type { Section } from "./report.ts";
-import { loadClips, PERSIST_DIR, runNode, SETUP_TIMEOUT_MS } from "./whisper.ts";
+import { loadClips, PERSIST_DIR } from "./whisper.ts";
 import { runSession, SAMPLE_RATE } from "./whisper-session.ts";
 
 const MiB = 1024 * 1024;
@@ -92,18 +90,8 @@ export const longSessionSection: Section = {
     const audioSeconds = audio.byteLength / 2 / SAMPLE_RATE;
 
     const persistTo = path.join(root, `${PERSIST_DIR}-long-session`);
-    await mkdir(persistTo, { recursive: true });
-    await runNode(root, ["scripts/models.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
-    await runNode(root, ["scripts/dev-setup.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
-    const worker = await startDevWorker({
-      config: `${root}/wrangler.toml`,
-      persistTo,
-      vars: { EARSHOT_TRANSCRIBER: "whisper" },
-      secrets: {
-        EARSHOT_ADMIN_TOKEN: randomBytes(24).toString("base64url"),
-        EARSHOT_TOKEN_SECRET: randomBytes(48).toString("base64url"),
-      },
-    });
+    await prepareState(root, persistTo);
+    const worker = await startService(root, persistTo);
     try {
       // A first session loads the models and leaves the isolate as a steady service has it.
       const warm = clips.find((c) => c.row.category === "speech");
@@ -150,7 +138,7 @@ export const longSessionSection: Section = {
           }
         })();
         const run = await runSession(worker.url, DEMO_KEY, audio, null, {
-          query: "&interim_results=true",
+          query: { interim_results: "true" },
           pace,
         });
         stop = true;

@@ -9,13 +9,11 @@
  * Reported per mode: end of speech → final p50 / p95 / max and WER for each, and the ratio of the
  * p50s (second setting over first).
  */
-import { randomBytes } from "node:crypto";
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import { startDevWorker } from "./dev-worker.ts";
+import { prepareState, startService } from "./dev-worker.ts";
 import type { Section } from "./report.ts";
-import { loadClips, PERSIST_DIR, runNode, SETUP_TIMEOUT_MS } from "./whisper.ts";
+import { loadClips, PERSIST_DIR } from "./whisper.ts";
 import { type LatencyModeResult, type LatencyTarget, runLatencyModes } from "./whisper-latency.ts";
 import { runSession } from "./whisper-session.ts";
 
@@ -73,23 +71,9 @@ function sideBySide(comparison: Comparison): Section {
         const targets: LatencyTarget[] = [];
         for (const setting of settings) {
           const persistTo = path.join(root, `${PERSIST_DIR}-${comparison.name}-${setting}`);
-          await mkdir(persistTo, { recursive: true });
           log(`${comparison.name}: models and demo account for the "${setting}" service`);
-          await runNode(root, ["scripts/models.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
-          await runNode(
-            root,
-            ["scripts/dev-setup.ts", "--persist-to", persistTo],
-            SETUP_TIMEOUT_MS,
-          );
-          const worker = await startDevWorker({
-            config: `${root}/wrangler.toml`,
-            persistTo,
-            vars: { EARSHOT_TRANSCRIBER: "whisper", [variable]: setting },
-            secrets: {
-              EARSHOT_ADMIN_TOKEN: randomBytes(24).toString("base64url"),
-              EARSHOT_TOKEN_SECRET: randomBytes(48).toString("base64url"),
-            },
-          });
+          await prepareState(root, persistTo);
+          const worker = await startService(root, persistTo, { [variable]: setting });
           workers.push({ setting, stop: worker.stop });
           // A first session loads the models, so no measured session pays for the load.
           const warm = clips[0];

@@ -21,7 +21,7 @@ import { FRAME_SAMPLES, runSession, SAMPLE_RATE, type SessionRun } from "./whisp
 export interface LatencyMode {
   name: string;
   /** Added to the session's query. */
-  query: string;
+  query: Record<string, string>;
   /** Silence that ends speech for the replay (and for the client's VAD in finalize mode). */
   minSilenceMs: number;
   finalize: boolean;
@@ -37,9 +37,9 @@ export interface LatencyMode {
 export const FINALIZE_AFTER_MS = 200;
 
 export const LATENCY_MODES: readonly LatencyMode[] = [
-  { name: "finalize-200ms", query: "", minSilenceMs: 200, finalize: true },
-  { name: "endpointing-300", query: "&endpointing=300", minSilenceMs: 300, finalize: false },
-  { name: "endpointing-default", query: "", minSilenceMs: 500, finalize: false },
+  { name: "finalize-200ms", query: {}, minSilenceMs: 200, finalize: true },
+  { name: "endpointing-300", query: { endpointing: "300" }, minSilenceMs: 300, finalize: false },
+  { name: "endpointing-default", query: {}, minSilenceMs: 500, finalize: false },
 ];
 
 /** Silence streamed after a clip for the replay: more than any mode's silence run. */

@@ -1,18 +1,17 @@
 /**
- * The real service under test: src/index.ts with wrangler.toml in workerd (bench/dev-worker.ts),
- * EARSHOT_TRANSCRIBER=whisper, its own persistence folder (models seeded into its R2, D1 migrated
- * with the demo account), driven one session at a time at real-time pace (bench/whisper-session.ts)
- * so that no session's latency includes another's work.
+ * The real service under test: src/index.ts with wrangler.toml in workerd (startService in
+ * bench/dev-worker.ts), EARSHOT_TRANSCRIBER=whisper, its own persistence folder (models seeded into
+ * its R2, D1 migrated with the demo account), driven one session at a time at real-time pace
+ * (bench/whisper-session.ts) so that no session's latency includes another's work.
  *
  * Order: a readiness request (the isolate exists, nothing loaded: the RSS baseline), a cold session
  * (its handshake loads the models: the cold-load figure; its clip also warms V8 up), then every
  * clip once. Memory last: RSS of the worker's workerd, then — with DevTools attached, which would
  * slow wasm down, hence last — ORT's heap and V8's heap of the isolate (scripts/lib/inspector.ts).
  */
-import { randomBytes } from "node:crypto";
 import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
-import { resetPeakRss, rss, startDevWorker } from "./dev-worker.ts";
+import { resetPeakRss, rss, startService } from "./dev-worker.ts";
 import { type LatencyClip, type LatencyModeResult, runLatencyModes } from "./whisper-latency.ts";
 import { runSession, type SessionRun } from "./whisper-session.ts";
 
@@ -74,20 +73,9 @@ const seconds = (pcm: Uint8Array) => pcm.byteLength / 2 / 16_000;
 
 export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   const { log } = options;
-  const worker = await startDevWorker({
-    config: `${options.root}/wrangler.toml`,
-    persistTo: options.persistTo,
-    // EARSHOT_BENCH_EARLY_FINALS=off measures the service without early finals (on by default).
-    vars: {
-      EARSHOT_TRANSCRIBER: "whisper",
-      EARSHOT_EARLY_FINALS: process.env.EARSHOT_BENCH_EARLY_FINALS === "off" ? "off" : "on",
-    },
-    // Fresh per run; only this loopback worker ever sees them. 48 bytes ≥ the 32 characters the
-    // token signer requires.
-    secrets: {
-      EARSHOT_ADMIN_TOKEN: randomBytes(24).toString("base64url"),
-      EARSHOT_TOKEN_SECRET: randomBytes(48).toString("base64url"),
-    },
+  // EARSHOT_BENCH_EARLY_FINALS=off measures the service without early finals (on by default).
+  const worker = await startService(options.root, options.persistTo, {
+    EARSHOT_EARLY_FINALS: process.env.EARSHOT_BENCH_EARLY_FINALS === "off" ? "off" : "on",
   });
   try {
     // The worker's own workerd starts behind wrangler's proxy and runs the module once a request

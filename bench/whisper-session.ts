@@ -1,6 +1,7 @@
 /**
- * One live session against the real worker, as a client would run it: a WebSocket to `/v1/listen`
- * (key in the `token` subprotocol, as browsers send it), PCM16 at 16 kHz in 20 ms frames paced by
+ * One live session against the real worker, as a client would run it: the soak's client
+ * (scripts/lib/resumable-client.ts, not resumable here) to `/v1/listen` (key in the `token`
+ * subprotocol, as browsers send it), PCM16 at 16 kHz in 20 ms frames paced by
  * the wall clock, then silence at the same pace until every utterance the server started has had
  * its endpoint final, then CloseStream. Records when each frame left and when each final arrived
  * (performance.now(), ms), and optionally the worker process's CPU time and run-queue wait at both
@@ -10,6 +11,7 @@
  * microphone would have delivered it; the schedule is absolute, so timer lateness does not
  * accumulate. A frame sent late is recorded at its real send time.
  */
+import { HandshakeRefused, ResumableClient } from "../scripts/lib/resumable-client.ts";
 import { type Sched, sched } from "./cpu.ts";
 
 export const SAMPLE_RATE = 16_000;
@@ -28,7 +30,7 @@ const MAX_TRAILING_SILENCE_MS = 8_000;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 /** CloseStream → Metadata → close 1000 takes a final at most (the CloseStream flush). */
 const CLOSE_TIMEOUT_MS = 20_000;
-const QUERY = "?encoding=linear16&sample_rate=16000&vad_events=true";
+const QUERY = { encoding: "linear16", sample_rate: String(SAMPLE_RATE), vad_events: "true" };
 
 export interface SessionFinal {
   /** Session seconds, as sent (`start`, `duration`). */
@@ -74,37 +76,9 @@ function schedOf(pid: number | null): Sched | null {
   return pid === null ? null : sched(pid);
 }
 
-async function open(
-  url: string,
-  key: string,
-  query: string,
-): Promise<{ socket: WebSocket; ms: number }> {
-  const started = performance.now();
-  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/v1/listen${QUERY}${query}`, [
-    "token",
-    key,
-  ]);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.close();
-      reject(new Error(`handshake not done in ${HANDSHAKE_TIMEOUT_MS} ms`));
-    }, HANDSHAKE_TIMEOUT_MS);
-    socket.addEventListener("open", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.addEventListener("error", () => {
-      clearTimeout(timer);
-      // Node's WebSocket does not expose the refusal's status; the worker's log says more.
-      reject(new Error("handshake refused or connection failed (see the worker's log above)"));
-    });
-  });
-  return { socket, ms: performance.now() - started };
-}
-
 export interface SessionOptions {
-  /** Added to the query, e.g. "&endpointing=300". */
-  query?: string;
+  /** Added to the query, e.g. { endpointing: "300" }. */
+  query?: Record<string, string>;
   /**
    * Finalize is sent right after the frame holding each of these sample positions (ascending), as
    * a client whose own VAD decided the speech ended there.
@@ -125,7 +99,6 @@ export async function runSession(
   cpuPid: number | null,
   options: SessionOptions = {},
 ): Promise<SessionRun> {
-  const { socket, ms: handshakeMs } = await open(url, key, options.query ?? "");
   const finalizeAt = [...(options.finalizeAtSamples ?? [])];
   const finals: SessionFinal[] = [];
   let speechStarted = 0;
@@ -133,20 +106,9 @@ export async function runSession(
   let metadata = false;
   let close: SessionRun["close"] = null;
   let protocolError: Error | null = null;
-  const closed = new Promise<void>((resolve) => {
-    socket.addEventListener("close", (event) => {
-      close = { code: event.code, reason: event.reason };
-      resolve();
-    });
-  });
-  socket.addEventListener("message", (event) => {
+  const onMessage = (message: Record<string, unknown>) => {
     const arrivalMs = performance.now();
     const schedNow = schedOf(cpuPid);
-    if (typeof event.data !== "string") {
-      protocolError = new Error("server sent a binary frame");
-      return;
-    }
-    const message = JSON.parse(event.data) as Record<string, unknown>;
     if (message.type === "SpeechStarted") speechStarted += 1;
     if (message.type === "Metadata") metadata = true;
     if (message.type === "Results" && message.is_final === false) interims += 1;
@@ -163,7 +125,36 @@ export async function runSession(
       arrivalMs,
       sched: schedNow,
     });
-  });
+  };
+  const handshakeStarted = performance.now();
+  let client: ResumableClient;
+  try {
+    client = await ResumableClient.open({
+      baseUrl: url,
+      key,
+      query: { ...QUERY, ...options.query },
+      resumable: false,
+      auth: "subprotocol",
+      bytesPerSecond: 2 * SAMPLE_RATE,
+      frameBytes: FRAME_BYTES,
+      maxKeptBytes: 0,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      events: {
+        onMessage,
+        onClose: (closed) => {
+          close = { code: closed.code, reason: closed.reason };
+        },
+        onProtocolError: (error) => {
+          protocolError = error;
+        },
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof HandshakeRefused)) throw error;
+    const { status, errCode, errMsg } = error.refusal;
+    throw new Error(`the handshake was refused: ${status} ${errCode} ${errMsg}`, { cause: error });
+  }
+  const handshakeMs = performance.now() - handshakeStarted;
 
   const sentAtMs: number[] = [];
   const schedAt: (Sched | null)[] = [];
@@ -186,22 +177,17 @@ export async function runSession(
     // frame, as a capture buffer would be).
     const frame = new Uint8Array(FRAME_BYTES);
     if (i < clipFrames) frame.set(pcm.subarray(i * FRAME_BYTES, (i + 1) * FRAME_BYTES));
-    socket.send(frame);
+    client.push(frame);
     streamBytes += FRAME_BYTES;
     sentAtMs.push(performance.now());
     schedAt.push(schedOf(cpuPid));
     while ((finalizeAt[0] ?? Number.POSITIVE_INFINITY) <= streamBytes / 2) {
       finalizeAt.shift();
-      socket.send(JSON.stringify({ type: "Finalize" }));
+      client.sendJson({ type: "Finalize" });
     }
   }
-  if (close === null) {
-    socket.send(JSON.stringify({ type: "CloseStream" }));
-    const timeout = new Promise<"timeout">((resolve) =>
-      setTimeout(() => resolve("timeout"), CLOSE_TIMEOUT_MS).unref(),
-    );
-    if ((await Promise.race([closed, timeout])) === "timeout") socket.close();
-  }
+  // CloseStream, then the last finals, Metadata and the close; dropped after CLOSE_TIMEOUT_MS.
+  if (close === null) await client.closeStream(CLOSE_TIMEOUT_MS);
   if (protocolError !== null) throw protocolError;
   return {
     handshakeMs,

@@ -18,8 +18,7 @@
  *    worker, over exactly the audio each final covered, then a 28-s utterance.
  * 4. Baseline (bench/whisper-node.ts, own process): stock files, 30-s window, Node, each clip.
  */
-import { spawn } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type ManifestRow, parseManifest } from "../scripts/lib/eval/manifest.ts";
 import { parseWav, pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
@@ -27,6 +26,7 @@ import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
 import type { HeapUsage } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import { MAX_UTTERANCE_SECONDS } from "../src/session/caps.ts";
+import { prepareState, runNode } from "./dev-worker.ts";
 import {
   type BenchContext,
   median,
@@ -65,8 +65,7 @@ const LONG_CLIPS = [
   "psx_librivox_0870.wav",
   "sb_lj050_0131.wav",
 ];
-/** Setup steps run wrangler a few times (~5 s); the stock baseline takes ~30 s of compute. */
-export const SETUP_TIMEOUT_MS = 120_000;
+/** The stock baseline takes ~30 s of compute. */
 const BASELINE_TIMEOUT_MS = 180_000;
 const MB = 1_000_000;
 const MiB = 1024 * 1024;
@@ -86,34 +85,6 @@ const GOALS = {
 interface Clip {
   row: ManifestRow;
   pcm: Uint8Array;
-}
-
-/** Lines of a failed child's stdout quoted in the error. */
-const OUTPUT_TAIL_LINES = 30;
-
-/**
- * `node <args>` from the repository root. stdout is captured and returned (the runner's own stdout
- * stays clean JSON) and quoted when the child fails; stderr goes to ours (progress lines).
- */
-export function runNode(root: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", 2] });
-    let out = "";
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) {
-        resolve(out);
-        return;
-      }
-      const tail = out.trimEnd().split("\n").slice(-OUTPUT_TAIL_LINES).join("\n");
-      reject(new Error(`node ${args.join(" ")} failed (${signal ?? `exit ${code}`})\n${tail}`));
-    });
-  });
 }
 
 export async function loadClips(evalDir: string): Promise<Clip[]> {
@@ -840,10 +811,8 @@ const mib = (bytes: number | null | undefined) =>
 async function run(context: BenchContext): Promise<SectionResult> {
   const { root, log } = context;
   const persistTo = path.join(root, PERSIST_DIR);
-  await mkdir(persistTo, { recursive: true });
   log("whisper: models into the bench's R2, D1 migrated (idempotent)");
-  await runNode(root, ["scripts/models.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
-  await runNode(root, ["scripts/dev-setup.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
+  await prepareState(root, persistTo);
 
   const clips = await loadClips(context.evalDir);
   const byId = new Map(clips.map((c) => [c.row.id, c]));
