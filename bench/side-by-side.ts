@@ -11,7 +11,7 @@
  */
 import path from "node:path";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import { prepareState, startService } from "./dev-worker.ts";
+import { prepareState, startService } from "../scripts/lib/dev-worker.ts";
 import type { Section } from "./report.ts";
 import { loadClips, PERSIST_DIR } from "./whisper.ts";
 import { type LatencyModeResult, type LatencyTarget, runLatencyModes } from "./whisper-latency.ts";

@@ -13,7 +13,7 @@
  */
 
 import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
-import { type DevWorker, resetPeakRss, rss, startDevWorker } from "./dev-worker.ts";
+import { type DevWorker, resetPeakRss, rss, startDevWorker } from "../scripts/lib/dev-worker.ts";
 import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire.ts";
 
 /** A cold load reads 41 MB from local R2, hashes it and builds two sessions: seconds. */

@@ -1,6 +1,6 @@
 /**
  * The real service under test: src/index.ts with wrangler.toml in workerd (startService in
- * bench/dev-worker.ts), EARSHOT_TRANSCRIBER=whisper, its own persistence folder (models seeded into
+ * scripts/lib/dev-worker.ts), EARSHOT_TRANSCRIBER=whisper, its own persistence folder (models seeded into
  * its R2, D1 migrated with the demo account), driven one session at a time at real-time pace
  * (bench/whisper-session.ts) so that no session's latency includes another's work.
  *
@@ -11,7 +11,7 @@
  */
 import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
-import { resetPeakRss, rss, startService } from "./dev-worker.ts";
+import { resetPeakRss, rss, startService } from "../scripts/lib/dev-worker.ts";
 import { type LatencyClip, type LatencyModeResult, runLatencyModes } from "./whisper-latency.ts";
 import { runSession, type SessionRun } from "./whisper-session.ts";
 

@@ -26,7 +26,7 @@ import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
 import type { HeapUsage } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import { MAX_UTTERANCE_SECONDS } from "../src/session/caps.ts";
-import { prepareState, runNode } from "./dev-worker.ts";
+import { prepareState, runNode } from "../scripts/lib/dev-worker.ts";
 import {
   type BenchContext,
   median,

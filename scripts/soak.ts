@@ -1,5 +1,7 @@
 /**
- * `npm run soak [-- options]`: a concurrency soak against a running `npm run dev` (loopback only).
+ * `npm run soak [-- options]`: a concurrency soak against a running `npm run dev` (loopback only),
+ * or against a service of its own (`--launch fake|whisper`: the load tools' launcher,
+ * scripts/lib/dev-worker.ts, on test-results/soak-state-<transcriber>, stopped at the end).
  *
  * 1. Creates three fresh accounts whose limits differ (3 : 2 : 1 of --sessions; 34 → 17, 11, 6),
  *    each with a key, through the admin API.
@@ -23,7 +25,8 @@
  * runs, by program; test-results/soak-references-<model>.json collects every run's)
  * --inspector-port <port> (V8's heap through that wrangler dev's inspector, e.g. started with
  * `npm run dev -- --inspector-port 9229`; off by default)
- * --token <admin token> (else as `npm run admin` finds it).
+ * --token <admin token> (else as `npm run admin` finds it) --launch fake|whisper (start the
+ * service instead of using --url; its inspector is read).
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -31,6 +34,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { resolveAdminToken } from "./admin.ts";
+import { type Service as LaunchedService, prepareState, startService } from "./lib/dev-worker.ts";
 import { parseManifest } from "./lib/eval/manifest.ts";
 import { parseWav } from "./lib/eval/wav.ts";
 import { HandshakeRefused, type Refusal, ResumableClient } from "./lib/resumable-client.ts";
@@ -90,6 +94,7 @@ interface Options {
   out: string;
   inspectorPort: number | null;
   token: string | undefined;
+  launch: "fake" | "whisper" | null;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -109,8 +114,16 @@ function parseOptions(argv: string[]): Options {
       out: { type: "string" },
       "inspector-port": { type: "string" },
       token: { type: "string" },
+      launch: { type: "string" },
     },
   });
+  const launch = values.launch ?? null;
+  if (launch !== null && launch !== "fake" && launch !== "whisper") {
+    throw new Error(`--launch must be fake or whisper, got ${launch}`);
+  }
+  if (launch !== null && (values.url !== undefined || values.token !== undefined)) {
+    throw new Error("--launch starts its own service: no --url or --token with it");
+  }
   const number = (name: string, text: string | undefined, fallback: number, min: number) => {
     if (text === undefined) return fallback;
     const value = Number(text);
@@ -145,6 +158,7 @@ function parseOptions(argv: string[]): Options {
     out: path.resolve(root, values.out ?? "test-results/soak.json"),
     inspectorPort: inspector === 0 ? null : inspector,
     token: values.token,
+    launch,
   };
 }
 
@@ -317,6 +331,26 @@ async function main(): Promise<number> {
     console.error(error instanceof Error ? error.message : String(error));
     return 2;
   }
+  if (options.launch === null) return soak(options);
+  const persistTo = path.join(root, "test-results", `soak-state-${options.launch}`);
+  log(`launching the service (${options.launch}) on ${path.relative(root, persistTo)}`);
+  await prepareState(root, persistTo);
+  let launched: LaunchedService | null = null;
+  try {
+    launched = await startService(
+      root,
+      persistTo,
+      { EARSHOT_TRANSCRIBER: options.launch },
+      options.launch === "fake",
+    );
+    const { url, adminToken, inspectorPort } = launched;
+    return await soak({ ...options, url, token: adminToken, inspectorPort });
+  } finally {
+    await launched?.stop();
+  }
+}
+
+async function soak(options: Options): Promise<number> {
   const service = new Service(options.url, resolveAdminToken(options.token));
   const clips = await loadClips();
   const limits = splitSessions(options.sessions);

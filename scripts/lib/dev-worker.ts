@@ -1,14 +1,15 @@
 /**
- * A worker under wrangler's programmatic dev server (`unstable_startWorker`), for the bench: the
- * real one (wrangler.toml) or a bench-only one, on 127.0.0.1 with ports of its own (never the
- * 8787/9229 a developer's `npm run dev` may hold), a persistence folder of its own, bindings given
- * here (they override wrangler.toml's [vars] and whatever a local .dev.vars holds), and no file
- * watching: other people edit src/ while the bench runs, and a rebuild mid-run would reload the
- * worker and silently reset the isolate being measured.
+ * The launcher of the load tools (`npm run bench`, `npm run soak -- --launch`): a worker under
+ * wrangler's programmatic dev server (`unstable_startWorker`), the real one (wrangler.toml) or a
+ * bench-only one, on 127.0.0.1 with ports of its own (never the 8787/9229 a developer's
+ * `npm run dev` may hold), a persistence folder of its own, bindings given here (they override
+ * wrangler.toml's [vars] and whatever a local .dev.vars holds), and no file watching: other people
+ * edit src/ while a run goes on, and a rebuild mid-run would reload the worker and silently reset
+ * the isolate being measured.
  *
- * The bench's one launcher: `prepareState` makes a persistence folder ready for the real service
- * (models in its R2, D1 migrated with the demo account) and `startService` starts the service on it
- * with fresh secrets; every section that measures the service starts it this way.
+ * `prepareState` makes a persistence folder ready for the real service (models in its R2, D1
+ * migrated with the demo account) and `startService` starts the service on it with fresh secrets;
+ * everything that measures or soaks the service starts it this way.
  *
  * Also the /proc readings the memory figures need (process tree, RSS), and the exit hook that
  * makes sure no workerd outlives the bench: wrangler's `dispose` stops workerd; if the process
@@ -33,6 +34,8 @@ export interface DevWorkerOptions {
   /** Plain-text variables and secrets, by binding name. */
   vars: Record<string, string>;
   secrets: Record<string, string>;
+  /** Build-time constants over wrangler.toml's [define] (e.g. EARSHOT_TEST_SEAMS: "true"). */
+  define?: Record<string, string>;
 }
 
 export interface DevWorker {
@@ -162,6 +165,7 @@ export async function startDevWorker(options: DevWorkerOptions): Promise<DevWork
   const worker = await unstable_startWorker({
     config: options.config,
     bindings,
+    ...(options.define === undefined ? {} : { build: { define: options.define } }),
     dev: {
       server: { hostname: "127.0.0.1", port: 0 },
       inspector: { hostname: "127.0.0.1", port: inspectorPort },
@@ -249,23 +253,34 @@ export async function prepareState(root: string, persistTo: string): Promise<voi
   await runNode(root, ["scripts/dev-setup.ts", "--persist-to", persistTo], SETUP_TIMEOUT_MS);
 }
 
+export interface Service extends DevWorker {
+  /** The admin API's bearer token, fresh for this start. */
+  adminToken: string;
+}
+
 /**
  * The real service (wrangler.toml) with Whisper on a prepared folder (`prepareState`), `vars`
- * added to or overriding its [vars]. Its admin token and token secret are fresh per start: only
- * this loopback worker ever sees them (48 bytes ≥ the 32 characters the token signer requires).
+ * added to or overriding its [vars]; `testSeams` builds it with the fake transcriber available
+ * (EARSHOT_TEST_SEAMS, as `npm run dev` does). Its admin token and token secret are fresh per
+ * start: only this loopback worker ever sees them (48 bytes ≥ the 32 characters the token signer
+ * requires).
  */
-export function startService(
+export async function startService(
   root: string,
   persistTo: string,
   vars: Record<string, string> = {},
-): Promise<DevWorker> {
-  return startDevWorker({
+  testSeams = false,
+): Promise<Service> {
+  const adminToken = randomBytes(24).toString("base64url");
+  const worker = await startDevWorker({
     config: `${root}/wrangler.toml`,
     persistTo,
     vars: { EARSHOT_TRANSCRIBER: "whisper", ...vars },
     secrets: {
-      EARSHOT_ADMIN_TOKEN: randomBytes(24).toString("base64url"),
+      EARSHOT_ADMIN_TOKEN: adminToken,
       EARSHOT_TOKEN_SECRET: randomBytes(48).toString("base64url"),
     },
+    ...(testSeams ? { define: { EARSHOT_TEST_SEAMS: "true" } } : {}),
   });
+  return { ...worker, adminToken };
 }
