@@ -17,9 +17,9 @@
  * audio length and the pace.
  */
 import path from "node:path";
+import { prepareState, rss, startService } from "../scripts/lib/dev-worker.ts";
 import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import { prepareState, rss, startService } from "../scripts/lib/dev-worker.ts";
 import type { Section } from "./report.ts";
 import { loadClips, PERSIST_DIR } from "./whisper.ts";
 import { runSession, SAMPLE_RATE } from "./whisper-session.ts";

@@ -10,8 +10,8 @@
  * p50s (second setting over first).
  */
 import path from "node:path";
-import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import { prepareState, startService } from "../scripts/lib/dev-worker.ts";
+import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import type { Section } from "./report.ts";
 import { loadClips, PERSIST_DIR } from "./whisper.ts";
 import { type LatencyModeResult, type LatencyTarget, runLatencyModes } from "./whisper-latency.ts";

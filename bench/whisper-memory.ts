@@ -12,8 +12,8 @@
  *   process, allocator slack and ORT's compiled code included.
  */
 
-import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { type DevWorker, resetPeakRss, rss, startDevWorker } from "../scripts/lib/dev-worker.ts";
+import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire.ts";
 
 /** A cold load reads 41 MB from local R2, hashes it and builds two sessions: seconds. */

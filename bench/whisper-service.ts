@@ -9,9 +9,10 @@
  * clip once. Memory last: RSS of the worker's workerd, then — with DevTools attached, which would
  * slow wasm down, hence last — ORT's heap and V8's heap of the isolate (scripts/lib/inspector.ts).
  */
+
+import { resetPeakRss, rss, startService } from "../scripts/lib/dev-worker.ts";
 import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
-import { resetPeakRss, rss, startService } from "../scripts/lib/dev-worker.ts";
 import { type LatencyClip, type LatencyModeResult, runLatencyModes } from "./whisper-latency.ts";
 import { runSession, type SessionRun } from "./whisper-session.ts";
 

@@ -20,13 +20,13 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { prepareState, runNode } from "../scripts/lib/dev-worker.ts";
 import { type ManifestRow, parseManifest } from "../scripts/lib/eval/manifest.ts";
 import { parseWav, pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
 import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
 import type { HeapUsage } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import { MAX_UTTERANCE_SECONDS } from "../src/session/caps.ts";
-import { prepareState, runNode } from "../scripts/lib/dev-worker.ts";
 import {
   type BenchContext,
   median,
