@@ -1,9 +1,11 @@
 /**
  * What a person waits for: end of speech → final, through the real service, per dev speech clip
- * streamed at real-time pace in 20 ms frames (bench/whisper-session.ts), in three modes:
+ * streamed at real-time pace in 20 ms frames (bench/whisper-session.ts), in four modes:
  * - `finalize-200ms`: the client's own VAD stops 200 ms after speech and sends Finalize (as
  *   Pipecat's stt-benchmark does: its "time to final segment"); the server keeps its default
  *   endpointing, which that Finalize always beats;
+ * - `finalize-200ms-interims`: the same with `interim_results=true`, as Pipecat's Deepgram service
+ *   asks by default: the final may find an interim of its utterance in flight;
  * - `endpointing-300`: `endpointing=300`, no Finalize: the server's endpoint final;
  * - `endpointing-default`: the default endpointing (500 ms).
  * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
@@ -38,6 +40,12 @@ export const FINALIZE_AFTER_MS = 200;
 
 export const LATENCY_MODES: readonly LatencyMode[] = [
   { name: "finalize-200ms", query: {}, minSilenceMs: 200, finalize: true },
+  {
+    name: "finalize-200ms-interims",
+    query: { interim_results: "true" },
+    minSilenceMs: 200,
+    finalize: true,
+  },
   { name: "endpointing-300", query: { endpointing: "300" }, minSilenceMs: 300, finalize: false },
   { name: "endpointing-default", query: {}, minSilenceMs: 500, finalize: false },
 ];

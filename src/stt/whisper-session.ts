@@ -9,8 +9,10 @@
  *
  * Interims (interim_results=true): the growing utterance is re-transcribed every time it has grown
  * by the interim interval. The interval adapts to load: it stretches (×1.5, up to 4 s) when the
- * isolate has work waiting and shrinks back (÷1.25, down to 1 s) when it does not; and an interim
- * still waiting when a newer one is asked for is replaced (the scheduler drops it).
+ * isolate has work waiting and shrinks back (÷1.25, down to 1 s) when it does not; an interim
+ * still waiting when a newer one is asked for is replaced (the scheduler drops it); and one still
+ * in flight when the utterance's final is asked for (early or at the flush) is stopped, out of the
+ * queue or before its next decoder step: it would never be shown, and the final would wait for it.
  * Stable prefix (stable-prefix.ts): a word is settled once two consecutive hypotheses agree on it
  * and everything before it; later interims of the utterance keep settled words as they are and
  * only rewrite the tail, so the beginning of a caption does not flicker. The final is transcribed
@@ -84,6 +86,8 @@ export class WhisperSession implements TranscriberSession {
   #sinceInterim = 0;
   #interval = INTERIM_MIN_INTERVAL_SECONDS;
   #interimInFlight = false;
+  /** Stops the interim in flight when the utterance's final is asked for (see the header). */
+  #interimAbort: AbortController | null = null;
   #stable = new StablePrefix();
   /** Finals of this session, in order. */
   #finals: Promise<void> = Promise.resolve();
@@ -94,6 +98,7 @@ export class WhisperSession implements TranscriberSession {
    * decoded again whole because they had no text.
    */
   readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
+  #interimsStopped = 0;
   /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
   #bias: TokenBias | undefined;
 
@@ -118,6 +123,7 @@ export class WhisperSession implements TranscriberSession {
   speculate(): void {
     if (!this.earlyFinals || this.#start === null || this.#samples === 0) return;
     this.dropSpeculation();
+    this.#stopInterim();
     const audio = concat(this.#chunks, this.#samples);
     const abort = new AbortController();
     const job = this.scheduler.submit(
@@ -155,6 +161,7 @@ export class WhisperSession implements TranscriberSession {
     this.#utterance += 1;
     this.#sinceInterim = 0;
     this.#stable.reset();
+    this.#stopInterim();
     this.scheduler.cancelInterim(this.context.sessionId);
 
     const speechFinal = reason === "endpoint";
@@ -217,6 +224,14 @@ export class WhisperSession implements TranscriberSession {
       finalWaitP95Ms: percentile(stats.waitMs.final, 0.95),
     });
     this.context.log.info("early finals", { ...this.#speculations });
+    this.context.log.info("interims", { stoppedForFinals: this.#interimsStopped });
+  }
+
+  #stopInterim(): void {
+    if (this.#interimAbort === null) return;
+    this.#interimAbort.abort();
+    this.#interimAbort = null;
+    this.#interimsStopped += 1;
   }
 
   #maybeInterim(): void {
@@ -230,8 +245,13 @@ export class WhisperSession implements TranscriberSession {
     const start = this.#start;
     const audio = concat(this.#chunks, this.#samples);
     const vad = vadEvidence(this.#vad);
-    const job = this.scheduler.submit(this.context.sessionId, "interim", () =>
-      this.#transcribe(audio, "interim", vad),
+    const abort = new AbortController();
+    this.#interimAbort = abort;
+    const job = this.scheduler.submit(
+      this.context.sessionId,
+      "interim",
+      () => this.#transcribe(audio, "interim", vad, abort.signal),
+      abort.signal,
     );
     // Adapt the cadence to the isolate's load at the time of asking.
     this.#interval = this.scheduler.busy
@@ -241,23 +261,19 @@ export class WhisperSession implements TranscriberSession {
       .then((outcome) => {
         if (outcome.status !== "done" || utterance !== this.#utterance) return;
         const flags = { isFinal: false, speechFinal: false, fromFinalize: false };
-        const hypothesis = toTranscript(
-          this.context.log,
-          outcome.value,
-          start,
-          audio.length,
-          flags,
-          vad,
-        );
+        const { log } = this.context;
+        const hypothesis = toTranscript(log, outcome.value, start, audio.length, flags, vad);
         this.context.emit(this.#stable.stabilise(hypothesis));
       })
       .catch((error: unknown) => {
+        if (abort.signal.aborted) return; // stopped for the final: nothing failed
         // An interim is a preview: losing one is not worth ending the session. The final of the
         // same audio will surface a persistent failure.
         this.context.log.warn("interim failed", { error });
       })
       .finally(() => {
         this.#interimInFlight = false;
+        if (this.#interimAbort === abort) this.#interimAbort = null;
       });
   }
 
