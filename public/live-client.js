@@ -302,8 +302,7 @@ export class LiveClient {
     const resume = this.resume;
     if (resume !== null) {
       try {
-        resume.audio.append(new Uint8Array(pcm));
-        resume.audio.takeForWire(pcm.byteLength); // sent above
+        resume.audio.appendSent(new Uint8Array(pcm));
       } catch (error) {
         console.warn("audio no longer kept for a resume: a drop will start a new session", error);
         this.resume = null;

@@ -92,6 +92,18 @@ export class KeptAudio {
   }
 
   /**
+   * Adds bytes the caller has already sent on the current connection, with nothing waiting before
+   * them (a live client's frame): `append` and `takeForWire` in one, without reading them back.
+   * @param {Uint8Array} bytes
+   */
+  appendSent(bytes) {
+    if (this.backlog > 0) throw new Error(`appendSent behind a backlog of ${this.backlog} bytes`);
+    this.append(bytes);
+    this.#wire = this.#produced;
+    this.#highWater = Math.max(this.#highWater, this.#wire);
+  }
+
+  /**
    * Takes up to `maxBytes` of the backlog for sending on the current connection and advances the
    * wire offset past them. Returns the offset they start at and the bytes (empty: nothing to send).
    * @param {number} maxBytes

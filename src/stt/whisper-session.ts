@@ -161,8 +161,7 @@ export class WhisperSession implements TranscriberSession {
     this.#utterance += 1;
     this.#sinceInterim = 0;
     this.#stable.reset();
-    this.#stopInterim();
-    this.scheduler.cancelInterim(this.context.sessionId);
+    this.#stopInterim(); // a waiting interim leaves the queue, a running one stops
 
     const speechFinal = reason === "endpoint";
     const fromFinalize = reason === "finalize" || reason === "close";
