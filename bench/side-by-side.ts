@@ -1,7 +1,7 @@
 /**
  * Sections that compare two settings of one var side by side in one run: "early-finals"
- * (EARSHOT_EARLY_FINALS off vs on), "soft-cut" (EARSHOT_SOFT_CUT_SECONDS 11 vs 5) and "beams"
- * (EARSHOT_BEAM_SIZE 1, greedy, vs 3). Two copies of
+ * (EARSHOT_EARLY_FINALS off vs on), "soft-cut" (EARSHOT_SOFT_CUT_SECONDS 11 vs 5), "beams"
+ * (EARSHOT_BEAM_SIZE 1, greedy, vs 3) and "continuation" (EARSHOT_CONTINUATION off vs on). Two copies of
  * the real service (wrangler dev, workerd, real models), identical but for that var, each with its
  * own persistence folder, take every dev speech clip in every latency mode
  * (bench/whisper-latency.ts), the two alternating first clip by clip, one session at a time: a
@@ -56,6 +56,15 @@ export const beamsSection = sideBySide({
   variable: "EARSHOT_BEAM_SIZE",
   settings: ["1", "3"],
   label: (setting) => (setting === "1" ? "greedy" : `${setting} beams`),
+});
+
+export const continuationSection = sideBySide({
+  name: "continuation",
+  title:
+    "Finals decoded alone vs continuing the utterance before them: end of speech → final, both services in one run, clips alternating",
+  variable: "EARSHOT_CONTINUATION",
+  settings: ["off", "on"],
+  label: (setting) => `continuation ${setting}`,
 });
 
 function sideBySide(comparison: Comparison): Section {

@@ -18,7 +18,12 @@ import { handoffSection } from "../bench/handoff.ts";
 import { longSessionSection } from "../bench/long-session.ts";
 import { opusSection } from "../bench/opus.ts";
 import { type BenchContext, formatTable, type Section } from "../bench/report.ts";
-import { beamsSection, earlyFinalsSection, softCutSection } from "../bench/side-by-side.ts";
+import {
+  beamsSection,
+  continuationSection,
+  earlyFinalsSection,
+  softCutSection,
+} from "../bench/side-by-side.ts";
 import { vadSection } from "../bench/vad.ts";
 import { whisperSection } from "../bench/whisper.ts";
 
@@ -34,9 +39,9 @@ import { whisperSection } from "../bench/whisper.ts";
  *   it from starting clips it could not finish;
  * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node);
  * - opus: ~20 s (six Ogg/Opus streams encoded by opusenc, each decoded 8 times in workerd);
- * - early-finals, soft-cut and beams, each only when named in EARSHOT_BENCH_SECTIONS: the latency
- *   modes on two services (early finals off and on; soft cut after 11 and 5 s; greedy and 3-beam
- *   finals), ~70 s of speech plus
+ * - early-finals, soft-cut, beams and continuation, each only when named in EARSHOT_BENCH_SECTIONS:
+ *   the latency modes on two services (early finals off and on; soft cut after 11 and 5 s; greedy
+ *   and 3-beam finals; finals decoded alone and continuing), ~70 s of speech plus
  *   ~2 s per clip, 3 modes × 2: ~10 minutes each (bench/side-by-side.ts);
  * - long-session, only when named: one session through an hour of audio at 2× (30 minutes) with
  *   the isolate's memory read before, during and after (bench/long-session.ts).
@@ -49,6 +54,7 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
   { section: earlyFinalsSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: softCutSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: beamsSection, budgetMs: 720_000, onlyWhenNamed: true },
+  { section: continuationSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: longSessionSection, budgetMs: 2_400_000, onlyWhenNamed: true },
 ];
 

@@ -274,7 +274,7 @@ for (const window of windows) {
         (speech ? `${fixed(100 * score.wer, 1)}%` : "-").padStart(6),
         `${score.errors}/${score.referenceWords}`.padStart(8),
         String(score.hypothesisWords).padStart(6),
-        fixed(t.noSpeechProbability, 2).padStart(5),
+        fixed(t.noSpeechProbability ?? Number.NaN, 2).padStart(5),
         fixed(t.avgLogprob, 2).padStart(7),
         ` ${t.stats.stopReason.padEnd(17)}`,
         String(t.stats.frames).padStart(6),

@@ -37,36 +37,38 @@ type Setting = (typeof SETTINGS)[number];
  * on (the default since they cut end-of-speech → final p50 by ~40%), 300 and 500 decode the same
  * audio (up to the first silence) and read alike. A 3-beam decode of the finals up to 5 s whose
  * greedy decode is unsure (EARSHOT_BEAM_SIZE, BEAM_BELOW_LOGPROB) took them from 23 / 19 / 19 to
- * 18 / 16 / 16; keeping a word the VAD heard said twice (repetition.ts `saidTwice`) to 18 / 15 / 15.
+ * 18 / 16 / 16; keeping a word the VAD heard said twice (repetition.ts `saidTwice`) to 18 / 15 / 15;
+ * finals that continue the utterance before them (src/stt/whisper/continuation.ts) to 14 / 13 / 14.
  */
-const MAX_ERRORS: Record<Setting, number> = { 10: 18, 300: 15, 500: 15 };
+const MAX_ERRORS: Record<Setting, number> = { 10: 14, 300: 13, 500: 14 };
 
 /**
- * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. One clip
- * went up by one with the beams while the totals fell by 5 / 3 / 3; it is marked.
+ * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. Two clips
+ * went up by one, with the beams and with continuation, while the totals fell; they are marked.
  */
 const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
   10: {
     // 2 since the VAD's state is primed with silence (src/vad/silero.ts): at 10 ms "ask not"
     // now comes back as "s"; sb_spk1_snt3 went from 1 error to 0 with the same change.
     wcpp_jfk: 2,
-    psx_librivox_0870: 2,
+    // psx_librivox_0870: 2 → 0 with continuation ("in his power", was "and is power").
     psx_librivox_0880: 3,
-    psx_librivox_0890: 2,
-    sb_spk1_snt1: 1,
+    // 2 → 3 with continuation: "is to be able to suppose" (was "all-desposed").
+    psx_librivox_0890: 3,
+    // sb_spk1_snt1: 1 → 0 with continuation ("hurt. The small dog", was "this small dog").
     sb_lj050_0131: 3,
     // 5 → 3 with beams: "She had the dark suit and greasy wash" (greedy: "the duxu").
     ds_ldc93s1: 3,
-    psx_cards_002: 1,
-    // 2 → 1 with beams: "seven of clips,".
-    psx_cards_003: 1,
+    // psx_cards_002: 1 → 0 with continuation ("4, Queen of clubs.", was "clothes").
+    // psx_cards_003: 2 → 1 with beams ("seven of clips,"), 1 → 0 with continuation.
     // psx_tidigits_2934z: 2 → 0 with beams: "29340." for "two nine three four zero".
   },
   300: {
-    wcpp_jfk: 1,
+    // wcpp_jfk: 1 → 0 with continuation ("ask not", was "is not").
     psx_librivox_0880: 3,
     psx_librivox_0890: 3,
-    sb_lj050_0131: 3,
+    // 3 → 2 with continuation ("there under, in this regard").
+    sb_lj050_0131: 2,
     // 5 → 3 with beams.
     ds_ldc93s1: 3,
     lhotse_2412_153948_0000: 1,
@@ -76,7 +78,7 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     // psx_tidigits_2934z: 2 → 0 with beams.
   },
   500: {
-    wcpp_jfk: 1,
+    // wcpp_jfk: 1 → 0 with continuation ("ask not", was "is not").
     // 1 → 3 with early finals: "He was not, and he'll dispose young man."
     psx_librivox_0880: 3,
     psx_librivox_0890: 3,

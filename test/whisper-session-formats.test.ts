@@ -66,7 +66,9 @@ const FORMATS: Format[] = [
     name: "44.1 kHz linear16",
     query: "encoding=linear16&sample_rate=44100",
     bytes: raw(44_100, floatToPcm16),
-    extraErrors: {},
+    // JFK's "ask not", which 16 kHz reads right since a final continues the utterance before it
+    // (src/stt/whisper/continuation.ts), is still Whisper's borderline "is not" here.
+    extraErrors: { wcpp_jfk: 1 },
     pooledWerOver: 0.02,
   },
   {

@@ -165,14 +165,14 @@ describe("no-speech decision", () => {
       ...groups.map(([label, group]) => {
         const e = group.map((c) => c.evidence);
         const dropped = group.filter((c) => noSpeechVerdict(c.evidence).noSpeech).length;
-        return `| ${label} | ${group.length} | ${range(e.map((x) => x.noSpeechProbability))} | ${range(e.map((x) => x.avgLogprob))} | ${range(e.map((x) => x.compressionRatio))} | ${range(e.map((x) => x.vad?.speechFrames ?? 0))} | ${range(e.map((x) => x.vad?.meanProbability ?? 0))} | ${range(e.map((x) => x.vad?.spanProbability ?? 0))} | ${dropped} |`;
+        return `| ${label} | ${group.length} | ${range(e.map((x) => x.noSpeechProbability ?? Number.NaN))} | ${range(e.map((x) => x.avgLogprob))} | ${range(e.map((x) => x.compressionRatio))} | ${range(e.map((x) => x.vad?.speechFrames ?? 0))} | ${range(e.map((x) => x.vad?.meanProbability ?? 0))} | ${range(e.map((x) => x.vad?.spanProbability ?? 0))} | ${dropped} |`;
       }),
     ];
     console.log(lines.join("\n"));
     for (const c of withText) {
       const e = c.evidence;
       console.log(
-        `${c.population}\t${c.name}\t${e.noSpeechProbability.toFixed(3)}\t${e.avgLogprob.toFixed(2)}\t${e.compressionRatio.toFixed(2)}\t${e.vad?.speechFrames}/${e.vad?.frames}\t${e.vad?.meanProbability.toFixed(2)}\t${e.vad?.spanProbability.toFixed(2)}\t${noSpeechVerdict(e).noSpeech ? "DROP" : "keep"}\t${JSON.stringify(c.reference)}\t${JSON.stringify(c.text)}`,
+        `${c.population}\t${c.name}\t${(e.noSpeechProbability ?? Number.NaN).toFixed(3)}\t${e.avgLogprob.toFixed(2)}\t${e.compressionRatio.toFixed(2)}\t${e.vad?.speechFrames}/${e.vad?.frames}\t${e.vad?.meanProbability.toFixed(2)}\t${e.vad?.spanProbability.toFixed(2)}\t${noSpeechVerdict(e).noSpeech ? "DROP" : "keep"}\t${JSON.stringify(c.reference)}\t${JSON.stringify(c.text)}`,
       );
     }
     const [, right = []] = groups[0] ?? [];

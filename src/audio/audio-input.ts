@@ -15,6 +15,7 @@
  * Just over the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
  * Opus, failed) is one machine, and each state's bytes are handled beside the others.
  */
+
 import type { Encoding } from "../protocol/option-schema";
 import { TRANSCRIBER_SAMPLE_RATE } from "../stt/transcriber";
 import {
@@ -28,6 +29,7 @@ import { OggOpusDemuxer, type OpusHead, parseOpusHead } from "./ogg-opus-demuxer
 import { OPUS_RATE, OpusStreamDecoder } from "./opus-decoder";
 import { BYTES_PER_SAMPLE, PcmDecoder } from "./pcm-decoder";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, StreamingResampler } from "./resampler";
+import { joinSamples } from "./samples";
 import { parseWavHeader } from "./wav-header";
 import { WebmOpusDemuxer } from "./webm-opus-demuxer";
 
@@ -143,7 +145,7 @@ export class AudioInput {
       const held = this.#held;
       this.#held = new Uint8Array(0);
       this.#state = { kind: "decoding", remaining: null };
-      return concatSamples(
+      return joinSamples(
         this.#resampler.process(this.#decoder.decode(held)),
         this.#resampler.flush(),
       );
@@ -297,13 +299,6 @@ function opusHead(demuxer: OggOpusDemuxer | WebmOpusDemuxer): OpusHead | null {
 function join(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b;
   const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function concatSamples(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);
   return out;

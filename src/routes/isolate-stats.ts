@@ -15,14 +15,8 @@
 import { Hono } from "hono";
 import { opusDecoderMemory } from "../audio/opus-decoder";
 import { wasmHeapBytes } from "../runtime/ort";
+import { percentile } from "../runtime/percentile";
 import { isolateScheduler } from "../stt/whisper-transcriber";
-
-/** A percentile of a sample (nearest rank), or null for an empty one. */
-function percentile(values: readonly number[], q: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
-}
 
 export const isolateStatsRoutes = new Hono();
 

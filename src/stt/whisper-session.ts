@@ -1,11 +1,8 @@
 /**
- * One session's Whisper transcription, which whisperTranscriber (whisper-transcriber.ts) opens for
- * every session: the audio of the utterance in progress, its interim state, and the chain that
- * keeps its finals in order. The models and the inference scheduler are the isolate's, shared by
- * every session (whisper-transcriber.ts).
- *
- * Finals: every utterance the pipeline ends (endpoint, Finalize, CloseStream, max length) is
- * transcribed whole and emitted as one final; finals of one session are emitted in order.
+ * One session's Whisper transcription (whisperTranscriber opens one per session): the utterance in
+ * progress, its interims, and its finals in order; the models and the scheduler are the isolate's.
+ * Every utterance the pipeline ends (endpoint, Finalize, CloseStream, max length) is transcribed
+ * whole and emitted as one final.
  *
  * Interims (interim_results=true): the growing utterance is re-transcribed every time it has grown
  * by the interim interval. The interval adapts to load: it stretches (×1.5, up to 4 s) when the
@@ -18,9 +15,9 @@
  * only rewrite the tail, so the beginning of a caption does not flicker. The final is transcribed
  * fresh and replaces all.
  *
- * Early finals (on unless EARSHOT_EARLY_FINALS=off; wrangler.toml says why): at
- * the first silence after speech (`speculate`) the utterance so far is submitted
- * as its final at once, while the endpointing wait or the client's Finalize is still to come. If
+ * Early finals (on unless EARSHOT_EARLY_FINALS=off; wrangler.toml says why): at the first silence
+ * after speech (`speculate`) the utterance so far is submitted as its final at once, while the
+ * endpointing wait or the client's Finalize is still to come. If
  * only silence follows until the flush, that decode is the final, and the final covers exactly the
  * audio it decoded (the silence fed after it is left out), so it is what a fresh decode of the
  * final's audio gives; if anything else follows (`dropSpeculation`), it is aborted — out of the
@@ -30,7 +27,12 @@
  * after it included, as without early finals (counted as redone). Cut at the first silence, a short
  * quiet phrase can score as no speech where the same phrase with the silence after it does not
  * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
+ *
+ * Continuation (on unless EARSHOT_CONTINUATION=off): a short utterance's final may continue this
+ * session's previous final, never another session's (whisper/continuation.ts says how and when).
  */
+import { joinSamples } from "../audio/samples";
+import { percentile } from "../runtime/percentile";
 import { DEFAULT_BEAM_SIZE } from "./beam-size";
 import type { InferenceScheduler, JobOutcome } from "./inference-scheduler";
 import { StablePrefix } from "./stable-prefix";
@@ -40,6 +42,7 @@ import {
   type TranscriberContext,
   type TranscriberSession,
 } from "./transcriber";
+import { type Continuation, SessionContinuation } from "./whisper/continuation";
 import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
 import { type VadEvidence, vadEvidence } from "./whisper/speech-evidence";
 import { transcribe, type WhisperModel } from "./whisper/transcribe";
@@ -50,22 +53,6 @@ export const INTERIM_MIN_INTERVAL_SECONDS = 1;
 export const INTERIM_MAX_INTERVAL_SECONDS = 4;
 /** No interim for less audio than this: too little for Whisper to say anything useful. */
 export const INTERIM_MIN_AUDIO_SECONDS = 0.6;
-
-function percentile(values: readonly number[], q: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
-}
-
-function concat(chunks: Float32Array[], length: number): Float32Array {
-  const out = new Float32Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
 
 interface Speculation {
   job: Promise<JobOutcome<WhisperResult>>;
@@ -101,6 +88,8 @@ export class WhisperSession implements TranscriberSession {
   #interimsStopped = 0;
   /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
   #bias: TokenBias | undefined;
+  /** This session's last final with text, which its next utterance may continue. */
+  readonly #continuation: SessionContinuation;
 
   constructor(
     private readonly context: TranscriberContext,
@@ -109,7 +98,11 @@ export class WhisperSession implements TranscriberSession {
     private readonly earlyFinals: boolean,
     /** Beams for finals (EARSHOT_BEAM_SIZE, `beamSizeVar`); interims always decode greedily. */
     private readonly beamSize: number = DEFAULT_BEAM_SIZE,
-  ) {}
+    /** Finals may continue the utterance before them (EARSHOT_CONTINUATION; see the header). */
+    continuation = true,
+  ) {
+    this.#continuation = new SessionContinuation(continuation);
+  }
 
   feed(samples: Float32Array, startSample: number, speechProbability?: number): void {
     if (this.#start === null) this.#start = startSample;
@@ -124,12 +117,13 @@ export class WhisperSession implements TranscriberSession {
     if (!this.earlyFinals || this.#start === null || this.#samples === 0) return;
     this.dropSpeculation();
     this.#stopInterim();
-    const audio = concat(this.#chunks, this.#samples);
+    const audio = joinSamples(...this.#chunks);
+    const final = { utterance: this.#utterance, start: this.#start };
     const abort = new AbortController();
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
-      () => this.#transcribe(audio, "final", vadEvidence(this.#vad), abort.signal),
+      () => this.#transcribe(audio, "final", vadEvidence(this.#vad), abort.signal, final),
       abort.signal,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
@@ -149,11 +143,12 @@ export class WhisperSession implements TranscriberSession {
   flush(reason: FlushReason, atSample: number): Promise<void> {
     const speculation = this.#speculation;
     this.#speculation = null;
-    const whole = concat(this.#chunks, this.#samples);
+    const whole = joinSamples(...this.#chunks);
     // With an early final, only silence came after it: the final covers what it decoded.
     const early = whole.subarray(0, speculation?.samples ?? this.#samples);
     const start = this.#start;
     const vad = vadEvidence(this.#vad);
+    const final = start === null ? undefined : { utterance: this.#utterance, start };
     this.#chunks = [];
     this.#vad = [];
     this.#samples = 0;
@@ -169,7 +164,7 @@ export class WhisperSession implements TranscriberSession {
     if (speculation) this.#speculations.used += 1;
     const decodeWhole = () =>
       this.scheduler.submit(this.context.sessionId, "final", () =>
-        this.#transcribe(whole, "final", vad),
+        this.#transcribe(whole, "final", vad, undefined, final),
       );
     const job = start === null || whole.length === 0 ? null : (speculation?.job ?? decodeWhole());
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
@@ -224,6 +219,7 @@ export class WhisperSession implements TranscriberSession {
     });
     this.context.log.info("early finals", { ...this.#speculations });
     this.context.log.info("interims", { stoppedForFinals: this.#interimsStopped });
+    this.context.log.info("continued finals", { ...this.#continuation.counts });
   }
 
   #stopInterim(): void {
@@ -242,7 +238,7 @@ export class WhisperSession implements TranscriberSession {
     this.#interimInFlight = true;
     const utterance = this.#utterance;
     const start = this.#start;
-    const audio = concat(this.#chunks, this.#samples);
+    const audio = joinSamples(...this.#chunks);
     const vad = vadEvidence(this.#vad);
     const abort = new AbortController();
     this.#interimAbort = abort;
@@ -281,16 +277,24 @@ export class WhisperSession implements TranscriberSession {
     kind: "final" | "interim",
     vad: VadEvidence | undefined,
     signal?: AbortSignal,
+    /** A final's utterance and where it starts (absent for interims): for continuation.ts. */
+    final?: { utterance: number; start: number },
   ): Promise<WhisperResult> {
     const whisper = await this.loadModel();
     this.#bias ??= keytermBias(whisper.tokenizer, this.context.keyterms);
-    return transcribe(whisper, audio, {
+    const options = {
       language: this.context.language,
       fallback: kind === "final",
       ...(kind === "final" ? { beamSize: this.beamSize } : {}),
       ...(signal ? { signal } : {}),
       ...(this.#bias.sequences.length > 0 ? { bias: this.#bias } : {}),
       ...(vad ? { speechBursts: vad.speechBursts } : {}),
-    });
+    };
+    const decode = (continueFrom?: Continuation) =>
+      transcribe(whisper, audio, { ...options, ...(continueFrom ? { continueFrom } : {}) });
+    if (final === undefined) return decode();
+    const rate = TRANSCRIBER_SAMPLE_RATE;
+    const shows = (result: WhisperResult) => !noText(result, audio, vad);
+    return this.#continuation.decode(final, audio, rate, whisper.tokenizer, decode, shows);
   }
 }

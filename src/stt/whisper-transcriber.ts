@@ -42,6 +42,11 @@ export interface WhisperEnv {
   EARSHOT_EARLY_FINALS?: string;
   /** Beams for finals of short utterances: `beamSizeVar`. */
   EARSHOT_BEAM_SIZE?: string;
+  /**
+   * "off" decodes every final alone (whisper-session.ts, "Continuation"); anything else lets a
+   * short utterance continue the one before it.
+   */
+  EARSHOT_CONTINUATION?: string;
 }
 
 export function whisperTranscriber(env: WhisperEnv): Transcriber {
@@ -58,6 +63,7 @@ export function whisperTranscriber(env: WhisperEnv): Transcriber {
         isolateScheduler,
         env.EARSHOT_EARLY_FINALS !== "off",
         beamSizeVar(env.EARSHOT_BEAM_SIZE),
+        env.EARSHOT_CONTINUATION !== "off",
       ),
   };
 }

@@ -75,7 +75,7 @@ export async function beamSearch(
   const width = options.beamSize ?? 1;
   const bonus = options.bias?.bonus ?? 0;
   let decoderSteps = prompt.decoderSteps;
-  let beams: Beam[] = [{ sampled: [], picks: [], logprob: 0, score: 0 }];
+  let beams: Beam[] = [{ sampled: [...(options.forced ?? [])], picks: [], logprob: 0, score: 0 }];
   let rows: Float32Array[] = [lastRow(first)];
   let self = first.cache.self;
   /** The cross-attention cache repeated for a batch of n rows (it is the same for every beam). */

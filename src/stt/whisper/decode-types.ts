@@ -31,6 +31,13 @@ export interface DecodeOptions {
    * before and the words to expect (Whisper's previous-text prompt). Empty or absent: none.
    */
   context?: readonly number[];
+  /**
+   * Tokens read after the prompt as if already decoded (timestamps and text, ending with a
+   * closing timestamp): the previous utterance's decode, whose audio opens the window. Decoding
+   * continues after them; the logit rules see them, the result, the repetition guard and the
+   * token cap do not. Empty or absent: none.
+   */
+  forced?: readonly number[];
   /** Token sequences to favour while decoding (keyterms; see `favoured`), and by how much. */
   bias?: TokenBias;
   /** Above 1 (temperature 0 only): beam search with this many beams. */

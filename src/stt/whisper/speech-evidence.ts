@@ -115,7 +115,8 @@ export function vadEvidence(probabilities: readonly number[]): VadEvidence | und
 
 /** Everything known about a decoded segment when deciding whether it was speech at all. */
 export interface SpeechEvidence {
-  noSpeechProbability: number;
+  /** Null when unknown (a decode that continued the previous utterance): only the VAD can vouch. */
+  noSpeechProbability: number | null;
   avgLogprob: number;
   /** Bytes of the text over bytes of its deflate stream (Whisper's compression ratio). */
   compressionRatio: number;
@@ -142,11 +143,12 @@ export interface NoSpeechVerdict {
  * overlap in duration.
  */
 export function noSpeechVerdict(e: SpeechEvidence): NoSpeechVerdict {
-  if (e.noSpeechProbability > NO_SPEECH_THRESHOLD && e.avgLogprob < LOGPROB_THRESHOLD) {
+  const noSpeech = e.noSpeechProbability;
+  if (noSpeech !== null && noSpeech > NO_SPEECH_THRESHOLD && e.avgLogprob < LOGPROB_THRESHOLD) {
     return { noSpeech: true, rule: "whisper" };
   }
   if (e.avgLogprob < HALLUCINATION_LOGPROB_THRESHOLD) {
-    const whisperSure = e.noSpeechProbability < NO_SPEECH_CONFIDENT;
+    const whisperSure = noSpeech !== null && noSpeech < NO_SPEECH_CONFIDENT;
     const vadSure = e.vad !== undefined && e.vad.spanProbability >= VAD_SOLID_SPEECH;
     if (!whisperSure && !vadSure) return { noSpeech: true, rule: "low-logprob" };
   }

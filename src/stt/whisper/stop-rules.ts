@@ -16,9 +16,11 @@ export const END_MARGIN_S = 0.5;
 
 /**
  * Why decoding stops after the token just sampled (the last of `sampled`), if it does; `ended` is
- * "endoftext" when the model ended it (<|endoftext|> is not in `sampled`). Cuts a repetition off
- * `sampled` and `picks` in place. The opening timestamp never ends decoding: an utterance shorter
- * than END_MARGIN_S still deserves its words.
+ * "endoftext" when the model ended it (<|endoftext|> is not in `sampled`). `sampled` opens with
+ * the decode's forced tokens (DecodeOptions.forced), `picks` holds only what was sampled after
+ * them; the guard and the cap look at the sampled part alone. Cuts a repetition off `sampled`
+ * and `picks` in place. The opening timestamp never ends decoding: an utterance shorter than
+ * END_MARGIN_S still deserves its words.
  */
 export function stopAfter(
   sampled: number[],
@@ -29,22 +31,23 @@ export function stopAfter(
   ended: StopReason | undefined,
 ): StopReason | undefined {
   let stop = ended;
-  const id = sampled.at(-1);
-  if (stop === undefined && id !== undefined && tokenizer.isTimestamp(id) && sampled.length > 1) {
+  const base = options.forced?.length ?? 0;
+  const id = sampled.length > base ? sampled.at(-1) : undefined;
+  if (stop === undefined && id !== undefined && tokenizer.isTimestamp(id) && picks.length > 1) {
     const seconds = tokenizer.timestampSeconds(id);
     if (seconds > options.windowSeconds) stop = "past-window";
     else if (seconds >= options.audioSeconds - END_MARGIN_S) stop = "timestamp-at-end";
   }
   // Once decoding ends, the last word is complete too.
-  const cut = findRepetition(sampled, tokenizer, {
+  const cut = findRepetition(base === 0 ? sampled : sampled.slice(base), tokenizer, {
     final: stop !== undefined,
     ...(options.speechBursts === undefined ? {} : { speechBursts: options.speechBursts }),
   });
   if (cut) {
-    sampled.length = cut.at;
+    sampled.length = base + cut.at;
     picks.length = cut.at;
     stop = "repetition";
   }
-  if (stop === undefined && sampled.length >= maxTokens) stop = "max-tokens";
+  if (stop === undefined && picks.length >= maxTokens) stop = "max-tokens";
   return stop;
 }

@@ -9,35 +9,27 @@
  * was as accurate as the full one on the dev clips (WHISPER-NOTES.md) and several times cheaper.
  */
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
+import { joinSamples } from "../../audio/samples.ts";
 import { runExclusive } from "../../runtime/inference-lock.ts";
+import { type Continuation, shiftTimestamps } from "./continuation.ts";
 import { greedyDecode } from "./decode.ts";
-import type { DecodeResult, WhisperDecoder } from "./decode-types.ts";
+import type { SampledToken, WhisperDecoder } from "./decode-types.ts";
 import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
-import { NO_SPEECH_THRESHOLD } from "./speech-evidence.ts";
+import {
+  type Attempt,
+  BEAM_BELOW_LOGPROB,
+  BEAM_MAX_AUDIO_SECONDS,
+  FALLBACK_MAX_AUDIO_SECONDS,
+  FALLBACK_TEMPERATURES,
+  looped,
+  needsFallback,
+} from "./retry-policy.ts";
+import { LOGPROB_THRESHOLD } from "./speech-evidence.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
 import { buildTranscript, compressionRatio, type Transcript } from "./transcript.ts";
-
-/**
- * Whisper's temperature fallback (openai/whisper transcribe: temperatures 0, 0.2 … 1.0, retry
- * while the compression ratio > 2.4 or the average log-probability < −1 unless the window is
- * silence), bounded here to two retries: each costs a whole decode (prompt pass plus ~15–25 ms a
- * token), the encoder pass is shared. Sampling is seeded by the attempt, so a clip always
- * decodes the same way. The first attempt that passes is kept; if none does, the greedy decode,
- * unless it looped and a retry did not.
- */
-export const FALLBACK_TEMPERATURES: readonly number[] = [0, 0.2, 0.4];
-/**
- * Only utterances up to this long are retried: short turns are where a bad greedy decode loses
- * the most (a digit string, "five five") and where a retry is cheap (a few dozen tokens at
- * ~15–25 ms); a long utterance's retry would add seconds to a final. On the accuracy suite the
- * bound changed no transcript.
- */
-export const FALLBACK_MAX_AUDIO_SECONDS = 5;
-export const COMPRESSION_RATIO_THRESHOLD = 2.4;
-export const FALLBACK_LOGPROB_THRESHOLD = -1;
 
 /**
  * Isolate-wide counts of decodes, of those that fell back, and of beam searches run (read by the
@@ -47,22 +39,6 @@ export const decodeCounters = { decodes: 0, fallbacks: 0, retries: 0, improved: 
 
 /** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
 export const PAD_SECONDS = 1;
-/**
- * Beam search (beam-search.ts beamSearch) only for audio up to this long: each beam carries its own
- * copy of the cross-attention cache into every decoder run (6 × frames/2 × 64 floats per layer,
- * key and value: ~1.2 MB per beam per second of audio), and the beams' extra cost per step
- * matters most where there are many steps. Short turns are where greedy decoding loses words.
- */
-export const BEAM_MAX_AUDIO_SECONDS = 5;
-/**
- * A greedy decode averaging below this log-probability per token is decoded again with beams
- * (when `beamSize` > 1); a surer one is kept as it is, at greedy's cost. Beams on every final up
- * to 5 s made the Finalize-200ms p50 1.39× greedy's (265 → 368 ms, side by side in one bench run)
- * for 20 / 14 / 13 errors at endpointing 10 / 300 / 500; beams below −0.4 ran on 2 in 3 of those
- * finals for the same errors; below −0.7 on 1 in 3 of them, for 18 / 16 / 16 (greedy: 23 / 19 /
- * 19). Whisper's own retry line (FALLBACK_LOGPROB_THRESHOLD) is −1.
- */
-export const BEAM_BELOW_LOGPROB = -0.7;
 const FRAMES_PER_SECOND = WHISPER_SAMPLE_RATE / HOP_LENGTH;
 
 export interface WhisperModel extends WhisperDecoder {
@@ -138,6 +114,13 @@ export interface TranscribeOptions {
   /** Keyterm token sequences to favour (keyterm-bias.ts TokenBias). */
   bias?: TokenBias;
   /**
+   * Decode `audio` as the continuation of the previous utterance (continuation.ts): the window
+   * opens with its audio, the decoder reads its tokens first. The transcript covers `audio` only,
+   * timed from its start; Whisper's no-speech probability, read at the window's start, is the
+   * context's, so it is reported as unknown (null). Ignored with language "multi".
+   */
+  continueFrom?: Continuation;
+  /**
    * Beams for a second temperature-0 decode of audio up to BEAM_MAX_AUDIO_SECONDS whose greedy
    * decode averaged below BEAM_BELOW_LOGPROB (beam-search.ts beamSearch); the beams' result
    * replaces the greedy one. 1 or absent: greedy only. Fallback retries at higher temperatures
@@ -167,28 +150,6 @@ export interface TranscribeStats {
   temperature: number;
 }
 
-interface Attempt {
-  result: DecodeResult;
-  ratio: number;
-}
-
-/** Whisper's reasons to decode again at a higher temperature. */
-function needsFallback({ result, ratio }: Attempt): boolean {
-  if (looped({ result, ratio })) return true;
-  // A window Whisper thinks is silence is left to the no-speech decision, not retried.
-  if (result.noSpeechProbability > NO_SPEECH_THRESHOLD) return false;
-  return result.avgLogprob < FALLBACK_LOGPROB_THRESHOLD;
-}
-
-/** A decode that repeated itself: cut by the guard, at the token cap, or compressing too well. */
-function looped({ result, ratio }: Attempt): boolean {
-  return (
-    result.stopReason === "repetition" ||
-    result.stopReason === "max-tokens" ||
-    ratio > COMPRESSION_RATIO_THRESHOLD
-  );
-}
-
 /**
  * Transcribes 16 kHz mono float audio. Audio beyond the 30-s window is not transcribed: the
  * utterance segmenter keeps utterances shorter than that.
@@ -198,29 +159,28 @@ export async function transcribe(
   audio: Float32Array,
   options: TranscribeOptions,
 ): Promise<Transcript & { stats: TranscribeStats }> {
-  const frames = windowFrames(audio.length, model.variableLength && !options.fullWindow);
+  const before = options.language === "multi" ? undefined : options.continueFrom;
+  const window = before ? joinSamples(before.audio, audio) : audio;
+  const offsetSeconds = before ? before.audio.length / WHISPER_SAMPLE_RATE : 0;
+  const frames = windowFrames(window.length, model.variableLength && !options.fullWindow);
   const windowSeconds = frames / FRAMES_PER_SECOND;
-  const audioSeconds = Math.min(audio.length / WHISPER_SAMPLE_RATE, windowSeconds);
+  const audioSeconds = Math.min(window.length / WHISPER_SAMPLE_RATE, windowSeconds);
+  const utteranceSeconds = audioSeconds - offsetSeconds;
 
   let clock = performance.now();
-  const features = logMelSpectrogram(audio, frames);
+  const features = logMelSpectrogram(window, frames);
   const melMs = performance.now() - clock;
 
   options.signal?.throwIfAborted();
   clock = performance.now();
-  const input = new Tensor("float32", features, [1, N_MELS, frames]);
-  const encoded = await runExclusive(() =>
-    model.encoder.run({ input_features: input }, ["last_hidden_state"]),
-  );
-  const states = encoded.last_hidden_state;
-  if (!(states instanceof Tensor)) throw new Error("Whisper encoder returned no last_hidden_state");
+  const states = await encode(model, features, frames);
   const encoderMs = performance.now() - clock;
 
   clock = performance.now();
   let best: Attempt | undefined;
   let attempts = 0;
   const temperatures =
-    options.fallback !== false && audioSeconds <= FALLBACK_MAX_AUDIO_SECONDS
+    options.fallback !== false && utteranceSeconds <= FALLBACK_MAX_AUDIO_SECONDS
       ? FALLBACK_TEMPERATURES
       : FALLBACK_TEMPERATURES.slice(0, 1);
   for (const [i, temperature] of temperatures.entries()) {
@@ -232,6 +192,7 @@ export async function transcribe(
       seed: i,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.context ? { context: options.context } : {}),
+      ...(before ? { forced: before.tokens } : {}),
       ...(options.bias ? { bias: options.bias } : {}),
       ...(options.speechBursts === undefined ? {} : { speechBursts: options.speechBursts }),
     };
@@ -266,8 +227,27 @@ export async function transcribe(
     if (best.result.temperature > 0) decodeCounters.improved++;
   }
   const { result, ratio } = best;
+  // A continued decode is timed on the window: moved back onto the utterance.
+  const own = before
+    ? {
+        ...result,
+        tokens: shiftTimestamps(
+          result.tokens.map((t) => t.id),
+          offsetSeconds,
+          model.tokenizer,
+        ).map((id, i) => ({ ...(result.tokens[i] as SampledToken), id })),
+      }
+    : result;
+  // The window's no-speech probability is the context's: the decision reads this utterance's
+  // own, measured alone, where it can decide (speech-evidence.ts: below LOGPROB_THRESHOLD).
+  const noSpeech =
+    before === undefined
+      ? result.noSpeechProbability
+      : result.avgLogprob < LOGPROB_THRESHOLD && own.tokens.length > 0
+        ? await ownNoSpeechProbability(model, audio, options)
+        : null;
   return {
-    ...buildTranscript(result, model.tokenizer, audioSeconds, ratio),
+    ...buildTranscript(own, model.tokenizer, utteranceSeconds, ratio, noSpeech),
     stats: {
       frames,
       melMs,
@@ -280,4 +260,37 @@ export async function transcribe(
       temperature: result.temperature,
     },
   };
+}
+
+/**
+ * Whisper's no-speech probability of `audio` alone (an encoder pass and the prompt run): for a
+ * continued decode, whose own window opens with the previous utterance's speech.
+ */
+async function ownNoSpeechProbability(
+  model: WhisperModel,
+  audio: Float32Array,
+  options: TranscribeOptions,
+): Promise<number> {
+  const frames = windowFrames(audio.length, model.variableLength && !options.fullWindow);
+  options.signal?.throwIfAborted();
+  const states = await encode(model, logMelSpectrogram(audio, frames), frames);
+  const windowSeconds = frames / FRAMES_PER_SECOND;
+  const probe = await greedyDecode(model, states, {
+    language: options.language,
+    audioSeconds: Math.min(audio.length / WHISPER_SAMPLE_RATE, windowSeconds),
+    windowSeconds,
+    maxTokens: 0,
+  });
+  return probe.noSpeechProbability;
+}
+
+/** The encoder's `last_hidden_state` [1, frames / 2, 384] for log-mel `features`. */
+async function encode(model: WhisperModel, features: Float32Array, frames: number) {
+  const input = new Tensor("float32", features, [1, N_MELS, frames]);
+  const encoded = await runExclusive(() =>
+    model.encoder.run({ input_features: input }, ["last_hidden_state"]),
+  );
+  const states = encoded.last_hidden_state;
+  if (!(states instanceof Tensor)) throw new Error("Whisper encoder returned no last_hidden_state");
+  return states;
 }

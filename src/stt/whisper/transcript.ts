@@ -34,7 +34,13 @@ export interface Transcript {
   words: WordTiming[];
   /** Mean probability of the text tokens (timestamps excluded), 0 without text. */
   confidence: number;
-  noSpeechProbability: number;
+  /**
+   * Whisper's probability of <|nospeech|> for the audio; null when unknown: a decode that
+   * continued the previous utterance (continuation.ts) reads it at the window's start, where the
+   * previous utterance's speech is, so it says nothing about this one, and it is measured on this
+   * utterance alone only when the no-speech decision needs it (transcribe.ts).
+   */
+  noSpeechProbability: number | null;
   avgLogprob: number;
   /** See SpeechEvidence.compressionRatio; 0 without text. */
   compressionRatio: number;
@@ -141,6 +147,7 @@ export function buildTranscript(
   tokenizer: WhisperTokenizer,
   audioSeconds: number,
   ratio = 0,
+  noSpeechProbability: number | null = result.noSpeechProbability,
 ): Transcript {
   const timed = spans(result.tokens, tokenizer, audioSeconds);
   const segments = timed.map((span) => ({
@@ -159,11 +166,11 @@ export function buildTranscript(
     segments,
     words: timed.flatMap((span) => segmentWords(span, tokenizer)),
     confidence,
-    noSpeechProbability: result.noSpeechProbability,
+    noSpeechProbability,
     avgLogprob: result.avgLogprob,
     compressionRatio: ratio,
     likelyNoSpeech: noSpeechVerdict({
-      noSpeechProbability: result.noSpeechProbability,
+      noSpeechProbability,
       avgLogprob: result.avgLogprob,
       compressionRatio: ratio,
       seconds: audioSeconds,

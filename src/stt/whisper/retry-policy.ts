@@ -1,0 +1,65 @@
+/**
+ * When a decode is tried again, and how: Whisper's temperature fallback (a decode that loops or
+ * scores badly is sampled again at a higher temperature) and beam search for the finals greedy
+ * decoding is unsure of. transcribe.ts applies them.
+ */
+import type { DecodeResult } from "./decode-types.ts";
+import { NO_SPEECH_THRESHOLD } from "./speech-evidence.ts";
+
+/**
+ * Whisper's temperature fallback (openai/whisper transcribe: temperatures 0, 0.2 … 1.0, retry
+ * while the compression ratio > 2.4 or the average log-probability < −1 unless the window is
+ * silence), bounded here to two retries: each costs a whole decode (prompt pass plus ~15–25 ms a
+ * token), the encoder pass is shared. Sampling is seeded by the attempt, so a clip always
+ * decodes the same way. The first attempt that passes is kept; if none does, the greedy decode,
+ * unless it looped and a retry did not.
+ */
+export const FALLBACK_TEMPERATURES: readonly number[] = [0, 0.2, 0.4];
+/**
+ * Only utterances up to this long are retried: short turns are where a bad greedy decode loses
+ * the most (a digit string, "five five") and where a retry is cheap (a few dozen tokens at
+ * ~15–25 ms); a long utterance's retry would add seconds to a final. On the accuracy suite the
+ * bound changed no transcript.
+ */
+export const FALLBACK_MAX_AUDIO_SECONDS = 5;
+export const COMPRESSION_RATIO_THRESHOLD = 2.4;
+export const FALLBACK_LOGPROB_THRESHOLD = -1;
+
+/**
+ * Beam search (beam-search.ts beamSearch) only for audio up to this long: each beam carries its own
+ * copy of the cross-attention cache into every decoder run (6 × frames/2 × 64 floats per layer,
+ * key and value: ~1.2 MB per beam per second of audio), and the beams' extra cost per step
+ * matters most where there are many steps. Short turns are where greedy decoding loses words.
+ */
+export const BEAM_MAX_AUDIO_SECONDS = 5;
+/**
+ * A greedy decode averaging below this log-probability per token is decoded again with beams
+ * (when `beamSize` > 1); a surer one is kept as it is, at greedy's cost. Beams on every final up
+ * to 5 s made the Finalize-200ms p50 1.39× greedy's (265 → 368 ms, side by side in one bench run)
+ * for 20 / 14 / 13 errors at endpointing 10 / 300 / 500; beams below −0.4 ran on 2 in 3 of those
+ * finals for the same errors; below −0.7 on 1 in 3 of them, for 18 / 16 / 16 (greedy: 23 / 19 /
+ * 19). Whisper's own retry line (FALLBACK_LOGPROB_THRESHOLD) is −1.
+ */
+export const BEAM_BELOW_LOGPROB = -0.7;
+/** A decode and its text's compression ratio: what the fallback judges. */
+export interface Attempt {
+  result: DecodeResult;
+  ratio: number;
+}
+
+/** Whisper's reasons to decode again at a higher temperature. */
+export function needsFallback({ result, ratio }: Attempt): boolean {
+  if (looped({ result, ratio })) return true;
+  // A window Whisper thinks is silence is left to the no-speech decision, not retried.
+  if (result.noSpeechProbability > NO_SPEECH_THRESHOLD) return false;
+  return result.avgLogprob < FALLBACK_LOGPROB_THRESHOLD;
+}
+
+/** A decode that repeated itself: cut by the guard, at the token cap, or compressing too well. */
+export function looped({ result, ratio }: Attempt): boolean {
+  return (
+    result.stopReason === "repetition" ||
+    result.stopReason === "max-tokens" ||
+    ratio > COMPRESSION_RATIO_THRESHOLD
+  );
+}
