@@ -3,10 +3,17 @@
  * real session (workerd, real models; the "whisper" project): a sentence cut at a short pause
  * reads as one, and what a final continues is only ever its own session's previous utterance.
  */
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../src/runtime/log";
+import { DEFAULT_BEAM_SIZE } from "../src/stt/beam-size";
+import { InferenceScheduler } from "../src/stt/inference-scheduler";
+import type { Transcript } from "../src/stt/transcriber";
+import { WhisperSession } from "../src/stt/whisper-session";
+import { whisperModel } from "../src/stt/whisper-transcriber";
 import { alternative, finalText, streamClip } from "./helpers/accuracy";
 import { frames, TestClient } from "./helpers/client";
-import { manifest, wavFixture } from "./helpers/fixtures";
+import { manifest, pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
 import { concat } from "./helpers/typed-arrays";
 
@@ -84,5 +91,68 @@ describe("continuation", () => {
     expect(finals(soloDelayedB).length).toBeGreaterThan(1);
     expect(timed(clientA)).toEqual(timed(soloA));
     expect(timed(clientB)).toEqual(timed(soloDelayedB));
+  });
+
+  it("never continues another session's utterance, even one that would fit", {
+    timeout: 120_000,
+  }, async () => {
+    // One WhisperSession per "client" on one scheduler, fed by hand. sb_spk1_snt1 at
+    // endpointing=10 is "The child almost hurt" (0–1.696 s) and "the small dog" (1.696–2.976 s);
+    // the second reads "The small dog." continuing the first, "this small dog." alone.
+    // As the service cuts it (test above): the second utterance runs 1.28 s, into the silence
+    // after the clip.
+    const clip = pcm16ToFloat((await wavFixture("sb_spk1_snt1.wav")).pcm);
+    const pcm = new Float32Array(Math.round(2.976 * 16_000));
+    pcm.set(clip.subarray(0, pcm.length));
+    const cut = Math.round(1.696 * 16_000);
+    const [first, second] = [pcm.subarray(0, cut), pcm.subarray(cut)];
+    const scheduler = new InferenceScheduler();
+    const bucket = (env as unknown as { MODELS: R2Bucket }).MODELS;
+    const open = (id: string, emitted: Transcript[]) =>
+      new WhisperSession(
+        {
+          sessionId: id,
+          accountId: "acc_test",
+          language: "en",
+          interimResults: false,
+          keyterms: [],
+          log: createLogger({ sessionId: id }),
+          emit: (t) => emitted.push(t),
+        },
+        () => whisperModel(bucket),
+        scheduler,
+        false,
+        DEFAULT_BEAM_SIZE,
+        true,
+      );
+    const texts = (emitted: Transcript[]) => emitted.map((t) => t.text);
+
+    const solo: Transcript[] = [];
+    const alone = open("solo", solo);
+    alone.feed(first, 0);
+    await alone.flush("endpoint", cut);
+    alone.feed(second, cut);
+    await alone.flush("endpoint", pcm.length);
+
+    // Session B's only utterance is A's second phrase, ending right where A's second utterance
+    // starts on the session timeline, and decoded between A's two finals: were finals to read any
+    // session's last final, A's second would continue B's "the small dog" (and, reading it again,
+    // be decoded alone: "this small dog").
+    const a: Transcript[] = [];
+    const b: Transcript[] = [];
+    const sessionA = open("a", a);
+    const sessionB = open("b", b);
+    sessionA.feed(first, 0);
+    await sessionA.flush("endpoint", cut);
+    sessionB.feed(second, cut - second.length);
+    await sessionB.flush("endpoint", cut);
+    sessionA.feed(second, cut);
+    await sessionA.flush("endpoint", pcm.length);
+    for (const session of [alone, sessionA, sessionB]) session.close();
+
+    console.log(`alone: ${JSON.stringify(texts(solo))}; A: ${JSON.stringify(texts(a))}`);
+    expect(texts(solo)[1]?.toLowerCase()).toContain("the small dog");
+    expect(texts(a)).toEqual(texts(solo));
+    expect(texts(b)).toHaveLength(1);
   });
 });
