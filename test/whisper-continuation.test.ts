@@ -71,6 +71,11 @@ describe("forcedTokens", () => {
     );
   });
 
+  it("opens a continued decode's tokens, which start with text, at 0", () => {
+    const continued = forcedTokens([...text, ts(1.2)], 1.5, 1.7, tokenizer);
+    expect(readable(continued ?? [])).toBe("<|0.00|> TEXT <|1.20|> <|1.70|>");
+  });
+
   it("has nothing to read without text, or with too many tokens", () => {
     expect(forcedTokens([ts(0), ts(1)], 2, 2, tokenizer)).toBeNull();
     expect(forcedTokens([], 2, 2, tokenizer)).toBeNull();

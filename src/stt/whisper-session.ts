@@ -1,8 +1,6 @@
 /**
- * One session's Whisper transcription (whisperTranscriber opens one per session): the utterance in
- * progress, its interims, and its finals in order; the models and the scheduler are the isolate's.
- * Every utterance the pipeline ends (endpoint, Finalize, CloseStream, max length) is transcribed
- * whole and emitted as one final.
+ * One session's Whisper transcription: the utterance in progress, its interims, its finals in
+ * order (one per utterance the pipeline ends); the models and scheduler are the isolate's.
  *
  * Interims (interim_results=true): the growing utterance is re-transcribed every time it has grown
  * by the interim interval. The interval adapts to load: it stretches (×1.5, up to 4 s) when the
@@ -28,8 +26,8 @@
  * quiet phrase can score as no speech where the same phrase with the silence after it does not
  * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
  *
- * Continuation (on unless EARSHOT_CONTINUATION=off): a short utterance's final may continue this
- * session's previous final, never another session's (whisper/continuation.ts says how and when).
+ * Continuation (on unless EARSHOT_CONTINUATION=off; not with language=multi): a short utterance's
+ * final may continue this session's previous final, never another session's (continuation.ts).
  */
 import { joinSamples } from "../audio/samples";
 import { percentile } from "../runtime/percentile";
@@ -119,11 +117,12 @@ export class WhisperSession implements TranscriberSession {
     this.#stopInterim();
     const audio = joinSamples(...this.#chunks);
     const final = { utterance: this.#utterance, start: this.#start };
+    const vad = vadEvidence(this.#vad); // now: the job may start after more frames, or a flush
     const abort = new AbortController();
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
-      () => this.#transcribe(audio, "final", vadEvidence(this.#vad), abort.signal, final),
+      () => this.#transcribe(audio, "final", vad, abort.signal, final),
       abort.signal,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
@@ -292,7 +291,7 @@ export class WhisperSession implements TranscriberSession {
     };
     const decode = (continueFrom?: Continuation) =>
       transcribe(whisper, audio, { ...options, ...(continueFrom ? { continueFrom } : {}) });
-    if (final === undefined) return decode();
+    if (final === undefined || this.context.language === "multi") return decode(); // see header
     const rate = TRANSCRIBER_SAMPLE_RATE;
     const shows = (result: WhisperResult) => !noText(result, audio, vad);
     return this.#continuation.decode(final, audio, rate, whisper.tokenizer, decode, shows);

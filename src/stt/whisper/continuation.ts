@@ -101,6 +101,9 @@ export function forcedTokens(
   const out = tokens
     .filter((id) => tokenizer.isText(id) || tokenizer.isTimestamp(id))
     .map((id) => (tokenizer.isTimestamp(id) ? Math.min(id, last) : id));
+  // A continued decode's own tokens open with text (its opening timestamp was forced): it opened
+  // at the start of its audio.
+  if (out.length > 0 && !tokenizer.isTimestamp(out[0] as number)) out.unshift(timestampBegin);
   // A segment opened after the last one closed, with nothing in it: drop its opening.
   const timestampAt = (i: number) => tokenizer.isTimestamp(out.at(i) ?? -1);
   while (out.length >= 2 && timestampAt(-1) && timestampAt(-2)) out.pop();
@@ -137,7 +140,12 @@ export function shiftTimestamps(
  * ever reads another's.
  */
 export class SessionContinuation {
-  #last: (DecodedUtterance & { utterance: number }) | null = null;
+  /**
+   * The latest decode with words of each recent utterance, by utterance number: an early final
+   * of utterance N that speech then voided may have finished and been kept, and N's own later
+   * decodes must still find N − 1. Kept: N − 1 and N only.
+   */
+  readonly #decoded = new Map<number, DecodedUtterance>();
   /** Finals that continued the utterance before them, and those decoded again alone. */
   readonly counts = { decodes: 0, decodedAlone: 0 };
 
@@ -149,13 +157,13 @@ export class SessionContinuation {
 
   /**
    * Decodes the final of `final.utterance` (`audio` from session sample `final.start`) with
-   * `decode`, continuing the last final with text when it was of the utterance just before and
-   * within continuationFor's bounds. A continuation whose result `shows` no words, or that reads the
+   * `decode`, continuing the utterance just before when its latest final decode had words and it
+   * is within continuationFor's bounds. A continuation whose result `shows` no words, or that reads the
    * context's words again (`rereads`), is not trusted (Whisper, having just read a whole sentence,
    * may end where a short phrase follows, or start over): the utterance is decoded alone, so
-   * continuing never loses what the decode alone shows. A result
-   * with words is kept for the next utterance; finals of a session decode in order, so the last
-   * one kept for an utterance is what its final showed.
+   * continuing never loses what the decode alone shows. The result is kept for the next
+   * utterance if it has words, and forgotten if not: finals of a session decode in order, so an
+   * utterance's last decode is the one its final showed.
    */
   async decode<R extends { text: string; tokens: readonly { id: number }[] }>(
     final: { utterance: number; start: number },
@@ -165,10 +173,10 @@ export class SessionContinuation {
     decode: (continueFrom?: Continuation) => Promise<R>,
     shows: (result: R) => boolean,
   ): Promise<R> {
-    const last = this.#last;
+    const before = this.#decoded.get(final.utterance - 1);
     const continueFrom =
-      this.#enabled && last !== null && last.utterance === final.utterance - 1
-        ? continuationFor(last, final.start, audio.length, sampleRate, tokenizer)
+      this.#enabled && before !== undefined
+        ? continuationFor(before, final.start, audio.length, sampleRate, tokenizer)
         : null;
     let result = await decode(continueFrom ?? undefined);
     if (continueFrom) {
@@ -179,9 +187,14 @@ export class SessionContinuation {
         result = await decode();
       }
     }
+    for (const utterance of this.#decoded.keys()) {
+      if (utterance < final.utterance - 1) this.#decoded.delete(utterance);
+    }
     if (shows(result)) {
       const tokens = result.tokens.map((t) => t.id);
-      this.#last = { utterance: final.utterance, startSample: final.start, audio, tokens };
+      this.#decoded.set(final.utterance, { startSample: final.start, audio, tokens });
+    } else {
+      this.#decoded.delete(final.utterance);
     }
     return result;
   }

@@ -199,6 +199,7 @@ export async function transcribe(
     let result = await greedyDecode(model, states, decodeOptions);
     if (
       temperature === 0 &&
+      // The window's length (a continuation's context included) bounds the beams' cache copies.
       audioSeconds <= BEAM_MAX_AUDIO_SECONDS &&
       (options.beamSize ?? 1) > 1 &&
       result.avgLogprob < BEAM_BELOW_LOGPROB
