@@ -26,7 +26,7 @@
  * quiet phrase can score as no speech where the same phrase with the silence after it does not
  * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
  *
- * Continuation (on unless EARSHOT_CONTINUATION=off; not with language=multi): a short utterance's
+ * Continuation (with EARSHOT_CONTINUATION=on; not with language=multi): a short utterance's
  * final may continue this session's previous final, never another session's (continuation.ts).
  */
 import { joinSamples } from "../audio/samples";

@@ -43,8 +43,8 @@ export interface WhisperEnv {
   /** Beams for finals of short utterances: `beamSizeVar`. */
   EARSHOT_BEAM_SIZE?: string;
   /**
-   * "off" decodes every final alone (whisper-session.ts, "Continuation"); anything else lets a
-   * short utterance continue the one before it.
+   * "on" lets a short utterance's final continue the one before it (whisper-session.ts,
+   * "Continuation"); anything else decodes every final alone.
    */
   EARSHOT_CONTINUATION?: string;
 }
@@ -63,7 +63,7 @@ export function whisperTranscriber(env: WhisperEnv): Transcriber {
         isolateScheduler,
         env.EARSHOT_EARLY_FINALS !== "off",
         beamSizeVar(env.EARSHOT_BEAM_SIZE),
-        env.EARSHOT_CONTINUATION !== "off",
+        env.EARSHOT_CONTINUATION === "on",
       ),
   };
 }
