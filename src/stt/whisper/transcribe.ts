@@ -116,8 +116,9 @@ export interface TranscribeOptions {
   /**
    * Decode `audio` as the continuation of the previous utterance (continuation.ts): the window
    * opens with its audio, the decoder reads its tokens first. The transcript covers `audio` only,
-   * timed from its start; Whisper's no-speech probability, read at the window's start, is the
-   * context's, so it is reported as unknown (null). Ignored with language "multi".
+   * timed from its start. Whisper's no-speech probability at the window's start is the
+   * context's, so the utterance's own is measured alone where the no-speech decision needs it
+   * (average log-probability below LOGPROB_THRESHOLD), and null elsewhere. Ignored with "multi".
    */
   continueFrom?: Continuation;
   /**
