@@ -1,94 +1,137 @@
 /**
- * Sections that compare two settings of one var side by side in one run: "early-finals"
- * (EARSHOT_EARLY_FINALS off vs on), "soft-cut" (EARSHOT_SOFT_CUT_SECONDS 11 vs 5), "beams"
- * (EARSHOT_BEAM_SIZE 1, greedy, vs 3) and "continuation" (EARSHOT_CONTINUATION off vs on). Two copies of
- * the real service (wrangler dev, workerd, real models), identical but for that var, each with its
- * own persistence folder, take every dev speech clip in every latency mode
- * (bench/whisper-latency.ts), the two alternating first clip by clip, one session at a time: a
- * slow spell of this shared machine falls on both alike, so their medians compare within the run.
- * Reported per mode: end of speech → final p50 / p95 / max and WER for each, and the ratio of the
- * p50s (second setting over first).
+ * Sections that compare two copies of the real service side by side in one run: four compare two
+ * settings of one var, "early-finals" (EARSHOT_EARLY_FINALS off vs on), "soft-cut"
+ * (EARSHOT_SOFT_CUT_SECONDS 11 vs 5), "beams" (EARSHOT_BEAM_SIZE 1, greedy, vs 3) and
+ * "continuation" (EARSHOT_CONTINUATION off vs on); "revision" compares the service built from a
+ * base revision (EARSHOT_BENCH_BASE, default HEAD: the last commit) with the one built from this
+ * working tree, for a change that has no var. Two copies of the real service (wrangler dev,
+ * workerd, real models), each with its own persistence folder, take every dev speech clip in every
+ * latency mode (bench/whisper-latency.ts), the two alternating first clip by clip, one session at
+ * a time: a slow spell of this shared machine falls on both alike, so their medians compare
+ * within the run. Reported per mode: end of speech → final p50 / p95 / max and WER for each, and
+ * the ratio of the p50s (second over first).
  */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { prepareState, startService } from "../scripts/lib/dev-worker.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import type { Section } from "./report.ts";
+import type { BenchContext, Section } from "./report.ts";
 import { loadClips, PERSIST_DIR } from "./whisper.ts";
 import { type LatencyModeResult, type LatencyTarget, runLatencyModes } from "./whisper-latency.ts";
 import { runSession } from "./whisper-session.ts";
 
+/** One of the two services: its name in the report, the source tree it is built from, its vars. */
+interface Side {
+  label: string;
+  root: string;
+  vars: Record<string, string>;
+}
+
 interface Comparison {
   name: string;
   title: string;
-  /** The wrangler var that differs between the two services. */
-  variable: string;
-  /** Its two values: the baseline first. */
-  settings: readonly [string, string];
-  /** How a service is named in the report, from its setting. */
-  label: (setting: string) => string;
+  /** The two services, the baseline first, and what to clean up after both stopped. */
+  sides: (context: BenchContext) => Promise<{ sides: [Side, Side]; cleanup?: () => Promise<void> }>;
 }
 
 const fmt = (value: number | null | undefined, digits = 0) =>
   value === null || value === undefined || !Number.isFinite(value) ? "-" : value.toFixed(digits);
 
+/** Two settings of one wrangler var, the baseline first, on this tree. */
+function settingsOf(
+  variable: string,
+  settings: readonly [string, string],
+  label: (setting: string) => string,
+): Comparison["sides"] {
+  return async ({ root }) => ({
+    sides: [
+      { label: label(settings[0]), root, vars: { [variable]: settings[0] } },
+      { label: label(settings[1]), root, vars: { [variable]: settings[1] } },
+    ],
+  });
+}
+
 export const earlyFinalsSection = sideBySide({
   name: "early-finals",
   title:
     "Early finals off vs on: end of speech → final, both services in one run, clips alternating",
-  variable: "EARSHOT_EARLY_FINALS",
-  settings: ["off", "on"],
-  label: (setting) => `early finals ${setting}`,
+  sides: settingsOf("EARSHOT_EARLY_FINALS", ["off", "on"], (s) => `early finals ${s}`),
 });
 
 export const softCutSection = sideBySide({
   name: "soft-cut",
   title:
     "Soft cut after 11 s vs 5 s: end of speech → final, both services in one run, clips alternating",
-  variable: "EARSHOT_SOFT_CUT_SECONDS",
-  settings: ["11", "5"],
-  label: (setting) => `soft cut ${setting} s`,
+  sides: settingsOf("EARSHOT_SOFT_CUT_SECONDS", ["11", "5"], (s) => `soft cut ${s} s`),
 });
 
 export const beamsSection = sideBySide({
   name: "beams",
   title:
     "Greedy vs 3-beam finals (up to 5 s): end of speech → final, both services in one run, clips alternating",
-  variable: "EARSHOT_BEAM_SIZE",
-  settings: ["1", "3"],
-  label: (setting) => (setting === "1" ? "greedy" : `${setting} beams`),
+  sides: settingsOf("EARSHOT_BEAM_SIZE", ["1", "3"], (s) => (s === "1" ? "greedy" : `${s} beams`)),
 });
 
 export const continuationSection = sideBySide({
   name: "continuation",
   title:
     "Finals decoded alone vs continuing the utterance before them: end of speech → final, both services in one run, clips alternating",
-  variable: "EARSHOT_CONTINUATION",
-  settings: ["off", "on"],
-  label: (setting) => `continuation ${setting}`,
+  sides: settingsOf("EARSHOT_CONTINUATION", ["off", "on"], (s) => `continuation ${s}`),
+});
+
+export const revisionSection = sideBySide({
+  name: "revision",
+  title:
+    "A base revision (EARSHOT_BENCH_BASE, default HEAD) vs this working tree: end of speech → final, both services in one run, clips alternating",
+  async sides({ root, evalDir }) {
+    const base = process.env.EARSHOT_BENCH_BASE || "HEAD";
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", root, ...args], { encoding: "utf8" }).trim();
+    const commit = git("rev-parse", "--short", `${base}^{commit}`);
+    // The base is checked out as a git worktree beside a link to the shared folder, so that its
+    // own scripts find ../shared as this tree's do; it shares this tree's node_modules.
+    const dir = await mkdtemp(path.join(os.tmpdir(), "earshot-base-"));
+    const tree = path.join(dir, "earshot");
+    git("worktree", "add", "--detach", tree, commit);
+    await symlink(path.join(root, "node_modules"), path.join(tree, "node_modules"));
+    await symlink(path.resolve(evalDir, "..", ".."), path.join(dir, "shared"));
+    return {
+      sides: [
+        { label: `base ${commit}`, root: tree, vars: {} },
+        { label: "this tree", root, vars: {} },
+      ],
+      async cleanup() {
+        git("worktree", "remove", "--force", tree);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
 });
 
 function sideBySide(comparison: Comparison): Section {
-  const { settings, variable, label } = comparison;
   return {
     name: comparison.name,
     title: comparison.title,
     async run(context) {
       const { root, log } = context;
       const clips = (await loadClips(context.evalDir)).filter((c) => c.row.category === "speech");
-      const workers: { setting: string; stop: () => Promise<void> }[] = [];
+      const { sides, cleanup } = await comparison.sides(context);
+      const workers: { stop: () => Promise<void> }[] = [];
       try {
         const targets: LatencyTarget[] = [];
-        for (const setting of settings) {
-          const persistTo = path.join(root, `${PERSIST_DIR}-${comparison.name}-${setting}`);
-          log(`${comparison.name}: models and demo account for the "${setting}" service`);
-          await prepareState(root, persistTo);
-          const worker = await startService(root, persistTo, { [variable]: setting });
-          workers.push({ setting, stop: worker.stop });
+        for (const [i, side] of sides.entries()) {
+          const persistTo = path.join(root, `${PERSIST_DIR}-${comparison.name}-${i}`);
+          log(`${comparison.name}: models and demo account for "${side.label}"`);
+          await prepareState(side.root, persistTo);
+          const worker = await startService(side.root, persistTo, side.vars);
+          workers.push(worker);
           // A first session loads the models, so no measured session pays for the load.
           const warm = clips[0];
           if (!warm) throw new Error("no speech clips in the eval set");
           await runSession(worker.url, DEMO_KEY, warm.pcm, null);
-          targets.push({ name: label(setting), url: worker.url, cpuPid: null });
+          targets.push({ name: side.label, url: worker.url, cpuPid: null });
         }
         const results = await runLatencyModes({
           root,
@@ -98,9 +141,10 @@ function sideBySide(comparison: Comparison): Section {
           deadline: context.deadline,
           log,
         });
-        return summarise(results, settings.map(label) as [string, string]);
+        return summarise(results, [sides[0].label, sides[1].label]);
       } finally {
         for (const worker of workers) await worker.stop();
+        await cleanup?.();
       }
     },
   };

@@ -22,6 +22,7 @@ import {
   beamsSection,
   continuationSection,
   earlyFinalsSection,
+  revisionSection,
   softCutSection,
 } from "../bench/side-by-side.ts";
 import { vadSection } from "../bench/vad.ts";
@@ -43,6 +44,9 @@ import { whisperSection } from "../bench/whisper.ts";
  *   the latency modes on two services (early finals off and on; soft cut after 11 and 5 s; greedy
  *   and 3-beam finals; finals decoded alone and continuing), ~70 s of speech plus
  *   ~2 s per clip, 3 modes × 2: ~10 minutes each (bench/side-by-side.ts);
+ * - revision, only when named: the same on the service built from a base revision
+ *   (EARSHOT_BENCH_BASE, default HEAD) and the one built from the working tree, for a change
+ *   that has no var (~11 minutes: the base's models are prepared in its own worktree first);
  * - long-session, only when named: one session through an hour of audio at 2× (30 minutes) with
  *   the isolate's memory read before, during and after (bench/long-session.ts).
  */
@@ -55,6 +59,7 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
   { section: softCutSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: beamsSection, budgetMs: 720_000, onlyWhenNamed: true },
   { section: continuationSection, budgetMs: 720_000, onlyWhenNamed: true },
+  { section: revisionSection, budgetMs: 840_000, onlyWhenNamed: true },
   { section: longSessionSection, budgetMs: 2_400_000, onlyWhenNamed: true },
 ];
 
