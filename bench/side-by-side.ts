@@ -12,7 +12,7 @@
  * the ratio of the p50s (second over first).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm, symlink } from "node:fs/promises";
+import { cp, mkdtemp, rm, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { prepareState, startService } from "../scripts/lib/dev-worker.ts";
@@ -91,12 +91,16 @@ export const revisionSection = sideBySide({
       execFileSync("git", ["-C", root, ...args], { encoding: "utf8" }).trim();
     const commit = git("rev-parse", "--short", `${base}^{commit}`);
     // The base is checked out as a git worktree beside a link to the shared folder, so that its
-    // own scripts find ../shared as this tree's do; it shares this tree's node_modules.
+    // own scripts find ../shared as this tree's do; it shares this tree's node_modules and the
+    // Opus decoder built from them (src/generated, not in git).
     const dir = await mkdtemp(path.join(os.tmpdir(), "earshot-base-"));
     const tree = path.join(dir, "earshot");
     git("worktree", "add", "--detach", tree, commit);
     await symlink(path.join(root, "node_modules"), path.join(tree, "node_modules"));
     await symlink(path.resolve(evalDir, "..", ".."), path.join(dir, "shared"));
+    await cp(path.join(root, "src", "generated"), path.join(tree, "src", "generated"), {
+      recursive: true,
+    });
     return {
       sides: [
         { label: `base ${commit}`, root: tree, vars: {} },
