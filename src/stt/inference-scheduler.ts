@@ -220,6 +220,11 @@ export class InferenceScheduler {
     return this.#finals.length + this.#interims.size;
   }
 
+  /** Finals waiting for their turn (not the one running): an interim running should stop. */
+  get finalsWaiting(): number {
+    return this.#finals.length;
+  }
+
   /** Whether work is waiting behind the job now running: interims should slow down. */
   get busy(): boolean {
     return this.#current !== null && this.waiting > 0;

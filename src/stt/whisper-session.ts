@@ -7,7 +7,7 @@
  * isolate has work waiting and shrinks back (÷1.25, down to 1 s) when it does not; an interim
  * still waiting when a newer one is asked for is replaced (the scheduler drops it); and one still
  * in flight when the utterance's final is asked for (early or at the flush) is stopped, out of the
- * queue or before its next decoder step: it would never be shown, and the final would wait for it.
+ * queue or at its next turn (below): it would never be shown, and the final would wait for it.
  * Stable prefix (stable-prefix.ts): a word is settled once two consecutive hypotheses agree on it
  * and everything before it; later interims of the utterance keep settled words as they are and
  * only rewrite the tail, so the beginning of a caption does not flicker. The final is transcribed
@@ -19,18 +19,23 @@
  * only silence follows until the flush, that decode is the final, and the final covers exactly the
  * audio it decoded (the silence fed after it is left out), so it is what a fresh decode of the
  * final's audio gives; if anything else follows (`dropSpeculation`), it is aborted — out of the
- * queue if it still waits, stopped before its next decoder step if it runs — counted as wasted,
+ * queue if it still waits, stopped at its next turn (below) if it runs — counted as wasted,
  * and the flush transcribes the whole utterance as usual. An early final with no words (empty, or
  * dropped as no speech) is not trusted either: the flush decodes the whole utterance, silence
  * after it included, as without early finals (counted as redone). Cut at the first silence, a short
  * quiet phrase can score as no speech where the same phrase with the silence after it does not
  * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
  *
+ * A transcription gives the event loop turns between its model runs (runtime/turns.ts), so the
+ * isolate's sessions go on reading audio while it decodes and the aborts above land within a few
+ * runs; an interim also stops at a turn when any session's final is waiting for the isolate.
+ *
  * Continuation (with EARSHOT_CONTINUATION=on; not with language=multi): a short utterance's
  * final may continue this session's previous final, never another session's (continuation.ts).
  */
 import { joinSamples } from "../audio/samples";
 import { percentile } from "../runtime/percentile";
+import { turns } from "../runtime/turns";
 import { DEFAULT_BEAM_SIZE } from "./beam-size";
 import type { InferenceScheduler, JobOutcome } from "./inference-scheduler";
 import { StablePrefix } from "./stable-prefix";
@@ -84,6 +89,8 @@ export class WhisperSession implements TranscriberSession {
    */
   readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
   #interimsStopped = 0;
+  /** Interims stopped because any session's final was waiting for the isolate. */
+  #interimsYielded = 0;
   /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
   #bias: TokenBias | undefined;
   /** This session's last final with text, which its next utterance may continue. */
@@ -122,7 +129,7 @@ export class WhisperSession implements TranscriberSession {
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
-      () => this.#transcribe(audio, "final", vad, abort.signal, final),
+      () => this.#transcribe(audio, "final", vad, { signal: abort.signal, final }),
       abort.signal,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
@@ -163,7 +170,7 @@ export class WhisperSession implements TranscriberSession {
     if (speculation) this.#speculations.used += 1;
     const decodeWhole = () =>
       this.scheduler.submit(this.context.sessionId, "final", () =>
-        this.#transcribe(whole, "final", vad, undefined, final),
+        this.#transcribe(whole, "final", vad, { final }),
       );
     const job = start === null || whole.length === 0 ? null : (speculation?.job ?? decodeWhole());
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
@@ -217,7 +224,10 @@ export class WhisperSession implements TranscriberSession {
       finalWaitP95Ms: percentile(stats.waitMs.final, 0.95),
     });
     this.context.log.info("early finals", { ...this.#speculations });
-    this.context.log.info("interims", { stoppedForFinals: this.#interimsStopped });
+    this.context.log.info("interims", {
+      stoppedForFinals: this.#interimsStopped,
+      yieldedToWaitingFinals: this.#interimsYielded,
+    });
     this.context.log.info("continued finals", { ...this.#continuation.counts });
   }
 
@@ -241,10 +251,18 @@ export class WhisperSession implements TranscriberSession {
     const vad = vadEvidence(this.#vad);
     const abort = new AbortController();
     this.#interimAbort = abort;
+    // Another session's final waiting behind this interim stops it at its next turn: the abort
+    // is this session's own, raised in its own context from what the shared queue says.
+    const yieldToFinals = () => {
+      if (abort.signal.aborted || this.scheduler.finalsWaiting === 0) return;
+      abort.abort();
+      this.#interimsYielded += 1;
+    };
     const job = this.scheduler.submit(
       this.context.sessionId,
       "interim",
-      () => this.#transcribe(audio, "interim", vad, abort.signal),
+      () =>
+        this.#transcribe(audio, "interim", vad, { signal: abort.signal, onTurn: yieldToFinals }),
       abort.signal,
     );
     // Adapt the cadence to the isolate's load at the time of asking.
@@ -275,9 +293,13 @@ export class WhisperSession implements TranscriberSession {
     audio: Float32Array,
     kind: "final" | "interim",
     vad: VadEvidence | undefined,
-    signal?: AbortSignal,
-    /** A final's utterance and where it starts (absent for interims): for continuation.ts. */
-    final?: { utterance: number; start: number },
+    job: {
+      signal?: AbortSignal;
+      /** A final's utterance and where it starts (absent for interims): for continuation.ts. */
+      final?: { utterance: number; start: number };
+      /** Called at each of the transcription's turns (`turns`), after the event loop's. */
+      onTurn?: () => void;
+    },
   ): Promise<WhisperResult> {
     const whisper = await this.loadModel();
     this.#bias ??= keytermBias(whisper.tokenizer, this.context.keyterms);
@@ -285,12 +307,14 @@ export class WhisperSession implements TranscriberSession {
       language: this.context.language,
       fallback: kind === "final",
       ...(kind === "final" ? { beamSize: this.beamSize } : {}),
-      ...(signal ? { signal } : {}),
+      ...(job.signal ? { signal: job.signal } : {}),
+      yieldTurn: turns(job.onTurn),
       ...(this.#bias.sequences.length > 0 ? { bias: this.#bias } : {}),
       ...(vad ? { speechBursts: vad.speechBursts } : {}),
     };
     const decode = (continueFrom?: Continuation) =>
       transcribe(whisper, audio, { ...options, ...(continueFrom ? { continueFrom } : {}) });
+    const { final } = job;
     if (final === undefined || this.context.language === "multi") return decode(); // see header
     const rate = TRANSCRIBER_SAMPLE_RATE;
     const shows = (result: WhisperResult) => !noText(result, audio, vad);

@@ -14,7 +14,7 @@ import type {
   StopReason,
   WhisperDecoder,
 } from "./decode-types.ts";
-import { type Feeds, lastRow, runRows, type Step } from "./decoder-run.ts";
+import { beforeRun, type Feeds, lastRow, runRows, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules, logSumExp } from "./logit-rules.ts";
 import { stopAfter } from "./stop-rules.ts";
@@ -168,7 +168,7 @@ export async function beamSearch(
     // which costs a final many runs for sequences that rarely win.
     const bestEnded = Math.max(...finished.map(average));
     if (beams.every((beam) => bestEnded >= beam.score / (beam.picks.length + 1))) break;
-    options.signal?.throwIfAborted();
+    await beforeRun(options);
     const gathered: Feeds = Object.fromEntries(
       Object.entries(self).map(([name, t]) => [name, gatherRows(t, parents)]),
     );

@@ -21,6 +21,11 @@ export interface DecodeOptions {
   /** Checked before every decoder run: an aborted decode throws the signal's reason. */
   signal?: AbortSignal;
   /**
+   * Awaited before every decoder run, before `signal` is checked (see decoder-run.ts
+   * `beforeRun`): the session passes a turn of the event loop.
+   */
+  yieldTurn?: () => Promise<void>;
+  /**
    * 0 (default): greedy. Above 0: sample from softmax(logits / temperature), with a generator
    * seeded by `seed`, so the same audio decodes the same way every time (Whisper's fallback).
    */

@@ -21,7 +21,7 @@ import type {
   StopReason,
   WhisperDecoder,
 } from "./decode-types.ts";
-import { D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
+import { beforeRun, D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules, logSumExp } from "./logit-rules.ts";
 import { stopAfter } from "./stop-rules.ts";
@@ -114,6 +114,7 @@ export async function greedyDecode(
   let step: Step;
   let noSpeechProbability: number;
   let decoderSteps = 1;
+  await beforeRun(options);
   const started = performance.now();
   if (language === "multi") {
     if (forced.length > 0) throw new Error("forced tokens need a known language");
@@ -137,6 +138,7 @@ export async function greedyDecode(
     if (detected === undefined) throw new Error("language detection picked a non-language token");
     language = detected;
     for (const id of [tokenizer.languageToken(language), special.transcribe]) {
+      await beforeRun(options);
       step = await runDecoder(model, [id], stateRows, step.cache, [0]);
       decoderSteps++;
     }
@@ -197,7 +199,7 @@ export async function greedyDecode(
     }
     stopReason = stopAfter(sampled, picks, tokenizer, options, maxTokens, stopReason);
     if (stopReason === undefined) {
-      options.signal?.throwIfAborted();
+      await beforeRun(options);
       step = await runDecoder(model, [id], stateRows, step.cache, [0]);
       decoderSteps++;
     }

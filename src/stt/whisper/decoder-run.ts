@@ -150,6 +150,19 @@ export async function runDecoder(
   return { rows, cache: { self, cross } };
 }
 
+/**
+ * Called before each model run of a transcription: awaits the caller's `yieldTurn` (a session's
+ * turn of the event loop, src/runtime/turns.ts says why), then throws if `signal` was aborted,
+ * so an abort raised by a socket message handled in that turn lands before the run.
+ */
+export async function beforeRun(options: {
+  yieldTurn?: () => Promise<void>;
+  signal?: AbortSignal;
+}): Promise<void> {
+  await options.yieldTurn?.();
+  options.signal?.throwIfAborted();
+}
+
 /** The first row of a step's logits (a step always asks for at least one position). */
 export function firstRow(step: Step): Float32Array {
   const row = step.rows[0];

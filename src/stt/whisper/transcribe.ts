@@ -14,7 +14,7 @@ import { runExclusive } from "../../runtime/inference-lock.ts";
 import { type Continuation, shiftTimestamps } from "./continuation.ts";
 import { greedyDecode } from "./decode.ts";
 import type { SampledToken, WhisperDecoder } from "./decode-types.ts";
-import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
+import { beforeRun, LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
@@ -107,6 +107,12 @@ export interface TranscribeOptions {
    */
   signal?: AbortSignal;
   /**
+   * Awaited before every model run, the encoder's and each decoder run (decoder-run.ts
+   * `beforeRun` says why): a session passes a turn of the event loop, so its socket and VAD go on
+   * while it decodes, and `signal` can be aborted between runs. Absent (Node scripts): none.
+   */
+  yieldTurn?: () => Promise<void>;
+  /**
    * Text tokens read before the audio (decode-types.ts DecodeOptions.context): keyterms, prior
    * text.
    */
@@ -172,7 +178,7 @@ export async function transcribe(
   const features = logMelSpectrogram(window, frames);
   const melMs = performance.now() - clock;
 
-  options.signal?.throwIfAborted();
+  await beforeRun(options);
   clock = performance.now();
   const states = await encode(model, features, frames);
   const encoderMs = performance.now() - clock;
@@ -192,6 +198,7 @@ export async function transcribe(
       temperature,
       seed: i,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.yieldTurn ? { yieldTurn: options.yieldTurn } : {}),
       ...(options.context ? { context: options.context } : {}),
       ...(before ? { forced: before.tokens } : {}),
       ...(options.bias ? { bias: options.bias } : {}),
@@ -274,10 +281,12 @@ async function ownNoSpeechProbability(
   options: TranscribeOptions,
 ): Promise<number> {
   const frames = windowFrames(audio.length, model.variableLength && !options.fullWindow);
-  options.signal?.throwIfAborted();
+  await beforeRun(options);
   const states = await encode(model, logMelSpectrogram(audio, frames), frames);
   const windowSeconds = frames / FRAMES_PER_SECOND;
   const probe = await greedyDecode(model, states, {
+    ...(options.yieldTurn ? { yieldTurn: options.yieldTurn } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
     language: options.language,
     audioSeconds: Math.min(audio.length / WHISPER_SAMPLE_RATE, windowSeconds),
     windowSeconds,
