@@ -32,6 +32,9 @@
  *
  * Continuation (with EARSHOT_CONTINUATION=on; not with language=multi): a short utterance's
  * final may continue this session's previous final, never another session's (continuation.ts).
+
+ * Longer than the house's 300 lines (326): the interims' machinery (#maybeInterim, #stopInterim
+ * and their state) is the piece to move into a module of its own next.
  */
 import { joinSamples } from "../audio/samples";
 import { percentile } from "../runtime/percentile";
