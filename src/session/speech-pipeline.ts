@@ -171,12 +171,14 @@ export class SpeechPipeline {
     const ended = this.#handle(events);
     if (ended) {
       this.#flushInBackground("endpoint");
+      await this.transcriber.ready?.();
       return;
     }
     if (this.#inUtterance && this.#shouldCut(probability)) {
       // A long utterance: its final now, the rest continues as a new one from the next frame.
       this.#utteranceFrames = 0;
       this.#flushInBackground("max-length");
+      await this.transcriber.ready?.();
       return;
     }
     if (this.#inUtterance) this.#speculate(probability);

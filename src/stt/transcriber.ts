@@ -97,6 +97,13 @@ export interface TranscriberSession {
    * Events that must follow a final, such as UtteranceEnd, wait on it.
    */
   afterFinals(): Promise<void>;
+  /**
+   * Optional: resolves when the transcriber can take the next utterance. The pipeline awaits it
+   * after each utterance it ends, so a client that ends utterances faster than they are
+   * transcribed (sending faster than real time) waits with its audio queued in the session,
+   * bounded by MAX_QUEUED_AUDIO_SECONDS, instead of piling finals up to the scheduler's cap.
+   */
+  ready?(): Promise<void>;
   /** Releases per-session resources; pending interims are dropped. */
   close(): void;
 }

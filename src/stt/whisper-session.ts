@@ -60,6 +60,14 @@ export const INTERIM_MAX_INTERVAL_SECONDS = 4;
 /** No interim for less audio than this: too little for Whisper to say anything useful. */
 export const INTERIM_MIN_AUDIO_SECONDS = 0.6;
 
+/**
+ * Finals of one session in flight (flushed, not yet emitted) before `ready` makes its pipeline
+ * wait: 2, one decoding and one waiting, so the isolate always has this session's next final at
+ * hand; with the utterance's early final that keeps a session under the scheduler's
+ * MAX_PENDING_FINALS_PER_SESSION (4), which only a session that stopped waiting would reach.
+ */
+export const FINALS_AHEAD = 2;
+
 interface Speculation {
   job: Promise<JobOutcome<WhisperResult>>;
   /** Aborted when speech makes it useless: it leaves the queue, or stops between decoder steps. */
@@ -92,6 +100,8 @@ export class WhisperSession implements TranscriberSession {
    */
   readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
   #interimsStopped = 0;
+  /** Finals flushed and not yet emitted (or failed). */
+  #unfinished = 0;
   /** Interims stopped because any session's final was waiting for the isolate. */
   #interimsYielded = 0;
   /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
@@ -203,12 +213,22 @@ export class WhisperSession implements TranscriberSession {
           toTranscript(this.context.log, outcome.value, start, audio.length, flags, vad),
         );
       });
+    this.#unfinished += 1;
+    // `emitted`'s rejection is the caller's to handle; this branch only counts.
+    emitted.then(
+      () => (this.#unfinished -= 1),
+      () => (this.#unfinished -= 1),
+    );
     this.#finals = emitted;
     return emitted;
   }
 
   afterFinals(): Promise<void> {
     return this.#finals.catch(() => {});
+  }
+
+  ready(): Promise<void> {
+    return this.#unfinished < FINALS_AHEAD ? Promise.resolve() : this.afterFinals();
   }
 
   close(): void {
