@@ -3,6 +3,8 @@
  * order in which the scheduler starts them is observed exactly.
  */
 import { describe, expect, it } from "vitest";
+import { createLogger } from "../src/runtime/log";
+import { judgeFailure } from "../src/session/session-end";
 import {
   FinalsBacklogError,
   InferenceScheduler,
@@ -104,7 +106,16 @@ describe("inference scheduler", () => {
     const waiting = Array.from({ length: MAX_PENDING_FINALS_PER_SESSION }, (_, i) =>
       submit("a", "final", `a${i}`),
     );
-    await expect(submit("a", "final", "one-too-many")).rejects.toBeInstanceOf(FinalsBacklogError);
+    const refused = submit("a", "final", "one-too-many");
+    await expect(refused).rejects.toBeInstanceOf(FinalsBacklogError);
+    // The session it comes from closes 1011 STT-0001, naming the cap (session-end.ts). A
+    // WhisperSession's pipeline waits before reaching it (whisper-session.ts FINALS_AHEAD), so
+    // this is what a transcriber that does not wait would meet.
+    const error = await refused.catch((e: unknown) => e);
+    expect(judgeFailure(error, "audio", createLogger()).close).toEqual({
+      code: 1011,
+      reason: `STT-0001: ${MAX_PENDING_FINALS_PER_SESSION} finals already waiting for this session (cap ${MAX_PENDING_FINALS_PER_SESSION})`,
+    });
     // Another session is not affected by a's backlog.
     const other = submit("b", "final", "b1");
     await finish("blocker");

@@ -485,18 +485,27 @@ describe("Whisper greedy decoding (scripted decoder)", () => {
   });
 
   it("stops before its next decoder run once its signal is aborted (a voided early final)", async () => {
-    const fake = fakeDecoder([ts(0), GO, FORWARD, ts(1), EOT]);
+    const options = { language: "en", audioSeconds: 3, windowSeconds: 4 };
+    // Aborted while the prompt run is under way: no token step follows it.
     const abort = new AbortController();
-    abort.abort(new Error("speech resumed"));
-    const run = greedyDecode({ decoder: fake.session, tokenizer: mini, rules }, encoderStates, {
-      language: "en",
-      audioSeconds: 3,
-      windowSeconds: 4,
+    const during = fakeDecoder([ts(0), GO, FORWARD, ts(1), EOT], () =>
+      abort.abort(new Error("speech resumed")),
+    );
+    const run = greedyDecode({ decoder: during.session, tokenizer: mini, rules }, encoderStates, {
+      ...options,
       signal: abort.signal,
     });
     await expect(run).rejects.toThrow("speech resumed");
-    // The prompt run was already under way; no token step followed it.
-    expect(fake.calls.length).toBe(1);
+    expect(during.calls.length).toBe(1);
+
+    // Aborted before it starts (it waited for its turn): no run at all.
+    const before = fakeDecoder([ts(0), GO, FORWARD, ts(1), EOT]);
+    const early = greedyDecode({ decoder: before.session, tokenizer: mini, rules }, encoderStates, {
+      ...options,
+      signal: abort.signal,
+    });
+    await expect(early).rejects.toThrow("speech resumed");
+    expect(before.calls.length).toBe(0);
   });
 
   it("stops past the window", async () => {
