@@ -32,7 +32,7 @@
  *
  * Continuation (with EARSHOT_CONTINUATION=on; not with language=multi): a short utterance's
  * final may continue this session's previous final, never another session's (continuation.ts).
-
+ *
  * Longer than the house's 300 lines (326): the interims' machinery (#maybeInterim, #stopInterim
  * and their state) is the piece to move into a module of its own next.
  */
@@ -70,7 +70,7 @@ export const FINALS_AHEAD = 2;
 
 interface Speculation {
   job: Promise<JobOutcome<WhisperResult>>;
-  /** Aborted when speech makes it useless: it leaves the queue, or stops between decoder steps. */
+  /** Aborted when speech makes it useless: it leaves the queue, or stops at its next turn. */
   abort: AbortController;
   /** Samples of the utterance it decodes: a prefix of the utterance's audio. */
   samples: number;

@@ -155,12 +155,20 @@ export async function runDecoder(
  * turn of the event loop, src/runtime/turns.ts says why), then throws if `signal` was aborted,
  * so an abort raised by a socket message handled in that turn lands before the run.
  */
-export async function beforeRun(options: {
-  yieldTurn?: () => Promise<void>;
-  signal?: AbortSignal;
-}): Promise<void> {
+export async function beforeRun(options: RunControl): Promise<void> {
   await options.yieldTurn?.();
   options.signal?.throwIfAborted();
+}
+
+/** What `beforeRun` reads: the abort signal and the turn a caller passes down to each decode. */
+export interface RunControl {
+  yieldTurn?: () => Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** `options`' RunControl alone, to pass on to a decode (absent fields stay absent). */
+export function runControl({ signal, yieldTurn }: RunControl): RunControl {
+  return { ...(signal ? { signal } : {}), ...(yieldTurn ? { yieldTurn } : {}) };
 }
 
 /** The first row of a step's logits (a step always asks for at least one position). */

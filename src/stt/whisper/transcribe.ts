@@ -14,7 +14,7 @@ import { runExclusive } from "../../runtime/inference-lock.ts";
 import { type Continuation, shiftTimestamps } from "./continuation.ts";
 import { greedyDecode } from "./decode.ts";
 import type { SampledToken, WhisperDecoder } from "./decode-types.ts";
-import { beforeRun, LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
+import { beforeRun, LOGIT_POSITIONS_INPUT, runControl } from "./decoder-run.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
@@ -197,8 +197,7 @@ export async function transcribe(
       windowSeconds,
       temperature,
       seed: i,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.yieldTurn ? { yieldTurn: options.yieldTurn } : {}),
+      ...runControl(options),
       ...(options.context ? { context: options.context } : {}),
       ...(before ? { forced: before.tokens } : {}),
       ...(options.bias ? { bias: options.bias } : {}),
@@ -285,8 +284,7 @@ async function ownNoSpeechProbability(
   const states = await encode(model, logMelSpectrogram(audio, frames), frames);
   const windowSeconds = frames / FRAMES_PER_SECOND;
   const probe = await greedyDecode(model, states, {
-    ...(options.yieldTurn ? { yieldTurn: options.yieldTurn } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
+    ...runControl(options),
     language: options.language,
     audioSeconds: Math.min(audio.length / WHISPER_SAMPLE_RATE, windowSeconds),
     windowSeconds,
