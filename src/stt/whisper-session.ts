@@ -2,16 +2,8 @@
  * One session's Whisper transcription: the utterance in progress, its interims, its finals in
  * order (one per utterance the pipeline ends); the models and scheduler are the isolate's.
  *
- * Interims (interim_results=true): the growing utterance is re-transcribed every time it has grown
- * by the interim interval. The interval adapts to load: it stretches (×1.5, up to 4 s) when the
- * isolate has work waiting and shrinks back (÷1.25, down to 1 s) when it does not; an interim
- * still waiting when a newer one is asked for is replaced (the scheduler drops it); and one still
- * in flight when the utterance's final is asked for (early or at the flush) is stopped, out of the
- * queue or at its next turn (below): it would never be shown, and the final would wait for it.
- * Stable prefix (stable-prefix.ts): a word is settled once two consecutive hypotheses agree on it
- * and everything before it; later interims of the utterance keep settled words as they are and
- * only rewrite the tail, so the beginning of a caption does not flicker. The final is transcribed
- * fresh and replaces all.
+ * Interims (interim_results=true) are interims.ts's: the growing utterance re-transcribed as it
+ * grows, stopped when the utterance's final is asked for.
  *
  * Early finals (on unless EARSHOT_EARLY_FINALS=off; wrangler.toml says why): at the first silence
  * after speech (`speculate`) the utterance so far is submitted as its final at once, while the
@@ -28,20 +20,17 @@
  *
  * A transcription gives the event loop turns between its model runs (runtime/turns.ts), so the
  * isolate's sessions go on reading audio while it decodes and the aborts above land within a few
- * runs; an interim also stops at a turn when any session's final is waiting for the isolate.
+ * runs.
  *
  * Continuation (with EARSHOT_CONTINUATION=on; not with language=multi): a short utterance's
  * final may continue this session's previous final, never another session's (continuation.ts).
- *
- * Longer than the house's 300 lines (326): the interims' machinery (#maybeInterim, #stopInterim
- * and their state) is the piece to move into a module of its own next.
- */
+ * */
 import { joinSamples } from "../audio/samples";
 import { percentile } from "../runtime/percentile";
 import { turns } from "../runtime/turns";
 import { DEFAULT_BEAM_SIZE } from "./beam-size";
 import type { InferenceScheduler, JobOutcome } from "./inference-scheduler";
-import { StablePrefix } from "./stable-prefix";
+import { Interims } from "./interims";
 import {
   type FlushReason,
   TRANSCRIBER_SAMPLE_RATE,
@@ -53,12 +42,6 @@ import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
 import { type VadEvidence, vadEvidence } from "./whisper/speech-evidence";
 import { transcribe, type WhisperModel } from "./whisper/transcribe";
 import { empty, noText, toTranscript, type WhisperResult } from "./whisper-result";
-
-/** Audio added to the utterance before the next interim, in seconds (adapts between these). */
-export const INTERIM_MIN_INTERVAL_SECONDS = 1;
-export const INTERIM_MAX_INTERVAL_SECONDS = 4;
-/** No interim for less audio than this: too little for Whisper to say anything useful. */
-export const INTERIM_MIN_AUDIO_SECONDS = 0.6;
 
 /**
  * Finals of one session in flight (flushed, not yet emitted) before `ready` makes its pipeline
@@ -82,14 +65,9 @@ export class WhisperSession implements TranscriberSession {
   #vad: number[] = [];
   #samples = 0;
   #start: number | null = null;
-  /** Bumped at every flush: an interim of an ended utterance is never emitted. */
+  /** Bumped at every flush (continuation.ts tells utterances apart by it). */
   #utterance = 0;
-  #sinceInterim = 0;
-  #interval = INTERIM_MIN_INTERVAL_SECONDS;
-  #interimInFlight = false;
-  /** Stops the interim in flight when the utterance's final is asked for (see the header). */
-  #interimAbort: AbortController | null = null;
-  #stable = new StablePrefix();
+  readonly #interims: Interims;
   /** Finals of this session, in order. */
   #finals: Promise<void> = Promise.resolve();
   /** The current utterance's early final, while only silence has followed it. */
@@ -99,11 +77,8 @@ export class WhisperSession implements TranscriberSession {
    * decoded again whole because they had no text.
    */
   readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
-  #interimsStopped = 0;
   /** Finals flushed and not yet emitted (or failed). */
   #unfinished = 0;
-  /** Interims stopped because any session's final was waiting for the isolate. */
-  #interimsYielded = 0;
   /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
   #bias: TokenBias | undefined;
   /** This session's last final with text, which its next utterance may continue. */
@@ -120,6 +95,9 @@ export class WhisperSession implements TranscriberSession {
     continuation = true,
   ) {
     this.#continuation = new SessionContinuation(continuation);
+    this.#interims = new Interims(context, scheduler, (audio, vad, job) =>
+      this.#transcribe(audio, "interim", vad, job),
+    );
   }
 
   feed(samples: Float32Array, startSample: number, speechProbability?: number): void {
@@ -127,14 +105,18 @@ export class WhisperSession implements TranscriberSession {
     this.#chunks.push(samples);
     if (speechProbability !== undefined) this.#vad.push(speechProbability);
     this.#samples += samples.length;
-    this.#sinceInterim += samples.length;
-    if (this.context.interimResults) this.#maybeInterim();
+    if (!this.context.interimResults) return;
+    this.#interims.grew(samples.length, {
+      start: this.#start,
+      samples: this.#samples,
+      take: () => ({ audio: joinSamples(...this.#chunks), vad: vadEvidence(this.#vad) }),
+    });
   }
 
   speculate(): void {
     if (!this.earlyFinals || this.#start === null || this.#samples === 0) return;
     this.dropSpeculation();
-    this.#stopInterim();
+    this.#interims.stop();
     const audio = joinSamples(...this.#chunks);
     const final = { utterance: this.#utterance, start: this.#start };
     const vad = vadEvidence(this.#vad); // now: the job may start after more frames, or a flush
@@ -173,9 +155,7 @@ export class WhisperSession implements TranscriberSession {
     this.#samples = 0;
     this.#start = null;
     this.#utterance += 1;
-    this.#sinceInterim = 0;
-    this.#stable.reset();
-    this.#stopInterim(); // a waiting interim leaves the queue, a running one stops
+    this.#interims.ended(); // a waiting interim leaves the queue, a running one stops
 
     const speechFinal = reason === "endpoint";
     const fromFinalize = reason === "finalize" || reason === "close";
@@ -247,69 +227,8 @@ export class WhisperSession implements TranscriberSession {
       finalWaitP95Ms: percentile(stats.waitMs.final, 0.95),
     });
     this.context.log.info("early finals", { ...this.#speculations });
-    this.context.log.info("interims", {
-      stoppedForFinals: this.#interimsStopped,
-      yieldedToWaitingFinals: this.#interimsYielded,
-    });
+    this.context.log.info("interims", { ...this.#interims.counts });
     this.context.log.info("continued finals", { ...this.#continuation.counts });
-  }
-
-  #stopInterim(): void {
-    if (this.#interimAbort === null) return;
-    this.#interimAbort.abort();
-    this.#interimAbort = null;
-    this.#interimsStopped += 1;
-  }
-
-  #maybeInterim(): void {
-    const rate = TRANSCRIBER_SAMPLE_RATE;
-    if (this.#interimInFlight || this.#start === null) return;
-    if (this.#samples < INTERIM_MIN_AUDIO_SECONDS * rate) return;
-    if (this.#sinceInterim < this.#interval * rate) return;
-    this.#sinceInterim = 0;
-    this.#interimInFlight = true;
-    const utterance = this.#utterance;
-    const start = this.#start;
-    const audio = joinSamples(...this.#chunks);
-    const vad = vadEvidence(this.#vad);
-    const abort = new AbortController();
-    this.#interimAbort = abort;
-    // Another session's final waiting behind this interim stops it at its next turn: the abort
-    // is this session's own, raised in its own context from what the shared queue says.
-    const yieldToFinals = () => {
-      if (abort.signal.aborted || this.scheduler.finalsWaiting === 0) return;
-      abort.abort();
-      this.#interimsYielded += 1;
-    };
-    const job = this.scheduler.submit(
-      this.context.sessionId,
-      "interim",
-      () =>
-        this.#transcribe(audio, "interim", vad, { signal: abort.signal, onTurn: yieldToFinals }),
-      abort.signal,
-    );
-    // Adapt the cadence to the isolate's load at the time of asking.
-    this.#interval = this.scheduler.busy
-      ? Math.min(INTERIM_MAX_INTERVAL_SECONDS, this.#interval * 1.5)
-      : Math.max(INTERIM_MIN_INTERVAL_SECONDS, this.#interval / 1.25);
-    job
-      .then((outcome) => {
-        if (outcome.status !== "done" || utterance !== this.#utterance) return;
-        const flags = { isFinal: false, speechFinal: false, fromFinalize: false };
-        const { log } = this.context;
-        const hypothesis = toTranscript(log, outcome.value, start, audio.length, flags, vad);
-        this.context.emit(this.#stable.stabilise(hypothesis));
-      })
-      .catch((error: unknown) => {
-        if (abort.signal.aborted) return; // stopped for the final: nothing failed
-        // An interim is a preview: losing one is not worth ending the session. The final of the
-        // same audio will surface a persistent failure.
-        this.context.log.warn("interim failed", { error });
-      })
-      .finally(() => {
-        this.#interimInFlight = false;
-        if (this.#interimAbort === abort) this.#interimAbort = null;
-      });
   }
 
   async #transcribe(
