@@ -26,7 +26,8 @@ async function main(jobFile: string): Promise<NodeBaseline> {
   heapBytes = captureWasmHeap();
   // After the hook: ORT instantiates its wasm on the first session.
   const ort = await import("onnxruntime-web/wasm");
-  const { createWhisperModel, transcribe } = await import("../src/stt/whisper/transcribe.ts");
+  const { createWhisperModel } = await import("../src/stt/whisper/model.ts");
+  const { transcribe } = await import("../src/stt/whisper/transcribe.ts");
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
   const json = async <T>(file: string) =>

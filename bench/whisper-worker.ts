@@ -18,7 +18,8 @@
 import { wasmHeapBytes } from "../src/runtime/ort";
 import manifest from "../src/stt/model-manifest.json";
 import { loadWhisper } from "../src/stt/model-store";
-import { createWhisperModel, transcribe, type WhisperModel } from "../src/stt/whisper/transcribe";
+import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
+import { transcribe } from "../src/stt/whisper/transcribe";
 import { loadSilero } from "../src/vad/silero";
 import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire";
 

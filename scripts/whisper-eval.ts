@@ -32,12 +32,9 @@ import * as ort from "onnxruntime-web/wasm";
 import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules.ts";
 import { logMelSpectrogram } from "../src/stt/whisper/mel.ts";
+import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model.ts";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer.ts";
-import {
-  createWhisperModel,
-  transcribe,
-  type WhisperModel,
-} from "../src/stt/whisper/transcribe.ts";
+import { transcribe } from "../src/stt/whisper/transcribe.ts";
 import { type ManifestRow, parseManifest } from "./lib/eval/manifest.ts";
 import { parseWav, pcm16ToFloat } from "./lib/eval/wav.ts";
 import { wordErrorRate } from "./lib/eval/wer.ts";

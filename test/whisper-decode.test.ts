@@ -6,15 +6,11 @@ import { greedyDecode } from "../src/stt/whisper/decode";
 import type { DecodeOptions, SampledToken } from "../src/stt/whisper/decode-types";
 import { favoured } from "../src/stt/whisper/keyterm-bias";
 import { applyLogitRules, type GenerationConfig, logitRules } from "../src/stt/whisper/logit-rules";
+import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
 import { findRepetition } from "../src/stt/whisper/repetition";
 import { BURST_GAP_FRAMES, noSpeechVerdict, vadEvidence } from "../src/stt/whisper/speech-evidence";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
-import {
-  createWhisperModel,
-  transcribe,
-  type WhisperModel,
-  windowFrames,
-} from "../src/stt/whisper/transcribe";
+import { transcribe, windowFrames } from "../src/stt/whisper/transcribe";
 import { buildTranscript } from "../src/stt/whisper/transcript";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { whisperFile, whisperJson } from "./helpers/whisper-files";

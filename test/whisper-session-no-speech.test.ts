@@ -17,12 +17,13 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { loadWhisper } from "../src/stt/model-store";
+import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
 import {
   noSpeechVerdict,
   type SpeechEvidence,
   vadEvidence,
 } from "../src/stt/whisper/speech-evidence";
-import { createWhisperModel, transcribe, type WhisperModel } from "../src/stt/whisper/transcribe";
+import { transcribe } from "../src/stt/whisper/transcribe";
 import { primedVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
 import { fixture, manifest, pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { brownNoise, hum, melody, whiteNoise } from "./helpers/generated-audio";

@@ -17,7 +17,7 @@ import { createLogger } from "../src/runtime/log";
 import { YIELD_EVERY_RUNS } from "../src/runtime/turns";
 import { InferenceScheduler } from "../src/stt/inference-scheduler";
 import type { Transcript } from "../src/stt/transcriber";
-import type { WhisperModel } from "../src/stt/whisper/transcribe";
+import type { WhisperModel } from "../src/stt/whisper/model";
 import { WhisperSession } from "../src/stt/whisper-session";
 import { whisperModel } from "../src/stt/whisper-transcriber";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";

@@ -110,7 +110,8 @@ async function main(): Promise<void> {
   const ort = await import("onnxruntime-web/wasm");
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
-  const { createWhisperModel, transcribe } = await import("../../src/stt/whisper/transcribe.ts");
+  const { createWhisperModel } = await import("../../src/stt/whisper/model.ts");
+  const { transcribe } = await import("../../src/stt/whisper/transcribe.ts");
   const load = async (name: string, profiling: boolean): Promise<InferenceSession> =>
     ort.InferenceSession.create(await readFile(path.join(dir, `${name}.onnx`)), {
       ...SESSION_OPTIONS,

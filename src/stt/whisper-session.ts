@@ -39,8 +39,9 @@ import {
 } from "./transcriber";
 import { type Continuation, SessionContinuation } from "./whisper/continuation";
 import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
+import type { WhisperModel } from "./whisper/model";
 import { type VadEvidence, vadEvidence } from "./whisper/speech-evidence";
-import { transcribe, type WhisperModel } from "./whisper/transcribe";
+import { transcribe } from "./whisper/transcribe";
 import { empty, noText, toTranscript, type WhisperResult } from "./whisper-result";
 
 /**

@@ -8,7 +8,7 @@ import { beamSizeVar } from "./beam-size";
 import { InferenceScheduler } from "./inference-scheduler";
 import { loadWhisper } from "./model-store";
 import type { ModelInfo, Transcriber } from "./transcriber";
-import { createWhisperModel, type WhisperModel } from "./whisper/transcribe";
+import { createWhisperModel, type WhisperModel } from "./whisper/model";
 import { WhisperSession } from "./whisper-session";
 
 const manifestModel: ModelInfo = {

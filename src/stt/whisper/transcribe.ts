@@ -8,16 +8,16 @@
  * adds a fixed [1500, 384] positional table, so it only accepts 3000 frames). The padded window
  * was as accurate as the full one on the dev clips (WHISPER-NOTES.md) and several times cheaper.
  */
-import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
+import { Tensor } from "onnxruntime-web/wasm";
 import { joinSamples } from "../../audio/samples.ts";
 import { runExclusive } from "../../runtime/inference-lock.ts";
 import { type Continuation, shiftTimestamps } from "./continuation.ts";
 import { greedyDecode } from "./decode.ts";
-import type { SampledToken, WhisperDecoder } from "./decode-types.ts";
-import { beforeRun, LOGIT_POSITIONS_INPUT, runControl } from "./decoder-run.ts";
+import type { SampledToken } from "./decode-types.ts";
+import { beforeRun, runControl } from "./decoder-run.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
-import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
+import type { WhisperModel } from "./model.ts";
 import {
   type Attempt,
   BEAM_BELOW_LOGPROB,
@@ -28,7 +28,6 @@ import {
   needsFallback,
 } from "./retry-policy.ts";
 import { LOGPROB_THRESHOLD } from "./speech-evidence.ts";
-import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
 import { buildTranscript, compressionRatio, type Transcript } from "./transcript.ts";
 
 /**
@@ -40,45 +39,6 @@ export const decodeCounters = { decodes: 0, fallbacks: 0, retries: 0, improved: 
 /** Silence appended to an utterance before features: 1 s × 16 000 = 16 000 samples. */
 export const PAD_SECONDS = 1;
 const FRAMES_PER_SECOND = WHISPER_SAMPLE_RATE / HOP_LENGTH;
-
-export interface WhisperModel extends WhisperDecoder {
-  encoder: InferenceSession;
-  /** Whether the encoder accepts fewer than MAX_FRAMES frames. */
-  variableLength: boolean;
-}
-
-export interface WhisperFiles {
-  encoder: InferenceSession;
-  decoder: InferenceSession;
-  /** Parsed vocab.json. */
-  vocab: Vocab;
-  /** Parsed added_tokens.json. */
-  addedTokens: AddedTokens;
-  /** Parsed generation_config.json. */
-  generationConfig: GenerationConfig;
-  variableLength: boolean;
-}
-
-export function createWhisperModel(files: WhisperFiles): WhisperModel {
-  const tokenizer = new WhisperTokenizer(files.vocab, files.addedTokens);
-  for (const name of ["input_features"]) {
-    if (!files.encoder.inputNames.includes(name)) throw new Error(`encoder has no input ${name}`);
-  }
-  if (!files.encoder.outputNames.includes("last_hidden_state")) {
-    throw new Error("encoder has no output last_hidden_state");
-  }
-  for (const name of ["input_ids", "encoder_hidden_states", "use_cache_branch"]) {
-    if (!files.decoder.inputNames.includes(name)) throw new Error(`decoder has no input ${name}`);
-  }
-  return {
-    encoder: files.encoder,
-    decoder: files.decoder,
-    tokenizer,
-    rules: logitRules(files.generationConfig, tokenizer),
-    selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
-    variableLength: files.variableLength,
-  };
-}
 
 /**
  * Encoder frames for `samples` of audio: the audio plus PAD_SECONDS, rounded up to an even count
