@@ -25,16 +25,6 @@ export const INTERIM_MAX_INTERVAL_SECONDS = 4;
 /** No interim for less audio than this: too little for Whisper to say anything useful. */
 export const INTERIM_MIN_AUDIO_SECONDS = 0.6;
 
-/** The utterance in progress, as an interim reads it. */
-export interface UtteranceSoFar {
-  /** Its first sample on the session's timeline. */
-  start: number;
-  /** Its length in samples. */
-  samples: number;
-  /** Its audio and the VAD's evidence, copied when an interim is taken. */
-  take(): { audio: Float32Array; vad: VadEvidence | undefined };
-}
-
 /** Transcribes an interim: greedy, stoppable by `signal`, `onTurn` called at each turn. */
 export type TranscribeInterim = (
   audio: Float32Array,
@@ -60,15 +50,18 @@ export class Interims {
     private readonly transcribe: TranscribeInterim,
   ) {}
 
-  /** The utterance grew by `added` samples: take an interim if it is due. */
-  grew(added: number, utterance: UtteranceSoFar): void {
+  /**
+   * The utterance grew by `added` samples to `samples`: whether an interim is due now (if so, the
+   * caller takes it with `take`, and the interval starts again).
+   */
+  due(added: number, samples: number): boolean {
     this.#sinceInterim += added;
     const rate = TRANSCRIBER_SAMPLE_RATE;
-    if (this.#inFlight) return;
-    if (utterance.samples < INTERIM_MIN_AUDIO_SECONDS * rate) return;
-    if (this.#sinceInterim < this.#interval * rate) return;
+    if (this.#inFlight) return false;
+    if (samples < INTERIM_MIN_AUDIO_SECONDS * rate) return false;
+    if (this.#sinceInterim < this.#interval * rate) return false;
     this.#sinceInterim = 0;
-    this.#take(utterance);
+    return true;
   }
 
   /** The utterance ended: stop its interim, start the next utterance's count from nothing. */
@@ -87,11 +80,10 @@ export class Interims {
     this.counts.stoppedForFinals += 1;
   }
 
-  #take(utterance: UtteranceSoFar): void {
+  /** Transcribes the utterance so far (`start`: its first sample on the session's timeline). */
+  take(start: number, audio: Float32Array, vad: VadEvidence | undefined): void {
     this.#inFlight = true;
     const current = this.#utterance;
-    const { start } = utterance;
-    const { audio, vad } = utterance.take();
     const abort = new AbortController();
     this.#abort = abort;
     // Another session's final waiting behind this interim stops it at its next turn: the abort

@@ -24,7 +24,7 @@
  *
  * Continuation (with EARSHOT_CONTINUATION=on; not with language=multi): a short utterance's
  * final may continue this session's previous final, never another session's (continuation.ts).
- * */
+ */
 import { joinSamples } from "../audio/samples";
 import { percentile } from "../runtime/percentile";
 import { turns } from "../runtime/turns";
@@ -106,12 +106,9 @@ export class WhisperSession implements TranscriberSession {
     this.#chunks.push(samples);
     if (speechProbability !== undefined) this.#vad.push(speechProbability);
     this.#samples += samples.length;
-    if (!this.context.interimResults) return;
-    this.#interims.grew(samples.length, {
-      start: this.#start,
-      samples: this.#samples,
-      take: () => ({ audio: joinSamples(...this.#chunks), vad: vadEvidence(this.#vad) }),
-    });
+    if (this.context.interimResults && this.#interims.due(samples.length, this.#samples)) {
+      this.#interims.take(this.#start, joinSamples(...this.#chunks), vadEvidence(this.#vad));
+    }
   }
 
   speculate(): void {
