@@ -20,6 +20,7 @@ import {
 } from "../vad/silero";
 import { type VadEvent, VadMachine, type VadOptions } from "../vad/vad-machine";
 import { MAX_UTTERANCE_SECONDS, MAX_UTTERANCE_SOFT_SECONDS } from "./caps";
+import { EarlyFinals } from "./early-finals";
 
 export interface PipelineListener {
   /** A confirmed utterance began; `seconds` is its first speech frame (not the padding). */
@@ -71,11 +72,8 @@ export class SpeechPipeline {
   /** Frames fed to the current utterance since it began or was last cut. */
   #utteranceFrames = 0;
   #inUtterance = false;
-  /**
-   * The transcriber was told the utterance may be complete (`speculate`) at the first silence frame
-   * of the current silence run, and only silence frames have followed.
-   */
-  #speculating = false;
+  /** When this session's transcriber is told an utterance may be complete. */
+  readonly #early: EarlyFinals;
   /** When the audio being pushed was received (push's `receivedAtMs`). */
   #receivedAtMs = 0;
   /** The end of the latest speech frame (p ≥ the positive threshold), and its audio's receipt. */
@@ -91,6 +89,7 @@ export class SpeechPipeline {
     softCutSeconds: number = MAX_UTTERANCE_SOFT_SECONDS,
   ) {
     this.#softCutFrames = softCutFrames(softCutSeconds);
+    this.#early = new EarlyFinals(transcriber, options);
     this.#vad = new VadMachine(options);
     // The pre-roll reaches padFrames before the first speech frame, and a start is confirmed
     // after minSpeechFrames speech frames — usually consecutive, but frames between the two
@@ -139,14 +138,14 @@ export class SpeechPipeline {
   async finalize(reason: "finalize" | "close"): Promise<void> {
     if (reason === "close" && this.#inUtterance && this.#partial.length > 0) {
       // Audio the VAD never judged: the early final may not leave it out.
-      this.#dropSpeculation();
+      this.#early.drop();
       this.transcriber.feed(this.#partial, this.samplesProcessed);
       this.#partial = new Float32Array(0);
     }
+    this.#early.ending();
     this.#handle(this.#vad.forceEnd());
     this.#inUtterance = false;
     this.#utteranceFrames = 0;
-    this.#speculating = false;
     this.#fedUntil = this.#vad.framesSeen;
     await this.transcriber.flush(reason, this.samplesProcessed);
   }
@@ -181,28 +180,13 @@ export class SpeechPipeline {
       await this.transcriber.ready?.();
       return;
     }
-    if (this.#inUtterance) this.#speculate(probability);
-  }
-
-  /**
-   * The first silence frame after speech may be the end of the utterance: the transcriber can
-   * start its final now rather than after the endpointing wait or at the client's Finalize. Any
-   * frame that is not silence (speech, or between the thresholds) withdraws that: the early final
-   * would leave out audio that may hold words.
-   */
-  #speculate(probability: number): void {
-    if (probability < this.options.negativeThreshold) {
-      if (!this.#speculating) {
-        this.#speculating = true;
-        this.transcriber.speculate?.();
-      }
-    } else this.#dropSpeculation();
-  }
-
-  #dropSpeculation(): void {
-    if (!this.#speculating) return;
-    this.#speculating = false;
-    this.transcriber.dropSpeculation?.();
+    if (!this.#inUtterance) return;
+    const split = this.#early.frame(probability, this.#utteranceFrames);
+    if (split === null) return;
+    // A long utterance ended at its pause: the rest continues as the next one.
+    this.#utteranceFrames -= split.frames;
+    split.ended.catch((error: unknown) => this.listener.failed(error));
+    await this.transcriber.ready?.();
   }
 
   /**
@@ -211,7 +195,7 @@ export class SpeechPipeline {
    * the transcriber chains every flush after the ones before it.
    */
   #flushInBackground(reason: "endpoint" | "max-length"): void {
-    this.#speculating = false;
+    this.#early.ending();
     this.transcriber
       .flush(reason, this.samplesProcessed)
       .catch((error: unknown) => this.listener.failed(error));

@@ -46,10 +46,11 @@ export interface Transcript {
 
 /**
  * Why an utterance ends: the VAD heard enough silence (`endpoint`), the client asked (`finalize`,
- * `close`), or it grew past the longest utterance a final may cover (`max-length`; the next audio
- * continues as a new utterance).
+ * `close`), it grew past the longest utterance a final may cover (`max-length`), or a long one
+ * paused and its early final is kept (`pause`, see `splitAtSpeculation`). After the last two the
+ * next audio continues as a new utterance.
  */
-export type FlushReason = "endpoint" | "finalize" | "close" | "max-length";
+export type FlushReason = "endpoint" | "finalize" | "close" | "max-length" | "pause";
 
 export interface TranscriberContext {
   sessionId: string;
@@ -92,6 +93,14 @@ export interface TranscriberSession {
   speculate?(): void;
   /** Optional: audio other than silence followed `speculate`: that early final covers too little. */
   dropSpeculation?(): void;
+  /**
+   * Optional, instead of `dropSpeculation` when speech follows `speculate`: the utterance ends at
+   * the speculation (its early final is its final, not speech-final) and the audio fed since
+   * continues as the next utterance. Returns what `flush` would, or null when there is no
+   * speculation to end at (the caller then drops it as usual). src/session/early-finals.ts says
+   * when.
+   */
+  splitAtSpeculation?(): Promise<void> | null;
   /**
    * Resolves once every final flushed so far has been emitted (or has failed; never rejects).
    * Events that must follow a final, such as UtteranceEnd, wait on it.

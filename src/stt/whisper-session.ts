@@ -17,6 +17,9 @@
  * after it included, as without early finals (counted as redone). Cut at the first silence, a short
  * quiet phrase can score as no speech where the same phrase with the silence after it does not
  * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
+ * When speech comes back after a long utterance's pause, the pipeline may keep the early final
+ * instead (`splitAtSpeculation`, src/session/early-finals.ts says when): it is the final of the
+ * audio it decoded, and what was fed after it starts the next utterance.
  *
  * A transcription gives the event loop turns between its model runs (runtime/turns.ts), so the
  * isolate's sessions go on reading audio while it decodes and the aborts above land within a few
@@ -58,6 +61,8 @@ interface Speculation {
   abort: AbortController;
   /** Samples of the utterance it decodes: a prefix of the utterance's audio. */
   samples: number;
+  /** The VAD probabilities of that prefix (frames fed before it). */
+  vadFrames: number;
 }
 
 export class WhisperSession implements TranscriberSession {
@@ -74,10 +79,11 @@ export class WhisperSession implements TranscriberSession {
   /** The current utterance's early final, while only silence has followed it. */
   #speculation: Speculation | null = null;
   /**
-   * Early finals started, used as finals, thrown away because speech followed, and used but
-   * decoded again whole because they had no text.
+   * Early finals started, used as finals, thrown away because speech followed, used but
+   * decoded again whole because they had no text, and used as the final of a long utterance's
+   * first part because speech followed a pause (`splitAtSpeculation`; counted in `used` too).
    */
-  readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0 };
+  readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0, splits: 0 };
   /** Finals flushed and not yet emitted (or failed). */
   #unfinished = 0;
   /** This session's keyterms as token sequences to favour, encoded once the tokenizer exists. */
@@ -127,7 +133,7 @@ export class WhisperSession implements TranscriberSession {
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
     job.catch(() => {});
-    this.#speculation = { job, abort, samples: audio.length };
+    this.#speculation = { job, abort, samples: audio.length, vadFrames: this.#vad.length };
     this.#speculations.started += 1;
   }
 
@@ -140,13 +146,32 @@ export class WhisperSession implements TranscriberSession {
   }
 
   flush(reason: FlushReason, atSample: number): Promise<void> {
+    return this.#end(reason, atSample, false);
+  }
+
+  /**
+   * Speech came back after a long utterance's pause: its early final stays the final of what it
+   * decoded (the utterance so far), and what was fed since starts the next utterance.
+   */
+  splitAtSpeculation(): Promise<void> | null {
+    if (this.#speculation === null) return null;
+    this.#speculations.splits += 1;
+    return this.#end("pause", 0, true); // a split has audio: `atSample` places only empty finals
+  }
+
+  #end(reason: FlushReason, atSample: number, split: boolean): Promise<void> {
     const speculation = this.#speculation;
     this.#speculation = null;
-    const whole = joinSamples(...this.#chunks);
+    const fed = joinSamples(...this.#chunks);
+    // A split ends at its speculation; the rest goes on as the next utterance.
+    const cut = split && speculation ? speculation.samples : fed.length;
+    const whole = fed.subarray(0, cut);
+    const vadCut = split && speculation ? speculation.vadFrames : this.#vad.length;
+    const rest = { audio: fed.slice(cut), vad: this.#vad.slice(vadCut) };
     // With an early final, only silence came after it: the final covers what it decoded.
-    const early = whole.subarray(0, speculation?.samples ?? this.#samples);
+    const early = whole.subarray(0, speculation?.samples ?? cut);
     const start = this.#start;
-    const vad = vadEvidence(this.#vad);
+    const vad = vadEvidence(this.#vad.slice(0, vadCut));
     const final = start === null ? undefined : { utterance: this.#utterance, start };
     this.#chunks = [];
     this.#vad = [];
@@ -154,6 +179,12 @@ export class WhisperSession implements TranscriberSession {
     this.#start = null;
     this.#utterance += 1;
     this.#interims.ended(); // a waiting interim leaves the queue, a running one stops
+    if (split && start !== null && rest.audio.length > 0) {
+      this.#chunks = [rest.audio];
+      this.#vad = rest.vad;
+      this.#samples = rest.audio.length;
+      this.#start = start + cut;
+    }
 
     const speechFinal = reason === "endpoint";
     const fromFinalize = reason === "finalize" || reason === "close";
@@ -177,11 +208,13 @@ export class WhisperSession implements TranscriberSession {
         }
         let outcome = await job;
         let audio = speculation ? early : whole;
-        if (speculation && outcome.status === "done" && noText(outcome.value, audio, vad)) {
+        const trusted = split || !speculation;
+        if (!trusted && outcome.status === "done" && noText(outcome.value, audio, vad)) {
           // An early final with no text to show is not trusted: cut at the first silence, a short
           // quiet phrase can score as no speech ("ask not" at 4 of 9 stream starts) where the same
           // phrase decoded with the silence that followed it does not. The final decodes the whole
-          // utterance, as without early finals; only finals with no words pay for it.
+          // utterance, as without early finals; only finals with no words pay for it. (A split
+          // has no whole to decode: speech followed, and its prefix is long; see the pipeline.)
           this.#speculations.redone += 1;
           audio = whole;
           outcome = await decodeWhole();
