@@ -1,16 +1,20 @@
 /**
- * When the pipeline tells its transcriber an utterance may be complete (src/session/early-finals.ts),
- * frame by frame, against a transcriber that records what it was told.
+ * When the pipeline tells its transcriber an utterance may be complete, or that a long one ends at
+ * its pause (src/session/early-finals.ts), frame by frame, against a transcriber that records what
+ * it was told.
  */
 import { describe, expect, it } from "vitest";
 import {
   EarlyFinals,
   SPLIT_AT_PAUSE_SECONDS,
   SPLIT_CONFIRM_FRAMES,
+  SPLIT_MIN_PAUSE_FRAMES,
 } from "../src/session/early-finals";
 import { VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../src/vad/silero";
 
-const THRESHOLDS = { positiveThreshold: 0.5, negativeThreshold: 0.35 };
+const THRESHOLDS = { positiveThreshold: 0.5, negativeThreshold: 0.35, speechPadMs: 300 };
+/** speechPadMs in frames. */
+const PAD = 10;
 const SPEECH = 0.9;
 const BETWEEN = 0.4;
 const SILENCE = 0.05;
@@ -19,26 +23,26 @@ const LONG = Math.ceil(SPLIT_AT_PAUSE_SECONDS / (VAD_FRAME_SAMPLES / VAD_SAMPLE_
 
 class Recorder {
   readonly told: string[] = [];
-  /** What `splitAtSpeculation` returns: null for a transcriber with no early final to keep. */
-  splits = true;
+  /** What `endAtPause` returns: null for a transcriber that cannot cut there. */
+  cuts = true;
   speculate(): void {
     this.told.push("speculate");
   }
   dropSpeculation(): void {
     this.told.push("drop");
   }
-  splitAtSpeculation(): Promise<void> | null {
-    this.told.push("split");
-    return this.splits ? Promise.resolve() : null;
+  endAtPause(end: number, rest: number): Promise<void> | null {
+    this.told.push(`end at ${end}, rest from ${rest}`);
+    return this.cuts ? Promise.resolve() : null;
   }
 }
 
-/** Feeds `probabilities` as the utterance's next frames; returns the frame of each split. */
+/** Feeds `probabilities` as the utterance's next frames; returns each split and its frame. */
 function feed(early: EarlyFinals, from: number, probabilities: number[]) {
-  const splits: { at: number; frames: number }[] = [];
+  const splits: { at: number; end: number; rest: number }[] = [];
   probabilities.forEach((probability, i) => {
     const split = early.frame(probability, from + i + 1);
-    if (split) splits.push({ at: from + i + 1, frames: split.frames });
+    if (split) splits.push({ at: from + i + 1, end: split.end, rest: split.rest });
   });
   return splits;
 }
@@ -57,19 +61,49 @@ describe("early finals, frame by frame", () => {
     const recorder = new Recorder();
     const early = new EarlyFinals(recorder, THRESHOLDS);
     const short = LONG - 3;
-    const splits = feed(early, 0, [...run(SPEECH, short), SILENCE, ...run(SPEECH, 20)]);
+    const splits = feed(early, 0, [...run(SPEECH, short), ...run(SILENCE, 20), ...run(SPEECH, 20)]);
     expect(splits).toEqual([]);
     expect(recorder.told).toEqual(["speculate", "drop"]);
   });
 
-  it(`after a long utterance's pause, ${SPLIT_CONFIRM_FRAMES} speech frames end the utterance at the pause`, () => {
+  it(`after a long utterance's pause, ${SPLIT_CONFIRM_FRAMES} speech frames end it in the pause`, () => {
     const recorder = new Recorder();
     const early = new EarlyFinals(recorder, THRESHOLDS);
-    const probabilities = [...run(SPEECH, LONG), ...run(SILENCE, 4), BETWEEN, ...run(SPEECH, 20)];
+    const pause = SPLIT_MIN_PAUSE_FRAMES + 2;
+    const probabilities = [
+      ...run(SPEECH, LONG),
+      ...run(SILENCE, pause),
+      BETWEEN,
+      ...run(SPEECH, 20),
+    ];
     const splits = feed(early, 0, probabilities);
-    // Speculated at the first silence frame (LONG + 1 frames); split at the 8th speech frame.
-    expect(splits).toEqual([{ at: LONG + 5 + SPLIT_CONFIRM_FRAMES, frames: LONG + 1 }]);
-    expect(recorder.told).toEqual(["speculate", "split"]);
+    // The pause is frames LONG .. LONG + pause - 1 (0-based), shorter than two pads: the ended
+    // utterance keeps its first half, the next one its second half.
+    const end = LONG + pause / 2;
+    expect(splits).toEqual([{ at: LONG + pause + 1 + SPLIT_CONFIRM_FRAMES, end, rest: end }]);
+    expect(recorder.told).toEqual(["speculate", "drop", `end at ${end}, rest from ${end}`]);
+  });
+
+  it("a long pause's silence beyond speechPadMs on either side is left out", () => {
+    const recorder = new Recorder();
+    const early = new EarlyFinals(recorder, THRESHOLDS);
+    const pause = 30;
+    const splits = feed(early, 0, [
+      ...run(SPEECH, LONG),
+      ...run(SILENCE, pause),
+      ...run(SPEECH, 20),
+    ]);
+    const [end, rest] = [LONG + PAD, LONG + pause - PAD];
+    expect(splits).toEqual([{ at: LONG + pause + SPLIT_CONFIRM_FRAMES, end, rest }]);
+  });
+
+  it(`a gap shorter than ${SPLIT_MIN_PAUSE_FRAMES} silence frames is inside a phrase: no split`, () => {
+    const recorder = new Recorder();
+    const early = new EarlyFinals(recorder, THRESHOLDS);
+    const gap = run(SILENCE, SPLIT_MIN_PAUSE_FRAMES - 1);
+    const splits = feed(early, 0, [...run(SPEECH, LONG), ...gap, ...run(SPEECH, 20)]);
+    expect(splits).toEqual([]);
+    expect(recorder.told).toEqual(["speculate", "drop"]);
   });
 
   it("the pause's own frames do not make an utterance long: its speech must reach the length", () => {
@@ -81,35 +115,35 @@ describe("early finals, frame by frame", () => {
     expect(recorder.told).toEqual(["speculate", "drop", "speculate", "drop"]);
   });
 
-  it("a blip after a long utterance's end drops the held early final and starts another", () => {
+  it("a blip after a long utterance's end splits nothing and starts another early final", () => {
     const recorder = new Recorder();
     const early = new EarlyFinals(recorder, THRESHOLDS);
     const blip = run(SPEECH, SPLIT_CONFIRM_FRAMES - 1);
-    const splits = feed(early, 0, [...run(SPEECH, LONG), SILENCE, ...blip, ...run(SILENCE, 10)]);
+    const pause = run(SILENCE, SPLIT_MIN_PAUSE_FRAMES);
+    const splits = feed(early, 0, [...run(SPEECH, LONG), ...pause, ...blip, ...run(SILENCE, 10)]);
     expect(splits).toEqual([]);
     expect(recorder.told).toEqual(["speculate", "drop", "speculate"]);
   });
 
-  it("an utterance ending while its early final is held drops it; one on silence alone is kept", () => {
-    const held = new Recorder();
-    const early = new EarlyFinals(held, THRESHOLDS);
-    feed(early, 0, [...run(SPEECH, LONG), SILENCE, SPEECH, SPEECH]);
+  it("an utterance ending before the speech is confirmed back does not split", () => {
+    const recorder = new Recorder();
+    const early = new EarlyFinals(recorder, THRESHOLDS);
+    feed(early, 0, [...run(SPEECH, LONG), ...run(SILENCE, 20), SPEECH, SPEECH]);
     early.ending();
-    expect(held.told).toEqual(["speculate", "drop"]);
-
-    const quiet = new Recorder();
-    const other = new EarlyFinals(quiet, THRESHOLDS);
-    feed(other, 0, [...run(SPEECH, LONG), ...run(SILENCE, 6)]);
-    other.ending();
-    expect(quiet.told).toEqual(["speculate"]); // the flush uses it
+    expect(feed(early, 0, run(SPEECH, 20))).toEqual([]);
+    expect(recorder.told).toEqual(["speculate", "drop"]);
   });
 
-  it("a transcriber with no early final to keep gets the drop instead", () => {
+  it("a transcriber that cannot cut there goes on with the utterance whole", () => {
     const recorder = new Recorder();
-    recorder.splits = false;
+    recorder.cuts = false;
     const early = new EarlyFinals(recorder, THRESHOLDS);
-    const splits = feed(early, 0, [...run(SPEECH, LONG), SILENCE, ...run(SPEECH, 20)]);
+    const splits = feed(early, 0, [...run(SPEECH, LONG), ...run(SILENCE, 20), ...run(SPEECH, 20)]);
     expect(splits).toEqual([]);
-    expect(recorder.told).toEqual(["speculate", "split", "drop"]);
+    expect(recorder.told).toEqual([
+      "speculate",
+      "drop",
+      `end at ${LONG + PAD}, rest from ${LONG + 20 - PAD}`,
+    ]);
   });
 });

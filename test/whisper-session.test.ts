@@ -2,12 +2,11 @@
  * Whisper in sessions, end to end through `/v1/listen` with the real prepared models (this file
  * runs in the "whisper" project of vitest.config.ts): accuracy over the dev clips, silence on clips
  * without speech, isolation between concurrent sessions, Finalize mid-utterance, a forced final on
- * an utterance longer than MAX_UTTERANCE_SECONDS, and the WASM heap inside its budget.
+ * an utterance longer than MAX_UTTERANCE_SECONDS. (The WASM heap's budget: whisper-heap.test.ts.)
  */
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { wordErrorRate } from "../scripts/lib/eval/wer";
-import { wasmHeapBytes } from "../src/runtime/ort";
 import { MAX_QUEUED_AUDIO_SECONDS, MAX_UTTERANCE_SECONDS } from "../src/session/caps";
 import { frames, type ServerJson, TestClient } from "./helpers/client";
 import { manifest, wavFixture } from "./helpers/fixtures";
@@ -17,8 +16,6 @@ import { concat } from "./helpers/typed-arrays";
 const Q = "?encoding=linear16&sample_rate=16000";
 /** 1.2 s of silence: enough for the 500 ms endpoint after the last word. */
 const TRAILING_SILENCE = new Uint8Array(1.2 * 32_000);
-/** The tests' hard ceiling for ORT's heap (the isolate has 128 MB in all; the goal is 80 MB). */
-const HEAP_CEILING_BYTES = 100 * 1024 * 1024;
 
 interface Alternative {
   transcript: string;
@@ -157,7 +154,9 @@ describe("Whisper in a session", () => {
     client.sendJson({ type: "Finalize" });
     const flushed = await client.waitFor((m) => m.from_finalize === true, "Finalize's final");
     expect(flushed.is_final).toBe(true);
-    expect(alternative(flushed).transcript).toMatch(/americans/i);
+    // What was heard so far: the Finalize's final, and any final before it that ended the long
+    // utterance at one of its pauses (src/session/early-finals.ts).
+    expect(finalText(client)).toMatch(/americans.*\bnot\b/i);
     for (const frame of frames(pcm.subarray(cut), 3200)) client.sendAudio(frame);
     await client.finish();
     const all = wordErrorRate(
@@ -184,21 +183,5 @@ describe("Whisper in a session", () => {
     expect(score.insertions).toBeLessThanOrEqual(2);
     expect(score.deletions).toBeLessThanOrEqual(2);
     expect(score.wer).toBeLessThanOrEqual(0.15);
-  });
-
-  it("keeps ORT's heap under the ceiling, at the longest window a session decodes", async () => {
-    // Self-contained (it passes or fails alone too): the heap grows with the decoded window, so
-    // it decodes one utterance long enough to be cut by the length cap (a soft cut after 11 s,
-    // caps.ts) before reading the heap, which never shrinks.
-    const parts = ["wcpp_jfk.wav", "lhotse_2412_153948_0000.wav"];
-    const audio = concat(await Promise.all(parts.map(async (p) => (await wavFixture(p)).pcm)));
-    expect(audio.byteLength / 32_000).toBeGreaterThan(MAX_UTTERANCE_SECONDS);
-    const client = await transcribeClip(audio, `${Q}&endpointing=false`);
-    const longest = Math.max(...finals(client).map((m) => m.duration as number));
-    expect(longest).toBeGreaterThan(11);
-    const heap = wasmHeapBytes();
-    console.log(`WASM heap: ${((heap ?? 0) / 1024 / 1024).toFixed(1)} MiB`);
-    expect(heap).toBeGreaterThan(0);
-    expect(heap).toBeLessThan(HEAP_CEILING_BYTES);
   });
 });

@@ -1,116 +1,141 @@
 /**
- * When the pipeline tells its transcriber that an utterance may be complete, from each VAD frame's
- * speech probability inside an utterance. Pure: no audio, no models (test/early-finals.test.ts).
+ * When the pipeline tells its transcriber that an utterance may be complete, or that a long one
+ * ends at its pause, from each VAD frame's speech probability inside an utterance. Pure: no audio,
+ * no models (test/early-finals.test.ts).
  *
  * The first silence frame after speech may be the end of the utterance: the transcriber can start
  * its final now (`speculate`) rather than after the endpointing wait or at the client's Finalize.
  * Any frame that is not silence (speech, or between the thresholds) withdraws that
  * (`dropSpeculation`): the early final would leave out audio that may hold words.
  *
- * Except after a long utterance's pause: an utterance whose speech comes back after a pause ends
- * at that pause when its last speech frame before it came at least SPLIT_AT_PAUSE_SECONDS in. Its early final, started at
- * the pause's first silence frame, is kept as its final (not speech-final) instead of thrown
- * away, and the final after the speech's real end covers only what came after the pause
- * (`splitAtSpeculation`). Long utterances are the slowest finals (the encoder costs ~27 ms per
- * second of audio): this bounds a final's audio by the speech since the last pause, and the
- * decode it keeps had already run. The speech must be back for SPLIT_CONFIRM_FRAMES speech frames
- * (256 ms) first; until then the early final is held, and a blip after the real end (a breath, a
- * click) drops it as before instead of ending the utterance in front of it. Measured in
+ * A long utterance ends at its pause (`endAtPause`): when its speech comes back after a pause of
+ * at least SPLIT_MIN_PAUSE_FRAMES silence frames that followed at least SPLIT_AT_PAUSE_SECONDS of
+ * speech, and stays back for SPLIT_CONFIRM_FRAMES speech frames (256 ms; a breath or a click
+ * after the real end does not split). The utterance's final then covers its audio up to the
+ * pause, with up to speechPadMs of the pause's silence after its last word (Whisper drops a last
+ * word cut off at its end: "ask not" at the first silence frame); the next utterance starts as
+ * any does, up to speechPadMs before the speech came back, and the pause's silence between the
+ * two is left out, as between utterances. Long utterances are the slowest finals (the encoder
+ * costs ~27 ms per second of audio, and every token is decoded again): this bounds the final
+ * after the real end by the speech since the last pause, and the part before is decoded while
+ * the speaker still talks. A pause shorter than SPLIT_MIN_PAUSE_FRAMES is a gap inside a phrase:
+ * cut there, the tail of the word before it was read again at the start of the next part
+ * ("might be. be prudently"), and a sentence cut at "how. | much" lost "his". Measured in
  * docs/decoder-profile.md ("A long utterance ends at its pause").
  */
 import type { TranscriberSession } from "../stt/transcriber";
 import { VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../vad/silero";
-import type { VadOptions } from "../vad/vad-machine";
+import { msToFrames, type VadOptions } from "../vad/vad-machine";
 
 /**
  * 3 s. At 5 s no dev clip ended early in the accuracy suite, and the bench's long clips gained
- * little; at 3 s the parts read alone cost Whisper some context (docs/accuracy.md: one word more
- * at endpointing 300 and 500 without continuation, one to two fewer with it).
+ * little; at 3 s the parts read alone cost Whisper some context (docs/accuracy.md).
  */
 export const SPLIT_AT_PAUSE_SECONDS = 3;
 const SPLIT_AT_PAUSE_FRAMES = Math.floor(
   SPLIT_AT_PAUSE_SECONDS / (VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE),
 );
+/** Speech frames that confirm the speech is back (256 ms). */
 export const SPLIT_CONFIRM_FRAMES = 8;
+/**
+ * 8 silence frames (256 ms): silent pauses under ~250 ms are mostly articulation (stop closures,
+ * gaps inside a phrase) rather than pauses between phrases, the threshold pause studies have used
+ * since Goldman-Eisler. On the dev clips the shorter ones were JFK's 6-frame gap in "ask not |
+ * what" and psx_librivox_0870's 2-frame "how | much", both inside a phrase.
+ */
+export const SPLIT_MIN_PAUSE_FRAMES = 8;
 
-export interface Split {
-  /** The split's final, as `flush` returns it. */
-  ended: Promise<void>;
-  /** Frames of the utterance that ended (the next one holds the rest). */
-  frames: number;
+/** Where a long utterance ends, in frames fed to it (0-based, end exclusive). */
+export interface PauseCut {
+  /** The utterance's final covers its frames before this one. */
+  end: number;
+  /** The next utterance starts at this frame (≥ end; frames between are the pause's silence). */
+  rest: number;
 }
 
-type Transcriber = Pick<TranscriberSession, "speculate" | "dropSpeculation" | "splitAtSpeculation">;
+export interface Split extends PauseCut {
+  /** The ended utterance's final, as `flush` returns it. */
+  ended: Promise<void>;
+}
+
+type Transcriber = Pick<TranscriberSession, "speculate" | "dropSpeculation" | "endAtPause">;
 
 export class EarlyFinals {
   /** `speculate` was called at the first silence frame of this silence run. */
   #speculating = false;
-  /** The utterance's frame count when it was. */
-  #at = 0;
+  /** The first silence frame of the current or latest pause (0-based, fed to the utterance). */
+  #pauseStart = 0;
   /** The utterance's frame count at its latest speech frame. */
   #lastSpeech = 0;
   /** Whether the speech before this silence run was long enough to end at it. */
   #long = false;
   /**
-   * Speech frames since audio other than silence followed a long utterance's speculation, which
-   * is held, not dropped, until SPLIT_CONFIRM_FRAMES of them; null when none is held.
+   * A pause that may end the utterance: its frames, and the speech frames since audio other than
+   * silence came back after it; null when there is none.
    */
-  #held: number | null = null;
+  #pending: { cut: PauseCut; speech: number } | null = null;
+  readonly #padFrames: number;
 
   constructor(
     private readonly transcriber: Transcriber,
-    private readonly thresholds: Pick<VadOptions, "positiveThreshold" | "negativeThreshold">,
-  ) {}
+    private readonly thresholds: Pick<
+      VadOptions,
+      "positiveThreshold" | "negativeThreshold" | "speechPadMs"
+    >,
+  ) {
+    this.#padFrames = msToFrames(thresholds.speechPadMs);
+  }
 
   /**
-   * A frame of the utterance, `frames` long with it, was fed. Returns the split when it ended
-   * the utterance at its pause.
+   * A frame of the utterance, `frames` long with it, was fed. Returns the split when the
+   * utterance ended at its pause (the caller's next utterance then starts at `rest`).
    */
   frame(probability: number, frames: number): Split | null {
-    if (probability >= this.thresholds.positiveThreshold) this.#lastSpeech = frames;
+    const speech = probability >= this.thresholds.positiveThreshold;
+    if (speech) this.#lastSpeech = frames;
     if (probability < this.thresholds.negativeThreshold) {
-      // A held early final left out what came between: the next one starts here.
-      if (this.#held !== null) this.drop();
+      this.#pending = null; // speech came back too briefly: a blip, not the next phrase
       if (!this.#speculating) {
         this.#speculating = true;
-        this.#at = frames;
+        this.#pauseStart = frames - 1;
         this.#long = this.#lastSpeech >= SPLIT_AT_PAUSE_FRAMES;
         this.transcriber.speculate?.();
       }
       return null;
     }
-    if (!this.#speculating) return null;
-    if (!this.#long) {
-      this.drop();
-      return null;
+    if (this.#speculating) {
+      this.#speculating = false;
+      this.transcriber.dropSpeculation?.();
+      const back = frames - 1; // the first frame after the pause
+      const pause = back - this.#pauseStart;
+      if (this.#long && pause >= SPLIT_MIN_PAUSE_FRAMES) {
+        const end = this.#pauseStart + Math.min(this.#padFrames, Math.floor(pause / 2));
+        const cut = { end, rest: Math.max(end, back - this.#padFrames) };
+        this.#pending = { cut, speech: 0 };
+      }
     }
-    this.#held = (this.#held ?? 0) + (probability >= this.thresholds.positiveThreshold ? 1 : 0);
-    if (this.#held < SPLIT_CONFIRM_FRAMES) return null;
-    const ended = this.transcriber.splitAtSpeculation?.();
-    if (!ended) {
-      this.drop();
-      return null;
-    }
-    this.#speculating = false;
-    this.#held = null;
-    this.#lastSpeech = 0;
-    return { ended, frames: this.#at };
+    if (this.#pending === null) return null;
+    if (speech) this.#pending.speech += 1;
+    if (this.#pending.speech < SPLIT_CONFIRM_FRAMES) return null;
+    const { cut } = this.#pending;
+    this.#pending = null;
+    const ended = this.transcriber.endAtPause?.(cut.end, cut.rest);
+    if (!ended) return null;
+    this.#lastSpeech = frames - cut.rest;
+    return { ended, ...cut };
   }
 
-  /** Audio that may hold words follows: the early final, if any, covers too little. */
+  /** Audio that may hold words follows: an early final, if any, covers too little. */
   drop(): void {
-    this.#held = null;
+    this.#pending = null;
     if (!this.#speculating) return;
     this.#speculating = false;
     this.transcriber.dropSpeculation?.();
   }
 
-  /**
-   * The utterance ends now (flushed): an early final on silence alone is the transcriber's to
-   * use; a held one left out what followed it.
-   */
+  /** The utterance ends now (flushed): an early final on silence alone is the transcriber's. */
   ending(): void {
-    if (this.#held !== null) this.drop();
+    this.#pending = null;
     this.#speculating = false;
     this.#lastSpeech = 0;
   }

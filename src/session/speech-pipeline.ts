@@ -184,7 +184,7 @@ export class SpeechPipeline {
     const split = this.#early.frame(probability, this.#utteranceFrames);
     if (split === null) return;
     // A long utterance ended at its pause: the rest continues as the next one.
-    this.#utteranceFrames -= split.frames;
+    this.#utteranceFrames -= split.rest;
     split.ended.catch((error: unknown) => this.listener.failed(error));
     await this.transcriber.ready?.();
   }

@@ -47,7 +47,7 @@ export interface Transcript {
 /**
  * Why an utterance ends: the VAD heard enough silence (`endpoint`), the client asked (`finalize`,
  * `close`), it grew past the longest utterance a final may cover (`max-length`), or a long one
- * paused and its early final is kept (`pause`, see `splitAtSpeculation`). After the last two the
+ * paused and speech came back (`pause`, see `endAtPause`). After the last two the
  * next audio continues as a new utterance.
  */
 export type FlushReason = "endpoint" | "finalize" | "close" | "max-length" | "pause";
@@ -94,13 +94,13 @@ export interface TranscriberSession {
   /** Optional: audio other than silence followed `speculate`: that early final covers too little. */
   dropSpeculation?(): void;
   /**
-   * Optional, instead of `dropSpeculation` when speech follows `speculate`: the utterance ends at
-   * the speculation (its early final is its final, not speech-final) and the audio fed since
-   * continues as the next utterance. Returns what `flush` would, or null when there is no
-   * speculation to end at (the caller then drops it as usual). src/session/early-finals.ts says
+   * Optional: a long utterance ends at its pause. Its final covers the frames fed to it before
+   * `end` (VAD frames, 0-based), frames `end` .. `rest` - 1 are the pause's silence, left out, and
+   * the ones from `rest` on continue as the next utterance. Returns what `flush` would, or null
+   * when it cannot cut there (the utterance then goes on whole). src/session/early-finals.ts says
    * when.
    */
-  splitAtSpeculation?(): Promise<void> | null;
+  endAtPause?(end: number, rest: number): Promise<void> | null;
   /**
    * Resolves once every final flushed so far has been emitted (or has failed; never rejects).
    * Events that must follow a final, such as UtteranceEnd, wait on it.

@@ -17,9 +17,9 @@
  * after it included, as without early finals (counted as redone). Cut at the first silence, a short
  * quiet phrase can score as no speech where the same phrase with the silence after it does not
  * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
- * When speech comes back after a long utterance's pause, the pipeline may keep the early final
- * instead (`splitAtSpeculation`, src/session/early-finals.ts says when): it is the final of the
- * audio it decoded, and what was fed after it starts the next utterance.
+ * When speech comes back after a long utterance's pause, the pipeline may end the utterance in
+ * that pause instead (`endAtPause`, src/session/early-finals.ts says when): its final decodes the
+ * audio up to there, and what was fed after the pause starts the next utterance.
  *
  * A transcription gives the event loop turns between its model runs (runtime/turns.ts), so the
  * isolate's sessions go on reading audio while it decodes and the aborts above land within a few
@@ -31,6 +31,7 @@
 import { joinSamples } from "../audio/samples";
 import { percentile } from "../runtime/percentile";
 import { turns } from "../runtime/turns";
+import { VAD_FRAME_SAMPLES } from "../vad/silero";
 import { DEFAULT_BEAM_SIZE } from "./beam-size";
 import type { InferenceScheduler, JobOutcome } from "./inference-scheduler";
 import { Interims } from "./interims";
@@ -61,8 +62,6 @@ interface Speculation {
   abort: AbortController;
   /** Samples of the utterance it decodes: a prefix of the utterance's audio. */
   samples: number;
-  /** The VAD probabilities of that prefix (frames fed before it). */
-  vadFrames: number;
 }
 
 export class WhisperSession implements TranscriberSession {
@@ -80,8 +79,8 @@ export class WhisperSession implements TranscriberSession {
   #speculation: Speculation | null = null;
   /**
    * Early finals started, used as finals, thrown away because speech followed, used but
-   * decoded again whole because they had no text, and used as the final of a long utterance's
-   * first part because speech followed a pause (`splitAtSpeculation`; counted in `used` too).
+   * decoded again whole because they had no text; and long utterances ended at a pause
+   * (`endAtPause`).
    */
   readonly #speculations = { started: 0, used: 0, wasted: 0, redone: 0, splits: 0 };
   /** Finals flushed and not yet emitted (or failed). */
@@ -133,7 +132,7 @@ export class WhisperSession implements TranscriberSession {
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
     job.catch(() => {});
-    this.#speculation = { job, abort, samples: audio.length, vadFrames: this.#vad.length };
+    this.#speculation = { job, abort, samples: audio.length };
     this.#speculations.started += 1;
   }
 
@@ -146,30 +145,42 @@ export class WhisperSession implements TranscriberSession {
   }
 
   flush(reason: FlushReason, atSample: number): Promise<void> {
-    return this.#end(reason, atSample, false);
+    return this.#end(reason, atSample, null);
   }
 
   /**
-   * Speech came back after a long utterance's pause: its early final stays the final of what it
-   * decoded (the utterance so far), and what was fed since starts the next utterance.
+   * Speech came back after a long utterance's pause: the utterance ends in the pause (frame
+   * `end`), and what was fed from frame `rest` on starts the next utterance. Its early final,
+   * dropped when the speech came back, covered less: the final decodes the utterance's audio up
+   * to `end`, the pause's silence after its last word included.
    */
-  splitAtSpeculation(): Promise<void> | null {
-    if (this.#speculation === null) return null;
+  endAtPause(end: number, rest: number): Promise<void> | null {
+    const frames = this.#vad.length;
+    // Every frame the pipeline feeds is one VAD frame with its probability; anything else (a
+    // partial frame fed at close) cannot be cut by frame.
+    if (this.#start === null || frames * VAD_FRAME_SAMPLES !== this.#samples) return null;
+    if (!(0 < end && end <= rest && rest <= frames)) return null;
+    this.dropSpeculation();
     this.#speculations.splits += 1;
-    return this.#end("pause", 0, true); // a split has audio: `atSample` places only empty finals
+    // A split has audio: `atSample` places only empty finals.
+    return this.#end("pause", 0, { end, rest });
   }
 
-  #end(reason: FlushReason, atSample: number, split: boolean): Promise<void> {
+  #end(
+    reason: FlushReason,
+    atSample: number,
+    cut: { end: number; rest: number } | null,
+  ): Promise<void> {
     const speculation = this.#speculation;
     this.#speculation = null;
     const fed = joinSamples(...this.#chunks);
-    // A split ends at its speculation; the rest goes on as the next utterance.
-    const cut = split && speculation ? speculation.samples : fed.length;
-    const whole = fed.subarray(0, cut);
-    const vadCut = split && speculation ? speculation.vadFrames : this.#vad.length;
-    const rest = { audio: fed.slice(cut), vad: this.#vad.slice(vadCut) };
+    // A split ends in the pause; what follows it goes on as the next utterance.
+    const whole = cut ? fed.subarray(0, cut.end * VAD_FRAME_SAMPLES) : fed;
+    const vadCut = cut ? cut.end : this.#vad.length;
+    const restFrom = cut ? cut.rest * VAD_FRAME_SAMPLES : fed.length;
+    const rest = { audio: fed.slice(restFrom), vad: this.#vad.slice(cut?.rest ?? vadCut) };
     // With an early final, only silence came after it: the final covers what it decoded.
-    const early = whole.subarray(0, speculation?.samples ?? cut);
+    const early = whole.subarray(0, speculation?.samples ?? whole.length);
     const start = this.#start;
     const vad = vadEvidence(this.#vad.slice(0, vadCut));
     const final = start === null ? undefined : { utterance: this.#utterance, start };
@@ -179,11 +190,11 @@ export class WhisperSession implements TranscriberSession {
     this.#start = null;
     this.#utterance += 1;
     this.#interims.ended(); // a waiting interim leaves the queue, a running one stops
-    if (split && start !== null && rest.audio.length > 0) {
+    if (cut !== null && start !== null && rest.audio.length > 0) {
       this.#chunks = [rest.audio];
       this.#vad = rest.vad;
       this.#samples = rest.audio.length;
-      this.#start = start + cut;
+      this.#start = start + restFrom;
     }
 
     const speechFinal = reason === "endpoint";
@@ -208,13 +219,11 @@ export class WhisperSession implements TranscriberSession {
         }
         let outcome = await job;
         let audio = speculation ? early : whole;
-        const trusted = split || !speculation;
-        if (!trusted && outcome.status === "done" && noText(outcome.value, audio, vad)) {
+        if (speculation && outcome.status === "done" && noText(outcome.value, audio, vad)) {
           // An early final with no text to show is not trusted: cut at the first silence, a short
           // quiet phrase can score as no speech ("ask not" at 4 of 9 stream starts) where the same
           // phrase decoded with the silence that followed it does not. The final decodes the whole
-          // utterance, as without early finals; only finals with no words pay for it. (A split
-          // has no whole to decode: speech followed, and its prefix is long; see the pipeline.)
+          // utterance, as without early finals; only finals with no words pay for it.
           this.#speculations.redone += 1;
           audio = whole;
           outcome = await decodeWhole();
