@@ -66,7 +66,7 @@ describe("early finals, frame by frame", () => {
     expect(recorder.told).toEqual(["speculate", "drop"]);
   });
 
-  it(`after a long utterance's pause, ${SPLIT_CONFIRM_FRAMES} speech frames end it in the pause`, () => {
+  it(`after a long utterance's pause, ${SPLIT_CONFIRM_FRAMES} speech frames end it at the pause`, () => {
     const recorder = new Recorder();
     const early = new EarlyFinals(recorder, THRESHOLDS);
     const pause = SPLIT_MIN_PAUSE_FRAMES + 2;
@@ -77,14 +77,15 @@ describe("early finals, frame by frame", () => {
       ...run(SPEECH, 20),
     ];
     const splits = feed(early, 0, probabilities);
-    // The pause is frames LONG .. LONG + pause - 1 (0-based), shorter than two pads: the ended
-    // utterance keeps its first half, the next one its second half.
-    const end = LONG + pause / 2;
+    // The pause is frames LONG .. LONG + pause - 1 (0-based); the early final started at its first
+    // frame (it decoded LONG + 1 frames) is kept, held meanwhile; the pause is shorter than the
+    // pre-roll, so the next utterance starts right after it.
+    const end = LONG + 1;
     expect(splits).toEqual([{ at: LONG + pause + 1 + SPLIT_CONFIRM_FRAMES, end, rest: end }]);
-    expect(recorder.told).toEqual(["speculate", "drop", `end at ${end}, rest from ${end}`]);
+    expect(recorder.told).toEqual(["speculate", `end at ${end}, rest from ${end}`]);
   });
 
-  it("a long pause's silence beyond speechPadMs on either side is left out", () => {
+  it("a long pause's silence before the next utterance's pre-roll is left out", () => {
     const recorder = new Recorder();
     const early = new EarlyFinals(recorder, THRESHOLDS);
     const pause = 30;
@@ -93,7 +94,7 @@ describe("early finals, frame by frame", () => {
       ...run(SILENCE, pause),
       ...run(SPEECH, 20),
     ]);
-    const [end, rest] = [LONG + PAD, LONG + pause - PAD];
+    const [end, rest] = [LONG + 1, LONG + pause - PAD];
     expect(splits).toEqual([{ at: LONG + pause + SPLIT_CONFIRM_FRAMES, end, rest }]);
   });
 
@@ -115,7 +116,7 @@ describe("early finals, frame by frame", () => {
     expect(recorder.told).toEqual(["speculate", "drop", "speculate", "drop"]);
   });
 
-  it("a blip after a long utterance's end splits nothing and starts another early final", () => {
+  it("a blip after a long utterance's end drops the held early final and starts another", () => {
     const recorder = new Recorder();
     const early = new EarlyFinals(recorder, THRESHOLDS);
     const blip = run(SPEECH, SPLIT_CONFIRM_FRAMES - 1);
@@ -125,25 +126,28 @@ describe("early finals, frame by frame", () => {
     expect(recorder.told).toEqual(["speculate", "drop", "speculate"]);
   });
 
-  it("an utterance ending before the speech is confirmed back does not split", () => {
-    const recorder = new Recorder();
-    const early = new EarlyFinals(recorder, THRESHOLDS);
+  it("an utterance ending while its early final is held drops it; one on silence alone is kept", () => {
+    const held = new Recorder();
+    const early = new EarlyFinals(held, THRESHOLDS);
     feed(early, 0, [...run(SPEECH, LONG), ...run(SILENCE, 20), SPEECH, SPEECH]);
     early.ending();
     expect(feed(early, 0, run(SPEECH, 20))).toEqual([]);
-    expect(recorder.told).toEqual(["speculate", "drop"]);
+    expect(held.told).toEqual(["speculate", "drop"]);
+
+    const quiet = new Recorder();
+    const other = new EarlyFinals(quiet, THRESHOLDS);
+    feed(other, 0, [...run(SPEECH, LONG), ...run(SILENCE, 6)]);
+    other.ending();
+    expect(quiet.told).toEqual(["speculate"]); // the flush uses it
   });
 
-  it("a transcriber that cannot cut there goes on with the utterance whole", () => {
+  it("a transcriber that cannot cut there gets the drop instead", () => {
     const recorder = new Recorder();
     recorder.cuts = false;
     const early = new EarlyFinals(recorder, THRESHOLDS);
     const splits = feed(early, 0, [...run(SPEECH, LONG), ...run(SILENCE, 20), ...run(SPEECH, 20)]);
     expect(splits).toEqual([]);
-    expect(recorder.told).toEqual([
-      "speculate",
-      "drop",
-      `end at ${LONG + PAD}, rest from ${LONG + 20 - PAD}`,
-    ]);
+    const [end, rest] = [LONG + 1, LONG + 20 - PAD];
+    expect(recorder.told).toEqual(["speculate", `end at ${end}, rest from ${rest}`, "drop"]);
   });
 });

@@ -10,18 +10,17 @@
  *
  * A long utterance ends at its pause (`endAtPause`): when its speech comes back after a pause of
  * at least SPLIT_MIN_PAUSE_FRAMES silence frames that followed at least SPLIT_AT_PAUSE_SECONDS of
- * speech, and stays back for SPLIT_CONFIRM_FRAMES speech frames (256 ms; a breath or a click
- * after the real end does not split). The utterance's final then covers its audio up to the
- * pause, with up to speechPadMs of the pause's silence after its last word (Whisper drops a last
- * word cut off at its end: "ask not" at the first silence frame); the next utterance starts as
- * any does, up to speechPadMs before the speech came back, and the pause's silence between the
- * two is left out, as between utterances. Long utterances are the slowest finals (the encoder
- * costs ~27 ms per second of audio, and every token is decoded again): this bounds the final
- * after the real end by the speech since the last pause, and the part before is decoded while
- * the speaker still talks. A pause shorter than SPLIT_MIN_PAUSE_FRAMES is a gap inside a phrase:
- * cut there, the tail of the word before it was read again at the start of the next part
- * ("might be. be prudently"), and a sentence cut at "how. | much" lost "his". Measured in
- * docs/decoder-profile.md ("A long utterance ends at its pause").
+ * speech, and stays back for SPLIT_CONFIRM_FRAMES speech frames (256 ms). The early final started
+ * at the pause is then that utterance's final (it is held meanwhile, not dropped; a breath or a
+ * click after the real end drops it as before instead of ending the utterance in front of it),
+ * and the next utterance starts as any does, speechPadMs before the speech came back; the pause's
+ * silence between the two is left out, as between utterances. Long utterances are the slowest
+ * finals (the encoder costs ~27 ms per second of audio, and every token is decoded again): this
+ * bounds the final after the real end by the speech since the last pause, and the part before it
+ * was decoded during the pause. A pause shorter than SPLIT_MIN_PAUSE_FRAMES is a gap inside a
+ * phrase: cut there, a sentence cut at "how. | much" (2 frames) lost "his" ("and is power"), and
+ * the tail of a word was read again at the start of the next part ("might be. be prudently").
+ * Measured in docs/decoder-profile.md ("A long utterance ends at its pause").
  */
 import type { TranscriberSession } from "../stt/transcriber";
 import { VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../vad/silero";
@@ -94,7 +93,9 @@ export class EarlyFinals {
     const speech = probability >= this.thresholds.positiveThreshold;
     if (speech) this.#lastSpeech = frames;
     if (probability < this.thresholds.negativeThreshold) {
-      this.#pending = null; // speech came back too briefly: a blip, not the next phrase
+      // Speech came back too briefly (a breath, a click): the held early final left out what
+      // came between, and the pause may be the end after all; a new early final starts here.
+      if (this.#pending !== null) this.drop();
       if (!this.#speculating) {
         this.#speculating = true;
         this.#pauseStart = frames - 1;
@@ -105,14 +106,12 @@ export class EarlyFinals {
     }
     if (this.#speculating) {
       this.#speculating = false;
-      this.transcriber.dropSpeculation?.();
       const back = frames - 1; // the first frame after the pause
-      const pause = back - this.#pauseStart;
-      if (this.#long && pause >= SPLIT_MIN_PAUSE_FRAMES) {
-        const end = this.#pauseStart + Math.min(this.#padFrames, Math.floor(pause / 2));
-        const cut = { end, rest: Math.max(end, back - this.#padFrames) };
-        this.#pending = { cut, speech: 0 };
-      }
+      if (this.#long && back - this.#pauseStart >= SPLIT_MIN_PAUSE_FRAMES) {
+        // Held, not dropped: it covers the frames up to the pause's first, included.
+        const end = this.#pauseStart + 1;
+        this.#pending = { cut: { end, rest: Math.max(end, back - this.#padFrames) }, speech: 0 };
+      } else this.transcriber.dropSpeculation?.();
     }
     if (this.#pending === null) return null;
     if (speech) this.#pending.speech += 1;
@@ -120,22 +119,28 @@ export class EarlyFinals {
     const { cut } = this.#pending;
     this.#pending = null;
     const ended = this.transcriber.endAtPause?.(cut.end, cut.rest);
-    if (!ended) return null;
+    if (!ended) {
+      this.transcriber.dropSpeculation?.();
+      return null;
+    }
     this.#lastSpeech = frames - cut.rest;
     return { ended, ...cut };
   }
 
-  /** Audio that may hold words follows: an early final, if any, covers too little. */
+  /** Audio that may hold words follows: an early final, held or not, covers too little. */
   drop(): void {
-    this.#pending = null;
-    if (!this.#speculating) return;
+    if (!this.#speculating && this.#pending === null) return;
     this.#speculating = false;
+    this.#pending = null;
     this.transcriber.dropSpeculation?.();
   }
 
-  /** The utterance ends now (flushed): an early final on silence alone is the transcriber's. */
+  /**
+   * The utterance ends now (flushed): an early final on silence alone is the transcriber's to
+   * use; a held one left out what followed it.
+   */
   ending(): void {
-    this.#pending = null;
+    if (this.#pending !== null) this.drop();
     this.#speculating = false;
     this.#lastSpeech = 0;
   }

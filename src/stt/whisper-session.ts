@@ -17,9 +17,9 @@
  * after it included, as without early finals (counted as redone). Cut at the first silence, a short
  * quiet phrase can score as no speech where the same phrase with the silence after it does not
  * (JFK's "ask not" at 4 of 9 stream starts, test/whisper-session-stream-start.test.ts).
- * When speech comes back after a long utterance's pause, the pipeline may end the utterance in
- * that pause instead (`endAtPause`, src/session/early-finals.ts says when): its final decodes the
- * audio up to there, and what was fed after the pause starts the next utterance.
+ * When speech comes back after a long utterance's pause, the pipeline may keep the early final
+ * instead (`endAtPause`, src/session/early-finals.ts says when): it is the final of the audio it
+ * decoded, and what was fed after the pause starts the next utterance.
  *
  * A transcription gives the event loop turns between its model runs (runtime/turns.ts), so the
  * isolate's sessions go on reading audio while it decodes and the aborts above land within a few
@@ -149,10 +149,9 @@ export class WhisperSession implements TranscriberSession {
   }
 
   /**
-   * Speech came back after a long utterance's pause: the utterance ends in the pause (frame
-   * `end`), and what was fed from frame `rest` on starts the next utterance. Its early final,
-   * dropped when the speech came back, covered less: the final decodes the utterance's audio up
-   * to `end`, the pause's silence after its last word included.
+   * Speech came back after a long utterance's pause: the utterance ends there (frame `end`), and
+   * what was fed from frame `rest` on starts the next utterance. Its early final, held since the
+   * pause, is its final when it decoded exactly those frames; otherwise the final decodes them.
    */
   endAtPause(end: number, rest: number): Promise<void> | null {
     const frames = this.#vad.length;
@@ -160,7 +159,7 @@ export class WhisperSession implements TranscriberSession {
     // partial frame fed at close) cannot be cut by frame.
     if (this.#start === null || frames * VAD_FRAME_SAMPLES !== this.#samples) return null;
     if (!(0 < end && end <= rest && rest <= frames)) return null;
-    this.dropSpeculation();
+    if (this.#speculation?.samples !== end * VAD_FRAME_SAMPLES) this.dropSpeculation();
     this.#speculations.splits += 1;
     // A split has audio: `atSample` places only empty finals.
     return this.#end("pause", 0, { end, rest });
@@ -219,7 +218,8 @@ export class WhisperSession implements TranscriberSession {
         }
         let outcome = await job;
         let audio = speculation ? early : whole;
-        if (speculation && outcome.status === "done" && noText(outcome.value, audio, vad)) {
+        // (A split's early final decoded all of its audio: there is no more to decode.)
+        if (speculation && !cut && outcome.status === "done" && noText(outcome.value, audio, vad)) {
           // An early final with no text to show is not trusted: cut at the first silence, a short
           // quiet phrase can score as no speech ("ask not" at 4 of 9 stream starts) where the same
           // phrase decoded with the silence that followed it does not. The final decodes the whole
