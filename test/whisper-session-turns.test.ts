@@ -9,6 +9,9 @@
  * would be. It must stop the decode within YIELD_EVERY_RUNS runs, where the decode would otherwise
  * run to its end: an early final whose speech came back, and an interim of one session when
  * another session's final waits for the isolate.
+ *
+ * And with early finals off, that a session never ends an utterance at its pause (the split is
+ * part of early finals; whisper-heap.test.ts relies on it to reach the longest window).
  */
 import { env } from "cloudflare:workers";
 import type { InferenceSession } from "onnxruntime-web/wasm";
@@ -44,7 +47,13 @@ function counted(model: WhisperModel, onRun: (n: number) => void) {
   return { model: { ...model, decoder: wrapped }, counter };
 }
 
-function open(id: string, model: WhisperModel, scheduler: InferenceScheduler, interims = false) {
+function open(
+  id: string,
+  model: WhisperModel,
+  scheduler: InferenceScheduler,
+  interims = false,
+  earlyFinals = true,
+) {
   const emitted: Transcript[] = [];
   const session = new WhisperSession(
     {
@@ -58,7 +67,7 @@ function open(id: string, model: WhisperModel, scheduler: InferenceScheduler, in
     },
     async () => model,
     scheduler,
-    true,
+    earlyFinals,
   );
   return { session, emitted };
 }
@@ -144,5 +153,43 @@ describe("while a final decodes, the session goes on handling its socket", () =>
     expect(scheduler.stats().completed).toEqual({ final: 1, interim: 0 });
     a.session.close();
     other.session.close();
+  });
+});
+
+describe("EARSHOT_EARLY_FINALS=off", () => {
+  it("turns off ending a long utterance at its pause with the early finals it is part of", {
+    timeout: 120_000,
+  }, async () => {
+    const bucket = (env as unknown as { MODELS: R2Bucket }).MODELS;
+    const model = await whisperModel(bucket);
+    const jfk = pcm16ToFloat((await wavFixture("wcpp_jfk.wav")).pcm);
+    // 4 s fed as the pipeline feeds it, one VAD frame at a time with its probability.
+    const feedFrames = (session: WhisperSession) => {
+      for (let at = 0; at + 512 <= 4 * 16_000; at += 512) {
+        session.feed(jfk.subarray(at, at + 512), at, 0.9);
+      }
+    };
+    const scheduler = new InferenceScheduler();
+    const off = open("off", model, scheduler, false, false);
+    feedFrames(off.session);
+    off.session.speculate();
+    expect(off.session.endAtPause(60, 70)).toBeNull();
+    await idle(scheduler);
+    // Nothing ran but `idle`'s own probe: no early final, no final at the pause.
+    expect(scheduler.stats().completed).toEqual({ final: 1, interim: 0 });
+    expect(off.emitted).toEqual([]);
+
+    // The same calls with early finals on end the utterance at frame 60: one final, of 1.92 s.
+    const on = open("on", model, scheduler, false, true);
+    feedFrames(on.session);
+    on.session.speculate();
+    const ended = on.session.endAtPause(60, 70);
+    expect(ended).not.toBeNull();
+    await ended;
+    expect(on.emitted).toHaveLength(1);
+    expect(on.emitted[0]?.start).toBe(0);
+    expect(on.emitted[0]?.end).toBeCloseTo((60 * 512) / 16_000, 3);
+    off.session.close();
+    on.session.close();
   });
 });

@@ -152,8 +152,11 @@ export class WhisperSession implements TranscriberSession {
    * Speech came back after a long utterance's pause: the utterance ends there (frame `end`), and
    * what was fed from frame `rest` on starts the next utterance. Its early final, held since the
    * pause, is its final when it decoded exactly those frames; otherwise the final decodes them.
+   * Part of early finals: with them off (EARSHOT_EARLY_FINALS=off) an utterance ends only at its
+   * end, its length cap, or a Finalize.
    */
   endAtPause(end: number, rest: number): Promise<void> | null {
+    if (!this.earlyFinals) return null;
     const frames = this.#vad.length;
     // Every frame the pipeline feeds is one VAD frame with its probability; anything else (a
     // partial frame fed at close) cannot be cut by frame.
@@ -173,7 +176,7 @@ export class WhisperSession implements TranscriberSession {
     const speculation = this.#speculation;
     this.#speculation = null;
     const fed = joinSamples(...this.#chunks);
-    // A split ends in the pause; what follows it goes on as the next utterance.
+    // A split ends at the pause; what follows it goes on as the next utterance.
     const whole = cut ? fed.subarray(0, cut.end * VAD_FRAME_SAMPLES) : fed;
     const vadCut = cut ? cut.end : this.#vad.length;
     const restFrom = cut ? cut.rest * VAD_FRAME_SAMPLES : fed.length;
