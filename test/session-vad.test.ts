@@ -1,11 +1,13 @@
 /**
  * Speech detection through the protocol, on every clip of ../shared/eval/dev: speech clips yield
  * utterances inside the clip (SpeechStarted, a speech_final result, UtteranceEnd), clips without
- * speech yield no event at all.
+ * speech yield no event at all; and endpointing below a phrase's pause acts at that pause.
  */
 import { describe, expect, it } from "vitest";
+import { MIN_ENDPOINTING_MS } from "../src/session/session-config";
 import { frames, TestClient } from "./helpers/client";
 import { manifest, wavFixture } from "./helpers/fixtures";
+import { concat } from "./helpers/typed-arrays";
 
 const rows = await manifest();
 const Q =
@@ -42,5 +44,35 @@ describe.each(rows)("$file ($category)", ({ file, duration, category }) => {
     const ends = client.of("UtteranceEnd");
     expect(ends.length).toBeGreaterThan(0);
     for (const m of ends) expect(m.last_word_end as number).toBeLessThanOrEqual(duration + 0.1);
+  });
+});
+
+describe("endpointing shorter than a phrase's pause (MIN_ENDPOINTING_MS)", () => {
+  /** Utterances ended by silence at endpointing=10: sb_spk1_snt1 with `pause` s put in at 1.696 s. */
+  async function endpointFinals(pause: number) {
+    const { pcm } = await wavFixture("sb_spk1_snt1.wav");
+    const at = Math.round(1.696 * 16_000) * 2; // after "hurt": the clip's own gap there is short
+    const gap = new Uint8Array(Math.round(pause * 16_000) * 2);
+    const audio = concat([pcm.subarray(0, at), gap, pcm.subarray(at), new Uint8Array(38_400)]);
+    const client = await TestClient.open(`${Q}&endpointing=10`);
+    for (const frame of frames(audio, 640)) client.sendAudio(frame);
+    await client.finish();
+    return client.of("Results").filter((m) => m.speech_final === true);
+  }
+
+  it(`acts at ${MIN_ENDPOINTING_MS} ms: a gap inside a phrase does not end the utterance`, async () => {
+    // Cut here at a one-frame endpoint before the floor: "this small dog" (docs/accuracy.md).
+    expect(await endpointFinals(0)).toHaveLength(1);
+  });
+
+  it("a pause longer than that does", async () => {
+    const finals = await endpointFinals(0.4);
+    expect(finals).toHaveLength(2);
+    // Cut in the pause put in (1.696–2.096 s): the first ends after "hurt", the second starts
+    // before "the small dog".
+    const [first, second] = finals.map((m) => [m.start as number, m.duration as number]);
+    expect((first?.[0] ?? 0) + (first?.[1] ?? 0)).toBeGreaterThan(1.696);
+    expect((first?.[0] ?? 0) + (first?.[1] ?? 0)).toBeLessThanOrEqual(second?.[0] ?? 0);
+    expect(second?.[0]).toBeLessThan(2.096);
   });
 });

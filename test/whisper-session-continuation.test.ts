@@ -1,7 +1,11 @@
 /**
  * Finals that continue the utterance before them (src/stt/whisper/continuation.ts) through the
- * real session (workerd, real models; the "whisper" project): a sentence cut at a short pause
- * reads as one, and what a final continues is only ever its own session's previous utterance.
+ * real session (workerd, real models; the "whisper" project): a sentence cut at a pause reads as
+ * one, and what a final continues is only ever its own session's previous utterance.
+ *
+ * The sentences are real speech with a pause put into them where the speaker took a short breath
+ * (PAUSE_SECONDS): an utterance ends only at a silence of a phrase's pause or more
+ * (MIN_ENDPOINTING_MS, 256 ms), and the clips' own gaps are shorter.
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -21,13 +25,34 @@ beforeAll(seedModels);
 
 /** Silence after each clip in the interleaved run, as streamClip adds it. */
 const TRAILING_SILENCE = new Uint8Array(1.5 * 32_000);
-/** Deepgram's default endpointing: every short pause ends an utterance. */
+/** Deepgram's default endpointing: every pause of a phrase's length ends an utterance. */
 const QUERY = "?encoding=linear16&sample_rate=16000&endpointing=10";
+/**
+ * A pause mid-sentence, as speakers make: past MIN_ENDPOINTING_MS, within what continues. At
+ * 0.3 s the second part's pre-roll still holds the end of "hurt", and decoded alone it reads
+ * "this small dog" (at 0.4 s and more, alone reads "The small dog" too: measured 2026-12-04).
+ */
+const PAUSE_SECONDS = 0.3;
+/**
+ * Where each sentence pauses: sb_spk1_snt1 "The child almost hurt | the small dog" (its first
+ * silence frame after "hurt"), psx_librivox_0880 "He was not | an ill-disposed young man" (the
+ * 70-ms gap of ../shared/eval/dev/alignments).
+ */
+const PAUSE_AT: Record<string, number> = { sb_spk1_snt1: 1.696, psx_librivox_0880: 1.1 };
 
-async function pcmOf(id: string): Promise<Uint8Array> {
-  const row = [...(await manifest("dev")), ...(await manifest("short"))].find((r) => r.id === id);
-  if (!row) throw new Error(`${id} is in no manifest`);
-  return (await wavFixture(row.file)).pcm;
+/** `pcm` (PCM16, 16 kHz) with PAUSE_SECONDS of silence put in at `seconds`. */
+function paused(pcm: Uint8Array, seconds: number): Uint8Array {
+  const at = Math.round(seconds * 16_000) * 2;
+  const pause = new Uint8Array(Math.round(PAUSE_SECONDS * 16_000) * 2);
+  return concat([pcm.subarray(0, at), pause, pcm.subarray(at)]);
+}
+
+/** A sentence with its pause (PAUSE_AT). */
+async function pausedSentence(id: string): Promise<Uint8Array> {
+  const row = (await manifest("dev")).find((r) => r.id === id);
+  const at = PAUSE_AT[id];
+  if (!row || at === undefined) throw new Error(`${id}: no dev clip with a pause to put in`);
+  return paused((await wavFixture(row.file)).pcm, at);
 }
 
 /** Finals of a session, one string each. */
@@ -40,12 +65,12 @@ function finals(client: TestClient): string[] {
 }
 
 describe("continuation", () => {
-  it("reads a sentence cut at a short pause as one sentence", { timeout: 120_000 }, async () => {
-    // "The child almost hurt the small dog", cut after "hurt" at endpointing=10: decoded alone,
-    // the second utterance reads "this small dog" (docs/accuracy.md).
-    const client = await streamClip(await pcmOf("sb_spk1_snt1"), QUERY);
+  it("reads a sentence cut at a pause as one sentence", { timeout: 120_000 }, async () => {
+    // "The child almost hurt the small dog", cut after "hurt": decoded alone, the second
+    // utterance reads "this small dog" (docs/accuracy.md).
+    const client = await streamClip(await pausedSentence("sb_spk1_snt1"), QUERY);
     const parts = finals(client);
-    console.log(`sb_spk1_snt1 at endpointing=10: ${JSON.stringify(parts)}`);
+    console.log(`sb_spk1_snt1 with a pause: ${JSON.stringify(parts)}`);
     expect(parts.length).toBeGreaterThan(1);
     expect(finalText(client).toLowerCase()).toContain("the small dog");
   });
@@ -53,12 +78,15 @@ describe("continuation", () => {
   it("continues only its own session's utterances: two sessions at once read as each alone", {
     timeout: 240_000,
   }, async () => {
-    // Both clips are cut into two utterances at endpointing=10. B is delayed so that its first
+    // Both clips are cut into two utterances at their pauses. B is delayed so that its first
     // utterance ends just after A's first: B's first final is decoded between A's two, so the
     // last final decoded before A's second is B's, and it ends well within the pause a
     // continuation may bridge. A's second final continuing B's "He was not" would read other
     // words or times than A alone; B's are checked too.
-    const [a, b] = await Promise.all([pcmOf("sb_spk1_snt1"), pcmOf("psx_librivox_0880")]);
+    const [a, b] = await Promise.all([
+      pausedSentence("sb_spk1_snt1"),
+      pausedSentence("psx_librivox_0880"),
+    ]);
     const soloA = await streamClip(a, QUERY);
     const soloB = await streamClip(b, QUERY);
     const firstEnd = (c: TestClient) => {

@@ -24,7 +24,7 @@
  */
 import type { TranscriberSession } from "../stt/transcriber";
 import { VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../vad/silero";
-import { msToFrames, type VadOptions } from "../vad/vad-machine";
+import { msToFrames, PHRASE_PAUSE_FRAMES, type VadOptions } from "../vad/vad-machine";
 
 /**
  * 3 s. At 5 s no dev clip ended early in the accuracy suite, and the bench's long clips gained
@@ -36,13 +36,8 @@ const SPLIT_AT_PAUSE_FRAMES = Math.floor(
 );
 /** Speech frames that confirm the speech is back (256 ms). */
 export const SPLIT_CONFIRM_FRAMES = 8;
-/**
- * 8 silence frames (256 ms): silent pauses under ~250 ms are mostly articulation (stop closures,
- * gaps inside a phrase) rather than pauses between phrases, the threshold pause studies have used
- * since Goldman-Eisler. On the dev clips the shorter ones were JFK's 6-frame gap in "ask not |
- * what" and psx_librivox_0870's 2-frame "how | much", both inside a phrase.
- */
-export const SPLIT_MIN_PAUSE_FRAMES = 8;
+/** A pause between phrases (PHRASE_PAUSE_FRAMES, 256 ms, says why): shorter gaps never split. */
+export const SPLIT_MIN_PAUSE_FRAMES = PHRASE_PAUSE_FRAMES;
 
 /** Where a long utterance ends, in frames fed to it (0-based, end exclusive). */
 export interface PauseCut {
