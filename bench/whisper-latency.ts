@@ -6,8 +6,12 @@
  *   endpointing, which that Finalize always beats;
  * - `finalize-200ms-interims`: the same with `interim_results=true`, as Pipecat's Deepgram service
  *   asks by default: the final may find an interim of its utterance in flight;
+ * - `endpointing-10`: `endpointing=10` (Deepgram's default), no Finalize: the server's endpoint
+ *   final, which comes after a phrase's pause at least (MIN_ENDPOINTING_MS, 256 ms): the replay
+ *   ends speech there too, so the end of speech is the end of a phrase, as a person feels it;
  * - `endpointing-300`: `endpointing=300`, no Finalize: the server's endpoint final;
  * - `endpointing-default`: the default endpointing (500 ms).
+ * EARSHOT_BENCH_MODES (comma-separated names) runs only those modes.
  * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
  * (bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes out right
  * after the 20-ms frame that ends 200 ms after it (FINALIZE_AFTER_MS), which is 200 ms after the
@@ -16,6 +20,7 @@
  * frame (an early final: decoded from the first silence) and shortly after the decision.
  */
 import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
+import { PHRASE_PAUSE_FRAMES, VAD_FRAME_MS } from "../src/vad/vad-machine.ts";
 import { median, ms, p95 } from "./report.ts";
 import { type Endpoint, replayEndpoints } from "./whisper-endpoints.ts";
 import { FRAME_SAMPLES, runSession, SAMPLE_RATE, type SessionRun } from "./whisper-session.ts";
@@ -46,9 +51,25 @@ export const LATENCY_MODES: readonly LatencyMode[] = [
     minSilenceMs: 200,
     finalize: true,
   },
+  {
+    name: "endpointing-10",
+    query: { endpointing: "10" },
+    minSilenceMs: PHRASE_PAUSE_FRAMES * VAD_FRAME_MS, // MIN_ENDPOINTING_MS (session-config.ts)
+    finalize: false,
+  },
   { name: "endpointing-300", query: { endpointing: "300" }, minSilenceMs: 300, finalize: false },
   { name: "endpointing-default", query: {}, minSilenceMs: 500, finalize: false },
 ];
+
+/** LATENCY_MODES, or those named in EARSHOT_BENCH_MODES. */
+function modesToRun(): readonly LatencyMode[] {
+  const named = process.env.EARSHOT_BENCH_MODES?.split(",").filter(Boolean);
+  if (!named) return LATENCY_MODES;
+  const unknown = named.filter((name) => !LATENCY_MODES.some((m) => m.name === name));
+  if (unknown.length > 0)
+    throw new Error(`EARSHOT_BENCH_MODES: no mode named ${unknown.join(", ")}`);
+  return LATENCY_MODES.filter((m) => named.includes(m.name));
+}
 
 /** Silence streamed after a clip for the replay: more than any mode's silence run. */
 const REPLAY_TAIL_SAMPLES = SAMPLE_RATE;
@@ -226,7 +247,7 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
     return samples;
   });
   const results: LatencyModeResult[] = [];
-  for (const mode of LATENCY_MODES) {
+  for (const mode of modesToRun()) {
     const endpoints = await replayEndpoints(options.root, streams, mode.minSilenceMs);
     const tallies = new Map(options.targets.map((t) => [t.name, newTally()]));
     clips: for (const [i, clip] of options.clips.entries()) {
