@@ -53,7 +53,7 @@ const MAX_ERRORS: Record<Setting, number> = { 10: 12, 300: 12, 500: 13 };
 const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
   10: {
     // wcpp_jfk: 2 → 0 when endpointing acted at 256 ms at least (session-config.ts
-    // MIN_ENDPOINTING_MS): "ask not" is no longer cut off from "what your country" (192 ms gap).
+    // MIN_ENDPOINTING_MS): "ask | not" is no longer cut in two at its 192-ms gap.
     // psx_librivox_0870: 2 → 0 with continuation ("in his power", was "and is power").
     psx_librivox_0880: 3,
     // 2 → 3 with continuation: "is to be able to suppose" (was "all-desposed").

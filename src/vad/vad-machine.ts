@@ -49,7 +49,7 @@ export const VAD_FRAME_MS = 32;
  * 8 silence frames (256 ms): the shortest silence that is a pause between phrases. Silent pauses
  * under ~250 ms are mostly articulation (stop closures, gaps inside a phrase), the threshold pause
  * studies have used since Goldman-Eisler. On the dev clips the shorter ones were JFK's 6-frame gap
- * in "ask not | what", psx_librivox_0870's 2-frame "how | much" and sb_spk1_snt1's "hurt | the
+ * in "ask | not", psx_librivox_0870's 2-frame "how | much" and sb_spk1_snt1's "hurt | the
  * small dog", all inside a phrase. Used where an utterance may end at a pause: the endpointing
  * floor (session-config.ts `vadOptionsFor`) and a long utterance's split (early-finals.ts).
  */
