@@ -28,7 +28,6 @@
  * Continuation (with EARSHOT_CONTINUATION=on; not with language=multi): a short utterance's
  * final may continue this session's previous final, never another session's (continuation.ts).
  */
-import { joinSamples } from "../audio/samples";
 import { percentile } from "../runtime/percentile";
 import { turns } from "../runtime/turns";
 import { VAD_FRAME_SAMPLES } from "../vad/silero";
@@ -41,10 +40,11 @@ import {
   type TranscriberContext,
   type TranscriberSession,
 } from "./transcriber";
+import { type PauseCut, UtteranceAudio } from "./utterance-audio";
 import { type Continuation, SessionContinuation } from "./whisper/continuation";
 import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
 import type { WhisperModel } from "./whisper/model";
-import { type VadEvidence, vadEvidence } from "./whisper/speech-evidence";
+import type { VadEvidence } from "./whisper/speech-evidence";
 import { transcribe } from "./whisper/transcribe";
 import { empty, noText, toTranscript, type WhisperResult } from "./whisper-result";
 
@@ -65,13 +65,9 @@ interface Speculation {
 }
 
 export class WhisperSession implements TranscriberSession {
-  #chunks: Float32Array[] = [];
-  /** The VAD's speech probability of each fed frame of the utterance (evidence, see flush). */
-  #vad: number[] = [];
-  #samples = 0;
-  #start: number | null = null;
+  readonly #utterance = new UtteranceAudio();
   /** Bumped at every flush (continuation.ts tells utterances apart by it). */
-  #utterance = 0;
+  #utteranceNumber = 0;
   readonly #interims: Interims;
   /** Finals of this session, in order. */
   #finals: Promise<void> = Promise.resolve();
@@ -107,22 +103,21 @@ export class WhisperSession implements TranscriberSession {
   }
 
   feed(samples: Float32Array, startSample: number, speechProbability?: number): void {
-    if (this.#start === null) this.#start = startSample;
-    this.#chunks.push(samples);
-    if (speechProbability !== undefined) this.#vad.push(speechProbability);
-    this.#samples += samples.length;
-    if (this.context.interimResults && this.#interims.due(samples.length, this.#samples)) {
-      this.#interims.take(this.#start, joinSamples(...this.#chunks), vadEvidence(this.#vad));
+    const utterance = this.#utterance;
+    utterance.feed(samples, startSample, speechProbability);
+    if (this.context.interimResults && this.#interims.due(samples.length, utterance.samples)) {
+      this.#interims.take(utterance.start ?? startSample, utterance.audio(), utterance.evidence());
     }
   }
 
   speculate(): void {
-    if (!this.earlyFinals || this.#start === null || this.#samples === 0) return;
+    const start = this.#utterance.start;
+    if (!this.earlyFinals || start === null || this.#utterance.samples === 0) return;
     this.dropSpeculation();
     this.#interims.stop();
-    const audio = joinSamples(...this.#chunks);
-    const final = { utterance: this.#utterance, start: this.#start };
-    const vad = vadEvidence(this.#vad); // now: the job may start after more frames, or a flush
+    const audio = this.#utterance.audio();
+    const final = { utterance: this.#utteranceNumber, start };
+    const vad = this.#utterance.evidence(); // now: the job may start after more frames, or a flush
     const abort = new AbortController();
     const job = this.scheduler.submit(
       this.context.sessionId,
@@ -156,48 +151,24 @@ export class WhisperSession implements TranscriberSession {
    * end, its length cap, or a Finalize.
    */
   endAtPause(end: number, rest: number): Promise<void> | null {
-    if (!this.earlyFinals) return null;
-    const frames = this.#vad.length;
-    // Every frame the pipeline feeds is one VAD frame with its probability; anything else (a
-    // partial frame fed at close) cannot be cut by frame.
-    if (this.#start === null || frames * VAD_FRAME_SAMPLES !== this.#samples) return null;
-    if (!(0 < end && end <= rest && rest <= frames)) return null;
+    const cut = { end, rest };
+    if (!this.earlyFinals || !this.#utterance.canCut(cut)) return null;
     if (this.#speculation?.samples !== end * VAD_FRAME_SAMPLES) this.dropSpeculation();
     this.#speculations.splits += 1;
     // A split has audio: `atSample` places only empty finals.
-    return this.#end("pause", 0, { end, rest });
+    return this.#end("pause", 0, cut);
   }
 
-  #end(
-    reason: FlushReason,
-    atSample: number,
-    cut: { end: number; rest: number } | null,
-  ): Promise<void> {
+  #end(reason: FlushReason, atSample: number, cut: PauseCut | null): Promise<void> {
     const speculation = this.#speculation;
     this.#speculation = null;
-    const fed = joinSamples(...this.#chunks);
     // A split ends at the pause; what follows it goes on as the next utterance.
-    const whole = cut ? fed.subarray(0, cut.end * VAD_FRAME_SAMPLES) : fed;
-    const vadCut = cut ? cut.end : this.#vad.length;
-    const restFrom = cut ? cut.rest * VAD_FRAME_SAMPLES : fed.length;
-    const rest = { audio: fed.slice(restFrom), vad: this.#vad.slice(cut?.rest ?? vadCut) };
+    const { audio: whole, start, vad } = this.#utterance.take(cut);
     // With an early final, only silence came after it: the final covers what it decoded.
     const early = whole.subarray(0, speculation?.samples ?? whole.length);
-    const start = this.#start;
-    const vad = vadEvidence(this.#vad.slice(0, vadCut));
-    const final = start === null ? undefined : { utterance: this.#utterance, start };
-    this.#chunks = [];
-    this.#vad = [];
-    this.#samples = 0;
-    this.#start = null;
-    this.#utterance += 1;
+    const final = start === null ? undefined : { utterance: this.#utteranceNumber, start };
+    this.#utteranceNumber += 1;
     this.#interims.ended(); // a waiting interim leaves the queue, a running one stops
-    if (cut !== null && start !== null && rest.audio.length > 0) {
-      this.#chunks = [rest.audio];
-      this.#vad = rest.vad;
-      this.#samples = rest.audio.length;
-      this.#start = start + restFrom;
-    }
 
     const speechFinal = reason === "endpoint";
     const fromFinalize = reason === "finalize" || reason === "close";
