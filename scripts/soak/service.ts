@@ -109,6 +109,28 @@ export class Service {
   }
 
   /**
+   * Waits until none of `accounts` holds a slot or lists a session, or `timeoutMs` passed;
+   * returns what each still holds at the end.
+   */
+  async drain(
+    accounts: readonly SoakAccount[],
+    timeoutMs: number,
+  ): Promise<{ slots: number[]; sessions: number[]; waitedMs: number }> {
+    const from = performance.now();
+    for (;;) {
+      const slots = await Promise.all(accounts.map((a) => this.slotsHeld(a.key)));
+      const sessions = await Promise.all(
+        accounts.map(async (a) => (await this.activeSessions(a.key)).length),
+      );
+      const waitedMs = performance.now() - from;
+      if ([...slots, ...sessions].every((n) => n === 0) || waitedMs > timeoutMs) {
+        return { slots, sessions, waitedMs };
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+
+  /**
    * The isolate's inference queue and WASM heap (GET /admin/isolate); null when the route is not
    * mounted on this server (404), so the soak can say so instead of failing.
    */

@@ -2,6 +2,8 @@
  * Judging one live session against its solo reference, and the small statistics the report needs.
  * Pure, so it is tested in workerd (test/soak-verdict.test.ts).
  */
+import type { Refusal } from "../lib/resumable-client.ts";
+import type { FinalRecord, SessionRecord } from "./session-run.ts";
 
 /** The parts of a final that the live run must reproduce exactly. */
 export interface ComparableFinal {
@@ -93,4 +95,58 @@ export function tally(values: readonly string[]): Record<string, number> {
   const counts = new Map<string, number>();
   for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
   return Object.fromEntries([...counts].sort((x, y) => y[1] - x[1]));
+}
+
+/** A refused handshake, for the report: its status and Deepgram err_code. */
+export const refusalReason = (r: Refusal) => `${r.status} ${r.errCode || "(no err_code)"}`;
+
+/** What went wrong with a solo run (its finals are then no reference): refused, errors, close. */
+export function soloProblems(record: SessionRecord): string[] {
+  const problems: string[] = [];
+  if (record.refusal)
+    problems.push(`refused ${refusalReason(record.refusal)} ${record.refusal.errMsg}`);
+  problems.push(...record.errors);
+  if (record.refusal === null && (record.close?.code !== 1000 || !record.metadata)) {
+    problems.push(
+      `closed ${record.close?.code} ${record.close?.reason ?? ""}${record.metadata ? "" : " without Metadata"}`,
+    );
+  }
+  return problems;
+}
+
+/** What went wrong with a live run, judged against its solo reference. */
+export function liveProblems(
+  record: SessionRecord,
+  reference: FinalRecord[] | undefined,
+  maxLatencyMs: number,
+): string[] {
+  const problems = soloProblems(record);
+  if (record.refusal !== null) return problems;
+  for (const closed of record.unexpectedCloses) {
+    problems.push(`connection closed unexpectedly: ${closed.code} ${closed.reason}`);
+  }
+  if (record.close !== null && !record.close.clean)
+    problems.push("the last connection ended without a close frame");
+  if (record.drops !== record.resumes)
+    problems.push(`${record.drops} drops, ${record.resumes} resumes`);
+  const late = record.finals.filter((f) => f.latencyMs !== null && f.latencyMs > maxLatencyMs);
+  if (late.length > 0) {
+    const worst = Math.max(...late.map((f) => f.latencyMs ?? 0));
+    problems.push(
+      `${late.length} finals later than ${maxLatencyMs} ms (worst ${Math.round(worst)} ms)`,
+    );
+  }
+  if (reference === undefined) problems.push("no solo reference to compare with");
+  else {
+    const comparison = compareFinals(reference, record.finals);
+    if (!comparison.sameFinals) {
+      const what = comparison.truncated
+        ? "finals missing (the session ended early)"
+        : comparison.sameText
+          ? "final boundaries differ"
+          : "TRANSCRIPT MISMATCH";
+      problems.push(`${what}: ${comparison.detail}`);
+    }
+  }
+  return problems;
 }
