@@ -23,6 +23,7 @@
  * Measured in docs/decoder-profile.md ("A long utterance ends at its pause").
  */
 import type { TranscriberSession } from "../stt/transcriber";
+import type { PauseCut } from "../stt/utterance-audio";
 import { VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../vad/silero";
 import { msToFrames, PHRASE_PAUSE_FRAMES, type VadOptions } from "../vad/vad-machine";
 
@@ -38,14 +39,6 @@ const SPLIT_AT_PAUSE_FRAMES = Math.floor(
 export const SPLIT_CONFIRM_FRAMES = 8;
 /** A pause between phrases (PHRASE_PAUSE_FRAMES, 256 ms, says why): shorter gaps never split. */
 export const SPLIT_MIN_PAUSE_FRAMES = PHRASE_PAUSE_FRAMES;
-
-/** Where a long utterance ends, in frames fed to it (0-based, end exclusive). */
-export interface PauseCut {
-  /** The utterance's final covers its frames before this one. */
-  end: number;
-  /** The next utterance starts at this frame (≥ end; frames between are the pause's silence). */
-  rest: number;
-}
 
 export interface Split extends PauseCut {
   /** The ended utterance's final, as `flush` returns it. */

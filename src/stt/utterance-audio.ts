@@ -9,9 +9,11 @@ import { joinSamples } from "../audio/samples";
 import { VAD_FRAME_SAMPLES } from "../vad/silero";
 import { type VadEvidence, vadEvidence } from "./whisper/speech-evidence";
 
-/** Frames [0, end) end the utterance; frames from `rest` on start the next one. */
+/** Where a long utterance ends, in frames fed to it (0-based, end exclusive). */
 export interface PauseCut {
+  /** The utterance's final covers its frames before this one. */
   end: number;
+  /** The next utterance starts at this frame (≥ end; frames between are the pause's silence). */
   rest: number;
 }
 
