@@ -4,6 +4,7 @@ import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { createSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
 import type { DecodeOptions, SampledToken } from "../src/stt/whisper/decode-types";
+import { SharedPrompt } from "../src/stt/whisper/decoder-run";
 import { favoured } from "../src/stt/whisper/keyterm-bias";
 import { applyLogitRules, type GenerationConfig, logitRules } from "../src/stt/whisper/logit-rules";
 import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
@@ -657,6 +658,43 @@ describe("Whisper beam search (scripted decoder)", () => {
     expect(result.decoderSteps).toBe(calls.length);
     expect(calls.some((call) => call.rows > 1)).toBe(true);
     expect(calls.length).toBe(5);
+  });
+
+  it("shares one prompt run between a window's greedy decode and its beams", async () => {
+    const alone = { greedy: await decode(undefined), beams: await decode(3) };
+    const fake = historyDecoder(GARDEN_PATH);
+    const model = { decoder: fake.session, tokenizer: mini, rules };
+    const options = { language: "en", audioSeconds: 3, windowSeconds: 4 };
+    const prompt = new SharedPrompt();
+    const greedy = await greedyDecode(model, encoderStates, options, prompt);
+    const runsAfterGreedy = fake.calls.length;
+    const beams = await greedyDecode(model, encoderStates, { ...options, beamSize: 3 }, prompt);
+    // The same results as each decode running its own prompt (the greedy decode's logit rules
+    // edited its copy of the prompt's logits, not the one the beams start from) …
+    const { promptMs: _greedyMs, ...greedyResult } = greedy;
+    const { promptMs: _aloneMs, ...aloneResult } = alone.greedy.result;
+    expect(greedyResult).toEqual(aloneResult);
+    expect(beams.tokens).toEqual(alone.beams.result.tokens);
+    expect(beams.avgLogprob).toBe(alone.beams.result.avgLogprob);
+    expect(beams.noSpeechProbability).toBe(alone.beams.result.noSpeechProbability);
+    // … for one run fewer: only the first decode ran the prompt (a run without the cache).
+    expect(fake.calls.filter((call) => !call.useCache)).toHaveLength(1);
+    expect(fake.calls.length - runsAfterGreedy).toBe(alone.beams.calls.length - 1);
+    expect(beams.decoderSteps).toBe(alone.beams.result.decoderSteps - 1);
+    // Each decode gets logits of its own to edit: a later one starts from the model's.
+    const ids = [0, 1, 2];
+    const first = await prompt.run(model, ids, encoderStates, [0, 2]);
+    const pristine = Array.from(first.step.rows[1] ?? []);
+    first.step.rows[1]?.fill(-1);
+    const second = await prompt.run(model, ids, encoderStates, [0, 2]);
+    expect(second.ran).toBe(false);
+    expect(Array.from(second.step.rows[1] ?? [])).toEqual(pristine);
+    // Other audio (other encoder states) is not served the window's prompt.
+    const other = new Tensor("float32", new Float32Array(encoderStates.data.length), [
+      ...encoderStates.dims,
+    ]);
+    await greedyDecode(model, other, options, prompt);
+    expect(fake.calls.filter((call) => !call.useCache)).toHaveLength(3);
   });
 
   it("is greedy decoding with one beam", async () => {

@@ -21,7 +21,15 @@ import type {
   StopReason,
   WhisperDecoder,
 } from "./decode-types.ts";
-import { beforeRun, D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
+import {
+  beforeRun,
+  D_MODEL,
+  firstRow,
+  lastRow,
+  runDecoder,
+  type SharedPrompt,
+  type Step,
+} from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules, logSumExp } from "./logit-rules.ts";
 import { stopAfter } from "./stop-rules.ts";
@@ -92,6 +100,8 @@ export async function greedyDecode(
   model: WhisperDecoder,
   encoderStates: Tensor,
   options: DecodeOptions,
+  /** The window's prompt run, shared with its other decodes; absent: this decode runs its own. */
+  sharedPrompt?: SharedPrompt,
 ): Promise<DecodeResult> {
   const { tokenizer, rules } = model;
   const { special } = tokenizer;
@@ -150,7 +160,14 @@ export async function greedyDecode(
       special.transcribe,
       ...forced,
     ];
-    step = await runDecoder(model, prompt, encoderStates, undefined, [start, prompt.length - 1]);
+    const positions = [start, prompt.length - 1];
+    if (sharedPrompt) {
+      const shared = await sharedPrompt.run(model, prompt, encoderStates, positions);
+      step = shared.step;
+      if (!shared.ran) decoderSteps = 0;
+    } else {
+      step = await runDecoder(model, prompt, encoderStates, undefined, positions);
+    }
     noSpeechProbability = softmaxAt(firstRow(step), special.noSpeech);
   }
   const promptMs = performance.now() - started;

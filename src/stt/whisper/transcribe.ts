@@ -14,7 +14,7 @@ import { runExclusive } from "../../runtime/inference-lock.ts";
 import { type Continuation, shiftTimestamps } from "./continuation.ts";
 import { greedyDecode } from "./decode.ts";
 import type { SampledToken } from "./decode-types.ts";
-import { beforeRun, runControl } from "./decoder-run.ts";
+import { beforeRun, runControl, SharedPrompt } from "./decoder-run.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import type { WhisperModel } from "./model.ts";
@@ -146,6 +146,8 @@ export async function transcribe(
   clock = performance.now();
   let best: Attempt | undefined;
   let attempts = 0;
+  // Every decode below starts with the same prompt over the same states: it runs once.
+  const prompt = new SharedPrompt();
   const temperatures =
     options.fallback !== false && utteranceSeconds <= FALLBACK_MAX_AUDIO_SECONDS
       ? FALLBACK_TEMPERATURES
@@ -163,7 +165,7 @@ export async function transcribe(
       ...(options.bias ? { bias: options.bias } : {}),
       ...(options.speechBursts === undefined ? {} : { speechBursts: options.speechBursts }),
     };
-    let result = await greedyDecode(model, states, decodeOptions);
+    let result = await greedyDecode(model, states, decodeOptions, prompt);
     if (
       temperature === 0 &&
       // The window's length (a continuation's context included) bounds the beams' cache copies.
@@ -172,7 +174,8 @@ export async function transcribe(
       result.avgLogprob < BEAM_BELOW_LOGPROB
     ) {
       decodeCounters.beams++;
-      result = await greedyDecode(model, states, { ...decodeOptions, beamSize: options.beamSize });
+      const beams = { ...decodeOptions, beamSize: options.beamSize };
+      result = await greedyDecode(model, states, beams, prompt);
     }
     attempts++;
     const text = model.tokenizer.decode(
