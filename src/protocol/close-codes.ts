@@ -87,6 +87,12 @@ export function closeReason(text: string): string {
   return text;
 }
 
+/**
+ * RFC 6455's 1006: the connection ended without a close frame. Never sent (isSendableCloseCode);
+ * it is how a session records a socket that failed.
+ */
+export const ABNORMAL_CLOSURE = 1006;
+
 /** A named close with optional detail after the code: `DATA-0000: cannot decode mulaw`. */
 export function closeWith(spec: CloseSpec, detail?: string): CloseSpec {
   if (!detail) return { code: spec.code, reason: closeReason(spec.reason) };

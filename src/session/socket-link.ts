@@ -7,7 +7,13 @@
  * an old one that still looks open (the client noticed the drop before the server did): the old
  * one is closed 1000 RESUMED, and whatever it still delivers, or its close, is ignored.
  */
-import { CLOSE, type CloseSpec, classifyTeardownError, closeReason } from "../protocol/close-codes";
+import {
+  ABNORMAL_CLOSURE,
+  CLOSE,
+  type CloseSpec,
+  classifyTeardownError,
+  closeReason,
+} from "../protocol/close-codes";
 import type { Logger } from "../runtime/log";
 
 export interface SocketLinkEvents {
@@ -53,7 +59,7 @@ export class SocketLink {
       } else {
         this.#log.warn("socket error", { error: event.error });
       }
-      this.#events.closed(1006, "socket error");
+      this.#events.closed(ABNORMAL_CLOSURE, "socket error");
     });
   }
 
