@@ -79,6 +79,22 @@ export function schedSpentByPid(
   return out;
 }
 
+/**
+ * The process that spent the most CPU over some readings of `schedSpentByPid`: the worker's own
+ * workerd, not wrangler's proxy beside it (wrangler does not say which is which).
+ */
+export function busiestPid(readings: readonly ReadonlyMap<number, Sched>[]): number | null {
+  const totals = new Map<number, number>();
+  for (const reading of readings) {
+    for (const [pid, value] of reading) totals.set(pid, (totals.get(pid) ?? 0) + value.cpuMs);
+  }
+  let best: number | null = null;
+  for (const [pid, total] of totals) {
+    if (best === null || total > (totals.get(best) ?? 0)) best = pid;
+  }
+  return best;
+}
+
 /** Direct children of `pid` whose executable name is `comm` (e.g. "workerd"). */
 export function childrenNamed(pid: number, comm: string): number[] {
   const children = threads(pid).flatMap((tid) =>

@@ -64,14 +64,14 @@ interface Turn {
   end: number;
 }
 
-interface Result {
+export interface TurnsResult {
   turns: number;
   gapMs: { median: number; p95: number; max: number; total: number };
   wakeUps: number;
   wakeUpsPerTurn: number;
 }
 
-function summarise(turns: Turn[], wakes: number): Result {
+function summarise(turns: Turn[], wakes: number): TurnsResult {
   const sorted = [...turns].sort((a, b) => a.start - b.start);
   const gaps: number[] = [];
   for (let i = 1; i < sorted.length; i++) {
@@ -96,7 +96,7 @@ function summarise(turns: Turn[], wakes: number): Result {
 }
 
 /** Two sessions, each taking TURNS turns of the inference lock back to back. */
-async function lock(): Promise<Result> {
+async function lock(): Promise<TurnsResult> {
   const { runExclusive } = await load("runtime/inference-lock.ts");
   const turns: Turn[] = [];
   const session = async () => {
@@ -110,7 +110,7 @@ async function lock(): Promise<Result> {
 }
 
 /** Two sessions, each submitting TURNS finals to a scheduler one after another. */
-async function scheduler(): Promise<Result> {
+async function scheduler(): Promise<TurnsResult> {
   const { InferenceScheduler } = await load("stt/inference-scheduler.ts");
   const shared = new InferenceScheduler();
   const turns: Turn[] = [];
@@ -147,12 +147,20 @@ async function once(): Promise<{ lateMs: number; wakeUps: number }> {
   };
 }
 
-console.log(
-  JSON.stringify({
-    srcDir,
-    workMs: SLICES * SLICE_MS,
-    lock: await lock(),
-    scheduler: await scheduler(),
-    once: await once(),
-  }),
-);
+/** What this prints (bench/handoff.ts reads it). */
+export interface HandoffResult {
+  srcDir: string;
+  workMs: number;
+  lock: TurnsResult;
+  scheduler: TurnsResult;
+  once: { lateMs: number; wakeUps: number };
+}
+
+const result: HandoffResult = {
+  srcDir,
+  workMs: SLICES * SLICE_MS,
+  lock: await lock(),
+  scheduler: await scheduler(),
+  once: await once(),
+};
+console.log(JSON.stringify(result));

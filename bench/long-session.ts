@@ -16,15 +16,15 @@
  * EARSHOT_BENCH_LONG_MINUTES (default 60) and EARSHOT_BENCH_LONG_PACE (default 2) change the
  * audio length and the pace.
  */
-import path from "node:path";
-import { prepareState, rss, startService } from "../scripts/lib/dev-worker.ts";
+import { rss } from "../scripts/lib/dev-worker.ts";
 import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import type { Section } from "./report.ts";
-import { loadClips, PERSIST_DIR } from "./whisper.ts";
-import { runSession, SAMPLE_RATE } from "./whisper-session.ts";
+import { loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
+import { poke } from "./memory.ts";
+import { MiB, type Section, sum } from "./report.ts";
+import { startWarmService } from "./whisper-service.ts";
+import { runSession } from "./whisper-session.ts";
 
-const MiB = 1024 * 1024;
 /** Silences after the clips, in turn: pauses of different lengths, as in conversation. */
 const PAUSES_S = [0.6, 1.0, 1.4];
 /** A reading every this much audio. */
@@ -59,7 +59,7 @@ function program(clips: readonly Uint8Array[], seconds: number): Uint8Array {
       new Uint8Array(Math.round((PAUSES_S[i % PAUSES_S.length] ?? 1) * SAMPLE_RATE) * 2),
     );
   });
-  const loopBytes = loop.reduce((sum, part) => sum + part.byteLength, 0);
+  const loopBytes = sum(loop.map((part) => part.byteLength));
   const loops = Math.ceil((seconds * SAMPLE_RATE * 2) / loopBytes);
   const out = new Uint8Array(loops * loopBytes);
   let at = 0;
@@ -87,27 +87,17 @@ export const longSessionSection: Section = {
       clips.map((c) => c.pcm),
       minutes * 60,
     );
-    const audioSeconds = audio.byteLength / 2 / SAMPLE_RATE;
+    const audioSeconds = pcmSeconds(audio);
 
-    const persistTo = path.join(root, `${PERSIST_DIR}-long-session`);
-    await prepareState(root, persistTo);
-    const worker = await startService(root, persistTo);
+    // A first session loads the models and leaves the isolate as a steady service has it.
+    const warm = clips.find((c) => c.row.category === "speech");
+    if (!warm) throw new Error("no speech clips in the eval set");
+    const worker = await startWarmService({ root, suffix: "-long-session", warm: warm.pcm });
     try {
-      // A first session loads the models and leaves the isolate as a steady service has it.
-      const warm = clips.find((c) => c.row.category === "speech");
-      if (!warm) throw new Error("no speech clips in the eval set");
-      await runSession(worker.url, DEMO_KEY, warm.pcm, null);
-
       const inspector = await Inspector.connect(worker.inspectorPort);
-      const poke = async () => {
-        const answer = await fetch(`${worker.url}/v1/listen`, {
-          signal: AbortSignal.timeout(30_000),
-        });
-        await answer.body?.cancel();
-      };
       const readings: Reading[] = [];
       const read = async (label: string, sent: number | null) => {
-        await inspector.collectGarbage(poke);
+        await inspector.collectGarbage(() => poke(`${worker.url}/v1/listen`));
         const jsHeap = await inspector.heapUsage();
         const wasmBytes = await inspector.wasmMemories(async () => {
           await runSession(worker.url, DEMO_KEY, new Uint8Array(0), null);
@@ -153,7 +143,7 @@ export const longSessionSection: Section = {
         const used = (r: Reading | undefined) => r?.jsHeap.usedBytes ?? Number.NaN;
         const growthDuring = used(last) - used(first);
         const growthAfter = used(after) - used(before);
-        const words = run.finals.reduce((sum, f) => sum + f.words, 0);
+        const words = sum(run.finals.map((f) => f.words));
         return {
           json: {
             audioSeconds,

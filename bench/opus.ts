@@ -15,12 +15,20 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { type BenchContext, median, ms, type Section, type SectionResult } from "./report.ts";
+import { readClip, SAMPLE_RATE } from "./clips.ts";
+import {
+  type BenchContext,
+  fmt,
+  median,
+  ms,
+  type Section,
+  type SectionResult,
+  sum,
+} from "./report.ts";
 import type { OpusRun } from "./vad-wire.ts";
 import { startBenchWorker } from "./vad-workerd.ts";
-import { readClip } from "./wav.ts";
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
 
 /** 11.0 + 11.66 + 7.66 s of speech. */
 const CLIPS = ["wcpp_jfk.wav", "lhotse_2412_153948_0000.wav", "sb_lj050_0131.wav"] as const;
@@ -39,50 +47,29 @@ const GOAL_DECODE_MS_PER_SECOND = 5;
  */
 const STEREO_DELAY_SAMPLES = 16;
 
-/** A 16-bit PCM WAV file of `channels` interleaved channels at `rate`. */
-function wavFile(interleaved: Int16Array, channels: number, rate: number): Uint8Array {
-  const data = interleaved.byteLength;
-  const out = new Uint8Array(44 + data);
-  const view = new DataView(out.buffer);
-  const ascii = (at: number, text: string) => {
-    for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
-  };
-  ascii(0, "RIFF");
-  view.setUint32(4, 36 + data, true);
-  ascii(8, "WAVEfmt ");
-  view.setUint32(16, 16, true);
-  view.setUint16(20, 1, true);
-  view.setUint16(22, channels, true);
-  view.setUint32(24, rate, true);
-  view.setUint32(28, rate * channels * 2, true);
-  view.setUint16(32, channels * 2, true);
-  view.setUint16(34, 16, true);
-  ascii(36, "data");
-  view.setUint32(40, data, true);
-  out.set(new Uint8Array(interleaved.buffer, interleaved.byteOffset, data), 44);
-  return out;
-}
-
 function toInt16(x: number): number {
   return Math.max(-32768, Math.min(32767, Math.round(x * 32768)));
 }
 
-/** The clip as a WAV file with `channels` channels. */
-function inputWav(samples: Float32Array, rate: number, channels: number): Uint8Array {
+/** The clip as interleaved PCM16 with `channels` channels. */
+function inputPcm(samples: Float32Array, channels: number): Int16Array {
   const out = new Int16Array(samples.length * channels);
   for (let i = 0; i < samples.length; i++) {
     out[i * channels] = toInt16(samples[i] ?? 0);
     if (channels === 2) out[i * 2 + 1] = toInt16(samples[i - STEREO_DELAY_SAMPLES] ?? 0);
   }
-  return wavFile(out, channels, rate);
+  return out;
 }
 
-async function encode(wav: Uint8Array, bitrate: number): Promise<Uint8Array> {
+/** Raw PCM16 LE in, as opusenc encodes a WAV file of the same samples (the same Ogg bytes). */
+async function encode(pcm: Int16Array, channels: number, bitrate: number): Promise<Uint8Array> {
   const dir = await mkdtemp(path.join(tmpdir(), "earshot-bench-opus-"));
   try {
-    await writeFile(path.join(dir, "in.wav"), wav);
+    await writeFile(path.join(dir, "in.pcm"), pcm);
     const args = ["--quiet", "--serial", "1", "--bitrate", String(bitrate), "--framesize", "20"];
-    await run("opusenc", [...args, path.join(dir, "in.wav"), path.join(dir, "out.opus")]);
+    const raw = ["--raw", "--raw-rate", String(SAMPLE_RATE), "--raw-chan", String(channels)];
+    const files = [path.join(dir, "in.pcm"), path.join(dir, "out.opus")];
+    await execFileAsync("opusenc", [...args, ...raw, ...files]);
     return new Uint8Array(await readFile(path.join(dir, "out.opus")));
   } catch (error) {
     throw new Error(
@@ -109,18 +96,23 @@ function perSecond(results: readonly StreamResult[], pick: "decodeMs" | "resampl
   return results.flatMap((r) => steady(r).map((round) => round[pick] / r.audioSeconds));
 }
 
-async function run_(context: BenchContext): Promise<SectionResult> {
+const medianAndMax = (values: readonly number[]) => ({
+  median: ms(median(values)),
+  max: ms(Math.max(...values)),
+});
+
+async function run(context: BenchContext): Promise<SectionResult> {
   const clips = await Promise.all(CLIPS.map((file) => readClip(context.evalDir, file)));
   context.log("opus: encoding the clips with opusenc");
   const streams: { clip: string; encoding: string; seconds: number; ogg: Uint8Array }[] = [];
   for (const encoding of ENCODINGS) {
     for (const clip of clips) {
-      const wav = inputWav(clip.samples, clip.sampleRate, encoding.channels);
+      const pcm = inputPcm(clip.samples, encoding.channels);
       streams.push({
         clip: clip.file,
         encoding: encoding.label,
-        seconds: clip.samples.length / clip.sampleRate,
-        ogg: await encode(wav, encoding.bitrate),
+        seconds: clip.samples.length / SAMPLE_RATE,
+        ogg: await encode(pcm, encoding.channels, encoding.bitrate),
       });
     }
   }
@@ -165,18 +157,12 @@ async function run_(context: BenchContext): Promise<SectionResult> {
       bitrate_kbps: bitrate,
       frame_ms: 20,
       streams: mine.length,
-      audio_seconds: ms(mine.reduce((sum, r) => sum + r.audioSeconds, 0)),
+      audio_seconds: ms(sum(mine.map((r) => r.audioSeconds))),
       steady_rounds: decode.length,
-      decode_ms_per_audio_second: { median: ms(median(decode)), max: ms(Math.max(...decode)) },
-      resample_ms_per_audio_second: {
-        median: ms(median(resample)),
-        max: ms(Math.max(...resample)),
-      },
+      decode_ms_per_audio_second: medianAndMax(decode),
+      resample_ms_per_audio_second: medianAndMax(resample),
       // Mostly under the clock's 1 ms step, so a median reads 0: the mean says more.
-      decoder_create_ms: {
-        mean: ms(create.reduce((sum, x) => sum + x, 0) / create.length),
-        max: ms(Math.max(...create)),
-      },
+      decoder_create_ms: { mean: ms(sum(create) / create.length), max: ms(Math.max(...create)) },
       decoder_heap_bytes: Math.max(...mine.map((r) => r.run.heapBytes)),
     };
   });
@@ -200,26 +186,25 @@ async function run_(context: BenchContext): Promise<SectionResult> {
       rounds: r.run.rounds,
     })),
   };
-  const fmt = (value: number) => value.toFixed(2);
   const table = {
     columns: ["Opus in workerd, per second of audio", ...ENCODINGS.map((e) => e.label)],
     rows: [
       [
         `decode, median (goal <= ${GOAL_DECODE_MS_PER_SECOND} ms)`,
-        ...byEncoding.map((e) => `${fmt(e.decode_ms_per_audio_second.median)} ms`),
+        ...byEncoding.map((e) => `${fmt(e.decode_ms_per_audio_second.median, 2)} ms`),
       ],
-      ["decode, max", ...byEncoding.map((e) => `${fmt(e.decode_ms_per_audio_second.max)} ms`)],
+      ["decode, max", ...byEncoding.map((e) => `${fmt(e.decode_ms_per_audio_second.max, 2)} ms`)],
       [
         "resample 48 -> 16 kHz, median",
-        ...byEncoding.map((e) => `${fmt(e.resample_ms_per_audio_second.median)} ms`),
+        ...byEncoding.map((e) => `${fmt(e.resample_ms_per_audio_second.median, 2)} ms`),
       ],
       [
         "decoder creation (per session), mean",
-        ...byEncoding.map((e) => `${fmt(e.decoder_create_ms.mean)} ms`),
+        ...byEncoding.map((e) => `${fmt(e.decoder_create_ms.mean, 2)} ms`),
       ],
       [
         "decoder wasm heap (per session)",
-        ...byEncoding.map((e) => `${(e.decoder_heap_bytes / 1024).toFixed(0)} KiB`),
+        ...byEncoding.map((e) => `${fmt(e.decoder_heap_bytes / 1024)} KiB`),
       ],
       ["audio timed", ...byEncoding.map((e) => `${e.steady_rounds} x ~10 s`)],
     ],
@@ -230,5 +215,5 @@ async function run_(context: BenchContext): Promise<SectionResult> {
 export const opusSection: Section = {
   name: "opus",
   title: "Opus input (Ogg/Opus from opusenc) through the session's decoder, in workerd",
-  run: run_,
+  run,
 };

@@ -15,12 +15,17 @@ import { execFileSync } from "node:child_process";
 import { cp, mkdtemp, rm, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { prepareState, startService } from "../scripts/lib/dev-worker.ts";
+import type { DevWorker } from "../scripts/lib/dev-worker.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import type { BenchContext, Section } from "./report.ts";
-import { loadClips, PERSIST_DIR } from "./whisper.ts";
-import { type LatencyModeResult, type LatencyTarget, runLatencyModes } from "./whisper-latency.ts";
-import { runSession } from "./whisper-session.ts";
+import { loadClips } from "./clips.ts";
+import { type BenchContext, fmt, type Section } from "./report.ts";
+import {
+  type LatencyModeResult,
+  type LatencyTarget,
+  latencyCells,
+  runLatencyModes,
+} from "./whisper-latency.ts";
+import { startWarmService } from "./whisper-service.ts";
 
 /** One of the two services: its name in the report, the source tree it is built from, its vars. */
 interface Side {
@@ -35,9 +40,6 @@ interface Comparison {
   /** The two services, the baseline first, and what to clean up after both stopped. */
   sides: (context: BenchContext) => Promise<{ sides: [Side, Side]; cleanup?: () => Promise<void> }>;
 }
-
-const fmt = (value: number | null | undefined, digits = 0) =>
-  value === null || value === undefined || !Number.isFinite(value) ? "-" : value.toFixed(digits);
 
 /** Two settings of one wrangler var, the baseline first, on this tree. */
 function settingsOf(
@@ -121,20 +123,22 @@ function sideBySide(comparison: Comparison): Section {
     async run(context) {
       const { root, log } = context;
       const clips = (await loadClips(context.evalDir)).filter((c) => c.row.category === "speech");
+      const warm = clips[0];
+      if (!warm) throw new Error("no speech clips in the eval set");
       const { sides, cleanup } = await comparison.sides(context);
-      const workers: { stop: () => Promise<void> }[] = [];
+      const workers: DevWorker[] = [];
       try {
         const targets: LatencyTarget[] = [];
         for (const [i, side] of sides.entries()) {
-          const persistTo = path.join(root, `${PERSIST_DIR}-${comparison.name}-${i}`);
           log(`${comparison.name}: models and demo account for "${side.label}"`);
-          await prepareState(side.root, persistTo);
-          const worker = await startService(side.root, persistTo, side.vars);
+          const worker = await startWarmService({
+            root,
+            source: side.root,
+            suffix: `-${comparison.name}-${i}`,
+            vars: side.vars,
+            warm: warm.pcm,
+          });
           workers.push(worker);
-          // A first session loads the models, so no measured session pays for the load.
-          const warm = clips[0];
-          if (!warm) throw new Error("no speech clips in the eval set");
-          await runSession(worker.url, DEMO_KEY, warm.pcm, null);
           targets.push({ name: side.label, url: worker.url, cpuPid: null });
         }
         const results = await runLatencyModes({
@@ -168,15 +172,8 @@ function summarise(results: LatencyModeResult[], [first, second]: [string, strin
     ratios[mode] = ratio === null ? null : Number(ratio.toFixed(3));
     for (const r of [off, on]) {
       if (!r) continue;
-      rows.push([
-        mode,
-        r.target,
-        `${fmt(r.latencyMs.p50)} / ${fmt(r.latencyMs.p95)} / ${fmt(r.latencyMs.max)}`,
-        `${r.latencyMs.n}${r.missing > 0 ? ` (${r.missing} missing)` : ""}`,
-        `${fmt((r.earlyShare ?? 0) * 100)}%`,
-        fmt(r.wer, 3),
-        r === on ? fmt(ratio, 2) : "",
-      ]);
+      const { latency, n, early, wer } = latencyCells(r);
+      rows.push([mode, r.target, latency, n, early, wer, r === on ? fmt(ratio, 2) : ""]);
     }
   }
   return {

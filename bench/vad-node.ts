@@ -6,17 +6,20 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession } from "onnxruntime-web";
 import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
+import { type Clip, SAMPLE_RATE } from "./clips.ts";
+import { sum } from "./report.ts";
 import type { VadBatch, VadRun } from "./vad-wire.ts";
-import type { Clip } from "./wav.ts";
 
 type Ort = typeof import("onnxruntime-web");
 
-/** Mirrors src/vad/silero.ts (which Node cannot import: it imports the .onnx as a module). */
-const FRAME_SAMPLES = 512;
+/**
+ * Mirrors src/vad/silero.ts (which Node cannot import: it imports the .onnx as a module): 512
+ * samples at 16 kHz = 32 ms.
+ */
+export const VAD_FRAME_SAMPLES = 512;
 const CONTEXT_SAMPLES = 64;
 /** Shape [2, 1, 128]: the LSTM's h and c. */
 const STATE_SIZE = 2 * 1 * 128;
-export const SAMPLE_RATE = 16_000;
 const MODEL_FILE = "node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
 export interface NodeModel {
   ort: Ort;
@@ -44,7 +47,7 @@ interface NodeVad {
 /** One frame, exactly as src/vad/silero.ts `speechProbability` does it. */
 async function nodeStep(model: NodeModel, vad: NodeVad, frame: Float32Array): Promise<number> {
   const { ort, session } = model;
-  const input = new Float32Array(CONTEXT_SAMPLES + FRAME_SAMPLES);
+  const input = new Float32Array(CONTEXT_SAMPLES + VAD_FRAME_SAMPLES);
   input.set(vad.context, 0);
   input.set(frame, CONTEXT_SAMPLES);
   const outputs = await session.run({
@@ -85,13 +88,13 @@ export async function nodeRound(
       state: new Float32Array(STATE_SIZE),
       context: new Float32Array(CONTEXT_SAMPLES),
     };
-    const silence = new Float32Array(FRAME_SAMPLES);
+    const silence = new Float32Array(VAD_FRAME_SAMPLES);
     for (let f = 0; f < primingFrames; f++) await nodeStep(model, vad, silence);
     const probabilities: number[] = [];
     const times: number[] = [];
-    const frames = Math.floor(clip.samples.length / FRAME_SAMPLES);
+    const frames = Math.floor(clip.samples.length / VAD_FRAME_SAMPLES);
     for (let f = 0; f < frames; f++) {
-      const frame = clip.samples.subarray(f * FRAME_SAMPLES, (f + 1) * FRAME_SAMPLES);
+      const frame = clip.samples.subarray(f * VAD_FRAME_SAMPLES, (f + 1) * VAD_FRAME_SAMPLES);
       const start = performance.now();
       probabilities.push(await nodeStep(model, vad, frame));
       times.push(performance.now() - start);
@@ -99,7 +102,7 @@ export async function nodeRound(
     const batches = (layout[i] ?? []).map(({ start, frames: n }) => ({
       start,
       frames: n,
-      ms: times.slice(start, start + n).reduce((sum, t) => sum + t, 0),
+      ms: sum(times.slice(start, start + n)),
     }));
     const cold = first && i === 0;
     if (cold) firstFrameMs = times[0] ?? null;

@@ -10,13 +10,10 @@
  *   POST /opus?rounds=<n>  body: an Ogg/Opus stream. Demuxes it once (src/audio/ogg-opus-demuxer),
  *                          then `n` times decodes every packet with a fresh decoder
  *                          (src/audio/opus-decoder) and resamples to 16 kHz (the session's
- *                          resampler), in groups of `OPUS_GROUP_PACKETS`, timed as below.
+ *                          resampler), in groups of `OPUS_GROUP_PACKETS`, each phase timed.
  *
- * Timing: on Cloudflare, workerd freezes `Date.now()` / `performance.now()` while JS runs (Spectre
- * mitigation) and advances them only across I/O, and the clock has 1 ms resolution. So work is
- * timed in batches of frames, each closed by an I/O boundary (`scheduler.wait(0)`, a timer): the
- * reading after the boundary is the time the batch finished. That is correct whether or not the
- * local clock is frozen; `/clock` reports which case this machine is in.
+ * Timing (bench/worker-common.ts): frames are timed in batches, each closed by an I/O boundary,
+ * because workerd's clock may stand still while JS runs; `/clock` reports whether it does here.
  */
 
 import { OggOpusDemuxer } from "../src/audio/ogg-opus-demuxer";
@@ -25,6 +22,7 @@ import { DEFAULT_OUTPUT_RATE, StreamingResampler } from "../src/audio/resampler"
 import { wasmHeapBytes } from "../src/runtime/ort";
 import { loadSilero, newVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
 import type { ClockProbe, OpusRound, OpusRun, VadBatch, VadRun } from "./vad-wire";
+import { router, tick } from "./worker-common";
 
 /**
  * Clock reads the probe spins through at most: about 0.1–0.3 s of reads here, so the probe ends
@@ -53,12 +51,6 @@ const OPUS_GROUP_PACKETS = 12;
 
 /** Whether this isolate has loaded the model: the first /vad request also times the cold start. */
 let warm = false;
-
-/** Crosses an I/O boundary (a timer) and reads the clock on the far side of it. */
-async function tick(): Promise<number> {
-  await scheduler.wait(0);
-  return performance.now();
-}
 
 async function probeClock(): Promise<ClockProbe> {
   let last = performance.now();
@@ -115,7 +107,7 @@ async function runClip(samples: Float32Array, batchFrames: number): Promise<VadR
   return { probabilities, batches, cold, wasmHeapBytes: wasmHeapBytes() ?? null };
 }
 
-async function handleVad(request: Request, url: URL): Promise<Response> {
+async function vad(request: Request, url: URL): Promise<Response> {
   const batchFrames = Number(url.searchParams.get("batch"));
   if (!Number.isInteger(batchFrames) || batchFrames < 1 || batchFrames > MAX_BATCH_FRAMES) {
     return new Response(`batch must be an integer in 1..${MAX_BATCH_FRAMES}`, { status: 400 });
@@ -153,7 +145,7 @@ async function opusRound(packets: readonly Uint8Array[], demuxer: OggOpusDemuxer
   return { round, samples48k, samples16k, heapBytes };
 }
 
-async function handleOpus(request: Request, url: URL): Promise<Response> {
+async function opus(request: Request, url: URL): Promise<Response> {
   const rounds = Number(url.searchParams.get("rounds"));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_OPUS_ROUNDS) {
     return new Response(`rounds must be an integer in 1..${MAX_OPUS_ROUNDS}`, { status: 400 });
@@ -183,21 +175,9 @@ async function handleOpus(request: Request, url: URL): Promise<Response> {
 }
 
 export default {
-  async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    try {
-      if (request.method === "GET" && url.pathname === "/clock") {
-        return Response.json(await probeClock());
-      }
-      if (request.method === "POST" && url.pathname === "/vad")
-        return await handleVad(request, url);
-      if (request.method === "POST" && url.pathname === "/opus")
-        return await handleOpus(request, url);
-      return new Response("not found", { status: 404 });
-    } catch (error) {
-      // The bench prints this body: a broken run must say why, not just "500".
-      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      return new Response(detail, { status: 500 });
-    }
-  },
+  fetch: router({
+    "GET /clock": async () => Response.json(await probeClock()),
+    "POST /vad": vad,
+    "POST /opus": opus,
+  }),
 } satisfies ExportedHandler;

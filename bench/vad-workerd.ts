@@ -3,9 +3,9 @@
  * programmatic API (on 127.0.0.1, no inspector, no file watching) and drives it over HTTP.
  */
 import path from "node:path";
+import type { Clip } from "./clips.ts";
 import { childrenNamed, type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
 import type { ClockProbe, OpusRun, VadRun } from "./vad-wire.ts";
-import type { Clip } from "./wav.ts";
 
 /** One clip through the worker takes seconds at worst, even cold; 60 s means it is stuck. */
 const REQUEST_TIMEOUT_MS = 60_000;

@@ -8,12 +8,23 @@
  * first round: V8 still tiers ORT's wasm up from its baseline compiler, which takes seconds here),
  * steady state (every later round).
  */
-import { type Sched, sched, schedSpent } from "./cpu.ts";
-import { type BenchContext, median, ms, p95, type Section, type SectionResult } from "./report.ts";
-import { loadNodeModel, type NodeModel, nodeRound, SAMPLE_RATE } from "./vad-node.ts";
+import { readClip } from "./clips.ts";
+import { busiestPid, type Sched, sched, schedSpent } from "./cpu.ts";
+import {
+  type BenchContext,
+  fmt,
+  median,
+  ms,
+  msOrNull,
+  p95,
+  ratio,
+  type Section,
+  type SectionResult,
+  sum,
+} from "./report.ts";
+import { loadNodeModel, type NodeModel, nodeRound } from "./vad-node.ts";
 import type { VadBatch, VadRun } from "./vad-wire.ts";
 import { startBenchWorker } from "./vad-workerd.ts";
-import { readClip } from "./wav.ts";
 
 /** 3 speech clips and 1 of background noise: 11.0 + 11.66 + 7.66 + 8.21 s = 1202 frames. */
 const CLIPS = [
@@ -44,28 +55,12 @@ interface Side {
   cold: { loadMs: number; firstFrameMs: number } | null;
 }
 
-/** The process that spent the most CPU over all rounds (the bench worker, not the proxy). */
-function busiestPid(spent: readonly Map<number, Sched>[]): number | null {
-  const totals = new Map<number, number>();
-  for (const round of spent) {
-    for (const [pid, value] of round) totals.set(pid, (totals.get(pid) ?? 0) + value.cpuMs);
-  }
-  let best: number | null = null;
-  for (const [pid, total] of totals) {
-    if (best === null || total > (totals.get(best) ?? 0)) best = pid;
-  }
-  return best;
-}
-
 /**
  * Both runtimes round by round, alternating (a workerd pass, then a Node pass), so that load from
  * other work on this shared machine lands on both sides alike rather than on one.
  */
 async function runBoth(context: BenchContext, rounds: number) {
   const clips = await Promise.all(CLIPS.map(({ file }) => readClip(context.evalDir, file)));
-  for (const clip of clips) {
-    if (clip.sampleRate !== SAMPLE_RATE) throw new Error(`${clip.file}: not ${SAMPLE_RATE} Hz`);
-  }
   context.log("vad: starting the bench worker in workerd");
   const worker = await startBenchWorker(context.root, BATCH_FRAMES);
   try {
@@ -119,20 +114,18 @@ function steadyFrom(side: Side): number {
   return side.runs.length > WARMUP_ROUNDS ? WARMUP_ROUNDS : 0;
 }
 
+const batchesOf = (runs: VadRun[][]): VadBatch[] => runs.flat().flatMap((run) => run.batches);
+
 /** Per-frame ms of each batch (batch ms / frames) in the given rounds. */
 function batchMeans(runs: VadRun[][]): { means: number[]; frames: number } {
-  const batches: VadBatch[] = runs.flat().flatMap((run) => run.batches);
-  return {
-    means: batches.map((b) => b.ms / b.frames),
-    frames: batches.reduce((sum, b) => sum + b.frames, 0),
-  };
+  const batches = batchesOf(runs);
+  return { means: batches.map((b) => b.ms / b.frames), frames: sum(batches.map((b) => b.frames)) };
 }
 
 /** Mean ms per frame over all batches of some rounds (the cold frame is in no batch). */
 function meanPerFrame(runs: VadRun[][]): number {
-  const batches = runs.flat().flatMap((run) => run.batches);
-  const frames = batches.reduce((sum, b) => sum + b.frames, 0);
-  return batches.reduce((sum, b) => sum + b.ms, 0) / frames;
+  const batches = batchesOf(runs);
+  return sum(batches.map((b) => b.ms)) / sum(batches.map((b) => b.frames));
 }
 
 /** CPU and run-queue wait per frame over the steady rounds; null when they could not be read. */
@@ -166,12 +159,6 @@ function maxAbsDiff(a: VadRun[][], b: VadRun[][]): number {
   return max;
 }
 
-const fmt = (value: number | null, digits = 3): string =>
-  value !== null && Number.isFinite(value) ? value.toFixed(digits) : "-";
-const ratio = (a: number | null, b: number | null): number | null =>
-  a === null || b === null ? null : ms(a / b);
-const orNull = (value: number | null): number | null => (value === null ? null : ms(value));
-
 async function run(context: BenchContext): Promise<SectionResult> {
   const steadyRounds = Number(process.env.EARSHOT_BENCH_VAD_ROUNDS ?? DEFAULT_STEADY_ROUNDS);
   if (!Number.isInteger(steadyRounds) || steadyRounds < 1) {
@@ -203,7 +190,7 @@ async function run(context: BenchContext): Promise<SectionResult> {
   const method =
     `performance.now() read after an I/O boundary (await scheduler.wait(0)) every ` +
     `${BATCH_FRAMES} frames; per-frame = batch ms / frames; median/p95 over batch means; ` +
-    `${clock}; one boundary costs ${fmt(probe.boundaryMs)} ms and is included in each batch`;
+    `${clock}; one boundary costs ${fmt(probe.boundaryMs, 3)} ms and is included in each batch`;
   const speechShare = (clip: VadRun | undefined) =>
     clip ? ms(clip.probabilities.filter((p) => p > 0.5).length / clip.probabilities.length) : null;
 
@@ -229,8 +216,8 @@ async function run(context: BenchContext): Promise<SectionResult> {
         "loadSilero() (ORT init + session creation) + first frame; ORT's WebAssembly.Module " +
         "exists from script load (CompiledWasm rule), V8 may still compile functions lazily",
       warmup_mean_ms: ms(wWarmup),
-      cpu_ms_per_frame: orNull(wCpu),
-      runqueue_wait_ms_per_frame: orNull(wSched?.waitMs ?? null),
+      cpu_ms_per_frame: msOrNull(wCpu),
+      runqueue_wait_ms_per_frame: msOrNull(wSched?.waitMs ?? null),
       cpu_note:
         "CPU time (and time runnable but waiting for a CPU) of the bench worker's workerd " +
         "process, not wrangler's proxy, over the steady rounds / frames; request handling included",
@@ -248,8 +235,8 @@ async function run(context: BenchContext): Promise<SectionResult> {
       cold_first_frame_ms: ms(node.cold.firstFrameMs),
       cold_note: "InferenceSession.create (reads and compiles ORT's wasm too) + first frame",
       warmup_mean_ms: ms(nWarmup),
-      cpu_ms_per_frame: orNull(nCpu),
-      runqueue_wait_ms_per_frame: orNull(nSched?.waitMs ?? null),
+      cpu_ms_per_frame: msOrNull(nCpu),
+      runqueue_wait_ms_per_frame: msOrNull(nSched?.waitMs ?? null),
       cpu_note:
         "CPU time (and time runnable but waiting for a CPU) of this Node process over the " +
         "steady rounds / frames",
@@ -275,8 +262,8 @@ async function run(context: BenchContext): Promise<SectionResult> {
       row(`steady p95 (${BATCH_FRAMES}-frame batches)`, wP95, nP95),
       row("steady CPU time per frame", wCpu, nCpu),
       row("steady run-queue wait per frame", wSched?.waitMs ?? null, nSched?.waitMs ?? null),
-      ["steady median (each frame timed)", "-", fmt(nFrameMedian), ""],
-      ["steady p95 (each frame timed)", "-", fmt(p95(nodeFrames)), ""],
+      ["steady median (each frame timed)", "-", fmt(nFrameMedian, 3), ""],
+      ["steady p95 (each frame timed)", "-", fmt(p95(nodeFrames), 3), ""],
       row("warm-up round, mean", wWarmup, nWarmup),
       row("cold: model load", workerd.cold.loadMs, node.cold.loadMs, 1),
       row("cold: first frame", workerd.cold.firstFrameMs, node.cold.firstFrameMs, 1),

@@ -13,16 +13,11 @@
  * trusted.
  */
 import { DEFAULT_VAD_OPTIONS, VAD_PRIMING_FRAMES, VadMachine } from "../src/vad/vad-machine.ts";
-import { loadNodeModel, nodeRound, SAMPLE_RATE } from "./vad-node.ts";
+import { loadNodeModel, nodeRound, VAD_FRAME_SAMPLES } from "./vad-node.ts";
 
 const DEFAULT_MIN_SILENCE_MS = DEFAULT_VAD_OPTIONS.minSilenceMs || 500;
 
-/** Silero v5's frame: 512 samples at 16 kHz = 32 ms (src/vad/silero.ts VAD_FRAME_SAMPLES). */
-const VAD_FRAME_SAMPLES = 512;
-
 export interface Endpoint {
-  /** First speech frame's start, samples. */
-  speechStartSample: number;
   /** Exclusive end of the last speech frame, samples. */
   speechEndSample: number;
   /** End of the frame at which 500 ms of silence were complete, samples. */
@@ -40,18 +35,9 @@ export async function replayEndpoints(
   minSilenceMs: number = DEFAULT_MIN_SILENCE_MS,
 ): Promise<Endpoint[][]> {
   const model = await loadNodeModel(root);
-  const clips = streams.map((samples, i) => ({
-    file: `stream ${i}`,
-    sampleRate: SAMPLE_RATE,
-    samples,
-  }));
-  const { row } = await nodeRound(
-    model,
-    clips,
-    clips.map(() => []),
-    false,
-    VAD_PRIMING_FRAMES,
-  );
+  const clips = streams.map((samples, i) => ({ file: `stream ${i}`, samples }));
+  const layout = clips.map(() => []);
+  const { row } = await nodeRound(model, clips, layout, false, VAD_PRIMING_FRAMES);
   return row.map((run) => {
     const machine = new VadMachine({ ...DEFAULT_VAD_OPTIONS, minSilenceMs });
     const endpoints: Endpoint[] = [];
@@ -59,7 +45,6 @@ export async function replayEndpoints(
       for (const event of machine.push(probability)) {
         if (event.type !== "speech-end" || event.forced) continue;
         endpoints.push({
-          speechStartSample: event.startFrame * VAD_FRAME_SAMPLES,
           speechEndSample: event.endFrame * VAD_FRAME_SAMPLES,
           decidedAtSample: (frame + 1) * VAD_FRAME_SAMPLES,
         });

@@ -1,6 +1,6 @@
 /**
  * What a person waits for: end of speech → final, through the real service, per dev speech clip
- * streamed at real-time pace in 20 ms frames (bench/whisper-session.ts), in four modes:
+ * streamed at real-time pace in 20 ms frames (bench/whisper-session.ts), in five modes:
  * - `finalize-200ms`: the client's own VAD stops 200 ms after speech and sends Finalize (as
  *   Pipecat's stt-benchmark does: its "time to final segment"); the server keeps its default
  *   endpointing, which that Finalize always beats;
@@ -15,15 +15,24 @@
  * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
  * (bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes out right
  * after the 20-ms frame that ends 200 ms after it (FINALIZE_AFTER_MS), which is 200 ms after the
- * frame holding the end of speech was sent, the time latency is measured from. A final answers an utterance when it is of
- * the mode's kind (from_finalize, or speech_final) and ends between the utterance's last speech
- * frame (an early final: decoded from the first silence) and shortly after the decision.
+ * frame holding the end of speech was sent, the time latency is measured from. A final answers
+ * an utterance when it is of the mode's kind (from_finalize, or speech_final) and ends between
+ * the utterance's last speech frame (an early final: decoded from the first silence) and shortly
+ * after the decision.
  */
+import { pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
 import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
 import { PHRASE_PAUSE_FRAMES, VAD_FRAME_MS } from "../src/vad/vad-machine.ts";
-import { median, ms, p95 } from "./report.ts";
+import { pcmSeconds, SAMPLE_RATE } from "./clips.ts";
+import { fmt, ms, stats } from "./report.ts";
 import { type Endpoint, replayEndpoints } from "./whisper-endpoints.ts";
-import { FRAME_SAMPLES, runSession, SAMPLE_RATE, type SessionRun } from "./whisper-session.ts";
+import {
+  finalEndSample,
+  runSession,
+  type SessionRun,
+  sentAtSample,
+  transcriptOf,
+} from "./whisper-session.ts";
 
 export interface LatencyMode {
   name: string;
@@ -129,13 +138,6 @@ export interface LatencyOptions {
   log: (message: string) => void;
 }
 
-function pcm16ToFloat(pcm: Uint8Array): Float32Array {
-  const view = new DataView(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-  const out = new Float32Array(pcm.byteLength / 2);
-  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(i * 2, true) / 32768;
-  return out;
-}
-
 /** Where the utterance was declared over: the client's Finalize, or the server's endpoint. */
 function decisionSample(mode: LatencyMode, endpoint: Endpoint): number {
   return mode.finalize
@@ -147,15 +149,13 @@ function answer(run: SessionRun, mode: LatencyMode, endpoint: Endpoint, used: Se
   return run.finals.findIndex((final, index) => {
     if (used.has(index) || final.duration <= 0) return false;
     if (mode.finalize ? !final.fromFinalize : !final.speechFinal) return false;
-    const end = Math.round((final.start + final.duration) * SAMPLE_RATE);
+    const end = finalEndSample(final);
     return (
       end >= endpoint.speechEndSample - EARLY_END_SAMPLES &&
       end <= decisionSample(mode, endpoint) + LATE_END_SAMPLES
     );
   });
 }
-
-const round = (value: number) => (Number.isFinite(value) ? ms(value) : null);
 
 interface Tally {
   utterances: LatencyUtterance[];
@@ -188,12 +188,8 @@ async function measureClip(
       continue;
     }
     used.add(index);
-    const frame = Math.min(
-      run.sentAtMs.length - 1,
-      Math.floor((endpoint.speechEndSample - 1) / FRAME_SAMPLES),
-    );
-    const speechSent = run.sentAtMs[frame] ?? Number.NaN;
-    const endSample = Math.round((final.start + final.duration) * SAMPLE_RATE);
+    const speechSent = sentAtSample(run, endpoint.speechEndSample);
+    const endSample = finalEndSample(final);
     mine.push({
       clip: clip.id,
       speechEndS: ms(endpoint.speechEndSample / SAMPLE_RATE),
@@ -203,11 +199,7 @@ async function measureClip(
     });
   }
   tally.utterances.push(...mine);
-  const text = run.finals
-    .map((f) => f.transcript)
-    .filter((t) => t !== "")
-    .join(" ");
-  const score = wordErrorRate(clip.reference, text);
+  const score = wordErrorRate(clip.reference, transcriptOf(run));
   tally.errors += score.errors;
   tally.referenceWords += score.referenceWords;
   const label = options.targets.length > 1 ? ` [${target.name}]` : "";
@@ -220,23 +212,28 @@ async function measureClip(
 
 function summary(mode: LatencyMode, target: LatencyTarget, tally: Tally): LatencyModeResult {
   const { utterances } = tally;
-  const latencies = utterances.map((u) => u.latencyMs);
+  const latency = stats(utterances.map((u) => u.latencyMs));
   return {
     mode: mode.name,
     target: target.name,
     utterances,
     missing: tally.missing,
-    latencyMs: {
-      n: latencies.length,
-      p50: round(median(latencies)),
-      p95: round(p95(latencies)),
-      max: latencies.length > 0 ? ms(Math.max(...latencies)) : null,
-    },
+    latencyMs: { n: latency.n, p50: latency.median, p95: latency.p95, max: latency.max },
     earlyShare:
       utterances.length > 0
         ? ms(utterances.filter((u) => u.early).length / utterances.length)
         : null,
     wer: tally.referenceWords > 0 ? ms(tally.errors / tally.referenceWords) : null,
+  };
+}
+
+/** A mode's result as table cells: p50 / p95 / max ms, the count, the early share, the WER. */
+export function latencyCells({ latencyMs, missing, earlyShare, wer }: LatencyModeResult) {
+  return {
+    latency: `${fmt(latencyMs.p50)} / ${fmt(latencyMs.p95)} / ${fmt(latencyMs.max)}`,
+    n: `${latencyMs.n}${missing > 0 ? ` (${missing} missing)` : ""}`,
+    early: `${fmt((earlyShare ?? 0) * 100)}%`,
+    wer: fmt(wer, 3),
   };
 }
 
@@ -254,8 +251,7 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
       const order = i % 2 === 0 ? options.targets : [...options.targets].reverse();
       const ran = new Map<string, Tally>();
       for (const target of order) {
-        const seconds = clip.pcm.byteLength / 2 / SAMPLE_RATE;
-        if (Date.now() + (seconds + 2) * 1000 > options.deadline) {
+        if (Date.now() + (pcmSeconds(clip.pcm) + 2) * 1000 > options.deadline) {
           options.log(`whisper latency: time budget reached before ${mode.name} ${clip.id}`);
           break clips;
         }

@@ -12,8 +12,17 @@
  *   process, allocator slack and ORT's compiled code included.
  */
 
-import { type DevWorker, resetPeakRss, rss, startDevWorker } from "../scripts/lib/dev-worker.ts";
-import { type HeapUsage, Inspector } from "../scripts/lib/inspector.ts";
+import { type DevWorker, startDevWorker } from "../scripts/lib/dev-worker.ts";
+import {
+  type JsHeap,
+  jsHeap,
+  type ProcessMemory,
+  poke,
+  processMemory,
+  readThroughInspector,
+  rssBaseline,
+  rssByPid,
+} from "./memory.ts";
 import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire.ts";
 
 /** A cold load reads 41 MB from local R2, hashes it and builds two sessions: seconds. */
@@ -26,16 +35,6 @@ export interface Utterance {
   samples: Float32Array;
 }
 
-export interface ProcessMemory {
-  pid: number;
-  baselineBytes: number;
-  afterLoadBytes: number;
-  endBytes: number;
-  /** VmHWM at the end; since the baseline when `peakSinceBaseline`. */
-  peakBytes: number;
-  peakSinceBaseline: boolean;
-}
-
 export interface MemoryRun {
   load: LoadReply;
   /** The models read from R2 and hashed again, without session creation (after the load). */
@@ -43,20 +42,26 @@ export interface MemoryRun {
   utterances: (TranscribeReply & { label: string })[];
   /** The long utterances, in the order given (after every final's audio). */
   long: (TranscribeReply & { label: string })[];
-  process: ProcessMemory | null;
-  isolate: { atEnd: HeapUsage; afterGc: HeapUsage } | null;
+  process: (ProcessMemory & { afterLoadBytes: number }) | null;
+  isolate: JsHeap | null;
   /** Why `isolate` is null. */
   isolateError: string | null;
 }
 
-async function post(worker: DevWorker, path: string, body: Float32Array | null, ms: number) {
+async function call(
+  worker: DevWorker,
+  method: "GET" | "POST",
+  path: string,
+  body: Float32Array | null,
+  ms: number,
+) {
   let bytes: Uint8Array<ArrayBuffer> | null = null;
   if (body !== null) {
     bytes = new Uint8Array(body.byteLength);
     bytes.set(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
   }
   const response = await fetch(`${worker.url}${path}`, {
-    method: "POST",
+    method,
     body: bytes,
     signal: AbortSignal.timeout(ms),
   });
@@ -79,15 +84,6 @@ function busiest(before: Map<number, number>, after: Map<number, number>): numbe
   return best;
 }
 
-function rssByPid(pids: readonly number[]): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const pid of pids) {
-    const value = rss(pid);
-    if (value !== null) out.set(pid, value.rssBytes);
-  }
-  return out;
-}
-
 export async function runMemoryWorker(options: {
   root: string;
   persistTo: string;
@@ -106,20 +102,20 @@ export async function runMemoryWorker(options: {
     const ping = await fetch(`${worker.url}/ping`, { signal: AbortSignal.timeout(30_000) });
     if (!ping.ok) throw new Error(`bench worker /ping: HTTP ${ping.status}`);
     const pids = worker.workerdPids();
-    const baseline = rssByPid(pids);
-    const peakReset = pids.map(resetPeakRss).every(Boolean);
+    const baseline = rssBaseline(pids);
 
-    const load = (await post(worker, "/load", null, LOAD_TIMEOUT_MS)) as LoadReply;
+    const load = (await call(worker, "POST", "/load", null, LOAD_TIMEOUT_MS)) as LoadReply;
     const afterLoad = rssByPid(pids);
-    const pid = busiest(baseline, afterLoad);
+    const pid = busiest(baseline.bytes, afterLoad);
     options.log(
       `whisper: bench worker loaded VAD + Whisper in ${Math.round(load.vadMs + load.whisperMs)} ms`,
     );
 
     const transcribe = async ({ label, samples }: Utterance) => ({
       label,
-      ...((await post(
+      ...((await call(
         worker,
+        "POST",
         "/transcribe?language=en",
         samples,
         TRANSCRIBE_TIMEOUT_MS,
@@ -129,46 +125,26 @@ export async function runMemoryWorker(options: {
     for (const utterance of options.utterances) utterances.push(await transcribe(utterance));
     const long: MemoryRun["long"] = [];
     for (const utterance of options.long) long.push(await transcribe(utterance));
-    const readResponse = await fetch(`${worker.url}/read-models`, {
-      signal: AbortSignal.timeout(LOAD_TIMEOUT_MS),
-    });
-    if (!readResponse.ok) {
-      throw new Error(`bench worker /read-models: HTTP ${readResponse.status}`);
-    }
-    const read = (await readResponse.json()) as ReadReply;
+    const read = (await call(worker, "GET", "/read-models", null, LOAD_TIMEOUT_MS)) as ReadReply;
 
-    let process: ProcessMemory | null = null;
-    const end = pid === null ? null : rss(pid);
-    if (pid !== null && end !== null) {
-      process = {
-        pid,
-        baselineBytes: baseline.get(pid) ?? Number.NaN,
-        afterLoadBytes: afterLoad.get(pid) ?? Number.NaN,
-        endBytes: end.rssBytes,
-        peakBytes: end.hwmBytes,
-        peakSinceBaseline: peakReset,
-      };
-    }
+    const end = processMemory(pid, baseline);
+    const process = end && { ...end, afterLoadBytes: afterLoad.get(end.pid) ?? Number.NaN };
 
     // Last: with DevTools attached, V8 would run wasm in its slow debug tier.
-    let isolate: MemoryRun["isolate"] = null;
-    let isolateError: string | null = null;
-    try {
-      const inspector = await Inspector.connect(worker.inspectorPort);
-      try {
-        const atEnd = await inspector.heapUsage();
-        await inspector.collectGarbage(async () => {
-          await (await fetch(`${worker.url}/ping`, { signal: AbortSignal.timeout(30_000) })).text();
-        });
-        isolate = { atEnd, afterGc: await inspector.heapUsage() };
-      } finally {
-        inspector.close();
-      }
-    } catch (error) {
-      isolateError = error instanceof Error ? error.message : String(error);
-      options.log(`whisper: no isolate heap reading from the bench worker: ${isolateError}`);
-    }
-    return { load, read, utterances, long, process, isolate, isolateError };
+    const isolate = await readThroughInspector(
+      worker.inspectorPort,
+      (inspector) => jsHeap(inspector, () => poke(`${worker.url}/ping`)),
+      (error) => options.log(`whisper: no isolate heap reading from the bench worker: ${error}`),
+    );
+    return {
+      load,
+      read,
+      utterances,
+      long,
+      process,
+      isolate: isolate.value,
+      isolateError: isolate.error,
+    };
   } finally {
     await worker.stop();
   }

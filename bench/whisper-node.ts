@@ -12,11 +12,12 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession } from "onnxruntime-web/wasm";
-import { parseWav, pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
+import { pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
 import { captureWasmHeap } from "../scripts/lib/wasm-heap.ts";
 import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules.ts";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer.ts";
+import { readPcm, SAMPLE_RATE } from "./clips.ts";
 import type { NodeBaseline, NodeBaselineClip, NodeBaselineJob } from "./whisper-wire.ts";
 
 let heapBytes: () => number = () => 0;
@@ -58,27 +59,18 @@ async function main(jobFile: string): Promise<NodeBaseline> {
 
   const clips: NodeBaselineClip[] = [];
   for (const clip of job.clips) {
-    const wav = parseWav(await readFile(clip.file));
-    if (wav.channels !== 1 || wav.sampleRate !== 16_000) {
-      throw new Error(`${clip.id}: need 16 kHz mono, got ${wav.sampleRate} Hz × ${wav.channels}`);
-    }
-    const samples = pcm16ToFloat(wav.pcm);
+    const samples = pcm16ToFloat(await readPcm(clip.file));
     const t0 = performance.now();
     const result = await transcribe(model, samples, { language: job.language });
     const ms = performance.now() - t0;
     clips.push({
       id: clip.id,
-      audioSeconds: samples.length / 16_000,
+      audioSeconds: samples.length / SAMPLE_RATE,
       ms,
-      melMs: result.stats.melMs,
-      encoderMs: result.stats.encoderMs,
-      decoderMs: result.stats.decoderMs,
-      decoderSteps: result.stats.decoderSteps,
       text: result.text,
       rawWords: result.words.length,
       words: result.likelyNoSpeech ? 0 : result.words.length,
       likelyNoSpeech: result.likelyNoSpeech,
-      heapBytes: heapBytes(),
     });
   }
   return {

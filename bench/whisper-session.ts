@@ -12,9 +12,9 @@
  * accumulate. A frame sent late is recorded at its real send time.
  */
 import { HandshakeRefused, ResumableClient } from "../scripts/lib/resumable-client.ts";
+import { SAMPLE_RATE } from "./clips.ts";
 import { type Sched, sched } from "./cpu.ts";
 
-export const SAMPLE_RATE = 16_000;
 /** 20 ms per frame: 320 samples, 640 bytes of PCM16 (a common browser/WebRTC capture size). */
 export const FRAME_SAMPLES = 320;
 const FRAME_BYTES = FRAME_SAMPLES * 2;
@@ -55,13 +55,36 @@ export interface SessionRun {
   schedAt: (Sched | null)[];
   /** Samples sent in all (clip + trailing silence). */
   streamSamples: number;
-  clipSamples: number;
   finals: SessionFinal[];
   /** Interim Results received (with `interim_results=true`). */
   interims: number;
   speechStarted: number;
   close: { code: number; reason: string } | null;
   metadata: boolean;
+}
+
+/** End of a final's audio, in samples of the session's stream. */
+export function finalEndSample(final: SessionFinal): number {
+  return Math.round((final.start + final.duration) * SAMPLE_RATE);
+}
+
+/** The session's transcript: its finals' texts joined. */
+export function transcriptOf(run: SessionRun): string {
+  return run.finals
+    .map((f) => f.transcript)
+    .filter((t) => t !== "")
+    .join(" ");
+}
+
+/** When the frame holding sample `endSample - 1` (the last one needed) was sent. */
+export function sentAtSample(run: SessionRun, endSample: number): number {
+  return run.sentAtMs[frameOf(run, endSample)] ?? Number.NaN;
+}
+
+/** Index of the frame holding sample `endSample - 1`, clamped to the frames sent. */
+export function frameOf(run: SessionRun, endSample: number): number {
+  const frame = Math.floor((endSample - 1) / FRAME_SAMPLES);
+  return Math.min(Math.max(0, frame), run.sentAtMs.length - 1);
 }
 
 interface Alternative {
@@ -194,7 +217,6 @@ export async function runSession(
     sentAtMs,
     schedAt,
     streamSamples: streamBytes / 2,
-    clipSamples: pcm.byteLength / 2,
     finals,
     interims,
     speechStarted,

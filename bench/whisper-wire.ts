@@ -34,10 +34,7 @@ export interface TranscribeReply {
   encoderMs: number;
   decoderMs: number;
   decoderSteps: number;
-  frames: number;
   text: string;
-  words: number;
-  likelyNoSpeech: boolean;
   /** ORT's heap after this utterance: it never shrinks, so also the peak so far. */
   heapBytes: number | null;
 }
@@ -56,16 +53,11 @@ export interface NodeBaselineClip {
   audioSeconds: number;
   /** transcribe() wall time, ms (log-mel + encoder + decoding). */
   ms: number;
-  melMs: number;
-  encoderMs: number;
-  decoderMs: number;
-  decoderSteps: number;
   text: string;
   /** Words Whisper produced, and those left after the no-speech rule (what a service sends). */
   rawWords: number;
   words: number;
   likelyNoSpeech: boolean;
-  heapBytes: number;
 }
 
 export interface NodeBaseline {

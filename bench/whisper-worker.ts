@@ -11,9 +11,8 @@
  *   GET  /read-models          reads and SHA-256s every manifest object again (ReadReply): the
  *                              R2 + hashing share of a load, without ORT's session creation
  *
- * Timing: each measured call sits between two I/O boundaries (`scheduler.wait(0)`), so the reading
- * is right whether or not workerd's clock is frozen while JS runs (on Cloudflare it is; locally
- * it is not, see the vad bench's /clock probe).
+ * Timing: each measured call sits between two I/O boundaries (bench/worker-common.ts), so the
+ * reading is right whether or not workerd's clock is frozen while JS runs.
  */
 import { wasmHeapBytes } from "../src/runtime/ort";
 import manifest from "../src/stt/model-manifest.json";
@@ -22,6 +21,7 @@ import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model"
 import { transcribe } from "../src/stt/whisper/transcribe";
 import { loadSilero } from "../src/vad/silero";
 import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire";
+import { router, tick } from "./worker-common";
 
 interface Env {
   MODELS: R2Bucket;
@@ -32,12 +32,6 @@ const MAX_BODY_BYTES = 1_920_000;
 const SAMPLE_RATE = 16_000;
 
 let model: WhisperModel | undefined;
-
-/** Crosses an I/O boundary (a timer) and reads the clock on the far side of it. */
-async function tick(): Promise<number> {
-  await scheduler.wait(0);
-  return performance.now();
-}
 
 async function load(env: Env): Promise<LoadReply> {
   const heapBeforeBytes = wasmHeapBytes() ?? null;
@@ -91,35 +85,17 @@ async function transcribeBody(request: Request, url: URL): Promise<Response> {
     encoderMs: result.stats.encoderMs,
     decoderMs: result.stats.decoderMs,
     decoderSteps: result.stats.decoderSteps,
-    frames: result.stats.frames,
     text: result.text,
-    // What a session would send: whisper-result.ts drops the words of a likely no-speech.
-    words: result.likelyNoSpeech ? 0 : result.words.length,
-    likelyNoSpeech: result.likelyNoSpeech,
     heapBytes: wasmHeapBytes() ?? null,
   };
   return Response.json(reply);
 }
 
 export default {
-  async fetch(request, env): Promise<Response> {
-    const url = new URL(request.url);
-    try {
-      if (request.method === "GET" && url.pathname === "/ping") return new Response("ok");
-      if (request.method === "GET" && url.pathname === "/read-models") {
-        return Response.json(await readModels(env));
-      }
-      if (request.method === "POST" && url.pathname === "/load") {
-        return Response.json(await load(env));
-      }
-      if (request.method === "POST" && url.pathname === "/transcribe") {
-        return await transcribeBody(request, url);
-      }
-      return new Response("not found", { status: 404 });
-    } catch (error) {
-      // The bench prints this body: a broken run must say why, not just "500".
-      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      return new Response(detail, { status: 500 });
-    }
-  },
+  fetch: router<Env>({
+    "GET /ping": async () => new Response("ok"),
+    "GET /read-models": async (_request, _url, env) => Response.json(await readModels(env)),
+    "POST /load": async (_request, _url, env) => Response.json(await load(env)),
+    "POST /transcribe": transcribeBody,
+  }),
 } satisfies ExportedHandler<Env>;

@@ -18,32 +18,45 @@
  *    worker, over exactly the audio each final covered, then a 28-s utterance.
  * 4. Baseline (bench/whisper-node.ts, own process): stock files, 30-s window, Node, each clip.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { prepareState, runNode } from "../scripts/lib/dev-worker.ts";
-import { type ManifestRow, parseManifest } from "../scripts/lib/eval/manifest.ts";
-import { parseWav, pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
+import { pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
 import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
 import type { HeapUsage } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
 import { MAX_UTTERANCE_SECONDS } from "../src/session/caps.ts";
+import { type EvalClip, loadClips, SAMPLE_RATE } from "./clips.ts";
 import {
   type BenchContext,
+  fmt,
+  MiB,
   median,
   ms,
-  p95,
+  msOrNull,
+  ratio,
   type Section,
   type SectionResult,
+  type Settled,
+  settle,
+  stats,
+  sum,
   type Table,
 } from "./report.ts";
 import { type Endpoint, replayEndpoints } from "./whisper-endpoints.ts";
+import { latencyCells } from "./whisper-latency.ts";
 import { type MemoryRun, runMemoryWorker, type Utterance } from "./whisper-memory.ts";
-import { runService, type ServiceRun } from "./whisper-service.ts";
-import { FRAME_SAMPLES, SAMPLE_RATE, type SessionRun } from "./whisper-session.ts";
+import { PERSIST_DIR, runService, type ServiceRun } from "./whisper-service.ts";
+import {
+  FRAME_SAMPLES,
+  finalEndSample,
+  frameOf,
+  type SessionRun,
+  sentAtSample,
+  transcriptOf,
+} from "./whisper-session.ts";
 import type { NodeBaseline, NodeBaselineJob } from "./whisper-wire.ts";
 
-/** The bench's own wrangler state (git-ignored with bench-results/). */
-export const PERSIST_DIR = "bench-results/whisper-state";
 /**
  * Endpointing's silence run: 500 ms → 16 VAD frames of 512 samples (src/protocol/option-schema.ts).
  */
@@ -68,7 +81,6 @@ const LONG_CLIPS = [
 /** The stock baseline takes ~30 s of compute. */
 const BASELINE_TIMEOUT_MS = 180_000;
 const MB = 1_000_000;
-const MiB = 1024 * 1024;
 
 const GOALS = {
   latencyP50Ms: 300,
@@ -82,28 +94,62 @@ const GOALS = {
   noSpeechWords: 0,
 };
 
-interface Clip {
-  row: ManifestRow;
-  pcm: Uint8Array;
-}
+/** The latency modes' own goals (bench/whisper-latency.ts), p50 and p95 in ms. */
+const LATENCY_MODE_GOALS: Record<string, { p50: number; p95: number }> = {
+  "finalize-200ms": { p50: 250, p95: 350 },
+  "endpointing-300": { p50: 400, p95: 550 },
+};
 
-export async function loadClips(evalDir: string): Promise<Clip[]> {
-  const rows = parseManifest(await readFile(path.join(evalDir, "manifest.tsv"), "utf8"));
-  return Promise.all(
-    rows.map(async (row) => {
-      const wav = parseWav(await readFile(path.join(evalDir, row.file)));
-      if (wav.channels !== 1 || wav.sampleRate !== SAMPLE_RATE) {
-        throw new Error(
-          `${row.file}: need 16 kHz mono, got ${wav.sampleRate} Hz × ${wav.channels}`,
-        );
-      }
-      return { row, pcm: wav.pcm };
-    }),
-  );
-}
+/** How each figure is measured: the JSON's `method`. */
+const METHOD = {
+  service:
+    "src/index.ts + wrangler.toml in workerd (wrangler unstable_startWorker, no file watching), " +
+    "EARSHOT_TRANSCRIBER=whisper, models from its local R2; one /v1/listen WebSocket per clip, " +
+    `one at a time; PCM16 16 kHz in ${(1000 * FRAME_SAMPLES) / SAMPLE_RATE} ms frames sent on ` +
+    "an absolute wall-clock schedule (frame i at t0 + (i+1)·20 ms), then silence at the same " +
+    "pace until every SpeechStarted has its endpoint final (≥ 1 s, ≤ 8 s), then CloseStream; " +
+    "default endpointing (500 ms = 16 VAD frames); interim_results off",
+  latency_from_speech_end:
+    "final arrival − send time of the frame holding the utterance's last speech sample (VAD " +
+    "probability ≥ 0.5, replayed in Node with the same model and state machine and matched to " +
+    "the final's end); includes the 512 ms endpointing wait: what a speaker feels",
+  latency_from_window_end:
+    "final arrival − send time of the frame completing the endpointing window (the last sample " +
+    "the final covers, start + duration): the server's own work (VAD of that frame, queueing, " +
+    "log-mel, encoder, decoding, Results) + loopback WebSocket transit",
+  rtf_worker:
+    "transcribe() wall time inside a bench worker in workerd (bench/whisper-worker.ts, same " +
+    "model code and R2 objects) on exactly the audio each final covered, between two I/O " +
+    "boundaries / the final's duration; the goal is judged on this",
+  rtf_upper:
+    "latency from window end / the final's duration: an upper bound (adds queueing, VAD, I/O)",
+  rtf_cpu:
+    "CPU time of the worker's workerd process (/proc schedstat, all threads) between the " +
+    "window-end frame's send and the final's arrival / the final's duration",
+  cold_load:
+    "handshake of the first session after the worker started (the session DO awaits the " +
+    "Whisper load from R2 before answering 101) − median warm handshake",
+  heap:
+    "ORT's WebAssembly.Memory byte length (wasmHeapBytes(), src/runtime/ort.ts) in the bench " +
+    "worker after Silero + Whisper loaded, after every final's audio, after a 15-s (the " +
+    "service's longest final) and a 28-s utterance; " +
+    "it never shrinks, so the last reading is the peak. The real service's heap is read at the " +
+    "end through the inspector (every WebAssembly.Memory in its isolate)",
+  isolate_total:
+    "wasm heap + V8 JS heap committed (Runtime.getHeapUsage totalSize) + ArrayBuffer backing " +
+    "stores, read through wrangler's inspector after the timed runs: 'live' after a forced " +
+    "GC (HeapProfiler.collectGarbage), 'at rest' before it (garbage of the last calls " +
+    "included); buffers alive only inside a call are not visible from the inspector. The " +
+    "goal is judged on 'live' with the 28-s heap. The workerd process RSS (baseline, end, " +
+    "peak) is given beside it: it also holds workerd itself, allocator slack and code",
+  baseline:
+    "stock Xenova/whisper-tiny encoder_model_quantized + decoder_model_merged_quantized, " +
+    "30-s window, onnxruntime-web wasm in Node, 1 thread, own process, each whole clip; same " +
+    "TypeScript decoding (src/stt/whisper/transcribe.ts)",
+};
 
 /** The session's stream as the server received it: the clip, then zeros up to what was sent. */
-function streamOf(clip: Clip, run: SessionRun): Float32Array {
+function streamOf(clip: EvalClip, run: SessionRun): Float32Array {
   const out = new Float32Array(run.streamSamples);
   out.set(pcm16ToFloat(clip.pcm).subarray(0, out.length));
   return out;
@@ -153,14 +199,8 @@ interface ClipResult {
   } | null;
 }
 
-/** Frame index holding sample `sample - 1` (the last sample needed), clamped to frames sent. */
-function frameOf(run: SessionRun, endSample: number): number {
-  const frame = Math.floor((endSample - 1) / FRAME_SAMPLES);
-  return Math.min(Math.max(0, frame), run.sentAtMs.length - 1);
-}
-
 function analyseClip(
-  clip: Clip,
+  clip: EvalClip,
   run: SessionRun,
   endpoints: Endpoint[],
   workerMs: Map<string, number>,
@@ -169,7 +209,7 @@ function analyseClip(
   const utterances: UtteranceResult[] = [];
   for (const [index, final] of run.finals.entries()) {
     if (!final.speechFinal) continue;
-    const endSample = Math.round((final.start + final.duration) * SAMPLE_RATE);
+    const endSample = finalEndSample(final);
     // An early final (decoded from the first silence) ends before the endpoint's decision, from
     // the last speech frame on.
     const match = endpoints.find(
@@ -179,10 +219,8 @@ function analyseClip(
     );
     const speechEndSample = match?.speechEndSample ?? endSample - ENDPOINT_SILENCE_SAMPLES;
     const arrival = final.arrivalMs;
-    const windowFrame = frameOf(run, match?.decidedAtSample ?? endSample);
-    const windowSent = run.sentAtMs[windowFrame] ?? Number.NaN;
-    const speechSent = run.sentAtMs[frameOf(run, speechEndSample)] ?? Number.NaN;
-    const atWindow = run.schedAt[windowFrame] ?? null;
+    const windowEndSample = match?.decidedAtSample ?? endSample;
+    const atWindow = run.schedAt[frameOf(run, windowEndSample)] ?? null;
     const spent =
       final.sched === null || atWindow === null
         ? null
@@ -190,14 +228,14 @@ function analyseClip(
             cpuMs: final.sched.cpuMs - atWindow.cpuMs,
             waitMs: final.sched.waitMs - atWindow.waitMs,
           };
-    const fromWindow = arrival - windowSent;
+    const fromWindow = arrival - sentAtSample(run, windowEndSample);
     const worker = workerMs.get(`${row.id}#${index}`);
     utterances.push({
       start: final.start,
       duration: final.duration,
       words: final.words,
       speechEndSource: match ? "vad-replay" : "window-minus-500ms",
-      latencyFromSpeechEndMs: ms(arrival - speechSent),
+      latencyFromSpeechEndMs: ms(arrival - sentAtSample(run, speechEndSample)),
       latencyFromWindowEndMs: ms(fromWindow),
       rtfUpper: ms(fromWindow / 1000 / final.duration),
       cpuMs: spent === null ? null : ms(spent.cpuMs),
@@ -206,19 +244,15 @@ function analyseClip(
       rtfWorker: worker === undefined ? null : ms(worker / 1000 / final.duration),
     });
   }
-  const transcript = run.finals
-    .map((f) => f.transcript)
-    .filter((t) => t !== "")
-    .join(" ");
-  const speech = row.category === "speech";
-  const score = speech ? wordErrorRate(row.reference, transcript) : null;
+  const transcript = transcriptOf(run);
+  const score = row.category === "speech" ? wordErrorRate(row.reference, transcript) : null;
   return {
     id: row.id,
     category: row.category,
     seconds: row.duration,
     reference: row.reference,
     transcript,
-    words: run.finals.reduce((n, f) => n + f.words, 0),
+    words: sum(run.finals.map((f) => f.words)),
     wer: score && {
       errors: score.errors,
       referenceWords: score.referenceWords,
@@ -235,8 +269,21 @@ function analyseClip(
   };
 }
 
+/** The stock baseline's figures for one clip, beside the service's. */
+function baselineOf(clip: EvalClip, node: NodeBaseline["clips"][number]): ClipResult["baseline"] {
+  return {
+    ms: ms(node.ms),
+    rtf: ms(node.ms / 1000 / node.audioSeconds),
+    transcript: node.likelyNoSpeech ? "" : node.text,
+    words: node.words,
+    rawWords: node.rawWords,
+    wer:
+      clip.row.category === "speech" ? ms(wordErrorRate(clip.row.reference, node.text).wer) : null,
+  };
+}
+
 /** The audio of every final with audio, labelled `<clip>#<index of the final>`. */
-function finalSegments(clips: Map<string, Clip>, service: ServiceRun): Utterance[] {
+function finalSegments(clips: Map<string, EvalClip>, service: ServiceRun): Utterance[] {
   const out: Utterance[] = [];
   for (const { id, run } of service.runs) {
     const clip = clips.get(id);
@@ -244,14 +291,14 @@ function finalSegments(clips: Map<string, Clip>, service: ServiceRun): Utterance
     const stream = streamOf(clip, run);
     for (const [index, final] of run.finals.entries()) {
       const from = Math.round(final.start * SAMPLE_RATE);
-      const to = Math.round((final.start + final.duration) * SAMPLE_RATE);
+      const to = finalEndSample(final);
       if (to > from) out.push({ label: `${id}#${index}`, samples: stream.slice(from, to) });
     }
   }
   return out;
 }
 
-async function longUtterance(byFile: Map<string, Clip>, seconds: number): Promise<Utterance> {
+function longUtterance(byFile: Map<string, EvalClip>, seconds: number): Utterance {
   const parts = LONG_CLIPS.map((file) => {
     const clip = byFile.get(file);
     if (!clip) throw new Error(`the 28-s utterance needs ${file} in the eval set`);
@@ -267,7 +314,7 @@ async function longUtterance(byFile: Map<string, Clip>, seconds: number): Promis
   return { label: `${seconds}-s utterance (${LONG_CLIPS.join(" + ")})`, samples };
 }
 
-async function nodeBaseline(context: BenchContext, clips: Clip[]): Promise<NodeBaseline> {
+async function nodeBaseline(context: BenchContext, clips: EvalClip[]): Promise<NodeBaseline> {
   const job: NodeBaselineJob = {
     stockDir: path.join(context.root, "models", "stock"),
     language: "en",
@@ -285,26 +332,29 @@ async function nodeBaseline(context: BenchContext, clips: Clip[]): Promise<NodeB
   return JSON.parse(out) as NodeBaseline;
 }
 
-const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
-const orNull = (value: number) => (Number.isFinite(value) ? ms(value) : null);
-const stats = (values: readonly number[]) => ({
-  n: values.length,
-  median: orNull(median(values)),
-  p95: orNull(p95(values)),
-  max: values.length > 0 ? ms(Math.max(...values)) : null,
-});
-const ratio = (a: number | null, b: number | null) =>
-  a === null || b === null || b === 0 ? null : ms(a / b);
+/** What the section measured. */
+interface Measured {
+  clips: EvalClip[];
+  service: ServiceRun;
+  /** The replayed endpoints of each of `service.runs`. */
+  endpoints: Endpoint[][];
+  memory: Settled<MemoryRun>;
+  baseline: Settled<NodeBaseline>;
+}
 
-function summarise(
-  clips: Clip[],
-  service: ServiceRun,
-  endpoints: Endpoint[][],
-  memory: MemoryRun | null,
-  memoryError: string | null,
-  baseline: NodeBaseline | null,
-  baselineError: string | null,
-): SectionResult {
+const numbers = (values: readonly (number | null)[]) =>
+  values.filter((v): v is number => v !== null);
+const mib = (bytes: number | null | undefined) =>
+  bytes === null || bytes === undefined ? "-" : `${(bytes / MiB).toFixed(1)} MiB`;
+
+/**
+ * The section's JSON, and what its table shows beside it: the goals by name, and the few figures
+ * the table prints unrounded (the JSON rounds them to 0.1 µs).
+ */
+function report(measured: Measured) {
+  const { clips, service, endpoints } = measured;
+  const { value: memory, error: memoryError } = measured.memory;
+  const { value: baseline, error: baselineError } = measured.baseline;
   const byId = new Map(clips.map((c) => [c.row.id, c]));
   const workerMs = new Map((memory?.utterances ?? []).map((u) => [u.label, u.ms]));
   const results = service.runs.map(({ id, run }, i) => {
@@ -312,19 +362,7 @@ function summarise(
     if (!clip) throw new Error(`no clip ${id}`);
     const result = analyseClip(clip, run, endpoints[i] ?? [], workerMs);
     const node = baseline?.clips.find((c) => c.id === id);
-    if (node) {
-      result.baseline = {
-        ms: ms(node.ms),
-        rtf: ms(node.ms / 1000 / node.audioSeconds),
-        transcript: node.likelyNoSpeech ? "" : node.text,
-        words: node.words,
-        rawWords: node.rawWords,
-        wer:
-          clip.row.category === "speech"
-            ? ms(wordErrorRate(clip.row.reference, node.text).wer)
-            : null,
-      };
-    }
+    if (node) result.baseline = baselineOf(clip, node);
     return result;
   });
   const speech = results.filter((r) => r.category === "speech");
@@ -340,20 +378,40 @@ function summarise(
   const coldHandshake = service.cold.run.handshakeMs;
   const warmMedian = median(warmHandshakes);
   const coldLoad = coldHandshake - warmMedian;
+  const coldClip = byId.get(service.cold.clip);
+  const coldLatencies = coldClip
+    ? analyseClip(coldClip, service.cold.run, [], new Map()).utterances.map(
+        (u) => u.latencyFromWindowEndMs,
+      )
+    : [];
   const workerLoadMs = memory ? memory.load.vadMs + memory.load.whisperMs : null;
 
-  const rtfWorker = utterances.map((u) => u.rtfWorker).filter((v): v is number => v !== null);
-  const rtfCpu = utterances.map((u) => u.rtfCpu).filter((v): v is number => v !== null);
-  const rtfUpper = utterances.map((u) => u.rtfUpper);
-  const segmentsBySpeech = (memory?.utterances ?? []).filter((u) =>
+  const rtfWorker = stats(numbers(utterances.map((u) => u.rtfWorker)));
+  const rtfCpu = stats(numbers(utterances.map((u) => u.rtfCpu)));
+  const rtfUpper = stats(utterances.map((u) => u.rtfUpper));
+  const waits = numbers(utterances.map((u) => u.runQueueWaitMs));
+  // The bench worker's run of the speech finals' audio (the clock advances locally, see worker).
+  const speechSegments = (memory?.utterances ?? []).filter((u) =>
     speech.some((r) => u.label.startsWith(`${r.id}#`)),
   );
+  const audioSeconds = sum(speechSegments.map((u) => u.audioSeconds));
   const rtfWorkerAggregate =
-    segmentsBySpeech.length > 0
-      ? sum(segmentsBySpeech.map((u) => u.ms)) /
-        1000 /
-        sum(segmentsBySpeech.map((u) => u.audioSeconds))
-      : null;
+    speechSegments.length > 0 ? sum(speechSegments.map((u) => u.ms)) / 1000 / audioSeconds : null;
+  // Where the in-isolate time goes.
+  const perAudioSecond = (pick: (u: (typeof speechSegments)[number]) => number) =>
+    audioSeconds > 0 ? ms(sum(speechSegments.map(pick)) / audioSeconds) : null;
+  const steps = sum(speechSegments.map((u) => u.decoderSteps));
+  const breakdown = {
+    mel_ms_per_audio_s: perAudioSecond((u) => u.melMs),
+    encoder_ms_per_audio_s: perAudioSecond((u) => u.encoderMs),
+    decoder_ms_per_audio_s: perAudioSecond((u) => u.decoderMs),
+    decoder_ms_per_step: steps > 0 ? ms(sum(speechSegments.map((u) => u.decoderMs)) / steps) : null,
+    decoder_steps: steps,
+    audio_seconds: ms(audioSeconds),
+    note:
+      "transcribe() stats in the bench worker; the encoder sees the utterance + 1 s of padding, " +
+      "the decoder runs one step per token (prompt included)",
+  };
 
   const heapDevPeak = memory
     ? Math.max(
@@ -375,26 +433,8 @@ function summarise(
   const serviceIsolateLive = isolate(serviceHeap, service.jsHeap?.afterGc);
   const serviceIsolateAtRest = isolate(serviceHeap, service.jsHeap?.atEnd);
 
-  // Where the in-isolate time goes (speech finals' audio; clock advances locally, see worker).
-  const speechSegments = segmentsBySpeech;
-  const audioSeconds = sum(speechSegments.map((u) => u.audioSeconds));
-  const perAudioSecond = (pick: (u: (typeof speechSegments)[number]) => number) =>
-    audioSeconds > 0 ? ms(sum(speechSegments.map(pick)) / audioSeconds) : null;
-  const steps = sum(speechSegments.map((u) => u.decoderSteps));
-  const breakdown = {
-    mel_ms_per_audio_s: perAudioSecond((u) => u.melMs),
-    encoder_ms_per_audio_s: perAudioSecond((u) => u.encoderMs),
-    decoder_ms_per_audio_s: perAudioSecond((u) => u.decoderMs),
-    decoder_ms_per_step: steps > 0 ? ms(sum(speechSegments.map((u) => u.decoderMs)) / steps) : null,
-    decoder_steps: steps,
-    audio_seconds: ms(audioSeconds),
-    note:
-      "transcribe() stats in the bench worker; the encoder sees the utterance + 1 s of padding, " +
-      "the decoder runs one step per token (prompt included)",
-  };
-  const waits = utterances.map((u) => u.runQueueWaitMs).filter((v): v is number => v !== null);
-
   const baselineSpeech = speech.flatMap((r) => (r.baseline ? [r.baseline] : []));
+  const baselineNoSpeech = noSpeech.flatMap((r) => (r.baseline ? [r.baseline] : []));
   const baselineErrors = baseline
     ? sum(
         speech.map((r) => {
@@ -405,109 +445,62 @@ function summarise(
     : null;
   const baselineWer =
     baselineErrors !== null && referenceWords > 0 ? baselineErrors / referenceWords : null;
-  const baselineNoSpeech = noSpeech.flatMap((r) => (r.baseline ? [r.baseline] : []));
+  const baselineMs = stats(baselineSpeech.map((b) => b.ms));
+  const baselineRtf = stats(baselineSpeech.map((b) => b.rtf));
 
   const latencyWindow = stats(utterances.map((u) => u.latencyFromWindowEndMs));
   const latencySpeech = stats(utterances.map((u) => u.latencyFromSpeechEndMs));
   const latencyWindowShort = stats(short.map((u) => u.latencyFromWindowEndMs));
   const latencySpeechShort = stats(short.map((u) => u.latencyFromSpeechEndMs));
-  const baselineMs = stats(baselineSpeech.map((b) => b.ms));
-  const baselineRtf = stats(baselineSpeech.map((b) => b.rtf));
-  const rtfWorkerStats = stats(rtfWorker);
 
-  const goals = [
-    {
+  const goals = {
+    latencyP50: {
       goal: `final latency p50 ≤ ${GOALS.latencyP50Ms} ms (window end, utterances ≤ ${GOAL_UTTERANCE_SECONDS} s)`,
       value: latencyWindowShort.median,
       met: latencyWindowShort.median !== null && latencyWindowShort.median <= GOALS.latencyP50Ms,
     },
-    {
+    latencyP95: {
       goal: `final latency p95 ≤ ${GOALS.latencyP95Ms} ms (window end, utterances ≤ ${GOAL_UTTERANCE_SECONDS} s)`,
       value: latencyWindowShort.p95,
       met: latencyWindowShort.p95 !== null && latencyWindowShort.p95 <= GOALS.latencyP95Ms,
     },
-    {
+    rtf: {
       goal: `RTF of finals ≤ ${GOALS.rtf} (in-isolate transcribe() time, median per utterance)`,
-      value: rtfWorkerStats.median,
-      met: rtfWorkerStats.median !== null && rtfWorkerStats.median <= GOALS.rtf,
+      value: rtfWorker.median,
+      met: rtfWorker.median !== null && rtfWorker.median <= GOALS.rtf,
     },
-    {
+    coldLoad: {
       goal: `cold model load ≤ ${GOALS.coldLoadMs} ms (cold − warm handshake)`,
       value: ms(coldLoad),
       met: coldLoad <= GOALS.coldLoadMs,
     },
-    {
+    heap: {
       goal: "WASM heap peak ≤ 80 MB (10^6 B) with VAD + Whisper, incl. a 28-s utterance",
       value: heapLong,
       met: heapLong !== null && heapLong <= GOALS.heapBytes,
     },
-    {
+    isolate: {
       goal:
         "isolate total < 120 MB (wasm heap peak incl. 28-s + JS heap committed + backing " +
         "stores, live after GC)",
       value: isolateLive,
       met: isolateLive !== null && isolateLive < GOALS.isolateBytes,
     },
-    {
+    wer: {
       goal: `WER ≤ ${GOALS.wer} on the dev speech clips`,
-      value: orNull(wer),
+      value: msOrNull(wer),
       met: wer <= GOALS.wer,
     },
-    {
+    noSpeechWords: {
       goal: "0 words on the no-speech clips",
       value: noSpeechWords,
       met: noSpeechWords === GOALS.noSpeechWords,
     },
-  ];
+  };
 
   const json = {
-    method: {
-      service:
-        "src/index.ts + wrangler.toml in workerd (wrangler unstable_startWorker, no file watching), " +
-        "EARSHOT_TRANSCRIBER=whisper, models from its local R2; one /v1/listen WebSocket per clip, " +
-        `one at a time; PCM16 16 kHz in ${(1000 * FRAME_SAMPLES) / SAMPLE_RATE} ms frames sent on ` +
-        "an absolute wall-clock schedule (frame i at t0 + (i+1)·20 ms), then silence at the same " +
-        "pace until every SpeechStarted has its endpoint final (≥ 1 s, ≤ 8 s), then CloseStream; " +
-        "default endpointing (500 ms = 16 VAD frames); interim_results off",
-      latency_from_speech_end:
-        "final arrival − send time of the frame holding the utterance's last speech sample (VAD " +
-        "probability ≥ 0.5, replayed in Node with the same model and state machine and matched to " +
-        "the final's end); includes the 512 ms endpointing wait: what a speaker feels",
-      latency_from_window_end:
-        "final arrival − send time of the frame completing the endpointing window (the last sample " +
-        "the final covers, start + duration): the server's own work (VAD of that frame, queueing, " +
-        "log-mel, encoder, decoding, Results) + loopback WebSocket transit",
-      rtf_worker:
-        "transcribe() wall time inside a bench worker in workerd (bench/whisper-worker.ts, same " +
-        "model code and R2 objects) on exactly the audio each final covered, between two I/O " +
-        "boundaries / the final's duration; the goal is judged on this",
-      rtf_upper:
-        "latency from window end / the final's duration: an upper bound (adds queueing, VAD, I/O)",
-      rtf_cpu:
-        "CPU time of the worker's workerd process (/proc schedstat, all threads) between the " +
-        "window-end frame's send and the final's arrival / the final's duration",
-      cold_load:
-        "handshake of the first session after the worker started (the session DO awaits the " +
-        "Whisper load from R2 before answering 101) − median warm handshake",
-      heap:
-        "ORT's WebAssembly.Memory byte length (wasmHeapBytes(), src/runtime/ort.ts) in the bench " +
-        "worker after Silero + Whisper loaded, after every final's audio, after a 15-s (the " +
-        "service's longest final) and a 28-s utterance; " +
-        "it never shrinks, so the last reading is the peak. The real service's heap is read at the " +
-        "end through the inspector (every WebAssembly.Memory in its isolate)",
-      isolate_total:
-        "wasm heap + V8 JS heap committed (Runtime.getHeapUsage totalSize) + ArrayBuffer backing " +
-        "stores, read through wrangler's inspector after the timed runs: 'live' after a forced " +
-        "GC (HeapProfiler.collectGarbage), 'at rest' before it (garbage of the last calls " +
-        "included); buffers alive only inside a call are not visible from the inspector. The " +
-        "goal is judged on 'live' with the 28-s heap. The workerd process RSS (baseline, end, " +
-        "peak) is given beside it: it also holds workerd itself, allocator slack and code",
-      baseline:
-        "stock Xenova/whisper-tiny encoder_model_quantized + decoder_model_merged_quantized, " +
-        "30-s window, onnxruntime-web wasm in Node, 1 thread, own process, each whole clip; same " +
-        "TypeScript decoding (src/stt/whisper/transcribe.ts)",
-    },
-    goals,
+    method: METHOD,
+    goals: Object.values(goals),
     overall: {
       speech_clips: speech.length,
       utterances: utterances.length,
@@ -516,12 +509,9 @@ function summarise(
       latency_from_window_end_ms: latencyWindow,
       latency_from_speech_end_ms_le_10s: latencySpeechShort,
       latency_from_window_end_ms_le_10s: latencyWindowShort,
-      rtf_worker: {
-        ...rtfWorkerStats,
-        aggregate: rtfWorkerAggregate === null ? null : ms(rtfWorkerAggregate),
-      },
-      rtf_upper: stats(rtfUpper),
-      rtf_cpu: stats(rtfCpu),
+      rtf_worker: { ...rtfWorker, aggregate: msOrNull(rtfWorkerAggregate) },
+      rtf_upper: rtfUpper,
+      rtf_cpu: rtfCpu,
       run_queue_wait_ms: { ...stats(waits), total: ms(sum(waits)) },
       run_queue_wait_note:
         "time the worker's workerd was runnable but not on a CPU between window end and final " +
@@ -529,7 +519,7 @@ function summarise(
       worker_breakdown: breakdown,
       speech_end_from_vad_replay: utterances.filter((u) => u.speechEndSource === "vad-replay")
         .length,
-      wer: { errors, reference_words: referenceWords, wer: orNull(wer) },
+      wer: { errors, reference_words: referenceWords, wer: msOrNull(wer) },
       no_speech_words: noSpeechWords,
       missing_finals: sum(results.map((r) => r.missingFinals)),
       cut_finals: sum(results.map((r) => r.cutFinals)),
@@ -540,15 +530,8 @@ function summarise(
       handshake_ms: ms(coldHandshake),
       warm_handshake_ms: stats(warmHandshakes),
       load_ms: ms(coldLoad),
-      first_finals_latency_from_window_end_ms: (() => {
-        const clip = byId.get(service.cold.clip);
-        return clip
-          ? analyseClip(clip, service.cold.run, [], new Map()).utterances.map(
-              (u) => u.latencyFromWindowEndMs,
-            )
-          : [];
-      })(),
-      bench_worker_load_ms: workerLoadMs === null ? null : ms(workerLoadMs),
+      first_finals_latency_from_window_end_ms: coldLatencies,
+      bench_worker_load_ms: msOrNull(workerLoadMs),
       bench_worker_vad_load_ms: memory ? ms(memory.load.vadMs) : null,
       bench_worker_whisper_load_ms: memory ? ms(memory.load.whisperMs) : null,
       r2_read_and_hash_ms: memory ? ms(memory.read.ms) : null,
@@ -601,7 +584,7 @@ function summarise(
       process_max_rss_bytes: baseline.maxRssBytes,
       ms_per_clip: baselineMs,
       rtf: baselineRtf,
-      wer: baselineWer === null ? null : ms(baselineWer),
+      wer: msOrNull(baselineWer),
       no_speech_words: sum(baselineNoSpeech.map((b) => b.words)),
       no_speech_words_before_rule: sum(baselineNoSpeech.map((b) => b.rawWords)),
     },
@@ -611,8 +594,8 @@ function summarise(
       latency_note:
         "median service latency from window end (per utterance, incl. I/O) / median stock " +
         "transcribe() time per speech clip in Node (compute only)",
-      rtf_worker_vs_stock: ratio(rtfWorkerStats.median, baselineRtf.median),
-      rtf_upper_vs_stock: ratio(stats(rtfUpper).median, baselineRtf.median),
+      rtf_worker_vs_stock: ratio(rtfWorker.median, baselineRtf.median),
+      rtf_upper_vs_stock: ratio(rtfUpper.median, baselineRtf.median),
       heap_peak_vs_stock: ratio(heapLong, baseline?.heapPeakBytes ?? null),
       heap_after_load_vs_stock: ratio(
         memory?.load.heapAfterLoadBytes ?? null,
@@ -628,168 +611,163 @@ function summarise(
       "speech (Pipecat's measurement); early_share = finals decoded from the first silence",
     clips: results,
   };
-  const goal = (i: number) => (goals[i]?.met ? "met" : "NOT met");
-  const latencyGoals: Record<string, { p50: number; p95: number }> = {
-    "finalize-200ms": { p50: 250, p95: 350 },
-    "endpointing-300": { p50: 400, p95: 550 },
+
+  const unrounded = {
+    coldLoad,
+    coldHandshake,
+    warmMedian,
+    readMs: memory?.read.ms,
+    baselineLoadMs: baseline?.loadMs,
+    wer,
+    baselineWer,
   };
-  const heapRatio = json.ratios.heap_peak_vs_stock;
+  return { json, goals, unrounded };
+}
+
+/**
+ * The table: the JSON's figures, the service's beside the stock model's. Figures the JSON rounds
+ * and the table prints as they were measured come from `unrounded`.
+ */
+function tableOf({ json, goals, unrounded }: ReturnType<typeof report>): Table {
+  const { overall, memory, baseline, ratios } = json;
+  const worker = memory.bench_worker;
+  const breakdown = overall.worker_breakdown;
+  const service = memory.service;
+  const serviceHeap = service.wasm_memories_bytes && sum(service.wasm_memories_bytes);
+  const { coldLoad, coldHandshake, warmMedian } = unrounded;
+  const speechEndShort = overall.latency_from_speech_end_ms_le_10s;
+  const windowEndShort = overall.latency_from_window_end_ms_le_10s;
+  const windowEnd = overall.latency_from_window_end_ms;
+  /** A row padded to the columns: label, service, stock, ratio, goal, whether it is met. */
+  const row = (...cells: string[]) => Array.from({ length: 6 }, (_, i) => cells[i] ?? "");
+  const metOf = (goal: { met: boolean }) => (goal.met ? "met" : "NOT met");
+  const medianP95 = (s: { median: number | null; p95: number | null }) =>
+    `${fmt(s.median)} / ${fmt(s.p95)}`;
   const rows: string[][] = [
-    [
-      "latency speech end → final, p50 / p95 ms (≤ 10 s)",
-      `${fmt(latencySpeechShort.median)} / ${fmt(latencySpeechShort.p95)}`,
-      "",
-      "",
-      "",
-      "",
-    ],
-    [
+    row("latency speech end → final, p50 / p95 ms (≤ 10 s)", medianP95(speechEndShort)),
+    row(
       "latency window end → final, p50 ms (≤ 10 s)",
-      fmt(latencyWindowShort.median),
-      fmt(baselineMs.median),
-      fmt(json.ratios.latency_window_end_vs_stock_compute, 2),
+      fmt(windowEndShort.median),
+      fmt(baseline?.ms_per_clip.median),
+      fmt(ratios.latency_window_end_vs_stock_compute, 2),
       `≤ ${GOALS.latencyP50Ms}`,
-      goal(0),
-    ],
-    [
+      metOf(goals.latencyP50),
+    ),
+    row(
       "latency window end → final, p95 ms (≤ 10 s)",
-      fmt(latencyWindowShort.p95),
-      fmt(baselineMs.p95),
+      fmt(windowEndShort.p95),
+      fmt(baseline?.ms_per_clip.p95),
       "",
       `≤ ${GOALS.latencyP95Ms}`,
-      goal(1),
-    ],
-    [
-      "latency window end → final, p50 / p95 ms (all)",
-      `${fmt(latencyWindow.median)} / ${fmt(latencyWindow.p95)}`,
-      "",
-      "",
-      "",
-      "",
-    ],
-    [
+      metOf(goals.latencyP95),
+    ),
+    row("latency window end → final, p50 / p95 ms (all)", medianP95(windowEnd)),
+    row(
       "RTF, in-isolate transcribe(), median",
-      fmt(rtfWorkerStats.median, 3),
-      fmt(baselineRtf.median, 3),
-      fmt(json.ratios.rtf_worker_vs_stock, 2),
+      fmt(overall.rtf_worker.median, 3),
+      fmt(baseline?.rtf.median, 3),
+      fmt(ratios.rtf_worker_vs_stock, 2),
       `≤ ${GOALS.rtf}`,
-      goal(2),
-    ],
-    [
-      "RTF upper bound (latency / duration), median",
-      fmt(stats(rtfUpper).median, 3),
-      "",
-      "",
-      "",
-      "",
-    ],
-    ["RTF from workerd CPU time, median", fmt(stats(rtfCpu).median, 3), "", "", "", ""],
-    [
+      metOf(goals.rtf),
+    ),
+    row("RTF upper bound (latency / duration), median", fmt(overall.rtf_upper.median, 3)),
+    row("RTF from workerd CPU time, median", fmt(overall.rtf_cpu.median, 3)),
+    row(
       "in-isolate ms per audio s: mel / encoder / decoder",
       `${fmt(breakdown.mel_ms_per_audio_s)} / ${fmt(breakdown.encoder_ms_per_audio_s)} / ${fmt(breakdown.decoder_ms_per_audio_s)}`,
-      "",
-      "",
-      "",
-      "",
-    ],
-    ["decoder ms per step (token)", fmt(breakdown.decoder_ms_per_step, 1), "", "", "", ""],
-    ["run-queue wait, window end → final, median ms", fmt(stats(waits).median), "", "", "", ""],
-    [
+    ),
+    row("decoder ms per step (token)", fmt(breakdown.decoder_ms_per_step, 1)),
+    row("run-queue wait, window end → final, median ms", fmt(overall.run_queue_wait_ms.median)),
+    row(
       "cold load: cold − warm handshake, ms",
-      `${fmt(coldLoad)} (${fmt(coldHandshake)} − ${fmt(warmMedian)}; R2+hash ${fmt(memory?.read.ms)})`,
-      fmt(baseline?.loadMs),
+      `${fmt(coldLoad)} (${fmt(coldHandshake)} − ${fmt(warmMedian)}; R2+hash ${fmt(unrounded.readMs)})`,
+      fmt(unrounded.baselineLoadMs),
       "",
       `≤ ${GOALS.coldLoadMs}`,
-      goal(3),
-    ],
-    [
+      metOf(goals.coldLoad),
+    ),
+    row(
       "WASM heap after load (VAD + Whisper)",
-      mib(memory?.load.heapAfterLoadBytes),
-      mib(baseline?.heapAfterLoadBytes),
-      fmt(json.ratios.heap_after_load_vs_stock, 2),
-      "",
-      "",
-    ],
-    ["WASM heap peak, dev utterances", mib(heapDevPeak), "", "", "", ""],
-    [
+      mib(worker?.heap_after_load_bytes),
+      mib(baseline?.heap_after_load_bytes),
+      fmt(ratios.heap_after_load_vs_stock, 2),
+    ),
+    row("WASM heap peak, dev utterances", mib(worker?.heap_peak_dev_utterances_bytes)),
+    row(
       `WASM heap peak, + a ${MAX_UTTERANCE_SECONDS}-s utterance (service's max)`,
-      mib(heapMax),
-      "",
-      "",
-      "",
-      "",
-    ],
-    [
+      mib(worker?.heap_after_service_max_utterance_bytes),
+    ),
+    row(
       `WASM heap peak, incl. ${LONG_SECONDS}-s utterance`,
-      mib(heapLong),
-      mib(baseline?.heapPeakBytes),
-      fmt(heapRatio, 2),
+      mib(worker?.heap_after_28s_bytes),
+      mib(baseline?.heap_peak_bytes),
+      fmt(ratios.heap_peak_vs_stock, 2),
       "≤ 80 MB",
-      goal(4),
-    ],
-    ["WASM heap of the service after all clips", mib(serviceHeap), "", "", "", ""],
-    [
+      metOf(goals.heap),
+    ),
+    row("WASM heap of the service after all clips", mib(serviceHeap)),
+    row(
       "isolate total, live (28-s wasm + JS + buffers)",
-      mib(isolateLive),
+      mib(worker?.isolate_total_live_bytes),
       "",
       "",
       "< 120 MB",
-      goal(5),
-    ],
-    ["isolate total, at rest before GC (same)", mib(isolateAtRest), "", "", "", ""],
-    [
+      metOf(goals.isolate),
+    ),
+    row("isolate total, at rest before GC (same)", mib(worker?.isolate_total_at_rest_bytes)),
+    row(
       "service isolate after all clips, live / at rest",
-      `${mib(serviceIsolateLive)} / ${mib(serviceIsolateAtRest)}`,
+      `${mib(service.isolate_total_live_bytes)} / ${mib(service.isolate_total_at_rest_bytes)}`,
+    ),
+    row(
+      "WER, dev speech clips",
+      fmt(unrounded.wer, 3),
+      fmt(unrounded.baselineWer, 3),
       "",
-      "",
-      "",
-      "",
-    ],
-    ["WER, dev speech clips", fmt(wer, 3), fmt(baselineWer, 3), "", `≤ ${GOALS.wer}`, goal(6)],
-    [
+      `≤ ${GOALS.wer}`,
+      metOf(goals.wer),
+    ),
+    row(
       "words on no-speech clips",
-      String(noSpeechWords),
-      baseline
-        ? `${json.baseline?.no_speech_words} (${json.baseline?.no_speech_words_before_rule} raw)`
-        : "-",
+      String(overall.no_speech_words),
+      baseline ? `${baseline.no_speech_words} (${baseline.no_speech_words_before_rule} raw)` : "-",
       "",
       "0",
-      goal(7),
-    ],
-    ...(service.latency ?? []).map((mode) => {
-      const target = latencyGoals[mode.mode];
+      metOf(goals.noSpeechWords),
+    ),
+    ...(json.latency ?? []).map((mode) => {
+      const { p50, p95 } = mode.latencyMs;
+      const target = LATENCY_MODE_GOALS[mode.mode];
       const met =
-        target && mode.latencyMs.p50 !== null && mode.latencyMs.p95 !== null
-          ? mode.latencyMs.p50 <= target.p50 && mode.latencyMs.p95 <= target.p95
-          : null;
-      return [
+        target && p50 !== null && p95 !== null ? p50 <= target.p50 && p95 <= target.p95 : null;
+      const cells = latencyCells(mode);
+      return row(
         `${mode.mode}: speech end → final p50 / p95 / max ms (n, early, WER)`,
-        `${fmt(mode.latencyMs.p50)} / ${fmt(mode.latencyMs.p95)} / ${fmt(mode.latencyMs.max)}`,
-        `n ${mode.latencyMs.n}${mode.missing > 0 ? ` (${mode.missing} missing)` : ""}, early ${fmt((mode.earlyShare ?? 0) * 100)}%, WER ${fmt(mode.wer, 3)}`,
+        cells.latency,
+        `n ${cells.n}, early ${cells.early}, WER ${cells.wer}`,
         "",
         target ? `≤ ${target.p50} / ≤ ${target.p95}` : "",
         met === null ? "" : met ? "met" : "NOT met",
-      ];
+      );
     }),
-    ["clip (s) | speech-end/window-end ms RTF", "service", "stock ms", "WER", "words", ""],
+    row("clip (s) | speech-end/window-end ms RTF", "service", "stock ms", "WER", "words"),
+    ...json.clips.map((clip) =>
+      row(
+        `${clip.id} (${fmt(clip.seconds, 1)})`,
+        clip.utterances
+          .map(
+            (u) =>
+              `${fmt(u.latencyFromSpeechEndMs)}/${fmt(u.latencyFromWindowEndMs)} ${fmt(u.rtfWorker, 3)}`,
+          )
+          .join(", ") || "-",
+        fmt(clip.baseline?.ms),
+        clip.wer ? `${fmt(clip.wer.wer, 2)} / ${fmt(clip.baseline?.wer, 2)}` : "",
+        clip.category === "speech" ? "" : `${clip.words} / ${clip.baseline?.words ?? "-"}`,
+        clip.missingFinals > 0 ? `${clip.missingFinals} missing` : "",
+      ),
+    ),
   ];
-  for (const clip of results) {
-    const latencies = clip.utterances
-      .map(
-        (u) =>
-          `${fmt(u.latencyFromSpeechEndMs)}/${fmt(u.latencyFromWindowEndMs)} ${fmt(u.rtfWorker, 3)}`,
-      )
-      .join(", ");
-    rows.push([
-      `${clip.id} (${fmt(clip.seconds, 1)})`,
-      latencies || "-",
-      fmt(clip.baseline?.ms),
-      clip.wer ? `${fmt(clip.wer.wer, 2)} / ${fmt(clip.baseline?.wer, 2)}` : "",
-      clip.category === "speech" ? "" : `${clip.words} / ${clip.baseline?.words ?? "-"}`,
-      clip.missingFinals > 0 ? `${clip.missingFinals} missing` : "",
-    ]);
-  }
-  const table: Table = {
+  return {
     columns: [
       "Whisper: service (prepared, workerd) vs stock (Node, 30 s)",
       "service",
@@ -800,13 +778,7 @@ function summarise(
     ],
     rows,
   };
-  return { json, table };
 }
-
-const fmt = (value: number | null | undefined, digits = 0) =>
-  value === null || value === undefined || !Number.isFinite(value) ? "-" : value.toFixed(digits);
-const mib = (bytes: number | null | undefined) =>
-  bytes === null || bytes === undefined ? "-" : `${(bytes / MiB).toFixed(1)} MiB`;
 
 async function run(context: BenchContext): Promise<SectionResult> {
   const { root, log } = context;
@@ -831,7 +803,6 @@ async function run(context: BenchContext): Promise<SectionResult> {
     latencyClips: speech.map((c) => ({ id: c.row.id, pcm: c.pcm, reference: c.row.reference })),
     log,
   });
-  // The cold session's endpoints too, so its finals get the same treatment.
   const streams = service.runs.map(({ id, run }) => {
     const clip = byId.get(id);
     if (!clip) throw new Error(`no clip ${id}`);
@@ -840,35 +811,25 @@ async function run(context: BenchContext): Promise<SectionResult> {
   log("whisper: replaying the VAD in Node to place each utterance's last speech frame");
   const endpoints = await replayEndpoints(root, streams);
 
-  let memory: MemoryRun | null = null;
-  let memoryError: string | null = null;
-  try {
-    log("whisper: bench worker: heap and in-isolate compute on every final's audio");
-    memory = await runMemoryWorker({
-      root,
-      persistTo,
-      utterances: finalSegments(byId, service),
-      long: [
-        await longUtterance(byFile, MAX_UTTERANCE_SECONDS),
-        await longUtterance(byFile, LONG_SECONDS),
-      ],
-      log,
-    });
-  } catch (error) {
-    memoryError = error instanceof Error ? error.message : String(error);
-    log(`whisper: memory run failed: ${memoryError}`);
-  }
-
-  let baseline: NodeBaseline | null = null;
-  let baselineError: string | null = null;
-  try {
-    log("whisper: baseline: stock files, 30-s window, Node");
-    baseline = await nodeBaseline(context, clips);
-  } catch (error) {
-    baselineError = error instanceof Error ? error.message : String(error);
-    log(`whisper: baseline failed: ${baselineError}`);
-  }
-  return summarise(clips, service, endpoints, memory, memoryError, baseline, baselineError);
+  log("whisper: bench worker: heap and in-isolate compute on every final's audio");
+  const memory = await settle(
+    () =>
+      runMemoryWorker({
+        root,
+        persistTo,
+        utterances: finalSegments(byId, service),
+        long: [longUtterance(byFile, MAX_UTTERANCE_SECONDS), longUtterance(byFile, LONG_SECONDS)],
+        log,
+      }),
+    (error) => log(`whisper: memory run failed: ${error}`),
+  );
+  log("whisper: baseline: stock files, 30-s window, Node");
+  const baseline = await settle(
+    () => nodeBaseline(context, clips),
+    (error) => log(`whisper: baseline failed: ${error}`),
+  );
+  const result = report({ clips, service, endpoints, memory, baseline });
+  return { json: result.json, table: tableOf(result) };
 }
 
 export const whisperSection: Section = {
