@@ -141,8 +141,11 @@ export const longSessionSection: Section = {
         const before = readings[0];
         const after = readings.at(-1);
         const used = (r: Reading | undefined) => r?.jsHeap.usedBytes ?? Number.NaN;
-        const growthDuring = used(last) - used(first);
+        // Two readings during the session at least (20 minutes of audio), else there is no growth
+        // during it to report (a short trial run).
+        const growthDuring = during.length >= 2 ? used(last) - used(first) : null;
         const growthAfter = used(after) - used(before);
+        const signed = (bytes: number) => `${bytes >= 0 ? "+" : ""}${mib(bytes)}`;
         const words = sum(run.finals.map((f) => f.words));
         return {
           json: {
@@ -158,7 +161,7 @@ export const longSessionSection: Section = {
             growthAfterBytes: growthAfter,
             limitBytes: GROWTH_LIMIT_BYTES,
             withinLimit:
-              Math.abs(growthDuring) <= GROWTH_LIMIT_BYTES &&
+              (growthDuring === null || Math.abs(growthDuring) <= GROWTH_LIMIT_BYTES) &&
               Math.abs(growthAfter) <= GROWTH_LIMIT_BYTES,
           },
           table: {
@@ -181,8 +184,8 @@ export const longSessionSection: Section = {
               ]),
               [
                 `session: ${run.finals.length} finals, ${run.interims} interims, ${words} words, close ${run.close?.code ?? "-"}`,
-                `during ${growthDuring >= 0 ? "+" : ""}${mib(growthDuring)}`,
-                `after ${growthAfter >= 0 ? "+" : ""}${mib(growthAfter)}`,
+                `during ${growthDuring === null ? "n/a (< 2 readings)" : signed(growthDuring)}`,
+                `after ${signed(growthAfter)}`,
                 `limit ${mib(GROWTH_LIMIT_BYTES)}`,
                 "",
                 "",
