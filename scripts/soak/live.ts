@@ -9,7 +9,6 @@ import { BYTES_PER_SECOND, type Clip, type Program, SAMPLE_RATE } from "./progra
 import { log, sleep } from "./progress.ts";
 import type { Service, SoakAccount } from "./service.ts";
 import { type FinalRecord, runProgram, type SessionRecord } from "./session-run.ts";
-import { SLOT_DRAIN_MS } from "./solo.ts";
 import { refusalReason } from "./verdict.ts";
 
 /** Launch jitter: sessions arrive over the first 1.5 s, not in one instant. */
@@ -173,6 +172,6 @@ export async function livePhase(run: LiveRun): Promise<LiveResult> {
   const liveSeconds = (performance.now() - liveStarted) / 1000;
   const server = await monitor.stop();
   log("live phase over; waiting for every slot to be released");
-  const after = await service.drain(accounts, SLOT_DRAIN_MS);
+  const after = await service.drain(accounts);
   return { records, probes, tracks, peakAll, seconds: liveSeconds, server, after };
 }

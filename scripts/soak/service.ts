@@ -4,9 +4,19 @@
  * of sessions and slots, and the isolate's inference queue and heap (src/routes/isolate-stats.ts).
  */
 import { parseCommand } from "../admin.ts";
+import { sleep } from "./progress.ts";
 
 /** Admin and account API calls are single D1/DO round trips; 15 s means the service is stuck. */
 const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * How long slots may stay held after the last session ended: a session that must still transcribe
+ * what it had queued releases its slot at the latest after FINISH_DEADLINE_MS (60 s, in
+ * live-session.ts); 90 s leaves 30 s for the release itself, and also covers the 30-s resume
+ * window of a resumable session whose client vanished (the soak's never do). Slots held after that
+ * are leaks.
+ */
+const SLOT_DRAIN_MS = 90_000;
+
 export class ServiceError extends Error {
   override name = "ServiceError";
 }
@@ -114,7 +124,7 @@ export class Service {
    */
   async drain(
     accounts: readonly SoakAccount[],
-    timeoutMs: number,
+    timeoutMs = SLOT_DRAIN_MS,
   ): Promise<{ slots: number[]; sessions: number[]; waitedMs: number }> {
     const from = performance.now();
     for (;;) {
@@ -126,7 +136,7 @@ export class Service {
       if ([...slots, ...sessions].every((n) => n === 0) || waitedMs > timeoutMs) {
         return { slots, sessions, waitedMs };
       }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
   }
 

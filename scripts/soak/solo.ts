@@ -22,14 +22,6 @@ import { soloProblems } from "./verdict.ts";
 export const SOLO_PACE = { fake: 32, whisper: 16 } as const;
 /** A solo run that floods or falls behind is retried at half the pace, this many times. */
 const SOLO_RETRIES = 2;
-/**
- * How long slots may stay held after the last session ended: a session that must still transcribe
- * what it had queued releases its slot at the latest after FINISH_DEADLINE_MS (60 s, in
- * live-session.ts); 90 s leaves 30 s for the release itself, and also covers the 30-s resume
- * window of a resumable session whose client vanished (the soak's never do). Slots held after that
- * are leaks.
- */
-export const SLOT_DRAIN_MS = 90_000;
 
 /** What a program's audio and options are: equal fingerprints, equal reference. */
 export function programFingerprint(program: Program): string {
@@ -149,7 +141,7 @@ export async function soloPhase(run: SoloRun): Promise<SoloResult> {
       if (attempt === SOLO_RETRIES)
         failures.push(`${program.id}: no solo reference (${problems.join("; ")})`);
       pace /= 2;
-      await service.drain(accounts, SLOT_DRAIN_MS);
+      await service.drain(accounts);
     }
   }
   const soloSeconds = (performance.now() - soloStarted) / 1000;
@@ -170,7 +162,7 @@ export async function soloPhase(run: SoloRun): Promise<SoloResult> {
     if (finals !== undefined) stored.references[fingerprints[i] ?? ""] = finals;
   });
   writeFileSync(referencesFile, JSON.stringify({ model, references: stored.references }));
-  const before = await service.drain(accounts, SLOT_DRAIN_MS);
+  const before = await service.drain(accounts);
   if ([...before.slots, ...before.sessions].some((n) => n > 0)) {
     failures.push(
       `after the solo runs, slots ${before.slots} and sessions ${before.sessions} still held`,

@@ -40,11 +40,13 @@ export class UtteranceAudio {
     return this.#samples;
   }
 
-  feed(samples: Float32Array, startSample: number, speechProbability?: number): void {
-    if (this.#start === null) this.#start = startSample;
+  /** Adds `samples` (from stream sample `startSample`); returns where the utterance starts. */
+  feed(samples: Float32Array, startSample: number, speechProbability?: number): number {
+    this.#start ??= startSample;
     this.#chunks.push(samples);
     if (speechProbability !== undefined) this.#vad.push(speechProbability);
     this.#samples += samples.length;
+    return this.#start;
   }
 
   /** Everything fed so far, as one array (a copy). */

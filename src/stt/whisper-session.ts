@@ -104,9 +104,9 @@ export class WhisperSession implements TranscriberSession {
 
   feed(samples: Float32Array, startSample: number, speechProbability?: number): void {
     const utterance = this.#utterance;
-    utterance.feed(samples, startSample, speechProbability);
+    const start = utterance.feed(samples, startSample, speechProbability);
     if (this.context.interimResults && this.#interims.due(samples.length, utterance.samples)) {
-      this.#interims.take(utterance.start ?? startSample, utterance.audio(), utterance.evidence());
+      this.#interims.take(start, utterance.audio(), utterance.evidence());
     }
   }
 
