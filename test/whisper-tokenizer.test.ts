@@ -61,6 +61,31 @@ describe("Whisper tokenizer (decoding)", () => {
     expect(() => tokenizer.timestampSeconds(50257)).toThrow(RangeError);
   });
 
+  it("holds each text token's bytes apart, and none for other ids", async () => {
+    const added = await whisperJson<AddedTokens>("added_tokens.json");
+    // Id 2 is missing; "Ġ" is the stand-in for a space byte.
+    const small = new WhisperTokenizer({ "!": 0, Ġb: 1, cd: 3, "<|endoftext|>": 4 }, added);
+    const bytes = (id: number) => [...small.tokenBytes(id)];
+    expect([0, 1, 2, 3, 4, -1].map(bytes)).toEqual([[33], [32, 98], [], [99, 100], [], []]);
+    expect(small.decode([3, 1, 0])).toBe("cd b!");
+    // The real table: one byte per stand-in character, for every text token.
+    const vocab = await whisperJson<Vocab>("vocab.json");
+    let checked = 0;
+    for (const [token, id] of Object.entries(vocab)) {
+      if (!tokenizer.isText(id)) continue;
+      if (tokenizer.tokenBytes(id).length !== token.length) throw new Error(`token ${id}`);
+      checked += 1;
+    }
+    expect(checked).toBe(50257);
+    expect([0, 262, 50256].map((id) => [...tokenizer.tokenBytes(id)])).toEqual([
+      [33], // "!"
+      [32, 115], // "Ġs": " s"
+      [], // the pinned vocabulary's last text token is empty
+    ]);
+    expect(tokenizer.tokenBytes(50257).length).toBe(0);
+    expect(tokenizer.tokenBytes(50364).length).toBe(0);
+  });
+
   it("decodes ASCII and Latin text", () => {
     expect(tokenizer.decode([1667, 15487, 303, 25118])).toBe(" naïve café");
     expect(tokenizer.decode([38932])).toBe(" Привет");

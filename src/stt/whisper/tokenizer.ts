@@ -99,8 +99,13 @@ export class WhisperTokenizer {
   readonly languages: ReadonlyMap<string, number>;
   /** Vocabulary size of the decoder's logits: text tokens, special tokens and timestamps. */
   readonly vocabSize: number;
-  /** Bytes of each text token (ids below <|endoftext|>). */
-  readonly #bytes: Uint8Array[];
+  /**
+   * Bytes of every text token (ids below <|endoftext|>) end to end, token `id`'s at
+   * `#byteStart[id]` … `#byteStart[id + 1]`. One buffer, not a Uint8Array per token: 50 257 small
+   * typed arrays held 11 MB of the isolate's JS heap (measured in Node's V8), this holds ~0.5 MB.
+   */
+  readonly #tokenBytes: Uint8Array;
+  readonly #byteStart: Uint32Array;
   /** Names of special tokens by id. */
   readonly #specialNames = new Map<number, string>();
   readonly #languageById = new Map<number, string>();
@@ -128,10 +133,7 @@ export class WhisperTokenizer {
     };
     this.vocabSize = this.special.timestampEnd + 1;
 
-    this.#bytes = new Array<Uint8Array>(endOfText).fill(new Uint8Array(0));
-    for (const [token, id] of Object.entries(vocab)) {
-      if (id < endOfText) this.#bytes[id] = tokenToBytes(token, id);
-    }
+    [this.#tokenBytes, this.#byteStart] = packTokenBytes(vocab, endOfText);
     this.#specialNames.set(endOfText, "<|endoftext|>");
     for (const [name, id] of Object.entries(added)) this.#specialNames.set(id, name);
 
@@ -184,7 +186,8 @@ export class WhisperTokenizer {
 
   /** UTF-8 bytes of a text token (empty for special and timestamp tokens). */
   tokenBytes(id: number): Uint8Array {
-    return this.#bytes[id] ?? new Uint8Array(0);
+    if (!this.isText(id)) return new Uint8Array(0);
+    return this.#tokenBytes.subarray(this.#byteStart[id], this.#byteStart[id + 1]);
   }
 
   /**
@@ -258,14 +261,31 @@ export class WhisperTokenizer {
   }
 }
 
-function tokenToBytes(token: string, id: number): Uint8Array {
-  const bytes = new Uint8Array(token.length);
-  for (let i = 0; i < token.length; i++) {
-    const byte = UNICODE_TO_BYTE[token.charCodeAt(i)] ?? -1;
-    if (byte < 0) throw new Error(`vocab.json token ${id} has a character outside the byte map`);
-    bytes[i] = byte;
+/**
+ * The bytes of text tokens 0 … `count` − 1, end to end, and where each starts (`count` + 1
+ * offsets; a token vocab.json lacks has no bytes). A token's stand-in characters are one byte each.
+ */
+function packTokenBytes(vocab: Vocab, count: number): [Uint8Array, Uint32Array] {
+  const tokens = new Array<string>(count).fill("");
+  let total = 0;
+  for (const [token, id] of Object.entries(vocab)) {
+    if (id < 0 || id >= count) continue;
+    tokens[id] = token;
+    total += token.length;
   }
-  return bytes;
+  const bytes = new Uint8Array(total);
+  const start = new Uint32Array(count + 1);
+  let at = 0;
+  tokens.forEach((token, id) => {
+    start[id] = at;
+    for (let i = 0; i < token.length; i++) {
+      const byte = UNICODE_TO_BYTE[token.charCodeAt(i)] ?? -1;
+      if (byte < 0) throw new Error(`vocab.json token ${id} has a character outside the byte map`);
+      bytes[at++] = byte;
+    }
+  });
+  start[count] = at;
+  return [bytes, start];
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
