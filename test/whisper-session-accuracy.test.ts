@@ -42,18 +42,28 @@ type Setting = (typeof SETTINGS)[number];
  * 18 / 16 / 16; keeping a word the VAD heard said twice (repetition.ts `saidTwice`) to 18 / 15 / 15;
  * finals that continue the utterance before them (src/stt/whisper/continuation.ts) to 14 / 13 / 14;
  * a long utterance ended at its pause (src/session/early-finals.ts) to 14 / 12 / 13; no utterance
- * ending at a pause shorter than a phrase's (MIN_ENDPOINTING_MS, 256 ms) to 12 / 12 / 13.
+ * ending at a pause shorter than a phrase's (MIN_ENDPOINTING_MS, 256 ms) to 12 / 12 / 13; keeping
+ * a sure decode the repetition guard cut without temperature retries (retry-policy.ts
+ * SURE_AFTER_CUT_LOGPROB) to 13 / 13 / 14: JFK's "ask not" reads "is not" again (below), and with
+ * continuation off, the default, the errors stay 14 / 14 / 14 while the retries fall 10 → 4.
  */
-const MAX_ERRORS: Record<Setting, number> = { 10: 12, 300: 12, 500: 13 };
+const MAX_ERRORS: Record<Setting, number> = { 10: 13, 300: 13, 500: 14 };
 
 /**
  * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. Two clips
  * went up by one, with the beams and with continuation, while the totals fell; they are marked.
+ * JFK went up by one at every setting when sure guard-cut decodes stopped being retried: its first
+ * phrase is cut where Whisper starts reading it again, and was sampled again at 0.2 ("and so my
+ * fellow Americans", no comma); continuing that text, the next phrase read "ask not", continuing
+ * the greedy text ("And so my fellow Americans,") it reads "is not", as it does with continuation
+ * off before and after the change. The retry never changed a word of the phrase it redid.
  */
 const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
   10: {
     // wcpp_jfk: 2 → 0 when endpointing acted at 256 ms at least (session-config.ts
-    // MIN_ENDPOINTING_MS): "ask | not" is no longer cut in two at its 192-ms gap.
+    // MIN_ENDPOINTING_MS): "ask | not" is no longer cut in two at its 192-ms gap; 0 → 1 ("is
+    // not") when sure guard-cut decodes were no longer retried (see above).
+    wcpp_jfk: 1,
     // psx_librivox_0870: 2 → 0 with continuation ("in his power", was "and is power").
     psx_librivox_0880: 3,
     // 2 → 3 with continuation: "is to be able to suppose" (was "all-desposed").
@@ -70,7 +80,9 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     // psx_tidigits_2934z: 2 → 0 with beams: "29340." for "two nine three four zero".
   },
   300: {
-    // wcpp_jfk: 1 → 0 with continuation ("ask not", was "is not").
+    // wcpp_jfk: 1 → 0 with continuation ("ask not", was "is not"); 0 → 1 when sure guard-cut
+    // decodes were no longer retried (see above).
+    wcpp_jfk: 1,
     psx_librivox_0880: 3,
     psx_librivox_0890: 3,
     // 3 → 2 with continuation ("there under, in this regard").
@@ -84,7 +96,9 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     // psx_tidigits_2934z: 2 → 0 with beams.
   },
   500: {
-    // wcpp_jfk: 1 → 0 with continuation ("ask not", was "is not").
+    // wcpp_jfk: 1 → 0 with continuation ("ask not", was "is not"); 0 → 1 when sure guard-cut
+    // decodes were no longer retried (see above).
+    wcpp_jfk: 1,
     // 1 → 3 with early finals: "He was not, and he'll dispose young man."
     psx_librivox_0880: 3,
     psx_librivox_0890: 3,

@@ -41,6 +41,18 @@ export const BEAM_MAX_AUDIO_SECONDS = 5;
  * 19). Whisper's own retry line (FALLBACK_LOGPROB_THRESHOLD) is −1.
  */
 export const BEAM_BELOW_LOGPROB = -0.7;
+/**
+ * A decode the repetition guard cut (stop reason "repetition") is not retried when it is this sure
+ * (BEAM_BELOW_LOGPROB: the line below which a decode is unsure enough for beams) and its kept
+ * text does not compress like a loop: the guard already dropped the repeat, and what is left is
+ * Whisper having read the speech and then starting over ("If the reader will excuse me, If the
+ * reader will"). In the accuracy suite every such retry sampled the same words again (two
+ * clips: the same tokens at 0, 0.2 and 0.4) and cost a whole decode each (~100–150 ms on a short
+ * turn); an unsure cut one ("It had then leasert," at −0.90) is still retried, and that retry is
+ * where "leisure" came back.
+ */
+export const SURE_AFTER_CUT_LOGPROB = BEAM_BELOW_LOGPROB;
+
 /** A decode and its text's compression ratio: what the fallback judges. */
 export interface Attempt {
   result: DecodeResult;
@@ -49,7 +61,7 @@ export interface Attempt {
 
 /** Whisper's reasons to decode again at a higher temperature. */
 export function needsFallback({ result, ratio }: Attempt): boolean {
-  if (looped({ result, ratio })) return true;
+  if (looped({ result, ratio })) return !sureAfterCut({ result, ratio });
   // A window Whisper thinks is silence is left to the no-speech decision, not retried.
   if (result.noSpeechProbability > NO_SPEECH_THRESHOLD) return false;
   return result.avgLogprob < FALLBACK_LOGPROB_THRESHOLD;
@@ -61,5 +73,14 @@ export function looped({ result, ratio }: Attempt): boolean {
     result.stopReason === "repetition" ||
     result.stopReason === "max-tokens" ||
     ratio > COMPRESSION_RATIO_THRESHOLD
+  );
+}
+
+/** A guard-cut decode sure enough to keep without a retry (SURE_AFTER_CUT_LOGPROB says why). */
+function sureAfterCut({ result, ratio }: Attempt): boolean {
+  return (
+    result.stopReason === "repetition" &&
+    ratio <= COMPRESSION_RATIO_THRESHOLD &&
+    result.avgLogprob >= SURE_AFTER_CUT_LOGPROB
   );
 }
