@@ -14,9 +14,9 @@
  * Memory, measured in workerd (MB = 10^6 bytes): ORT's heap is 64 MB once both sessions exist
  * and grows to 92 MB over a 30-s window (it never shrinks); the JS heap beside it holds about
  * 8 MB after the bench's dev clips (the parsed vocabulary ~4.7 MB; the tokenizer keeps its token
- * bytes in one buffer: a Uint8Array per token had added 11 MB). While loading, the 41 MB of model bytes are garbage once
- * their session exists; local workerd collected them only after the loading request ended. The
- * isolate's budget is 128 MB in all, ORT's compiled code included.
+ * bytes in one buffer: a Uint8Array per token had added 11 MB). While loading, the 41 MB of
+ * model bytes are garbage once their session exists; local workerd collected them only after the
+ * loading request ended. The isolate's budget is 128 MB in all, ORT's compiled code included.
  */
 
 import { runExclusive } from "../runtime/inference-lock";
