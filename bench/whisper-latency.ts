@@ -243,11 +243,20 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
     samples.set(pcm16ToFloat(clip.pcm));
     return samples;
   });
-  const results: LatencyModeResult[] = [];
-  for (const mode of modesToRun()) {
-    const endpoints = await replayEndpoints(options.root, streams, mode.minSilenceMs);
-    const tallies = new Map(options.targets.map((t) => [t.name, newTally()]));
-    clips: for (const [i, clip] of options.clips.entries()) {
+  const modes = modesToRun();
+  const endpoints = new Map<LatencyMode, Endpoint[][]>();
+  for (const mode of modes) {
+    endpoints.set(mode, await replayEndpoints(options.root, streams, mode.minSilenceMs));
+  }
+  const tallies = new Map(
+    modes.map((mode) => [mode, new Map(options.targets.map((t) => [t.name, newTally()]))]),
+  );
+  // Clip by clip, every mode in turn (the modes' order rotating from clip to clip) and every
+  // target in turn (alternating): a slow spell of this shared machine falls on every mode and
+  // target alike, so the modes compare within the run as the targets do.
+  clips: for (const [i, clip] of options.clips.entries()) {
+    const rotated = [...modes.slice(i % modes.length), ...modes.slice(0, i % modes.length)];
+    for (const mode of rotated) {
       const order = i % 2 === 0 ? options.targets : [...options.targets].reverse();
       const ran = new Map<string, Tally>();
       for (const target of order) {
@@ -256,12 +265,13 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
           break clips;
         }
         const tally = newTally();
-        await measureClip(options, target, mode, clip, endpoints[i] ?? [], tally);
+        await measureClip(options, target, mode, clip, endpoints.get(mode)?.[i] ?? [], tally);
         ran.set(target.name, tally);
       }
       // A clip counts once every target has run it, so the comparison stays like for like.
+      const modeTallies = tallies.get(mode);
       for (const [name, tally] of ran) {
-        const total = tallies.get(name);
+        const total = modeTallies?.get(name);
         if (!total) continue;
         total.utterances.push(...tally.utterances);
         total.missing += tally.missing;
@@ -269,9 +279,10 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
         total.referenceWords += tally.referenceWords;
       }
     }
-    for (const target of options.targets) {
-      results.push(summary(mode, target, tallies.get(target.name) ?? newTally()));
-    }
   }
-  return results;
+  return modes.flatMap((mode) =>
+    options.targets.map((target) =>
+      summary(mode, target, tallies.get(mode)?.get(target.name) ?? newTally()),
+    ),
+  );
 }
