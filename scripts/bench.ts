@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { capacitySection } from "../bench/capacity.ts";
 import { handoffSection } from "../bench/handoff.ts";
 import { longSessionSection } from "../bench/long-session.ts";
 import { opusSection } from "../bench/opus.ts";
@@ -49,7 +50,10 @@ import { whisperSection } from "../bench/whisper.ts";
  *   (EARSHOT_BENCH_BASE, default HEAD) and the one built from the working tree, for a change
  *   that has no var (the base's models are prepared in its own worktree first: 2 minutes more);
  * - long-session, only when named: one session through an hour of audio at 2× (30 minutes) with
- *   the isolate's memory read before, during and after (bench/long-session.ts).
+ *   the isolate's memory read before, during and after (bench/long-session.ts);
+ * - capacity, only when named: real-time sessions with interims at 6, 8, 10 and 12 at once
+ *   (~45 s a level) after one reference run of each program at 8× (~1 minute), plus the service's
+ *   start: ~5 minutes, hence 600 s (bench/capacity.ts).
  * The default run (vad, whisper, handoff, opus) takes ~12 minutes.
  */
 const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[] = [
@@ -63,6 +67,7 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
   { section: continuationSection, budgetMs: 1_200_000, onlyWhenNamed: true },
   { section: revisionSection, budgetMs: 1_320_000, onlyWhenNamed: true },
   { section: longSessionSection, budgetMs: 2_400_000, onlyWhenNamed: true },
+  { section: capacitySection, budgetMs: 600_000, onlyWhenNamed: true },
 ];
 
 /**
