@@ -4,6 +4,7 @@ import {
   BYTES_PER_SECOND,
   buildPrograms,
   type Clip,
+  clientPauseMs,
   ProgramAudio,
   UNIT_BYTES,
 } from "../scripts/soak/programs.ts";
@@ -257,5 +258,25 @@ describe("SoloGate", () => {
     gate.observe({ type: "SpeechStarted", timestamp: 12.5 });
     expect(gate.processed(30, 120_000)).toBe(12.5); // pending: the clock means nothing
     expect(gate.pace(23, 120_000)).toBe(1);
+  });
+});
+
+describe("clientPauseMs", () => {
+  // A pause of 5.2 s before byte 52.6 s, as seed 1's s03 had at 8 sessions.
+  const pauses = [{ atByte: 52.6 * BYTES_PER_SECOND, ms: 5_200 }];
+
+  it("counts a pause of the program's between a final's last byte and its endpoint's decision", () => {
+    const lastByte = 52.352 * BYTES_PER_SECOND;
+    expect(clientPauseMs({ pauses, query: {} }, lastByte)).toBe(5_200); // default 500 ms
+    expect(clientPauseMs({ pauses, query: { endpointing: "300" } }, lastByte)).toBe(5_200);
+  });
+
+  it("does not count a pause before the final's end, or after its decision", () => {
+    expect(clientPauseMs({ pauses, query: {} }, 52.7 * BYTES_PER_SECOND)).toBe(0);
+    expect(clientPauseMs({ pauses, query: { endpointing: "300" } }, 52.2 * BYTES_PER_SECOND)).toBe(
+      0,
+    );
+    expect(clientPauseMs({ pauses, query: {} }, 52.0 * BYTES_PER_SECOND)).toBe(0);
+    expect(clientPauseMs({ pauses: [], query: {} }, 52.352 * BYTES_PER_SECOND)).toBe(0);
   });
 });

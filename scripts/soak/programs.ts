@@ -195,7 +195,7 @@ function sequence(clips: Clip[], seconds: number, random: () => number): Segment
 }
 
 /** The server's default endpointing (DEFAULT_ENDPOINTING_MS in src/protocol/option-schema.ts). */
-const DEFAULT_ENDPOINTING_MS = 500;
+export const DEFAULT_ENDPOINTING_MS = 500;
 /**
  * After the endpoint, the drop comes 160 ms later: 5 VAD frames for the VAD's own notion of where
  * speech ended, yet before the next clip.
@@ -302,4 +302,19 @@ export function describeProgram(program: Program): string {
     ),
   ].join(", ");
   return `${program.id} acct${program.account} ${program.behaviour} ${program.pace}× ${seconds}s audio, ${(program.frameBytes / UNIT_BYTES) * 20}ms frames, ${program.auth}${options ? `, ${options}` : ""}${extras ? `, ${extras}` : ""}`;
+}
+
+/**
+ * The program's pauses (ms) that fall between a speech final's last byte and the end of the
+ * silence its endpoint needed: the server could not decide before that audio came, so the wait
+ * was the client's. (A program pausing right after a sentence made a 5.7-s "late final" of a
+ * 5.2-s pause.) Drops are not counted: a mid-utterance drop falls inside the span, and an
+ * after-endpoint drop after the decision.
+ */
+export function clientPauseMs(program: Pick<Program, "pauses" | "query">, lastByte: number) {
+  const endpointingMs = Number(program.query.endpointing ?? DEFAULT_ENDPOINTING_MS);
+  const decidedByte = lastByte + (endpointingMs / 1000) * BYTES_PER_SECOND;
+  return program.pauses
+    .filter((pause) => pause.atByte > lastByte && pause.atByte <= decidedByte)
+    .reduce((total, pause) => total + pause.ms, 0);
 }

@@ -19,7 +19,14 @@
 import type { ResumePlan } from "../../public/resume-state.js";
 import { HandshakeRefused, type Refusal, ResumableClient } from "../lib/resumable-client.ts";
 import type { WsClosed } from "../lib/ws-client.ts";
-import { BYTES_PER_SECOND, type Clip, type Program, ProgramAudio, UNIT_BYTES } from "./programs.ts";
+import {
+  BYTES_PER_SECOND,
+  type Clip,
+  clientPauseMs,
+  type Program,
+  ProgramAudio,
+  UNIT_BYTES,
+} from "./programs.ts";
 import { SoloGate } from "./solo-gate.ts";
 
 /** A handshake through wrangler's proxy takes milliseconds; 30 s means the service is stuck. */
@@ -40,7 +47,11 @@ export interface FinalRecord {
   transcript: string;
   speechFinal: boolean;
   fromFinalize: boolean;
-  /** Milliseconds from the span's last byte sent to arrival; null for replays and empty spans. */
+  /**
+   * Milliseconds from the span's last byte sent to arrival, less any pause of the program's own
+   * between that byte and the endpoint's decision (`clientPauseMs`); null for replays and empty
+   * spans.
+   */
   latencyMs: number | null;
   replay: boolean;
 }
@@ -166,7 +177,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
             if (typeof name === "string") record.model = name;
           }
           if (message.type !== "Results" || message.is_final !== true) return;
-          record.finals.push(finalOf(message, replay, arrival, sentAt));
+          record.finals.push(finalOf(message, replay, arrival, sentAt, program));
         },
         onAudioSent: (offset, length) => {
           const now = performance.now();
@@ -302,24 +313,27 @@ function finalOf(
   replay: boolean,
   arrivalMs: number,
   sentAt: Float64Array,
+  program: Program,
 ): FinalRecord {
   const channel = message.channel as { alternatives?: { transcript?: unknown }[] } | undefined;
   const transcript = channel?.alternatives?.[0]?.transcript;
   const start = Number(message.start);
   const duration = Number(message.duration);
+  const speechFinal = message.speech_final === true;
   let latencyMs: number | null = null;
   if (!replay && duration > 0) {
     // The span's last byte, in 20-ms units of the stream.
     const lastByte = Math.round((start + duration) * BYTES_PER_SECOND) - 1;
     const sent =
       sentAt[Math.min(sentAt.length - 1, Math.max(0, Math.floor(lastByte / UNIT_BYTES)))];
-    if (sent !== undefined && sent > 0) latencyMs = arrivalMs - sent;
+    const paused = speechFinal ? clientPauseMs(program, lastByte) : 0;
+    if (sent !== undefined && sent > 0) latencyMs = arrivalMs - sent - paused;
   }
   return {
     start,
     duration,
     transcript: typeof transcript === "string" ? transcript : "",
-    speechFinal: message.speech_final === true,
+    speechFinal,
     fromFinalize: message.from_finalize === true,
     latencyMs,
     replay,
