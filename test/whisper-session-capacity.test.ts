@@ -1,8 +1,8 @@
 /**
  * The isolate at its Whisper cap with the real models (this file runs in the "whisper" project of
  * vitest.config.ts): MAX_WHISPER_SESSIONS_PER_ISOLATE sessions at once, each streaming its own dev
- * clip at real-time pace with interim results on, so the VAD, the interims and the finals of six
- * sessions contend for the isolate's one thread. Each must get exactly the finals its clip gets
+ * clip at real-time pace with interim results on, so the VAD, the interims and the finals of all
+ * of them contend for the isolate's one thread. Each must get exactly the finals its clip gets
  * alone; one session more is refused with 503 while they run; ORT's heap stays under its ceiling.
  * (session-capacity.test.ts tests the cap's mechanics with the fake transcriber; this one tests
  * that the cap is a capacity the real model holds.)
@@ -17,7 +17,7 @@ import { seedModels } from "./helpers/models";
 import { concat } from "./helpers/typed-arrays";
 
 const Q = "?encoding=linear16&sample_rate=16000&interim_results=true";
-/** Six dev clips of 2–8 s with different words: ~8 s of streaming at real time. */
+/** Eight dev clips of 2–8 s with different words: ~8 s of streaming at real time. */
 const CLIPS = [
   "sb_spk1_snt1.wav",
   "sb_spk1_snt3.wav",
@@ -25,6 +25,8 @@ const CLIPS = [
   "ds_ldc93s1.wav",
   "sb_lj050_0131.wav",
   "psx_goforward.wav",
+  "psx_librivox_0880.wav",
+  "fw_stereo_left.wav",
 ];
 /** 1.2 s of silence after each clip: the 500-ms endpoint after its last word. */
 const TRAILING_SILENCE = new Uint8Array(1.2 * 32_000);
