@@ -32,6 +32,48 @@ function gatherRows(tensor: Tensor, rows: readonly number[]): Tensor {
   return new Tensor("float32", out, [rows.length, ...tensor.dims.slice(1)]);
 }
 
+/**
+ * The `count` best token ids by biased logit (the logit, plus `bonus` for the ids in `boosted`),
+ * best first, the lower id first among equal values; never an id whose logit is −∞. One pass
+ * with the values inline: it runs over the whole vocabulary for every beam at every step, and a
+ * per-id closure and Set lookup cost ~1 ms a beam (Node, 51 865 logits).
+ */
+export function topBiased(
+  logits: Float32Array,
+  count: number,
+  bonus: number,
+  boosted?: ReadonlySet<number>,
+): number[] {
+  const ids: number[] = [];
+  const values: number[] = [];
+  // Ascending, ended by +∞ so the scan never reads past the end (slow in V8).
+  const favouredIds = [...(boosted ?? [])].filter((id) => id >= 0).sort((a, b) => a - b);
+  favouredIds.push(Number.POSITIVE_INFINITY);
+  let k = 0;
+  let nextFavoured = favouredIds[0] as number;
+  /** The count-th best value once `count` are held: nothing at or below it gets in. */
+  let threshold = Number.NEGATIVE_INFINITY;
+  for (let id = 0; id < logits.length; id++) {
+    let value = logits[id] as number;
+    if (id === nextFavoured) {
+      value += bonus;
+      k += 1;
+      nextFavoured = favouredIds[k] as number;
+    }
+    if (value <= threshold) continue;
+    let at = ids.length;
+    while (at > 0 && (values[at - 1] as number) < value) at--;
+    ids.splice(at, 0, id);
+    values.splice(at, 0, value);
+    if (ids.length > count) {
+      ids.pop();
+      values.pop();
+    }
+    if (ids.length === count) threshold = values[count - 1] as number;
+  }
+  return ids;
+}
+
 interface Beam {
   sampled: number[];
   picks: SampledToken[];
@@ -106,17 +148,7 @@ export async function beamSearch(
       const boosted = options.bias ? favoured(beam.sampled, options.bias) : undefined;
       const biased = (id: number) => (logits[id] as number) + (boosted?.has(id) ? bonus : 0);
       // The width + 1 best by biased logit: enough to refill every beam if one of them ends.
-      const top: number[] = [];
-      for (let id = 0; id < logits.length; id++) {
-        const value = biased(id);
-        if (value === Number.NEGATIVE_INFINITY) continue;
-        if (top.length > width && value <= biased(top[width] as number)) continue;
-        let at = Math.min(top.length, width);
-        while (at > 0 && biased(top[at - 1] as number) < value) at--;
-        top.splice(at, 0, id);
-        if (top.length > width + 1) top.pop();
-      }
-      for (const id of top) {
+      for (const id of topBiased(logits, width + 1, bonus, boosted)) {
         candidates.push({
           parent: b,
           id,
