@@ -39,7 +39,7 @@ import {
   transcriptOf,
 } from "./whisper-session.ts";
 
-/** The levels measured by default: today's cap (6), then up to the goal (12). */
+/** The levels measured by default: the cap before (6), the cap (8), then up to the goal (12). */
 export const CAPACITY_LEVELS: readonly number[] = [6, 8, 10, 12];
 /** Each session streams about this much audio: several utterances each, ~40 s with the gaps. */
 const PROGRAM_SECONDS = 30;
