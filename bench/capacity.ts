@@ -27,7 +27,7 @@
  */
 import type { HeapUsage } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
-import { loadClips, SAMPLE_RATE } from "./clips.ts";
+import { loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
 import { readThroughInspector } from "./memory.ts";
 import { type BenchContext, fmt, MiB, type Section, stats, sum } from "./report.ts";
 import { startWarmService } from "./whisper-service.ts";
@@ -39,7 +39,7 @@ import {
   transcriptOf,
 } from "./whisper-session.ts";
 
-/** The levels measured by default: the cap before (6), the cap (8), then up to the issue's goal (12). */
+/** The levels measured by default: the cap before (6), the cap (8), up to the issue's goal (12). */
 export const CAPACITY_LEVELS: readonly number[] = [6, 8, 10, 12];
 /** Each session streams about this much audio: several utterances each, ~40 s with the gaps. */
 const PROGRAM_SECONDS = 30;
@@ -61,7 +61,6 @@ const QUERY = { interim_results: "true", endpointing: "300" };
 const MEMORY_READ_AT = 0.6;
 
 interface Program {
-  clips: string[];
   pcm: Uint8Array;
 }
 
@@ -80,13 +79,11 @@ function programs(clips: readonly { id: string; pcm: Uint8Array }[], count: numb
   const gap = new Uint8Array(((UTTERANCE_GAP_MS / 1000) * SAMPLE_RATE * 2) & ~1);
   return Array.from({ length: count }, (_, i) => {
     const parts: Uint8Array[] = [];
-    const ids: string[] = [];
     let bytes = 0;
     for (let k = 0; bytes < PROGRAM_SECONDS * SAMPLE_RATE * 2; k++) {
       const clip = clips[(i + k) % clips.length];
       if (clip === undefined) throw new Error("no speech clips");
       parts.push(clip.pcm, gap);
-      ids.push(clip.id);
       bytes += clip.pcm.byteLength + gap.byteLength;
     }
     const pcm = new Uint8Array(bytes);
@@ -95,7 +92,7 @@ function programs(clips: readonly { id: string; pcm: Uint8Array }[], count: numb
       pcm.set(part, offset);
       offset += part.byteLength;
     }
-    return { clips: ids, pcm };
+    return { pcm };
   });
 }
 
@@ -207,6 +204,12 @@ async function runLevel(
   };
 }
 
+/** The largest level that was sustained, or null when none was. */
+function mostSustained(results: readonly LevelResult[]): number | null {
+  const sustained = results.filter((r) => r.sustained).map((r) => r.sessions);
+  return sustained.length > 0 ? Math.max(...sustained) : null;
+}
+
 export const capacitySection: Section = {
   name: "capacity",
   title: "Real-time Whisper sessions with interims one isolate sustains (endpointing=300)",
@@ -239,9 +242,12 @@ export const capacitySection: Section = {
         });
         references.push(transcriptOf(run));
       }
+      // A level lasts its longest program, its last start, and the trailing silence a session
+      // sends until its last final (at most 8 s: bench/whisper-session.ts).
+      const longest = Math.max(...programList.map((p) => pcmSeconds(p.pcm)));
+      const levelSeconds = (n: number) => longest + (n * STAGGER_MS) / 1000 + 8;
       for (const n of steps) {
-        const seconds = PROGRAM_SECONDS + (UTTERANCE_GAP_MS / 1000) * 8 + (n * STAGGER_MS) / 1000;
-        if (Date.now() + (seconds + 10) * 1000 > context.deadline) {
+        if (Date.now() + levelSeconds(n) * 1000 > context.deadline) {
           skipped.push(n);
           continue;
         }
@@ -254,9 +260,8 @@ export const capacitySection: Section = {
             `mismatched, ${result.failures.length} failed: ${result.sustained ? "sustained" : "NOT sustained"}`,
         );
       }
-      const best = Math.max(0, ...results.filter((r) => r.sustained).map((r) => r.sessions));
-      const seconds = PROGRAM_SECONDS + (UTTERANCE_GAP_MS / 1000) * 8;
-      if (best > 0 && Date.now() + (seconds + 20) * 1000 <= context.deadline) {
+      const best = mostSustained(results);
+      if (best !== null && Date.now() + levelSeconds(best) * 1000 <= context.deadline) {
         memory = await memoryPass(worker, programList.slice(0, best), log);
         const live = memory.value;
         if (live) {
@@ -269,14 +274,13 @@ export const capacitySection: Section = {
     } finally {
       await worker.stop();
     }
-    const sustained = results.filter((r) => r.sustained).map((r) => r.sessions);
     return {
       json: {
         levels: results,
         skipped,
         memory_at_most_sustained: memory?.value ?? null,
         memory_error: memory?.error ?? null,
-        most_sustained: sustained.length > 0 ? Math.max(...sustained) : null,
+        most_sustained: mostSustained(results),
         sustained_p95_ms: SUSTAINED_P95_MS,
         program_seconds: PROGRAM_SECONDS,
         stagger_ms: STAGGER_MS,

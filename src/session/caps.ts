@@ -106,10 +106,11 @@ export const ACK_EVERY_AUDIO_SECONDS = 1;
  * 10 1975, 1579, 1379; 12 2371 ms — sustained (every final equal to the session's alone, p95
  * ≤ 1.5 s) at 8 in every run, at 10 in one of three. Past it the isolate degrades without
  * failing (at 12: no session lost, no final changed, the p95 2.4 s), but every session of the
- * isolate waits longer, so at the cap: 503 at the handshake with Retry-After (PROTOCOL.md: "503 when the service itself
- * is full"); sessions already running are untouched. (Until 2026-12-04 the cap was 6, from a soak
- * before finals got cheaper in which 9 sessions fell 20 s behind.) Memory with 10 sessions live:
- * JS heap in use 19.5 MiB (garbage included) + ORT's heap 85.9 MiB = 105.3 MiB, under 128 MB.
+ * isolate waits longer, so at the cap: 503 at the handshake with Retry-After (PROTOCOL.md: "503
+ * when the service itself is full"); sessions already running are untouched. (Until 2026-12-04
+ * the cap was 6, from a soak before finals got cheaper in which 9 sessions fell 20 s behind.)
+ * Memory with 10 sessions live: JS heap in use 19.5 MiB (garbage included) + ORT's heap
+ * 85.9 MiB = 105.3 MiB, under 128 MB.
  * The soak at 8 (`npm run soak -- --launch whisper --sessions 8 --seconds 90`, sessions at 1.5×,
  * with pauses and with drops among them) passes: p95 1.2 s, no final later than 1.9 s.
  * `EARSHOT_MAX_SESSIONS_PER_ISOLATE` overrides it (any transcriber; the fake and "none"
