@@ -48,11 +48,12 @@ function run(options: Partial<VadOptions>, sequence: string): Logged[] {
 
 const frames = (n: number): number => n * VAD_FRAME_MS;
 
-/** minSpeech 3 frames, minSilence 4 frames (so misfire after 3 silent frames), no utterance-end. */
+/** minSpeech 3 frames, misfire after 3 silent frames, minSilence 4 frames, no utterance-end. */
 const BASE: VadOptions = {
   positiveThreshold: 0.5,
   negativeThreshold: 0.35,
   minSpeechMs: frames(3),
+  misfireMs: frames(3),
   minSilenceMs: frames(4),
   speechPadMs: frames(2),
   utteranceEndMs: null,
@@ -99,10 +100,22 @@ const CASES: Case[] = [
     expected: [start(4, 0, 4)],
   },
   {
-    name: "misfire run is minSpeech whatever the endpointing: a short endpoint keeps short words",
-    options: { minSpeechMs: frames(6), minSilenceMs: frames(2) },
+    name: "the misfire run is its own whatever the endpointing: a short endpoint keeps short words",
+    options: { minSpeechMs: frames(6), misfireMs: frames(6), minSilenceMs: frames(2) },
     sequence: "SSSS..SSSSSS",
     expected: [start(7, 0, 7)],
+  },
+  {
+    name: "the misfire run is its own whatever minSpeech: a phrase said in bursts is confirmed",
+    options: { minSpeechMs: frames(4), misfireMs: frames(6) },
+    sequence: "SS....SS",
+    expected: [start(7, 0, 7)],
+  },
+  {
+    name: "a pause as long as the misfire run drops the tentative start",
+    options: { minSpeechMs: frames(4), misfireMs: frames(6) },
+    sequence: "SS......SS",
+    expected: [],
   },
   {
     name: "with endpointing off a lone click followed by a pause is still a misfire",
@@ -291,7 +304,7 @@ describe("VadMachine rules", () => {
     expect(() => msToFrames(Number.NaN)).toThrow(RangeError);
     const machine = new VadMachine({ ...DEFAULT_VAD_OPTIONS, utteranceEndMs: 1000 });
     expect(machine.padFrames).toBe(10);
-    expect(machine.minSpeechFrames).toBe(13);
+    expect(machine.minSpeechFrames).toBe(8);
     expect(machine.minSilenceFrames).toBe(16);
     expect(machine.misfireFrames).toBe(13);
     expect(machine.utteranceEndFrames).toBe(32);
@@ -364,8 +377,68 @@ async function detect(file: string, options: VadOptions) {
   return { utterances, probabilities, samples, padFrames: machine.padFrames };
 }
 
+/**
+ * The no-speech clip Silero scores as speech: music whose 15 speech frames in 32 open an utterance
+ * at most stream offsets at any minSpeech Earshot has used (at 400 ms, 7 of 8 offsets; at 250, 8
+ * of 8). The VAD only proposes; Whisper's evidence drops it (speech-evidence.ts), and a session
+ * streaming it sends no words (test/whisper-session-accuracy.test.ts). The noise and silence
+ * clips open nothing.
+ */
+const VAD_HEARS_SPEECH_IN = new Set(["ns_librosa_vibeace_10_25s.wav"]);
+
+/**
+ * Silero's probabilities for JFK's "ask not" as the browser demo sent it (Chromium's fake
+ * microphone and the page's resampler), from 3.28 s, read off the real model with the stream
+ * starting 24 ms and 14 ms into the recording (docs/accuracy.md, "Quiet short phrases").
+ */
+const ASK_NOT_IN_THE_BROWSER = {
+  /** Under 400 ms of minimum speech the 13th speech frame fell 27 frames after its oldest. */
+  at24ms: [
+    0.073, 0.525, 0.684, 0.603, 0.513, 0.559, 0.453, 0.305, 0.276, 0.285, 0.671, 0.744, 0.56, 0.457,
+    0.292, 0.239, 0.07, 0.135, 0.1, 0.041, 0.022, 0.022, 0.102, 0.299, 0.865, 0.882, 0.84, 0.755,
+    0.739, 0.758, 0.658, 0.517, 0.34, 0.165, 0.063, 0.03, 0.016, 0.009,
+  ],
+  /** 7 speech frames before a pause of 8 frames below 0.35, then the last burst. */
+  at14ms: [
+    0.467, 0.664, 0.612, 0.587, 0.526, 0.499, 0.361, 0.293, 0.3, 0.432, 0.898, 0.855, 0.876, 0.498,
+    0.279, 0.237, 0.176, 0.11, 0.021, 0.011, 0.01, 0.076, 0.333, 0.795, 0.952, 0.933, 0.94, 0.892,
+    0.897, 0.911, 0.854, 0.882, 0.742, 0.521, 0.168, 0.06, 0.021, 0.006,
+  ],
+};
+
+describe('a quiet phrase said in bursts (JFK\'s "ask not" through the browser)', () => {
+  const LEAD = 12;
+  /** The utterances found, as [start, end) frames counted from the phrase's first frame. */
+  const utterances = (probabilities: number[], options: VadOptions) => {
+    const machine = new VadMachine(options);
+    const found: [number, number][] = [];
+    for (const p of [...new Array(LEAD).fill(0), ...probabilities, ...new Array(20).fill(0)]) {
+      for (const e of machine.push(p)) {
+        if (e.type === "speech-end") found.push([e.startFrame - LEAD, e.endFrame - LEAD]);
+      }
+    }
+    return found;
+  };
+
+  it("is one utterance from its first speech frame at the defaults, at either offset", () => {
+    expect(utterances(ASK_NOT_IN_THE_BROWSER.at24ms, DEFAULT_VAD_OPTIONS)).toEqual([[1, 32]]);
+    expect(utterances(ASK_NOT_IN_THE_BROWSER.at14ms, DEFAULT_VAD_OPTIONS)).toEqual([[1, 34]]);
+  });
+
+  it("was lost with 400 ms of minimum speech (the regression this guards)", () => {
+    expect(
+      utterances(ASK_NOT_IN_THE_BROWSER.at24ms, { ...DEFAULT_VAD_OPTIONS, minSpeechMs: 400 }),
+    ).toEqual([]);
+  });
+
+  it("loses its first words when the misfire gap is no longer than its pause", () => {
+    const tied = { ...DEFAULT_VAD_OPTIONS, misfireMs: DEFAULT_VAD_OPTIONS.minSpeechMs };
+    expect(utterances(ASK_NOT_IN_THE_BROWSER.at14ms, tied)).toEqual([[23, 34]]);
+  });
+});
+
 describe("VadMachine on Silero over the dev clips", () => {
-  it("finds utterances in every speech clip, inside its audio, and none in non-speech", async () => {
+  it("finds utterances in every speech clip, inside its audio, and none in noise or silence", async () => {
     const clips = await manifest();
     expect(clips.length).toBe(16);
     expect(clips.filter((c) => c.category === "nonspeech").length).toBe(4);
@@ -381,7 +454,7 @@ describe("VadMachine on Silero over the dev clips", () => {
     console.info(`VAD over the dev clips (frames of 32 ms):\n${report.join("\n")}`);
     for (const { clip, utterances, samples, probabilities } of results) {
       if (clip.category === "nonspeech") {
-        expect(utterances, clip.file).toEqual([]);
+        if (!VAD_HEARS_SPEECH_IN.has(clip.file)) expect(utterances, clip.file).toEqual([]);
         continue;
       }
       expect(clip.category).toBe("speech");

@@ -304,6 +304,10 @@ describe("Whisper transcript assembly", () => {
     expect(drop(0.17, -1.81, 0.87).noSpeech).toBe(false);
     // Music that got past the VAD: neither is sure.
     expect(drop(0.17, -2.66, 0.65)).toEqual({ noSpeech: true, rule: "low-logprob" });
+    // Music whose decode ("the") Whisper scored below NO_SPEECH_CONFIDENT: words this unsure
+    // do not make it sure (WHISPER_SURE_LOGPROB_FLOOR −2.0); just above the floor they would.
+    expect(drop(0.099, -2.72, 0.5)).toEqual({ noSpeech: true, rule: "low-logprob" });
+    expect(drop(0.099, -1.95, 0.5)).toEqual({ noSpeech: false, rule: null });
     // Whisper's own rule holds whatever the VAD says.
     expect(drop(0.9, -1.1, 0.95)).toEqual({ noSpeech: true, rule: "whisper" });
     // Offline (no VAD): Whisper's side alone.

@@ -187,8 +187,13 @@ async function phrasesWithPauses(id: string, seed: number) {
 256-ms endpointing floor (alone: 26, unchanged). Far from the short turns'
  * 0.10: words cut out of fluent speech lose their transitions ("to consider" → "too consider"),
  * and Whisper tiny invents words around 1-word fragments ("It had", "The fourth"). A ratchet.
+ * 10: 18 → 19 and 300: 19 → 20 when the VAD's minSpeech went 400 → 250 ms (vad-machine.ts), so
+ * that short and quiet phrases reach Whisper: a 1-word fragment then becomes an utterance of its
+ * own instead of joining the next phrase across the pause, and Whisper tiny, without context,
+ * hears "ill" as "it." (0890: "to be the oldest post" → "to be it. All the sposed"); 0870's
+ * deleted word came back at 10 and 300. The dev and short clips' errors did not move.
  */
-const PHRASE_ERRORS: Record<Setting, number> = { 10: 18, 300: 19, 500: 19 };
+const PHRASE_ERRORS: Record<Setting, number> = { 10: 19, 300: 20, 500: 19 };
 
 describe("accuracy through the session", () => {
   for (const setting of SETTINGS) {

@@ -92,11 +92,12 @@ export class SpeechPipeline {
     this.#early = new EarlyFinals(transcriber, options);
     this.#vad = new VadMachine(options);
     // The pre-roll reaches padFrames before the first speech frame, and a start is confirmed
-    // after minSpeechFrames speech frames — usually consecutive, but frames between the two
-    // thresholds can stretch a tentative start. Four times the minimum covers that: 10 + 4 × 13 + 1
-    // = 63 frames ≈ 2 s at the defaults, 2 KiB a frame. A start that hovers between the thresholds
-    // for longer than that loses its earliest frames (those more than 2 s before confirmation).
-    this.#recentLimit = this.#vad.padFrames + 4 * this.#vad.minSpeechFrames + 1;
+    // after minSpeechFrames speech frames — usually within a few frames, but pauses shorter than
+    // the misfire gap and frames between the two thresholds can stretch a tentative start. Four
+    // misfire gaps cover that: 10 + 4 × 13 + 1 = 63 frames ≈ 2 s at the defaults, 2 KiB a frame.
+    // A start stretched longer than that loses its earliest frames (those more than 2 s before
+    // confirmation).
+    this.#recentLimit = this.#vad.padFrames + 4 * this.#vad.misfireFrames + 1;
   }
 
   /** 16 kHz samples received so far that went through the VAD. */

@@ -12,18 +12,19 @@
  * - Idle: a speech frame opens a tentative utterance starting at f.
  * - Tentative: it is confirmed by the frame that brings its count of speech frames to
  *   minSpeechFrames within the last confirmFrames = 2 × minSpeechFrames frames (speech must make
- *   up at least half of the stretch that confirms it): `speech-start` {startFrame: its first
- *   speech frame, confirmedAtFrame: f}. Speech holds its probability; music that Silero takes
- *   for speech flickers: the instrumental no-speech clip's 15 speech frames are spread over 32
- *   (two bursts 0.5 s apart), and with a plain count they opened an utterance once Silero's state
- *   was primed with silence (silero.ts). Every speech clip's utterances are confirmed the same.
+ *   up at least half of the stretch that confirms it, so scattered frames of noise do not add
+ *   up): `speech-start` {startFrame: its first speech frame, confirmedAtFrame: f}. The VAD only
+ *   proposes: whether an utterance held words is decided with Whisper's evidence
+ *   (speech-evidence.ts), because Silero scores some music as high as quiet speech.
  *   Silence frames count in a run that a speech frame resets; when the run reaches
- *   misfireFrames = minSpeechFrames first, the start was a misfire and is dropped without any
+ *   misfireFrames (misfireMs) first, the start was a misfire and is dropped without any
  *   event. Bounding the gap keeps a lone click followed by a long pause from becoming the start
  *   of the next utterance (whose `SpeechStarted` timestamp would then be the click's). The bound
- *   does not shrink with minSilenceFrames: endpointing says when a confirmed utterance ends, not
- *   whether a start is real. (It used to be min(minSpeech, minSilence): at endpointing=10 a start
- *   died at its first silence frame, so a short word followed by a 32-ms dip never reached
+ *   is its own, not minSpeech's and not minSilence's: a short phrase said in bursts ("ask" … "not"
+ *   through the browser: 5 speech frames, 3, a 10-frame pause, then 8) must survive its pauses
+ *   to be confirmed, whatever minSpeech is, and endpointing says when a confirmed utterance
+ *   ends, not whether a start is real. (It was min(minSpeech, minSilence): at endpointing=10 a
+ *   start died at its first silence frame, so a short word followed by a 32-ms dip never reached
  *   Whisper: "ask not" of the JFK clip, the second "five" of "five five".)
  * - Speaking (confirmed): speech frames reset the silence run; when it reaches minSilenceFrames,
  *   `speech-end` {endFrame: the frame after the last speech frame (exclusive), forced: false},
@@ -74,6 +75,8 @@ export interface VadOptions {
   negativeThreshold: number;
   /** Speech shorter than this is a misfire (no events at all). */
   minSpeechMs: number;
+  /** Silence that drops a tentative (not yet confirmed) start as a misfire. */
+  misfireMs: number;
   /** Silence that ends an utterance (the protocol's `endpointing`); false: only forceEnd. */
   minSilenceMs: number | false;
   /** Audio kept before the first speech frame (callers apply it, see `padFrames`). */
@@ -86,16 +89,22 @@ export interface VadOptions {
  * Defaults for Silero v5:
  * - thresholds 0.5 / 0.35: Silero's own `threshold` default and its `neg_threshold`
  *   (threshold − 0.15) in `get_speech_timestamps`.
- * - minSpeechMs 400 (13 frames = 416 ms), as ricky0123/vad ships. Silero's offline default of
- *   250 ms is too little for a live stream with music in it: on the dev set, the instrumental
- *   ns_librosa_vibeace_10_25s.wav holds a 10-frame (320 ms) run of frames ≥ 0.5 (p up to 0.90)
- *   and the ns_leopard_empty.wav noise one of 4 frames, while every speech clip's first
- *   utterance has at least 52 speech frames. (With Silero's state primed with silence, as the
- *   session runs it, the instrumental holds 15 speech frames in 32, which the density rule of
- *   confirmFrames keeps out. Lowering this to 250 ms let music through as words and did not
- *   lower the accuracy suite's errors.) The cost: an isolated word whose speech frames
- *   total less than 416 ms (a clipped "no") is dropped; within a phrase, short words are
- *   gathered because a tentative start survives gaps of up to 13 frames.
+ * - minSpeechMs 250 (8 frames = 256 ms): Silero's own `min_speech_duration_ms`, so that a short
+ *   answer said alone reaches Whisper. A quiet phrase holds fewer speech frames than its length
+ *   suggests: JFK's "ask not" through the browser demo (Chromium's fake microphone and
+ *   the page's resampler) holds 8 speech frames in its first 12, and at 400 ms (13 frames, as
+ *   ricky0123/vad ships, Earshot's default until 2026-12) the start was confirmed at 15 of 16
+ *   stream offsets: the demo lost the phrase about one run in sixteen. The VAD does not tell
+ *   such speech from music: at 400 ms the instrumental ns_librosa_vibeace_10_25s.wav already
+ *   opened an utterance at 7 of 8 stream offsets (at 250, 8 of 8), with 15 speech frames in 32
+ *   once Silero's state is primed with silence. Whisper and the VAD together decide whether an
+ *   utterance held words (speech-evidence.ts `noSpeechVerdict`; the no-speech clips give no
+ *   words through a session, test/whisper-session-accuracy.test.ts). On every other dev, short
+ *   and no-speech clip, 250 and 400 find the same utterances at the stream offsets tried (0, 8, 16
+ *   and 24 ms; the no-speech clips every 4 ms); 200 opens ns_leopard_empty.wav's noise.
+ * - misfireMs 400 (13 frames = 416 ms): longer than the pauses inside a short phrase (JFK's
+ *   "ask | not" through the browser: up to 10 frames below 0.35), short enough that a click
+ *   followed by a pause does not become the next utterance's start.
  * - minSilenceMs 500: speakers pause 200–400 ms inside a sentence (breaths, commas); ending an
  *   utterance there would hand Whisper sentence fragments without context. 500 ms ends a turn
  *   promptly and is the common endpointing setting of voice agents.
@@ -106,7 +115,8 @@ export interface VadOptions {
 export const DEFAULT_VAD_OPTIONS: VadOptions = Object.freeze({
   positiveThreshold: 0.5,
   negativeThreshold: 0.35,
-  minSpeechMs: 400,
+  minSpeechMs: 250,
+  misfireMs: 400,
   minSilenceMs: 500,
   speechPadMs: 300,
   utteranceEndMs: null,
@@ -135,7 +145,7 @@ export class VadMachine {
   readonly confirmFrames: number;
   /** Silence run that ends a confirmed utterance; null when only forceEnd ends one. */
   readonly minSilenceFrames: number | null;
-  /** Silence run that drops a tentative start: min(minSpeechFrames, minSilenceFrames). */
+  /** Silence run that drops a tentative start: misfireMs in frames. */
   readonly misfireFrames: number;
   readonly utteranceEndFrames: number | null;
   readonly #positive: number;
@@ -168,7 +178,7 @@ export class VadMachine {
     this.minSpeechFrames = msToFrames(options.minSpeechMs);
     this.minSilenceFrames =
       options.minSilenceMs === false ? null : msToFrames(options.minSilenceMs);
-    this.misfireFrames = this.minSpeechFrames;
+    this.misfireFrames = msToFrames(options.misfireMs);
     this.confirmFrames = 2 * this.minSpeechFrames;
     this.utteranceEndFrames =
       options.utteranceEndMs === null ? null : msToFrames(options.utteranceEndMs);

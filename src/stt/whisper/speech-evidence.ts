@@ -75,6 +75,16 @@ export const VAD_SOLID_SPEECH = 0.75;
  * speech kept (≤ 0.08) and the gated music (0.17).
  */
 export const NO_SPEECH_CONFIDENT = 0.1;
+/**
+ * Whisper's low no-speech probability vouches for a decode only if its words are not guesses
+ * either: average log-probability at or above −2.0. The no-speech probability alone is not
+ * enough: the instrumental ns_librosa_vibeace_10_25s.wav, opened as an utterance by the VAD
+ * (vad-machine.ts: Silero scores it as speech), decoded at endpointing=10 to "the" at no-speech
+ * 0.099 and log-probability −2.72 (VAD span 0.50); its 2-s windows score −2.66 … −2.88. The
+ * decodes this side keeps are JFK's "ask not" (−1.28 … −1.63); no speech cut measured relies on
+ * it below −1.4 (test/whisper-session-no-speech.test.ts). −2.0 sits between.
+ */
+export const WHISPER_SURE_LOGPROB_FLOOR = -2;
 
 export function vadEvidence(probabilities: readonly number[]): VadEvidence | undefined {
   if (probabilities.length === 0) return undefined;
@@ -136,8 +146,8 @@ export interface NoSpeechVerdict {
  * No speech, from all the evidence:
  * - Whisper's own rule: no-speech probability > 0.6 and average log-probability < −1;
  * - or a decode below HALLUCINATION_LOGPROB_THRESHOLD that neither Whisper (no-speech
- *   probability < NO_SPEECH_CONFIDENT) nor the VAD (spanProbability ≥ VAD_SOLID_SPEECH) is sure
- *   is speech. Without VAD evidence (offline scripts) only Whisper's side can keep it.
+ *   probability < NO_SPEECH_CONFIDENT with log-probability ≥ WHISPER_SURE_LOGPROB_FLOOR) nor the
+ *   VAD (spanProbability ≥ VAD_SOLID_SPEECH) is sure is speech. Without VAD evidence (offline scripts) only Whisper's side can keep it.
  * Compression ratio and duration are logged with each verdict but decide nothing yet: no
  * no-speech window measured repeated itself (ratios ≤ 0.80), and short speech and short noise
  * overlap in duration.
@@ -148,7 +158,10 @@ export function noSpeechVerdict(e: SpeechEvidence): NoSpeechVerdict {
     return { noSpeech: true, rule: "whisper" };
   }
   if (e.avgLogprob < HALLUCINATION_LOGPROB_THRESHOLD) {
-    const whisperSure = noSpeech !== null && noSpeech < NO_SPEECH_CONFIDENT;
+    const whisperSure =
+      noSpeech !== null &&
+      noSpeech < NO_SPEECH_CONFIDENT &&
+      e.avgLogprob >= WHISPER_SURE_LOGPROB_FLOOR;
     const vadSure = e.vad !== undefined && e.vad.spanProbability >= VAD_SOLID_SPEECH;
     if (!whisperSure && !vadSure) return { noSpeech: true, rule: "low-logprob" };
   }
