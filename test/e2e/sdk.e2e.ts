@@ -387,18 +387,21 @@ describe("Finalize through the SDK", () => {
       expect(first.start + first.duration).toBeLessThanOrEqual(FINALIZE_AT_SECONDS + 0.001);
 
       // The session goes on: the rest of the clip, another Finalize, another final after the first.
+      // Without endpointing a long utterance may still be cut at a pause (early-finals.ts: a
+      // pause after 3 s of speech), so finals not from Finalize may come before the second one.
       const afterFirst = log.events.length;
       await streamPcm(log, tail, { chunkBytes: CHUNK_BYTES, realTime: false });
       socket.sendFinalize({ type: "Finalize" });
       const second = await log.waitForMessage(
         "Results",
         FINAL_TIMEOUT_MS,
-        (r) => r.is_final === true,
+        (r) => r.is_final === true && r.from_finalize === true,
         afterFirst,
       );
-      expect(second.from_finalize).toBe(true);
       expect(transcriptOf(second)).not.toBe("");
-      expect(second.start).toBeGreaterThanOrEqual(first.start + first.duration - 0.001);
+      for (const later of log.finals.filter((r) => r !== first)) {
+        expect(later.start).toBeGreaterThanOrEqual(first.start + first.duration - 0.001);
+      }
       expect(log.count("close")).toBe(0);
 
       socket.sendCloseStream({ type: "CloseStream" });
