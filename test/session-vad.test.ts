@@ -14,7 +14,8 @@ const rows = await manifest();
  * The no-speech clip Silero scores as speech (music: src/vad/vad-machine.ts minSpeechMs). The VAD
  * opens an utterance in it at most stream offsets, so SpeechStarted may come, as Deepgram's VAD
  * events do on sounds like speech; whether it held words is Whisper's evidence's to say, and with
- * Whisper it gives none (test/whisper-session-accuracy.test.ts, whisper-session-stream-start.test.ts).
+ * Whisper it gives none (test/whisper-session-accuracy.test.ts and
+ * whisper-session-stream-start.test.ts).
  * Here, with the fingerprint transcriber, only where its events fall is checked.
  */
 const SILERO_HEARS_SPEECH_IN = new Set(["ns_librosa_vibeace_10_25s.wav"]);

@@ -147,7 +147,8 @@ export interface NoSpeechVerdict {
  * - Whisper's own rule: no-speech probability > 0.6 and average log-probability < −1;
  * - or a decode below HALLUCINATION_LOGPROB_THRESHOLD that neither Whisper (no-speech
  *   probability < NO_SPEECH_CONFIDENT with log-probability ≥ WHISPER_SURE_LOGPROB_FLOOR) nor the
- *   VAD (spanProbability ≥ VAD_SOLID_SPEECH) is sure is speech. Without VAD evidence (offline scripts) only Whisper's side can keep it.
+ *   VAD (spanProbability ≥ VAD_SOLID_SPEECH) is sure is speech. Without VAD evidence (offline
+ *   scripts) only Whisper's side can keep it.
  * Compression ratio and duration are logged with each verdict but decide nothing yet: no
  * no-speech window measured repeated itself (ratios ≤ 0.80), and short speech and short noise
  * overlap in duration.
