@@ -6,19 +6,10 @@
 import { describe, expect, it } from "vitest";
 import { MIN_ENDPOINTING_MS } from "../src/session/session-config";
 import { frames, TestClient } from "./helpers/client";
-import { manifest, wavFixture } from "./helpers/fixtures";
+import { manifest, SILERO_HEARS_SPEECH_IN, wavFixture } from "./helpers/fixtures";
 import { concat } from "./helpers/typed-arrays";
 
 const rows = await manifest();
-/**
- * The no-speech clip Silero scores as speech (music: src/vad/vad-machine.ts minSpeechMs). The VAD
- * opens an utterance in it at most stream offsets, so SpeechStarted may come, as Deepgram's VAD
- * events do on sounds like speech; whether it held words is Whisper's evidence's to say, and with
- * Whisper it gives none (test/whisper-session-accuracy.test.ts and
- * whisper-session-stream-start.test.ts).
- * Here, with the fingerprint transcriber, only where its events fall is checked.
- */
-const SILERO_HEARS_SPEECH_IN = new Set(["ns_librosa_vibeace_10_25s.wav"]);
 const Q =
   "?encoding=linear16&sample_rate=16000&vad_events=true&interim_results=true&utterance_end_ms=1000";
 
@@ -41,6 +32,7 @@ describe.each(rows)("$file ($category)", ({ file, duration, category }) => {
     const finals = client
       .of("Results")
       .filter((m) => m.is_final === true && m.from_finalize !== true);
+    // With the fingerprint transcriber, only where the music clip's events fall is checked.
     if (SILERO_HEARS_SPEECH_IN.has(file)) {
       for (const m of started) expect(m.timestamp as number).toBeLessThan(duration);
       for (const m of finals) expect(m.start as number).toBeLessThan(duration);

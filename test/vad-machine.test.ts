@@ -15,7 +15,7 @@ import {
   VadMachine,
   type VadOptions,
 } from "../src/vad/vad-machine";
-import { fixture, manifest, parseWav } from "./helpers/fixtures";
+import { fixture, manifest, parseWav, SILERO_HEARS_SPEECH_IN } from "./helpers/fixtures";
 
 /**
  * Probability sequences as strings, one character per 32 ms frame:
@@ -378,15 +378,6 @@ async function detect(file: string, options: VadOptions) {
 }
 
 /**
- * The no-speech clip Silero scores as speech: music whose 15 speech frames in 32 open an utterance
- * at most stream offsets at any minSpeech Earshot has used (at 400 ms, 7 of 8 offsets; at 250, 8
- * of 8). The VAD only proposes; Whisper's evidence drops it (speech-evidence.ts), and a session
- * streaming it sends no words (test/whisper-session-accuracy.test.ts). The noise and silence
- * clips open nothing.
- */
-const VAD_HEARS_SPEECH_IN = new Set(["ns_librosa_vibeace_10_25s.wav"]);
-
-/**
  * Silero's probabilities for JFK's "ask not" as the browser demo sent it (Chromium's fake
  * microphone and the page's resampler), from 3.28 s, read off the real model with the stream
  * starting 24 ms and 14 ms into the recording (docs/accuracy.md, "Quiet short phrases").
@@ -454,7 +445,7 @@ describe("VadMachine on Silero over the dev clips", () => {
     console.info(`VAD over the dev clips (frames of 32 ms):\n${report.join("\n")}`);
     for (const { clip, utterances, samples, probabilities } of results) {
       if (clip.category === "nonspeech") {
-        if (!VAD_HEARS_SPEECH_IN.has(clip.file)) expect(utterances, clip.file).toEqual([]);
+        if (!SILERO_HEARS_SPEECH_IN.has(clip.file)) expect(utterances, clip.file).toEqual([]);
         continue;
       }
       expect(clip.category).toBe("speech");

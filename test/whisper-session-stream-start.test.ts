@@ -11,7 +11,7 @@
  * short turns must come through, and the no-speech clips give no words, at offsets within a frame.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { wordErrorRate } from "../scripts/lib/eval/wer";
+import { normalizeWords, wordErrorRate } from "../scripts/lib/eval/wer";
 import { allWords, deletionRuns, finalText, streamClip } from "./helpers/accuracy";
 import { manifest, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
@@ -19,7 +19,6 @@ import { seedModels } from "./helpers/models";
 /** Where the stream starts in the clip: every 40 ms over 320 ms (10 VAD frames). */
 const CUTS_MS = [0, 40, 80, 120, 160, 200, 240, 280, 320];
 const BYTES_PER_MS = 32;
-const DIGIT_WORDS = new Set("zero oh one two three four five six seven eight nine".split(" "));
 
 /**
  * A digit string read out ("two nine three four zero") is scored digit by digit, whatever digits
@@ -27,7 +26,7 @@ const DIGIT_WORDS = new Set("zero oh one two three four five six seven eight nin
  * number only where it matches the reference's digits: scripts/lib/eval/wer.ts.)
  */
 function digitsApart(reference: string, text: string): string {
-  const readOut = reference.split(/\s+/).every((w) => DIGIT_WORDS.has(w.toLowerCase()));
+  const readOut = normalizeWords(reference).every((w) => /^\d$/.test(w));
   return readOut ? text.replace(/\d{2,}/g, (run) => run.split("").join(" ")) : text;
 }
 

@@ -45,3 +45,15 @@ export async function oggOpusFixture(clip: string): Promise<Uint8Array> {
   if (!response.ok) throw new Error(await response.text());
   return new Uint8Array(await response.arrayBuffer());
 }
+
+/**
+ * The dev no-speech clip Silero scores as speech: music whose 15 speech frames in 32 open an
+ * utterance at most stream offsets (at 400 ms of minimum speech, 7 of 8 offsets; at 250, 8 of 8).
+ * The VAD only proposes: SpeechStarted may come, as Deepgram's VAD events do on sounds like
+ * speech; Whisper's evidence gives it no words (src/stt/whisper/speech-evidence.ts,
+ * test/whisper-session-accuracy.test.ts, test/whisper-session-stream-start.test.ts). The noise
+ * and silence clips open nothing.
+ */
+export const SILERO_HEARS_SPEECH_IN: ReadonlySet<string> = new Set([
+  "ns_librosa_vibeace_10_25s.wav",
+]);
