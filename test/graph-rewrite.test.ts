@@ -27,6 +27,12 @@ import {
   uint8Tensor,
 } from "../scripts/models/onnx-graph.ts";
 import { createSession, ort } from "../src/runtime/ort";
+import {
+  LOGITS_TAIL_OUTPUT,
+  logitsById,
+  TAIL_ROWS_INPUT,
+  vocabularyOrder,
+} from "../src/stt/whisper/vocabulary-order";
 
 const BOOL = 9;
 
@@ -340,10 +346,49 @@ function logitRows(logits: Float32Array | undefined, positions: number[]): Float
   );
 }
 
-function rewrittenDecoder(sharedCachePass = true): Model {
+function rewrittenDecoder(sharedCachePass = true, head?: number[]): Model {
   const rewritten = decoderModel();
-  rewriteDecoder(rewritten, { vocabulary: VOCABULARY, width: WIDTH }, { sharedCachePass });
+  rewriteDecoder(
+    rewritten,
+    { vocabulary: VOCABULARY, width: WIDTH },
+    { sharedCachePass, ...(head ? { head } : {}) },
+  );
   return rewritten;
+}
+
+/** A head holding two of the fed ids (3, 39) but not the third (17), so both halves embed. */
+const HEAD = [0, 2, 3, 8, 21, 39];
+
+/** The head decoder's feeds: ids as columns, and which cache rows get the tail. */
+function headFeeds(withCache: boolean, tail: bigint[]) {
+  const order = vocabularyOrder(HEAD, VOCABULARY);
+  const feeds = preparedFeeds(withCache);
+  const ids = [...(feeds.input_ids.data as BigInt64Array)].map((id) =>
+    BigInt(order.columns[Number(id)] ?? -1),
+  );
+  return {
+    ...feeds,
+    input_ids: new ort.Tensor("int64", BigInt64Array.from(ids), [1, ids.length]),
+    [TAIL_ROWS_INPUT]: new ort.Tensor("int64", BigInt64Array.from(tail), [tail.length]),
+  };
+}
+
+/** A head decoder's outputs as [1, S, VOCABULARY] logits in id order (−Infinity: not projected). */
+function byId(out: Record<string, Float32Array>): Float32Array {
+  const order = vocabularyOrder(HEAD, VOCABULARY);
+  const head = out.logits ?? new Float32Array(0);
+  const tail = out[LOGITS_TAIL_OUTPUT] ?? new Float32Array(0);
+  const rows = head.length / HEAD.length;
+  const tailWidth = VOCABULARY - HEAD.length;
+  return Float32Array.from(
+    Array.from({ length: rows }, (_, r) => [
+      ...logitsById(
+        order,
+        head.subarray(r * HEAD.length, (r + 1) * HEAD.length),
+        tail.length > 0 ? tail.subarray(r * tailWidth, (r + 1) * tailWidth) : undefined,
+      ),
+    ]).flat(),
+  );
 }
 
 describe("decoder rewrite", () => {
@@ -400,6 +445,53 @@ describe("decoder rewrite", () => {
     // The cache branch projects its one token whatever the input says.
     const cached = await run(prepared, preparedFeeds(true, [0n]));
     expect(cached.logits).toHaveLength(3 * VOCABULARY);
+  });
+
+  it("with a vocabulary head, gives every id's logits and embedding bit for bit", async () => {
+    for (const withCache of [true, false]) {
+      const whole = await run(finish(rewrittenDecoder(), "decoder.data"), preparedFeeds(withCache));
+      const split = await run(
+        finish(rewrittenDecoder(true, HEAD), "decoder.data"),
+        // Every row of the cache run's quantized pair: pass 1's three tokens, then pass 2's.
+        headFeeds(withCache, [0n, 1n, 2n, 3n, 4n, 5n]),
+      );
+      expect(Math.max(...(whole.logits ?? []).map(Math.abs))).toBeGreaterThan(0.1);
+      // The same integers and float steps per column, in another column order.
+      expect(byId(split)).toEqual(whole.logits);
+      // Ids 3 and 39 are read from the head, 17 from the tail: the same rows as one table.
+      expect(split["present.0.decoder.key"]).toEqual(whole["present.0.decoder.key"]);
+    }
+  });
+
+  it("with a vocabulary head, a cache step projects only the head unless asked", async () => {
+    const prepared = finish(rewrittenDecoder(true, HEAD), "decoder.data");
+    const whole = await run(finish(rewrittenDecoder(), "decoder.data"), preparedFeeds(true));
+    const headOnly = await run(prepared, headFeeds(true, []));
+    expect(headOnly[LOGITS_TAIL_OUTPUT]).toHaveLength(0);
+    expect(headOnly.logits).toHaveLength(3 * HEAD.length);
+    const ids = byId(headOnly);
+    for (let i = 0; i < ids.length; i++) {
+      const id = i % VOCABULARY;
+      expect(ids[i]).toBe(HEAD.includes(id) ? whole.logits?.[i] : Number.NEGATIVE_INFINITY);
+    }
+    // The prompt branch projects every id whatever tail_rows says.
+    const prompt = await run(prepared, headFeeds(false, []));
+    expect(prompt[LOGITS_TAIL_OUTPUT]).toHaveLength(3 * (VOCABULARY - HEAD.length));
+  });
+
+  it("with a vocabulary head, splits the one table in two and reads neither as float", () => {
+    const rewritten = rewrittenDecoder(true, HEAD);
+    prune(rewritten.graph);
+    const tables = rewritten.graph.initializer.filter(
+      (t) => t.dataType === DataType.UINT8 && t.dims.length === 2,
+    );
+    expect(tables.map((t) => t.dims.map(Number))).toEqual([
+      [WIDTH, HEAD.length],
+      [WIDTH, VOCABULARY - HEAD.length],
+    ]);
+    expect(allNodes(rewritten.graph).some((n) => n.opType === "MatMul")).toBe(false);
+    expect(() => rewrittenDecoder(true, [0, 0])).toThrow(GraphShapeError);
+    expect(() => rewrittenDecoder(true, [VOCABULARY])).toThrow(GraphShapeError);
   });
 
   it("stores the table once, transposed, and reads it only through integer matmuls", () => {

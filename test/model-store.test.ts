@@ -8,8 +8,10 @@ import {
   ModelUnavailableError,
   type WhisperModels,
 } from "../src/stt/model-store";
+import { ENGLISH_HEAD_VOCABULARY } from "../src/stt/whisper/english-head";
 import { logMelSpectrogram } from "../src/stt/whisper/mel";
 import { WhisperTokenizer } from "../src/stt/whisper/tokenizer";
+import { englishOrder } from "../src/stt/whisper/vocabulary-order";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 
 /**
@@ -74,10 +76,15 @@ async function greedy(models: WhisperModels, hidden: Tensor, prompt: number[], s
   }
   const tokens: number[] = [];
   const cacheLengths: number[] = [];
+  // The prepared decoder reads and writes columns of its English-head-first order
+  // (vocabulary-order.ts); English keeps to the head (tail_rows empty), whose logits come first.
+  const order = englishOrder(ENGLISH_HEAD_VOCABULARY);
   let ids = prompt;
   for (let step = 0; step < steps; step++) {
+    const columns = ids.map((id) => BigInt(order.columns[id] ?? -1));
     const out = await models.decoder.run({
-      input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(columns), [1, ids.length]),
+      tail_rows: new ort.Tensor("int64", new BigInt64Array(0), [0]),
       encoder_hidden_states: hidden,
       use_cache_branch: new ort.Tensor("bool", [step > 0], [1]),
       // The prepared decoder projects only these prompt positions: every one, as the stock does.
@@ -90,9 +97,10 @@ async function greedy(models: WhisperModels, hidden: Tensor, prompt: number[], s
     });
     const logits = out.logits;
     if (!logits) throw new Error("decoder returned no logits");
-    const vocabulary = logits.dims[2] ?? 0;
+    const head = logits.dims[2] ?? 0;
+    expect(head).toBe(order.headSize);
     const all = logits.data as Float32Array;
-    const token = argmax(all.subarray(all.length - vocabulary));
+    const token = order.ids[argmax(all.subarray(all.length - head))] ?? -1;
     tokens.push(token);
     const next: Record<string, Tensor> = {};
     for (const [name, value] of Object.entries(out)) {
@@ -141,9 +149,11 @@ describe("Whisper models from R2", () => {
     const models = await loadWhisper(bindings.MODELS);
     expect(models.encoder.inputNames).toEqual(["input_features"]);
     expect(models.encoder.outputNames).toEqual(["last_hidden_state"]);
-    // input_ids, encoder_hidden_states, use_cache_branch, logit_positions and 4 caches a layer.
-    expect(models.decoder.inputNames).toHaveLength(4 + LAYERS * 4);
+    // input_ids, encoder_hidden_states, use_cache_branch, logit_positions, tail_rows and 4
+    // caches a layer.
+    expect(models.decoder.inputNames).toHaveLength(5 + LAYERS * 4);
     expect(models.decoder.inputNames).toContain("logit_positions");
+    expect(models.decoder.inputNames).toContain("tail_rows");
     expect(models.decoder.outputNames).toEqual([
       "logits",
       ...Array.from({ length: LAYERS }, (_, l) =>
@@ -151,6 +161,7 @@ describe("Whisper models from R2", () => {
           (n) => `present.${l}.${n}`,
         ),
       ).flat(),
+      "logits_tail",
     ]);
     expect(models.vocab["<|endoftext|>"]).toBe(models.generationConfig.eos_token_id);
     expect(models.addedTokens["<|startoftranscript|>"]).toBe(

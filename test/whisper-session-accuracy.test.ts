@@ -192,8 +192,13 @@ async function phrasesWithPauses(id: string, seed: number) {
  * own instead of joining the next phrase across the pause, and Whisper tiny, without context,
  * hears "ill" as "it." (0890: "to be the oldest post" → "to be it. All the sposed"); 0870's
  * deleted word came back at 10 and 300. The dev and short clips' errors did not move.
+ * 500: 19 → 20 when greedy decodes of English kept to the English head (vocabulary-order.ts):
+ * a log-probability over the head alone runs 0.00–0.05 higher (the rest's mass is not in its
+ * sum), so a decision at a threshold can fall the other way on a fragment; 0870's "his power
+ * did he? put up" became "… I do the fourth. For them." The dev and short clips' transcripts,
+ * beam searches and fallbacks did not change at any setting.
  */
-const PHRASE_ERRORS: Record<Setting, number> = { 10: 19, 300: 20, 500: 19 };
+const PHRASE_ERRORS: Record<Setting, number> = { 10: 19, 300: 20, 500: 20 };
 
 describe("accuracy through the session", () => {
   for (const setting of SETTINGS) {

@@ -26,15 +26,24 @@
  *   arithmetic): encoder off by 0.16 and 0.58, transcripts still identical: why the bound is 0
  *   and not "small".
  */
+
 import { env } from "cloudflare:workers";
 import { Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createSession, type InferenceSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
+import { ENGLISH_HEAD_VOCABULARY } from "../src/stt/whisper/english-head";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules";
 import { logMelSpectrogram, MAX_FRAMES, N_MELS } from "../src/stt/whisper/mel";
 import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer";
+import {
+  englishOrder,
+  LOGITS_TAIL_OUTPUT,
+  logitsById,
+  TAIL_ROWS_INPUT,
+  type VocabularyOrder,
+} from "../src/stt/whisper/vocabulary-order";
 import { whisperModel } from "../src/stt/whisper-transcriber";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
@@ -127,11 +136,22 @@ async function teacherForced(
     }
   }
   const presents = decoder.outputNames.filter((name) => name.startsWith("present."));
+  // The prepared decoder works in its English-head-first column order (vocabulary-order.ts):
+  // ids go in as columns, every id is projected (tail_rows: both rows of a cache step's pair),
+  // and the logits come back in id order to compare with stock's.
+  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT)
+    ? englishOrder(ENGLISH_HEAD_VOCABULARY)
+    : undefined;
   const steps: Float32Array[] = [];
   for (const [step, ids] of [prompt, ...tokens.map((t) => [t])].entries()) {
     const out = await decoder.run(
       {
-        input_ids: new Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
+        input_ids: new Tensor(
+          "int64",
+          BigInt64Array.from(ids, (id) => BigInt(order ? (order.columns[id] ?? -1) : id)),
+          [1, ids.length],
+        ),
+        ...(order ? { [TAIL_ROWS_INPUT]: new Tensor("int64", BigInt64Array.of(0n, 1n), [2]) } : {}),
         encoder_hidden_states: states,
         use_cache_branch: new Tensor("bool", [step > 0], [1]),
         // The prepared decoder projects only the prompt positions asked for: every one here.
@@ -146,11 +166,13 @@ async function teacherForced(
           : {}),
         ...past,
       },
-      ["logits", ...presents],
+      ["logits", ...presents, ...(order ? [LOGITS_TAIL_OUTPUT] : [])],
     );
     const logits = out.logits?.data;
     if (!(logits instanceof Float32Array)) throw new Error("decoder returned no float logits");
-    steps.push(logits.slice());
+    steps.push(
+      order ? idOrder(order, logits, out[LOGITS_TAIL_OUTPUT]?.data, ids.length) : logits.slice(),
+    );
     const next: Record<string, Tensor> = {};
     for (const name of presents) {
       const key = name.replace("present.", "past_key_values.");
@@ -161,6 +183,27 @@ async function teacherForced(
     past = next;
   }
   return steps;
+}
+
+/** A head decoder's `rows` positions of head and tail logits as [rows, vocabulary] in id order. */
+function idOrder(
+  order: VocabularyOrder,
+  head: Float32Array,
+  tail: unknown,
+  rows: number,
+): Float32Array {
+  if (!(tail instanceof Float32Array)) throw new Error(`decoder returned no ${LOGITS_TAIL_OUTPUT}`);
+  const width = order.ids.length - order.headSize;
+  const out = new Float32Array(rows * order.ids.length);
+  for (let r = 0; r < rows; r++) {
+    const row = logitsById(
+      order,
+      head.subarray(r * order.headSize, (r + 1) * order.headSize),
+      tail.subarray(r * width, (r + 1) * width),
+    );
+    out.set(row, r * order.ids.length);
+  }
+  return out;
 }
 
 describe("prepared models against stock (real weights, 30-s window)", () => {

@@ -25,6 +25,8 @@
  *    language) and the last one's. The cache branch (one token a step) ignores the input.
  * The rest of both branches is untouched; the dead nodes are pruned by the caller.
  */
+
+import { LOGITS_TAIL_OUTPUT, TAIL_ROWS_INPUT } from "../../src/stt/whisper/vocabulary-order.ts";
 import {
   addInitializers,
   DataType,
@@ -37,6 +39,7 @@ import {
   initializer,
   insertBefore,
   int32Tensor,
+  int64Tensor,
   intAttr,
   type Model,
   makeNode,
@@ -67,12 +70,38 @@ export interface DecoderRewriteOptions {
    * keep two: the reference the shared form is tested against, bit for bit.
    */
   sharedCachePass?: boolean;
+  /**
+   * Token ids (ascending) whose logits come first, apart from the rest: the table's columns are
+   * reordered to these ids, then every other id ascending, and split in two at the head's size.
+   * The graph then works in that order (input_ids and logits), takes `tail_rows` (which rows of
+   * the cache branch's quantized pair, pass 1's S tokens then pass 2's, also get the rest's
+   * logits: [] for none, 0 … 2S − 1 for all; a cache step has S = 1) and returns `logits` (the
+   * head) and `logits_tail` (the rest). The prompt branch projects every id.
+   */
+  head?: readonly number[];
+}
+
+const TAIL_ROWS = TAIL_ROWS_INPUT;
+const LOGITS_TAIL = LOGITS_TAIL_OUTPUT;
+
+/** The table split at the head: names of both halves and their column sums, and the head size. */
+interface Halves {
+  head: string;
+  tail: string;
+  headSums: string;
+  tailSums: string;
+  size: number;
+  /** int64 scalar initializers: the head size, and 0. */
+  sizeName: string;
+  zeroName: string;
+  /** Every id: head and tail together. */
+  vocabulary: number;
 }
 
 export function rewriteDecoder(
   model: Model,
   shape: DecoderShape,
-  { sharedCachePass = true }: DecoderRewriteOptions = {},
+  { sharedCachePass = true, head }: DecoderRewriteOptions = {},
 ): void {
   const graph = model.graph;
   const branch = expectOne(
@@ -100,6 +129,10 @@ export function rewriteDecoder(
       shape.vocabulary,
     ]),
   ]);
+  const halves = head
+    ? splitTable(graph, transposed, shape, zeroPoint, head, `${table.name}/${PREFIX}`)
+    : undefined;
+  if (halves) addHeadIo(graph, branch, [withCache, withoutCache], halves.size);
   for (const [name, sub] of [
     ["with-cache", withCache],
     ["without-cache", withoutCache],
@@ -109,6 +142,13 @@ export function rewriteDecoder(
       transposed: transposedName,
       columnSums: columnSumsName,
     };
+    if (halves) {
+      splitEmbedding(sub, table.name, halves, `${PREFIX}/${name}/embedding`);
+      if (name === "with-cache")
+        sharedPassLogitsSplit(sub, tableRefs, halves, `${PREFIX}/${name}/logits`);
+      else twoPassLogitsSplit(sub, tableRefs, halves, `${PREFIX}/${name}/logits`);
+      continue;
+    }
     rewriteEmbedding(sub, table.name, tableRefs, `${PREFIX}/${name}/embedding`);
     // Only the cache branch, which runs once per token, shares one matmul between the passes. The
     // prompt branch runs once per utterance; sharing there too grew the heap after loading by
@@ -394,4 +434,248 @@ function transpose(data: Uint8Array, rows: number, columns: number): Uint8Array 
     for (let c = 0; c < columns; c++) out[c * rows + r] = data[r * columns + c] ?? 0;
   }
   return out;
+}
+
+/** The transposed table's columns in head-then-rest order, split in two, with column sums. */
+function splitTable(
+  graph: Graph,
+  transposed: Uint8Array,
+  shape: DecoderShape,
+  zeroPoint: number,
+  head: readonly number[],
+  p: string,
+): Halves {
+  const { vocabulary, width } = shape;
+  const inHead = new Uint8Array(vocabulary);
+  for (const id of head) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabulary || inHead[id]) {
+      throw new GraphShapeError(`vocabulary head id ${id} is out of range or repeated`);
+    }
+    inHead[id] = 1;
+  }
+  const order = [...head];
+  for (let id = 0; id < vocabulary; id++) if (!inHead[id]) order.push(id);
+  const size = head.length;
+  const half = (from: number, to: number): Uint8Array => {
+    const columns = to - from;
+    const out = new Uint8Array(width * columns);
+    for (let k = 0; k < width; k++) {
+      const row = k * vocabulary;
+      for (let j = 0; j < columns; j++)
+        out[k * columns + j] = transposed[row + (order[from + j] ?? 0)] ?? 0;
+    }
+    return out;
+  };
+  const headTable = half(0, size);
+  const tailTable = half(size, vocabulary);
+  const names: Halves = {
+    head: `${p}-head`,
+    tail: `${p}-tail`,
+    headSums: `${p}-head-column-sums`,
+    tailSums: `${p}-tail-column-sums`,
+    size,
+    sizeName: `${p}-head-size`,
+    zeroName: `${p}-zero`,
+    vocabulary,
+  };
+  addInitializers(graph, [
+    uint8Tensor(names.head, headTable, [width, size]),
+    uint8Tensor(names.tail, tailTable, [width, vocabulary - size]),
+    int32Tensor(names.headSums, columnSums(headTable, width, size, zeroPoint), [size]),
+    int32Tensor(names.tailSums, columnSums(tailTable, width, vocabulary - size, zeroPoint), [
+      vocabulary - size,
+    ]),
+    int64Tensor(names.sizeName, [size], []),
+    int64Tensor(names.zeroName, [0], []),
+  ]);
+  return names;
+}
+
+/** `tail_rows` in, `logits_tail` out, through the If and both branches. */
+function addHeadIo(graph: Graph, branch: Node, branches: Graph[], headSize: number): void {
+  graph.input = [...graph.input, tensorValueInfo(TAIL_ROWS, DataType.INT64, ["tail"])];
+  // `logits` now holds the head's columns only.
+  const head = () => tensorValueInfo("logits", DataType.FLOAT, ["batch", "rows", headSize]);
+  graph.output = graph.output.map((o) => (o.name === "logits" ? head() : o));
+  for (const sub of branches)
+    sub.output = sub.output.map((o) => (o.name === "logits" ? head() : o));
+  const out = () => tensorValueInfo(LOGITS_TAIL, DataType.FLOAT, ["batch", "rows", "rest"]);
+  graph.output = [...graph.output, out()];
+  branch.output = [...branch.output, LOGITS_TAIL];
+  for (const sub of branches) sub.output = [...sub.output, out()];
+}
+
+/**
+ * The embedding from the two halves: ids (in head-then-rest order) below the head size read the
+ * head, the others the tail; Where picks per id. Same rows, same bytes as one table.
+ */
+function splitEmbedding(sub: Graph, table: string, h: Halves, p: string): void {
+  const gather = expectOne(
+    sub.node.filter((n) => n.opType === "Gather" && n.input[0] === table),
+    "embedding Gather",
+  );
+  if (intAttr(gather, "axis", 0) !== 0) throw new GraphShapeError("embedding Gather axis is not 0");
+  const ids = gather.input[1] ?? "";
+  const rows = gather.output[0] ?? "";
+  insertBefore(sub, gather, [
+    makeNode("Less", [ids, h.sizeName], [`${p}/in-head`], `${p}/InHead`),
+    // Each Gather gets an index it can read (ONNX 11 has no int64 Min/Max; Where has).
+    makeNode("Where", [`${p}/in-head`, ids, h.zeroName], [`${p}/head-ids`], `${p}/HeadIds`),
+    makeNode("Sub", [ids, h.sizeName], [`${p}/tail-offset`], `${p}/TailOffset`),
+    makeNode(
+      "Where",
+      [`${p}/in-head`, h.zeroName, `${p}/tail-offset`],
+      [`${p}/tail-ids`],
+      `${p}/TailIds`,
+    ),
+    makeNode("Gather", [h.head, `${p}/head-ids`], [`${p}/head-columns`], `${p}/GatherHead`, {
+      axis: { int: 1 },
+    }),
+    makeNode("Gather", [h.tail, `${p}/tail-ids`], [`${p}/tail-columns`], `${p}/GatherTail`, {
+      axis: { int: 1 },
+    }),
+    makeNode(
+      "Where",
+      [`${p}/in-head`, `${p}/head-columns`, `${p}/tail-columns`],
+      [`${p}/columns`],
+      `${p}/Where`,
+    ),
+    makeNode("Transpose", [`${p}/columns`], [rows], `${p}/Transpose`, {
+      perm: { ints: [1, 2, 0] },
+    }),
+  ]);
+  removeNode(sub, gather);
+}
+
+/**
+ * The shared pass (sharedPassLogits) over the head, and over the tail only for the rows named
+ * by `tail_rows`: none when the decode keeps to the head, and the tail's 6 MB … 8 MB are not read.
+ */
+function sharedPassLogitsSplit(sub: Graph, refs: TableRefs, h: Halves, p: string): void {
+  const hidden = refs.projection.input[0] ?? "";
+  const first = `${p}/pass1`;
+  const second = `${p}/pass2`;
+  const quantize = (input: string, name: string): Node =>
+    makeNode(
+      "DynamicQuantizeLinear",
+      [input],
+      [`${name}/q`, `${name}/scale`, `${name}/zero`],
+      `${name}/Quantize`,
+    );
+  const prepare = (name: string): Node[] => [
+    makeNode("Cast", [`${name}/zero`], [`${name}/zero32`], `${name}/CastZero`, {
+      to: { int: DataType.INT32 },
+    }),
+    makeNode("Mul", [`${name}/scale`, refs.scale], [`${name}/scales`], `${name}/Scales`),
+  ];
+  const finish = (name: string, part: string, sums: string, output: string): Node[] => [
+    makeNode("Mul", [`${name}/zero32`, sums], [`${name}/${part}/offset`], `${name}/${part}/Offset`),
+    makeNode(
+      "Sub",
+      [`${name}/${part}/row`, `${name}/${part}/offset`],
+      [`${name}/${part}/int`],
+      `${name}/${part}/Center`,
+    ),
+    makeNode("Cast", [`${name}/${part}/int`], [`${name}/${part}/float`], `${name}/${part}/Cast`, {
+      to: { int: DataType.FLOAT },
+    }),
+    makeNode("Mul", [`${name}/${part}/float`, `${name}/scales`], [output], `${name}/${part}/Scale`),
+  ];
+  const half = (
+    part: string,
+    table: string,
+    sums: string,
+    rows: string,
+    output: string,
+  ): Node[] => [
+    makeNode(
+      "MatMulInteger",
+      [rows, table, "", refs.zeroPoint],
+      [`${p}/${part}/products`],
+      `${p}/${part}/MatMulInteger`,
+    ),
+    makeNode(
+      "Split",
+      [`${p}/${part}/products`],
+      [`${first}/${part}/row`, `${second}/${part}/row`],
+      `${p}/${part}/Split`,
+      { axis: { int: 1 } },
+    ),
+    ...finish(first, part, sums, `${first}/${part}/logits`),
+    ...finish(second, part, sums, `${second}/${part}/logits`),
+    makeNode(
+      "Add",
+      [`${first}/${part}/logits`, `${second}/${part}/logits`],
+      [output],
+      `${p}/${part}/Add`,
+    ),
+  ];
+  const nodes = [
+    quantize(hidden, first),
+    ...residual(hidden, first, p),
+    quantize(`${p}/residual`, second),
+    ...prepare(first),
+    ...prepare(second),
+    makeNode("Concat", [`${first}/q`, `${second}/q`], [`${p}/rows`], `${p}/Rows`, {
+      axis: { int: 1 },
+    }),
+    ...half("head", h.head, h.headSums, `${p}/rows`, "logits"),
+    makeNode("Gather", [`${p}/rows`, TAIL_ROWS], [`${p}/tail-rows`], `${p}/TailRows`, {
+      axis: { int: 1 },
+    }),
+    ...half("tail", h.tail, h.tailSums, `${p}/tail-rows`, LOGITS_TAIL),
+  ];
+  insertBefore(sub, refs.projection, nodes);
+  removeNode(sub, refs.projection);
+}
+
+/** twoPassLogits over both halves (the prompt branch projects every id), then split at the head. */
+function twoPassLogitsSplit(sub: Graph, refs: TableRefs, h: Halves, p: string): void {
+  const hidden = refs.projection.input[0] ?? "";
+  const pass = (input: string, name: string, output: string): Node[] => [
+    makeNode(
+      "DynamicQuantizeLinear",
+      [input],
+      [`${name}/q`, `${name}/scale`, `${name}/zero`],
+      `${name}/Quantize`,
+    ),
+    makeNode(
+      "MatMulInteger",
+      [`${name}/q`, h.head, `${name}/zero`, refs.zeroPoint],
+      [`${name}/head-int`],
+      `${name}/MatMulIntegerHead`,
+    ),
+    makeNode(
+      "MatMulInteger",
+      [`${name}/q`, h.tail, `${name}/zero`, refs.zeroPoint],
+      [`${name}/tail-int`],
+      `${name}/MatMulIntegerTail`,
+    ),
+    makeNode(
+      "Concat",
+      [`${name}/head-int`, `${name}/tail-int`],
+      [`${name}/int`],
+      `${name}/Concat`,
+      { axis: { int: -1 } },
+    ),
+    makeNode("Cast", [`${name}/int`], [`${name}/float`], `${name}/Cast`, {
+      to: { int: DataType.FLOAT },
+    }),
+    makeNode("Mul", [`${name}/scale`, refs.scale], [`${name}/scales`], `${name}/Scales`),
+    makeNode("Mul", [`${name}/float`, `${name}/scales`], [output], `${name}/Scale`),
+  ];
+  const first = `${p}/pass1`;
+  const second = `${p}/pass2`;
+  const nodes = [
+    ...pass(hidden, first, `${first}/logits`),
+    ...residual(hidden, first, p),
+    ...pass(`${p}/residual`, second, `${second}/logits`),
+    makeNode("Add", [`${first}/logits`, `${second}/logits`], [`${p}/all`], `${p}/Add`),
+    makeNode("Split", [`${p}/all`], ["logits", LOGITS_TAIL], `${p}/SplitHead`, {
+      axis: { int: -1 },
+      split: { ints: [h.size, h.vocabulary - h.size] },
+    }),
+  ];
+  insertBefore(sub, refs.projection, nodes);
+  removeNode(sub, refs.projection);
 }

@@ -11,6 +11,12 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession, Tensor } from "onnxruntime-web";
 import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
+import {
+  englishOrder,
+  LOGITS_TAIL_OUTPUT,
+  logitsById,
+  TAIL_ROWS_INPUT,
+} from "../../src/stt/whisper/vocabulary-order.ts";
 import { captureWasmHeap } from "../lib/wasm-heap.ts";
 
 export interface MeasureJob {
@@ -110,6 +116,9 @@ async function measure(job: MeasureJob): Promise<MeasureResult> {
     }
   }
   const presentNames = decoder.outputNames.filter((name) => name.startsWith("present."));
+  // A decoder with the English head (decoder-rewrite.ts `head`) takes and returns its own column
+  // order; every id is projected here (tail_rows [0, 1]) and the logits put back in id order.
+  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT) ? englishOrder(VOCABULARY) : undefined;
   const decoderMsPerToken: number[] = [];
   const tokens: number[] = [];
   const logits: Float32Array[] = [];
@@ -119,7 +128,14 @@ async function measure(job: MeasureJob): Promise<MeasureResult> {
     const started = performance.now();
     const out = await decoder.run(
       {
-        input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]),
+        input_ids: new ort.Tensor(
+          "int64",
+          BigInt64Array.from(ids, (id) => BigInt(order ? (order.columns[id] ?? id) : id)),
+          [1, ids.length],
+        ),
+        ...(order
+          ? { [TAIL_ROWS_INPUT]: new ort.Tensor("int64", BigInt64Array.of(0n, 1n), [2]) }
+          : {}),
         encoder_hidden_states: hidden,
         use_cache_branch: new ort.Tensor("bool", [step > 0], [1]),
         // The prepared decoder projects only these prompt positions (the last one is read).
@@ -134,13 +150,21 @@ async function measure(job: MeasureJob): Promise<MeasureResult> {
           : {}),
         ...past,
       },
-      ["logits", ...presentNames],
+      ["logits", ...presentNames, ...(order ? [LOGITS_TAIL_OUTPUT] : [])],
     );
     const elapsed = performance.now() - started;
     // The first step runs the whole prompt and the cross-attention projections: not per token.
     if (step > 0) decoderMsPerToken.push(elapsed);
     const all = out.logits?.data as Float32Array;
-    const last = all.subarray(all.length - VOCABULARY);
+    const tail = out[LOGITS_TAIL_OUTPUT]?.data as Float32Array | undefined;
+    if (order && !tail) throw new Error(`the decoder returned no ${LOGITS_TAIL_OUTPUT}`);
+    const last = order
+      ? logitsById(
+          order,
+          all.subarray(all.length - order.headSize),
+          tail?.subarray(-(VOCABULARY - order.headSize)),
+        )
+      : all.subarray(all.length - VOCABULARY);
     logits.push(last.slice());
     let best = 0;
     for (let i = 1; i < VOCABULARY; i++) if ((last[i] ?? 0) > (last[best] ?? 0)) best = i;

@@ -6,6 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { englishHeadIds } from "../../src/stt/whisper/vocabulary-order.ts";
 import { rewriteDecoder } from "./decoder-rewrite.ts";
 import { rewriteEncoder } from "./encoder-rewrite.ts";
 import { type FileFacts, log, megabytes, sha256, writeAtomic } from "./files.ts";
@@ -37,7 +38,9 @@ export const PREPARATION = {
   decoder:
     "earshot: vocabulary table stored transposed, int8 logits with a second pass on the " +
     "quantization error (int8x2T; one shared matmul per cache step), attention outputs removed, encoder-state quantization in the " +
-    "no-cache branch, prompt logits only at logit_positions, dead nodes pruned, weights external",
+    "no-cache branch, prompt logits only at logit_positions, vocabulary in English-head-first " +
+    "order with the table split at the head (tail_rows, logits_tail), dead nodes pruned, " +
+    "weights external",
 } as const;
 
 /** Prepared file names: in models/prepared/, and the external data names inside the models. */
@@ -79,7 +82,12 @@ export async function prepareModels(
     "decoder",
     path.join(stockDir, STOCK_FILES.decoder.path),
     PREPARED_NAMES.decoderData,
-    (model) => rewriteDecoder(model, { vocabulary: config.vocab_size, width: config.d_model }),
+    (model) =>
+      rewriteDecoder(
+        model,
+        { vocabulary: config.vocab_size, width: config.d_model },
+        { head: englishHeadIds() },
+      ),
   );
 
   const outputs: Record<PreparedName, Uint8Array> = {

@@ -208,6 +208,9 @@ export async function beamSearch(
       model,
       beams.map((beam) => beam.sampled.at(-1) as number),
       { self: gathered, cross: cross(beams.length) },
+      // Every id, not the English head: beams are ranked by summed log-probabilities, and a
+      // sum over the head alone ranks them otherwise (greedy's argmax is the same either way).
+      "all",
     );
     decoderSteps++;
     rows = run.rows;

@@ -9,6 +9,7 @@ import type { InferenceSession } from "onnxruntime-web/wasm";
 import type { TokenBias } from "./keyterm-bias.ts";
 import type { LogitRules } from "./logit-rules.ts";
 import type { WhisperTokenizer } from "./tokenizer.ts";
+import type { VocabularyOrder } from "./vocabulary-order.ts";
 
 export interface DecodeOptions {
   /** A language code ("en") or "multi" to detect it from the first step's language logits. */
@@ -95,4 +96,9 @@ export interface WhisperDecoder {
   rules: LogitRules;
   /** The decoder has the prepared `logit_positions` input (the stock file does not). */
   selectsPositions?: boolean;
+  /**
+   * The prepared decoder's vocabulary order (vocabulary-order.ts): its English head first, and
+   * the `tail_rows` input and `logits_tail` output. Absent: the stock file, every id in order.
+   */
+  order?: VocabularyOrder;
 }

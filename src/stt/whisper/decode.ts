@@ -33,6 +33,7 @@ import {
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules, logSumExp } from "./logit-rules.ts";
 import { stopAfter } from "./stop-rules.ts";
+import { keepHead, scopeFor } from "./vocabulary-order.ts";
 
 /**
  * Cap on sampled tokens: Whisper's default sample_len, n_text_ctx / 2 = 448 / 2. The decoder's
@@ -149,7 +150,14 @@ export async function greedyDecode(
     language = detected;
     for (const id of [tokenizer.languageToken(language), special.transcribe]) {
       await beforeRun(options);
-      step = await runDecoder(model, [id], stateRows, step.cache, [0]);
+      step = await runDecoder(
+        model,
+        [id],
+        stateRows,
+        step.cache,
+        [0],
+        scopeFor(model.order, language),
+      );
       decoderSteps++;
     }
   } else {
@@ -171,7 +179,6 @@ export async function greedyDecode(
     noSpeechProbability = softmaxAt(firstRow(step), special.noSpeech);
   }
   const promptMs = performance.now() - started;
-
   const temperature = options.temperature ?? 0;
   if (temperature === 0 && (options.beamSize ?? 1) > 1) {
     return beamSearch(model, step, options, {
@@ -182,6 +189,10 @@ export async function greedyDecode(
       maxTokens,
     });
   }
+  // The prompt run projects every id; an English decode (greedy, or sampled on a retry) picks
+  // from the head from its first token. Beams rank by log-probability: every id (beam-search.ts).
+  const scope = scopeFor(model.order, language);
+  if (model.order && scope === "head") keepHead(model.order, lastRow(step));
   const random = temperature > 0 ? seeded(options.seed ?? 0) : undefined;
   // The forced tokens open `sampled` (the rules see them); `picks` are what this decode chose.
   const sampled: number[] = [...forced];
@@ -217,7 +228,7 @@ export async function greedyDecode(
     stopReason = stopAfter(sampled, picks, tokenizer, options, maxTokens, stopReason);
     if (stopReason === undefined) {
       await beforeRun(options);
-      step = await runDecoder(model, [id], stateRows, step.cache, [0]);
+      step = await runDecoder(model, [id], stateRows, step.cache, [0], scope);
       decoderSteps++;
     }
   }

@@ -23,6 +23,13 @@
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
 import type { WhisperDecoder } from "./decode-types.ts";
+import {
+  LOGITS_TAIL_OUTPUT,
+  logitsById,
+  TAIL_ROWS_INPUT,
+  type VocabularyOrder,
+  type VocabularyScope,
+} from "./vocabulary-order.ts";
 
 /** Graph input of the prepared decoder: the prompt positions whose logits are projected. */
 export const LOGIT_POSITIONS_INPUT = "logit_positions";
@@ -43,6 +50,12 @@ function pastName(layer: number, part: "decoder" | "encoder", kind: "key" | "val
 
 function presentName(layer: number, part: "decoder" | "encoder", kind: "key" | "value"): string {
   return `present.${layer}.${part}.${kind}`;
+}
+
+/** `tail_rows` of a cache run: both quantized passes of its token (all ids), or none (the head). */
+function tailRows(scope: VocabularyScope): Tensor {
+  const rows = scope === "all" ? [0n, 1n] : [];
+  return new Tensor("int64", BigInt64Array.from(rows), [rows.length]);
 }
 
 /** Outputs fetched from cache steps: logits and the grown self-attention cache only. */
@@ -100,11 +113,13 @@ export async function runDecoder(
   encoderStates: Tensor,
   cache: Cache | undefined,
   positions: readonly number[],
+  /** A cache run's logits: the English head only, or every id. The prompt run gives every id. */
+  scope: VocabularyScope = "all",
 ): Promise<Step> {
-  const { decoder, tokenizer } = model;
+  const { decoder, tokenizer, order } = model;
   const vocab = tokenizer.vocabSize;
   const feeds: Feeds = {
-    input_ids: idsTensor(ids),
+    input_ids: idsTensor(order ? ids.map((id) => order.columns[id] ?? id) : ids),
     encoder_hidden_states: encoderStates,
     use_cache_branch: new Tensor("bool", [cache !== undefined], [1]),
   };
@@ -124,17 +139,21 @@ export async function runDecoder(
         cache?.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
     }
   }
+  if (order) feeds[TAIL_ROWS_INPUT] = tailRows(cache ? scope : "all");
   const fetches = cache ? CACHE_STEP_FETCHES : FIRST_STEP_FETCHES;
-  const outputs = await runExclusive(() => decoder.run(feeds, fetches));
+  const outputs = await runExclusive(() =>
+    decoder.run(feeds, order ? [...fetches, LOGITS_TAIL_OUTPUT] : fetches),
+  );
   const logits = output(outputs, "logits");
   if (!(logits.data instanceof Float32Array) || logits.dims.length !== 3) {
     throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
   }
-  const data = logits.data;
   // Rows of the output: the requested positions when the graph selected them (a cache run
   // returns its one token's row), else every input position.
   const rowIndices = cache ? [0] : selects ? positions.map((_, i) => i) : positions;
-  const rows = rowIndices.map((row) => positionLogits(data, row, vocab));
+  const rows = order
+    ? orderedRows(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
+    : rowIndices.map((row) => positionLogits(logits.data as Float32Array, row, vocab));
   const self: Feeds = {};
   const cross: Feeds = cache ? cache.cross : {};
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {
@@ -230,6 +249,38 @@ export function lastRow(step: Step): Float32Array {
   return row;
 }
 
+/**
+ * Rows of a decoder with a vocabulary head in token-id order: each from its head row and, when
+ * the run projected the tail (`logits_tail` has rows), its tail row.
+ */
+function orderedRows(
+  order: VocabularyOrder,
+  head: Tensor,
+  tail: Tensor,
+  rowIndices: readonly number[],
+): Float32Array[] {
+  const headData = head.data;
+  const tailData = tail.data;
+  if (!(headData instanceof Float32Array) || !(tailData instanceof Float32Array)) {
+    throw new Error("Whisper decoder logits are not float32");
+  }
+  const tailWidth = order.ids.length - order.headSize;
+  if (head.dims[2] !== order.headSize || tail.dims[2] !== tailWidth) {
+    throw new Error(
+      `Whisper decoder logits are ${head.dims} + ${tail.dims} wide, the English head is ` +
+        `${order.headSize} of ${order.ids.length} ids (models and src/stt/whisper/english-head.ts disagree)`,
+    );
+  }
+  const withTail = tailData.length > 0;
+  return rowIndices.map((row) =>
+    logitsById(
+      order,
+      positionLogits(headData, row, order.headSize),
+      withTail ? positionLogits(tailData, row, tailWidth) : undefined,
+    ),
+  );
+}
+
 /** Logits of one position of a [1, positions, vocab] output (a view, not a copy). */
 function positionLogits(logits: Float32Array, position: number, vocab: number): Float32Array {
   if (logits.length < (position + 1) * vocab) {
@@ -243,13 +294,15 @@ export async function runRows(
   model: WhisperDecoder,
   ids: readonly number[],
   cache: Cache,
+  scope: VocabularyScope = "all",
 ): Promise<{ rows: Float32Array[]; self: Feeds }> {
+  const { order } = model;
   const vocab = model.tokenizer.vocabSize;
   const n = ids.length;
   const feeds: Feeds = {
     input_ids: new Tensor(
       "int64",
-      BigInt64Array.from(ids, (id) => BigInt(id)),
+      BigInt64Array.from(ids, (id) => BigInt(order ? (order.columns[id] ?? id) : id)),
       [n, 1],
     ),
     encoder_hidden_states: new Tensor("float32", new Float32Array(n * D_MODEL), [n, 1, D_MODEL]),
@@ -266,13 +319,21 @@ export async function runRows(
         cache.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
     }
   }
-  const outputs = await runExclusive(() => model.decoder.run(feeds, CACHE_STEP_FETCHES));
+  if (order) feeds[TAIL_ROWS_INPUT] = tailRows(scope);
+  const outputs = await runExclusive(() =>
+    model.decoder.run(
+      feeds,
+      order ? [...CACHE_STEP_FETCHES, LOGITS_TAIL_OUTPUT] : CACHE_STEP_FETCHES,
+    ),
+  );
   const logits = output(outputs, "logits");
   if (!(logits.data instanceof Float32Array) || logits.dims[0] !== n) {
     throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
   }
-  const data = logits.data;
-  const rows = ids.map((_, i) => positionLogits(data, i, vocab));
+  const rowIndices = ids.map((_, i) => i);
+  const rows = order
+    ? orderedRows(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
+    : rowIndices.map((i) => positionLogits(logits.data as Float32Array, i, vocab));
   const self: Feeds = {};
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {
     for (const kind of CACHE_KINDS) {

@@ -8,6 +8,7 @@ import type { WhisperDecoder } from "./decode-types.ts";
 import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
+import { englishOrder, TAIL_ROWS_INPUT } from "./vocabulary-order.ts";
 
 export interface WhisperModel extends WhisperDecoder {
   encoder: InferenceSession;
@@ -44,6 +45,9 @@ export function createWhisperModel(files: WhisperFiles): WhisperModel {
     tokenizer,
     rules: logitRules(files.generationConfig, tokenizer),
     selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
+    ...(files.decoder.inputNames.includes(TAIL_ROWS_INPUT)
+      ? { order: englishOrder(tokenizer.vocabSize) }
+      : {}),
     variableLength: files.variableLength,
   };
 }

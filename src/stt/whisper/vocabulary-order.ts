@@ -1,0 +1,93 @@
+/**
+ * The prepared decoder's vocabulary order (scripts/models/decoder-rewrite.ts `head`): its table
+ * holds the English head's ids first (english-head.ts), then every other id, each part
+ * ascending, so a cache step of an English decode projects only the head (`tail_rows` empty)
+ * and the rest's 18 000 columns are never read. The decoder takes and returns that order; this
+ * maps ids to columns on the way in and logits back to ids on the way out, so everything else
+ * works with token ids as before.
+ */
+import { ENGLISH_HEAD_BITMAP, ENGLISH_HEAD_VOCABULARY } from "./english-head.ts";
+
+/** Decoder input: which rows of a cache run's quantized pair also get the tail's logits. */
+export const TAIL_ROWS_INPUT = "tail_rows";
+/** Decoder output: the logits of the ids after the head, in column order. */
+export const LOGITS_TAIL_OUTPUT = "logits_tail";
+
+export interface VocabularyOrder {
+  /** Token id of each column: the head's ids, then the rest's. */
+  readonly ids: Int32Array;
+  /** Column of each token id. */
+  readonly columns: Int32Array;
+  /** Columns in the head. */
+  readonly headSize: number;
+}
+
+/** Which ids a decode's logits cover: the English head only, or every id. */
+export type VocabularyScope = "head" | "all";
+
+/** The English head's ids, ascending (decoded from english-head.ts's bitmap). */
+export function englishHeadIds(): number[] {
+  const bitmap = Uint8Array.from(atob(ENGLISH_HEAD_BITMAP), (c) => c.charCodeAt(0));
+  const ids: number[] = [];
+  for (let id = 0; id < ENGLISH_HEAD_VOCABULARY; id++) {
+    if (((bitmap[id >> 3] ?? 0) >> (id & 7)) & 1) ids.push(id);
+  }
+  return ids;
+}
+
+/** The order of a decoder whose head is `head` (ascending ids) over `vocabulary` ids. */
+export function vocabularyOrder(head: readonly number[], vocabulary: number): VocabularyOrder {
+  const inHead = new Uint8Array(vocabulary);
+  for (const id of head) inHead[id] = 1;
+  const ids = new Int32Array(vocabulary);
+  let column = 0;
+  for (const id of head) ids[column++] = id;
+  for (let id = 0; id < vocabulary; id++) if (!inHead[id]) ids[column++] = id;
+  const columns = new Int32Array(vocabulary);
+  for (let c = 0; c < vocabulary; c++) columns[ids[c] as number] = c;
+  return { ids, columns, headSize: head.length };
+}
+
+/** The English order over Whisper's multilingual vocabulary. */
+export function englishOrder(vocabulary: number): VocabularyOrder {
+  if (vocabulary !== ENGLISH_HEAD_VOCABULARY) {
+    throw new Error(
+      `the English head covers ${ENGLISH_HEAD_VOCABULARY} ids, the tokenizer has ${vocabulary}`,
+    );
+  }
+  return vocabularyOrder(englishHeadIds(), vocabulary);
+}
+
+/**
+ * Logits of one position in token-id order, from the decoder's head row and, when `tail` is
+ * given, its tail row; ids outside what was projected get −Infinity (never picked, no mass).
+ */
+export function logitsById(
+  order: VocabularyOrder,
+  head: Float32Array,
+  tail: Float32Array | undefined,
+): Float32Array {
+  const out = new Float32Array(order.ids.length);
+  const { ids, headSize } = order;
+  if (!tail) out.fill(Number.NEGATIVE_INFINITY);
+  for (let c = 0; c < headSize; c++) out[ids[c] as number] = head[c] as number;
+  if (tail)
+    for (let c = headSize; c < ids.length; c++)
+      out[ids[c] as number] = tail[c - headSize] as number;
+  return out;
+}
+
+/** English decodes keep to the head when the decoder has one; every other language needs all. */
+export function scopeFor(order: VocabularyOrder | undefined, language: string): VocabularyScope {
+  return order !== undefined && language === "en" ? "head" : "all";
+}
+
+/**
+ * A row with every id (the prompt run's) kept to the head: the rest's ids get −Infinity, as a
+ * head-only run leaves them, so an English decode picks from the same ids at every position.
+ */
+export function keepHead(order: VocabularyOrder, row: Float32Array): void {
+  for (let c = order.headSize; c < order.ids.length; c++) {
+    row[order.ids[c] as number] = Number.NEGATIVE_INFINITY;
+  }
+}
