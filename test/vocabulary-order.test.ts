@@ -16,6 +16,7 @@ import {
   keepHead,
   logitsById,
   scopeFor,
+  toColumns,
   vocabularyOrder,
 } from "../src/stt/whisper/vocabulary-order";
 import { whisperJson } from "./helpers/whisper-files";
@@ -76,11 +77,24 @@ describe("vocabulary order", () => {
     expect(scopeFor(undefined, "en")).toBe("all");
   });
 
+  it("feeds ids as columns and refuses an id outside the vocabulary", () => {
+    expect(toColumns(order, [0, 4, 7])).toEqual([3, 1, 7]);
+    expect(() => toColumns(order, [8])).toThrow(RangeError);
+    expect(() => toColumns(order, [-1])).toThrow(RangeError);
+  });
+
   it("refuses a vocabulary the English head was not written for", () => {
     expect(() => englishOrder(ENGLISH_HEAD_VOCABULARY - 1)).toThrow(/English head covers/);
     expect(englishOrder(ENGLISH_HEAD_VOCABULARY).headSize).toBe(ENGLISH_HEAD_SIZE);
   });
 });
+
+/** The int64 values of feed `name` of run `run`. */
+function fed(seen: Record<string, ort.Tensor>[], run: number, name: string): BigInt64Array {
+  const data = seen[run]?.[name]?.data;
+  if (!(data instanceof BigInt64Array)) throw new Error(`run ${run} was not fed int64 ${name}`);
+  return data;
+}
 
 describe("decoder runs with a vocabulary head", () => {
   const VOCAB = 8;
@@ -92,7 +106,7 @@ describe("decoder runs with a vocabulary head", () => {
       outputNames: [],
       run: async (feeds: Record<string, ort.Tensor>) => {
         seen.push(feeds);
-        const tailRows = (feeds.tail_rows?.data as BigInt64Array).length;
+        const tailRows = fed([feeds], 0, "tail_rows").length;
         const rows = tailRows === 0 ? 0 : 1;
         const width = VOCAB - order.headSize;
         const out: Record<string, ort.Tensor> = {
@@ -127,10 +141,10 @@ describe("decoder runs with a vocabulary head", () => {
     const head = await runDecoder(model, [4], states, cache, [0], "head");
     const all = await runDecoder(model, [7], states, cache, [0], "all");
     // Id 4 is column 1, id 7 column 7.
-    expect([...(seen[0]?.input_ids?.data as BigInt64Array)]).toEqual([1n]);
-    expect([...(seen[1]?.input_ids?.data as BigInt64Array)]).toEqual([7n]);
-    expect((seen[0]?.tail_rows?.data as BigInt64Array).length).toBe(0);
-    expect([...(seen[1]?.tail_rows?.data as BigInt64Array)]).toEqual([0n, 1n]);
+    expect([...fed(seen, 0, "input_ids")]).toEqual([1n]);
+    expect([...fed(seen, 1, "input_ids")]).toEqual([7n]);
+    expect(fed(seen, 0, "tail_rows")).toHaveLength(0);
+    expect([...fed(seen, 1, "tail_rows")]).toEqual([0n, 1n]);
     // Column c's logit is 100 + c, put back at id order.ids[c].
     expect([...(head.rows[0] ?? [])]).toEqual([
       -Infinity,

@@ -15,6 +15,11 @@
  *   identical), so it gets a one-row stand-in instead of the frames/2 × 384 states, which ORT
  *   would otherwise copy into its heap on every step.
  *
+ * The prepared decoder works in its own column order, the English head first (vocabulary-order.ts):
+ * ids are fed as columns, a cache run projects the rest of the vocabulary only when `scope` asks
+ * for every id, and every row is returned in token-id order (−Infinity where not projected), so
+ * callers only ever see token ids.
+ *
  * `Tensor` comes from onnxruntime-web itself, not src/runtime/ort.ts, so that Node scripts can
  * import this module (ort.ts imports ORT's .wasm through wrangler's CompiledWasm rule). In workerd
  * both resolve to the same module, so ORT's `instanceof Tensor` checks on feeds hold.
@@ -27,6 +32,7 @@ import {
   LOGITS_TAIL_OUTPUT,
   logitsById,
   TAIL_ROWS_INPUT,
+  toColumns,
   type VocabularyOrder,
   type VocabularyScope,
 } from "./vocabulary-order.ts";
@@ -119,7 +125,7 @@ export async function runDecoder(
   const { decoder, tokenizer, order } = model;
   const vocab = tokenizer.vocabSize;
   const feeds: Feeds = {
-    input_ids: idsTensor(order ? ids.map((id) => order.columns[id] ?? id) : ids),
+    input_ids: idsTensor(order ? toColumns(order, ids) : ids),
     encoder_hidden_states: encoderStates,
     use_cache_branch: new Tensor("bool", [cache !== undefined], [1]),
   };
@@ -302,7 +308,7 @@ export async function runRows(
   const feeds: Feeds = {
     input_ids: new Tensor(
       "int64",
-      BigInt64Array.from(ids, (id) => BigInt(order ? (order.columns[id] ?? id) : id)),
+      BigInt64Array.from(order ? toColumns(order, ids) : ids, (id) => BigInt(id)),
       [n, 1],
     ),
     encoder_hidden_states: new Tensor("float32", new Float32Array(n * D_MODEL), [n, 1, D_MODEL]),

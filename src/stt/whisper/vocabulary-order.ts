@@ -48,6 +48,17 @@ export function vocabularyOrder(head: readonly number[], vocabulary: number): Vo
   return { ids, columns, headSize: head.length };
 }
 
+/** The decoder's columns of token ids (what `input_ids` takes from a decoder with a head). */
+export function toColumns(order: VocabularyOrder, ids: readonly number[]): number[] {
+  return ids.map((id) => {
+    const column = order.columns[id];
+    if (column === undefined || !Number.isInteger(id)) {
+      throw new RangeError(`token id ${id} is outside the vocabulary of ${order.ids.length}`);
+    }
+    return column;
+  });
+}
+
 /** The English order over Whisper's multilingual vocabulary. */
 export function englishOrder(vocabulary: number): VocabularyOrder {
   if (vocabulary !== ENGLISH_HEAD_VOCABULARY) {
