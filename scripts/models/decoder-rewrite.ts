@@ -23,6 +23,10 @@
  *    per row once the rows no longer fit the table stream (a 50-token prompt: ~1 G multiply-adds);
  *    decoding needs two rows of it, <|startoftranscript|>'s (the no-speech probability, the
  *    language) and the last one's. The cache branch (one token a step) ignores the input.
+ * 7. With a `head` (prepare.ts passes the English head, src/stt/whisper/english-head.ts), the
+ *    table's columns are reordered head first and split in two; the graph takes and returns ids
+ *    in that order, and a cache step projects the second half only for the rows `tail_rows`
+ *    names (DecoderRewriteOptions.head; docs/decoder-profile.md, "The English head").
  * The rest of both branches is untouched; the dead nodes are pruned by the caller.
  */
 
@@ -142,21 +146,14 @@ export function rewriteDecoder(
       transposed: transposedName,
       columnSums: columnSumsName,
     };
-    if (halves) {
-      splitEmbedding(sub, table.name, halves, `${PREFIX}/${name}/embedding`);
-      if (name === "with-cache")
-        sharedPassLogitsSplit(sub, tableRefs, halves, `${PREFIX}/${name}/logits`);
-      else twoPassLogitsSplit(sub, tableRefs, halves, `${PREFIX}/${name}/logits`);
-      continue;
-    }
-    rewriteEmbedding(sub, table.name, tableRefs, `${PREFIX}/${name}/embedding`);
+    rewriteEmbedding(sub, table.name, tableRefs, `${PREFIX}/${name}/embedding`, halves);
     // Only the cache branch, which runs once per token, shares one matmul between the passes. The
     // prompt branch runs once per utterance; sharing there too grew the heap after loading by
     // 1.2 MB and the 29-s peak past 92 MB (its [1, 2·3, vocabulary] int32 intermediates), for
     // nothing a person would notice.
     if (name === "with-cache" && sharedCachePass)
-      sharedPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
-    else twoPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
+      sharedPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`, halves);
+    else twoPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`, halves);
   }
   selectPromptPositions(graph, withoutCache, promptProjection);
 }
@@ -268,12 +265,16 @@ function findTableRefs(graph: Graph, sub: Graph, shape: DecoderShape): TableRefs
   return { table: table.name, scale: scale.name, zeroPoint: zeroPoint.name, projection };
 }
 
-/** Gather(table, ids) → Transpose(Gather(tableᵀ, ids, axis 1), [1, 2, 0]): same [B, S, width]. */
+/**
+ * Gather(table, ids) → Transpose(Gather(tableᵀ, ids, axis 1), [1, 2, 0]): same [B, S, width];
+ * with `halves`, gathered from the half each id's column is in.
+ */
 function rewriteEmbedding(
   sub: Graph,
   table: string,
   refs: TableRefs & { transposed: string },
   p: string,
+  halves?: Halves,
 ): void {
   const gather = expectOne(
     sub.node.filter((n) => n.opType === "Gather" && n.input[0] === table),
@@ -282,11 +283,39 @@ function rewriteEmbedding(
   if (intAttr(gather, "axis", 0) !== 0) throw new GraphShapeError("embedding Gather axis is not 0");
   const ids = gather.input[1] ?? "";
   const rows = gather.output[0] ?? "";
+  // [width, vocabulary] gathered on axis 1 with ids [B, S] gives [width, B, S].
+  const columns = (from: string, index: string, output: string, name: string): Node =>
+    makeNode("Gather", [from, index], [output], name, { axis: { int: 1 } });
   insertBefore(sub, gather, [
-    // [width, vocabulary] gathered on axis 1 with ids [B, S] gives [width, B, S].
-    makeNode("Gather", [refs.transposed, ids], [`${p}/columns`], `${p}/Gather`, {
-      axis: { int: 1 },
-    }),
+    ...(halves
+      ? [
+          // Ids (in head-then-rest order) below the head size read the head, the others the
+          // tail, and Where picks per id: the same rows, the same bytes as one table. Each Gather
+          // gets an index it can read (ONNX 11 has no int64 Min/Max; Where has).
+          makeNode("Less", [ids, halves.sizeName], [`${p}/in-head`], `${p}/InHead`),
+          makeNode(
+            "Where",
+            [`${p}/in-head`, ids, halves.zeroName],
+            [`${p}/head-ids`],
+            `${p}/HeadIds`,
+          ),
+          makeNode("Sub", [ids, halves.sizeName], [`${p}/tail-offset`], `${p}/TailOffset`),
+          makeNode(
+            "Where",
+            [`${p}/in-head`, halves.zeroName, `${p}/tail-offset`],
+            [`${p}/tail-ids`],
+            `${p}/TailIds`,
+          ),
+          columns(halves.head, `${p}/head-ids`, `${p}/head-columns`, `${p}/GatherHead`),
+          columns(halves.tail, `${p}/tail-ids`, `${p}/tail-columns`, `${p}/GatherTail`),
+          makeNode(
+            "Where",
+            [`${p}/in-head`, `${p}/head-columns`, `${p}/tail-columns`],
+            [`${p}/columns`],
+            `${p}/Where`,
+          ),
+        ]
+      : [columns(refs.transposed, ids, `${p}/columns`, `${p}/Gather`)]),
     makeNode("Transpose", [`${p}/columns`], [rows], `${p}/Transpose`, {
       perm: { ints: [1, 2, 0] },
     }),
@@ -320,11 +349,15 @@ function residual(hidden: string, first: string, p: string): Node[] {
  * where columnSums [vocabulary] is computed here from the table. Each pass's int32 is therefore
  * the same integer as a MatMulInteger with its own zero point, and the float steps after it (Cast,
  * × its two scales, the Add) are the same as before: the logits are bit-identical.
+ *
+ * With the table split at a head (`halves`), the head's columns give `logits` and the tail's give
+ * `logits_tail`, for the rows `tail_rows` names only: with none, the tail is never read.
  */
 function sharedPassLogits(
   sub: Graph,
   refs: TableRefs & { transposed: string; columnSums: string },
   p: string,
+  halves?: Halves,
 ): void {
   const hidden = refs.projection.input[0] ?? "";
   const first = `${p}/pass1`;
@@ -336,39 +369,66 @@ function sharedPassLogits(
       [`${name}/q`, `${name}/scale`, `${name}/zero`],
       `${name}/Quantize`,
     );
-  // One pass's logits from its half of the shared product: (row − z·columnSums) · s · s_table.
-  const finish = (name: string, output: string): Node[] => [
+  // Per pass, once: its zero point as int32 and its two scales' product.
+  const prepare = (name: string): Node[] => [
     makeNode("Cast", [`${name}/zero`], [`${name}/zero32`], `${name}/CastZero`, {
       to: { int: DataType.INT32 },
     }),
-    makeNode("Mul", [`${name}/zero32`, refs.columnSums], [`${name}/offset`], `${name}/Offset`),
-    makeNode("Sub", [`${name}/row`, `${name}/offset`], [`${name}/int`], `${name}/Center`),
-    makeNode("Cast", [`${name}/int`], [`${name}/float`], `${name}/Cast`, {
-      to: { int: DataType.FLOAT },
-    }),
     makeNode("Mul", [`${name}/scale`, refs.scale], [`${name}/scales`], `${name}/Scales`),
-    makeNode("Mul", [`${name}/float`, `${name}/scales`], [output], `${name}/Scale`),
+  ];
+  // One pass's logits from its half of the shared product: (row − z·columnSums) · s · s_table.
+  const finish = (name: string, part: string, sums: string, output: string): Node[] => {
+    const q = `${name}/${part}`;
+    return [
+      makeNode("Mul", [`${name}/zero32`, sums], [`${q}/offset`], `${q}/Offset`),
+      makeNode("Sub", [`${q}/row`, `${q}/offset`], [`${q}/int`], `${q}/Center`),
+      makeNode("Cast", [`${q}/int`], [`${q}/float`], `${q}/Cast`, { to: { int: DataType.FLOAT } }),
+      makeNode("Mul", [`${q}/float`, `${name}/scales`], [output], `${q}/Scale`),
+    ];
+  };
+  // Both passes' rows through one MatMulInteger with `table`, then each pass finished and added.
+  const project = (part: string, table: string, sums: string, rows: string, output: string) => [
+    makeNode(
+      "MatMulInteger",
+      [rows, table, "", refs.zeroPoint],
+      [`${p}/${part}/products`],
+      `${p}/${part}/MatMulInteger`,
+    ),
+    makeNode(
+      "Split",
+      [`${p}/${part}/products`],
+      [`${first}/${part}/row`, `${second}/${part}/row`],
+      `${p}/${part}/Split`,
+      { axis: { int: 1 } },
+    ),
+    ...finish(first, part, sums, `${first}/${part}/logits`),
+    ...finish(second, part, sums, `${second}/${part}/logits`),
+    makeNode(
+      "Add",
+      [`${first}/${part}/logits`, `${second}/${part}/logits`],
+      [output],
+      `${p}/${part}/Add`,
+    ),
   ];
   const nodes = [
     quantize(hidden, first),
     ...residual(hidden, first, p),
     quantize(`${p}/residual`, second),
+    ...prepare(first),
+    ...prepare(second),
     // [1, S, width] twice → [1, 2S, width]: positions of pass 1, then those of pass 2.
     makeNode("Concat", [`${first}/q`, `${second}/q`], [`${p}/rows`], `${p}/Rows`, {
       axis: { int: 1 },
     }),
-    makeNode(
-      "MatMulInteger",
-      [`${p}/rows`, refs.transposed, "", refs.zeroPoint],
-      [`${p}/products`],
-      `${p}/MatMulInteger`,
-    ),
-    makeNode("Split", [`${p}/products`], [`${first}/row`, `${second}/row`], `${p}/Split`, {
-      axis: { int: 1 },
-    }),
-    ...finish(first, `${first}/logits`),
-    ...finish(second, `${second}/logits`),
-    makeNode("Add", [`${first}/logits`, `${second}/logits`], ["logits"], `${p}/Add`),
+    ...(halves
+      ? [
+          ...project("head", halves.head, halves.headSums, `${p}/rows`, "logits"),
+          makeNode("Gather", [`${p}/rows`, TAIL_ROWS], [`${p}/tail-rows`], `${p}/TailRows`, {
+            axis: { int: 1 },
+          }),
+          ...project("tail", halves.tail, halves.tailSums, `${p}/tail-rows`, LOGITS_TAIL),
+        ]
+      : project("all", refs.transposed, refs.columnSums, `${p}/rows`, "logits")),
   ];
   insertBefore(sub, refs.projection, nodes);
   removeNode(sub, refs.projection);
@@ -391,9 +451,39 @@ export function columnSums(
   return sums;
 }
 
-/** int8x2T as two MatMulInteger passes, each with its own zero point (the prompt branch). */
-function twoPassLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: string): void {
+/**
+ * int8x2T as two MatMulInteger passes, each with its own zero point (the prompt branch). With the
+ * table split at a head (`halves`), each pass multiplies by both halves and joins them, and the
+ * sum is split again into `logits` (the head) and `logits_tail`: the prompt projects every id.
+ */
+function twoPassLogits(
+  sub: Graph,
+  refs: TableRefs & { transposed: string },
+  p: string,
+  halves?: Halves,
+): void {
   const hidden = refs.projection.input[0] ?? "";
+  const matmul = (name: string, table: string, output: string, label: string): Node =>
+    makeNode(
+      "MatMulInteger",
+      [`${name}/q`, table, `${name}/zero`, refs.zeroPoint],
+      [`${name}/${output}`],
+      `${name}/${label}`,
+    );
+  const products = (name: string): Node[] =>
+    halves
+      ? [
+          matmul(name, halves.head, "head-int", "MatMulIntegerHead"),
+          matmul(name, halves.tail, "tail-int", "MatMulIntegerTail"),
+          makeNode(
+            "Concat",
+            [`${name}/head-int`, `${name}/tail-int`],
+            [`${name}/int`],
+            `${name}/Concat`,
+            { axis: { int: -1 } },
+          ),
+        ]
+      : [matmul(name, refs.transposed, "int", "MatMulInteger")];
   const pass = (input: string, name: string, output: string): Node[] => [
     makeNode(
       "DynamicQuantizeLinear",
@@ -401,12 +491,7 @@ function twoPassLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: 
       [`${name}/q`, `${name}/scale`, `${name}/zero`],
       `${name}/Quantize`,
     ),
-    makeNode(
-      "MatMulInteger",
-      [`${name}/q`, refs.transposed, `${name}/zero`, refs.zeroPoint],
-      [`${name}/int`],
-      `${name}/MatMulInteger`,
-    ),
+    ...products(name),
     makeNode("Cast", [`${name}/int`], [`${name}/float`], `${name}/Cast`, {
       to: { int: DataType.FLOAT },
     }),
@@ -415,11 +500,20 @@ function twoPassLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: 
   ];
   const first = `${p}/pass1`;
   const second = `${p}/pass2`;
+  const sum = halves ? `${p}/all` : "logits";
   const nodes = [
     ...pass(hidden, first, `${first}/logits`),
     ...residual(hidden, first, p),
     ...pass(`${p}/residual`, second, `${second}/logits`),
-    makeNode("Add", [`${first}/logits`, `${second}/logits`], ["logits"], `${p}/Add`),
+    makeNode("Add", [`${first}/logits`, `${second}/logits`], [sum], `${p}/Add`),
+    ...(halves
+      ? [
+          makeNode("Split", [sum], ["logits", LOGITS_TAIL], `${p}/SplitHead`, {
+            axis: { int: -1 },
+            split: { ints: [halves.size, halves.vocabulary - halves.size] },
+          }),
+        ]
+      : []),
   ];
   insertBefore(sub, refs.projection, nodes);
   removeNode(sub, refs.projection);
@@ -503,179 +597,4 @@ function addHeadIo(graph: Graph, branch: Node, branches: Graph[], headSize: numb
   graph.output = [...graph.output, out()];
   branch.output = [...branch.output, LOGITS_TAIL];
   for (const sub of branches) sub.output = [...sub.output, out()];
-}
-
-/**
- * The embedding from the two halves: ids (in head-then-rest order) below the head size read the
- * head, the others the tail; Where picks per id. Same rows, same bytes as one table.
- */
-function splitEmbedding(sub: Graph, table: string, h: Halves, p: string): void {
-  const gather = expectOne(
-    sub.node.filter((n) => n.opType === "Gather" && n.input[0] === table),
-    "embedding Gather",
-  );
-  if (intAttr(gather, "axis", 0) !== 0) throw new GraphShapeError("embedding Gather axis is not 0");
-  const ids = gather.input[1] ?? "";
-  const rows = gather.output[0] ?? "";
-  insertBefore(sub, gather, [
-    makeNode("Less", [ids, h.sizeName], [`${p}/in-head`], `${p}/InHead`),
-    // Each Gather gets an index it can read (ONNX 11 has no int64 Min/Max; Where has).
-    makeNode("Where", [`${p}/in-head`, ids, h.zeroName], [`${p}/head-ids`], `${p}/HeadIds`),
-    makeNode("Sub", [ids, h.sizeName], [`${p}/tail-offset`], `${p}/TailOffset`),
-    makeNode(
-      "Where",
-      [`${p}/in-head`, h.zeroName, `${p}/tail-offset`],
-      [`${p}/tail-ids`],
-      `${p}/TailIds`,
-    ),
-    makeNode("Gather", [h.head, `${p}/head-ids`], [`${p}/head-columns`], `${p}/GatherHead`, {
-      axis: { int: 1 },
-    }),
-    makeNode("Gather", [h.tail, `${p}/tail-ids`], [`${p}/tail-columns`], `${p}/GatherTail`, {
-      axis: { int: 1 },
-    }),
-    makeNode(
-      "Where",
-      [`${p}/in-head`, `${p}/head-columns`, `${p}/tail-columns`],
-      [`${p}/columns`],
-      `${p}/Where`,
-    ),
-    makeNode("Transpose", [`${p}/columns`], [rows], `${p}/Transpose`, {
-      perm: { ints: [1, 2, 0] },
-    }),
-  ]);
-  removeNode(sub, gather);
-}
-
-/**
- * The shared pass (sharedPassLogits) over the head, and over the tail only for the rows named
- * by `tail_rows`: none when the decode keeps to the head, and the tail's 6 MB … 8 MB are not read.
- */
-function sharedPassLogitsSplit(sub: Graph, refs: TableRefs, h: Halves, p: string): void {
-  const hidden = refs.projection.input[0] ?? "";
-  const first = `${p}/pass1`;
-  const second = `${p}/pass2`;
-  const quantize = (input: string, name: string): Node =>
-    makeNode(
-      "DynamicQuantizeLinear",
-      [input],
-      [`${name}/q`, `${name}/scale`, `${name}/zero`],
-      `${name}/Quantize`,
-    );
-  const prepare = (name: string): Node[] => [
-    makeNode("Cast", [`${name}/zero`], [`${name}/zero32`], `${name}/CastZero`, {
-      to: { int: DataType.INT32 },
-    }),
-    makeNode("Mul", [`${name}/scale`, refs.scale], [`${name}/scales`], `${name}/Scales`),
-  ];
-  const finish = (name: string, part: string, sums: string, output: string): Node[] => [
-    makeNode("Mul", [`${name}/zero32`, sums], [`${name}/${part}/offset`], `${name}/${part}/Offset`),
-    makeNode(
-      "Sub",
-      [`${name}/${part}/row`, `${name}/${part}/offset`],
-      [`${name}/${part}/int`],
-      `${name}/${part}/Center`,
-    ),
-    makeNode("Cast", [`${name}/${part}/int`], [`${name}/${part}/float`], `${name}/${part}/Cast`, {
-      to: { int: DataType.FLOAT },
-    }),
-    makeNode("Mul", [`${name}/${part}/float`, `${name}/scales`], [output], `${name}/${part}/Scale`),
-  ];
-  const half = (
-    part: string,
-    table: string,
-    sums: string,
-    rows: string,
-    output: string,
-  ): Node[] => [
-    makeNode(
-      "MatMulInteger",
-      [rows, table, "", refs.zeroPoint],
-      [`${p}/${part}/products`],
-      `${p}/${part}/MatMulInteger`,
-    ),
-    makeNode(
-      "Split",
-      [`${p}/${part}/products`],
-      [`${first}/${part}/row`, `${second}/${part}/row`],
-      `${p}/${part}/Split`,
-      { axis: { int: 1 } },
-    ),
-    ...finish(first, part, sums, `${first}/${part}/logits`),
-    ...finish(second, part, sums, `${second}/${part}/logits`),
-    makeNode(
-      "Add",
-      [`${first}/${part}/logits`, `${second}/${part}/logits`],
-      [output],
-      `${p}/${part}/Add`,
-    ),
-  ];
-  const nodes = [
-    quantize(hidden, first),
-    ...residual(hidden, first, p),
-    quantize(`${p}/residual`, second),
-    ...prepare(first),
-    ...prepare(second),
-    makeNode("Concat", [`${first}/q`, `${second}/q`], [`${p}/rows`], `${p}/Rows`, {
-      axis: { int: 1 },
-    }),
-    ...half("head", h.head, h.headSums, `${p}/rows`, "logits"),
-    makeNode("Gather", [`${p}/rows`, TAIL_ROWS], [`${p}/tail-rows`], `${p}/TailRows`, {
-      axis: { int: 1 },
-    }),
-    ...half("tail", h.tail, h.tailSums, `${p}/tail-rows`, LOGITS_TAIL),
-  ];
-  insertBefore(sub, refs.projection, nodes);
-  removeNode(sub, refs.projection);
-}
-
-/** twoPassLogits over both halves (the prompt branch projects every id), then split at the head. */
-function twoPassLogitsSplit(sub: Graph, refs: TableRefs, h: Halves, p: string): void {
-  const hidden = refs.projection.input[0] ?? "";
-  const pass = (input: string, name: string, output: string): Node[] => [
-    makeNode(
-      "DynamicQuantizeLinear",
-      [input],
-      [`${name}/q`, `${name}/scale`, `${name}/zero`],
-      `${name}/Quantize`,
-    ),
-    makeNode(
-      "MatMulInteger",
-      [`${name}/q`, h.head, `${name}/zero`, refs.zeroPoint],
-      [`${name}/head-int`],
-      `${name}/MatMulIntegerHead`,
-    ),
-    makeNode(
-      "MatMulInteger",
-      [`${name}/q`, h.tail, `${name}/zero`, refs.zeroPoint],
-      [`${name}/tail-int`],
-      `${name}/MatMulIntegerTail`,
-    ),
-    makeNode(
-      "Concat",
-      [`${name}/head-int`, `${name}/tail-int`],
-      [`${name}/int`],
-      `${name}/Concat`,
-      { axis: { int: -1 } },
-    ),
-    makeNode("Cast", [`${name}/int`], [`${name}/float`], `${name}/Cast`, {
-      to: { int: DataType.FLOAT },
-    }),
-    makeNode("Mul", [`${name}/scale`, refs.scale], [`${name}/scales`], `${name}/Scales`),
-    makeNode("Mul", [`${name}/float`, `${name}/scales`], [output], `${name}/Scale`),
-  ];
-  const first = `${p}/pass1`;
-  const second = `${p}/pass2`;
-  const nodes = [
-    ...pass(hidden, first, `${first}/logits`),
-    ...residual(hidden, first, p),
-    ...pass(`${p}/residual`, second, `${second}/logits`),
-    makeNode("Add", [`${first}/logits`, `${second}/logits`], [`${p}/all`], `${p}/Add`),
-    makeNode("Split", [`${p}/all`], ["logits", LOGITS_TAIL], `${p}/SplitHead`, {
-      axis: { int: -1 },
-      split: { ints: [h.size, h.vocabulary - h.size] },
-    }),
-  ];
-  insertBefore(sub, refs.projection, nodes);
-  removeNode(sub, refs.projection);
 }
