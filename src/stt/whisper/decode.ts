@@ -21,17 +21,10 @@ import type {
   StopReason,
   WhisperDecoder,
 } from "./decode-types.ts";
-import {
-  beforeRun,
-  D_MODEL,
-  firstRow,
-  lastRow,
-  runDecoder,
-  type SharedPrompt,
-  type Step,
-} from "./decoder-run.ts";
+import { beforeRun, D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules, logSumExp } from "./logit-rules.ts";
+import type { SharedPrompt } from "./shared-prompt.ts";
 import { stopAfter } from "./stop-rules.ts";
 import { keepHead, scopeFor } from "./vocabulary-order.ts";
 

@@ -30,10 +30,9 @@ import { runExclusive } from "../../runtime/inference-lock.ts";
 import type { WhisperDecoder } from "./decode-types.ts";
 import {
   LOGITS_TAIL_OUTPUT,
-  logitsById,
+  rowsById,
   TAIL_ROWS_INPUT,
   toColumns,
-  type VocabularyOrder,
   type VocabularyScope,
 } from "./vocabulary-order.ts";
 
@@ -158,7 +157,7 @@ export async function runDecoder(
   // returns its one token's row), else every input position.
   const rowIndices = cache ? [0] : selects ? positions.map((_, i) => i) : positions;
   const rows = order
-    ? orderedRows(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
+    ? rowsById(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
     : rowIndices.map((row) => positionLogits(logits.data as Float32Array, row, vocab));
   const self: Feeds = {};
   const cross: Feeds = cache ? cache.cross : {};
@@ -173,51 +172,6 @@ export async function runDecoder(
     }
   }
   return { rows, cache: { self, cross } };
-}
-
-/**
- * The prompt run of one encoded window, shared by the window's decodes (the greedy one, its
- * beams, the fallback's retries: transcribe.ts makes one per window). The same tokens over the
- * same encoder states give the same logits and cache, so the prompt runs once; a later decode of
- * the window skips a run of ~30–40 ms. Each caller gets its own copy of the logits rows (the logit
- * rules edit them in place); the cache's tensors are only ever read (fed to later runs).
- */
-export class SharedPrompt {
-  #ids: readonly number[] = [];
-  #positions: readonly number[] = [];
-  #encoderStates: Tensor | null = null;
-  #step: Step | null = null;
-
-  /**
-   * The prompt's step, from the run before when it had the same ids, positions and encoder
-   * states (`ran` false), else from `runDecoder` (`ran` true).
-   */
-  async run(
-    model: WhisperDecoder,
-    ids: readonly number[],
-    encoderStates: Tensor,
-    positions: readonly number[],
-  ): Promise<{ step: Step; ran: boolean }> {
-    const same =
-      this.#step !== null &&
-      this.#encoderStates === encoderStates &&
-      sameNumbers(this.#ids, ids) &&
-      sameNumbers(this.#positions, positions);
-    const ran = !same;
-    if (ran) {
-      // Callers get copies of its rows, below: this one is never edited.
-      this.#step = await runDecoder(model, ids, encoderStates, undefined, positions);
-      this.#ids = [...ids];
-      this.#positions = [...positions];
-      this.#encoderStates = encoderStates;
-    }
-    const kept = this.#step as Step;
-    return { step: { rows: kept.rows.map((row) => row.slice()), cache: kept.cache }, ran };
-  }
-}
-
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
 /**
@@ -253,38 +207,6 @@ export function lastRow(step: Step): Float32Array {
   const row = step.rows.at(-1);
   if (!row) throw new Error("decoder run returned no logits row");
   return row;
-}
-
-/**
- * Rows of a decoder with a vocabulary head in token-id order: each from its head row and, when
- * the run projected the tail (`logits_tail` has rows), its tail row.
- */
-function orderedRows(
-  order: VocabularyOrder,
-  head: Tensor,
-  tail: Tensor,
-  rowIndices: readonly number[],
-): Float32Array[] {
-  const headData = head.data;
-  const tailData = tail.data;
-  if (!(headData instanceof Float32Array) || !(tailData instanceof Float32Array)) {
-    throw new Error("Whisper decoder logits are not float32");
-  }
-  const tailWidth = order.ids.length - order.headSize;
-  if (head.dims[2] !== order.headSize || tail.dims[2] !== tailWidth) {
-    throw new Error(
-      `Whisper decoder logits are ${head.dims} + ${tail.dims} wide, the English head is ` +
-        `${order.headSize} of ${order.ids.length} ids (models and src/stt/whisper/english-head.ts disagree)`,
-    );
-  }
-  const withTail = tailData.length > 0;
-  return rowIndices.map((row) =>
-    logitsById(
-      order,
-      positionLogits(headData, row, order.headSize),
-      withTail ? positionLogits(tailData, row, tailWidth) : undefined,
-    ),
-  );
 }
 
 /** Logits of one position of a [1, positions, vocab] output (a view, not a copy). */
@@ -338,7 +260,7 @@ export async function runRows(
   }
   const rowIndices = ids.map((_, i) => i);
   const rows = order
-    ? orderedRows(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
+    ? rowsById(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
     : rowIndices.map((i) => positionLogits(logits.data as Float32Array, i, vocab));
   const self: Feeds = {};
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {

@@ -67,13 +67,11 @@ function unicodeToByteTable(): Int16Array {
 const UNICODE_TO_BYTE = unicodeToByteTable();
 
 /** The forward map: byte → its stand-in character. */
-const BYTE_TO_UNICODE: readonly string[] = (() => {
-  const chars = new Array<string>(256).fill("");
-  UNICODE_TO_BYTE.forEach((byte, code) => {
-    if (byte >= 0) chars[byte] = String.fromCharCode(code);
-  });
-  return chars;
-})();
+const byteToUnicode = new Array<string>(256).fill("");
+UNICODE_TO_BYTE.forEach((byte, code) => {
+  if (byte >= 0) byteToUnicode[byte] = String.fromCharCode(code);
+});
+const BYTE_TO_UNICODE: readonly string[] = byteToUnicode;
 
 /**
  * GPT-2's pre-tokenization pattern (tiktoken's "gpt2", which Whisper's tokenizer uses): a

@@ -14,7 +14,7 @@ import { runExclusive } from "../../runtime/inference-lock.ts";
 import { type Continuation, shiftTimestamps } from "./continuation.ts";
 import { greedyDecode } from "./decode.ts";
 import type { SampledToken } from "./decode-types.ts";
-import { beforeRun, runControl, SharedPrompt } from "./decoder-run.ts";
+import { beforeRun, runControl } from "./decoder-run.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import type { WhisperModel } from "./model.ts";
@@ -27,6 +27,7 @@ import {
   looped,
   needsFallback,
 } from "./retry-policy.ts";
+import { SharedPrompt } from "./shared-prompt.ts";
 import { LOGPROB_THRESHOLD } from "./speech-evidence.ts";
 import { buildTranscript, compressionRatio, type Transcript } from "./transcript.ts";
 

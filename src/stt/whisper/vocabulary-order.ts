@@ -6,6 +6,7 @@
  * maps ids to columns on the way in and logits back to ids on the way out, so everything else
  * works with token ids as before.
  */
+import type { Tensor } from "onnxruntime-web/wasm";
 import { ENGLISH_HEAD_BITMAP, ENGLISH_HEAD_VOCABULARY } from "./english-head.ts";
 
 /** Decoder input: which rows of a cache run's quantized pair also get the tail's logits. */
@@ -86,6 +87,43 @@ export function logitsById(
     for (let c = headSize; c < ids.length; c++)
       out[ids[c] as number] = tail[c - headSize] as number;
   return out;
+}
+
+/**
+ * Rows `rowIndices` of a decoder run's `logits` (the head, [B, P, head]) and `logits_tail` ([B, R,
+ * rest], R = 0 when the run did not project the tail), each in token-id order.
+ */
+export function rowsById(
+  order: VocabularyOrder,
+  head: Tensor,
+  tail: Tensor,
+  rowIndices: readonly number[],
+): Float32Array[] {
+  const headData = head.data;
+  const tailData = tail.data;
+  if (!(headData instanceof Float32Array) || !(tailData instanceof Float32Array)) {
+    throw new Error("Whisper decoder logits are not float32");
+  }
+  const tailWidth = order.ids.length - order.headSize;
+  if (head.dims[2] !== order.headSize || tail.dims[2] !== tailWidth) {
+    throw new Error(
+      `Whisper decoder logits are ${head.dims} + ${tail.dims} wide, the English head is ` +
+        `${order.headSize} of ${order.ids.length} ids (models and english-head.ts disagree)`,
+    );
+  }
+  const row = (data: Float32Array, index: number, width: number): Float32Array => {
+    if (data.length < (index + 1) * width) {
+      throw new Error(`decoder logits hold ${data.length} values, row ${index} is past them`);
+    }
+    return data.subarray(index * width, (index + 1) * width);
+  };
+  return rowIndices.map((index) =>
+    logitsById(
+      order,
+      row(headData, index, order.headSize),
+      tailData.length > 0 ? row(tailData, index, tailWidth) : undefined,
+    ),
+  );
 }
 
 /** English decodes keep to the head when the decoder has one; every other language needs all. */
