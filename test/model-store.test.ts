@@ -8,7 +8,6 @@ import {
   ModelUnavailableError,
   type WhisperModels,
 } from "../src/stt/model-store";
-import { ENGLISH_HEAD_VOCABULARY } from "../src/stt/whisper/english-head";
 import { logMelSpectrogram } from "../src/stt/whisper/mel";
 import { WhisperTokenizer } from "../src/stt/whisper/tokenizer";
 import { englishOrder } from "../src/stt/whisper/vocabulary-order";
@@ -78,7 +77,12 @@ async function greedy(models: WhisperModels, hidden: Tensor, prompt: number[], s
   const cacheLengths: number[] = [];
   // The prepared decoder reads and writes columns of its English-head-first order
   // (vocabulary-order.ts); English keeps to the head (tail_rows empty), whose logits come first.
-  const order = englishOrder(ENGLISH_HEAD_VOCABULARY);
+  const tokenizer = new WhisperTokenizer(models.vocab, models.addedTokens);
+  const order = englishOrder({
+    vocab: models.vocab,
+    vocabSize: tokenizer.vocabSize,
+    endOfText: tokenizer.special.endOfText,
+  });
   let ids = prompt;
   for (let step = 0; step < steps; step++) {
     const columns = ids.map((id) => BigInt(order.columns[id] ?? -1));

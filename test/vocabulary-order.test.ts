@@ -1,14 +1,12 @@
 /**
- * The English head of Whisper's vocabulary (src/stt/whisper/english-head.ts, written by
- * scripts/models/english-head.ts) and the column order the prepared decoder works in
- * (vocabulary-order.ts). The decoder's side, bit-identical logits per id, is in
+ * The English head of Whisper's vocabulary and the column order the prepared decoder works in
+ * (src/stt/whisper/vocabulary-order.ts). The decoder's side, bit-identical logits per id, is in
  * graph-rewrite.test.ts; what the head does to accuracy is measured by the accuracy suite.
  */
 import { describe, expect, it } from "vitest";
 import { ort } from "../src/runtime/ort";
 import type { WhisperDecoder } from "../src/stt/whisper/decode-types";
 import { runDecoder } from "../src/stt/whisper/decoder-run";
-import { ENGLISH_HEAD_SIZE, ENGLISH_HEAD_VOCABULARY } from "../src/stt/whisper/english-head";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
 import {
   englishHeadIds,
@@ -22,31 +20,45 @@ import {
 import { whisperJson } from "./helpers/whisper-files";
 
 describe("the English head", () => {
-  it("holds every special token, every byte and the words of English speech", async () => {
-    const ids = englishHeadIds();
-    expect(ids).toHaveLength(ENGLISH_HEAD_SIZE);
-    expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] as number))).toBe(true);
-    const head = new Set(ids);
+  it("holds every printable-ASCII token, every byte and every special token, and nothing else", async () => {
+    const vocab = await whisperJson<Vocab>("vocab.json");
     const tokenizer = new WhisperTokenizer(
-      await whisperJson<Vocab>("vocab.json"),
+      vocab,
       await whisperJson<AddedTokens>("added_tokens.json"),
     );
-    expect(tokenizer.vocabSize).toBe(ENGLISH_HEAD_VOCABULARY);
+    const source = {
+      vocab,
+      vocabSize: tokenizer.vocabSize,
+      endOfText: tokenizer.special.endOfText,
+    };
+    const ids = englishHeadIds(source);
+    expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] as number))).toBe(true);
+    const head = new Set(ids);
     // <|endoftext|> onwards: task, language, no-speech and the 1501 timestamp tokens.
     for (let id = tokenizer.special.endOfText; id < tokenizer.vocabSize; id++) {
       expect(head.has(id), `special ${id}`).toBe(true);
     }
-    // Single bytes: any text stays writable, a rare name or a foreign letter byte by byte.
+    // Single bytes: any text stays writable, a foreign letter byte by byte.
     for (let id = 0; id < 256; id++) expect(head.has(id)).toBe(true);
+    // English as transcripts write it, words no dictionary lists included.
     const text =
       " Yes. Five five. My number is 415-555-0132, call me at 9:30 on Dec. 5th! NASA's " +
-      'well-known rover; "Hello," she said, (and then) 100% sure. Mr. Dashwood\'s leisure.';
-    for (const id of tokenizer.encode(text))
+      'well-known rover; "Hello," she said, (and then) 100% sure. Mr. Dashwood\'s leisure. ' +
+      "Anyways, Covid APIs on Kubernetes, ahh, the Centre's DIY guide.";
+    for (const id of tokenizer.encode(text)) {
       expect(head.has(id), tokenizer.decode([id])).toBe(true);
-    // Other scripts are what the head leaves out: their sessions decode with every id.
-    const outside = tokenizer.encode(" 你好，世界。Привет").filter((id) => !head.has(id));
-    expect(outside.length).toBeGreaterThan(0);
-    expect(ENGLISH_HEAD_SIZE / ENGLISH_HEAD_VOCABULARY).toBeLessThan(0.7);
+    }
+    // Every other token is one with a byte outside printable ASCII: other scripts, accents.
+    const utf8 = new TextDecoder();
+    for (let id = 256; id < tokenizer.special.endOfText; id++) {
+      const printable = /^[\x20-\x7e]+$/.test(utf8.decode(tokenizer.tokenBytes(id)));
+      if (printable !== head.has(id)) throw new Error(`token ${id} is misplaced`);
+    }
+    expect(tokenizer.encode(" 你好，世界。Привет").some((id) => !head.has(id))).toBe(true);
+    // About three quarters of the table: the rest is what an English cache step skips.
+    expect(ids.length / tokenizer.vocabSize).toBeGreaterThan(0.7);
+    expect(ids.length / tokenizer.vocabSize).toBeLessThan(0.8);
+    expect(englishOrder(source).headSize).toBe(ids.length);
   });
 });
 
@@ -83,9 +95,15 @@ describe("vocabulary order", () => {
     expect(() => toColumns(order, [-1])).toThrow(RangeError);
   });
 
-  it("refuses a vocabulary the English head was not written for", () => {
-    expect(() => englishOrder(ENGLISH_HEAD_VOCABULARY - 1)).toThrow(/English head covers/);
-    expect(englishOrder(ENGLISH_HEAD_VOCABULARY).headSize).toBe(ENGLISH_HEAD_SIZE);
+  it("keeps to the head only where every keyterm token is in it", () => {
+    expect(scopeFor(order, "en", [[1, 4], [6]])).toBe("head");
+    // A keyterm spelled with a token outside the head could never be picked from the head.
+    expect(
+      scopeFor(order, "en", [
+        [1, 4],
+        [6, 5],
+      ]),
+    ).toBe("all");
   });
 });
 

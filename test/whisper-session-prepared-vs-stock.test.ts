@@ -32,13 +32,11 @@ import { Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createSession, type InferenceSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
-import { ENGLISH_HEAD_VOCABULARY } from "../src/stt/whisper/english-head";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules";
 import { logMelSpectrogram, MAX_FRAMES, N_MELS } from "../src/stt/whisper/mel";
 import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer";
 import {
-  englishOrder,
   LOGITS_TAIL_OUTPUT,
   logitsById,
   TAIL_ROWS_INPUT,
@@ -139,9 +137,11 @@ async function teacherForced(
   // The prepared decoder works in its English-head-first column order (vocabulary-order.ts):
   // ids go in as columns, every id is projected (tail_rows: both rows of a cache step's pair),
   // and the logits come back in id order to compare with stock's.
-  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT)
-    ? englishOrder(ENGLISH_HEAD_VOCABULARY)
-    : undefined;
+  // The production model's own order (src/stt/whisper/model.ts), not one rebuilt here.
+  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT) ? prepared.order : undefined;
+  if (decoder.inputNames.includes(TAIL_ROWS_INPUT) && !order) {
+    throw new Error("the prepared model has tail_rows but no vocabulary order");
+  }
   const steps: Float32Array[] = [];
   for (const [step, ids] of [prompt, ...tokens.map((t) => [t])].entries()) {
     const out = await decoder.run(

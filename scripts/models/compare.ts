@@ -80,6 +80,7 @@ export async function runComparison(options: CompareOptions): Promise<void> {
   const stock = await measure({
     variant: "stock",
     dir: options.stockDir,
+    stockDir: options.stockDir,
     mel: mel30,
     frames: 3000,
     encoderRuns: 3,
@@ -90,6 +91,7 @@ export async function runComparison(options: CompareOptions): Promise<void> {
   const prepared = await measure({
     variant: "prepared",
     dir: options.preparedDir,
+    stockDir: options.stockDir,
     mel: mel30,
     frames: 3000,
     encoderRuns: 3,
@@ -115,6 +117,7 @@ export async function runComparison(options: CompareOptions): Promise<void> {
       await measure({
         variant: "prepared",
         dir: options.preparedDir,
+        stockDir: options.stockDir,
         mel: await melFile(`speech-${seconds}s`, samples, frames),
         frames,
         encoderRuns: 3,

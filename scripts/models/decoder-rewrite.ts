@@ -23,9 +23,9 @@
  *    per row once the rows no longer fit the table stream (a 50-token prompt: ~1 G multiply-adds);
  *    decoding needs two rows of it, <|startoftranscript|>'s (the no-speech probability, the
  *    language) and the last one's. The cache branch (one token a step) ignores the input.
- * 7. With a `head` (prepare.ts passes the English head, src/stt/whisper/english-head.ts), the
- *    table's columns are reordered head first and split in two; the graph takes and returns ids
- *    in that order, and a cache step projects the second half only for the rows `tail_rows`
+ * 7. With a `head` (prepare.ts passes the English head of src/stt/whisper/vocabulary-order.ts),
+ *    the table's columns are reordered head first and split in two; the graph takes and returns
+ *    ids in that order, and a cache step projects the second half only for the rows `tail_rows`
  *    names (DecoderRewriteOptions.head; docs/decoder-profile.md, "The English head").
  * The rest of both branches is untouched; the dead nodes are pruned by the caller.
  */

@@ -11,6 +11,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession, Tensor } from "onnxruntime-web";
 import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
+import { type AddedTokens, type Vocab, WhisperTokenizer } from "../../src/stt/whisper/tokenizer.ts";
 import {
   englishOrder,
   LOGITS_TAIL_OUTPUT,
@@ -23,6 +24,8 @@ export interface MeasureJob {
   variant: "stock" | "prepared";
   /** Folder holding either the stock onnx/ files or the prepared files. */
   dir: string;
+  /** The stock folder: its vocab.json and added_tokens.json give a prepared decoder's order. */
+  stockDir: string;
   /** Float32 [80, frames] log-mel file. */
   mel: string;
   frames: number;
@@ -79,6 +82,18 @@ async function session(
   });
 }
 
+/** The English-head order of a prepared decoder, from the stock tokenizer files. */
+async function headOrder(stockDir: string) {
+  const json = async <T>(file: string): Promise<T> =>
+    JSON.parse(await readFile(path.join(stockDir, file), "utf8")) as T;
+  const vocab = await json<Vocab>("vocab.json");
+  const tokenizer = new WhisperTokenizer(vocab, await json<AddedTokens>("added_tokens.json"));
+  if (tokenizer.vocabSize !== VOCABULARY) {
+    throw new Error(`the tokenizer has ${tokenizer.vocabSize} ids, the decoder ${VOCABULARY}`);
+  }
+  return englishOrder({ vocab, vocabSize: VOCABULARY, endOfText: tokenizer.special.endOfText });
+}
+
 async function measure(job: MeasureJob): Promise<MeasureResult> {
   heapBytes = captureWasmHeap();
   const ort = await import("onnxruntime-web");
@@ -118,7 +133,9 @@ async function measure(job: MeasureJob): Promise<MeasureResult> {
   const presentNames = decoder.outputNames.filter((name) => name.startsWith("present."));
   // A decoder with the English head (decoder-rewrite.ts `head`) takes and returns its own column
   // order; every id is projected here (tail_rows [0, 1]) and the logits put back in id order.
-  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT) ? englishOrder(VOCABULARY) : undefined;
+  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT)
+    ? await headOrder(job.stockDir)
+    : undefined;
   const decoderMsPerToken: number[] = [];
   const tokens: number[] = [];
   const logits: Float32Array[] = [];

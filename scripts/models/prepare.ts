@@ -6,6 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { type AddedTokens, type Vocab, WhisperTokenizer } from "../../src/stt/whisper/tokenizer.ts";
 import { englishHeadIds } from "../../src/stt/whisper/vocabulary-order.ts";
 import { rewriteDecoder } from "./decoder-rewrite.ts";
 import { rewriteEncoder } from "./encoder-rewrite.ts";
@@ -64,9 +65,19 @@ export async function prepareModels(
   stockDir: string,
   preparedDir: string,
 ): Promise<Record<PreparedName, FileFacts>> {
-  const config = JSON.parse(
-    await readFile(path.join(stockDir, STOCK_FILES.config.path), "utf8"),
-  ) as WhisperConfig;
+  const json = async <T>(file: string): Promise<T> =>
+    JSON.parse(await readFile(path.join(stockDir, file), "utf8")) as T;
+  const config = await json<WhisperConfig>(STOCK_FILES.config.path);
+  const vocab = await json<Vocab>(STOCK_FILES.vocab.path);
+  const tokenizer = new WhisperTokenizer(
+    vocab,
+    await json<AddedTokens>(STOCK_FILES.addedTokens.path),
+  );
+  const head = englishHeadIds({
+    vocab,
+    vocabSize: tokenizer.vocabSize,
+    endOfText: tokenizer.special.endOfText,
+  });
 
   const encoder = await prepareOne(
     "encoder",
@@ -83,11 +94,7 @@ export async function prepareModels(
     path.join(stockDir, STOCK_FILES.decoder.path),
     PREPARED_NAMES.decoderData,
     (model) =>
-      rewriteDecoder(
-        model,
-        { vocabulary: config.vocab_size, width: config.d_model },
-        { head: englishHeadIds() },
-      ),
+      rewriteDecoder(model, { vocabulary: config.vocab_size, width: config.d_model }, { head }),
   );
 
   const outputs: Record<PreparedName, Uint8Array> = {

@@ -46,7 +46,13 @@ export function createWhisperModel(files: WhisperFiles): WhisperModel {
     rules: logitRules(files.generationConfig, tokenizer),
     selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
     ...(files.decoder.inputNames.includes(TAIL_ROWS_INPUT)
-      ? { order: englishOrder(tokenizer.vocabSize) }
+      ? {
+          order: englishOrder({
+            vocab: files.vocab,
+            vocabSize: tokenizer.vocabSize,
+            endOfText: tokenizer.special.endOfText,
+          }),
+        }
       : {}),
     variableLength: files.variableLength,
   };

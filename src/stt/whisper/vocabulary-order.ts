@@ -1,13 +1,19 @@
 /**
  * The prepared decoder's vocabulary order (scripts/models/decoder-rewrite.ts `head`): its table
- * holds the English head's ids first (english-head.ts), then every other id, each part
- * ascending, so a cache step of an English decode projects only the head (`tail_rows` empty)
- * and the rest's 18 000 columns are never read. The decoder takes and returns that order; this
- * maps ids to columns on the way in and logits back to ids on the way out, so everything else
- * works with token ids as before.
+ * holds the English head's ids first, then every other id, each part ascending, so a cache step
+ * of an English decode projects only the head (`tail_rows` empty) and the rest's ~11 000 columns
+ * are never read. The decoder takes and returns that order; this maps ids to columns on the way
+ * in and logits back to ids on the way out, so everything else works with token ids as before.
+ *
+ * The English head is every token written in printable ASCII (letters, digits, punctuation,
+ * spaces: what an English transcript is written in, "Covid", "Anyways" and "APIs" included), the
+ * 256 single-byte tokens (so "café" or "Zürich" stay writable, byte by byte), and every special
+ * token from <|endoftext|> on (task, languages, no-speech, timestamps). Derived from vocab.json,
+ * which the model's manifest pins, so the prepared decoder and the runtime agree.
+ * docs/decoder-profile.md, "The English head", says why not fewer.
  */
 import type { Tensor } from "onnxruntime-web/wasm";
-import { ENGLISH_HEAD_BITMAP, ENGLISH_HEAD_VOCABULARY } from "./english-head.ts";
+import type { Vocab } from "./tokenizer.ts";
 
 /** Decoder input: which rows of a cache run's quantized pair also get the tail's logits. */
 export const TAIL_ROWS_INPUT = "tail_rows";
@@ -26,13 +32,34 @@ export interface VocabularyOrder {
 /** Which ids a decode's logits cover: the English head only, or every id. */
 export type VocabularyScope = "head" | "all";
 
-/** The English head's ids, ascending (decoded from english-head.ts's bitmap). */
-export function englishHeadIds(): number[] {
-  const bitmap = Uint8Array.from(atob(ENGLISH_HEAD_BITMAP), (c) => c.charCodeAt(0));
-  const ids: number[] = [];
-  for (let id = 0; id < ENGLISH_HEAD_VOCABULARY; id++) {
-    if (((bitmap[id >> 3] ?? 0) >> (id & 7)) & 1) ids.push(id);
+/**
+ * A token GPT-2's byte-level BPE writes in printable ASCII: bytes 0x21–0x7E stand for themselves,
+ * a space is written Ġ (U+0120).
+ */
+const PRINTABLE_ASCII = /^[\x21-\x7e\u0120]+$/;
+
+/** What the head needs to know of the tokenizer. */
+export interface HeadSource {
+  /** vocab.json: token text (in GPT-2's byte stand-ins) → id. */
+  vocab: Vocab;
+  /** Every id the decoder scores: text, special and timestamp tokens. */
+  vocabSize: number;
+  /** <|endoftext|>: the first special token; every id from it on is special or a timestamp. */
+  endOfText: number;
+}
+
+/** The English head's ids, ascending. */
+export function englishHeadIds({ vocab, vocabSize, endOfText }: HeadSource): number[] {
+  const head = new Uint8Array(vocabSize);
+  for (const [text, id] of Object.entries(vocab)) {
+    if (id < vocabSize && PRINTABLE_ASCII.test(text)) head[id] = 1;
   }
+  for (let id = 0; id < 256; id++) head[id] = 1;
+  for (let id = endOfText; id < vocabSize; id++) head[id] = 1;
+  const ids: number[] = [];
+  head.forEach((inHead, id) => {
+    if (inHead) ids.push(id);
+  });
   return ids;
 }
 
@@ -61,13 +88,8 @@ export function toColumns(order: VocabularyOrder, ids: readonly number[]): numbe
 }
 
 /** The English order over Whisper's multilingual vocabulary. */
-export function englishOrder(vocabulary: number): VocabularyOrder {
-  if (vocabulary !== ENGLISH_HEAD_VOCABULARY) {
-    throw new Error(
-      `the English head covers ${ENGLISH_HEAD_VOCABULARY} ids, the tokenizer has ${vocabulary}`,
-    );
-  }
-  return vocabularyOrder(englishHeadIds(), vocabulary);
+export function englishOrder(source: HeadSource): VocabularyOrder {
+  return vocabularyOrder(englishHeadIds(source), source.vocabSize);
 }
 
 /**
@@ -108,7 +130,7 @@ export function rowsById(
   if (head.dims[2] !== order.headSize || tail.dims[2] !== tailWidth) {
     throw new Error(
       `Whisper decoder logits are ${head.dims} + ${tail.dims} wide, the English head is ` +
-        `${order.headSize} of ${order.ids.length} ids (models and english-head.ts disagree)`,
+        `${order.headSize} of ${order.ids.length} ids (the prepared decoder and vocab.json disagree)`,
     );
   }
   const row = (data: Float32Array, index: number, width: number): Float32Array => {
@@ -126,9 +148,19 @@ export function rowsById(
   );
 }
 
-/** English decodes keep to the head when the decoder has one; every other language needs all. */
-export function scopeFor(order: VocabularyOrder | undefined, language: string): VocabularyScope {
-  return order !== undefined && language === "en" ? "head" : "all";
+/**
+ * English decodes keep to the head when the decoder has one; every other language needs all, and
+ * so does an English decode favouring a keyterm spelled with a token outside the head ("Zürich",
+ * "Nguyễn"): the bias could never pick it.
+ */
+export function scopeFor(
+  order: VocabularyOrder | undefined,
+  language: string,
+  favoured: readonly (readonly number[])[] = [],
+): VocabularyScope {
+  if (order === undefined || language !== "en") return "all";
+  const inHead = (id: number) => (order.columns[id] ?? order.headSize) < order.headSize;
+  return favoured.every((sequence) => sequence.every(inHead)) ? "head" : "all";
 }
 
 /**
