@@ -78,11 +78,7 @@ async function greedy(models: WhisperModels, hidden: Tensor, prompt: number[], s
   // The prepared decoder reads and writes columns of its English-head-first order
   // (vocabulary-order.ts); English keeps to the head (tail_rows empty), whose logits come first.
   const tokenizer = new WhisperTokenizer(models.vocab, models.addedTokens);
-  const order = englishOrder({
-    vocab: models.vocab,
-    vocabSize: tokenizer.vocabSize,
-    endOfText: tokenizer.special.endOfText,
-  });
+  const order = englishOrder(models.vocab, tokenizer);
   let ids = prompt;
   for (let step = 0; step < steps; step++) {
     const columns = ids.map((id) => BigInt(order.columns[id] ?? -1));

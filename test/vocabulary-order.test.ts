@@ -26,12 +26,7 @@ describe("the English head", () => {
       vocab,
       await whisperJson<AddedTokens>("added_tokens.json"),
     );
-    const source = {
-      vocab,
-      vocabSize: tokenizer.vocabSize,
-      endOfText: tokenizer.special.endOfText,
-    };
-    const ids = englishHeadIds(source);
+    const ids = englishHeadIds(vocab, tokenizer);
     expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] as number))).toBe(true);
     const head = new Set(ids);
     // <|endoftext|> onwards: task, language, no-speech and the 1501 timestamp tokens.
@@ -58,7 +53,7 @@ describe("the English head", () => {
     // About three quarters of the table: the rest is what an English cache step skips.
     expect(ids.length / tokenizer.vocabSize).toBeGreaterThan(0.7);
     expect(ids.length / tokenizer.vocabSize).toBeLessThan(0.8);
-    expect(englishOrder(source).headSize).toBe(ids.length);
+    expect(englishOrder(vocab, tokenizer).headSize).toBe(ids.length);
   });
 });
 

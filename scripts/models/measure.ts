@@ -91,7 +91,7 @@ async function headOrder(stockDir: string) {
   if (tokenizer.vocabSize !== VOCABULARY) {
     throw new Error(`the tokenizer has ${tokenizer.vocabSize} ids, the decoder ${VOCABULARY}`);
   }
-  return englishOrder({ vocab, vocabSize: VOCABULARY, endOfText: tokenizer.special.endOfText });
+  return englishOrder(vocab, tokenizer);
 }
 
 async function measure(job: MeasureJob): Promise<MeasureResult> {

@@ -73,11 +73,7 @@ export async function prepareModels(
     vocab,
     await json<AddedTokens>(STOCK_FILES.addedTokens.path),
   );
-  const head = englishHeadIds({
-    vocab,
-    vocabSize: tokenizer.vocabSize,
-    endOfText: tokenizer.special.endOfText,
-  });
+  const head = englishHeadIds(vocab, tokenizer);
 
   const encoder = await prepareOne(
     "encoder",

@@ -47,11 +47,7 @@ export function createWhisperModel(files: WhisperFiles): WhisperModel {
     selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
     ...(files.decoder.inputNames.includes(TAIL_ROWS_INPUT)
       ? {
-          order: englishOrder({
-            vocab: files.vocab,
-            vocabSize: tokenizer.vocabSize,
-            endOfText: tokenizer.special.endOfText,
-          }),
+          order: englishOrder(files.vocab, tokenizer),
         }
       : {}),
     variableLength: files.variableLength,

@@ -13,7 +13,7 @@
  * docs/decoder-profile.md, "The English head", says why not fewer.
  */
 import type { Tensor } from "onnxruntime-web/wasm";
-import type { Vocab } from "./tokenizer.ts";
+import type { Vocab, WhisperTokenizer } from "./tokenizer.ts";
 
 /** Decoder input: which rows of a cache run's quantized pair also get the tail's logits. */
 export const TAIL_ROWS_INPUT = "tail_rows";
@@ -38,18 +38,16 @@ export type VocabularyScope = "head" | "all";
  */
 const PRINTABLE_ASCII = /^[\x21-\x7e\u0120]+$/;
 
-/** What the head needs to know of the tokenizer. */
-export interface HeadSource {
-  /** vocab.json: token text (in GPT-2's byte stand-ins) → id. */
-  vocab: Vocab;
-  /** Every id the decoder scores: text, special and timestamp tokens. */
-  vocabSize: number;
-  /** <|endoftext|>: the first special token; every id from it on is special or a timestamp. */
-  endOfText: number;
-}
+/**
+ * What the head needs of the tokenizer: every id the decoder scores, and <|endoftext|>, the first
+ * special token (every id from it on is special or a timestamp).
+ */
+type HeadTokenizer = Pick<WhisperTokenizer, "vocabSize" | "special">;
 
-/** The English head's ids, ascending. */
-export function englishHeadIds({ vocab, vocabSize, endOfText }: HeadSource): number[] {
+/** The English head's ids, ascending, from vocab.json (token text in GPT-2's stand-ins → id). */
+export function englishHeadIds(vocab: Vocab, tokenizer: HeadTokenizer): number[] {
+  const { vocabSize } = tokenizer;
+  const { endOfText } = tokenizer.special;
   const head = new Uint8Array(vocabSize);
   for (const [text, id] of Object.entries(vocab)) {
     if (id < vocabSize && PRINTABLE_ASCII.test(text)) head[id] = 1;
@@ -88,8 +86,8 @@ export function toColumns(order: VocabularyOrder, ids: readonly number[]): numbe
 }
 
 /** The English order over Whisper's multilingual vocabulary. */
-export function englishOrder(source: HeadSource): VocabularyOrder {
-  return vocabularyOrder(englishHeadIds(source), source.vocabSize);
+export function englishOrder(vocab: Vocab, tokenizer: HeadTokenizer): VocabularyOrder {
+  return vocabularyOrder(englishHeadIds(vocab, tokenizer), tokenizer.vocabSize);
 }
 
 /**
