@@ -38,6 +38,7 @@ import { transcribe } from "../src/stt/whisper/transcribe.ts";
 import { type ManifestRow, parseManifest } from "./lib/eval/manifest.ts";
 import { parseWav, pcm16ToFloat } from "./lib/eval/wav.ts";
 import { wordErrorRate } from "./lib/eval/wer.ts";
+import { loadProjection } from "./models/projection-kernel.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const shared = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared");
@@ -107,6 +108,7 @@ async function loadModel(): Promise<{ model: WhisperModel; loadMs: number; files
     addedTokens: await json<AddedTokens>("added_tokens.json"),
     generationConfig: await json<GenerationConfig>("generation_config.json"),
     variableLength: preparedDir !== undefined,
+    ...(preparedDir ? { projection: await loadProjection(preparedDir) } : {}),
   });
   return {
     model,

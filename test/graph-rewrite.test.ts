@@ -28,11 +28,12 @@ import {
 } from "../scripts/models/onnx-graph.ts";
 import { createSession, ort } from "../src/runtime/ort";
 import {
-  LOGITS_TAIL_OUTPUT,
-  logitsById,
-  TAIL_ROWS_INPUT,
-  vocabularyOrder,
-} from "../src/stt/whisper/vocabulary-order";
+  LOGIT_ROWS_OUTPUT,
+  LOGIT_SCALES_OUTPUT,
+  LOGIT_ZEROS_OUTPUT,
+  TOKEN_ROWS_INPUT,
+} from "../src/stt/whisper/projection";
+import { referenceLogits } from "./helpers/projection-reference";
 
 const BOOL = 9;
 
@@ -294,8 +295,13 @@ function branch(withCache: boolean): GraphParts {
   return { nodes, outputs: BRANCH_OUTPUTS.map((name) => valueInfo(name, DataType.FLOAT)) };
 }
 
+/** The toy decoder's uint8 [VOCABULARY, WIDTH] table (zero point 128). */
+function decoderTable(): Uint8Array {
+  return new Uint8Array(VOCABULARY * WIDTH).map((_, i) => (i * 97 + 13) % 256);
+}
+
 function decoderModel(): Model {
-  const table = new Uint8Array(VOCABULARY * WIDTH).map((_, i) => (i * 97 + 13) % 256);
+  const table = decoderTable();
   const scalar = (name: string, value: number) => floatTensor(name, Float32Array.of(value), []);
   return model({
     inputs: [
@@ -346,49 +352,46 @@ function logitRows(logits: Float32Array | undefined, positions: number[]): Float
   );
 }
 
-function rewrittenDecoder(sharedCachePass = true, head?: number[]): Model {
+function rewrittenDecoder(sharedCachePass = true): Model {
   const rewritten = decoderModel();
-  rewriteDecoder(
-    rewritten,
-    { vocabulary: VOCABULARY, width: WIDTH },
-    { sharedCachePass, ...(head ? { head } : {}) },
-  );
+  rewriteDecoder(rewritten, { vocabulary: VOCABULARY, width: WIDTH }, { sharedCachePass });
   return rewritten;
 }
 
-/** A head holding two of the fed ids (3, 39) but not the third (17), so both halves embed. */
-const HEAD = [0, 2, 3, 8, 21, 39];
-
-/** The head decoder's feeds: ids as columns, and which cache rows get the tail. */
-function headFeeds(withCache: boolean, tail: bigint[]) {
-  const order = vocabularyOrder(HEAD, VOCABULARY);
-  const feeds = preparedFeeds(withCache);
-  const ids = [...(feeds.input_ids.data as BigInt64Array)].map((id) =>
-    BigInt(order.columns[Number(id)] ?? -1),
+function externalDecoder(): Model {
+  const rewritten = decoderModel();
+  const table = rewriteDecoder(
+    rewritten,
+    { vocabulary: VOCABULARY, width: WIDTH },
+    { external: true },
   );
-  return {
-    ...feeds,
-    input_ids: new ort.Tensor("int64", BigInt64Array.from(ids), [1, ids.length]),
-    [TAIL_ROWS_INPUT]: new ort.Tensor("int64", BigInt64Array.from(tail), [tail.length]),
-  };
+  // The table it hands back is the stock one, by id, with its zero point.
+  expect(new Uint8Array(table?.rows ?? [])).toEqual(decoderTable());
+  expect(table?.zeroPoint).toBe(128);
+  return rewritten;
 }
 
-/** A head decoder's outputs as [1, S, VOCABULARY] logits in id order (−Infinity: not projected). */
-function byId(out: Record<string, Float32Array>): Float32Array {
-  const order = vocabularyOrder(HEAD, VOCABULARY);
-  const head = out.logits ?? new Float32Array(0);
-  const tail = out[LOGITS_TAIL_OUTPUT] ?? new Float32Array(0);
-  const rows = head.length / HEAD.length;
-  const tailWidth = VOCABULARY - HEAD.length;
-  return Float32Array.from(
-    Array.from({ length: rows }, (_, r) => [
-      ...logitsById(
-        order,
-        head.subarray(r * HEAD.length, (r + 1) * HEAD.length),
-        tail.length > 0 ? tail.subarray(r * tailWidth, (r + 1) * tailWidth) : undefined,
-      ),
-    ]).flat(),
-  );
+/** The table rows of ids 3, 17, 39 (decoderFeeds' input_ids), as `token_rows` takes them. */
+function tokenRowsFeed(): ort.Tensor {
+  const table = decoderTable();
+  const rows = new Uint8Array(3 * WIDTH);
+  [3, 17, 39].forEach((id, i) => {
+    rows.set(table.subarray(id * WIDTH, (id + 1) * WIDTH), i * WIDTH);
+  });
+  return new ort.Tensor("uint8", rows, [1, 3, WIDTH]);
+}
+
+/** The external decoder's outputs projected by the reference: [S, VOCABULARY] logits. */
+function projected(out: Record<string, Float32Array>): Float32Array {
+  const rows = out[LOGIT_ROWS_OUTPUT] as unknown as Uint8Array;
+  const logits = referenceLogits(decoderTable(), 128, WIDTH, {
+    rows,
+    batch: 1,
+    perBatch: rows.length / (2 * WIDTH),
+    zeros: out[LOGIT_ZEROS_OUTPUT] as unknown as Uint8Array,
+    scales: out[LOGIT_SCALES_OUTPUT] ?? new Float32Array(0),
+  });
+  return Float32Array.from(logits.flatMap((row) => [...row]));
 }
 
 describe("decoder rewrite", () => {
@@ -447,51 +450,62 @@ describe("decoder rewrite", () => {
     expect(cached.logits).toHaveLength(3 * VOCABULARY);
   });
 
-  it("with a vocabulary head, gives every id's logits and embedding bit for bit", async () => {
+  it("with the table outside, gives the in-graph int8x2T logits and embedding bit for bit", async () => {
     for (const withCache of [true, false]) {
-      const whole = await run(finish(rewrittenDecoder(), "decoder.data"), preparedFeeds(withCache));
-      const split = await run(
-        finish(rewrittenDecoder(true, HEAD), "decoder.data"),
-        // Every row of the cache run's quantized pair: pass 1's three tokens, then pass 2's.
-        headFeeds(withCache, [0n, 1n, 2n, 3n, 4n, 5n]),
+      const inGraph = await run(
+        finish(rewrittenDecoder(), "decoder.data"),
+        preparedFeeds(withCache),
       );
-      expect(Math.max(...(whole.logits ?? []).map(Math.abs))).toBeGreaterThan(0.1);
-      // The same integers and float steps per column, in another column order.
-      expect(byId(split)).toEqual(whole.logits);
-      // Ids 3 and 39 are read from the head, 17 from the tail: the same rows as one table.
-      expect(split["present.0.decoder.key"]).toEqual(whole["present.0.decoder.key"]);
+      const external = await run(finish(externalDecoder(), "decoder.data"), {
+        ...preparedFeeds(withCache),
+        [TOKEN_ROWS_INPUT]: tokenRowsFeed(),
+      });
+      expect(Object.keys(external)).toEqual([
+        LOGIT_ROWS_OUTPUT,
+        LOGIT_ZEROS_OUTPUT,
+        LOGIT_SCALES_OUTPUT,
+        "present.0.decoder.key",
+      ]);
+      // Three tokens, two passes each.
+      expect(external[LOGIT_ROWS_OUTPUT]).toHaveLength(2 * 3 * WIDTH);
+      expect(Math.max(...(inGraph.logits ?? []).map(Math.abs))).toBeGreaterThan(0.1);
+      // The same integers and float steps, done outside the graph.
+      expect(projected(external)).toEqual(inGraph.logits);
+      // The rows fed are the rows the graph gathered: identical embeddings.
+      expect(external["present.0.decoder.key"]).toEqual(inGraph["present.0.decoder.key"]);
     }
-  });
-
-  it("with a vocabulary head, a cache step projects only the head unless asked", async () => {
-    const prepared = finish(rewrittenDecoder(true, HEAD), "decoder.data");
-    const whole = await run(finish(rewrittenDecoder(), "decoder.data"), preparedFeeds(true));
-    const headOnly = await run(prepared, headFeeds(true, []));
-    expect(headOnly[LOGITS_TAIL_OUTPUT]).toHaveLength(0);
-    expect(headOnly.logits).toHaveLength(3 * HEAD.length);
-    const ids = byId(headOnly);
-    for (let i = 0; i < ids.length; i++) {
-      const id = i % VOCABULARY;
-      expect(ids[i]).toBe(HEAD.includes(id) ? whole.logits?.[i] : Number.NEGATIVE_INFINITY);
-    }
-    // The prompt branch projects every id whatever tail_rows says.
-    const prompt = await run(prepared, headFeeds(false, []));
-    expect(prompt[LOGITS_TAIL_OUTPUT]).toHaveLength(3 * (VOCABULARY - HEAD.length));
-  });
-
-  it("with a vocabulary head, splits the one table in two and reads neither as float", () => {
-    const rewritten = rewrittenDecoder(true, HEAD);
-    prune(rewritten.graph);
-    const tables = rewritten.graph.initializer.filter(
-      (t) => t.dataType === DataType.UINT8 && t.dims.length === 2,
+    // The prompt branch quantizes only the positions asked for, as the in-graph one projects.
+    const two = await run(finish(externalDecoder(), "decoder.data"), {
+      ...preparedFeeds(false, [2n, 0n]),
+      [TOKEN_ROWS_INPUT]: tokenRowsFeed(),
+    });
+    const inGraphTwo = await run(
+      finish(rewrittenDecoder(), "decoder.data"),
+      preparedFeeds(false, [2n, 0n]),
     );
-    expect(tables.map((t) => t.dims.map(Number))).toEqual([
-      [WIDTH, HEAD.length],
-      [WIDTH, VOCABULARY - HEAD.length],
+    expect(projected(two)).toEqual(inGraphTwo.logits);
+  });
+
+  it("with the table outside, keeps no table and reads the embedding from token_rows", () => {
+    const rewritten = externalDecoder();
+    prune(rewritten.graph);
+    expect(
+      rewritten.graph.initializer.filter(
+        (t) => t.dataType === DataType.UINT8 && t.dims.length === 2,
+      ),
+    ).toEqual([]);
+    const nodes = allNodes(rewritten.graph);
+    expect(
+      nodes.some(
+        (n) =>
+          ["MatMul", "MatMulInteger", "Gather"].includes(n.opType) && n.input.includes("table"),
+      ),
+    ).toBe(false);
+    expect(nodes.filter((n) => n.input.includes(TOKEN_ROWS_INPUT)).map((n) => n.opType)).toEqual([
+      "DequantizeLinear",
+      "DequantizeLinear",
     ]);
-    expect(allNodes(rewritten.graph).some((n) => n.opType === "MatMul")).toBe(false);
-    expect(() => rewrittenDecoder(true, [0, 0])).toThrow(GraphShapeError);
-    expect(() => rewrittenDecoder(true, [VOCABULARY])).toThrow(GraphShapeError);
+    expect(rewritten.graph.input.map((i) => i.name)).toContain(TOKEN_ROWS_INPUT);
   });
 
   it("stores the table once, transposed, and reads it only through integer matmuls", () => {

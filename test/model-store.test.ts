@@ -8,9 +8,10 @@ import {
   ModelUnavailableError,
   type WhisperModels,
 } from "../src/stt/model-store";
+import { lastRow, runDecoder } from "../src/stt/whisper/decoder-run";
 import { logMelSpectrogram } from "../src/stt/whisper/mel";
+import { createWhisperModel } from "../src/stt/whisper/model";
 import { WhisperTokenizer } from "../src/stt/whisper/tokenizer";
-import { englishOrder } from "../src/stt/whisper/vocabulary-order";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 
 /**
@@ -25,12 +26,11 @@ const PREPARED: ReadonlySet<ModelFileName> = new Set([
   "encoderData",
   "decoder",
   "decoderData",
+  "vocabTable",
 ]);
 /** The isolate's budget is 128 MB in all; ORT's heap must leave room for JS and ORT's code. */
 const HEAP_LIMIT_BYTES = 100_000_000;
 const LAYERS = 4;
-const HEADS = 6;
-const HEAD_SIZE = 64;
 
 async function diskFile(name: ModelFileName): Promise<Uint8Array> {
   const folder = PREPARED.has(name) ? "prepared" : "stock";
@@ -64,54 +64,20 @@ function argmax(values: Float32Array): number {
   return best;
 }
 
-/** Greedy decoding without timestamps: `steps` tokens after the prompt. */
+/**
+ * Greedy decoding without timestamps: `steps` tokens after the prompt, through the service's own
+ * decoder runs (the table rows fed, English logits over the head, projected by the kernel).
+ */
 async function greedy(models: WhisperModels, hidden: Tensor, prompt: number[], steps: number) {
-  const empty = () => new ort.Tensor("float32", new Float32Array(0), [1, HEADS, 0, HEAD_SIZE]);
-  let past: Record<string, Tensor> = {};
-  for (let layer = 0; layer < LAYERS; layer++) {
-    for (const name of ["decoder.key", "decoder.value", "encoder.key", "encoder.value"]) {
-      past[`past_key_values.${layer}.${name}`] = empty();
-    }
-  }
+  const model = createWhisperModel({ ...models, variableLength: true });
   const tokens: number[] = [];
   const cacheLengths: number[] = [];
-  // The prepared decoder reads and writes columns of its English-head-first order
-  // (vocabulary-order.ts); English keeps to the head (tail_rows empty), whose logits come first.
-  const tokenizer = new WhisperTokenizer(models.vocab, models.addedTokens);
-  const order = englishOrder(models.vocab, tokenizer);
-  let ids = prompt;
-  for (let step = 0; step < steps; step++) {
-    const columns = ids.map((id) => BigInt(order.columns[id] ?? -1));
-    const out = await models.decoder.run({
-      input_ids: new ort.Tensor("int64", BigInt64Array.from(columns), [1, ids.length]),
-      tail_rows: new ort.Tensor("int64", new BigInt64Array(0), [0]),
-      encoder_hidden_states: hidden,
-      use_cache_branch: new ort.Tensor("bool", [step > 0], [1]),
-      // The prepared decoder projects only these prompt positions: every one, as the stock does.
-      logit_positions: new ort.Tensor(
-        "int64",
-        BigInt64Array.from(ids, (_, i) => BigInt(i)),
-        [ids.length],
-      ),
-      ...past,
-    });
-    const logits = out.logits;
-    if (!logits) throw new Error("decoder returned no logits");
-    const head = logits.dims[2] ?? 0;
-    expect(head).toBe(order.headSize);
-    const all = logits.data as Float32Array;
-    const token = order.ids[argmax(all.subarray(all.length - head))] ?? -1;
+  let step = await runDecoder(model, prompt, hidden, undefined, [prompt.length - 1]);
+  for (let i = 0; i < steps; i++) {
+    const token = argmax(lastRow(step));
     tokens.push(token);
-    const next: Record<string, Tensor> = {};
-    for (const [name, value] of Object.entries(out)) {
-      if (!name.startsWith("present.")) continue;
-      const key = name.replace("present.", "past_key_values.");
-      // With the cache, the encoder key/value outputs are placeholders: keep the first step's.
-      next[key] = step > 0 && key.includes(".encoder.") ? (past[key] ?? value) : value;
-    }
-    past = next;
-    cacheLengths.push(past["past_key_values.0.decoder.key"]?.dims[2] ?? -1);
-    ids = [token];
+    cacheLengths.push(step.cache.self["present.0.decoder.key"]?.dims[2] ?? -1);
+    step = await runDecoder(model, [token], hidden, step.cache, [0], "head");
   }
   return { tokens, cacheLengths };
 }
@@ -145,24 +111,35 @@ describe("Whisper models from R2", () => {
     expect(missing.reason).toBe("missing");
     await put("encoder", await diskFile("encoder"));
 
+    await bindings.MODELS.delete(manifest.files.vocabTable.key);
+    const noTable = await loadError();
+    expect(noTable.file).toBe("vocabTable");
+    expect(noTable.reason).toBe("missing");
+    await put("vocabTable", await diskFile("vocabTable"));
+
     // No failure was cached: the same call now loads.
     const models = await loadWhisper(bindings.MODELS);
     expect(models.encoder.inputNames).toEqual(["input_features"]);
     expect(models.encoder.outputNames).toEqual(["last_hidden_state"]);
-    // input_ids, encoder_hidden_states, use_cache_branch, logit_positions, tail_rows and 4
+    // input_ids, encoder_hidden_states, use_cache_branch, token_rows, logit_positions and 4
     // caches a layer.
     expect(models.decoder.inputNames).toHaveLength(5 + LAYERS * 4);
     expect(models.decoder.inputNames).toContain("logit_positions");
-    expect(models.decoder.inputNames).toContain("tail_rows");
+    expect(models.decoder.inputNames).toContain("token_rows");
+    // No logits: the quantized hidden state, projected outside ORT (projection.ts).
     expect(models.decoder.outputNames).toEqual([
-      "logits",
+      "logit_rows",
+      "logit_zeros",
+      "logit_scales",
       ...Array.from({ length: LAYERS }, (_, l) =>
         ["decoder.key", "decoder.value", "encoder.key", "encoder.value"].map(
           (n) => `present.${l}.${n}`,
         ),
       ).flat(),
-      "logits_tail",
     ]);
+    expect(models.projection.vocabulary).toBe(
+      new WhisperTokenizer(models.vocab, models.addedTokens).vocabSize,
+    );
     expect(models.vocab["<|endoftext|>"]).toBe(models.generationConfig.eos_token_id);
     expect(models.addedTokens["<|startoftranscript|>"]).toBe(
       models.generationConfig.decoder_start_token_id,

@@ -1,22 +1,24 @@
 /**
- * The English head of Whisper's vocabulary and the column order the prepared decoder works in
- * (src/stt/whisper/vocabulary-order.ts). The decoder's side, bit-identical logits per id, is in
- * graph-rewrite.test.ts; what the head does to accuracy is measured by the accuracy suite.
+ * The English head of Whisper's vocabulary and the order the prepared table's rows are in
+ * (src/stt/whisper/vocabulary-order.ts), and decoder runs through it (decoder-run.ts with the
+ * projection of projection.ts). The projection's own exactness is in projection.test.ts; what
+ * the head does to accuracy is measured by the accuracy suite.
  */
 import { describe, expect, it } from "vitest";
 import { ort } from "../src/runtime/ort";
 import type { WhisperDecoder } from "../src/stt/whisper/decode-types";
 import { runDecoder } from "../src/stt/whisper/decoder-run";
+import { encodeTableHeader, VocabularyProjection } from "../src/stt/whisper/projection";
+import projectionKernel from "../src/stt/whisper/projection.wasm";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
 import {
   englishHeadIds,
   englishOrder,
   keepHead,
-  logitsById,
   scopeFor,
-  toColumns,
   vocabularyOrder,
 } from "../src/stt/whisper/vocabulary-order";
+import { referenceLogits } from "./helpers/projection-reference";
 import { whisperJson } from "./helpers/whisper-files";
 
 describe("the English head", () => {
@@ -66,14 +68,6 @@ describe("vocabulary order", () => {
     expect(order.headSize).toBe(3);
   });
 
-  it("gives logits in id order, −Infinity for what was not projected", () => {
-    const head = Float32Array.of(10, 40, 60);
-    const tail = Float32Array.of(0, 20, 30, 50, 70);
-    expect([...logitsById(order, head, tail)]).toEqual([0, 10, 20, 30, 40, 50, 60, 70]);
-    const headOnly = [...logitsById(order, head, undefined)];
-    expect(headOnly).toEqual([-Infinity, 10, -Infinity, -Infinity, 40, -Infinity, 60, -Infinity]);
-  });
-
   it("keeps a whole row to the head, and English decodes only to it", () => {
     const row = Float32Array.of(0, 10, 20, 30, 40, 50, 60, 70);
     keepHead(order, row);
@@ -82,12 +76,6 @@ describe("vocabulary order", () => {
     expect(scopeFor(order, "fr")).toBe("all");
     expect(scopeFor(order, "multi")).toBe("all");
     expect(scopeFor(undefined, "en")).toBe("all");
-  });
-
-  it("feeds ids as columns and refuses an id outside the vocabulary", () => {
-    expect(toColumns(order, [0, 4, 7])).toEqual([3, 1, 7]);
-    expect(() => toColumns(order, [8])).toThrow(RangeError);
-    expect(() => toColumns(order, [-1])).toThrow(RangeError);
   });
 
   it("keeps to the head only where every keyterm token is in it", () => {
@@ -102,33 +90,41 @@ describe("vocabulary order", () => {
   });
 });
 
-/** The int64 values of feed `name` of run `run`. */
-function fed(seen: Record<string, ort.Tensor>[], run: number, name: string): BigInt64Array {
-  const data = seen[run]?.[name]?.data;
-  if (!(data instanceof BigInt64Array)) throw new Error(`run ${run} was not fed int64 ${name}`);
-  return data;
-}
-
-describe("decoder runs with a vocabulary head", () => {
+describe("decoder runs with the table outside", () => {
   const VOCAB = 8;
+  const WIDTH = 384;
   const order = vocabularyOrder([1, 4, 6], VOCAB);
-  /** A stand-in decoder session: records feeds, returns logits whose value is 100 + column. */
+  /** The table by id: row v holds bytes 16·v + k mod 256. */
+  const byId = Uint8Array.from(
+    { length: VOCAB * WIDTH },
+    (_, i) => (16 * Math.floor(i / WIDTH) + i) % 256,
+  );
+  const file = new Uint8Array(24 + VOCAB * WIDTH);
+  file.set(encodeTableHeader({ vocabulary: VOCAB, width: WIDTH, headSize: 3, zeroPoint: 127 }));
+  order.ids.forEach((id, row) => {
+    file.set(byId.subarray(id * WIDTH, (id + 1) * WIDTH), 24 + row * WIDTH);
+  });
+  const projection = new VocabularyProjection(projectionKernel, file);
+  /** What the stand-in decoder returns: one token's two quantized rows. */
+  const quantized = {
+    rows: Uint8Array.from({ length: 2 * WIDTH }, (_, i) => (i * 7) % 256),
+    batch: 1,
+    perBatch: 1,
+    zeros: Uint8Array.of(120, 3),
+    scales: Float32Array.of(0.01, 0.0002),
+  };
+
+  /** A stand-in decoder session: records feeds, returns `quantized`. */
   function fakeModel(seen: Record<string, ort.Tensor>[]): WhisperDecoder {
     const decoder = {
-      inputNames: ["input_ids", "tail_rows"],
+      inputNames: ["input_ids", "token_rows"],
       outputNames: [],
       run: async (feeds: Record<string, ort.Tensor>) => {
         seen.push(feeds);
-        const tailRows = fed([feeds], 0, "tail_rows").length;
-        const rows = tailRows === 0 ? 0 : 1;
-        const width = VOCAB - order.headSize;
         const out: Record<string, ort.Tensor> = {
-          logits: new ort.Tensor("float32", Float32Array.of(100, 101, 102), [1, 1, 3]),
-          logits_tail: new ort.Tensor(
-            "float32",
-            Float32Array.from({ length: rows * width }, (_, c) => 103 + c),
-            [1, rows, width],
-          ),
+          logit_rows: new ort.Tensor("uint8", quantized.rows, [1, 2, WIDTH]),
+          logit_zeros: new ort.Tensor("uint8", quantized.zeros, [2]),
+          logit_scales: new ort.Tensor("float32", quantized.scales, [2]),
         };
         for (let layer = 0; layer < 4; layer++) {
           for (const kind of ["key", "value"]) {
@@ -142,33 +138,24 @@ describe("decoder runs with a vocabulary head", () => {
       decoder: decoder as unknown as WhisperDecoder["decoder"],
       tokenizer: { vocabSize: VOCAB } as unknown as WhisperTokenizer,
       rules: {} as WhisperDecoder["rules"],
-      order,
+      external: { order, projection },
     };
   }
 
-  it("feeds columns, projects the tail only when asked, and returns logits by id", async () => {
+  it("feeds each token's table row, and projects the head or every id as asked, by id", async () => {
     const seen: Record<string, ort.Tensor>[] = [];
     const model = fakeModel(seen);
-    const states = new ort.Tensor("float32", new Float32Array(384), [1, 1, 384]);
+    const states = new ort.Tensor("float32", new Float32Array(WIDTH), [1, 1, WIDTH]);
     const cache = { self: {}, cross: {} };
-    const head = await runDecoder(model, [4], states, cache, [0], "head");
+    const head = await runDecoder(model, [5], states, cache, [0], "head");
     const all = await runDecoder(model, [7], states, cache, [0], "all");
-    // Id 4 is column 1, id 7 column 7.
-    expect([...fed(seen, 0, "input_ids")]).toEqual([1n]);
-    expect([...fed(seen, 1, "input_ids")]).toEqual([7n]);
-    expect(fed(seen, 0, "tail_rows")).toHaveLength(0);
-    expect([...fed(seen, 1, "tail_rows")]).toEqual([0n, 1n]);
-    // Column c's logit is 100 + c, put back at id order.ids[c].
-    expect([...(head.rows[0] ?? [])]).toEqual([
-      -Infinity,
-      100,
-      -Infinity,
-      -Infinity,
-      101,
-      -Infinity,
-      102,
-      -Infinity,
-    ]);
-    expect([...(all.rows[0] ?? [])]).toEqual([103, 100, 104, 105, 101, 106, 102, 107]);
+    expect(seen[0]?.token_rows?.data).toEqual(byId.subarray(5 * WIDTH, 6 * WIDTH));
+    expect(seen[1]?.token_rows?.data).toEqual(byId.subarray(7 * WIDTH, 8 * WIDTH));
+    expect([...(seen[1]?.input_ids?.data ?? [])]).toEqual([7n]);
+    const [expected] = referenceLogits(byId, 127, WIDTH, quantized);
+    expect(all.rows[0]).toEqual(expected);
+    expect([...(head.rows[0] ?? [])]).toEqual(
+      [...(expected ?? [])].map((v, id) => ([1, 4, 6].includes(id) ? v : -Infinity)),
+    );
   });
 });

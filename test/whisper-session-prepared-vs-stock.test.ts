@@ -30,18 +30,13 @@
 import { env } from "cloudflare:workers";
 import { Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createSession, type InferenceSession } from "../src/runtime/ort";
+import { createSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
+import { runDecoder } from "../src/stt/whisper/decoder-run";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules";
 import { logMelSpectrogram, MAX_FRAMES, N_MELS } from "../src/stt/whisper/mel";
 import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
 import type { AddedTokens, Vocab } from "../src/stt/whisper/tokenizer";
-import {
-  LOGITS_TAIL_OUTPUT,
-  logitsById,
-  TAIL_ROWS_INPUT,
-  type VocabularyOrder,
-} from "../src/stt/whisper/vocabulary-order";
 import { whisperModel } from "../src/stt/whisper-transcriber";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
@@ -49,9 +44,6 @@ import { whisperFile, whisperJson } from "./helpers/whisper-files";
 
 const SAMPLE_RATE = 16_000;
 const WINDOW_SECONDS = MAX_FRAMES / 100;
-const LAYERS = 4;
-const HEADS = 6;
-const HEAD_DIM = 64;
 
 /**
  * JFK, and a second speaker and recording from the dev set; each with words its stock transcript
@@ -112,98 +104,32 @@ function maxAbsDifference(a: Float32Array, b: Float32Array): number {
   return max;
 }
 
-const empty = () => new Tensor("float32", new Float32Array(0), [1, HEADS, 0, HEAD_DIM]);
-
 /**
  * The decoder's logits for the prompt (every prompt position) and after each of `tokens`, fed
- * one at a time with the caches the way src/stt/whisper/decoder-run.ts feeds them: self-attention
- * cache from the previous step, cross-attention cache from the prompt pass. Returns one
- * Float32Array per step holding that step's positions × vocabulary.
+ * one at a time with the caches, through the service's own decoder runs (decoder-run.ts): the
+ * prepared model with its table rows fed and its logits projected by the kernel (projection.ts),
+ * every id. Returns one Float32Array per step holding that step's positions × vocabulary.
  */
 async function teacherForced(
-  decoder: InferenceSession,
+  model: WhisperModel,
   states: Tensor,
   prompt: number[],
   tokens: number[],
 ): Promise<Float32Array[]> {
-  let past: Record<string, Tensor> = {};
-  for (let layer = 0; layer < LAYERS; layer++) {
-    for (const part of ["decoder", "encoder"]) {
-      for (const kind of ["key", "value"])
-        past[`past_key_values.${layer}.${part}.${kind}`] = empty();
-    }
-  }
-  const presents = decoder.outputNames.filter((name) => name.startsWith("present."));
-  // The prepared decoder works in its English-head-first column order (vocabulary-order.ts):
-  // ids go in as columns, every id is projected (tail_rows: both rows of a cache step's pair),
-  // and the logits come back in id order to compare with stock's.
-  // The production model's own order (src/stt/whisper/model.ts), not one rebuilt here.
-  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT) ? prepared.order : undefined;
-  if (decoder.inputNames.includes(TAIL_ROWS_INPUT) && !order) {
-    throw new Error("the prepared model has tail_rows but no vocabulary order");
-  }
-  const steps: Float32Array[] = [];
-  for (const [step, ids] of [prompt, ...tokens.map((t) => [t])].entries()) {
-    const out = await decoder.run(
-      {
-        input_ids: new Tensor(
-          "int64",
-          BigInt64Array.from(ids, (id) => BigInt(order ? (order.columns[id] ?? -1) : id)),
-          [1, ids.length],
-        ),
-        ...(order ? { [TAIL_ROWS_INPUT]: new Tensor("int64", BigInt64Array.of(0n, 1n), [2]) } : {}),
-        encoder_hidden_states: states,
-        use_cache_branch: new Tensor("bool", [step > 0], [1]),
-        // The prepared decoder projects only the prompt positions asked for: every one here.
-        ...(decoder.inputNames.includes("logit_positions")
-          ? {
-              logit_positions: new Tensor(
-                "int64",
-                BigInt64Array.from(ids, (_, i) => BigInt(i)),
-                [ids.length],
-              ),
-            }
-          : {}),
-        ...past,
-      },
-      ["logits", ...presents, ...(order ? [LOGITS_TAIL_OUTPUT] : [])],
-    );
-    const logits = out.logits?.data;
-    if (!(logits instanceof Float32Array)) throw new Error("decoder returned no float logits");
-    steps.push(
-      order ? idOrder(order, logits, out[LOGITS_TAIL_OUTPUT]?.data, ids.length) : logits.slice(),
-    );
-    const next: Record<string, Tensor> = {};
-    for (const name of presents) {
-      const key = name.replace("present.", "past_key_values.");
-      // Cache steps return empty cross-attention outputs: the prompt pass's stay valid.
-      const value = step > 0 && name.includes(".encoder.") ? past[key] : out[name];
-      if (value instanceof Tensor) next[key] = value;
-    }
-    past = next;
+  const joined = (rows: Float32Array[]) => Float32Array.from(rows.flatMap((row) => [...row]));
+  let step = await runDecoder(
+    model,
+    prompt,
+    states,
+    undefined,
+    prompt.map((_, i) => i),
+  );
+  const steps = [joined(step.rows)];
+  for (const token of tokens) {
+    step = await runDecoder(model, [token], states, step.cache, [0], "all");
+    steps.push(joined(step.rows));
   }
   return steps;
-}
-
-/** A head decoder's `rows` positions of head and tail logits as [rows, vocabulary] in id order. */
-function idOrder(
-  order: VocabularyOrder,
-  head: Float32Array,
-  tail: unknown,
-  rows: number,
-): Float32Array {
-  if (!(tail instanceof Float32Array)) throw new Error(`decoder returned no ${LOGITS_TAIL_OUTPUT}`);
-  const width = order.ids.length - order.headSize;
-  const out = new Float32Array(rows * order.ids.length);
-  for (let r = 0; r < rows; r++) {
-    const row = logitsById(
-      order,
-      head.subarray(r * order.headSize, (r + 1) * order.headSize),
-      tail.subarray(r * width, (r + 1) * width),
-    );
-    out.set(row, r * order.ids.length);
-  }
-  return out;
 }
 
 describe("prepared models against stock (real weights, 30-s window)", () => {
@@ -235,13 +161,8 @@ describe("prepared models against stock (real weights, 30-s window)", () => {
         stock.tokenizer.languageToken("en"),
         special.transcribe,
       ];
-      const stockLogits = await teacherForced(stock.decoder, stockStates, prompt, stockTokens);
-      const preparedLogits = await teacherForced(
-        prepared.decoder,
-        stockStates,
-        prompt,
-        stockTokens,
-      );
+      const stockLogits = await teacherForced(stock, stockStates, prompt, stockTokens);
+      const preparedLogits = await teacherForced(prepared, stockStates, prompt, stockTokens);
       const stepDiffs = stockLogits.map((logits, i) =>
         maxAbsDifference(logits, preparedLogits[i] ?? new Float32Array(0)),
       );

@@ -146,12 +146,13 @@ export async function runComparison(options: CompareOptions): Promise<void> {
     `decoder logits over ${results.logitsSteps} teacher-forced steps, max |prepared − stock|: ` +
       `${logitsDiff.toFixed(5)}; greedy choices identical: ${sameChoices}`,
     "",
-    "| model | input | heap after load (MiB) | after encoder | peak (MiB) | load ms | encoder ms (min / median) | decoder ms/token (median) | tokens |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| model | input | heap after load (MiB) | after encoder | peak (MiB) | + projection kernel (MiB) | load ms | encoder ms (min / median) | decoder ms/token (median) | tokens |",
+    "|---|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
         `| ${r.variant} | ${r.frames / FRAMES_PER_SECOND} s | ${mb(r.heapAfterLoadBytes)} | ` +
-        `${mb(r.heapAfterEncoderBytes)} | ${mb(r.heapPeakBytes)} | ${Math.round(r.loadMs)} | ` +
+        `${mb(r.heapAfterEncoderBytes)} | ${mb(r.heapPeakBytes)} | ${mb(r.projectionBytes)} | ` +
+        `${Math.round(r.loadMs)} | ` +
         `${Math.round(Math.min(...r.encoderMs))} / ${Math.round(median(r.encoderMs))} | ` +
         `${median(r.decoderMsPerToken).toFixed(1)} | ${r.tokens.length} |`,
     ),

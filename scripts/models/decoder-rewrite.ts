@@ -1,5 +1,7 @@
 /**
- * Whisper merged-decoder rewrite (see ../shared/WHISPER-NOTES.md, "Graph rewrites that worked"):
+ * Whisper merged-decoder rewrite (see ../shared/WHISPER-NOTES.md, "Graph rewrites that worked").
+ * What production prepares is rewrites 4, 5, 6 and 8 (`external`); 1–3 keep the table in the graph
+ * and are the reference the external projection is tested against, bit for bit.
  *
  * 1. The 8-bit vocabulary table [51865, 384] is stored once, transposed to [384, 51865]. The
  *    stock graph transposes and dequantizes it to float for the output projection in each If
@@ -23,14 +25,22 @@
  *    per row once the rows no longer fit the table stream (a 50-token prompt: ~1 G multiply-adds);
  *    decoding needs two rows of it, <|startoftranscript|>'s (the no-speech probability, the
  *    language) and the last one's. The cache branch (one token a step) ignores the input.
- * 7. With a `head` (prepare.ts passes the English head of src/stt/whisper/vocabulary-order.ts),
- *    the table's columns are reordered head first and split in two; the graph takes and returns
- *    ids in that order, and a cache step projects the second half only for the rows `tail_rows`
- *    names (DecoderRewriteOptions.head; docs/decoder-profile.md, "The English head").
+ * 7. (Retired: the table split at an English head inside the graph. The head now lives in the
+ *    order of the external table's rows: src/stt/whisper/projection.ts.)
+ * 8. `external`: the table leaves the graph. The embedding reads each token's table row from a
+ *    new input, `token_rows`, and each branch returns int8x2T's two quantizations of the hidden
+ *    state instead of logits (`logit_rows`, `logit_zeros`, `logit_scales`); the projection runs
+ *    in src/stt/whisper/projection.ts's WebAssembly kernel on the same integers and float steps
+ *    (docs/decoder-profile.md, "The projection kernel").
  * The rest of both branches is untouched; the dead nodes are pruned by the caller.
  */
 
-import { LOGITS_TAIL_OUTPUT, TAIL_ROWS_INPUT } from "../../src/stt/whisper/vocabulary-order.ts";
+import {
+  LOGIT_ROWS_OUTPUT,
+  LOGIT_SCALES_OUTPUT,
+  LOGIT_ZEROS_OUTPUT,
+  TOKEN_ROWS_INPUT,
+} from "../../src/stt/whisper/projection.ts";
 import {
   addInitializers,
   DataType,
@@ -75,38 +85,25 @@ export interface DecoderRewriteOptions {
    */
   sharedCachePass?: boolean;
   /**
-   * Token ids (ascending) whose logits come first, apart from the rest: the table's columns are
-   * reordered to these ids, then every other id ascending, and split in two at the head's size.
-   * The graph then works in that order (input_ids and logits), takes `tail_rows` (which rows of
-   * the cache branch's quantized pair, pass 1's S tokens then pass 2's, also get the rest's
-   * logits: [] for none, 0 … 2S − 1 for all; a cache step has S = 1) and returns `logits` (the
-   * head) and `logits_tail` (the rest). The prompt branch projects every id.
+   * The table leaves the graph (src/stt/whisper/projection.ts computes with it): the embedding
+   * reads `token_rows` (each token's uint8 table row, fed by the caller) instead of gathering,
+   * and both branches return the hidden state quantized twice (`logit_rows`) with each pass's
+   * zero point and scale (`logit_zeros`, `logit_scales`) instead of logits. The caller's table
+   * file (prepare.ts, vocab-table.bin) carries the table, in the vocabulary order it chooses.
    */
-  head?: readonly number[];
+  external?: boolean;
 }
 
-const TAIL_ROWS = TAIL_ROWS_INPUT;
-const LOGITS_TAIL = LOGITS_TAIL_OUTPUT;
-
-/** The table split at the head: names of both halves and their column sums, and the head size. */
-interface Halves {
-  head: string;
-  tail: string;
-  headSums: string;
-  tailSums: string;
-  size: number;
-  /** int64 scalar initializers: the head size, and 0. */
-  sizeName: string;
-  zeroName: string;
-  /** Every id: head and tail together. */
-  vocabulary: number;
-}
+const TOKEN_ROWS = TOKEN_ROWS_INPUT;
+const LOGIT_ROWS = LOGIT_ROWS_OUTPUT;
+const LOGIT_ZEROS = LOGIT_ZEROS_OUTPUT;
+const LOGIT_SCALES = LOGIT_SCALES_OUTPUT;
 
 export function rewriteDecoder(
   model: Model,
   shape: DecoderShape,
-  { sharedCachePass = true, head }: DecoderRewriteOptions = {},
-): void {
+  { sharedCachePass = true, external = false }: DecoderRewriteOptions = {},
+): ExternalTable | undefined {
   const graph = model.graph;
   const branch = expectOne(
     graph.node.filter((n) => n.opType === "If"),
@@ -119,6 +116,16 @@ export function rewriteDecoder(
   moveEncoderQuantizationIntoBranch(graph, withCache, withoutCache);
   // Found before the projection is rewritten (the table refs look for the stock MatMul).
   const promptProjection = findTableRefs(graph, withoutCache, shape).projection;
+  if (external) {
+    const refs = findTableRefs(graph, withoutCache, shape);
+    const table = {
+      rows: rawBytes(initializer(graph, refs.table)),
+      zeroPoint: uint8Scalar(initializer(graph, refs.zeroPoint)),
+    };
+    externalProjection(graph, branch, withCache, withoutCache, shape);
+    selectPromptPositions(graph, withoutCache, promptProjection);
+    return table;
+  }
 
   const table = findVocabularyTable(graph, withoutCache, shape);
   const transposedName = `${table.name}/${PREFIX}-transposed`;
@@ -133,10 +140,6 @@ export function rewriteDecoder(
       shape.vocabulary,
     ]),
   ]);
-  const halves = head
-    ? splitTable(graph, transposed, shape, zeroPoint, head, `${table.name}/${PREFIX}`)
-    : undefined;
-  if (halves) addHeadIo(graph, branch, [withCache, withoutCache], halves.size);
   for (const [name, sub] of [
     ["with-cache", withCache],
     ["without-cache", withoutCache],
@@ -146,16 +149,115 @@ export function rewriteDecoder(
       transposed: transposedName,
       columnSums: columnSumsName,
     };
-    rewriteEmbedding(sub, table.name, tableRefs, `${PREFIX}/${name}/embedding`, halves);
+    rewriteEmbedding(sub, table.name, tableRefs, `${PREFIX}/${name}/embedding`);
     // Only the cache branch, which runs once per token, shares one matmul between the passes. The
     // prompt branch runs once per utterance; sharing there too grew the heap after loading by
     // 1.2 MB and the 29-s peak past 92 MB (its [1, 2·3, vocabulary] int32 intermediates), for
     // nothing a person would notice.
     if (name === "with-cache" && sharedCachePass)
-      sharedPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`, halves);
-    else twoPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`, halves);
+      sharedPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
+    else twoPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
   }
   selectPromptPositions(graph, withoutCache, promptProjection);
+  return undefined;
+}
+
+/** The table an `external` rewrite took out of the graph: uint8 [vocabulary, width], by id. */
+export interface ExternalTable {
+  rows: Uint8Array;
+  zeroPoint: number;
+}
+
+/**
+ * Rewrite 8 (`external`): the table leaves the graph. In each branch the embedding's Gather is
+ * removed and its readers read the graph input `token_rows` (the same uint8 rows, gathered by the
+ * caller), and the projection is replaced by int8x2T's two quantizations of the hidden state,
+ * returned as they are: `logit_rows` = Concat(q₁, q₂) on the position axis, `logit_zeros` =
+ * [z₁, z₂], `logit_scales` = [s₁·s_T, s₂·s_T] (the products the graph multiplied by before, so the
+ * caller's float steps are the graph's own). Nothing reads the table afterwards; prune drops it.
+ */
+function externalProjection(
+  graph: Graph,
+  branch: Node,
+  withCache: Graph,
+  withoutCache: Graph,
+  shape: DecoderShape,
+): void {
+  const one = `${PREFIX}/shape-one`;
+  addInitializers(graph, [int64Tensor(one, [1], [1])]);
+  graph.input = [
+    ...graph.input,
+    tensorValueInfo(TOKEN_ROWS, DataType.UINT8, ["batch", "tokens", shape.width]),
+  ];
+  for (const [name, sub] of [
+    ["with-cache", withCache],
+    ["without-cache", withoutCache],
+  ] as const) {
+    const refs = findTableRefs(graph, sub, shape);
+    const gather = expectOne(
+      sub.node.filter((n) => n.opType === "Gather" && n.input[0] === refs.table),
+      "embedding Gather",
+    );
+    const rows = gather.output[0] ?? "";
+    for (const node of sub.node) node.input = node.input.map((n) => (n === rows ? TOKEN_ROWS : n));
+    removeNode(sub, gather);
+
+    const p = `${PREFIX}/${name}/logits`;
+    const hidden = refs.projection.input[0] ?? "";
+    const first = `${p}/pass1`;
+    const second = `${p}/pass2`;
+    const quantize = (input: string, pass: string): Node =>
+      makeNode(
+        "DynamicQuantizeLinear",
+        [input],
+        [`${pass}/q`, `${pass}/scale`, `${pass}/zero`],
+        `${pass}/Quantize`,
+      );
+    const vector = (scalar: string, output: string, label: string): Node =>
+      makeNode("Reshape", [scalar, one], [output], label);
+    const perPass = (pass: string): Node[] => [
+      makeNode("Mul", [`${pass}/scale`, refs.scale], [`${pass}/scales`], `${pass}/Scales`),
+      vector(`${pass}/scales`, `${pass}/scales-1`, `${pass}/ScalesVector`),
+      vector(`${pass}/zero`, `${pass}/zero-1`, `${pass}/ZeroVector`),
+    ];
+    insertBefore(sub, refs.projection, [
+      quantize(hidden, first),
+      ...residual(hidden, first, p),
+      quantize(`${p}/residual`, second),
+      ...perPass(first),
+      ...perPass(second),
+      makeNode("Concat", [`${first}/q`, `${second}/q`], [LOGIT_ROWS], `${p}/Rows`, {
+        axis: { int: 1 },
+      }),
+      makeNode("Concat", [`${first}/zero-1`, `${second}/zero-1`], [LOGIT_ZEROS], `${p}/Zeros`, {
+        axis: { int: 0 },
+      }),
+      makeNode(
+        "Concat",
+        [`${first}/scales-1`, `${second}/scales-1`],
+        [LOGIT_SCALES],
+        `${p}/ScalesAll`,
+        { axis: { int: 0 } },
+      ),
+    ]);
+    removeNode(sub, refs.projection);
+  }
+  const outputs = () => [
+    tensorValueInfo(LOGIT_ROWS, DataType.UINT8, ["batch", "rows", shape.width]),
+    tensorValueInfo(LOGIT_ZEROS, DataType.UINT8, [2]),
+    tensorValueInfo(LOGIT_SCALES, DataType.FLOAT, [2]),
+  ];
+  const replaceLogits = <T extends { name: string }>(list: T[], added: T[]): T[] => {
+    const at = list.findIndex((o) => o.name === "logits");
+    if (at < 0) throw new GraphShapeError("decoder has no logits output");
+    return [...list.slice(0, at), ...added, ...list.slice(at + 1)];
+  };
+  graph.output = replaceLogits(graph.output, outputs());
+  for (const sub of [withCache, withoutCache]) sub.output = replaceLogits(sub.output, outputs());
+  const names = [LOGIT_ROWS, LOGIT_ZEROS, LOGIT_SCALES];
+  const at = branch.output.indexOf("logits");
+  if (at < 0) throw new GraphShapeError("decoder If has no logits output");
+  branch.output = [...branch.output.slice(0, at), ...names, ...branch.output.slice(at + 1)];
 }
 
 /**
@@ -266,15 +368,13 @@ function findTableRefs(graph: Graph, sub: Graph, shape: DecoderShape): TableRefs
 }
 
 /**
- * Gather(table, ids) → Transpose(Gather(tableᵀ, ids, axis 1), [1, 2, 0]): same [B, S, width];
- * with `halves`, gathered from the half each id's column is in.
+ * Gather(table, ids) → Transpose(Gather(tableᵀ, ids, axis 1), [1, 2, 0]): same [B, S, width].
  */
 function rewriteEmbedding(
   sub: Graph,
   table: string,
   refs: TableRefs & { transposed: string },
   p: string,
-  halves?: Halves,
 ): void {
   const gather = expectOne(
     sub.node.filter((n) => n.opType === "Gather" && n.input[0] === table),
@@ -287,35 +387,7 @@ function rewriteEmbedding(
   const columns = (from: string, index: string, output: string, name: string): Node =>
     makeNode("Gather", [from, index], [output], name, { axis: { int: 1 } });
   insertBefore(sub, gather, [
-    ...(halves
-      ? [
-          // Ids (in head-then-rest order) below the head size read the head, the others the
-          // tail, and Where picks per id: the same rows, the same bytes as one table. Each Gather
-          // gets an index it can read (ONNX 11 has no int64 Min/Max; Where has).
-          makeNode("Less", [ids, halves.sizeName], [`${p}/in-head`], `${p}/InHead`),
-          makeNode(
-            "Where",
-            [`${p}/in-head`, ids, halves.zeroName],
-            [`${p}/head-ids`],
-            `${p}/HeadIds`,
-          ),
-          makeNode("Sub", [ids, halves.sizeName], [`${p}/tail-offset`], `${p}/TailOffset`),
-          makeNode(
-            "Where",
-            [`${p}/in-head`, halves.zeroName, `${p}/tail-offset`],
-            [`${p}/tail-ids`],
-            `${p}/TailIds`,
-          ),
-          columns(halves.head, `${p}/head-ids`, `${p}/head-columns`, `${p}/GatherHead`),
-          columns(halves.tail, `${p}/tail-ids`, `${p}/tail-columns`, `${p}/GatherTail`),
-          makeNode(
-            "Where",
-            [`${p}/in-head`, `${p}/head-columns`, `${p}/tail-columns`],
-            [`${p}/columns`],
-            `${p}/Where`,
-          ),
-        ]
-      : [columns(refs.transposed, ids, `${p}/columns`, `${p}/Gather`)]),
+    columns(refs.transposed, ids, `${p}/columns`, `${p}/Gather`),
     makeNode("Transpose", [`${p}/columns`], [rows], `${p}/Transpose`, {
       perm: { ints: [1, 2, 0] },
     }),
@@ -349,15 +421,11 @@ function residual(hidden: string, first: string, p: string): Node[] {
  * where columnSums [vocabulary] is computed here from the table. Each pass's int32 is therefore
  * the same integer as a MatMulInteger with its own zero point, and the float steps after it (Cast,
  * × its two scales, the Add) are the same as before: the logits are bit-identical.
- *
- * With the table split at a head (`halves`), the head's columns give `logits` and the tail's give
- * `logits_tail`, for the rows `tail_rows` names only: with none, the tail is never read.
  */
 function sharedPassLogits(
   sub: Graph,
   refs: TableRefs & { transposed: string; columnSums: string },
   p: string,
-  halves?: Halves,
 ): void {
   const hidden = refs.projection.input[0] ?? "";
   const first = `${p}/pass1`;
@@ -420,15 +488,7 @@ function sharedPassLogits(
     makeNode("Concat", [`${first}/q`, `${second}/q`], [`${p}/rows`], `${p}/Rows`, {
       axis: { int: 1 },
     }),
-    ...(halves
-      ? [
-          ...project("head", halves.head, halves.headSums, `${p}/rows`, "logits"),
-          makeNode("Gather", [`${p}/rows`, TAIL_ROWS], [`${p}/tail-rows`], `${p}/TailRows`, {
-            axis: { int: 1 },
-          }),
-          ...project("tail", halves.tail, halves.tailSums, `${p}/tail-rows`, LOGITS_TAIL),
-        ]
-      : project("all", refs.transposed, refs.columnSums, `${p}/rows`, "logits")),
+    ...project("all", refs.transposed, refs.columnSums, `${p}/rows`, "logits"),
   ];
   insertBefore(sub, refs.projection, nodes);
   removeNode(sub, refs.projection);
@@ -452,16 +512,9 @@ export function columnSums(
 }
 
 /**
- * int8x2T as two MatMulInteger passes, each with its own zero point (the prompt branch). With the
- * table split at a head (`halves`), each pass multiplies by both halves and joins them, and the
- * sum is split again into `logits` (the head) and `logits_tail`: the prompt projects every id.
+ * int8x2T as two MatMulInteger passes, each with its own zero point (the prompt branch).
  */
-function twoPassLogits(
-  sub: Graph,
-  refs: TableRefs & { transposed: string },
-  p: string,
-  halves?: Halves,
-): void {
+function twoPassLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: string): void {
   const hidden = refs.projection.input[0] ?? "";
   const matmul = (name: string, table: string, output: string, label: string): Node =>
     makeNode(
@@ -470,20 +523,9 @@ function twoPassLogits(
       [`${name}/${output}`],
       `${name}/${label}`,
     );
-  const products = (name: string): Node[] =>
-    halves
-      ? [
-          matmul(name, halves.head, "head-int", "MatMulIntegerHead"),
-          matmul(name, halves.tail, "tail-int", "MatMulIntegerTail"),
-          makeNode(
-            "Concat",
-            [`${name}/head-int`, `${name}/tail-int`],
-            [`${name}/int`],
-            `${name}/Concat`,
-            { axis: { int: -1 } },
-          ),
-        ]
-      : [matmul(name, refs.transposed, "int", "MatMulInteger")];
+  const products = (name: string): Node[] => [
+    matmul(name, refs.transposed, "int", "MatMulInteger"),
+  ];
   const pass = (input: string, name: string, output: string): Node[] => [
     makeNode(
       "DynamicQuantizeLinear",
@@ -500,20 +542,12 @@ function twoPassLogits(
   ];
   const first = `${p}/pass1`;
   const second = `${p}/pass2`;
-  const sum = halves ? `${p}/all` : "logits";
+  const sum = "logits";
   const nodes = [
     ...pass(hidden, first, `${first}/logits`),
     ...residual(hidden, first, p),
     ...pass(`${p}/residual`, second, `${second}/logits`),
     makeNode("Add", [`${first}/logits`, `${second}/logits`], [sum], `${p}/Add`),
-    ...(halves
-      ? [
-          makeNode("Split", [sum], ["logits", LOGITS_TAIL], `${p}/SplitHead`, {
-            axis: { int: -1 },
-            split: { ints: [halves.size, halves.vocabulary - halves.size] },
-          }),
-        ]
-      : []),
   ];
   insertBefore(sub, refs.projection, nodes);
   removeNode(sub, refs.projection);
@@ -528,73 +562,4 @@ function transpose(data: Uint8Array, rows: number, columns: number): Uint8Array 
     for (let c = 0; c < columns; c++) out[c * rows + r] = data[r * columns + c] ?? 0;
   }
   return out;
-}
-
-/** The transposed table's columns in head-then-rest order, split in two, with column sums. */
-function splitTable(
-  graph: Graph,
-  transposed: Uint8Array,
-  shape: DecoderShape,
-  zeroPoint: number,
-  head: readonly number[],
-  p: string,
-): Halves {
-  const { vocabulary, width } = shape;
-  const inHead = new Uint8Array(vocabulary);
-  for (const id of head) {
-    if (!Number.isInteger(id) || id < 0 || id >= vocabulary || inHead[id]) {
-      throw new GraphShapeError(`vocabulary head id ${id} is out of range or repeated`);
-    }
-    inHead[id] = 1;
-  }
-  const order = [...head];
-  for (let id = 0; id < vocabulary; id++) if (!inHead[id]) order.push(id);
-  const size = head.length;
-  const half = (from: number, to: number): Uint8Array => {
-    const columns = to - from;
-    const out = new Uint8Array(width * columns);
-    for (let k = 0; k < width; k++) {
-      const row = k * vocabulary;
-      for (let j = 0; j < columns; j++)
-        out[k * columns + j] = transposed[row + (order[from + j] ?? 0)] ?? 0;
-    }
-    return out;
-  };
-  const headTable = half(0, size);
-  const tailTable = half(size, vocabulary);
-  const names: Halves = {
-    head: `${p}-head`,
-    tail: `${p}-tail`,
-    headSums: `${p}-head-column-sums`,
-    tailSums: `${p}-tail-column-sums`,
-    size,
-    sizeName: `${p}-head-size`,
-    zeroName: `${p}-zero`,
-    vocabulary,
-  };
-  addInitializers(graph, [
-    uint8Tensor(names.head, headTable, [width, size]),
-    uint8Tensor(names.tail, tailTable, [width, vocabulary - size]),
-    int32Tensor(names.headSums, columnSums(headTable, width, size, zeroPoint), [size]),
-    int32Tensor(names.tailSums, columnSums(tailTable, width, vocabulary - size, zeroPoint), [
-      vocabulary - size,
-    ]),
-    int64Tensor(names.sizeName, [size], []),
-    int64Tensor(names.zeroName, [0], []),
-  ]);
-  return names;
-}
-
-/** `tail_rows` in, `logits_tail` out, through the If and both branches. */
-function addHeadIo(graph: Graph, branch: Node, branches: Graph[], headSize: number): void {
-  graph.input = [...graph.input, tensorValueInfo(TAIL_ROWS, DataType.INT64, ["tail"])];
-  // `logits` now holds the head's columns only.
-  const head = () => tensorValueInfo("logits", DataType.FLOAT, ["batch", "rows", headSize]);
-  graph.output = graph.output.map((o) => (o.name === "logits" ? head() : o));
-  for (const sub of branches)
-    sub.output = sub.output.map((o) => (o.name === "logits" ? head() : o));
-  const out = () => tensorValueInfo(LOGITS_TAIL, DataType.FLOAT, ["batch", "rows", "rest"]);
-  graph.output = [...graph.output, out()];
-  branch.output = [...branch.output, LOGITS_TAIL];
-  for (const sub of branches) sub.output = [...sub.output, out()];
 }

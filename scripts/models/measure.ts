@@ -9,22 +9,20 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { InferenceSession, Tensor } from "onnxruntime-web";
+import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
-import { type AddedTokens, type Vocab, WhisperTokenizer } from "../../src/stt/whisper/tokenizer.ts";
-import {
-  englishOrder,
-  LOGITS_TAIL_OUTPUT,
-  logitsById,
-  TAIL_ROWS_INPUT,
-} from "../../src/stt/whisper/vocabulary-order.ts";
+import { lastRow, runDecoder, type Step } from "../../src/stt/whisper/decoder-run.ts";
+import type { GenerationConfig } from "../../src/stt/whisper/logit-rules.ts";
+import { createWhisperModel } from "../../src/stt/whisper/model.ts";
+import type { AddedTokens, Vocab } from "../../src/stt/whisper/tokenizer.ts";
 import { captureWasmHeap } from "../lib/wasm-heap.ts";
+import { loadProjection } from "./projection-kernel.ts";
 
 export interface MeasureJob {
   variant: "stock" | "prepared";
   /** Folder holding either the stock onnx/ files or the prepared files. */
   dir: string;
-  /** The stock folder: its vocab.json and added_tokens.json give a prepared decoder's order. */
+  /** The stock folder: its tokenizer files and generation config. */
   stockDir: string;
   /** Float32 [80, frames] log-mel file. */
   mel: string;
@@ -45,6 +43,8 @@ export interface MeasureResult {
   heapAfterLoadBytes: number;
   heapAfterEncoderBytes: number;
   heapPeakBytes: number;
+  /** The projection kernel's own memory (the vocabulary table, outside ORT's heap); 0 for stock. */
+  projectionBytes: number;
   loadMs: number;
   encoderMs: number[];
   decoderMsPerToken: number[];
@@ -55,14 +55,11 @@ export interface MeasureResult {
 export const PROMPT = [50258, 50259, 50359, 50363];
 const END_OF_TEXT = 50257;
 const VOCABULARY = 51865;
-const LAYERS = 4;
-const HEADS = 6;
-const HEAD_SIZE = 64;
 
 let heapBytes: () => number = () => 0;
 
 async function session(
-  ort: typeof import("onnxruntime-web"),
+  ort: typeof import("onnxruntime-web/wasm"),
   job: MeasureJob,
   which: "encoder" | "decoder",
 ): Promise<InferenceSession> {
@@ -82,27 +79,20 @@ async function session(
   });
 }
 
-/** The English-head order of a prepared decoder, from the stock tokenizer files. */
-async function headOrder(stockDir: string) {
-  const json = async <T>(file: string): Promise<T> =>
-    JSON.parse(await readFile(path.join(stockDir, file), "utf8")) as T;
-  const vocab = await json<Vocab>("vocab.json");
-  const tokenizer = new WhisperTokenizer(vocab, await json<AddedTokens>("added_tokens.json"));
-  if (tokenizer.vocabSize !== VOCABULARY) {
-    throw new Error(`the tokenizer has ${tokenizer.vocabSize} ids, the decoder ${VOCABULARY}`);
-  }
-  return englishOrder(vocab, tokenizer);
+async function stockJson<T>(stockDir: string, file: string): Promise<T> {
+  return JSON.parse(await readFile(path.join(stockDir, file), "utf8")) as T;
 }
 
 async function measure(job: MeasureJob): Promise<MeasureResult> {
   heapBytes = captureWasmHeap();
-  const ort = await import("onnxruntime-web");
+  const ort = await import("onnxruntime-web/wasm");
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
 
   const loadStarted = performance.now();
   const encoder = await session(ort, job, "encoder");
   const decoder = await session(ort, job, "decoder");
+  const projection = job.variant === "prepared" ? await loadProjection(job.dir) : undefined;
   const loadMs = performance.now() - loadStarted;
   const heapAfterLoadBytes = heapBytes();
 
@@ -123,78 +113,35 @@ async function measure(job: MeasureJob): Promise<MeasureResult> {
   const heapAfterEncoderBytes = heapBytes();
   if (job.saveEncoder) await writeFile(job.saveEncoder, hidden.data as Float32Array);
 
-  const empty = () => new ort.Tensor("float32", new Float32Array(0), [1, HEADS, 0, HEAD_SIZE]);
-  let past: Record<string, Tensor> = {};
-  for (let layer = 0; layer < LAYERS; layer++) {
-    for (const part of ["decoder", "encoder"]) {
-      for (const kv of ["key", "value"]) past[`past_key_values.${layer}.${part}.${kv}`] = empty();
-    }
-  }
-  const presentNames = decoder.outputNames.filter((name) => name.startsWith("present."));
-  // A decoder with the English head (decoder-rewrite.ts `head`) takes and returns its own column
-  // order; every id is projected here (tail_rows [0, 1]) and the logits put back in id order.
-  const order = decoder.inputNames.includes(TAIL_ROWS_INPUT)
-    ? await headOrder(job.stockDir)
-    : undefined;
+  // Decoded through the service's own decoder runs (src/stt/whisper/decoder-run.ts), which feed
+  // either file its way: the prepared one its table rows, with the projection done by the kernel.
+  const model = createWhisperModel({
+    encoder,
+    decoder,
+    vocab: await stockJson<Vocab>(job.stockDir, "vocab.json"),
+    addedTokens: await stockJson<AddedTokens>(job.stockDir, "added_tokens.json"),
+    generationConfig: await stockJson<GenerationConfig>(job.stockDir, "generation_config.json"),
+    variableLength: job.variant === "prepared",
+    ...(projection ? { projection } : {}),
+  });
   const decoderMsPerToken: number[] = [];
   const tokens: number[] = [];
   const logits: Float32Array[] = [];
   let ids = PROMPT;
+  let cache: Step["cache"] | undefined;
   const steps = job.forceTokens ? job.forceTokens.length : job.maxTokens;
   for (let step = 0; step < steps; step++) {
     const started = performance.now();
-    const out = await decoder.run(
-      {
-        input_ids: new ort.Tensor(
-          "int64",
-          BigInt64Array.from(ids, (id) => BigInt(order ? (order.columns[id] ?? id) : id)),
-          [1, ids.length],
-        ),
-        ...(order
-          ? { [TAIL_ROWS_INPUT]: new ort.Tensor("int64", BigInt64Array.of(0n, 1n), [2]) }
-          : {}),
-        encoder_hidden_states: hidden,
-        use_cache_branch: new ort.Tensor("bool", [step > 0], [1]),
-        // The prepared decoder projects only these prompt positions (the last one is read).
-        ...(decoder.inputNames.includes("logit_positions")
-          ? {
-              logit_positions: new ort.Tensor(
-                "int64",
-                BigInt64Array.of(BigInt(ids.length - 1)),
-                [1],
-              ),
-            }
-          : {}),
-        ...past,
-      },
-      ["logits", ...presentNames, ...(order ? [LOGITS_TAIL_OUTPUT] : [])],
-    );
+    const out = await runDecoder(model, ids, hidden, cache, [ids.length - 1]);
     const elapsed = performance.now() - started;
+    cache = out.cache;
     // The first step runs the whole prompt and the cross-attention projections: not per token.
     if (step > 0) decoderMsPerToken.push(elapsed);
-    const all = out.logits?.data as Float32Array;
-    const tail = out[LOGITS_TAIL_OUTPUT]?.data as Float32Array | undefined;
-    if (order && !tail) throw new Error(`the decoder returned no ${LOGITS_TAIL_OUTPUT}`);
-    const last = order
-      ? logitsById(
-          order,
-          all.subarray(all.length - order.headSize),
-          tail?.subarray(-(VOCABULARY - order.headSize)),
-        )
-      : all.subarray(all.length - VOCABULARY);
+    const last = lastRow(out);
     logits.push(last.slice());
     let best = 0;
     for (let i = 1; i < VOCABULARY; i++) if ((last[i] ?? 0) > (last[best] ?? 0)) best = i;
     tokens.push(best);
-    const next: Record<string, Tensor> = {};
-    for (const name of presentNames) {
-      const key = name.replace("present.", "past_key_values.");
-      // With the cache, the merged decoder's encoder key/value outputs are placeholders: the
-      // first step's values stay valid for the whole utterance (as transformers.js does).
-      const value = step > 0 && key.includes(".encoder.") ? past[key] : out[name];
-      if (value) next[key] = value;
-    }
-    past = next;
     const chosen = job.forceTokens ? (job.forceTokens[step] ?? best) : best;
     if (!job.forceTokens && chosen === END_OF_TEXT) break;
     ids = [chosen];
@@ -212,6 +159,7 @@ async function measure(job: MeasureJob): Promise<MeasureResult> {
     heapAfterLoadBytes,
     heapAfterEncoderBytes,
     heapPeakBytes: heapBytes(),
+    projectionBytes: projection?.memoryBytes ?? 0,
     loadMs,
     encoderMs,
     decoderMsPerToken,

@@ -6,9 +6,10 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { encodeTableHeader, VOCABULARY_TABLE } from "../../src/stt/whisper/projection.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../../src/stt/whisper/tokenizer.ts";
-import { englishHeadIds } from "../../src/stt/whisper/vocabulary-order.ts";
-import { rewriteDecoder } from "./decoder-rewrite.ts";
+import { englishOrder, type VocabularyOrder } from "../../src/stt/whisper/vocabulary-order.ts";
+import { type ExternalTable, rewriteDecoder } from "./decoder-rewrite.ts";
 import { rewriteEncoder } from "./encoder-rewrite.ts";
 import { type FileFacts, log, megabytes, sha256, writeAtomic } from "./files.ts";
 import {
@@ -37,11 +38,10 @@ export const PREPARATION = {
     "earshot: attention outputs removed, positional table sliced to the input length, " +
     "attention per head, dead nodes pruned, weights external",
   decoder:
-    "earshot: vocabulary table stored transposed, int8 logits with a second pass on the " +
-    "quantization error (int8x2T; one shared matmul per cache step), attention outputs removed, encoder-state quantization in the " +
-    "no-cache branch, prompt logits only at logit_positions, vocabulary in English-head-first " +
-    "order with the table split at the head (tail_rows, logits_tail), dead nodes pruned, " +
-    "weights external",
+    "earshot: vocabulary table outside the graph (token_rows in; the hidden state quantized " +
+    "twice as int8x2T out: logit_rows, logit_zeros, logit_scales; vocab-table.bin), attention " +
+    "outputs removed, encoder-state quantization in the no-cache branch, prompt rows only at " +
+    "logit_positions, dead nodes pruned, weights external",
 } as const;
 
 /** Prepared file names: in models/prepared/, and the external data names inside the models. */
@@ -50,6 +50,7 @@ export const PREPARED_NAMES = {
   encoderData: "encoder.onnx.data",
   decoder: "decoder.onnx",
   decoderData: "decoder.onnx.data",
+  vocabTable: "vocab-table.bin",
 } as const;
 
 export type PreparedName = keyof typeof PREPARED_NAMES;
@@ -73,7 +74,7 @@ export async function prepareModels(
     vocab,
     await json<AddedTokens>(STOCK_FILES.addedTokens.path),
   );
-  const head = englishHeadIds(vocab, tokenizer);
+  const order = englishOrder(vocab, tokenizer);
 
   const encoder = await prepareOne(
     "encoder",
@@ -85,19 +86,24 @@ export async function prepareModels(
         positions: config.max_source_positions,
       }),
   );
+  const shape = { vocabulary: config.vocab_size, width: config.d_model };
+  let table: ExternalTable | undefined;
   const decoder = await prepareOne(
     "decoder",
     path.join(stockDir, STOCK_FILES.decoder.path),
     PREPARED_NAMES.decoderData,
-    (model) =>
-      rewriteDecoder(model, { vocabulary: config.vocab_size, width: config.d_model }, { head }),
+    (model) => {
+      table = rewriteDecoder(model, shape, { external: true });
+    },
   );
+  if (!table) throw new Error("the decoder rewrite returned no vocabulary table");
 
   const outputs: Record<PreparedName, Uint8Array> = {
     encoder: encoder.model,
     encoderData: encoder.data,
     decoder: decoder.model,
     decoderData: decoder.data,
+    vocabTable: vocabularyTableFile(table, shape.width, order),
   };
   const facts = {} as Record<PreparedName, FileFacts>;
   for (const [name, bytes] of Object.entries(outputs) as [PreparedName, Uint8Array][]) {
@@ -106,6 +112,34 @@ export async function prepareModels(
     log(`  wrote ${PREPARED_NAMES[name]}: ${megabytes(bytes.byteLength)}`);
   }
   return facts;
+}
+
+/**
+ * vocab-table.bin (src/stt/whisper/projection.ts reads it): the header, then the table's rows
+ * (one token's `width` bytes each) in `order`, the English head first.
+ */
+export function vocabularyTableFile(
+  table: ExternalTable,
+  width: number,
+  order: VocabularyOrder,
+): Uint8Array {
+  const vocabulary = order.ids.length;
+  if (table.rows.byteLength !== vocabulary * width) {
+    throw new Error(
+      `vocabulary table has ${table.rows.byteLength} bytes, not ${vocabulary} × ${width}`,
+    );
+  }
+  const file = new Uint8Array(VOCABULARY_TABLE.headerBytes + vocabulary * width);
+  file.set(
+    encodeTableHeader({ vocabulary, width, headSize: order.headSize, zeroPoint: table.zeroPoint }),
+  );
+  order.ids.forEach((id, row) => {
+    file.set(
+      table.rows.subarray(id * width, (id + 1) * width),
+      VOCABULARY_TABLE.headerBytes + row * width,
+    );
+  });
+  return file;
 }
 
 async function prepareOne(

@@ -23,6 +23,7 @@ import type { GenerationConfig } from "../../src/stt/whisper/logit-rules.ts";
 import type { AddedTokens, Vocab } from "../../src/stt/whisper/tokenizer.ts";
 import { parseWav, pcm16ToFloat } from "../lib/eval/wav.ts";
 import { captureWasmHeap } from "../lib/wasm-heap.ts";
+import { loadProjection } from "./projection-kernel.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "..", "..");
 const DEFAULT_CLIPS = [
@@ -152,6 +153,7 @@ async function main(): Promise<void> {
     addedTokens: await json<AddedTokens>("added_tokens.json"),
     generationConfig: await json<GenerationConfig>("generation_config.json"),
     variableLength: true,
+    projection: await loadProjection(dir),
   });
 
   const clips = values.clips.split(",");

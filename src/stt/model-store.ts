@@ -9,7 +9,8 @@
  *   weights, no per-session state). A failed load is forgotten, so the next caller retries.
  * - Bytes are dropped as soon as their session exists: the weights live once, in ORT's heap.
  *   Models are loaded one after the other (encoder 10 MB, then decoder 31 MB), so at most one
- *   model's bytes are alive in JS beside the heap.
+ *   model's bytes are alive in JS beside the heap. The vocabulary table (20 MB) is read first and
+ *   copied into its projection kernel's own memory (projection.ts), outside ORT's heap.
  *
  * Memory, measured in workerd (MB = 10^6 bytes): ORT's heap is 64 MB once both sessions exist
  * and grows to 92 MB over a 30-s window (it never shrinks); the JS heap beside it holds about
@@ -23,6 +24,8 @@ import { runExclusive } from "../runtime/inference-lock";
 import { createLogger } from "../runtime/log";
 import { createSession, type InferenceSession, wasmHeapBytes } from "../runtime/ort";
 import manifest from "./model-manifest.json";
+import { VocabularyProjection } from "./whisper/projection";
+import projectionKernel from "./whisper/projection.wasm";
 
 export type ModelFileName = keyof typeof manifest.files;
 
@@ -72,6 +75,8 @@ export interface WhisperModels {
   /** added_tokens.json: special token string → id. */
   addedTokens: Readonly<Record<string, number>>;
   generationConfig: Readonly<WhisperGenerationConfig>;
+  /** The vocabulary table (vocab-table.bin) in its projection kernel's memory (projection.ts). */
+  projection: VocabularyProjection;
   /**
    * Wall time of the load. In workerd the clock only advances across I/O, so this counts R2
    * reads and hashing but not the synchronous session creation inside ORT.
@@ -111,6 +116,11 @@ async function loadFrom(bucket: R2Bucket): Promise<WhisperModels> {
   const vocab = await readJson<Record<string, number>>(bucket, "vocab");
   const addedTokens = await readJson<Record<string, number>>(bucket, "addedTokens");
   const generationConfig = await readJson<WhisperGenerationConfig>(bucket, "generationConfig");
+  // Copied into the projection kernel's own memory; the file's bytes die here.
+  const projection = new VocabularyProjection(
+    projectionKernel,
+    await readVerified(bucket, "vocabTable"),
+  );
 
   const encoder = await openSession(bucket, "encoder", "encoderData");
   let decoder: InferenceSession;
@@ -132,6 +142,7 @@ async function loadFrom(bucket: R2Bucket): Promise<WhisperModels> {
     vocab,
     addedTokens,
     generationConfig,
+    projection,
     loadMs: Date.now() - started,
     heapAfterLoadBytes: wasmHeapBytes() ?? 0,
   };

@@ -8,7 +8,13 @@ import manifest from "../../src/stt/model-manifest.json";
 import type { ModelFileName } from "../../src/stt/model-store";
 
 const bindings = env as unknown as { MODELS: R2Bucket; MODEL_FILES: Fetcher };
-const PREPARED = new Set<ModelFileName>(["encoder", "encoderData", "decoder", "decoderData"]);
+const PREPARED = new Set<ModelFileName>([
+  "encoder",
+  "encoderData",
+  "decoder",
+  "decoderData",
+  "vocabTable",
+]);
 
 export async function seedModels(): Promise<void> {
   for (const name of Object.keys(manifest.files) as ModelFileName[]) {

@@ -8,6 +8,7 @@
 import type { InferenceSession } from "onnxruntime-web/wasm";
 import type { TokenBias } from "./keyterm-bias.ts";
 import type { LogitRules } from "./logit-rules.ts";
+import type { VocabularyProjection } from "./projection.ts";
 import type { WhisperTokenizer } from "./tokenizer.ts";
 import type { VocabularyOrder } from "./vocabulary-order.ts";
 
@@ -97,8 +98,14 @@ export interface WhisperDecoder {
   /** The decoder has the prepared `logit_positions` input (the stock file does not). */
   selectsPositions?: boolean;
   /**
-   * The prepared decoder's vocabulary order (vocabulary-order.ts): its English head first, and
-   * the `tail_rows` input and `logits_tail` output. Absent: the stock file, every id in order.
+   * The prepared decoder's vocabulary table, outside the graph (projection.ts): the order of its
+   * rows (vocabulary-order.ts, the English head first) and the kernel that embeds and projects
+   * with it. Absent: the stock file, which gathers and projects inside the graph.
    */
-  order?: VocabularyOrder;
+  external?: ExternalVocabulary;
+}
+
+export interface ExternalVocabulary {
+  order: VocabularyOrder;
+  projection: VocabularyProjection;
 }

@@ -149,7 +149,7 @@ export async function greedyDecode(
         stateRows,
         step.cache,
         [0],
-        scopeFor(model.order, language, options.bias?.sequences),
+        scopeFor(model.external?.order, language, options.bias?.sequences),
       );
       decoderSteps++;
     }
@@ -184,8 +184,8 @@ export async function greedyDecode(
   }
   // The prompt run projects every id; an English decode (greedy, or sampled on a retry) picks
   // from the head from its first token. Beams rank by log-probability: every id (beam-search.ts).
-  const scope = scopeFor(model.order, language, options.bias?.sequences);
-  if (model.order && scope === "head") keepHead(model.order, lastRow(step));
+  const scope = scopeFor(model.external?.order, language, options.bias?.sequences);
+  if (model.external && scope === "head") keepHead(model.external.order, lastRow(step));
   const random = temperature > 0 ? seeded(options.seed ?? 0) : undefined;
   // The forced tokens open `sampled` (the rules see them); `picks` are what this decode chose.
   const sampled: number[] = [...forced];

@@ -15,10 +15,10 @@
  *   identical), so it gets a one-row stand-in instead of the frames/2 × 384 states, which ORT
  *   would otherwise copy into its heap on every step.
  *
- * The prepared decoder works in its own column order, the English head first (vocabulary-order.ts):
- * ids are fed as columns, a cache run projects the rest of the vocabulary only when `scope` asks
- * for every id, and every row is returned in token-id order (−Infinity where not projected), so
- * callers only ever see token ids.
+ * The prepared decoder has no vocabulary table (projection.ts): each token's table row is fed in
+ * (`token_rows`), and the logits are projected here from the quantized hidden state it returns,
+ * over the English head only when `scope` says so; every row comes back in token-id order
+ * (−Infinity where not projected), so callers only ever see token ids.
  *
  * `Tensor` comes from onnxruntime-web itself, not src/runtime/ort.ts, so that Node scripts can
  * import this module (ort.ts imports ORT's .wasm through wrangler's CompiledWasm rule). In workerd
@@ -27,14 +27,14 @@
 
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
-import type { WhisperDecoder } from "./decode-types.ts";
+import type { ExternalVocabulary, WhisperDecoder } from "./decode-types.ts";
 import {
-  LOGITS_TAIL_OUTPUT,
-  rowsById,
-  TAIL_ROWS_INPUT,
-  toColumns,
-  type VocabularyScope,
-} from "./vocabulary-order.ts";
+  LOGIT_ROWS_OUTPUT,
+  LOGIT_SCALES_OUTPUT,
+  LOGIT_ZEROS_OUTPUT,
+  TOKEN_ROWS_INPUT,
+} from "./projection.ts";
+import type { VocabularyScope } from "./vocabulary-order.ts";
 
 /** Graph input of the prepared decoder: the prompt positions whose logits are projected. */
 export const LOGIT_POSITIONS_INPUT = "logit_positions";
@@ -57,31 +57,84 @@ function presentName(layer: number, part: "decoder" | "encoder", kind: "key" | "
   return `present.${layer}.${part}.${kind}`;
 }
 
-/** `tail_rows` of a cache run: both quantized passes of its token (all ids), or none (the head). */
-function tailRows(scope: VocabularyScope): Tensor {
-  const rows = scope === "all" ? [0n, 1n] : [];
-  return new Tensor("int64", BigInt64Array.from(rows), [rows.length]);
+/** Outputs a cache step fetches besides the logits' source: the grown self-attention cache. */
+const SELF_CACHE = Array.from({ length: DECODER_LAYERS }, (_, layer) =>
+  CACHE_KINDS.map((kind) => presentName(layer, "decoder", kind)),
+).flat();
+const CROSS_CACHE = Array.from({ length: DECODER_LAYERS }, (_, layer) =>
+  CACHE_KINDS.map((kind) => presentName(layer, "encoder", kind)),
+).flat();
+const LOGITS = ["logits"];
+const QUANTIZED = [LOGIT_ROWS_OUTPUT, LOGIT_ZEROS_OUTPUT, LOGIT_SCALES_OUTPUT];
+
+function fetchNames(external: ExternalVocabulary | undefined, first: boolean): string[] {
+  return [...(external ? QUANTIZED : LOGITS), ...SELF_CACHE, ...(first ? CROSS_CACHE : [])];
 }
 
-/** Outputs fetched from cache steps: logits and the grown self-attention cache only. */
-const CACHE_STEP_FETCHES = [
-  "logits",
-  ...Array.from({ length: DECODER_LAYERS }, (_, layer) =>
-    CACHE_KINDS.map((kind) => presentName(layer, "decoder", kind)),
-  ).flat(),
-];
-const FIRST_STEP_FETCHES = [
-  ...CACHE_STEP_FETCHES,
-  ...Array.from({ length: DECODER_LAYERS }, (_, layer) =>
-    CACHE_KINDS.map((kind) => presentName(layer, "encoder", kind)),
-  ).flat(),
-];
+/** `input_ids` [batch, tokens] and, for a decoder without its table, each token's table row. */
+function tokenFeeds(
+  external: ExternalVocabulary | undefined,
+  ids: readonly number[],
+  batch: number,
+): Feeds {
+  const tokens = ids.length / batch;
+  const feeds: Feeds = {
+    input_ids: new Tensor(
+      "int64",
+      BigInt64Array.from(ids, (id) => BigInt(id)),
+      [batch, tokens],
+    ),
+  };
+  if (external) {
+    const rows = external.projection.tokenRows(external.order, ids);
+    feeds[TOKEN_ROWS_INPUT] = new Tensor("uint8", rows, [batch, tokens, D_MODEL]);
+  }
+  return feeds;
+}
 
-function idsTensor(ids: readonly number[]): Tensor {
-  return new Tensor(
-    "int64",
-    BigInt64Array.from(ids, (id) => BigInt(id)),
-    [1, ids.length],
+/**
+ * Logits of `wanted` rows ([batch, position] of the run's output) in token-id order: projected
+ * here from the quantized hidden state (external), or cut from the graph's own logits.
+ */
+function logitRows(
+  model: WhisperDecoder,
+  outputs: InferenceSession.OnnxValueMapType,
+  wanted: readonly (readonly [number, number])[],
+  scope: VocabularyScope,
+): Float32Array[] {
+  const { external } = model;
+  const vocab = model.tokenizer.vocabSize;
+  if (external) {
+    const rows = output(outputs, LOGIT_ROWS_OUTPUT);
+    const zeros = output(outputs, LOGIT_ZEROS_OUTPUT).data;
+    const scales = output(outputs, LOGIT_SCALES_OUTPUT).data;
+    const [batch, twice] = rows.dims;
+    if (
+      !(rows.data instanceof Uint8Array) ||
+      !(zeros instanceof Uint8Array) ||
+      !(scales instanceof Float32Array) ||
+      rows.dims.length !== 3 ||
+      batch === undefined ||
+      twice === undefined
+    ) {
+      throw new Error(
+        `Whisper decoder's quantized rows have unexpected type or shape ${rows.dims}`,
+      );
+    }
+    return external.projection.logits(
+      external.order,
+      { rows: rows.data, batch, perBatch: twice / 2, zeros, scales },
+      wanted,
+      scope,
+    );
+  }
+  const logits = output(outputs, "logits");
+  if (!(logits.data instanceof Float32Array) || logits.dims.length !== 3) {
+    throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
+  }
+  const perBatch = logits.dims[1] ?? 0;
+  return wanted.map(([b, row]) =>
+    positionLogits(logits.data as Float32Array, b * perBatch + row, vocab),
   );
 }
 
@@ -121,10 +174,9 @@ export async function runDecoder(
   /** A cache run's logits: the English head only, or every id. The prompt run gives every id. */
   scope: VocabularyScope = "all",
 ): Promise<Step> {
-  const { decoder, tokenizer, order } = model;
-  const vocab = tokenizer.vocabSize;
+  const { decoder, external } = model;
   const feeds: Feeds = {
-    input_ids: idsTensor(order ? toColumns(order, ids) : ids),
+    ...tokenFeeds(external, ids, 1),
     encoder_hidden_states: encoderStates,
     use_cache_branch: new Tensor("bool", [cache !== undefined], [1]),
   };
@@ -144,21 +196,16 @@ export async function runDecoder(
         cache?.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
     }
   }
-  if (order) feeds[TAIL_ROWS_INPUT] = tailRows(cache ? scope : "all");
-  const fetches = cache ? CACHE_STEP_FETCHES : FIRST_STEP_FETCHES;
-  const outputs = await runExclusive(() =>
-    decoder.run(feeds, order ? [...fetches, LOGITS_TAIL_OUTPUT] : fetches),
-  );
-  const logits = output(outputs, "logits");
-  if (!(logits.data instanceof Float32Array) || logits.dims.length !== 3) {
-    throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
-  }
+  const outputs = await runExclusive(() => decoder.run(feeds, fetchNames(external, !cache)));
   // Rows of the output: the requested positions when the graph selected them (a cache run
-  // returns its one token's row), else every input position.
+  // returns its one token's row), else every input position. The prompt run gives every id.
   const rowIndices = cache ? [0] : selects ? positions.map((_, i) => i) : positions;
-  const rows = order
-    ? rowsById(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
-    : rowIndices.map((row) => positionLogits(logits.data as Float32Array, row, vocab));
+  const rows = logitRows(
+    model,
+    outputs,
+    rowIndices.map((row) => [0, row] as const),
+    cache ? scope : "all",
+  );
   const self: Feeds = {};
   const cross: Feeds = cache ? cache.cross : {};
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {
@@ -224,15 +271,10 @@ export async function runRows(
   cache: Cache,
   scope: VocabularyScope = "all",
 ): Promise<{ rows: Float32Array[]; self: Feeds }> {
-  const { order } = model;
-  const vocab = model.tokenizer.vocabSize;
+  const { external } = model;
   const n = ids.length;
   const feeds: Feeds = {
-    input_ids: new Tensor(
-      "int64",
-      BigInt64Array.from(order ? toColumns(order, ids) : ids, (id) => BigInt(id)),
-      [n, 1],
-    ),
+    ...tokenFeeds(external, ids, n),
     encoder_hidden_states: new Tensor("float32", new Float32Array(n * D_MODEL), [n, 1, D_MODEL]),
     use_cache_branch: new Tensor("bool", [true], [1]),
   };
@@ -247,21 +289,13 @@ export async function runRows(
         cache.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
     }
   }
-  if (order) feeds[TAIL_ROWS_INPUT] = tailRows(scope);
-  const outputs = await runExclusive(() =>
-    model.decoder.run(
-      feeds,
-      order ? [...CACHE_STEP_FETCHES, LOGITS_TAIL_OUTPUT] : CACHE_STEP_FETCHES,
-    ),
+  const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
+  const rows = logitRows(
+    model,
+    outputs,
+    ids.map((_, i) => [i, 0] as const),
+    scope,
   );
-  const logits = output(outputs, "logits");
-  if (!(logits.data instanceof Float32Array) || logits.dims[0] !== n) {
-    throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
-  }
-  const rowIndices = ids.map((_, i) => i);
-  const rows = order
-    ? rowsById(order, logits, output(outputs, LOGITS_TAIL_OUTPUT), rowIndices)
-    : rowIndices.map((i) => positionLogits(logits.data as Float32Array, i, vocab));
   const self: Feeds = {};
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {
     for (const kind of CACHE_KINDS) {

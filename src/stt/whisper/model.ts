@@ -7,8 +7,9 @@ import type { InferenceSession } from "onnxruntime-web/wasm";
 import type { WhisperDecoder } from "./decode-types.ts";
 import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
+import { TOKEN_ROWS_INPUT, type VocabularyProjection } from "./projection.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
-import { englishOrder, TAIL_ROWS_INPUT } from "./vocabulary-order.ts";
+import { englishOrder } from "./vocabulary-order.ts";
 
 export interface WhisperModel extends WhisperDecoder {
   encoder: InferenceSession;
@@ -26,6 +27,11 @@ export interface WhisperFiles {
   /** Parsed generation_config.json. */
   generationConfig: GenerationConfig;
   variableLength: boolean;
+  /**
+   * The vocabulary table and its kernel (projection.ts), for a prepared decoder, which has no
+   * table of its own (it takes `token_rows`). The stock decoder needs none.
+   */
+  projection?: VocabularyProjection;
 }
 
 export function createWhisperModel(files: WhisperFiles): WhisperModel {
@@ -45,11 +51,19 @@ export function createWhisperModel(files: WhisperFiles): WhisperModel {
     tokenizer,
     rules: logitRules(files.generationConfig, tokenizer),
     selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
-    ...(files.decoder.inputNames.includes(TAIL_ROWS_INPUT)
-      ? {
-          order: englishOrder(files.vocab, tokenizer),
-        }
+    ...(files.decoder.inputNames.includes(TOKEN_ROWS_INPUT)
+      ? { external: externalVocabulary(files, tokenizer) }
       : {}),
     variableLength: files.variableLength,
   };
+}
+
+function externalVocabulary(files: WhisperFiles, tokenizer: WhisperTokenizer) {
+  const { projection } = files;
+  if (!projection) {
+    throw new Error(`the decoder takes ${TOKEN_ROWS_INPUT} but no vocabulary table was loaded`);
+  }
+  const order = englishOrder(files.vocab, tokenizer);
+  projection.checkOrder(order);
+  return { order, projection };
 }

@@ -1,9 +1,9 @@
 /**
- * The prepared decoder's vocabulary order (scripts/models/decoder-rewrite.ts `head`): its table
- * holds the English head's ids first, then every other id, each part ascending, so a cache step
- * of an English decode projects only the head (`tail_rows` empty) and the rest's ~11 000 columns
- * are never read. The decoder takes and returns that order; this maps ids to columns on the way
- * in and logits back to ids on the way out, so everything else works with token ids as before.
+ * The vocabulary order of the prepared table (vocab-table.bin, projection.ts): the English head's
+ * ids first, then every other id, each part ascending, so a cache step of an English decode
+ * projects only the head's rows of the table and the rest's ~11 000 are never read. projection.ts
+ * maps ids to rows on the way in and logits back to ids on the way out, so everything else works
+ * with token ids.
  *
  * The English head is every token written in printable ASCII (letters, digits, punctuation,
  * spaces: what an English transcript is written in, "Covid", "Anyways" and "APIs" included), the
@@ -12,16 +12,10 @@
  * which the model's manifest pins, so the prepared decoder and the runtime agree.
  * docs/decoder-profile.md, "The English head", says why not fewer.
  */
-import type { Tensor } from "onnxruntime-web/wasm";
 import type { Vocab, WhisperTokenizer } from "./tokenizer.ts";
 
-/** Decoder input: which rows of a cache run's quantized pair also get the tail's logits. */
-export const TAIL_ROWS_INPUT = "tail_rows";
-/** Decoder output: the logits of the ids after the head, in column order. */
-export const LOGITS_TAIL_OUTPUT = "logits_tail";
-
 export interface VocabularyOrder {
-  /** Token id of each column: the head's ids, then the rest's. */
+  /** Token id of each table row (column of the logits): the head's ids, then the rest's. */
   readonly ids: Int32Array;
   /** Column of each token id. */
   readonly columns: Int32Array;
@@ -74,76 +68,9 @@ export function vocabularyOrder(head: readonly number[], vocabulary: number): Vo
   return { ids, columns, headSize: head.length };
 }
 
-/** The decoder's columns of token ids (what `input_ids` takes from a decoder with a head). */
-export function toColumns(order: VocabularyOrder, ids: readonly number[]): number[] {
-  return ids.map((id) => {
-    const column = order.columns[id];
-    if (column === undefined || !Number.isInteger(id)) {
-      throw new RangeError(`token id ${id} is outside the vocabulary of ${order.ids.length}`);
-    }
-    return column;
-  });
-}
-
 /** The English order over Whisper's multilingual vocabulary. */
 export function englishOrder(vocab: Vocab, tokenizer: HeadTokenizer): VocabularyOrder {
   return vocabularyOrder(englishHeadIds(vocab, tokenizer), tokenizer.vocabSize);
-}
-
-/**
- * Logits of one position in token-id order, from the decoder's head row and, when `tail` is
- * given, its tail row; ids outside what was projected get −Infinity (never picked, no mass).
- */
-export function logitsById(
-  order: VocabularyOrder,
-  head: Float32Array,
-  tail: Float32Array | undefined,
-): Float32Array {
-  const out = new Float32Array(order.ids.length);
-  const { ids, headSize } = order;
-  if (!tail) out.fill(Number.NEGATIVE_INFINITY);
-  for (let c = 0; c < headSize; c++) out[ids[c] as number] = head[c] as number;
-  if (tail)
-    for (let c = headSize; c < ids.length; c++)
-      out[ids[c] as number] = tail[c - headSize] as number;
-  return out;
-}
-
-/**
- * Rows `rowIndices` of a decoder run's `logits` (the head, [B, P, head]) and `logits_tail` ([B, R,
- * rest], R = 0 when the run did not project the tail), each in token-id order.
- */
-export function rowsById(
-  order: VocabularyOrder,
-  head: Tensor,
-  tail: Tensor,
-  rowIndices: readonly number[],
-): Float32Array[] {
-  const headData = head.data;
-  const tailData = tail.data;
-  if (!(headData instanceof Float32Array) || !(tailData instanceof Float32Array)) {
-    throw new Error("Whisper decoder logits are not float32");
-  }
-  const tailWidth = order.ids.length - order.headSize;
-  if (head.dims[2] !== order.headSize || tail.dims[2] !== tailWidth) {
-    throw new Error(
-      `Whisper decoder logits are ${head.dims} + ${tail.dims} wide, the English head is ` +
-        `${order.headSize} of ${order.ids.length} ids (the prepared decoder and vocab.json disagree)`,
-    );
-  }
-  const row = (data: Float32Array, index: number, width: number): Float32Array => {
-    if (data.length < (index + 1) * width) {
-      throw new Error(`decoder logits hold ${data.length} values, row ${index} is past them`);
-    }
-    return data.subarray(index * width, (index + 1) * width);
-  };
-  return rowIndices.map((index) =>
-    logitsById(
-      order,
-      row(headData, index, order.headSize),
-      tailData.length > 0 ? row(tailData, index, tailWidth) : undefined,
-    ),
-  );
 }
 
 /**

@@ -1,0 +1,280 @@
+/**
+ * Whisper's vocabulary table outside ORT: the token embedding and the int8 vocabulary projection,
+ * computed with a WebAssembly kernel of our own (projection.wasm, assembled by
+ * scripts/models/projection-kernel.ts) instead of ORT's MatMulInteger, which repacks the whole
+ * 20 MB table on every decoder run (docs/decoder-profile.md, "The projection kernel").
+ *
+ * The prepared decoder (scripts/models/decoder-rewrite.ts, `external`) takes each token's table
+ * row (`token_rows`, uint8 [batch, tokens, width]) instead of gathering it, and instead of logits
+ * returns the hidden state quantized twice as int8x2T does (`logit_rows`, uint8 [batch, 2·rows,
+ * width]: each batch's pass-1 rows, then its pass-2 rows), with each pass's zero point
+ * (`logit_zeros`, uint8 [2]) and its scale times the table's (`logit_scales`, float [2]). Here:
+ *
+ *   logit = f32(f32(Σₖ (q₁ₖ − z₁)(Tₖ − z_T)) · s₁) + f32(f32(Σₖ (q₂ₖ − z₂)(Tₖ − z_T)) · s₂)
+ *
+ * the same integers and the same float32 operations in the same order as the graph's own
+ * MatMulInteger → Cast → Mul → Add, so the logits are bit-identical to the previous prepared
+ * decoder's (test/projection.test.ts checks it on the real files). Float32 results are taken by
+ * rounding JavaScript doubles: exact for the product of two float32s, and for their sum (double
+ * has more than 2·24 + 2 bits, so rounding twice cannot differ from rounding once).
+ *
+ * The table is held once per isolate, in the kernel's memory: vocab-table.bin (VOCABULARY_TABLE
+ * below: its rows in the vocabulary order of vocabulary-order.ts, the English head first, so a
+ * head-only projection reads a prefix), minus its zero point as int8. One instance serves every
+ * session of the isolate; a call runs synchronously to its end, so calls never interleave, and
+ * each returns fresh arrays.
+ */
+import type { VocabularyOrder, VocabularyScope } from "./vocabulary-order.ts";
+
+/** Decoder input: each token's row of the vocabulary table (uint8 [batch, tokens, width]). */
+export const TOKEN_ROWS_INPUT = "token_rows";
+/** Decoder outputs: the hidden state quantized twice, and each pass's zero point and scale. */
+export const LOGIT_ROWS_OUTPUT = "logit_rows";
+export const LOGIT_ZEROS_OUTPUT = "logit_zeros";
+export const LOGIT_SCALES_OUTPUT = "logit_scales";
+
+/** vocab-table.bin: a 24-byte header, then `vocabulary` rows of `width` bytes in column order. */
+export const VOCABULARY_TABLE = {
+  magic: "ESVT",
+  version: 1,
+  headerBytes: 24,
+} as const;
+
+export interface VocabularyTableHeader {
+  vocabulary: number;
+  width: number;
+  /** Rows of the English head (they come first). */
+  headSize: number;
+  /** The table's uint8 zero point. */
+  zeroPoint: number;
+}
+
+/** The header of vocab-table.bin, and its rows after it. */
+export function encodeTableHeader(header: VocabularyTableHeader): Uint8Array {
+  const bytes = new Uint8Array(VOCABULARY_TABLE.headerBytes);
+  const view = new DataView(bytes.buffer);
+  bytes.set(new TextEncoder().encode(VOCABULARY_TABLE.magic), 0);
+  view.setUint32(4, VOCABULARY_TABLE.version, true);
+  view.setUint32(8, header.vocabulary, true);
+  view.setUint32(12, header.width, true);
+  view.setUint32(16, header.headSize, true);
+  view.setUint32(20, header.zeroPoint, true);
+  return bytes;
+}
+
+export function decodeTableHeader(file: Uint8Array): VocabularyTableHeader {
+  if (file.byteLength < VOCABULARY_TABLE.headerBytes) {
+    throw new Error(`vocabulary table file has ${file.byteLength} bytes, less than its header`);
+  }
+  const view = new DataView(file.buffer, file.byteOffset, VOCABULARY_TABLE.headerBytes);
+  const magic = new TextDecoder().decode(file.subarray(0, 4));
+  const version = view.getUint32(4, true);
+  if (magic !== VOCABULARY_TABLE.magic || version !== VOCABULARY_TABLE.version) {
+    throw new Error(
+      `vocabulary table file starts "${magic}" version ${version}, expected ` +
+        `"${VOCABULARY_TABLE.magic}" version ${VOCABULARY_TABLE.version}`,
+    );
+  }
+  const header = {
+    vocabulary: view.getUint32(8, true),
+    width: view.getUint32(12, true),
+    headSize: view.getUint32(16, true),
+    zeroPoint: view.getUint32(20, true),
+  };
+  const expected = VOCABULARY_TABLE.headerBytes + header.vocabulary * header.width;
+  if (file.byteLength !== expected) {
+    throw new Error(
+      `vocabulary table file has ${file.byteLength} bytes, its header says ${expected} ` +
+        `(${header.vocabulary} × ${header.width} + header)`,
+    );
+  }
+  return header;
+}
+
+/** Row counts the kernel has a function for (projection-kernel.ts KERNEL_ROWS), largest first. */
+const KERNEL_ROWS = [6, 4, 2] as const;
+/** The kernel's row width (its loop is unrolled for it). */
+const KERNEL_WIDTH = 384;
+/**
+ * Quantized rows one projection takes: 2 per logit row. A beam search's step has 2 per beam, a
+ * prompt run 2 per position asked for (2 in practice); 64 leaves room and costs 48 KB.
+ */
+export const MAX_PROJECTED_ROWS = 64;
+
+type KernelFunction = (table: number, tokens: number, act: number, out: number) => void;
+
+/** What a decoder run returned for the projection (its three outputs' data). */
+export interface QuantizedRows {
+  /** uint8 [batch, 2·rows, width]. */
+  rows: Uint8Array;
+  batch: number;
+  /** Logit rows per batch entry (the quantized rows are twice as many). */
+  perBatch: number;
+  zeros: Uint8Array;
+  scales: Float32Array;
+}
+
+export class VocabularyProjection {
+  readonly vocabulary: number;
+  readonly width: number;
+  readonly headSize: number;
+  private readonly zeroPoint: number;
+  private readonly memory: WebAssembly.Memory;
+  private readonly kernels: Map<number, KernelFunction>;
+  private readonly actOffset: number;
+  private readonly outOffset: number;
+
+  /**
+   * `file` is vocab-table.bin, `module` the compiled projection.wasm. The file's bytes are copied
+   * into the kernel's memory and not kept.
+   */
+  constructor(module: WebAssembly.Module, file: Uint8Array) {
+    const header = decodeTableHeader(file);
+    if (header.width !== KERNEL_WIDTH) {
+      throw new Error(
+        `vocabulary table rows are ${header.width} wide, the kernel's ${KERNEL_WIDTH}`,
+      );
+    }
+    if (!(header.zeroPoint >= 0 && header.zeroPoint <= 255)) {
+      throw new Error(`vocabulary table zero point ${header.zeroPoint} is not a uint8`);
+    }
+    this.zeroPoint = header.zeroPoint;
+    this.vocabulary = header.vocabulary;
+    this.width = header.width;
+    this.headSize = header.headSize;
+    const tableBytes = header.vocabulary * header.width;
+    this.actOffset = align(tableBytes);
+    this.outOffset = align(this.actOffset + MAX_PROJECTED_ROWS * header.width * 2);
+    const end = this.outOffset + header.vocabulary * KERNEL_ROWS[0] * 4;
+    const instance = new WebAssembly.Instance(module, {});
+    const { memory } = instance.exports;
+    if (!(memory instanceof WebAssembly.Memory)) throw new Error("projection kernel has no memory");
+    memory.grow(Math.ceil(end / 65536) - memory.buffer.byteLength / 65536);
+    this.memory = memory;
+    this.kernels = new Map(
+      KERNEL_ROWS.map((rows) => {
+        const fn = instance.exports[`project${rows}`];
+        if (typeof fn !== "function") throw new Error(`projection kernel has no project${rows}`);
+        return [rows, fn as KernelFunction];
+      }),
+    );
+    const table = new Uint8Array(memory.buffer, 0, tableBytes);
+    table.set(file.subarray(VOCABULARY_TABLE.headerBytes));
+    // uint8 T → int8 T − 128 (flipping the top bit is exactly that), whatever the table's own zero
+    // point z_T: Σ a(T − z_T) = Σ a(T − 128) + (128 − z_T)·Σ a, corrected per row in `logits`.
+    for (let i = 0; i < tableBytes; i++) table[i] = (table[i] as number) ^ 0x80;
+  }
+
+  /** Bytes of the kernel's memory: the table, the activations and the products (~21 MB). */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /**
+   * Throws unless the table's rows are in `order` (vocab.json's, vocabulary-order.ts): the same
+   * number of ids and the same head. The order itself is derived from the pinned vocab.json on
+   * both sides (prepare.ts wrote the rows in it).
+   */
+  checkOrder(order: VocabularyOrder): void {
+    if (this.vocabulary !== order.ids.length || this.headSize !== order.headSize) {
+      throw new Error(
+        `vocabulary table has ${this.vocabulary} rows with a head of ${this.headSize}, ` +
+          `vocab.json's order ${order.ids.length} with ${order.headSize}: the files disagree`,
+      );
+    }
+  }
+
+  /** The table rows of `ids` (token ids), as the decoder's `token_rows` takes them (uint8). */
+  tokenRows(order: VocabularyOrder, ids: readonly number[]): Uint8Array {
+    const { width } = this;
+    const table = new Uint8Array(this.memory.buffer, 0, this.vocabulary * width);
+    const out = new Uint8Array(ids.length * width);
+    ids.forEach((id, i) => {
+      const row = Number.isInteger(id) ? order.columns[id] : undefined;
+      if (row === undefined) {
+        throw new RangeError(`token id ${id} is outside the vocabulary of ${this.vocabulary}`);
+      }
+      out.set(table.subarray(row * width, (row + 1) * width), i * width);
+    });
+    for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) ^ 0x80;
+    return out;
+  }
+
+  /**
+   * Logits of `wanted` rows ([batch index, row within it]) of a decoder run's quantized output,
+   * each in token-id order: every id with scope "all", the English head only with "head" (the
+   * rest −Infinity: never picked, no mass).
+   */
+  logits(
+    order: VocabularyOrder,
+    quantized: QuantizedRows,
+    wanted: readonly (readonly [number, number])[],
+    scope: VocabularyScope,
+  ): Float32Array[] {
+    const { width } = this;
+    const { rows, batch, perBatch, zeros, scales } = quantized;
+    if (rows.length !== batch * 2 * perBatch * width || zeros.length !== 2 || scales.length !== 2) {
+      throw new Error(
+        `decoder returned ${rows.length} quantized bytes with ${zeros.length} zero points and ` +
+          `${scales.length} scales, expected ${batch} × 2 × ${perBatch} × ${width}, 2 and 2`,
+      );
+    }
+    if (wanted.length * 2 > MAX_PROJECTED_ROWS) {
+      throw new RangeError(
+        `${wanted.length} logit rows asked of one projection, at most ${MAX_PROJECTED_ROWS / 2}`,
+      );
+    }
+    const tokens = scope === "all" ? this.vocabulary : this.headSize;
+    // Activations, as the kernel takes them: pass 1 and pass 2 of each wanted row, side by side,
+    // as i16 minus their pass's zero point; and each one's correction for the table's zero point.
+    const act = new Int16Array(this.memory.buffer, this.actOffset, wanted.length * 2 * width);
+    const corrections = new Float64Array(wanted.length * 2);
+    const shift = 128 - this.zeroPoint;
+    wanted.forEach(([b, r], i) => {
+      if (!(b >= 0 && b < batch && r >= 0 && r < perBatch)) {
+        throw new RangeError(`logit row [${b}, ${r}] is outside [${batch}, ${perBatch}]`);
+      }
+      for (let pass = 0; pass < 2; pass++) {
+        const from = ((b * 2 + pass) * perBatch + r) * width;
+        const zero = zeros[pass] as number;
+        const to = (i * 2 + pass) * width;
+        let sum = 0;
+        for (let k = 0; k < width; k++) {
+          const a = (rows[from + k] as number) - zero;
+          act[to + k] = a;
+          sum += a;
+        }
+        corrections[i * 2 + pass] = shift * sum;
+      }
+    });
+    const [s1, s2] = [scales[0] as number, scales[1] as number];
+    const ids = order.ids;
+    const result: Float32Array[] = [];
+    let done = 0;
+    while (done < wanted.length * 2) {
+      const remaining = wanted.length * 2 - done;
+      const group = KERNEL_ROWS.find((n) => n <= remaining) ?? 2;
+      const kernel = this.kernels.get(group) as KernelFunction;
+      kernel(0, tokens, this.actOffset + done * width * 2, this.outOffset);
+      const out = new Int32Array(this.memory.buffer, this.outOffset, tokens * group);
+      for (let pair = 0; pair < group; pair += 2) {
+        const logits = new Float32Array(this.vocabulary);
+        if (tokens < this.vocabulary) logits.fill(Number.NEGATIVE_INFINITY);
+        const c1 = corrections[done + pair] as number;
+        const c2 = corrections[done + pair + 1] as number;
+        for (let c = 0; c < tokens; c++) {
+          const first = Math.fround(((out[c * group + pair] as number) + c1) * s1);
+          const second = Math.fround(((out[c * group + pair + 1] as number) + c2) * s2);
+          logits[ids[c] as number] = first + second;
+        }
+        result.push(logits);
+      }
+      done += group;
+    }
+    return result;
+  }
+}
+
+function align(offset: number): number {
+  return Math.ceil(offset / 16) * 16;
+}

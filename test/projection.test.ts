@@ -1,0 +1,162 @@
+/**
+ * The vocabulary projection outside ORT (src/stt/whisper/projection.ts): its WebAssembly kernel
+ * (the committed projection.wasm, imported as workerd imports it) against the plain reference
+ * (helpers/projection-reference.ts), bit for bit, on random tables and rows at Whisper's width;
+ * the token rows it feeds the decoder; and the checks on what it is given. The real files (the
+ * prepared decoder with this table) are compared with stock in
+ * whisper-session-prepared-vs-stock.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  decodeTableHeader,
+  encodeTableHeader,
+  MAX_PROJECTED_ROWS,
+  VocabularyProjection,
+} from "../src/stt/whisper/projection";
+import projectionKernel from "../src/stt/whisper/projection.wasm";
+import { vocabularyOrder } from "../src/stt/whisper/vocabulary-order";
+import { referenceLogits } from "./helpers/projection-reference";
+
+const WIDTH = 384;
+const VOCABULARY = 1_000;
+
+/** Deterministic bytes. */
+function bytes(length: number, seed: number): Uint8Array {
+  let state = seed >>> 0;
+  return Uint8Array.from({ length }, () => {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+    return state >>> 24;
+  });
+}
+
+/** A head of every third id and a few specials, as vocabulary-order.ts builds them. */
+const HEAD = Array.from({ length: VOCABULARY }, (_, id) => id).filter(
+  (id) => id % 3 === 0 || id > 990,
+);
+const ORDER = vocabularyOrder(HEAD, VOCABULARY);
+
+/** A table by id, and vocab-table.bin for it: header, then rows in ORDER. */
+function tableFile(byId: Uint8Array, zeroPoint: number): Uint8Array {
+  const header = encodeTableHeader({
+    vocabulary: VOCABULARY,
+    width: WIDTH,
+    headSize: ORDER.headSize,
+    zeroPoint,
+  });
+  const file = new Uint8Array(header.length + byId.length);
+  file.set(header);
+  ORDER.ids.forEach((id, row) => {
+    file.set(byId.subarray(id * WIDTH, (id + 1) * WIDTH), header.length + row * WIDTH);
+  });
+  return file;
+}
+
+function quantized(batch: number, perBatch: number, seed: number) {
+  return {
+    rows: bytes(batch * 2 * perBatch * WIDTH, seed),
+    batch,
+    perBatch,
+    zeros: Uint8Array.of(131, 9),
+    scales: Float32Array.of(0.0123, 0.000417),
+  };
+}
+
+describe("vocabulary projection kernel", () => {
+  // A zero point of 128 is what the kernel stores natively; Whisper's table has 127, and 0 is far
+  // from both: the per-row correction must make each exact.
+  for (const zeroPoint of [127, 128, 0]) {
+    it(`gives the reference's logits bit for bit (table zero point ${zeroPoint})`, () => {
+      const byId = bytes(VOCABULARY * WIDTH, 7 + zeroPoint);
+      const projection = new VocabularyProjection(projectionKernel, tableFile(byId, zeroPoint));
+      projection.checkOrder(ORDER);
+      // Batches of 1, 3, 4, 5 and 7 logit rows: kernel groups of 2, 6, 6 + 2, 6 + 4, 6 + 6 + 2.
+      for (const [batch, perBatch] of [
+        [1, 1],
+        [3, 1],
+        [1, 4],
+        [5, 1],
+        [1, 7],
+      ] as const) {
+        const out = quantized(batch, perBatch, batch * 10 + perBatch);
+        const expected = referenceLogits(byId, zeroPoint, WIDTH, out);
+        const wanted = Array.from(
+          { length: batch * perBatch },
+          (_, i) => [Math.floor(i / perBatch), i % perBatch] as const,
+        );
+        const all = projection.logits(ORDER, out, wanted, "all");
+        expect(all).toHaveLength(expected.length);
+        expect(Math.max(...(expected[0] ?? []).map(Math.abs))).toBeGreaterThan(1);
+        all.forEach((row, i) => {
+          expect(row).toEqual(expected[i]);
+        });
+        // The head alone: the same values on the head's ids, −Infinity on the rest.
+        const head = projection.logits(ORDER, out, wanted, "head");
+        head.forEach((row, i) => {
+          const want = Float32Array.from(expected[i] ?? [], (v, id) =>
+            (ORDER.columns[id] ?? VOCABULARY) < ORDER.headSize ? v : Number.NEGATIVE_INFINITY,
+          );
+          expect(row).toEqual(want);
+        });
+      }
+    });
+  }
+
+  it("returns the rows asked for, in the order asked", () => {
+    const byId = bytes(VOCABULARY * WIDTH, 3);
+    const projection = new VocabularyProjection(projectionKernel, tableFile(byId, 127));
+    const out = quantized(2, 3, 99);
+    const expected = referenceLogits(byId, 127, WIDTH, out);
+    const rows = projection.logits(
+      ORDER,
+      out,
+      [
+        [1, 2],
+        [0, 0],
+      ],
+      "all",
+    );
+    expect(rows[0]).toEqual(expected[5]);
+    expect(rows[1]).toEqual(expected[0]);
+  });
+
+  it("feeds each token's stored row, by id, and refuses ids outside the vocabulary", () => {
+    const byId = bytes(VOCABULARY * WIDTH, 5);
+    const projection = new VocabularyProjection(projectionKernel, tableFile(byId, 127));
+    const rows = projection.tokenRows(ORDER, [999, 0, 2]);
+    expect(rows).toEqual(
+      Uint8Array.from([
+        ...byId.subarray(999 * WIDTH, 1000 * WIDTH),
+        ...byId.subarray(0, WIDTH),
+        ...byId.subarray(2 * WIDTH, 3 * WIDTH),
+      ]),
+    );
+    expect(() => projection.tokenRows(ORDER, [VOCABULARY])).toThrow(RangeError);
+    expect(() => projection.tokenRows(ORDER, [-1])).toThrow(RangeError);
+    expect(() => projection.tokenRows(ORDER, [1.5])).toThrow(RangeError);
+  });
+
+  it("refuses files and outputs that disagree with it", () => {
+    const file = tableFile(bytes(VOCABULARY * WIDTH, 1), 127);
+    expect(decodeTableHeader(file)).toEqual({
+      vocabulary: VOCABULARY,
+      width: WIDTH,
+      headSize: ORDER.headSize,
+      zeroPoint: 127,
+    });
+    expect(() => decodeTableHeader(file.subarray(0, file.length - 1))).toThrow(/bytes/);
+    const badMagic = file.slice();
+    badMagic[0] = 0x58;
+    expect(() => decodeTableHeader(badMagic)).toThrow(/ESVT/);
+    const projection = new VocabularyProjection(projectionKernel, file);
+    expect(() => projection.checkOrder(vocabularyOrder([1, 2], VOCABULARY))).toThrow(/disagree/);
+    expect(() => projection.checkOrder(vocabularyOrder(HEAD, VOCABULARY + 1))).toThrow(/disagree/);
+    const out = quantized(1, 1, 4);
+    expect(() =>
+      projection.logits(ORDER, { ...out, rows: out.rows.subarray(1) }, [[0, 0]], "all"),
+    ).toThrow(/quantized bytes/);
+    expect(() => projection.logits(ORDER, out, [[0, 1]], "all")).toThrow(RangeError);
+    const many = quantized(1, MAX_PROJECTED_ROWS, 4);
+    const wanted = Array.from({ length: MAX_PROJECTED_ROWS }, (_, i) => [0, i] as const);
+    expect(() => projection.logits(ORDER, many, wanted, "all")).toThrow(/at most/);
+  });
+});
