@@ -15,6 +15,11 @@ export interface LoadReply {
   heapBeforeBytes: number | null;
   heapAfterVadBytes: number | null;
   heapAfterLoadBytes: number | null;
+  /**
+   * The vocabulary projection kernel's own WebAssembly memory (the decoder's table, outside ORT's
+   * heap: src/stt/whisper/projection.ts), bytes; fixed from load on.
+   */
+  projectionBytes: number;
 }
 
 /** GET /read-models: R2 reads + SHA-256 of every manifest object, as a load does them. */

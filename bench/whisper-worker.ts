@@ -39,7 +39,8 @@ async function load(env: Env): Promise<LoadReply> {
   await loadSilero();
   const t1 = await tick();
   const heapAfterVadBytes = wasmHeapBytes() ?? null;
-  model = createWhisperModel({ ...(await loadWhisper(env.MODELS)), variableLength: true });
+  const models = await loadWhisper(env.MODELS);
+  model = createWhisperModel({ ...models, variableLength: true });
   const t2 = await tick();
   return {
     vadMs: t1 - t0,
@@ -47,6 +48,7 @@ async function load(env: Env): Promise<LoadReply> {
     heapBeforeBytes,
     heapAfterVadBytes,
     heapAfterLoadBytes: wasmHeapBytes() ?? null,
+    projectionBytes: models.projection.memoryBytes,
   };
 }
 

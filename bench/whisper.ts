@@ -423,13 +423,17 @@ function report(measured: Measured) {
   const heapMax = memory?.long[0]?.heapBytes ?? null;
   const heapLong = memory?.long[1]?.heapBytes ?? null;
   const serviceHeap = service.wasmMemoriesBytes ? sum(service.wasmMemoriesBytes) : null;
-  // Isolate total: ORT's heap (never shrinks: its peak) + V8's committed JS heap + ArrayBuffer
-  // backing stores. "live": after a forced GC; "at rest": before it, garbage of the last calls
-  // included (the transient buffers inside a call are not visible from the inspector).
+  // Isolate total: the WebAssembly memories (ORT's heap, which never shrinks: its peak; and in the
+  // bench worker the projection kernel's, which wasmHeapBytes() does not count) + V8's committed
+  // JS heap + ArrayBuffer backing stores. "live": after a forced GC; "at rest": before it, garbage
+  // of the last calls included (the transient buffers inside a call are not visible from the
+  // inspector). The service's reading already sums every WebAssembly.Memory of its isolate.
   const isolate = (wasm: number | null, js: HeapUsage | undefined) =>
     wasm === null || js === undefined ? null : wasm + js.totalBytes + js.backingStoreBytes;
-  const isolateLive = isolate(heapLong, memory?.isolate?.afterGc);
-  const isolateAtRest = isolate(heapLong, memory?.isolate?.atEnd);
+  const kernel = memory?.load.projectionBytes ?? 0;
+  const workerWasm = heapLong === null ? null : heapLong + kernel;
+  const isolateLive = isolate(workerWasm, memory?.isolate?.afterGc);
+  const isolateAtRest = isolate(workerWasm, memory?.isolate?.atEnd);
   const serviceIsolateLive = isolate(serviceHeap, service.jsHeap?.afterGc);
   const serviceIsolateAtRest = isolate(serviceHeap, service.jsHeap?.atEnd);
 
@@ -547,6 +551,7 @@ function report(measured: Measured) {
         heap_before_bytes: memory.load.heapBeforeBytes,
         heap_after_vad_bytes: memory.load.heapAfterVadBytes,
         heap_after_load_bytes: memory.load.heapAfterLoadBytes,
+        projection_kernel_bytes: memory.load.projectionBytes,
         heap_peak_dev_utterances_bytes: heapDevPeak,
         heap_after_28s_bytes: heapLong,
         longest_dev_utterance_s: ms(Math.max(0, ...memory.utterances.map((u) => u.audioSeconds))),
@@ -705,9 +710,13 @@ function tableOf({ json, goals, unrounded }: ReturnType<typeof report>): Table {
       "≤ 80 MB",
       metOf(goals.heap),
     ),
-    row("WASM heap of the service after all clips", mib(serviceHeap)),
     row(
-      "isolate total, live (28-s wasm + JS + buffers)",
+      "projection kernel memory (the decoder's table, beside ORT's heap)",
+      mib(worker?.projection_kernel_bytes),
+    ),
+    row("WASM memories of the service after all clips (ORT + kernel)", mib(serviceHeap)),
+    row(
+      "isolate total, live (28-s ORT heap + kernel + JS + buffers)",
       mib(worker?.isolate_total_live_bytes),
       "",
       "",

@@ -28,6 +28,7 @@ import {
 } from "../bench/side-by-side.ts";
 import { vadSection } from "../bench/vad.ts";
 import { whisperSection } from "../bench/whisper.ts";
+import { writeOpusWasm } from "./opus-wasm.ts";
 
 /**
  * Add a section here: it runs in order, gets its own key in the JSON, and plans its work to end
@@ -144,6 +145,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }, hardLimitMs);
   hardLimit.unref();
+  // The worker imports the Opus decoder's wasm, generated and not in git: on a fresh clone
+  // nothing else may have written it yet (the tests and `npm run dev` do).
+  await writeOpusWasm();
   const before = machine();
   const result: Record<string, unknown> = {};
   const tables: string[] = [];

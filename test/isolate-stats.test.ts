@@ -2,8 +2,11 @@
  * GET /admin/isolate through the real worker (src/index.ts mounts it after the admin API, whose
  * `*` middleware must guard it: a reordering that left it open fails "needs the admin token").
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { loadWhisper } from "../src/stt/model-store";
 import { isolateScheduler } from "../src/stt/whisper-transcriber";
+import { seedModels } from "./helpers/models";
 import { ADMIN_TOKEN, send } from "./setup/accounts-app";
 
 interface IsolateStats {
@@ -16,6 +19,7 @@ interface IsolateStats {
     final_wait_ms: { samples: number; p50: number | null; p95: number | null; max: number | null };
   };
   wasm_heap_bytes: number | null;
+  projection_kernel_bytes: number | null;
 }
 
 async function stats(): Promise<IsolateStats> {
@@ -66,4 +70,14 @@ describe("GET /admin/isolate", () => {
     expect(after.inference_queue.final_wait_ms.p50).not.toBeNull();
     isolateScheduler.forget(session);
   });
+
+  it("reports the projection kernel's memory beside ORT's heap once Whisper is loaded", async () => {
+    await seedModels();
+    const models = await loadWhisper((env as unknown as { MODELS: R2Bucket }).MODELS);
+    const reported = await stats();
+    // The decoder's table (51 865 × 384 bytes) and the kernel's buffers, not counted in ORT's heap.
+    expect(reported.projection_kernel_bytes).toBe(models.projection.memoryBytes);
+    expect(reported.projection_kernel_bytes).toBeGreaterThan(51_865 * 384);
+    expect(reported.wasm_heap_bytes).toBeGreaterThan(0);
+  }, 120_000);
 });

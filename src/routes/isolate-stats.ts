@@ -1,7 +1,7 @@
 /**
  * `GET /admin/isolate`: what the isolate that answers is carrying — its inference queue (the
  * scheduler's stats: depth now and at peak, jobs done, interims dropped, waiting times), the
- * size of ORT's WebAssembly heap, and the Opus decoders alive with their own heaps (one per
+ * size of ORT's WebAssembly heap and of the Whisper projection kernel's memory, and the Opus decoders alive with their own heaps (one per
  * session sending Opus). For the soak (scripts/soak.ts) and operators.
  *
  * Mounted by src/index.ts at `/admin/isolate` after the admin API (`app.route("/admin", …)`), so
@@ -16,6 +16,7 @@ import { Hono } from "hono";
 import { opusDecoderMemory } from "../audio/opus-decoder";
 import { wasmHeapBytes } from "../runtime/ort";
 import { percentile } from "../runtime/percentile";
+import { projectionMemoryBytes } from "../stt/model-store";
 import { isolateScheduler } from "../stt/whisper-transcriber";
 
 export const isolateStatsRoutes = new Hono();
@@ -40,6 +41,9 @@ isolateStatsRoutes.get("/", (c) => {
     },
     // ORT's heap only grows, so its size now is also its peak; null before any model loaded.
     wasm_heap_bytes: wasmHeapBytes() ?? null,
+    // The Whisper decoder's vocabulary table lives beside ORT's heap, in the projection kernel's
+    // own memory (~21 MB, fixed once loaded); null before Whisper loaded.
+    projection_kernel_bytes: projectionMemoryBytes(),
     // Each session sending Ogg/WebM Opus has its own decoder instance and heap (1 MiB each).
     opus_decoders: { live: opus.decoders, heap_bytes: opus.heapBytes },
   });

@@ -110,6 +110,14 @@ export async function loadWhisper(bucket: R2Bucket): Promise<WhisperModels> {
   return fresh;
 }
 
+/**
+ * Bytes of the loaded vocabulary projection's own WebAssembly memory (the decoder's table, beside
+ * ORT's heap: whisper/projection.ts); null before the models are loaded.
+ */
+export function projectionMemoryBytes(): number | null {
+  return loaded?.projection.memoryBytes ?? null;
+}
+
 async function loadFrom(bucket: R2Bucket): Promise<WhisperModels> {
   const started = Date.now();
   // Small files first: a missing vocabulary fails before 41 MB of models are read.
