@@ -4,20 +4,23 @@
  * from the R2 bucket bound as MODELS and checked against src/stt/model-manifest.json.
  *
  * - Every object must exist with exactly the manifest's size and SHA-256; anything else is a
- *   `ModelUnavailableError` naming the file and the reason, before any ORT session is created.
+ *   `ModelUnavailableError` naming the file and the reason; the vocabulary table is checked and
+ *   the encoder's and decoder's files before their ORT sessions are created.
  * - Sessions are created once per isolate behind a memoized promise (model sharing: read-only
  *   weights, no per-session state). A failed load is forgotten, so the next caller retries.
  * - Bytes are dropped as soon as their session exists: the weights live once, in ORT's heap.
- *   Models are loaded one after the other (encoder 10 MB, then decoder 31 MB), so at most one
- *   model's bytes are alive in JS beside the heap. The vocabulary table (20 MB) is read first and
- *   copied into its projection kernel's own memory (projection.ts), outside ORT's heap.
+ *   The vocabulary table (20 MB, vocab-table.bin) is read first and copied into the projection
+ *   kernel's own memory (whisper/projection.ts), outside ORT's heap; then the encoder (10 MB) and
+ *   the decoder (10 MB) one after the other, so at most one file's bytes are alive in JS beside
+ *   the memories holding them.
  *
- * Memory, measured in workerd (MB = 10^6 bytes): ORT's heap is 64 MB once both sessions exist
- * and grows to 92 MB over a 30-s window (it never shrinks); the JS heap beside it holds about
- * 8 MB after the bench's dev clips (the parsed vocabulary ~4.7 MB; the tokenizer keeps its token
- * bytes in one buffer: a Uint8Array per token had added 11 MB). While loading, the 41 MB of
- * model bytes are garbage once their session exists; local workerd collected them only after the
- * loading request ended. The isolate's budget is 128 MB in all, ORT's compiled code included.
+ * Memory, measured in workerd (bench whisper section, 2026-12-05; MiB): ORT's heap is 48 with
+ * Silero and both sessions, and grows to 69 over a 15-s window (it never shrinks); the kernel's
+ * memory is 20.3 from load on; the JS heap beside them holds about 8 MB after the bench's dev
+ * clips (the parsed vocabulary ~4.7 MB; the tokenizer keeps its token bytes in one buffer: a
+ * Uint8Array per token had added 11 MB). While loading, the file bytes are garbage once copied;
+ * local workerd collected them only after the loading request ended. The isolate's budget is
+ * 128 MB in all, ORT's compiled code included.
  */
 
 import { runExclusive } from "../runtime/inference-lock";
