@@ -17,7 +17,7 @@ import { seedModels } from "./helpers/models";
 import { concat } from "./helpers/typed-arrays";
 
 const Q = "?encoding=linear16&sample_rate=16000&interim_results=true";
-/** Eight dev clips of 2–8 s with different words: ~8 s of streaming at real time. */
+/** Ten dev clips of 2–8 s with different words: ~8 s of streaming at real time. */
 const CLIPS = [
   "sb_spk1_snt1.wav",
   "sb_spk1_snt3.wav",
@@ -27,6 +27,8 @@ const CLIPS = [
   "psx_goforward.wav",
   "psx_librivox_0880.wav",
   "fw_stereo_left.wav",
+  "psx_librivox_0890.wav",
+  "psx_librivox_0870.wav",
 ];
 /** 1.2 s of silence after each clip: the 500-ms endpoint after its last word. */
 const TRAILING_SILENCE = new Uint8Array(1.2 * 32_000);
