@@ -206,13 +206,6 @@ function externalProjection(
     const hidden = refs.projection.input[0] ?? "";
     const first = `${p}/pass1`;
     const second = `${p}/pass2`;
-    const quantize = (input: string, pass: string): Node =>
-      makeNode(
-        "DynamicQuantizeLinear",
-        [input],
-        [`${pass}/q`, `${pass}/scale`, `${pass}/zero`],
-        `${pass}/Quantize`,
-      );
     const vector = (scalar: string, output: string, label: string): Node =>
       makeNode("Reshape", [scalar, one], [output], label);
     const perPass = (pass: string): Node[] => [
@@ -395,6 +388,16 @@ function rewriteEmbedding(
   removeNode(sub, gather);
 }
 
+/** DynamicQuantizeLinear of `input` into `${name}/q`, `${name}/scale` and `${name}/zero`. */
+function quantize(input: string, name: string): Node {
+  return makeNode(
+    "DynamicQuantizeLinear",
+    [input],
+    [`${name}/q`, `${name}/scale`, `${name}/zero`],
+    `${name}/Quantize`,
+  );
+}
+
 /**
  * int8x2T's second pass: the part of the hidden state the first pass (named `first`) could not
  * represent, `${p}/residual`, which the second pass quantizes on its own.
@@ -430,13 +433,6 @@ function sharedPassLogits(
   const hidden = refs.projection.input[0] ?? "";
   const first = `${p}/pass1`;
   const second = `${p}/pass2`;
-  const quantize = (input: string, name: string): Node =>
-    makeNode(
-      "DynamicQuantizeLinear",
-      [input],
-      [`${name}/q`, `${name}/scale`, `${name}/zero`],
-      `${name}/Quantize`,
-    );
   // Per pass, once: its zero point as int32 and its two scales' product.
   const prepare = (name: string): Node[] => [
     makeNode("Cast", [`${name}/zero`], [`${name}/zero32`], `${name}/CastZero`, {
@@ -527,12 +523,7 @@ function twoPassLogits(sub: Graph, refs: TableRefs & { transposed: string }, p: 
     matmul(name, refs.transposed, "int", "MatMulInteger"),
   ];
   const pass = (input: string, name: string, output: string): Node[] => [
-    makeNode(
-      "DynamicQuantizeLinear",
-      [input],
-      [`${name}/q`, `${name}/scale`, `${name}/zero`],
-      `${name}/Quantize`,
-    ),
+    quantize(input, name),
     ...products(name),
     makeNode("Cast", [`${name}/int`], [`${name}/float`], `${name}/Cast`, {
       to: { int: DataType.FLOAT },
