@@ -7,10 +7,12 @@
  * whisper-session-prepared-vs-stock.test.ts.
  */
 import { describe, expect, it } from "vitest";
+import { ort } from "../src/runtime/ort";
 import {
   decodeTableHeader,
   encodeTableHeader,
   MAX_PROJECTED_ROWS,
+  quantizedRows,
   VocabularyProjection,
 } from "../src/stt/whisper/projection";
 import projectionKernel from "../src/stt/whisper/projection.wasm";
@@ -155,6 +157,15 @@ describe("vocabulary projection kernel", () => {
       projection.logits(ORDER, { ...out, rows: out.rows.subarray(1) }, [[0, 0]], "all"),
     ).toThrow(/quantized bytes/);
     expect(() => projection.logits(ORDER, out, [[0, 1]], "all")).toThrow(RangeError);
+    // The decoder's outputs as they come: uint8 rows [batch, 2 · rows, width], two zeros, two scales.
+    const zeros = new ort.Tensor("uint8", out.zeros, [2]);
+    const scales = new ort.Tensor("float32", out.scales, [2]);
+    const rows = new ort.Tensor("uint8", out.rows, [1, 2, WIDTH]);
+    expect(quantizedRows(rows, zeros, scales)).toEqual({ ...out, rows: out.rows });
+    const floatRows = new ort.Tensor("float32", new Float32Array(2 * WIDTH), [1, 2, WIDTH]);
+    expect(() => quantizedRows(floatRows, zeros, scales)).toThrow(/unexpected type or shape/);
+    const odd = new ort.Tensor("uint8", out.rows.subarray(0, WIDTH), [1, 1, WIDTH]);
+    expect(() => quantizedRows(odd, zeros, scales)).toThrow(/unexpected type or shape/);
     const many = quantized(1, MAX_PROJECTED_ROWS, 4);
     const wanted = Array.from({ length: MAX_PROJECTED_ROWS }, (_, i) => [0, i] as const);
     expect(() => projection.logits(ORDER, many, wanted, "all")).toThrow(/at most/);

@@ -32,6 +32,7 @@ import {
   LOGIT_ROWS_OUTPUT,
   LOGIT_SCALES_OUTPUT,
   LOGIT_ZEROS_OUTPUT,
+  quantizedRows,
   TOKEN_ROWS_INPUT,
 } from "./projection.ts";
 import type { VocabularyScope } from "./vocabulary-order.ts";
@@ -105,28 +106,12 @@ function logitRows(
   const { external } = model;
   const vocab = model.tokenizer.vocabSize;
   if (external) {
-    const rows = output(outputs, LOGIT_ROWS_OUTPUT);
-    const zeros = output(outputs, LOGIT_ZEROS_OUTPUT).data;
-    const scales = output(outputs, LOGIT_SCALES_OUTPUT).data;
-    const [batch, twice] = rows.dims;
-    if (
-      !(rows.data instanceof Uint8Array) ||
-      !(zeros instanceof Uint8Array) ||
-      !(scales instanceof Float32Array) ||
-      rows.dims.length !== 3 ||
-      batch === undefined ||
-      twice === undefined
-    ) {
-      throw new Error(
-        `Whisper decoder's quantized rows have unexpected type or shape ${rows.dims}`,
-      );
-    }
-    return external.projection.logits(
-      external.order,
-      { rows: rows.data, batch, perBatch: twice / 2, zeros, scales },
-      wanted,
-      scope,
+    const quantized = quantizedRows(
+      output(outputs, LOGIT_ROWS_OUTPUT),
+      output(outputs, LOGIT_ZEROS_OUTPUT),
+      output(outputs, LOGIT_SCALES_OUTPUT),
     );
+    return external.projection.logits(external.order, quantized, wanted, scope);
   }
   const logits = output(outputs, "logits");
   if (!(logits.data instanceof Float32Array) || logits.dims.length !== 3) {

@@ -20,10 +20,11 @@
  *
  * The table is held once per isolate, in the kernel's memory: vocab-table.bin (VOCABULARY_TABLE
  * below: its rows in the vocabulary order of vocabulary-order.ts, the English head first, so a
- * head-only projection reads a prefix), minus its zero point as int8. One instance serves every
- * session of the isolate; a call runs synchronously to its end, so calls never interleave, and
- * each returns fresh arrays.
+ * head-only projection reads a prefix), minus 128 as int8 (the table's own zero point, 127, is
+ * corrected per row, exactly). One instance serves every session of the isolate; a call runs
+ * synchronously to its end, so calls never interleave, and each returns fresh arrays.
  */
+import type { Tensor } from "onnxruntime-web/wasm";
 import type { VocabularyOrder, VocabularyScope } from "./vocabulary-order.ts";
 
 /** Decoder input: each token's row of the vocabulary table (uint8 [batch, tokens, width]). */
@@ -49,7 +50,7 @@ export interface VocabularyTableHeader {
   zeroPoint: number;
 }
 
-/** The header of vocab-table.bin, and its rows after it. */
+/** vocab-table.bin's header (the rows follow it). */
 export function encodeTableHeader(header: VocabularyTableHeader): Uint8Array {
   const bytes = new Uint8Array(VOCABULARY_TABLE.headerBytes);
   const view = new DataView(bytes.buffer);
@@ -96,8 +97,9 @@ const KERNEL_ROWS = [6, 4, 2] as const;
 /** The kernel's row width (its loop is unrolled for it). */
 const KERNEL_WIDTH = 384;
 /**
- * Quantized rows one projection takes: 2 per logit row. A beam search's step has 2 per beam, a
- * prompt run 2 per position asked for (2 in practice); 64 leaves room and costs 48 KB.
+ * Quantized rows one projection takes: 2 per logit row. A beam search's step has 2 per beam (at
+ * most MAX_BEAM_SIZE = 5 beams: 10), a prompt run 2 per position asked for (2 positions: 4);
+ * 64 leaves room and costs 48 KB of the kernel's memory.
  */
 export const MAX_PROJECTED_ROWS = 64;
 
@@ -114,6 +116,25 @@ export interface QuantizedRows {
   scales: Float32Array;
 }
 
+/** A decoder run's `logit_rows`, `logit_zeros` and `logit_scales`, checked, as `logits` takes them. */
+export function quantizedRows(rows: Tensor, zeros: Tensor, scales: Tensor): QuantizedRows {
+  const [batch, twice] = rows.dims;
+  if (
+    !(rows.data instanceof Uint8Array) ||
+    !(zeros.data instanceof Uint8Array) ||
+    !(scales.data instanceof Float32Array) ||
+    rows.dims.length !== 3 ||
+    batch === undefined ||
+    twice === undefined ||
+    twice % 2 !== 0
+  ) {
+    throw new Error(
+      `Whisper decoder's quantized rows have unexpected type or shape ${rows.type} [${rows.dims}]`,
+    );
+  }
+  return { rows: rows.data, batch, perBatch: twice / 2, zeros: zeros.data, scales: scales.data };
+}
+
 export class VocabularyProjection {
   readonly vocabulary: number;
   readonly width: number;
@@ -124,10 +145,7 @@ export class VocabularyProjection {
   private readonly actOffset: number;
   private readonly outOffset: number;
 
-  /**
-   * `file` is vocab-table.bin, `module` the compiled projection.wasm. The file's bytes are copied
-   * into the kernel's memory and not kept.
-   */
+  /** `file` is vocab-table.bin, `module` projection.wasm; the file's bytes are copied, not kept. */
   constructor(module: WebAssembly.Module, file: Uint8Array) {
     const header = decodeTableHeader(file);
     if (header.width !== KERNEL_WIDTH) {
