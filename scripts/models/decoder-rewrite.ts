@@ -114,26 +114,20 @@ export function rewriteDecoder(
 
   removeAttentionOutputs(graph, branch, [withCache, withoutCache]);
   moveEncoderQuantizationIntoBranch(graph, withCache, withoutCache);
-  // Found before the projection is rewritten (the table refs look for the stock MatMul).
-  const promptProjection = findTableRefs(graph, withoutCache, shape).projection;
+  // Found once, before the projection is rewritten (the table refs look for the stock MatMul).
+  const promptRefs = findTableRefs(graph, withoutCache, shape);
+  const table = initializer(graph, promptRefs.table);
+  const zeroPoint = uint8Scalar(initializer(graph, promptRefs.zeroPoint));
   if (external) {
-    const refs = findTableRefs(graph, withoutCache, shape);
-    const table = {
-      rows: rawBytes(initializer(graph, refs.table)),
-      zeroPoint: uint8Scalar(initializer(graph, refs.zeroPoint)),
-    };
+    const rows = rawBytes(table);
     externalProjection(graph, branch, withCache, withoutCache, shape);
-    selectPromptPositions(graph, withoutCache, promptProjection);
-    return table;
+    selectPromptPositions(graph, withoutCache, promptRefs.projection);
+    return { rows, zeroPoint };
   }
 
-  const table = findVocabularyTable(graph, withoutCache, shape);
   const transposedName = `${table.name}/${PREFIX}-transposed`;
   const columnSumsName = `${table.name}/${PREFIX}-column-sums`;
   const transposed = transpose(rawBytes(table), shape.vocabulary, shape.width);
-  const zeroPoint = uint8Scalar(
-    initializer(graph, findTableRefs(graph, withoutCache, shape).zeroPoint),
-  );
   addInitializers(graph, [
     uint8Tensor(transposedName, transposed, [shape.width, shape.vocabulary]),
     int32Tensor(columnSumsName, columnSums(transposed, shape.width, shape.vocabulary, zeroPoint), [
@@ -158,7 +152,7 @@ export function rewriteDecoder(
       sharedPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
     else twoPassLogits(sub, tableRefs, `${PREFIX}/${name}/logits`);
   }
-  selectPromptPositions(graph, withoutCache, promptProjection);
+  selectPromptPositions(graph, withoutCache, promptRefs.projection);
   return undefined;
 }
 
@@ -318,11 +312,6 @@ function moveEncoderQuantizationIntoBranch(graph: Graph, withCache: Graph, witho
   }
   removeNode(graph, quantize);
   withoutCache.node = [quantize, ...withoutCache.node];
-}
-
-function findVocabularyTable(graph: Graph, sub: Graph, shape: DecoderShape) {
-  const refs = findTableRefs(graph, sub, shape);
-  return initializer(graph, refs.table);
 }
 
 interface TableRefs {

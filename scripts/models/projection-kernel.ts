@@ -121,20 +121,21 @@ function projectBody(rows: number): number[] {
     code.push(...op.get(v), ...op.extendHighS, ...op.set(hi));
     for (let r = 0; r < rows; r++) {
       const base = (r * KERNEL_WIDTH + chunk * 16) * 2;
-      code.push(
-        ...op.get(acc(r)),
-        ...op.get(lo),
-        ...op.get(act),
-        ...op.v128Load(base),
-        ...op.dot,
-        ...op.i32x4Add,
-        ...op.get(hi),
-        ...op.get(act),
-        ...op.v128Load(base + 16),
-        ...op.dot,
-        ...op.i32x4Add,
-        ...op.set(acc(r)),
-      );
+      code.push(...op.get(acc(r)));
+      // acc += dot(low 8 table bytes, activations k…k+7) + dot(high 8, k+8…k+15)
+      for (const [half, offset] of [
+        [lo, base],
+        [hi, base + 16],
+      ] as const) {
+        code.push(
+          ...op.get(half),
+          ...op.get(act),
+          ...op.v128Load(offset),
+          ...op.dot,
+          ...op.i32x4Add,
+        );
+      }
+      code.push(...op.set(acc(r)));
     }
   }
   for (let r = 0; r < rows; r++) {
