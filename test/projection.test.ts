@@ -8,14 +8,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { ort } from "../src/runtime/ort";
+import { logSumExp } from "../src/stt/whisper/logit-rules";
 import {
-  decodeTableHeader,
-  encodeTableHeader,
   MAX_PROJECTED_ROWS,
   quantizedRows,
   VocabularyProjection,
 } from "../src/stt/whisper/projection";
 import projectionKernel from "../src/stt/whisper/projection.wasm";
+import { decodeTableHeader, encodeTableHeader } from "../src/stt/whisper/vocab-table";
 import { vocabularyOrder } from "../src/stt/whisper/vocabulary-order";
 import { referenceLogits } from "./helpers/projection-reference";
 
@@ -169,5 +169,68 @@ describe("vocabulary projection kernel", () => {
     const many = quantized(1, MAX_PROJECTED_ROWS, 4);
     const wanted = Array.from({ length: MAX_PROJECTED_ROWS }, (_, i) => [0, i] as const);
     expect(() => projection.logits(ORDER, many, wanted, "all")).toThrow(/at most/);
+  });
+});
+
+describe("logits row normalizer (log Σ exp in the kernel)", () => {
+  const projection = new VocabularyProjection(
+    projectionKernel,
+    tableFile(bytes(VOCABULARY * WIDTH, 3), 127),
+  );
+  /** Deterministic logits in [low, low + spread). */
+  function logits(length: number, seed: number, low = -15, spread = 40): Float32Array {
+    const raw = bytes(length * 2, seed);
+    return Float32Array.from({ length }, (_, i) => {
+      const unit = ((raw[2 * i] as number) * 256 + (raw[2 * i + 1] as number)) / 65_536;
+      return low + spread * unit;
+    });
+  }
+
+  /** Within 2·10⁻⁷ (each term float32-accurate) of logit-rules.ts's float64 sum; −∞ exactly where that is. */
+  function expectNormalizer(row: Float32Array): void {
+    const expected = logSumExp(row);
+    const got = projection.logSumExp(row);
+    if (!Number.isFinite(expected)) expect(got).toBe(expected);
+    else expect(Math.abs(got - expected)).toBeLessThan(2e-7);
+  }
+
+  it("agrees with the float64 sum within 2·10⁻⁷, whatever the row's length and masks", () => {
+    // Lengths that are and are not a multiple of the kernel's four lanes, the whole vocabulary.
+    for (const [length, seed] of [
+      [VOCABULARY, 1],
+      [VOCABULARY - 3, 2],
+      [5, 3],
+      [1, 4],
+    ] as const) {
+      const row = logits(length, seed);
+      expectNormalizer(row);
+      // A decode's masks: a head kept (−∞ past it); a NaN (a broken model) is not hidden.
+      const masked = row.slice();
+      masked.fill(Number.NEGATIVE_INFINITY, Math.ceil(length / 2));
+      expectNormalizer(masked);
+      masked[length - 1] = Number.NaN;
+      expectNormalizer(masked);
+    }
+    // Terms far below the largest (beyond float32's exp range, where the kernel leaves them out)
+    // and a spread as wide as a timestamp-forced row's.
+    expectNormalizer(logits(VOCABULARY, 5, -300, 330));
+  });
+
+  it("is exact where the sum is one term, and −∞ for a row with nothing to sum", () => {
+    const one = new Float32Array(9).fill(Number.NEGATIVE_INFINITY);
+    one[6] = 12.5;
+    expect(projection.logSumExp(one)).toBe(12.5);
+    expect(projection.logSumExp(new Float32Array(8).fill(Number.NEGATIVE_INFINITY))).toBe(
+      Number.NEGATIVE_INFINITY,
+    );
+    expect(() => projection.logSumExp(new Float32Array(VOCABULARY + 1))).toThrow(RangeError);
+  });
+
+  it("leaves the next projection's logits bit for bit (it borrows the products' buffer)", () => {
+    const out = quantized(1, 1, 8);
+    const before = projection.logits(ORDER, out, [[0, 0]], "all")[0] as Float32Array;
+    projection.logSumExp(logits(VOCABULARY, 9));
+    const after = projection.logits(ORDER, out, [[0, 0]], "all")[0] as Float32Array;
+    expect(after).toEqual(before);
   });
 });

@@ -8,9 +8,10 @@ import { describe, expect, it } from "vitest";
 import { ort } from "../src/runtime/ort";
 import type { WhisperDecoder } from "../src/stt/whisper/decode-types";
 import { runDecoder } from "../src/stt/whisper/decoder-run";
-import { encodeTableHeader, VocabularyProjection } from "../src/stt/whisper/projection";
+import { VocabularyProjection } from "../src/stt/whisper/projection";
 import projectionKernel from "../src/stt/whisper/projection.wasm";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
+import { encodeTableHeader } from "../src/stt/whisper/vocab-table";
 import {
   englishHeadIds,
   englishOrder,

@@ -6,8 +6,8 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { encodeTableHeader, VOCABULARY_TABLE } from "../../src/stt/whisper/projection.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../../src/stt/whisper/tokenizer.ts";
+import { encodeTableHeader, VOCABULARY_TABLE } from "../../src/stt/whisper/vocab-table.ts";
 import { englishOrder, type VocabularyOrder } from "../../src/stt/whisper/vocabulary-order.ts";
 import { type ExternalTable, rewriteDecoder } from "./decoder-rewrite.ts";
 import { rewriteEncoder } from "./encoder-rewrite.ts";

@@ -24,6 +24,19 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { VocabularyProjection } from "../../src/stt/whisper/projection.ts";
+import {
+  F32,
+  F64,
+  funcBody,
+  funcType,
+  I32,
+  name,
+  op,
+  section,
+  u32,
+  V128,
+  vector,
+} from "./wasm-assembler.ts";
 
 /** Whisper tiny's d_model: bytes per table row. A multiple of 16. */
 export const KERNEL_WIDTH = 384;
@@ -34,61 +47,6 @@ export const KERNEL_PATH = path.resolve(
   import.meta.dirname,
   "../../src/stt/whisper/projection.wasm",
 );
-
-function leb128(value: number, signed: boolean): number[] {
-  const bytes: number[] = [];
-  let v = value;
-  for (;;) {
-    const byte = v & 0x7f;
-    v = signed ? v >> 7 : v >>> 7;
-    const done = signed
-      ? (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)
-      : v === 0;
-    bytes.push(done ? byte : byte | 0x80);
-    if (done) return bytes;
-  }
-}
-const u32 = (v: number) => leb128(v, false);
-const i32 = (v: number) => leb128(v, true);
-
-function vector(items: number[][]): number[] {
-  return [...u32(items.length), ...items.flat()];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...u32(body.length), ...body];
-}
-
-function name(text: string): number[] {
-  const bytes = [...new TextEncoder().encode(text)];
-  return [...u32(bytes.length), ...bytes];
-}
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-const op = {
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  br: (depth: number) => [0x0c, ...u32(depth)],
-  brIf: (depth: number) => [0x0d, ...u32(depth)],
-  end: [0x0b],
-  get: (local: number) => [0x20, ...u32(local)],
-  set: (local: number) => [0x21, ...u32(local)],
-  i32Const: (v: number) => [0x41, ...i32(v)],
-  i32Add: [0x6a],
-  i32Mul: [0x6c],
-  i32GeU: [0x4f],
-  /** align 2 (4 bytes) */
-  i32Store: (offset: number) => [0x36, 0x02, ...u32(offset)],
-  /** align 0: table rows and activations need not be 16-byte aligned */
-  v128Load: (offset: number) => [0xfd, ...u32(0x00), 0x00, ...u32(offset)],
-  v128Zero: [0xfd, ...u32(0x0c), ...new Array<number>(16).fill(0)],
-  extendLowS: [0xfd, ...u32(0x87)],
-  extendHighS: [0xfd, ...u32(0x88)],
-  dot: [0xfd, ...u32(0xba)],
-  i32x4Add: [0xfd, ...u32(0xae)],
-  lane: (lane: number) => [0xfd, ...u32(0x1b), lane],
-};
 
 /** The body of `project${rows}`: params 0–3 (table, tokens, act, out), then its locals. */
 function projectBody(rows: number): number[] {
@@ -161,31 +119,201 @@ function projectBody(rows: number): number[] {
     ...op.end,
   );
   // Locals: p, end, o (i32), then v, lo, hi and one accumulator per row (v128).
-  const locals = vector([
-    [...u32(3), I32],
-    [...u32(3 + rows), V128],
-  ]);
-  const body = [...locals, ...code];
-  return [...u32(body.length), ...body];
+  return funcBody(
+    [
+      [3, I32],
+      [3 + rows, V128],
+    ],
+    code,
+  );
+}
+
+/** The loop of `rowMax` and `expSum` over `count` float32s from `src`, four at a time. */
+function eachFour(src: number, count: number, p: number, end: number, body: number[]): number[] {
+  return [
+    ...op.get(src),
+    ...op.set(p),
+    ...op.get(src),
+    ...op.get(count),
+    ...op.i32Const(4),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...op.set(end),
+    ...op.block,
+    ...op.loop,
+    ...op.get(p),
+    ...op.get(end),
+    ...op.i32GeU,
+    ...op.brIf(1),
+    ...body,
+    ...op.get(p),
+    ...op.i32Const(16),
+    ...op.i32Add,
+    ...op.set(p),
+    ...op.br(0),
+    ...op.end,
+    ...op.end,
+  ];
+}
+
+/** Lanes 2–3 of a vector moved to 0–1 (bytes 8–15, then 0–7). */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+/** Lanes 1, 0, 3, 2. */
+const SWAP_PAIRS = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
+
+/** `rowMax(src, count)`: the largest of `count` (a multiple of 4) float32s, −∞ if none is larger. */
+function rowMaxBody(): number[] {
+  const [src, count, p, end, max] = [0, 1, 2, 3, 4];
+  const code = [
+    ...op.f32x4Const(Number.NEGATIVE_INFINITY),
+    ...op.set(max),
+    ...eachFour(src, count, p, end, [
+      ...op.get(max),
+      ...op.get(p),
+      ...op.v128Load(0),
+      ...op.f32x4Pmax,
+      ...op.set(max),
+    ]),
+  ];
+  for (const lanes of [HIGH_HALF, SWAP_PAIRS]) {
+    code.push(...op.get(max), ...op.get(max), ...op.get(max), ...op.shuffle(lanes));
+    code.push(...op.f32x4Pmax, ...op.set(max));
+  }
+  code.push(...op.get(max), ...op.f32x4ExtractLane(0), ...op.end);
+  return funcBody(
+    [
+      [2, I32],
+      [1, V128],
+    ],
+    code,
+  );
+}
+
+/**
+ * exp in float32 for x in [EXP_MIN_X, 0]: x = k·ln 2 + r with k = nearest(x·log₂e) and |r| ≤ ½ ln 2
+ * (ln 2 in two parts, Cody–Waite, so k·LN2_HI is exact), eʳ by its Taylor series to r⁷ (the
+ * next term is below 6·10⁻⁹ of it), times 2ᵏ built in the exponent bits. Within 1.1·10⁻⁷ of
+ * Math.exp (relative) over the range.
+ */
+const LOG2E = Math.LOG2E;
+const LN2_HI = 0.693359375;
+const LN2_LO = -2.1219444e-4;
+const TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040];
+/** Below this, eˣ is left out of the sum (< 1.7·10⁻³⁸; 2ᵏ would leave float32's normal range). */
+export const EXP_MIN_X = -87;
+
+/**
+ * `expSum(src, count, max)`: Σ exp(v − max) over `count` (a multiple of 4) float32s v ≤ max, each
+ * term in float32 (above), summed in float64 in two lanes; −∞ values add nothing, a NaN makes
+ * the sum NaN.
+ */
+function expSumBody(): number[] {
+  const [src, count, max, p, end, m, sum, x, k, r, e] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const body = [
+    // x = v − max; k = nearest(x·log₂e); r = (x − k·LN2_HI) − k·LN2_LO
+    ...op.get(p),
+    ...op.v128Load(0),
+    ...op.get(m),
+    ...op.f32x4Sub,
+    ...op.set(x),
+    ...op.get(x),
+    ...op.f32x4Const(LOG2E),
+    ...op.f32x4Mul,
+    ...op.f32x4Nearest,
+    ...op.set(k),
+    ...op.get(x),
+    ...op.get(k),
+    ...op.f32x4Const(LN2_HI),
+    ...op.f32x4Mul,
+    ...op.f32x4Sub,
+    ...op.get(k),
+    ...op.f32x4Const(LN2_LO),
+    ...op.f32x4Mul,
+    ...op.f32x4Sub,
+    ...op.set(r),
+    // eʳ by Horner, from the r⁷ term down
+    ...op.f32x4Const(TAYLOR[7] as number),
+  ];
+  for (let power = 6; power >= 0; power--) {
+    body.push(...op.get(r), ...op.f32x4Mul, ...op.f32x4Const(TAYLOR[power] as number));
+    body.push(...op.f32x4Add);
+  }
+  body.push(
+    // × 2ᵏ: (k + 127) << 23 is 2ᵏ's float32 bits for k in [−126, 0]
+    ...op.get(k),
+    ...op.i32x4TruncSatF32x4S,
+    ...op.i32x4Const(127),
+    ...op.i32x4Add,
+    ...op.i32Const(23),
+    ...op.i32x4Shl,
+    ...op.f32x4Mul,
+    // zero where x < EXP_MIN_X (−∞ included, whose polynomial above is NaN); a NaN value stays
+    // NaN and makes the sum NaN, as a float64 sum of Math.exp would
+    ...op.get(x),
+    ...op.f32x4Const(EXP_MIN_X),
+    ...op.f32x4Lt,
+    ...op.v128AndNot,
+    ...op.set(e),
+    ...op.get(sum),
+    ...op.get(e),
+    ...op.f64x2PromoteLow,
+    ...op.f64x2Add,
+    ...op.get(e),
+    ...op.get(e),
+    ...op.shuffle(HIGH_HALF),
+    ...op.f64x2PromoteLow,
+    ...op.f64x2Add,
+    ...op.set(sum),
+  );
+  const code = [
+    ...op.get(max),
+    ...op.f32x4Splat,
+    ...op.set(m),
+    ...op.v128Zero,
+    ...op.set(sum),
+    ...eachFour(src, count, p, end, body),
+    ...op.get(sum),
+    ...op.f64x2ExtractLane(0),
+    ...op.get(sum),
+    ...op.f64x2ExtractLane(1),
+    ...op.f64Add,
+    ...op.end,
+  ];
+  return funcBody(
+    [
+      [2, I32],
+      [6, V128],
+    ],
+    code,
+  );
 }
 
 /** The kernel module's bytes: deterministic, a pure function of this file. */
 export function projectionKernel(): Uint8Array {
-  const type = [0x60, ...vector([[I32], [I32], [I32], [I32]]), ...u32(0)];
+  const types = [
+    funcType([I32, I32, I32, I32], []),
+    funcType([I32, I32], [F32]),
+    funcType([I32, I32, F32], [F64]),
+  ];
+  const functions: { name: string; type: number; body: number[] }[] = [
+    ...KERNEL_ROWS.map((rows) => ({ name: `project${rows}`, type: 0, body: projectBody(rows) })),
+    { name: "rowMax", type: 1, body: rowMaxBody() },
+    { name: "expSum", type: 2, body: expSumBody() },
+  ];
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vector([type])),
-    ...section(3, vector(KERNEL_ROWS.map(() => u32(0)))),
+    ...section(1, vector(types)),
+    ...section(3, vector(functions.map((f) => u32(f.type)))),
     // One memory, 1 page to start; the caller grows it to the table's size.
     ...section(5, vector([[0x00, ...u32(1)]])),
     ...section(
       7,
       vector([
         [...name("memory"), 0x02, ...u32(0)],
-        ...KERNEL_ROWS.map((rows, i) => [...name(`project${rows}`), 0x00, ...u32(i)]),
+        ...functions.map((f, i) => [...name(f.name), 0x00, ...u32(i)]),
       ]),
     ),
-    ...section(10, vector(KERNEL_ROWS.map(projectBody))),
+    ...section(10, vector(functions.map((f) => f.body))),
   ];
   return Uint8Array.from(bytes);
 }

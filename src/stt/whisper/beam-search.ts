@@ -16,7 +16,8 @@ import type {
 } from "./decode-types.ts";
 import { beforeRun, type Feeds, lastRow, runRows, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
-import { applyLogitRules, logSumExp } from "./logit-rules.ts";
+import { applyLogitRules } from "./logit-rules.ts";
+import { logNormalizer } from "./projection.ts";
 import { stopAfter } from "./stop-rules.ts";
 
 /** Rows `rows` of a [batch, …] float tensor, as a new [rows.length, …] tensor. */
@@ -115,6 +116,7 @@ export async function beamSearch(
   const { tokenizer, rules } = model;
   const { special } = tokenizer;
   const width = options.beamSize ?? 1;
+  const normalizer = logNormalizer(model.external?.projection);
   const bonus = options.bias?.bonus ?? 0;
   let decoderSteps = prompt.decoderSteps;
   let beams: Beam[] = [{ sampled: [...(options.forced ?? [])], picks: [], logprob: 0, score: 0 }];
@@ -144,7 +146,7 @@ export async function beamSearch(
       const logits = rows[b];
       if (!logits) throw new Error("beam without logits");
       applyLogitRules(logits, beam.sampled, rules);
-      const lse = logSumExp(logits);
+      const lse = normalizer(logits);
       const boosted = options.bias ? favoured(beam.sampled, options.bias) : undefined;
       const biased = (id: number) => (logits[id] as number) + (boosted?.has(id) ? bonus : 0);
       // The width + 1 best by biased logit: enough to refill every beam if one of them ends.

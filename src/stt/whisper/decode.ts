@@ -23,7 +23,8 @@ import type {
 } from "./decode-types.ts";
 import { beforeRun, D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
-import { applyLogitRules, logSumExp } from "./logit-rules.ts";
+import { applyLogitRules } from "./logit-rules.ts";
+import { logNormalizer } from "./projection.ts";
 import type { SharedPrompt } from "./shared-prompt.ts";
 import { stopAfter } from "./stop-rules.ts";
 import { keepHead, scopeFor } from "./vocabulary-order.ts";
@@ -44,8 +45,8 @@ export const TEXT_POSITIONS = 448;
  */
 export const MAX_CONTEXT_TOKENS = 223;
 
-function softmaxAt(logits: Float32Array, id: number): number {
-  return Math.exp((logits[id] ?? Number.NEGATIVE_INFINITY) - logSumExp(logits));
+function softmaxAt(logits: Float32Array, id: number, lse: (row: Float32Array) => number): number {
+  return Math.exp((logits[id] ?? Number.NEGATIVE_INFINITY) - lse(logits));
 }
 
 /** A deterministic generator of numbers in [0, 1) (mulberry32); tests use it too. */
@@ -99,6 +100,7 @@ export async function greedyDecode(
 ): Promise<DecodeResult> {
   const { tokenizer, rules } = model;
   const { special } = tokenizer;
+  const lse = logNormalizer(model.external?.projection);
   const stateRows = new Tensor("float32", new Float32Array(D_MODEL), [1, 1, D_MODEL]);
   // Context: <|startofprev|> and its tokens before <|startoftranscript|>, end kept when too long.
   const context = (options.context ?? []).slice(-MAX_CONTEXT_TOKENS);
@@ -134,7 +136,7 @@ export async function greedyDecode(
       [start],
     );
     const first = firstRow(step);
-    noSpeechProbability = softmaxAt(first, special.noSpeech);
+    noSpeechProbability = softmaxAt(first, special.noSpeech, lse);
     const ids = [...tokenizer.languages.values()];
     const lowest = Math.min(...ids);
     const highest = Math.max(...ids);
@@ -169,7 +171,7 @@ export async function greedyDecode(
     } else {
       step = await runDecoder(model, prompt, encoderStates, undefined, positions);
     }
-    noSpeechProbability = softmaxAt(firstRow(step), special.noSpeech);
+    noSpeechProbability = softmaxAt(firstRow(step), special.noSpeech, lse);
   }
   const promptMs = performance.now() - started;
   const temperature = options.temperature ?? 0;
@@ -210,7 +212,7 @@ export async function greedyDecode(
       logits[favourite] = (logits[favourite] as number) - bonus;
     // Log-probability under the untempered distribution, as Whisper's avg_logprob, so attempts
     // at different temperatures compare.
-    const logprob = (logits[id] as number) - logSumExp(logits);
+    const logprob = (logits[id] as number) - lse(logits);
     if (id === special.endOfText) {
       endingLogprob = logprob;
       stopReason = "endoftext";
