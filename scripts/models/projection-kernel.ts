@@ -54,38 +54,21 @@ function projectBody(rows: number): number[] {
   const [p, end, o] = [4, 5, 6];
   const [v, lo, hi] = [7, 8, 9];
   const acc = (r: number) => 10 + r;
-  const code: number[] = [
-    ...op.get(table),
-    ...op.set(p),
-    ...op.get(out),
-    ...op.set(o),
-    ...op.get(table),
-    ...op.get(tokens),
-    ...op.i32Const(KERNEL_WIDTH),
-    ...op.i32Mul,
-    ...op.i32Add,
-    ...op.set(end),
-    ...op.block,
-    ...op.loop,
-    ...op.get(p),
-    ...op.get(end),
-    ...op.i32GeU,
-    ...op.brIf(1),
-  ];
-  for (let r = 0; r < rows; r++) code.push(...op.v128Zero, ...op.set(acc(r)));
+  const body: number[] = [];
+  for (let r = 0; r < rows; r++) body.push(...op.v128Zero, ...op.set(acc(r)));
   for (let chunk = 0; chunk < KERNEL_WIDTH / 16; chunk++) {
-    code.push(...op.get(p), ...op.v128Load(chunk * 16), ...op.set(v));
-    code.push(...op.get(v), ...op.extendLowS, ...op.set(lo));
-    code.push(...op.get(v), ...op.extendHighS, ...op.set(hi));
+    body.push(...op.get(p), ...op.v128Load(chunk * 16), ...op.set(v));
+    body.push(...op.get(v), ...op.extendLowS, ...op.set(lo));
+    body.push(...op.get(v), ...op.extendHighS, ...op.set(hi));
     for (let r = 0; r < rows; r++) {
       const base = (r * KERNEL_WIDTH + chunk * 16) * 2;
-      code.push(...op.get(acc(r)));
+      body.push(...op.get(acc(r)));
       // acc += dot(low 8 table bytes, activations k…k+7) + dot(high 8, k+8…k+15)
       for (const [half, offset] of [
         [lo, base],
         [hi, base + 16],
       ] as const) {
-        code.push(
+        body.push(
           ...op.get(half),
           ...op.get(act),
           ...op.v128Load(offset),
@@ -93,31 +76,25 @@ function projectBody(rows: number): number[] {
           ...op.i32x4Add,
         );
       }
-      code.push(...op.set(acc(r)));
+      body.push(...op.set(acc(r)));
     }
   }
   for (let r = 0; r < rows; r++) {
-    code.push(...op.get(o));
+    body.push(...op.get(o));
     for (let lane = 0; lane < 4; lane++) {
-      code.push(...op.get(acc(r)), ...op.lane(lane));
-      if (lane > 0) code.push(...op.i32Add);
+      body.push(...op.get(acc(r)), ...op.lane(lane));
+      if (lane > 0) body.push(...op.i32Add);
     }
-    code.push(...op.i32Store(r * 4));
+    body.push(...op.i32Store(r * 4));
   }
-  code.push(
-    ...op.get(p),
-    ...op.i32Const(KERNEL_WIDTH),
-    ...op.i32Add,
-    ...op.set(p),
-    ...op.get(o),
-    ...op.i32Const(rows * 4),
-    ...op.i32Add,
+  // Next token: its table row, and the next R outputs.
+  body.push(...op.get(o), ...op.i32Const(rows * 4), ...op.i32Add, ...op.set(o));
+  const code = [
+    ...op.get(out),
     ...op.set(o),
-    ...op.br(0),
+    ...countedLoop([p, end], [table, tokens, KERNEL_WIDTH], KERNEL_WIDTH, body),
     ...op.end,
-    ...op.end,
-    ...op.end,
-  );
+  ];
   // Locals: p, end, o (i32), then v, lo, hi and one accumulator per row (v128).
   return funcBody(
     [
@@ -128,14 +105,22 @@ function projectBody(rows: number): number[] {
   );
 }
 
-/** The loop of `rowMax` and `expSum` over `count` float32s from `src`, four at a time. */
-function eachFour(src: number, count: number, p: number, end: number, body: number[]): number[] {
+/**
+ * A loop over `count` items of `bytes` bytes from address `start`: local `end` is where they end,
+ * local `p` walks them, `step` bytes after each `body`.
+ */
+function countedLoop(
+  [p, end]: [number, number],
+  [start, count, bytes]: [number, number, number],
+  step: number,
+  body: number[],
+): number[] {
   return [
-    ...op.get(src),
+    ...op.get(start),
     ...op.set(p),
-    ...op.get(src),
+    ...op.get(start),
     ...op.get(count),
-    ...op.i32Const(4),
+    ...op.i32Const(bytes),
     ...op.i32Mul,
     ...op.i32Add,
     ...op.set(end),
@@ -147,13 +132,18 @@ function eachFour(src: number, count: number, p: number, end: number, body: numb
     ...op.brIf(1),
     ...body,
     ...op.get(p),
-    ...op.i32Const(16),
+    ...op.i32Const(step),
     ...op.i32Add,
     ...op.set(p),
     ...op.br(0),
     ...op.end,
     ...op.end,
   ];
+}
+
+/** `rowMax`'s and `expSum`'s loop over `count` float32s from `src`, four (16 bytes) at a time. */
+function eachFour(src: number, count: number, p: number, end: number, body: number[]): number[] {
+  return countedLoop([p, end], [src, count, 4], 16, body);
 }
 
 /** Lanes 2–3 of a vector moved to 0–1 (bytes 8–15, then 0–7). */
@@ -209,6 +199,15 @@ export const EXP_MIN_X = -87;
  */
 function expSumBody(): number[] {
   const [src, count, max, p, end, m, sum, x, k, r, e] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  /** The value on the stack minus k·c. */
+  const minusK = (c: number) => [...op.get(k), ...op.f32x4Const(c), ...op.f32x4Mul, ...op.f32x4Sub];
+  /** Adds two of e's lanes as float64 to the pair on the stack: lanes 0–1, or those `lanes` moves there. */
+  const addTwo = (lanes?: number[]) => [
+    ...op.get(e),
+    ...(lanes ? [...op.get(e), ...op.shuffle(lanes)] : []),
+    ...op.f64x2PromoteLow,
+    ...op.f64x2Add,
+  ];
   const body = [
     // x = v − max; k = nearest(x·log₂e); r = (x − k·LN2_HI) − k·LN2_LO
     ...op.get(p),
@@ -222,14 +221,8 @@ function expSumBody(): number[] {
     ...op.f32x4Nearest,
     ...op.set(k),
     ...op.get(x),
-    ...op.get(k),
-    ...op.f32x4Const(LN2_HI),
-    ...op.f32x4Mul,
-    ...op.f32x4Sub,
-    ...op.get(k),
-    ...op.f32x4Const(LN2_LO),
-    ...op.f32x4Mul,
-    ...op.f32x4Sub,
+    ...minusK(LN2_HI),
+    ...minusK(LN2_LO),
     ...op.set(r),
     // eʳ by Horner, from the r⁷ term down
     ...op.f32x4Const(TAYLOR[7] as number),
@@ -255,14 +248,8 @@ function expSumBody(): number[] {
     ...op.v128AndNot,
     ...op.set(e),
     ...op.get(sum),
-    ...op.get(e),
-    ...op.f64x2PromoteLow,
-    ...op.f64x2Add,
-    ...op.get(e),
-    ...op.get(e),
-    ...op.shuffle(HIGH_HALF),
-    ...op.f64x2PromoteLow,
-    ...op.f64x2Add,
+    ...addTwo(),
+    ...addTwo(HIGH_HALF),
     ...op.set(sum),
   );
   const code = [
