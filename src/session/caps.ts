@@ -98,27 +98,27 @@ export const RESUME_WINDOW_MS = 30_000;
 export const ACK_EVERY_AUDIO_SECONDS = 1;
 
 /**
- * Sessions one isolate runs at once when they transcribe with Whisper: 10. An isolate has one
+ * Sessions one isolate runs at once when they transcribe with Whisper: 11. An isolate has one
  * thread, and every session's VAD and Whisper share it (one inference at a time). Measured with
  * `EARSHOT_BENCH_SECTIONS=capacity npm run bench` on the 2-core machine (one local isolate,
  * real-time sessions with interims, endpointing=300, ~40 s of dev clips each; bench/capacity.ts),
- * speech end → final p95, since the projection kernel (2026-12-05, two runs): 8 sessions 666 ms;
- * 10 945, 908; 11 1367; 12 1853, 2302; 14 3087 — sustained (every final equal to the session's
- * alone, p95 ≤ 1.5 s) at 10 in both runs, at 11 in its one, never at 12. (Before the kernel, four
- * runs in 2026-12-04/05: 8 sustained in every run, 10 in one of four, p95 1379–1975 ms: the cap
- * was 8.) Past it the isolate degrades without failing (at 14: no session lost, no final
- * changed, the p95 3.1 s), but every session of the isolate waits longer, so at the cap: 503 at
- * the handshake with Retry-After (PROTOCOL.md: "503 when the service itself is full"); sessions
- * already running are untouched. (Until 2026-12-04 the cap was 6, from a soak before finals got
- * cheaper in which 9 sessions fell 20 s behind.)
- * Memory with 10 sessions live: JS heap in use 17.0 MiB (garbage included) + every
- * WebAssembly memory (ORT's heap and the projection kernel's) 77.9 MiB = 94.8 MiB, under 128 MB.
- * The soak at 10 (`npm run soak -- --launch whisper --sessions 10 --seconds 90`, seed 1: four
- * real-time sessions, two at 1.5× real time, two with pauses, two resumable with drops) passes:
- * 161 finals, every one equal to its session's alone, last audio byte → final p50 812 / p95 2548
- * / max 4610 ms (endpointing's 300–800 ms included); at 8 the same day 606 / 1027 / 1202. The
- * two 1.5× sessions make it ~11 real-time sessions' work, where the bench's p95 was 1.4 s.
+ * speech end → final p95, since the log-sum-exp moved into the projection kernel (2026-12-05, two
+ * runs): 10 sessions 1020 ms; 11 1082, 1314; 12 1584, 1869 — sustained (every final equal to the
+ * session's alone, p95 ≤ 1.5 s) at 11 in both runs, never at 12. (With the projection kernel
+ * alone: 10 in both of two runs, 11 in one, p95 1367; before it, 8 in every one of four runs.)
+ * Past it the isolate degrades without failing (at 14: no session lost, no final changed, the p95
+ * 3.1 s), but every session of the isolate waits longer, so at the cap: 503 at the handshake with
+ * Retry-After (PROTOCOL.md: "503 when the service itself is full"); sessions already running are
+ * untouched. (The cap was 6 until 2026-12-04, 8 and then 10 on 12-05.)
+ * Memory with 11 sessions live: JS heap in use 10.4–22.0 MiB (garbage included) + every
+ * WebAssembly memory (ORT's heap and the projection kernel's) 77.9 MiB = 88.3–99.9 MiB, under
+ * 128 MB.
+ * The soak at 11 (`npm run soak -- --launch whisper --sessions 11 --seconds 90`, seed 1: three
+ * real-time sessions, two at 2× real time, three with pauses, three resumable with drops) passes:
+ * 180 finals, every one equal to its session's alone, last audio byte → final p50 763 / p95 2004
+ * / max 4153 ms (endpointing's 300–800 ms included; the soak at 10 before: 812 / 2548 / 4610).
+ * The two 2× sessions make it ~13 real-time sessions' work.
  * `EARSHOT_MAX_SESSIONS_PER_ISOLATE` overrides it (any transcriber; the fake and "none"
  * transcribers cost almost nothing and have no cap by default).
  */
-export const MAX_WHISPER_SESSIONS_PER_ISOLATE = 10;
+export const MAX_WHISPER_SESSIONS_PER_ISOLATE = 11;
