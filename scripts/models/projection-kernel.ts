@@ -17,7 +17,10 @@
  *
  * Exports `memory` (grown by the caller) and `project2`, `project4`, `project6`
  * (table, tokens, activations, out): one per row count a run needs (a cache step has two rows per
- * token, the quantized hidden state and its quantization error; beams and prompts more).
+ * token, the quantized hidden state and its quantization error; beams and prompts more). And, for
+ * the logits those give, a row's normalizer in two parts: `rowMax` (src, count) and `expSum`
+ * (src, count, max) = Σ exp(v − max), float32-accurate terms (below), so that
+ * log Σ exp = max + log(expSum): projection.ts `logSumExp`.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";

@@ -18,6 +18,9 @@
  * rounding JavaScript doubles: exact for the product of two float32s, and for their sum (double
  * has more than 2·24 + 2 bits, so rounding twice cannot differ from rounding once).
  *
+ * The kernel also gives each logits row its normalizer, log Σ exp (`logSumExp`, float32-accurate
+ * terms: not bit-identical to a float64 sum of Math.exp, within 2·10⁻⁷ of it).
+ *
  * The table is held once per isolate, in the kernel's memory: vocab-table.bin (VOCABULARY_TABLE
  * below: its rows in the vocabulary order of vocabulary-order.ts, the English head first, so a
  * head-only projection reads a prefix), minus 128 as int8 (the table's own zero point, 127, is
