@@ -29,7 +29,7 @@ import { OggOpusDemuxer, type OpusHead, parseOpusHead } from "./ogg-opus-demuxer
 import { OPUS_RATE, OpusStreamDecoder } from "./opus-decoder";
 import { BYTES_PER_SAMPLE, PcmDecoder } from "./pcm-decoder";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, StreamingResampler } from "./resampler";
-import { joinSamples } from "./samples";
+import { joinBytes, joinSamples } from "./samples";
 import { parseWavHeader } from "./wav-header";
 import { WebmOpusDemuxer } from "./webm-opus-demuxer";
 
@@ -188,7 +188,7 @@ export class AudioInput {
   }
 
   #readHeader(bytes: Uint8Array): Float32Array {
-    const held = join(this.#held, bytes);
+    const held = joinBytes(this.#held, bytes);
     if (this.#state.kind === "sniffing") {
       const kind = sniff(held);
       if (kind === null) {
@@ -273,7 +273,7 @@ export class AudioInput {
    */
   #trailer(state: { kind: "trailer"; seen: Uint8Array }, bytes: Uint8Array): Float32Array {
     if (state.seen.length < SNIFF_BYTES && bytes.length > 0) {
-      state.seen = join(state.seen, bytes.subarray(0, SNIFF_BYTES - state.seen.length));
+      state.seen = joinBytes(state.seen, bytes.subarray(0, SNIFF_BYTES - state.seen.length));
       if (startsContainer(state.seen)) {
         throw new AudioFormatError(
           "a new container started after the WAV data ended; open one session per file",
@@ -294,12 +294,4 @@ function opusHead(demuxer: OggOpusDemuxer | WebmOpusDemuxer): OpusHead | null {
   if (track.codecPrivate !== null) return parseOpusHead(track.codecPrivate);
   // Matroska allows Opus without CodecPrivate only in theory; assume its declared channels.
   return { channels: track.channels ?? 1, preSkip: 0, inputRate: OPUS_RATE, mappingFamily: 0 };
-}
-
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -11,6 +11,7 @@
  * throws AudioFormatError naming what was wrong.
  */
 import { AudioFormatError } from "./audio-format";
+import { joinBytes } from "./samples";
 
 /**
  * Largest legal Ogg page: 27-byte header + 255 lacing values + 255 segments × 255 bytes =
@@ -86,7 +87,7 @@ export class OggOpusDemuxer {
 
   /** Takes the next bytes of the stream; returns the audio packets completed by them. */
   push(bytes: Uint8Array): Uint8Array[] {
-    let buffer = this.#held.length === 0 ? bytes : join(this.#held, bytes);
+    let buffer = joinBytes(this.#held, bytes);
     const packets: Uint8Array[] = [];
     for (;;) {
       const size = pageSize(buffer);
@@ -164,7 +165,7 @@ export class OggOpusDemuxer {
   }
 
   #completePacket(packets: Uint8Array[]): void {
-    const packet = this.#parts.length === 1 ? (this.#parts[0] as Uint8Array) : join(...this.#parts);
+    const packet = joinBytes(...this.#parts);
     this.#parts = [];
     this.#partBytes = 0;
     const index = this.#packets++;
@@ -218,14 +219,4 @@ export function parseOpusHead(packet: Uint8Array): OpusHead {
     );
   }
   return head;
-}
-
-function join(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

@@ -14,6 +14,7 @@
  */
 import { AudioFormatError } from "./audio-format";
 import { MAX_OPUS_PACKET_BYTES } from "./ogg-opus-demuxer";
+import { joinBytes } from "./samples";
 
 /**
  * Largest element held whole: a block is a track number (≤ 8 bytes), a 2-byte timecode, a flags
@@ -106,7 +107,7 @@ export class WebmOpusDemuxer {
       this.#offset += n;
       input = input.subarray(n);
     }
-    let buffer = this.#held.length === 0 ? input : join(this.#held, input);
+    let buffer = joinBytes(this.#held, input);
     const packets: Uint8Array[] = [];
     for (;;) {
       const header = readHeader(buffer);
@@ -290,11 +291,4 @@ function ascii(body: Uint8Array): string {
   let end = body.length;
   while (end > 0 && body[end - 1] === 0) end--;
   return String.fromCharCode(...body.subarray(0, end));
-}
-
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

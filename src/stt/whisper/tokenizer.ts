@@ -21,6 +21,7 @@
  * of some exports lists them and of others (Xenova/whisper-tiny) does not, so their ids are
  * derived: timestamp i is <|notimestamps|> + 1 + i.
  */
+import { joinBytes } from "../../audio/samples.ts";
 
 /** Seconds per timestamp token step. */
 export const TIMESTAMP_STEP_S = 0.02;
@@ -243,7 +244,7 @@ export class WhisperTokenizer {
     let pending: Uint8Array[] = [];
     const flush = (final: boolean) => {
       if (pending.length === 0) return;
-      text += decoder.decode(concat(pending), { stream: !final });
+      text += decoder.decode(joinBytes(...pending), { stream: !final });
       pending = [];
     };
     for (const id of ids) {
@@ -284,17 +285,4 @@ function packTokenBytes(vocab: Vocab, count: number): [Uint8Array, Uint32Array] 
   });
   start[count] = at;
   return [bytes, start];
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
