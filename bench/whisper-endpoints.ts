@@ -2,7 +2,7 @@
  * Where the server's utterances end, replayed in Node: the same Silero v5 model (onnxruntime-web,
  * bench/vad-node.ts; it matches workerd's probabilities to ~1e-7, see the vad section) over the
  * same 16 kHz stream the session received, through the same state machine (src/vad/vad-machine.ts)
- * with the session's default options (endpointing 500 ms), from the same primed state (silence
+ * with the session's default endpointing (DEFAULT_ENDPOINTING_MS), from the same primed state (silence
  * first, as src/vad/silero.ts primes every session). Each endpoint gives
  * - `decidedAtSample`: the end of the frame whose silence completed the endpointing window, i.e.
  *   the end of the audio the final covers (the server feeds that frame to the utterance too);
@@ -12,15 +12,14 @@
  * at the first silence (an early final). A replay that diverged from the server is detected, not
  * trusted.
  */
+import { DEFAULT_ENDPOINTING_MS } from "../src/protocol/option-schema.ts";
 import { DEFAULT_VAD_OPTIONS, VAD_PRIMING_FRAMES, VadMachine } from "../src/vad/vad-machine.ts";
 import { loadNodeModel, nodeRound, VAD_FRAME_SAMPLES } from "./vad-node.ts";
-
-const DEFAULT_MIN_SILENCE_MS = DEFAULT_VAD_OPTIONS.minSilenceMs || 500;
 
 export interface Endpoint {
   /** Exclusive end of the last speech frame, samples. */
   speechEndSample: number;
-  /** End of the frame at which 500 ms of silence were complete, samples. */
+  /** End of the frame at which the endpointing silence was complete, samples. */
   decidedAtSample: number;
 }
 
@@ -32,7 +31,7 @@ export interface Endpoint {
 export async function replayEndpoints(
   root: string,
   streams: Float32Array[],
-  minSilenceMs: number = DEFAULT_MIN_SILENCE_MS,
+  minSilenceMs: number = DEFAULT_ENDPOINTING_MS,
 ): Promise<Endpoint[][]> {
   const model = await loadNodeModel(root);
   const clips = streams.map((samples, i) => ({ file: `stream ${i}`, samples }));

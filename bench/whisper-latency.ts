@@ -10,7 +10,8 @@
  *   final, which comes after a phrase's pause at least (MIN_ENDPOINTING_MS, 256 ms): the replay
  *   ends speech there too, so the end of speech is the end of a phrase, as a person feels it;
  * - `endpointing-300`: `endpointing=300`, no Finalize: the server's endpoint final;
- * - `endpointing-default`: the default endpointing (500 ms).
+ * - `endpointing-default`: the default endpointing (DEFAULT_ENDPOINTING_MS, 300 ms since
+ *   2026-12-05; 500 before).
  * EARSHOT_BENCH_MODES (comma-separated names) runs only those modes.
  * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
  * (bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes out right
@@ -22,6 +23,7 @@
  */
 import { pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
 import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
+import { DEFAULT_ENDPOINTING_MS } from "../src/protocol/option-schema.ts";
 import { PHRASE_PAUSE_FRAMES, VAD_FRAME_MS } from "../src/vad/vad-machine.ts";
 import { pcmSeconds, SAMPLE_RATE } from "./clips.ts";
 import { fmt, ms, stats } from "./report.ts";
@@ -67,7 +69,7 @@ export const LATENCY_MODES: readonly LatencyMode[] = [
     finalize: false,
   },
   { name: "endpointing-300", query: { endpointing: "300" }, minSilenceMs: 300, finalize: false },
-  { name: "endpointing-default", query: {}, minSilenceMs: 500, finalize: false },
+  { name: "endpointing-default", query: {}, minSilenceMs: DEFAULT_ENDPOINTING_MS, finalize: false },
 ];
 
 /** LATENCY_MODES, or those named in EARSHOT_BENCH_MODES. */

@@ -9,8 +9,8 @@
  *    every dev clip, one session at a time, PCM16 in 20 ms frames at real-time pace, silence after
  *    it until its finals are in. Latency of each endpoint final, from two moments:
  *    - speech end: when the frame holding the utterance's last speech sample was sent (what a
- *      speaker feels: the 500 ms endpointing wait + the server's work + loopback);
- *    - window end: when the frame completing the 500 ms of silence was sent (the server's own
+ *      speaker feels: the default endpointing wait + the server's work + loopback);
+ *    - window end: when the frame completing the endpointing silence was sent (the server's own
  *      work: VAD of that frame, scheduling, mel, encoder, decoding, the Results frame, loopback).
  *    The last speech sample comes from replaying the server's VAD in Node
  *    (bench/whisper-endpoints.ts), matched to each final by where the final ends.
@@ -25,7 +25,9 @@ import { pcm16ToFloat } from "../scripts/lib/eval/wav.ts";
 import { wordErrorRate } from "../scripts/lib/eval/wer.ts";
 import type { HeapUsage } from "../scripts/lib/inspector.ts";
 import { DEMO_KEY } from "../src/accounts/demo-seed.ts";
+import { DEFAULT_ENDPOINTING_MS } from "../src/protocol/option-schema.ts";
 import { MAX_UTTERANCE_SECONDS } from "../src/session/caps.ts";
+import { msToFrames } from "../src/vad/vad-machine.ts";
 import { type EvalClip, loadClips, SAMPLE_RATE } from "./clips.ts";
 import {
   type BenchContext,
@@ -43,6 +45,7 @@ import {
   sum,
   type Table,
 } from "./report.ts";
+import { VAD_FRAME_SAMPLES } from "./vad-node.ts";
 import { type Endpoint, replayEndpoints } from "./whisper-endpoints.ts";
 import { latencyCells } from "./whisper-latency.ts";
 import { type MemoryRun, runMemoryWorker, type Utterance } from "./whisper-memory.ts";
@@ -57,10 +60,8 @@ import {
 } from "./whisper-session.ts";
 import type { NodeBaseline, NodeBaselineJob } from "./whisper-wire.ts";
 
-/**
- * Endpointing's silence run: 500 ms → 16 VAD frames of 512 samples (src/protocol/option-schema.ts).
- */
-const ENDPOINT_SILENCE_SAMPLES = 16 * 512;
+/** The default endpointing's silence run: 300 ms → 10 VAD frames of 512 samples. */
+const ENDPOINT_SILENCE_SAMPLES = msToFrames(DEFAULT_ENDPOINTING_MS) * VAD_FRAME_SAMPLES;
 /** Finals and replayed endpoints match when their ends differ by at most the 1 ms rounding. */
 const MATCH_TOLERANCE_SAMPLES = 16;
 /** An early final may end up to one VAD frame before the replay's last speech frame ends. */
@@ -108,11 +109,12 @@ const METHOD = {
     `one at a time; PCM16 16 kHz in ${(1000 * FRAME_SAMPLES) / SAMPLE_RATE} ms frames sent on ` +
     "an absolute wall-clock schedule (frame i at t0 + (i+1)·20 ms), then silence at the same " +
     "pace until every SpeechStarted has its endpoint final (≥ 1 s, ≤ 8 s), then CloseStream; " +
-    "default endpointing (500 ms = 16 VAD frames); interim_results off",
+    `default endpointing (${DEFAULT_ENDPOINTING_MS} ms = ${msToFrames(DEFAULT_ENDPOINTING_MS)} ` +
+    "VAD frames); interim_results off",
   latency_from_speech_end:
     "final arrival − send time of the frame holding the utterance's last speech sample (VAD " +
     "probability ≥ 0.5, replayed in Node with the same model and state machine and matched to " +
-    "the final's end); includes the 512 ms endpointing wait: what a speaker feels",
+    "the final's end); includes the endpointing wait: what a speaker feels",
   latency_from_window_end:
     "final arrival − send time of the frame completing the endpointing window (the last sample " +
     "the final covers, start + duration): the server's own work (VAD of that frame, queueing, " +
@@ -159,7 +161,7 @@ interface UtteranceResult {
   start: number;
   duration: number;
   words: number;
-  speechEndSource: "vad-replay" | "window-minus-500ms";
+  speechEndSource: "vad-replay" | "window-minus-endpointing";
   latencyFromSpeechEndMs: number;
   latencyFromWindowEndMs: number;
   /** (final arrival − window end) / utterance seconds: an upper bound on compute per second. */
@@ -234,7 +236,7 @@ function analyseClip(
       start: final.start,
       duration: final.duration,
       words: final.words,
-      speechEndSource: match ? "vad-replay" : "window-minus-500ms",
+      speechEndSource: match ? "vad-replay" : "window-minus-endpointing",
       latencyFromSpeechEndMs: ms(arrival - sentAtSample(run, speechEndSample)),
       latencyFromWindowEndMs: ms(fromWindow),
       rtfUpper: ms(fromWindow / 1000 / final.duration),

@@ -8,6 +8,7 @@ import {
   VAD_FRAME_MS,
 } from "../src/protocol/option-schema";
 import { differingOption, parseListenOptions } from "../src/protocol/options";
+import { MIN_ENDPOINTING_MS } from "../src/session/session-config";
 import { VAD_FRAME_SAMPLES } from "../src/vad/silero";
 
 function parse(query: string) {
@@ -48,9 +49,11 @@ describe("parseListenOptions defaults", () => {
     } satisfies ListenOptions);
   });
 
-  it("uses an endpointing default of several VAD frames, not Deepgram's 10 ms", () => {
-    expect(DEFAULT_ENDPOINTING_MS).toBeGreaterThanOrEqual(10 * VAD_FRAME_MS);
-    expect(DEFAULT_ENDPOINTING_MS).toBeLessThanOrEqual(1000);
+  it("uses an endpointing default within Deepgram's range for conversation, above a phrase's pause", () => {
+    // Not Deepgram's 10 ms: the default itself, not the floor, decides where an utterance ends.
+    expect(DEFAULT_ENDPOINTING_MS).toBeGreaterThan(MIN_ENDPOINTING_MS);
+    expect(DEFAULT_ENDPOINTING_MS).toBeGreaterThanOrEqual(300);
+    expect(DEFAULT_ENDPOINTING_MS).toBeLessThanOrEqual(500);
   });
 
   it("keeps its VAD frame length in step with the VAD itself", () => {

@@ -267,7 +267,7 @@ describe("clientPauseMs", () => {
 
   it("counts a pause of the program's between a final's last byte and its endpoint's decision", () => {
     const lastByte = 52.352 * BYTES_PER_SECOND;
-    expect(clientPauseMs({ pauses, query: {} }, lastByte)).toBe(5_200); // default 500 ms
+    expect(clientPauseMs({ pauses, query: {} }, lastByte)).toBe(5_200); // the default endpointing
     expect(clientPauseMs({ pauses, query: { endpointing: "300" } }, lastByte)).toBe(5_200);
   });
 

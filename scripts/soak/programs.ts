@@ -15,6 +15,7 @@
  * Pauses and drops change *when* audio arrives, never *what* audio: every program's finals must
  * equal those of the same program streamed alone, without pauses or drops.
  */
+import { DEFAULT_ENDPOINTING_MS } from "../../src/protocol/option-schema.ts";
 import { seededRandom } from "../lib/eval/random.ts";
 
 export const SAMPLE_RATE = 16_000;
@@ -194,8 +195,6 @@ function sequence(clips: Clip[], seconds: number, random: () => number): Segment
   return segments;
 }
 
-/** The server's default endpointing (DEFAULT_ENDPOINTING_MS in src/protocol/option-schema.ts). */
-export const DEFAULT_ENDPOINTING_MS = 500;
 /**
  * After the endpoint, the drop comes 160 ms later: 5 VAD frames for the VAD's own notion of where
  * speech ended, yet before the next clip.
