@@ -26,6 +26,7 @@ import {
   type Tensor,
   uint8Tensor,
 } from "../scripts/models/onnx-graph.ts";
+import { foldShapes } from "../scripts/models/shape-fold.ts";
 import { createSession, ort } from "../src/runtime/ort";
 import {
   LOGIT_ROWS_OUTPUT,
@@ -541,6 +542,172 @@ describe("decoder rewrite", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------
+// Self-attention over a cache, shaped like the stock decoder's: every Reshape target computed from
+// Shape → Gather → Unsqueeze → Concat (× heads by Mul), batch and heads merged into one dim
+// around the batched matmuls, and the attention map split out to 4-D and merged back.
+
+function attentionModel({ mapAsOutput = false } = {}): Model {
+  const i64 = (name: string, values: number[]) => int64Tensor(name, values, [values.length]);
+  const dim = (from: string, index: number, name: string) => [
+    makeNode("Gather", [from, `at${index}`], [name], `${name}_gather`, { axis: { int: 0 } }),
+    makeNode("Unsqueeze", [name], [`${name}_1`], `${name}_unsqueeze`, { axes: { ints: [0] } }),
+  ];
+  const heads = (x: string) => [
+    makeNode("Reshape", [x, "bshd"], [`${x}_r`], `${x}_reshape`),
+    makeNode("Transpose", [`${x}_r`], [`${x}4`], `${x}_heads`, { perm: { ints: [0, 2, 1, 3] } }),
+  ];
+  return model({
+    inputs: [
+      valueInfo("x", DataType.FLOAT, ["batch", "tokens", WIDTH]),
+      valueInfo("past_key", DataType.FLOAT, ["batch", HEADS, "past", HEAD_SIZE]),
+      valueInfo("past_value", DataType.FLOAT, ["batch", HEADS, "past", HEAD_SIZE]),
+    ],
+    outputs: [
+      valueInfo("y", DataType.FLOAT),
+      valueInfo("present_key", DataType.FLOAT),
+      valueInfo("present_value", DataType.FLOAT),
+      ...(mapAsOutput ? [valueInfo("probs", DataType.FLOAT)] : []),
+    ],
+    initializers: [
+      floatTensor("wq", random(WIDTH * WIDTH, 2), [WIDTH, WIDTH]),
+      floatTensor("wk", random(WIDTH * WIDTH, 3), [WIDTH, WIDTH]),
+      floatTensor("wv", random(WIDTH * WIDTH, 4), [WIDTH, WIDTH]),
+      int64Tensor("at0", [0], []),
+      int64Tensor("at1", [1], []),
+      int64Tensor("at2", [2], []),
+      int64Tensor("heads", [HEADS], []),
+      i64("heads_1", [HEADS]),
+      i64("head_size", [HEAD_SIZE]),
+      i64("width", [WIDTH]),
+      i64("minus_one", [-1]),
+    ],
+    nodes: [
+      makeNode("MatMul", ["x", "wq"], ["q"], "q_proj"),
+      makeNode("MatMul", ["x", "wk"], ["k"], "k_proj"),
+      makeNode("MatMul", ["x", "wv"], ["v"], "v_proj"),
+      makeNode("Shape", ["x"], ["x_shape"], "x_shape"),
+      ...dim("x_shape", 0, "b"),
+      ...dim("x_shape", 1, "s"),
+      makeNode("Concat", ["b_1", "s_1", "heads_1", "head_size"], ["bshd"], "bshd", {
+        axis: { int: 0 },
+      }),
+      ...heads("q"),
+      ...heads("k"),
+      ...heads("v"),
+      makeNode("Concat", ["past_key", "k4"], ["present_key"], "cache_k", { axis: { int: 2 } }),
+      makeNode("Concat", ["past_value", "v4"], ["present_value"], "cache_v", { axis: { int: 2 } }),
+      makeNode("Mul", ["b", "heads"], ["bh"], "bh"),
+      makeNode("Unsqueeze", ["bh"], ["bh_1"], "bh_unsqueeze", { axes: { ints: [0] } }),
+      makeNode("Concat", ["bh_1", "minus_one", "head_size"], ["flat"], "flat", {
+        axis: { int: 0 },
+      }),
+      makeNode("Reshape", ["q4", "flat"], ["q3"], "q_merge"),
+      makeNode("Reshape", ["present_key", "flat"], ["k3"], "k_merge"),
+      makeNode("Reshape", ["present_value", "flat"], ["v3"], "v_merge"),
+      makeNode("Transpose", ["k3"], ["kT"], "k_transpose", { perm: { ints: [0, 2, 1] } }),
+      makeNode("MatMul", ["q3", "kT"], ["scores"], "scores"),
+      makeNode("Softmax", ["scores"], ["probs"], "softmax", { axis: { int: 2 } }),
+      makeNode("Shape", ["probs"], ["probs_shape"], "probs_shape"),
+      ...dim("probs_shape", 2, "t"),
+      makeNode("Concat", ["b_1", "heads_1", "s_1", "t_1"], ["map_shape"], "map_shape", {
+        axis: { int: 0 },
+      }),
+      makeNode("Reshape", ["probs", "map_shape"], ["map"], "map_split"),
+      makeNode("Concat", ["bh_1", "s_1", "t_1"], ["flat_map"], "flat_map", { axis: { int: 0 } }),
+      makeNode("Reshape", ["map", "flat_map"], ["probs3"], "map_merge"),
+      makeNode("MatMul", ["probs3", "v3"], ["context"], "context"),
+      makeNode("Concat", ["b_1", "heads_1", "s_1", "head_size"], ["bhsd"], "bhsd", {
+        axis: { int: 0 },
+      }),
+      makeNode("Reshape", ["context", "bhsd"], ["context4"], "context_split"),
+      makeNode("Transpose", ["context4"], ["contextT"], "merge", { perm: { ints: [0, 2, 1, 3] } }),
+      makeNode("Concat", ["b_1", "s_1", "width"], ["bsw"], "bsw", { axis: { int: 0 } }),
+      makeNode("Reshape", ["contextT", "bsw"], ["y"], "y"),
+    ],
+  });
+}
+
+/** Shapes of the attention model's inputs for batch, tokens and cached tokens. */
+function attentionShapes(batch: number, tokens: number, past: number): Map<string, number[]> {
+  return new Map([
+    ["x", [batch, tokens, WIDTH]],
+    ["past_key", [batch, HEADS, past, HEAD_SIZE]],
+    ["past_value", [batch, HEADS, past, HEAD_SIZE]],
+  ]);
+}
+
+const FOLD_SAMPLES = [
+  attentionShapes(1, 1, 3),
+  attentionShapes(3, 1, 5),
+  attentionShapes(2, 4, 2),
+  attentionShapes(5, 2, 7),
+];
+
+function attentionFeeds(batch: number, tokens: number, past: number) {
+  const cache = batch * HEADS * past * HEAD_SIZE;
+  return {
+    x: new ort.Tensor("float32", random(batch * tokens * WIDTH, 11), [batch, tokens, WIDTH]),
+    past_key: new ort.Tensor("float32", random(cache, 12), [batch, HEADS, past, HEAD_SIZE]),
+    past_value: new ort.Tensor("float32", random(cache, 13), [batch, HEADS, past, HEAD_SIZE]),
+  };
+}
+
+/** Shapes the samples did not hold, as well as one they did. */
+const FOLD_CHECKS = [
+  [1, 1, 1],
+  [3, 1, 9],
+  [4, 3, 6],
+  [2, 4, 2],
+] as const;
+
+describe("shape folding", () => {
+  it("makes every Reshape target constant and runs the attention on 4-D tensors, bit for bit", async () => {
+    const folded = attentionModel();
+    const report = foldShapes(folded.graph, FOLD_SAMPLES);
+    expect(report).toMatchObject({ folded: 4, collapsed: 6, kept: 0 });
+    const counts = opCounts(folded.graph);
+    for (const op of ["Shape", "Gather", "Unsqueeze", "Mul"])
+      expect(counts.get(op)).toBeUndefined();
+    expect(counts.get("Concat")).toBe(2); // the cache's own
+    expect(counts.get("Reshape")).toBe(4);
+    for (const node of folded.graph.node.filter((n) => n.opType === "Reshape")) {
+      expect(folded.graph.initializer.map((t) => t.name)).toContain(node.input[1]);
+    }
+    for (const [batch, tokens, past] of FOLD_CHECKS) {
+      const feeds = attentionFeeds(batch, tokens, past);
+      const reference = await run(attentionModel(), feeds);
+      const out = await run(folded, feeds);
+      for (const name of ["y", "present_key", "present_value"]) {
+        expect(out[name], `${name} at ${batch}×${tokens}+${past}`).toEqual(reference[name]);
+      }
+    }
+  });
+
+  it("keeps the merges of a graph where a merged value leaves it, and still folds the rest", async () => {
+    const folded = attentionModel({ mapAsOutput: true });
+    const report = foldShapes(folded.graph, FOLD_SAMPLES);
+    expect(report).toMatchObject({ folded: 4, collapsed: 0, kept: 6 });
+    const feeds = attentionFeeds(4, 3, 6);
+    const reference = await run(attentionModel({ mapAsOutput: true }), feeds);
+    const out = await run(folded, feeds);
+    expect(out.probs).toEqual(reference.probs);
+    expect(out.y).toEqual(reference.y);
+  });
+
+  it("refuses an op it cannot follow, before changing anything", () => {
+    const m = model({
+      inputs: [valueInfo("x", DataType.FLOAT, ["n", 2])],
+      outputs: [valueInfo("y", DataType.FLOAT)],
+      initializers: [int64Tensor("repeats", [2, 1], [2])],
+      nodes: [makeNode("Tile", ["x", "repeats"], ["y"], "tile")],
+    });
+    const samples = [new Map([["x", [1, 2]]]), new Map([["x", [3, 2]]])];
+    expect(() => foldShapes(m.graph, samples)).toThrow(GraphShapeError);
+    expect(m.graph.node.map((n) => n.opType)).toEqual(["Tile"]);
+  });
+});
 
 describe("graph helpers", () => {
   it("prunes dead nodes but keeps what a subgraph reads from the outer graph", () => {

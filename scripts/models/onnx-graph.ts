@@ -41,6 +41,8 @@ export interface Attribute {
   i: Int64;
   ints: Int64[];
   f: number;
+  /** A Constant node's `value`. */
+  t?: Tensor | null;
   g?: Graph | null;
   graphs: Graph[];
 }
@@ -56,6 +58,9 @@ export interface Node {
 
 export interface ValueInfo {
   name: string;
+  type?: {
+    tensorType?: { shape?: { dim?: { dimValue?: Int64 | null; dimParam?: string | null }[] } };
+  } | null;
 }
 
 export interface Graph {
@@ -108,6 +113,12 @@ export function toInt(value: Int64): number {
 
 export function dims(tensor: Tensor): number[] {
   return tensor.dims.map(toInt);
+}
+
+/** A graph input's or output's declared dims: numbers, or the names of dynamic ones. */
+export function declaredDims(value: ValueInfo): (number | string)[] {
+  const dim = value.type?.tensorType?.shape?.dim ?? [];
+  return dim.map((d) => (d.dimParam ? d.dimParam : toInt(d.dimValue ?? 0)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import path from "node:path";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../../src/stt/whisper/tokenizer.ts";
 import { encodeTableHeader, VOCABULARY_TABLE } from "../../src/stt/whisper/vocab-table.ts";
 import { englishOrder, type VocabularyOrder } from "../../src/stt/whisper/vocabulary-order.ts";
-import { type ExternalTable, rewriteDecoder } from "./decoder-rewrite.ts";
+import { type ExternalTable, foldDecoderShapes, rewriteDecoder } from "./decoder-rewrite.ts";
 import { rewriteEncoder } from "./encoder-rewrite.ts";
 import { type FileFacts, log, megabytes, sha256, writeAtomic } from "./files.ts";
 import {
@@ -41,7 +41,7 @@ export const PREPARATION = {
     "earshot: vocabulary table outside the graph (token_rows in; the hidden state quantized " +
     "twice as int8x2T out: logit_rows, logit_zeros, logit_scales; vocab-table.bin), attention " +
     "outputs removed, encoder-state quantization in the no-cache branch, prompt rows only at " +
-    "logit_positions, dead nodes pruned, weights external",
+    "logit_positions, shape arithmetic folded, dead nodes pruned, weights external",
 } as const;
 
 /** Prepared file names: in models/prepared/, and the external data names inside the models. */
@@ -94,6 +94,11 @@ export async function prepareModels(
     PREPARED_NAMES.decoderData,
     (model) => {
       table = rewriteDecoder(model, shape, { external: true });
+      const fold = foldDecoderShapes(model);
+      log(
+        `  decoder shapes: ${fold.folded} Reshape targets constant, ${fold.collapsed} views ` +
+          `collapsed, ${fold.kept} kept; ${fold.nodesBefore} → ${fold.nodesAfter} nodes`,
+      );
     },
   );
   if (!table) throw new Error("the decoder rewrite returned no vocabulary table");
