@@ -32,7 +32,7 @@ import { Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
-import { runDecoder } from "../src/stt/whisper/decoder-run";
+import { runDecoder, runRows } from "../src/stt/whisper/decoder-run";
 import type { GenerationConfig } from "../src/stt/whisper/logit-rules";
 import { logMelSpectrogram, MAX_FRAMES, N_MELS } from "../src/stt/whisper/mel";
 import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
@@ -186,4 +186,54 @@ describe("prepared models against stock (real weights, 30-s window)", () => {
       expect.soft(preparedTokens, "greedy tokens").toEqual(stockTokens);
     }, 300_000);
   }
+});
+
+/** `tensor` with its first dim repeated `times` times (a [1, …] tensor becomes [times, …]). */
+function repeated(tensor: Tensor, times: number): Tensor {
+  const data = tensor.data as Float32Array;
+  const out = new Float32Array(data.length * times);
+  for (let i = 0; i < times; i++) out.set(data, i * data.length);
+  return new Tensor("float32", out, [times, ...tensor.dims.slice(1)]);
+}
+
+describe("the prepared decoder's cross-attention (real weights)", () => {
+  it("takes one cache row for three beam rows: the logits of the cache repeated per row", async () => {
+    const audio = pcm16ToFloat((await wavFixture("wcpp_jfk.wav")).pcm).subarray(0, 4 * SAMPLE_RATE);
+    const frames = 500; // 4 s of audio and 1 s of padding, as a final's window
+    const input = new Tensor("float32", logMelSpectrogram(audio, frames), [1, N_MELS, frames]);
+    const encoded = await prepared.encoder.run({ input_features: input }, ["last_hidden_state"]);
+    const states = encoded.last_hidden_state;
+    if (!(states instanceof Tensor)) throw new Error("encoder returned no last_hidden_state");
+    const { special } = prepared.tokenizer;
+    const prompt = [
+      special.startOfTranscript,
+      prepared.tokenizer.languageToken("en"),
+      special.transcribe,
+    ];
+    const first = await runDecoder(prepared, prompt, states, undefined, [prompt.length - 1]);
+    const self = Object.fromEntries(
+      Object.entries(first.cache.self).map(([name, t]) => [name, repeated(t, 3)]),
+    );
+    const crossRepeated = Object.fromEntries(
+      Object.entries(first.cache.cross).map(([name, t]) => [name, repeated(t, 3)]),
+    );
+    // Three beams reading different tokens: " And", " so", " ask".
+    const ids = [" And", " so", " ask"].map((word) => {
+      const [id] = prepared.tokenizer.encode(word);
+      if (id === undefined) throw new Error(`no token for "${word}"`);
+      return id;
+    });
+    const shared = await runRows(prepared, ids, { self, cross: first.cache.cross }, "all");
+    const perRow = await runRows(prepared, ids, { self, cross: crossRepeated }, "all");
+    expect(first.cache.cross["present.0.encoder.key"]?.dims[0]).toBe(1);
+    expect(shared.rows).toHaveLength(3);
+    shared.rows.forEach((row, i) => {
+      expect(row, `row ${i}`).toEqual(perRow.rows[i]);
+    });
+    // The rows are the beams' own, not one row broadcast three times.
+    expect(shared.rows[0]).not.toEqual(shared.rows[1]);
+    for (const [name, t] of Object.entries(shared.self)) {
+      expect(t.data, name).toEqual(perRow.self[name]?.data);
+    }
+  }, 120_000);
 });

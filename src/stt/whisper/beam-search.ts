@@ -122,21 +122,12 @@ export async function beamSearch(
   let beams: Beam[] = [{ sampled: [...(options.forced ?? [])], picks: [], logprob: 0, score: 0 }];
   let rows: Float32Array[] = [lastRow(first)];
   let self = first.cache.self;
-  /** The cross-attention cache repeated for a batch of n rows (it is the same for every beam). */
-  const crossFor = new Map<number, Feeds>([[1, first.cache.cross]]);
-  const cross = (n: number): Feeds => {
-    let feeds = crossFor.get(n);
-    if (!feeds) {
-      feeds = Object.fromEntries(
-        Object.entries(first.cache.cross).map(([name, t]) => [
-          name,
-          gatherRows(t, Array(n).fill(0)),
-        ]),
-      );
-      crossFor.set(n, feeds);
-    }
-    return feeds;
-  };
+  /**
+   * The cross-attention cache, one row for every beam: the prepared decoder's attention broadcasts
+   * it over the query rows (its batch-and-heads reshapes are folded away, shape-fold.ts), so the
+   * beams share one copy instead of feeding it once per row.
+   */
+  const cross = first.cache.cross;
   const finished: Finished[] = [];
   /** Whisper's ranking: log-probability per token, without a length penalty. */
   const average = (f: Finished) => f.score / Math.max(1, f.length);
@@ -209,7 +200,7 @@ export async function beamSearch(
     const run = await runRows(
       model,
       beams.map((beam) => beam.sampled.at(-1) as number),
-      { self: gathered, cross: cross(beams.length) },
+      { self: gathered, cross },
       // Every id, not the English head: beams are ranked by summed log-probabilities, and a
       // sum over the head alone ranks them otherwise (greedy's argmax is the same either way).
       "all",

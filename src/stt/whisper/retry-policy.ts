@@ -26,10 +26,9 @@ export const COMPRESSION_RATIO_THRESHOLD = 2.4;
 export const FALLBACK_LOGPROB_THRESHOLD = -1;
 
 /**
- * Beam search (beam-search.ts beamSearch) only for audio up to this long: each beam carries its own
- * copy of the cross-attention cache into every decoder run (6 × frames/2 × 64 floats per layer,
- * key and value: ~1.2 MB per beam per second of audio), and the beams' extra cost per step
- * matters most where there are many steps. Short turns are where greedy decoding loses words.
+ * Beam search (beam-search.ts beamSearch) only for audio up to this long: the beams' extra cost
+ * per step (three rows through the decoder, each projected over every id) matters most where
+ * there are many steps, and short turns are where greedy decoding loses words.
  */
 export const BEAM_MAX_AUDIO_SECONDS = 5;
 /**

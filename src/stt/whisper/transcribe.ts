@@ -169,7 +169,7 @@ export async function transcribe(
     let result = await greedyDecode(model, states, decodeOptions, prompt);
     if (
       temperature === 0 &&
-      // The window's length (a continuation's context included) bounds the beams' cache copies.
+      // The window's length (a continuation's context included) bounds the beams' cost.
       audioSeconds <= BEAM_MAX_AUDIO_SECONDS &&
       (options.beamSize ?? 1) > 1 &&
       result.avgLogprob < BEAM_BELOW_LOGPROB
