@@ -444,25 +444,16 @@ function foldConstantTargets(
 
 type ViewKind = "merge" | "split";
 
+/** `three` is `four` with its first two dims (batch and heads) merged into one. */
+function merged(four: number[], three: number[]): boolean {
+  const [b = 0, h = 0, a, c] = four;
+  return four.length === 4 && three.length === 3 && three.join() === [b * h, a, c].join();
+}
+
 function viewKind(samples: ReshapeSeen[]): ViewKind | null {
-  const merge = samples.every(
-    ({ input: i, output: o }) =>
-      i.length === 4 &&
-      o.length === 3 &&
-      o[0] === (i[0] ?? 0) * (i[1] ?? 0) &&
-      o[1] === i[2] &&
-      o[2] === i[3],
-  );
-  if (merge) return "merge";
-  const split = samples.every(
-    ({ input: i, output: o }) =>
-      i.length === 3 &&
-      o.length === 4 &&
-      i[0] === (o[0] ?? 0) * (o[1] ?? 0) &&
-      i[1] === o[2] &&
-      i[2] === o[3],
-  );
-  return split ? "split" : null;
+  if (samples.every((s) => merged(s.input, s.output))) return "merge";
+  if (samples.every((s) => merged(s.output, s.input))) return "split";
+  return null;
 }
 
 /**
