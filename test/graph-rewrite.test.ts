@@ -696,7 +696,7 @@ describe("shape folding", () => {
     expect(out.y).toEqual(reference.y);
   });
 
-  it("refuses an op it cannot follow, before changing anything", () => {
+  it("refuses an op it cannot follow, before folding anything", () => {
     const m = model({
       inputs: [valueInfo("x", DataType.FLOAT, ["n", 2])],
       outputs: [valueInfo("y", DataType.FLOAT)],
