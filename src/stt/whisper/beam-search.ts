@@ -125,7 +125,9 @@ export async function beamSearch(
   /**
    * The cross-attention cache, one row for every beam: the prepared decoder's attention broadcasts
    * it over the query rows (its batch-and-heads reshapes are folded away, shape-fold.ts), so the
-   * beams share one copy instead of feeding it once per row.
+   * beams share one copy instead of feeding it once per row. The stock export does not (it takes
+   * the batch from this input and silently computes something else): beams need the prepared
+   * decoder, which is what the service loads (test/whisper-session-prepared-vs-stock.test.ts).
    */
   const cross = first.cache.cross;
   const finished: Finished[] = [];
