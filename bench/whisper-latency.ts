@@ -10,8 +10,7 @@
  *   final, which comes after a phrase's pause at least (MIN_ENDPOINTING_MS, 256 ms): the replay
  *   ends speech there too, so the end of speech is the end of a phrase, as a person feels it;
  * - `endpointing-300`: `endpointing=300`, no Finalize: the server's endpoint final;
- * - `endpointing-default`: the default endpointing (DEFAULT_ENDPOINTING_MS, 300 ms since
- *   2026-12-05; 500 before).
+ * - `endpointing-default`: the default endpointing (DEFAULT_ENDPOINTING_MS, 500 ms).
  * EARSHOT_BENCH_MODES (comma-separated names) runs only those modes.
  * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
  * (bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes out right

@@ -20,9 +20,9 @@ export const FRAME_SAMPLES = 320;
 const FRAME_BYTES = FRAME_SAMPLES * 2;
 const FRAME_MS = (1000 * FRAME_SAMPLES) / SAMPLE_RATE;
 /**
- * Silence sent after the clip, at least: the longest endpointing the bench asks for, 300 ms, is 10
- * VAD frames (320 ms), plus up to one 32 ms frame of alignment; 1 s leaves margin for a server
- * whose VAD runs a little behind.
+ * Silence sent after the clip, at least: the longest endpointing the bench asks for, the default
+ * 500 ms, is 16 VAD frames (512 ms), plus up to one 32 ms frame of alignment; 1 s leaves margin
+ * for a server whose VAD runs a little behind.
  */
 const MIN_TRAILING_SILENCE_MS = 1_000;
 /** …and at most: a final not there 8 s after the clip ended is counted missing. */

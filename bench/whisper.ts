@@ -60,7 +60,7 @@ import {
 } from "./whisper-session.ts";
 import type { NodeBaseline, NodeBaselineJob } from "./whisper-wire.ts";
 
-/** The default endpointing's silence run: 300 ms → 10 VAD frames of 512 samples. */
+/** The default endpointing's silence run: 500 ms → 16 VAD frames of 512 samples. */
 const ENDPOINT_SILENCE_SAMPLES = msToFrames(DEFAULT_ENDPOINTING_MS) * VAD_FRAME_SAMPLES;
 /** Finals and replayed endpoints match when their ends differ by at most the 1 ms rounding. */
 const MATCH_TOLERANCE_SAMPLES = 16;

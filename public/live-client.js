@@ -23,10 +23,10 @@ export const LISTEN_OPTIONS = {
   vad_events: "true",
   // Deepgram's smallest documented value: the gap after the last word before UtteranceEnd.
   utterance_end_ms: "1000",
-  // 300 ms of silence ends an utterance (Earshot's default, stated so the page does not depend on
-  // it): a pause inside a phrase is shorter (the server never ends one under 256 ms), and a person
-  // waits for the final no longer than they must.
-  endpointing: "300",
+  // 500 ms of silence ends an utterance (Earshot's default, stated so the page does not depend on
+  // it): Whisper transcribes whole phrases, and a pause inside one, as the microphone captures it,
+  // reaches 320 ms (at 300, JFK's "ask | not" came out "is not not.").
+  endpointing: "500",
   resumable: "true",
 };
 export const SAMPLE_RATE = 16_000;

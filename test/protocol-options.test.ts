@@ -10,6 +10,7 @@ import {
 import { differingOption, parseListenOptions } from "../src/protocol/options";
 import { MIN_ENDPOINTING_MS } from "../src/session/session-config";
 import { VAD_FRAME_SAMPLES } from "../src/vad/silero";
+import { msToFrames } from "../src/vad/vad-machine";
 
 function parse(query: string) {
   return parseListenOptions(new URLSearchParams(query));
@@ -52,8 +53,10 @@ describe("parseListenOptions defaults", () => {
   it("uses an endpointing default within Deepgram's range for conversation, above a phrase's pause", () => {
     // Not Deepgram's 10 ms: the default itself, not the floor, decides where an utterance ends.
     expect(DEFAULT_ENDPOINTING_MS).toBeGreaterThan(MIN_ENDPOINTING_MS);
-    expect(DEFAULT_ENDPOINTING_MS).toBeGreaterThanOrEqual(300);
     expect(DEFAULT_ENDPOINTING_MS).toBeLessThanOrEqual(500);
+    // Longer than a pause inside a phrase as a browser captures it: JFK's "ask | not" through the
+    // demo page is up to 10 VAD frames below the silence threshold (vad-machine.ts, misfireMs).
+    expect(msToFrames(DEFAULT_ENDPOINTING_MS)).toBeGreaterThan(10);
   });
 
   it("keeps its VAD frame length in step with the VAD itself", () => {

@@ -58,14 +58,15 @@ export interface ListenOptions {
  * Earshot's default `endpointing`, in ms of trailing silence. Deepgram's default is 10 ms
  * (developers.deepgram.com/docs/endpointing: "enabled by default and set to 10 milliseconds"),
  * tuned for a model that streams words as they are heard. Whisper transcribes whole segments and
- * guesses badly on fragments; Deepgram's own guide recommends 300–500 ms "for conversations where
- * speakers pause mid-thought" (docs/understand-endpointing-interim-results). Earshot takes the
- * bottom of that range: 300 ms ≈ 9.4 VAD frames of 32 ms, i.e. the segmenter waits 10 frames
- * (320 ms). A gap inside a phrase ends no utterance at 300 or at 500 (MIN_ENDPOINTING_MS, 256 ms,
- * is the floor below both), the accuracy suite scores them alike (docs/accuracy.md), and 300
- * answers every client that leaves `endpointing` unset ~200 ms sooner (the bench's latency modes).
+ * guesses badly on fragments, so ending an utterance at every 10 ms breath would cut phrases in
+ * half. Deepgram's own guide recommends 300–500 ms "for conversations where speakers pause
+ * mid-thought" (docs/understand-endpointing-interim-results); Earshot takes the top of that range:
+ * 500 ms ≈ 15.6 VAD frames of 32 ms, i.e. the segmenter waits 16 frames (512 ms). The bottom, 300
+ * (10 frames), was tried as the default (2026-12-05) and taken back: a phrase's pause as a browser
+ * captures it reaches 10 frames (JFK's "ask | not" through the demo page), and at 300 the page
+ * showed "is not not." for "ask not" in 3 runs of 4 (500: "is not" in every run).
  */
-export const DEFAULT_ENDPOINTING_MS = 300;
+export const DEFAULT_ENDPOINTING_MS = 500;
 
 /**
  * Valid `endpointing` range, ms. Deepgram documents no bounds; 10 ms is its own default so it must

@@ -105,10 +105,11 @@ export interface VadOptions {
  * - misfireMs 400 (13 frames = 416 ms): longer than the pauses inside a short phrase (JFK's
  *   "ask | not" through the browser: up to 10 frames below 0.35), short enough that a click
  *   followed by a pause does not become the next utterance's start.
- * - minSilenceMs 500, the machine's own: a session sets it from `endpointing`
- *   (DEFAULT_ENDPOINTING_MS, 300 ms, in src/protocol/option-schema.ts; never under
- *   MIN_ENDPOINTING_MS, a phrase's pause). Speakers pause 200–400 ms inside a sentence (breaths,
- *   commas); ending an utterance at the shortest of those would hand Whisper fragments.
+ * - minSilenceMs 500 (a session sets it from `endpointing`, whose default is the same,
+ *   DEFAULT_ENDPOINTING_MS in src/protocol/option-schema.ts, never under MIN_ENDPOINTING_MS):
+ *   speakers pause 200–400 ms inside a sentence (breaths, commas); ending an utterance there would
+ *   hand Whisper sentence fragments without context. 500 ms ends a turn promptly and is the
+ *   common endpointing setting of voice agents.
  * - speechPadMs 300: onsets (fricatives, plosive bursts) are quiet and Silero rises a frame or
  *   two late; Whisper also transcribes better with a little lead-in. 10 frames = 320 ms.
  * - utteranceEndMs null: Deepgram sends UtteranceEnd only when `utterance_end_ms` is given.

@@ -30,11 +30,11 @@ const root = path.resolve(import.meta.dirname, "../..");
 const EVAL_DIR = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared", "eval", "dev");
 const CLIP_ID = process.env.E2E_CLIP ?? "wcpp_jfk";
 /**
- * Silence after the clip before Chromium loops it: 5 s covers the 300 ms endpointing wait, the
+ * Silence after the clip before Chromium loops it: 5 s covers the 500 ms endpointing wait, the
  * 1 000 ms UtteranceEnd gap and the STOP_AFTER_SECONDS margin below with seconds to spare.
  */
 const SILENCE_SECONDS = 5;
-/** Stop once this much audio beyond the clip has been sent: endpointing (0.3 s) plus margin. */
+/** Stop once this much audio beyond the clip has been sent: endpointing (0.5 s) plus margin. */
 const STOP_AFTER_SECONDS = 2;
 /**
  * Word errors allowed for a real model on the clip: JFK through the page is at 1 error of 22
@@ -256,7 +256,7 @@ describe(`live captions from a fake microphone playing ${CLIP_ID}`, () => {
       interim_results: "true",
       vad_events: "true",
       utterance_end_ms: "1000",
-      endpointing: "300",
+      endpointing: "500",
     });
     const [scheme, token] = socket.protocols;
     expect(scheme).toBe("bearer");
