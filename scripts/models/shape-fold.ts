@@ -35,6 +35,7 @@ import {
   type Node,
   opCounts,
   prune,
+  referencedNames,
   subgraphs,
   type Tensor,
 } from "./onnx-graph.ts";
@@ -505,19 +506,27 @@ function collapseViews(
         perm.ints = [0, 1, 3, 2];
       });
       views.add(out);
-    } else if (node.opType === "Softmax" && [-1, 2].includes(intAttr(node, "axis", -1))) {
+    } else if (node.opType === "Softmax" && [-1, 2].includes(intAttr(node, "axis", 1))) {
+      // Only an explicit axis: the default is 1 before opset 13 and -1 after, and the graph does
+      // not say which opset it is read with. Over the last axis, 3-D or 4-D, either opset's
+      // Softmax normalises the same rows.
       const axis = attr(node, "axis");
-      if (axis) {
-        edits.push(() => {
-          axis.i = -1;
-        });
-      }
+      if (!axis) return 0;
+      edits.push(() => {
+        axis.i = -1;
+      });
       views.add(out);
     } else {
       return 0;
     }
   }
-  if (graph.output.some((o) => views.has(o.name) || alias.has(o.name))) return 0;
+  // A view or a removed Reshape's output must not leave the graph, as an output or as an outer
+  // name a subgraph reads: its rank would change, or its producer would be gone.
+  const leaves = (name: string) => views.has(name) || alias.has(name);
+  if (graph.output.some((o) => leaves(o.name))) return 0;
+  for (const node of graph.node) {
+    if (subgraphs(node).length > 0 && [...referencedNames(node)].some(leaves)) return 0;
+  }
   for (const edit of edits) edit();
   for (const node of graph.node) node.input = node.input.map((name) => alias.get(name) ?? name);
   graph.node = graph.node.filter((node) => !kinds.has(node));
