@@ -25,7 +25,7 @@ export const LISTEN_OPTIONS = {
   utterance_end_ms: "1000",
   // 500 ms of silence ends an utterance (Earshot's default, stated so the page does not depend on
   // it): Whisper transcribes whole phrases, and a pause inside one, as the microphone captures it,
-  // reaches 320 ms (at 300, JFK's "ask | not" came out "is not not.").
+  // reaches 320 ms (10 VAD frames: all that 300 would wait for).
   endpointing: "500",
   resumable: "true",
 };

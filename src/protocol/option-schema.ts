@@ -63,8 +63,9 @@ export interface ListenOptions {
  * mid-thought" (docs/understand-endpointing-interim-results); Earshot takes the top of that range:
  * 500 ms ≈ 15.6 VAD frames of 32 ms, i.e. the segmenter waits 16 frames (512 ms). The bottom, 300
  * (10 frames), was tried as the default (2026-12-05) and taken back: a phrase's pause as a browser
- * captures it reaches 10 frames (JFK's "ask | not" through the demo page), and at 300 the page
- * showed "is not not." for "ask not" in 3 runs of 4 (500: "is not" in every run).
+ * captures it reaches 10 frames (JFK's "ask | not" through the demo page, vad-machine.ts
+ * misfireMs), all that 300 ms waits for. (The page's "is not not." first blamed on 300 showed at
+ * 500 too, in a later run on a loaded machine: that duplicated word is not endpointing's.)
  */
 export const DEFAULT_ENDPOINTING_MS = 500;
 
