@@ -126,8 +126,8 @@ export default defineConfig({
   test: {
     onUnhandledError: (error) => !expectedUnhandled(error),
     // Prepared models in models/ before anything runs (copied from the mirror on CI).
-    // ... and the Opus decoder's wasm extracted from its package (scripts/opus-wasm.ts).
-    globalSetup: ["./test/setup/models.ts", "./test/setup/opus-wasm.ts"],
+    // ... and src/generated/ (scripts/generated.ts): the Opus decoder's wasm, the prepared Silero.
+    globalSetup: ["./test/setup/models.ts", "./test/setup/generated.ts"],
     projects: [
       workers(
         "protocol",

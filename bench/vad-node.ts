@@ -1,12 +1,13 @@
 /**
  * The Node side of the "vad" bench section: the same Silero step as src/vad/silero.ts, run through
- * onnxruntime-web's Node entry (wasm backend, 1 thread) on the same model file.
+ * onnxruntime-web's Node entry (wasm backend, 1 thread) on the same model file (the prepared one,
+ * scripts/generated.ts, which scripts/bench.ts writes before any section runs).
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { InferenceSession } from "onnxruntime-web";
 import { SESSION_OPTIONS } from "../src/runtime/session-options.ts";
-import { type Clip, SAMPLE_RATE } from "./clips.ts";
+import type { Clip } from "./clips.ts";
 import { sum } from "./report.ts";
 import type { VadBatch, VadRun } from "./vad-wire.ts";
 
@@ -20,7 +21,7 @@ export const VAD_FRAME_SAMPLES = 512;
 const CONTEXT_SAMPLES = 64;
 /** Shape [2, 1, 128]: the LSTM's h and c. */
 const STATE_SIZE = 2 * 1 * 128;
-const MODEL_FILE = "node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
+const MODEL_FILE = "src/generated/silero_vad_v5.prepared.onnx";
 export interface NodeModel {
   ort: Ort;
   session: InferenceSession;
@@ -53,7 +54,6 @@ async function nodeStep(model: NodeModel, vad: NodeVad, frame: Float32Array): Pr
   const outputs = await session.run({
     input: new ort.Tensor("float32", input, [1, input.length]),
     state: new ort.Tensor("float32", vad.state, [2, 1, 128]),
-    sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(SAMPLE_RATE)]), []),
   });
   const probability = outputs.output?.data;
   const nextState = outputs.stateN?.data;

@@ -28,7 +28,7 @@ import {
 } from "../bench/side-by-side.ts";
 import { vadSection } from "../bench/vad.ts";
 import { whisperSection } from "../bench/whisper.ts";
-import { writeOpusWasm } from "./opus-wasm.ts";
+import { writeGenerated } from "./generated.ts";
 
 /**
  * Add a section here: it runs in order, gets its own key in the JSON, and plans its work to end
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   hardLimit.unref();
   // The worker imports the Opus decoder's wasm, generated and not in git: on a fresh clone
   // nothing else may have written it yet (the tests and `npm run dev` do).
-  await writeOpusWasm();
+  await writeGenerated();
   if (V8_FLAGS) log(`bench: workerd runs with V8 flags "${V8_FLAGS}": not the shipped runtime`);
   const before = machine();
   const result: Record<string, unknown> = {};

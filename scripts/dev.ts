@@ -8,7 +8,8 @@
  * 2. The local D1 database: migrations applied, demo account `demo` with key `earshot-demo-key`.
  * 3. The Whisper models: fetched (or copied from EARSHOT_MODEL_MIRROR), verified, prepared and
  *    put into the local R2 bucket — `npm run models`, which only re-checks hashes once done.
- * 4. src/generated/opus.wasm, the Opus decoder's wasm the worker imports (scripts/opus-wasm.ts).
+ * 4. src/generated/, what the worker imports built from installed packages (scripts/generated.ts):
+ *    the Opus decoder's wasm and the prepared Silero model.
  * 5. wrangler dev, with the demo page at http://127.0.0.1:8787/ (or the port you gave).
  *
  * Runs under the pinned Node 22 (`npm run` puts node_modules/.bin first on PATH).
@@ -18,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setupLocalDatabase } from "./dev-setup.ts";
-import { writeOpusWasm } from "./opus-wasm.ts";
+import { writeGenerated } from "./generated.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 const args = process.argv.slice(2);
@@ -98,7 +99,7 @@ function prepareModels(): void {
 ensureDevVars();
 await setupLocalDatabase({ config: flag("--config"), persistTo: flag("--persist-to") });
 prepareModels();
-await writeOpusWasm();
+await writeGenerated();
 
 // The local build carries the test seams (the fake transcriber, for `--var
 // EARSHOT_TRANSCRIBER:fake`); wrangler.toml defines them away for `npm run deploy`.

@@ -1,5 +1,5 @@
 /**
- * `npm run opus-wasm`: writes src/generated/opus.wasm, libopus's decoder as opus-decoder ships it,
+ * Writes src/generated/opus.wasm (through scripts/generated.ts, `npm run generated`), libopus's decoder as opus-decoder ships it,
  * for the worker to import as a pre-compiled module (wrangler.toml's CompiledWasm rule).
  *
  * opus-decoder embeds its wasm as a compressed string and compiles it at run time, which workerd
@@ -13,9 +13,8 @@
  *
  * Deterministic: the output is a pure function of the installed package, whose wasm is checked
  * against the SHA-256 pinned below for the pinned version; a file already holding those bytes is not
- * rewritten. The file is generated, never committed (.gitignore). It runs before every build:
- * `npm run dev` (scripts/dev.ts), the tests (vitest globalSetup test/setup/opus-wasm.ts) and
- * `npm run deploy` (predeploy).
+ * rewritten. The file is generated, never committed (.gitignore). It runs before every build
+ * (scripts/generated.ts): `npm run dev`, the tests' globalSetup, the bench and `npm run deploy`.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -3,12 +3,14 @@
  * passes its own recurrent state and context in and gets them back. Nothing per-session lives
  * here, so two sessions can never see each other's state.
  *
- * The model file is bundled into the worker (wrangler's Data rule) from `@ricky0123/vad-web`,
- * which ships it byte-identical to snakers4/silero-vad (sha256 2623a295…; test/vad-model.test.ts
- * checks it).
+ * The model is bundled into the worker (wrangler's Data rule): `@ricky0123/vad-web`'s file,
+ * byte-identical to snakers4/silero-vad (sha256 2623a295…; test/vad-model.test.ts checks it),
+ * prepared at build time for the one way it is called here — 16 kHz, one frame with its context,
+ * batch 1 (scripts/models/silero-prepare.ts): the stock graph's `If`s on the sample rate and on
+ * shapes, which ORT ran on every frame, are resolved, its outputs bit for bit the stock graph's.
  */
 // Relative for wrangler's module collector, which resolves .onnx imports from this file only.
-import sileroModel from "../../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
+import sileroModel from "../generated/silero_vad_v5.prepared.onnx";
 import { runExclusive } from "../runtime/inference-lock";
 import { createSession, type InferenceSession, ort } from "../runtime/ort";
 import { IsolateOnce } from "../runtime/own-context";
@@ -64,9 +66,6 @@ export function loadSilero(): Promise<InferenceSession> {
   return model.get(() => runExclusive(() => createSession(new Uint8Array(sileroModel))));
 }
 
-const sampleRateTensor = (): ort.Tensor =>
-  new ort.Tensor("int64", BigInt64Array.from([BigInt(VAD_SAMPLE_RATE)]), []);
-
 /**
  * Speech probability of one 512-sample frame. Updates `vad.state` and `vad.context` in place:
  * they belong to the caller's session.
@@ -83,7 +82,6 @@ export async function speechProbability(vad: VadState, frame: Float32Array): Pro
     session.run({
       input: new ort.Tensor("float32", input, [1, input.length]),
       state: new ort.Tensor("float32", vad.state, [2, 1, 128]),
-      sr: sampleRateTensor(),
     }),
   );
   const probability = outputs.output?.data;
