@@ -15,7 +15,7 @@
  * 2. puts the branch taken in the `If`'s place (its outputs renamed to the `If`'s through
  *    `Identity`), again until no `If` is left (the branches hold `If`s of their own);
  * 3. declares the inputs' shapes and makes `sr` the constant 16000, so ORT folds the shape
- *    arithmetic when it loads the graph, and drops initializers nothing reads any more;
+ *    arithmetic when it loads the graph, and drops the nodes and initializers nothing reads;
  * 4. runs stock and prepared side by side over VERIFY_FRAMES frames and writes nothing unless
  *    every probability and every state is the same bit for bit (test/vad-model.test.ts checks
  *    the same over dev clips in workerd).
@@ -149,10 +149,19 @@ async function resolveIfs(ort: Ort, model: Model): Promise<number> {
   }
 }
 
-/** Initializers no node reads any more (the branches not taken held some). */
+/**
+ * Nodes whose outputs nothing reads (what fed only a condition, or a branch's leftovers), then
+ * initializers nothing reads: what ORT would drop at load, with a warning per initializer.
+ */
 function dropUnread(model: Model): void {
   const read = new Set<string>(model.graph.output.map((output) => output.name));
-  for (const node of model.graph.node) for (const name of referencedNames(node)) read.add(name);
+  const kept: Node[] = [];
+  for (const node of [...model.graph.node].reverse()) {
+    if (!node.output.some((output) => read.has(output))) continue;
+    kept.push(node);
+    for (const name of referencedNames(node)) read.add(name);
+  }
+  model.graph.node = kept.reverse();
   model.graph.initializer = model.graph.initializer.filter((t) => read.has(t.name));
 }
 
