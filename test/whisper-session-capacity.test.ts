@@ -18,8 +18,8 @@ import { concat } from "./helpers/typed-arrays";
 
 const Q = "?encoding=linear16&sample_rate=16000&interim_results=true";
 /**
- * Eleven clips of 2–8 s with different words (ten dev clips and a short turn): ~8 s of streaming
- * at real time.
+ * Twelve clips of 2–8 s with different words (ten dev clips and two short turns): ~8 s of
+ * streaming at real time.
  */
 const CLIPS = [
   "sb_spk1_snt1.wav",
@@ -33,6 +33,7 @@ const CLIPS = [
   "psx_librivox_0890.wav",
   "psx_librivox_0870.wav",
   "short/psx_forever_2.wav",
+  "short/psx_tidigits_2934z.wav",
 ];
 /** 1.2 s of silence after each clip: the 500-ms endpoint after its last word. */
 const TRAILING_SILENCE = new Uint8Array(1.2 * 32_000);

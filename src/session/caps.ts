@@ -98,27 +98,27 @@ export const RESUME_WINDOW_MS = 30_000;
 export const ACK_EVERY_AUDIO_SECONDS = 1;
 
 /**
- * Sessions one isolate runs at once when they transcribe with Whisper: 11. An isolate has one
+ * Sessions one isolate runs at once when they transcribe with Whisper: 12. An isolate has one
  * thread, and every session's VAD and Whisper share it (one inference at a time). Measured with
  * `EARSHOT_BENCH_SECTIONS=capacity npm run bench` on the 2-core machine (one local isolate,
  * real-time sessions with interims, endpointing=300, ~40 s of dev clips each; bench/capacity.ts),
- * speech end → final p95, since the log-sum-exp moved into the projection kernel (2026-12-05, two
- * runs): 10 sessions 1020 ms; 11 1082, 1314; 12 1584, 1869 — sustained (every final equal to the
- * session's alone, p95 ≤ 1.5 s) at 11 in both runs, never at 12. (With the projection kernel
- * alone: 10 in both of two runs, 11 in one, p95 1367; before it, 8 in every one of four runs.)
+ * speech end → final p95, with Silero prepared (2026-12-05, night, two runs): 11 sessions
+ * 731 ms; 12 1485, 1178, 1456, 1449 — sustained (every final equal to the session's alone, p95
+ * ≤ 1.5 s) at 12 all four times, by 1–21 %. With the stock Silero, a run between those two:
+ * 11 758; 12 1433, 1552 (one of two). (Before, 11 in every run: 12 1584, 1869 after the
+ * log-sum-exp moved into the projection kernel; 10 with the kernel alone; 8 before it.)
  * Past it the isolate degrades without failing (at 14: no session lost, no final changed, the p95
  * 3.1 s), but every session of the isolate waits longer, so at the cap: 503 at the handshake with
  * Retry-After (PROTOCOL.md: "503 when the service itself is full"); sessions already running are
- * untouched. (The cap was 6 until 2026-12-04, 8 and then 10 on 12-05.)
- * Memory with 11 sessions live: JS heap in use 10.4–22.0 MiB (garbage included) + every
- * WebAssembly memory (ORT's heap and the projection kernel's) 77.9 MiB = 88.3–99.9 MiB, under
- * 128 MB.
- * The soak at 11 (`npm run soak -- --launch whisper --sessions 11 --seconds 90`, seed 1: three
+ * untouched. (The cap was 6 until 2026-12-04, 8, 10 and 11 on 12-05.)
+ * Memory with 12 sessions live: JS heap in use 18.4 MiB (garbage included) + every WebAssembly
+ * memory (ORT's heap and the projection kernel's) 68.3 MiB = 86.6 MiB, under 128 MB.
+ * The soak at 12 (`npm run soak -- --launch whisper --sessions 12 --seconds 90`, seed 1: four
  * real-time sessions, two at 2× real time, three with pauses, three resumable with drops) passes:
- * 180 finals, every one equal to its session's alone, last audio byte → final p50 763 / p95 2004
- * / max 4153 ms (endpointing's 300–800 ms included; the soak at 10 before: 812 / 2548 / 4610).
- * The two 2× sessions make it ~13 real-time sessions' work.
+ * 194 finals, every one equal to its session's alone, 6 drops all resumed, last audio byte →
+ * final p50 733 / p95 1867 / max 4417 ms (endpointing's 300–800 ms included; the soak at 11
+ * before: 712 / 1897 / 4289). The two 2× sessions make it ~14 real-time sessions' work.
  * `EARSHOT_MAX_SESSIONS_PER_ISOLATE` overrides it (any transcriber; the fake and "none"
  * transcribers cost almost nothing and have no cap by default).
  */
-export const MAX_WHISPER_SESSIONS_PER_ISOLATE = 11;
+export const MAX_WHISPER_SESSIONS_PER_ISOLATE = 12;
