@@ -7,8 +7,9 @@
  * Run before every build: `npm run dev` (scripts/dev.ts), the tests (vitest globalSetup
  * test/setup/generated.ts), `npm run bench` and `npm run deploy` (predeploy).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
+import { writeIfChanged } from "./models/files.ts";
 import { prepareSilero } from "./models/silero-prepare.ts";
 import { OPUS_WASM_PATH, writeOpusWasm } from "./opus-wasm.ts";
 
@@ -19,13 +20,6 @@ const SILERO_STOCK_PATH = path.join(
 );
 export const SILERO_PREPARED_PATH = path.join(root, "src/generated/silero_vad_v5.prepared.onnx");
 
-/** Writes `bytes` to `file` unless it already holds them. */
-function writeIfChanged(file: string, bytes: Uint8Array): void {
-  if (existsSync(file) && readFileSync(file).equals(bytes)) return;
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, bytes);
-}
-
 /** The prepared Silero model, written; its size in bytes. */
 export async function writePreparedSilero(): Promise<number> {
   const ort = await import("onnxruntime-web/wasm");
@@ -33,7 +27,7 @@ export async function writePreparedSilero(): Promise<number> {
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
   const prepared = await prepareSilero(ort, new Uint8Array(readFileSync(SILERO_STOCK_PATH)));
-  writeIfChanged(SILERO_PREPARED_PATH, prepared);
+  await writeIfChanged(SILERO_PREPARED_PATH, prepared);
   return prepared.byteLength;
 }
 

@@ -17,9 +17,10 @@
  * (scripts/generated.ts): `npm run dev`, the tests' globalSetup, the bench and `npm run deploy`.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { writeIfChanged } from "./models/files.ts";
 
 const root = path.resolve(import.meta.dirname, "..");
 export const OPUS_WASM_PATH = path.join(root, "src/generated/opus.wasm");
@@ -127,17 +128,7 @@ export async function packageWasm(): Promise<Uint8Array> {
 
 /** Writes the wasm if missing or different; returns the package's wasm's SHA-256. */
 export async function writeOpusWasm(): Promise<string> {
-  const output = limitMemory(await packageWasm(), MEMORY_PAGES);
-  let current: Buffer | null = null;
-  try {
-    current = readFileSync(OPUS_WASM_PATH);
-  } catch {
-    current = null;
-  }
-  if (current === null || !current.equals(output)) {
-    mkdirSync(path.dirname(OPUS_WASM_PATH), { recursive: true });
-    writeFileSync(OPUS_WASM_PATH, output);
-  }
+  await writeIfChanged(OPUS_WASM_PATH, limitMemory(await packageWasm(), MEMORY_PAGES));
   return PINNED_SHA256;
 }
 

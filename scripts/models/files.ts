@@ -67,6 +67,14 @@ export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void
   }
 }
 
+/** Writes `bytes` (atomically) unless `file` already holds exactly them; whether it wrote. */
+export async function writeIfChanged(file: string, bytes: Uint8Array): Promise<boolean> {
+  const facts = await fileFacts(file);
+  if (facts?.bytes === bytes.byteLength && facts.sha256 === sha256(bytes)) return false;
+  await writeAtomic(file, bytes);
+  return true;
+}
+
 /**
  * Streams chunks into a temp file while hashing them, checks size and SHA-256, and only then
  * renames into place. A mismatch deletes the temp file and throws `ChecksumError`.

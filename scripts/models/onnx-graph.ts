@@ -78,7 +78,7 @@ export interface Model {
 }
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;
 /** AttributeProto.AttributeType values used here. */
 const AttrType = { FLOAT: 1, INT: 2, TENSOR: 4, GRAPH: 5, INTS: 7, GRAPHS: 10 } as const;
 /** TensorProto.DataLocation.EXTERNAL */

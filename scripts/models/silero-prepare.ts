@@ -29,6 +29,8 @@
 import type * as OrtModule from "onnxruntime-web/wasm";
 import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
 import {
+  assertTopological,
+  DataType,
   decodeModel,
   describe,
   encodeModel,
@@ -39,7 +41,7 @@ import {
   makeNode,
   type Node,
   onnx,
-  referencedNames,
+  prune,
   subgraph,
   subgraphs,
   tensorValueInfo,
@@ -50,15 +52,18 @@ import {
 export type Ort = typeof OrtModule;
 type Session = OrtModule.InferenceSession;
 
-/** Earshot's only call (src/vad/silero.ts): 16 kHz; 64 samples of context + a 512-sample frame. */
+/**
+ * Earshot's only call (src/vad/silero.ts, which Node cannot import: it imports the .onnx): 16 kHz,
+ * 64 samples of context before a 512-sample frame, the LSTM's state [2, 1, 128].
+ */
 const SAMPLE_RATE = 16_000;
-const INPUT_SAMPLES = 64 + 512;
+const FRAME_SAMPLES = 512;
+const CONTEXT_SAMPLES = 64;
+const INPUT_SAMPLES = CONTEXT_SAMPLES + FRAME_SAMPLES;
 const STATE_DIMS = [2, 1, 128];
+const STATE_SIZE = 2 * 1 * 128;
 /** Frames the prepared graph must reproduce bit for bit before it is written. */
 const VERIFY_FRAMES = 96;
-/** ONNX TensorProto.DataType of a float and of a bool. */
-const FLOAT = 1;
-const BOOL = 9;
 /** Graph inputs whose values (not shapes) change from frame to frame. */
 const DATA_INPUTS = new Set(["input", "state"]);
 
@@ -110,7 +115,7 @@ function inlineBranch(graph: Graph, node: Node, taken: boolean): void {
 function conditionOutput(name: string): ValueInfo {
   return onnx.ValueInfoProto.create({
     name,
-    type: { tensorType: { elemType: BOOL } },
+    type: { tensorType: { elemType: DataType.BOOL } },
   }) as unknown as ValueInfo;
 }
 
@@ -121,7 +126,7 @@ async function session(ort: Ort, model: Model | Uint8Array): Promise<Session> {
 
 /** Resolves every `If` of the graph for Earshot's inputs (steps 1 and 2 of the header). */
 async function resolveIfs(ort: Ort, model: Model): Promise<number> {
-  const zeros = feeds(ort, new Float32Array(INPUT_SAMPLES), new Float32Array(2 * 128), true);
+  const zeros = feeds(ort, new Float32Array(INPUT_SAMPLES), new Float32Array(STATE_SIZE), true);
   let resolved = 0;
   for (;;) {
     const ifs = model.graph.node.filter((node) => node.opType === "If");
@@ -150,32 +155,16 @@ async function resolveIfs(ort: Ort, model: Model): Promise<number> {
   }
 }
 
-/**
- * Nodes whose outputs nothing reads (what fed only a condition, or a branch's leftovers), then
- * initializers nothing reads: what ORT would drop at load, with a warning per initializer.
- */
-function dropUnread(model: Model): void {
-  const read = new Set<string>(model.graph.output.map((output) => output.name));
-  const kept: Node[] = [];
-  for (const node of [...model.graph.node].reverse()) {
-    if (!node.output.some((output) => read.has(output))) continue;
-    kept.push(node);
-    for (const name of referencedNames(node)) read.add(name);
-  }
-  model.graph.node = kept.reverse();
-  model.graph.initializer = model.graph.initializer.filter((t) => read.has(t.name));
-}
-
 /** A deterministic test signal: silence, then tones, chirps and noise at speech-like levels. */
 function verifySignal(): Float32Array {
-  const samples = new Float32Array(VERIFY_FRAMES * 512);
+  const samples = new Float32Array(VERIFY_FRAMES * FRAME_SAMPLES);
   let seed = 12_345;
   for (let i = 0; i < samples.length; i++) {
     seed = (seed * 1_103_515_245 + 12_345) >>> 0;
     const noise = (seed / 2 ** 32 - 0.5) * 0.05;
     const t = i / SAMPLE_RATE;
     const voiced = Math.sin(2 * Math.PI * (120 + 80 * Math.sin(3 * t)) * t) * 0.3;
-    samples[i] = i < 8 * 512 ? 0 : (Math.floor(i / 4096) % 2 === 0 ? voiced : 0) + noise;
+    samples[i] = i < 8 * FRAME_SAMPLES ? 0 : (Math.floor(i / 4096) % 2 === 0 ? voiced : 0) + noise;
   }
   return samples;
 }
@@ -184,13 +173,13 @@ function verifySignal(): Float32Array {
 async function verify(ort: Ort, stock: Uint8Array, prepared: Uint8Array): Promise<void> {
   const [a, b] = [await session(ort, stock), await session(ort, prepared)];
   const signal = verifySignal();
-  let [stateA, stateB] = [new Float32Array(256), new Float32Array(256)];
-  let context = new Float32Array(64);
+  let [stateA, stateB] = [new Float32Array(STATE_SIZE), new Float32Array(STATE_SIZE)];
+  let context = new Float32Array(CONTEXT_SAMPLES);
   for (let f = 0; f < VERIFY_FRAMES; f++) {
     const input = new Float32Array(INPUT_SAMPLES);
     input.set(context, 0);
-    input.set(signal.subarray(f * 512, (f + 1) * 512), 64);
-    context = input.slice(INPUT_SAMPLES - 64);
+    input.set(signal.subarray(f * FRAME_SAMPLES, (f + 1) * FRAME_SAMPLES), CONTEXT_SAMPLES);
+    context = input.slice(FRAME_SAMPLES);
     const x = await a.run(feeds(ort, input, stateA, true));
     const y = await b.run(feeds(ort, input, stateB, false));
     const [px, py] = [x.output?.data, y.output?.data];
@@ -218,11 +207,14 @@ export async function prepareSilero(ort: Ort, stock: Uint8Array): Promise<Uint8A
   }
   if ((await resolveIfs(ort, model)) === 0) throw new GraphShapeError("Silero without an If");
   model.graph.input = [
-    tensorValueInfo("input", FLOAT, [1, INPUT_SAMPLES]),
-    tensorValueInfo("state", FLOAT, STATE_DIMS),
+    tensorValueInfo("input", DataType.FLOAT, [1, INPUT_SAMPLES]),
+    tensorValueInfo("state", DataType.FLOAT, STATE_DIMS),
   ];
   model.graph.initializer.push(int64Tensor("sr", [SAMPLE_RATE], []));
-  dropUnread(model);
+  // What fed only a condition, and the branches' leftovers: ORT would drop them at load, with a
+  // warning per initializer.
+  prune(model.graph);
+  assertTopological(model.graph);
   const prepared = encodeModel(model);
   await verify(ort, stock, prepared);
   return prepared;
