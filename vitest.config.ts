@@ -126,7 +126,8 @@ export default defineConfig({
   test: {
     onUnhandledError: (error) => !expectedUnhandled(error),
     // Prepared models in models/ before anything runs (copied from the mirror on CI).
-    // ... and src/generated/ (scripts/generated.ts): the Opus decoder's wasm, the prepared Silero.
+    // ... and src/generated/ (tools/models/generated.ts): the Opus decoder's wasm, the prepared
+    // Silero.
     globalSetup: ["./test/setup/models.ts", "./test/setup/generated.ts"],
     projects: [
       workers(

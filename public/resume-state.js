@@ -3,7 +3,7 @@
  * The client's side of Earshot's resumable sessions (README "Resumable sessions"), as pure state:
  * which audio must be kept, what a reconnection asks for, and whether the server's answers are
  * consistent. One implementation for every client: the demo page (live-client.js) loads it as it
- * is, the Node client (scripts/lib/resumable-client.ts) and the tests import it
+ * is, the Node client (tools/client/resumable-client.ts) and the tests import it
  * (test/resume-state.test.ts). Plain JavaScript typed by JSDoc, so a browser runs it unbuilt;
  * `npm run check` type-checks it (public/tsconfig.json). No I/O here.
  *

@@ -7,7 +7,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import worker from "../src/index";
+import worker from "../src";
 import { TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
 import { warmVad } from "./helpers/sessions";

@@ -10,11 +10,11 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import worker from "../src";
 import { revokeKey } from "../src/accounts/account-store";
 import { signAccessToken } from "../src/auth/access-token";
 import { invalidateAccountCache, keyCacheSize } from "../src/auth/authenticate";
 import { KEY_CACHE_MAX_ENTRIES } from "../src/auth/key-cache";
-import worker from "../src/index";
 import { getUsage } from "../src/limits/limiter-client";
 import { headerSafe } from "../src/protocol/http-errors";
 import { createAccount } from "./helpers/accounts";

@@ -1,13 +1,20 @@
 /**
- * The offline graph rewrites (scripts/models/) on small synthetic graphs built like the stock
+ * The offline graph rewrites (tools/models/) on small synthetic graphs built like the stock
  * Whisper export, run before and after in onnxruntime-web: the rewritten graphs must compute the
  * same thing (bit for bit where the arithmetic is the same, within tolerance for the int8
  * logits). The real files are compared by `npm run models -- --compare`.
  */
 import type { onnx as OnnxTypes } from "onnx-proto";
 import { describe, expect, it } from "vitest";
-import { LOGIT_POSITIONS, rewriteDecoder } from "../scripts/models/decoder-rewrite.ts";
-import { rewriteEncoder } from "../scripts/models/encoder-rewrite.ts";
+import { createSession, ort } from "../src/runtime/ort";
+import {
+  LOGIT_ROWS_OUTPUT,
+  LOGIT_SCALES_OUTPUT,
+  LOGIT_ZEROS_OUTPUT,
+  TOKEN_ROWS_INPUT,
+} from "../src/stt/whisper/projection";
+import { LOGIT_POSITIONS, rewriteDecoder } from "../tools/models/decoder-rewrite.ts";
+import { rewriteEncoder } from "../tools/models/encoder-rewrite.ts";
 import {
   assertTopological,
   DataType,
@@ -25,15 +32,8 @@ import {
   prune,
   type Tensor,
   uint8Tensor,
-} from "../scripts/models/onnx-graph.ts";
-import { foldShapes } from "../scripts/models/shape-fold.ts";
-import { createSession, ort } from "../src/runtime/ort";
-import {
-  LOGIT_ROWS_OUTPUT,
-  LOGIT_SCALES_OUTPUT,
-  LOGIT_ZEROS_OUTPUT,
-  TOKEN_ROWS_INPUT,
-} from "../src/stt/whisper/projection";
+} from "../tools/models/onnx-graph.ts";
+import { foldShapes } from "../tools/models/shape-fold.ts";
 import { referenceLogits } from "./helpers/projection-reference";
 
 const BOOL = 9;

@@ -3,16 +3,19 @@
  * The house's import rules, read from the sources themselves (Vite's import.meta.glob bundles
  * their text into this test, which runs in workerd and cannot read the disk):
  * - no import cycles in src/, type-only imports included (a cycle of types still ties two modules
- *   to each other's changes), nor in the tooling (scripts/, bench/);
+ *   to each other's changes), nor in the tooling (tools/);
  * - src/ imports nothing of the tooling or the tests: the product builds alone;
- * - the tooling imports nothing from test/: tests use tools, not the other way round.
+ * - the tooling imports nothing from test/: tests use tools, not the other way round;
+ * - the tooling's rooms (tools/<room>/) depend one way: load (bench and soak) may use every room,
+ *   dev the model pipeline and the eval kit, models and eval each other only, and the client
+ *   nothing of the tooling — so a room can be read, and changed, without the ones above it.
  * Every relative import is resolved to a file that exists, so a rule cannot pass because a path
  * was misread.
  */
 import { describe, expect, it } from "vitest";
 
 const SOURCES = import.meta.glob(
-  ["../src/**/*.ts", "../scripts/**/*.ts", "../bench/**/*.ts", "../public/*.js", "../test/**/*.ts"],
+  ["../src/**/*.ts", "../tools/**/*.ts", "../public/*.js", "../test/**/*.ts"],
   { query: "?raw", import: "default", eager: true },
 ) as Record<string, string>;
 
@@ -109,7 +112,7 @@ function cycles(edges: ReadonlyMap<string, readonly string[]>): string[][] {
 
 const { edges, unresolved } = importGraph(FILES);
 const under = (prefix: string) => new Map([...edges].filter(([file]) => file.startsWith(prefix)));
-const isTooling = (file: string) => file.startsWith("scripts/") || file.startsWith("bench/");
+const isTooling = (file: string) => file.startsWith("tools/");
 
 describe("the import graph", () => {
   it("reads the sources and resolves every relative import", () => {
@@ -155,5 +158,29 @@ describe("the import graph", () => {
           .map((target) => `${file} → ${target}`),
       );
     expect(intoTests).toEqual([]);
+  });
+
+  it("keeps the tooling's rooms layered", () => {
+    /** Rooms each room may import besides itself (and src/, public/). */
+    const allowed: Record<string, string[]> = {
+      client: [],
+      eval: ["models"],
+      models: ["eval"],
+      dev: ["models", "eval"],
+      load: ["client", "dev", "eval", "models"],
+    };
+    const room = (file: string) => file.split("/")[1] ?? "";
+    const crossings = [...edges]
+      .filter(([file]) => isTooling(file))
+      .flatMap(([file, targets]) =>
+        targets
+          .filter((target) => isTooling(target) && room(target) !== room(file))
+          .filter((target) => !(allowed[room(file)] ?? []).includes(room(target)))
+          .map((target) => `${file} → ${target}`),
+      );
+    expect(Object.keys(allowed).sort()).toEqual(
+      [...new Set([...edges.keys()].filter(isTooling).map(room))].sort(),
+    );
+    expect(crossings).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../src/index";
+import worker from "../src";
 import { createAccount } from "./helpers/accounts";
 import { handshake, TestClient } from "./helpers/client";
 

@@ -4,9 +4,9 @@
  * each way a stream can be wrong.
  */
 import { describe, expect, it } from "vitest";
-import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import { AudioFormatError } from "../src/audio/audio-format";
 import { MAX_OPUS_PACKET_BYTES, OggOpusDemuxer } from "../src/audio/ogg-opus-demuxer";
+import { pseudoRandomBytes } from "../tools/eval/random";
 import { opusHead } from "./helpers/containers";
 import { concat } from "./helpers/typed-arrays";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MEMORY_PAGES } from "../scripts/opus-wasm";
 import { OPUS_RATE, OpusStreamDecoder } from "../src/audio/opus-decoder";
+import { MEMORY_PAGES } from "../tools/models/opus-wasm";
 
 const MONO = { channels: 1, preSkip: 0, inputRate: 48_000, mappingFamily: 0 };
 
@@ -10,7 +10,7 @@ describe("Opus decoder in workerd", () => {
     // TOC 0xF8: CELT fullband 20 ms, mono, one frame of no bytes (decoded as a lost frame).
     const samples = decoder.decode([new Uint8Array([0xf8])]);
     expect(samples.length).toBe((OPUS_RATE * 20) / 1000);
-    // The build's memory limit (scripts/opus-wasm.ts), not the package's 28 MiB.
+    // The build's memory limit (tools/models/opus-wasm.ts), not the package's 28 MiB.
     expect(decoder.heapBytes).toBe(MEMORY_PAGES * 65_536);
     decoder.free();
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import { PcmDecoder } from "../src/audio/pcm-decoder";
+import { pseudoRandomBytes } from "../tools/eval/random";
 import { concat } from "./helpers/typed-arrays";
 
 /** Little-endian signed 16-bit samples, written independently of the decoder. */

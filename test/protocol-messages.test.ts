@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import {
   binaryFrameMeansCloseStream,
   looksLikeControlFrame,
@@ -34,6 +33,7 @@ import {
   type TranscriptLike,
 } from "../src/protocol/messages";
 import { parseListenOptions } from "../src/protocol/options";
+import { pseudoRandomBytes } from "../tools/eval/random";
 
 const utf8 = new TextEncoder();
 const MODEL: ModelInfo = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../scripts/lib/eval/random";
 import { StreamingResampler } from "../src/audio/resampler";
+import { seededRandom } from "../tools/eval/random";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { concat } from "./helpers/typed-arrays";
 

@@ -5,7 +5,7 @@ import {
   ResumeState,
   type SessionAnswer,
 } from "../public/resume-state.js";
-import { pseudoRandomBytes } from "../scripts/lib/eval/random";
+import { pseudoRandomBytes } from "../tools/eval/random";
 
 const FRAME = 640;
 

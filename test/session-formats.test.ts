@@ -6,7 +6,7 @@
  * committed); each test picks samples its format represents exactly, so equality is exact.
  */
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../scripts/lib/eval/random";
+import { seededRandom } from "../tools/eval/random";
 import { alawCompress } from "./helpers/audio";
 import {
   handshake,

@@ -9,9 +9,9 @@
  * decoder and sent as raw 48 kHz linear32: the session must produce an identical transcript.
  */
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../scripts/lib/eval/random";
 import { OggOpusDemuxer, oggCrc } from "../src/audio/ogg-opus-demuxer";
 import { OpusStreamDecoder } from "../src/audio/opus-decoder";
+import { seededRandom } from "../tools/eval/random";
 import { type ServerJson, sha256Hex, TestClient, transcriptOf, withoutIds } from "./helpers/client";
 import { el, id, opusHead, size, text } from "./helpers/containers";
 import { oggOpusFixture, wavFixture } from "./helpers/fixtures";
@@ -209,7 +209,7 @@ async function opusDecoders(): Promise<OpusDecoders> {
   return ((await response.json()) as { opus_decoders: OpusDecoders }).opus_decoders;
 }
 
-/** The build's memory limit for one decoder (scripts/opus-wasm.ts). */
+/** The build's memory limit for one decoder (tools/models/opus-wasm.ts). */
 const DECODER_HEAP_LIMIT_BYTES = 1024 * 1024;
 
 describe("each session's Opus decoder", () => {

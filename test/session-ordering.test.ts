@@ -5,7 +5,7 @@
  * large frames (the fake transcriber's words fingerprint every sample it was fed, with offsets).
  */
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../scripts/lib/eval/random";
+import { seededRandom } from "../tools/eval/random";
 import { type ServerJson, sha256Hex, TestClient, withoutIds } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
 

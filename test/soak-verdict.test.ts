@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pseudoRandomBytes } from "../scripts/lib/eval/random";
+import { pseudoRandomBytes } from "../tools/eval/random";
 import {
   BYTES_PER_SECOND,
   buildPrograms,
@@ -7,8 +7,8 @@ import {
   clientPauseMs,
   ProgramAudio,
   UNIT_BYTES,
-} from "../scripts/soak/programs.ts";
-import { FAST_LEAD_S, IDLE_PROCESSING_RATE, SoloGate } from "../scripts/soak/solo-gate.ts";
+} from "../tools/load/soak/programs.ts";
+import { FAST_LEAD_S, IDLE_PROCESSING_RATE, SoloGate } from "../tools/load/soak/solo-gate.ts";
 import {
   type ComparableFinal,
   compareFinals,
@@ -16,7 +16,7 @@ import {
   percentile,
   splitSessions,
   tally,
-} from "../scripts/soak/verdict.ts";
+} from "../tools/load/soak/verdict.ts";
 
 function final(
   start: number,

@@ -1,13 +1,11 @@
 /**
- * The prepared Silero model the worker runs (scripts/models/silero-prepare.ts, written to
- * src/generated/ by scripts/generated.ts) against the stock file it is made from, in workerd:
+ * The prepared Silero model the worker runs (tools/models/silero-prepare.ts, written to
+ * src/generated/ by tools/models/generated.ts) against the stock file it is made from, in workerd:
  * the same probabilities and states bit for bit on real audio, the same bytes when the
  * preparation runs here, and a graph whose `If`s read the frame's values refused.
  */
 import { describe, expect, it } from "vitest";
 import stockModel from "../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx";
-import { decodeModel, encodeModel, GraphShapeError, makeNode } from "../scripts/models/onnx-graph";
-import { prepareSilero } from "../scripts/models/silero-prepare";
 import preparedModel from "../src/generated/silero_vad_v5.prepared.onnx";
 import { createSession, type InferenceSession, ort } from "../src/runtime/ort";
 import {
@@ -17,6 +15,8 @@ import {
   VAD_CONTEXT_SAMPLES,
   VAD_FRAME_SAMPLES,
 } from "../src/vad/silero";
+import { decodeModel, encodeModel, GraphShapeError, makeNode } from "../tools/models/onnx-graph";
+import { prepareSilero } from "../tools/models/silero-prepare";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 
 /** Every frame of `samples` through the stock graph, fed as src/vad/silero.ts feeds its own. */

@@ -4,9 +4,9 @@
  * stream can be wrong. No encoder is needed: the "packets" are arbitrary bytes.
  */
 import { describe, expect, it } from "vitest";
-import { pseudoRandomBytes } from "../scripts/lib/eval/random";
 import { AudioFormatError } from "../src/audio/audio-format";
 import { MAX_WEBM_HELD_ELEMENT_BYTES, WebmOpusDemuxer } from "../src/audio/webm-opus-demuxer";
+import { pseudoRandomBytes } from "../tools/eval/random";
 import { el, id, size, text } from "./helpers/containers";
 import { concat } from "./helpers/typed-arrays";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { normalizeWords, wordErrorRate } from "../scripts/lib/eval/wer";
+import { normalizeWords, wordErrorRate } from "../tools/eval/wer";
 
 describe("WER helper", () => {
   it("ignores case and punctuation, and splits hyphenated words", () => {

@@ -1,6 +1,5 @@
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { createSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
 import type { DecodeOptions, SampledToken } from "../src/stt/whisper/decode-types";
@@ -13,6 +12,7 @@ import { BURST_GAP_FRAMES, noSpeechVerdict, vadEvidence } from "../src/stt/whisp
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
 import { transcribe, windowFrames } from "../src/stt/whisper/transcribe";
 import { buildTranscript } from "../src/stt/whisper/transcript";
+import { wordErrorRate } from "../tools/eval/wer";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { whisperFile, whisperJson } from "./helpers/whisper-files";
 

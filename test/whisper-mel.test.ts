@@ -7,7 +7,7 @@ import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
  * Two independent checks of src/stt/whisper/mel.ts on a real clip (wcpp_jfk.wav, 11 s):
  * 1. test/data/whisper-mel-jfk.json holds values computed by transformers.js' own
  *    WhisperFeatureExtractor (@huggingface/transformers 4.3.1, run in Node by
- *    scripts/whisper-mel-reference.ts): its own STFT, mel filterbank and log scaling.
+ *    tools/eval/whisper-mel-reference.ts): its own STFT, mel filterbank and log scaling.
  * 2. A float64 direct DFT here (no FFT, the mirrored signal built explicitly) checks the FFT,
  *    windowing and padding; it shares only the mel filterbank with the code under test.
  */

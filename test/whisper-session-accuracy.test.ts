@@ -13,8 +13,8 @@
  * run is the one quoted in docs/accuracy.md.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { seededRandom } from "../scripts/lib/eval/random";
 import { decodeCounters } from "../src/stt/whisper/transcribe";
+import { seededRandom } from "../tools/eval/random";
 import {
   allWords,
   type ClipScore,

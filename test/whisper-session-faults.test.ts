@@ -11,12 +11,12 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { MAX_QUEUED_AUDIO_SECONDS } from "../src/session/caps";
 import { MAX_PENDING_FINALS_PER_SESSION } from "../src/stt/inference-scheduler";
 import modelManifest from "../src/stt/model-manifest.json";
 import { FINALS_AHEAD } from "../src/stt/whisper-session";
 import { isolateScheduler } from "../src/stt/whisper-transcriber";
+import { wordErrorRate } from "../tools/eval/wer";
 import { createAccount } from "./helpers/accounts";
 import { frames, handshake, type ServerJson, TestClient } from "./helpers/client";
 import { manifest, wavFixture } from "./helpers/fixtures";

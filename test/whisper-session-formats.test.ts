@@ -16,7 +16,7 @@
  * the halved step now passes here: the table's own test (pcm-decoder.test.ts) fails on it.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { wordErrorRate } from "../scripts/lib/eval/wer";
+import { wordErrorRate } from "../tools/eval/wer";
 import { finalText } from "./helpers/accuracy";
 import { floatToAlaw, floatToFloat32, floatToMulaw, floatToPcm16, resample } from "./helpers/audio";
 import { frames, TestClient } from "./helpers/client";

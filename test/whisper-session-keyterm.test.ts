@@ -6,7 +6,7 @@
  * another session's decode.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { wordErrorRate } from "../scripts/lib/eval/wer";
+import { wordErrorRate } from "../tools/eval/wer";
 import { allWords, finalText, streamClip } from "./helpers/accuracy";
 import { frames, TestClient } from "./helpers/client";
 import { type ManifestRow, manifest, wavFixture } from "./helpers/fixtures";

@@ -15,7 +15,6 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { loadWhisper } from "../src/stt/model-store";
 import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
 import {
@@ -25,6 +24,7 @@ import {
 } from "../src/stt/whisper/speech-evidence";
 import { transcribe } from "../src/stt/whisper/transcribe";
 import { primedVadState, speechProbability, VAD_FRAME_SAMPLES } from "../src/vad/silero";
+import { wordErrorRate } from "../tools/eval/wer";
 import { fixture, manifest, pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { brownNoise, hum, melody, whiteNoise } from "./helpers/generated-audio";
 import { seedModels } from "./helpers/models";

@@ -11,7 +11,7 @@
  * short turns must come through, and the no-speech clips give no words, at offsets within a frame.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { normalizeWords, wordErrorRate } from "../scripts/lib/eval/wer";
+import { normalizeWords, wordErrorRate } from "../tools/eval/wer";
 import { allWords, deletionRuns, finalText, streamClip } from "./helpers/accuracy";
 import { manifest, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";
@@ -23,7 +23,7 @@ const BYTES_PER_MS = 32;
 /**
  * A digit string read out ("two nine three four zero") is scored digit by digit, whatever digits
  * Whisper ran together: "293400" is one digit too many, not five words lost. (The scorer splits a
- * number only where it matches the reference's digits: scripts/lib/eval/wer.ts.)
+ * number only where it matches the reference's digits: tools/eval/wer.ts.)
  */
 function digitsApart(reference: string, text: string): string {
   const readOut = normalizeWords(reference).every((w) => /^\d$/.test(w));

@@ -9,7 +9,7 @@
  * segment timed from the wrong token, the pre-roll miscounted) fails here.
  */
 import { describe, expect, it } from "vitest";
-import { normalizeWords, wordErrorRate } from "../scripts/lib/eval/wer";
+import { normalizeWords, wordErrorRate } from "../tools/eval/wer";
 import { streamClip } from "./helpers/accuracy";
 import type { ServerJson } from "./helpers/client";
 import { fixture, wavFixture } from "./helpers/fixtures";

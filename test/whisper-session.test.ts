@@ -6,8 +6,8 @@
  */
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { wordErrorRate } from "../scripts/lib/eval/wer";
 import { MAX_QUEUED_AUDIO_SECONDS, MAX_UTTERANCE_SECONDS } from "../src/session/caps";
+import { wordErrorRate } from "../tools/eval/wer";
 import { frames, type ServerJson, TestClient } from "./helpers/client";
 import { manifest, wavFixture } from "./helpers/fixtures";
 import { seedModels } from "./helpers/models";

@@ -3,7 +3,7 @@
  * and by the test setup (test/setup/d1.ts). The key is public by design and only ever seeded into
  * local databases. Idempotent (INSERT OR IGNORE), so running the setup twice changes nothing.
  *
- * This module imports nothing, so the Node script (scripts/dev-setup.ts) can load it directly.
+ * This module imports nothing, so the Node script (tools/dev/setup.ts) can load it directly.
  */
 
 export const DEMO_ACCOUNT_ID = "demo";

@@ -3,7 +3,7 @@
  * `opus-decoder` package, one decoder (and its own small wasm instance and heap) per session.
  *
  * workerd never compiles WebAssembly from bytes, and the package would compile its embedded wasm
- * string at run time. Instead scripts/opus-wasm.ts extracts that wasm at build time to
+ * string at run time. Instead tools/models/opus-wasm.ts extracts that wasm at build time to
  * src/generated/opus.wasm, which wrangler's CompiledWasm rule imports here as an already compiled
  * `WebAssembly.Module` (shared by every session in the isolate); the package reads it from the
  * static `OpusDecoder.module` and then only instantiates it.

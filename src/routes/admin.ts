@@ -1,7 +1,7 @@
 /**
  * The admin API, mounted at `/admin`: accounts, their limits and their API keys. Authenticated by
  * `Authorization: Bearer <admin token>`, the secret EARSHOT_ADMIN_TOKEN (random per clone in
- * local .dev.vars, written by scripts/dev.ts). API keys and access tokens are never admin
+ * local .dev.vars, written by tools/dev/dev.ts). API keys and access tokens are never admin
  * credentials. JSON in and out.
  *
  *   POST   /admin/accounts            {name, max_concurrent_sessions, max_session_seconds?} → 201
@@ -59,7 +59,7 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
 /**
  * Shortest admin token accepted: 32 characters (≥ 192 bits as base64url). A short or guessable
  * token turns the admin API over to whoever can reach the worker, so a deployment with one keeps
- * the API closed rather than open. scripts/dev.ts writes 43 random base64url characters.
+ * the API closed rather than open. tools/dev/dev.ts writes 43 random base64url characters.
  */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
 

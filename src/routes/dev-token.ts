@@ -1,7 +1,7 @@
 /**
  * Local-only routes for the demo page (public/), mounted at `/dev`. OFF unless
  * `EARSHOT_DEMO_TOKENS = "on"`: wrangler.toml's [vars] ship "off" to production
- * (test/deploy-config.test.ts), and scripts/dev.ts writes "on" into the local .dev.vars, which
+ * (test/deploy-config.test.ts), and tools/dev/dev.ts writes "on" into the local .dev.vars, which
  * `wrangler dev` reads for declared vars only — hence the declaration. When off, every route
  * answers exactly what an unknown path does (404 NOT_FOUND), so a deployment does not even reveal
  * that they exist.

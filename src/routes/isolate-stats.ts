@@ -2,7 +2,7 @@
  * `GET /admin/isolate`: what the isolate that answers is carrying — its inference queue (the
  * scheduler's stats: depth now and at peak, jobs done, interims dropped, waiting times), the
  * size of ORT's WebAssembly heap and of the Whisper projection kernel's memory, and the Opus decoders alive with their own heaps (one per
- * session sending Opus). For the soak (scripts/soak.ts) and operators.
+ * session sending Opus). For the soak (tools/load/soak.ts) and operators.
  *
  * Mounted by src/index.ts at `/admin/isolate` after the admin API (`app.route("/admin", …)`), so
  * the admin API's `*` middleware authenticates it (Bearer EARSHOT_ADMIN_TOKEN) like every /admin

@@ -101,21 +101,21 @@ export const ACK_EVERY_AUDIO_SECONDS = 1;
  * Sessions one isolate runs at once when they transcribe with Whisper: 12. An isolate has one
  * thread, and every session's VAD and Whisper share it (one inference at a time). Measured with
  * `EARSHOT_BENCH_SECTIONS=capacity npm run bench` on the 2-core machine (one local isolate,
- * real-time sessions with interims, endpointing=300, ~40 s of dev clips each; bench/capacity.ts),
- * speech end → final p95, with Silero prepared (2026-12-05, night, three runs): 11 sessions
- * 731 ms; 12 1485, 1178, 1456, 1449, 1615, 1483 — sustained (every final equal to the session's
- * alone, p95 ≤ 1.5 s) at 12 five times of six, the sixth 8 % over. With the stock Silero, a run
- * between the first two: 11 758; 12 1433, 1552 (one of two). Earlier caps waited for every run
- * to pass; this one does not, on purpose: at 12 no final changed and no session failed in any
- * run, the soak at 12 passes (below), and a twelfth caller answered a little late at the p95 is
- * served better than one refused. The margin is thin on this 2-core machine. (Before, 11 in every run: 12 1584, 1869 after the
- * log-sum-exp moved into the projection kernel; 10 with the kernel alone; 8 before it.)
- * Past it the isolate degrades without failing (at 14: no session lost, no final changed, the p95
- * 3.1 s), but every session of the isolate waits longer, so at the cap: 503 at the handshake with
- * Retry-After (PROTOCOL.md: "503 when the service itself is full"); sessions already running are
- * untouched. (The cap was 6 until 2026-12-04, 8, 10 and 11 on 12-05.)
- * Memory with 12 sessions live: JS heap in use 18.4 MiB (garbage included) + every WebAssembly
- * memory (ORT's heap and the projection kernel's) 68.3 MiB = 86.6 MiB, under 128 MB.
+ * real-time sessions with interims, endpointing=300, ~40 s of dev clips each;
+ * tools/load/bench/capacity.ts), speech end → final p95, with Silero prepared (2026-12-05, night,
+ * three runs): 11 sessions 731 ms; 12 1485, 1178, 1456, 1449, 1615, 1483 — sustained (every final
+ * equal to the session's alone, p95 ≤ 1.5 s) at 12 five times of six, the sixth 8 % over. With the
+ * stock Silero, a run between the first two: 11 758; 12 1433, 1552 (one of two). Earlier caps
+ * waited for every run to pass; this one does not, on purpose: at 12 no final changed and no
+ * session failed in any run, the soak at 12 passes (below), and a twelfth caller answered a little
+ * late at the p95 is served better than one refused. The margin is thin on this 2-core machine.
+ * (Before, 11 in every run: 12 1584, 1869 after the log-sum-exp moved into the projection kernel;
+ * 10 with the kernel alone; 8 before it.) Past it the isolate degrades without failing (at 14: no
+ * session lost, no final changed, the p95 3.1 s), but every session of the isolate waits longer, so
+ * at the cap: 503 at the handshake with Retry-After (PROTOCOL.md: "503 when the service itself is
+ * full"); sessions already running are untouched. (The cap was 6 until 2026-12-04, 8, 10 and 11 on
+ * 12-05.) Memory with 12 sessions live: JS heap in use 18.4 MiB (garbage included) + every
+ * WebAssembly memory (ORT's heap and the projection kernel's) 68.3 MiB = 86.6 MiB, under 128 MB.
  * The soak at 12 (`npm run soak -- --launch whisper --sessions 12 --seconds 90`, seed 1: four
  * real-time sessions, two at 2× real time, three with pauses, three resumable with drops) passes:
  * 194 finals, every one equal to its session's alone, 6 drops all resumed, last audio byte →

@@ -1,6 +1,6 @@
 /**
  * Whisper tiny for the session Durable Object: the prepared encoder and decoder (see
- * scripts/models.ts and ../shared/WHISPER-NOTES.md) and the tokenizer files decoding needs, read
+ * tools/models/cli.ts and ../shared/WHISPER-NOTES.md) and the tokenizer files decoding needs, read
  * from the R2 bucket bound as MODELS and checked against src/stt/model-manifest.json.
  *
  * - Every object must exist with exactly the manifest's size and SHA-256; anything else is a

@@ -24,7 +24,9 @@ export const noTranscriber: Transcriber = {
   open: () => NONE_SESSION,
 };
 
-/** Build-time constant (wrangler.toml [define], `--define` in scripts/dev.ts, vitest.config.ts). */
+/**
+ * Build-time constant (wrangler.toml [define], `--define` in tools/dev/dev.ts, vitest.config.ts).
+ */
 declare const EARSHOT_TEST_SEAMS: boolean;
 
 export type TranscriberKind = "whisper" | "none" | "fake";

@@ -6,7 +6,7 @@
  * The model is bundled into the worker (wrangler's Data rule): `@ricky0123/vad-web`'s file,
  * byte-identical to snakers4/silero-vad (sha256 2623a295…; test/vad-model.test.ts checks it),
  * prepared at build time for the one way it is called here — 16 kHz, one frame with its context,
- * batch 1 (scripts/models/silero-prepare.ts): the stock graph's `If`s on the sample rate and on
+ * batch 1 (tools/models/silero-prepare.ts): the stock graph's `If`s on the sample rate and on
  * shapes, which ORT ran on every frame, are resolved, its outputs bit for bit the stock graph's.
  */
 // Relative for wrangler's module collector, which resolves .onnx imports from this file only.

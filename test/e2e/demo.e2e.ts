@@ -10,10 +10,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { parseManifest } from "../../scripts/lib/eval/manifest";
-import { parseWav } from "../../scripts/lib/eval/wav";
-import { deletedRuns, wordErrorRate } from "../../scripts/lib/eval/wer";
 import { verifyAccessToken } from "../../src/auth/access-token";
+import { parseManifest } from "../../tools/eval/manifest";
+import { parseWav } from "../../tools/eval/wav";
+import { deletedRuns, wordErrorRate } from "../../tools/eval/wer";
 import {
   installSpy,
   launchBrowser,

@@ -1,7 +1,7 @@
 /**
  * `npm run dev` as the README gives it, started from a test: `npm run dev -- --port <port> --ip
  * 127.0.0.1 --persist-to <folder> [more wrangler dev flags]`, in its own process group so that
- * stopping it ends npm, scripts/dev.ts, wrangler and workerd, and nothing else.
+ * stopping it ends npm, tools/dev/dev.ts, wrangler and workerd, and nothing else.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";

@@ -1,7 +1,7 @@
 /**
  * Starts what the browser tests need, once per `npm run test:e2e`, the way the README tells a
  * newcomer to: `npm run dev -- --port <free port> --ip 127.0.0.1 --persist-to <own folder>`. So
- * scripts/dev.ts runs as a newcomer's does — it writes .dev.vars when missing (on CI's fresh clone
+ * tools/dev/dev.ts runs as a newcomer's does — it writes .dev.vars when missing (on CI's fresh clone
  * it is), applies the D1 migrations and seeds the demo account, prepares the models into local R2 —
  * and a broken newcomer path fails CI. Its own --persist-to folder per run: neither the developer's
  * `npm run dev` data nor another run's is touched.

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { wordErrorRate } from "../../scripts/lib/eval/wer";
+import { wordErrorRate } from "../../tools/eval/wer";
 import { ROOT } from "./dev-server";
 import { readClip } from "./sdk-harness";
 

@@ -7,7 +7,7 @@
  * each file's transcript is held to (the issue's bound: WER within 0.02 of linear16).
  *
  * `opusenc` is Debian's opus-tools, which `npm test` and `npm run test:e2e` install when missing
- * (scripts/test-prereqs.ts).
+ * (tools/dev/test-prereqs.ts).
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -17,7 +17,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { DeepgramClient } from "@deepgram/sdk";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { deletionRuns, wordErrorRate } from "../../scripts/lib/eval/wer";
+import { deletionRuns, wordErrorRate } from "../../tools/eval/wer";
 import {
   type AdminAccount,
   BYTES_PER_SECOND,

@@ -10,8 +10,8 @@ import { Agent, type ClientRequestArgs } from "node:http";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import type { DeepgramClient, listen } from "@deepgram/sdk";
-import { parseManifest } from "../../scripts/lib/eval/manifest";
-import { parseWav } from "../../scripts/lib/eval/wav";
+import { parseManifest } from "../../tools/eval/manifest";
+import { parseWav } from "../../tools/eval/wav";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const EVAL_DIR = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared", "eval", "dev");

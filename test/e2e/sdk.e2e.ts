@@ -16,8 +16,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { DeepgramClient } from "@deepgram/sdk";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { deletionRuns, wordErrorRate } from "../../scripts/lib/eval/wer";
 import { signAccessToken } from "../../src/auth/access-token";
+import { deletionRuns, wordErrorRate } from "../../tools/eval/wer";
 import {
   type AdminAccount,
   activeSessionIds,

@@ -1,8 +1,8 @@
 /**
- * Just enough WAV for the browser test: write a clip (read with scripts/lib/eval/wav.ts) back with
+ * Just enough WAV for the browser test: write a clip (read with tools/eval/wav.ts) back with
  * silence appended (Chromium's fake microphone loops its file; the silence separates the passes).
  */
-import type { Wav } from "../../scripts/lib/eval/wav";
+import type { Wav } from "../../tools/eval/wav";
 
 /** Seconds of audio in a clip. */
 export function wavSeconds(wav: Wav): number {

@@ -4,7 +4,7 @@
  * Used by test/whisper-session-accuracy.test.ts; pure apart from `streamClip`.
  */
 import { expect } from "vitest";
-import { deletionRuns, type WerResult, wordErrorRate } from "../../scripts/lib/eval/wer";
+import { deletionRuns, type WerResult, wordErrorRate } from "../../tools/eval/wer";
 import { frames, type ServerJson, TestClient } from "./client";
 import { concat } from "./typed-arrays";
 

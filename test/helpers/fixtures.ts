@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
-import { type ManifestRow, parseManifest } from "../../scripts/lib/eval/manifest";
-import { parseWav, type Wav } from "../../scripts/lib/eval/wav";
+import { type ManifestRow, parseManifest } from "../../tools/eval/manifest";
+import { parseWav, type Wav } from "../../tools/eval/wav";
 
 // Re-exported: the tests import everything clip-related from here.
-export type { ManifestRow } from "../../scripts/lib/eval/manifest";
-export { parseWav, pcm16ToFloat, type Wav } from "../../scripts/lib/eval/wav";
+export type { ManifestRow } from "../../tools/eval/manifest";
+export { parseWav, pcm16ToFloat, type Wav } from "../../tools/eval/wav";
 
 /**
  * A file from ../shared/eval, fetched through the FIXTURES binding (see vitest.config.ts): a plain

@@ -2,7 +2,7 @@
  * Audio without speech, generated deterministically (seeded), for the no-speech checks: kinds of
  * sound a microphone hears between turns (hiss, rumble, hum, music). 16 kHz mono floats.
  */
-import { seededRandom } from "../../scripts/lib/eval/random";
+import { seededRandom } from "../../tools/eval/random";
 
 const RATE = 16_000;
 

@@ -4,9 +4,9 @@
  * change to the mounting (say, /admin/isolate ahead of the admin API's authentication) fails here.
  */
 import { env, exports } from "cloudflare:workers";
+import worker from "../../src";
 import { createAccount, createKey } from "../../src/accounts/account-store";
 import type { AccountsEnv } from "../../src/accounts/http";
-import worker from "../../src/index";
 
 /** The admin token vitest.config.ts gives the worker (≥ 32 characters, as the API requires). */
 export const ADMIN_TOKEN = "test-only-admin-token-0123456789abcdef";

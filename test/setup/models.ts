@@ -40,7 +40,7 @@ export async function serveModelFile(request: Request): Promise<Response> {
 
 /** vitest globalSetup: prepared models in place and verified before the tests start. */
 export default async function prepareModels(): Promise<void> {
-  const script = path.join(root, "scripts", "models.ts");
+  const script = path.join(root, "tools", "models", "cli.ts");
   try {
     await promisify(execFile)(process.execPath, [script, "--no-seed"], { cwd: root });
   } catch (error) {

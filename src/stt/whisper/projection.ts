@@ -1,10 +1,10 @@
 /**
  * Whisper's vocabulary table outside ORT: the token embedding and the int8 vocabulary projection,
  * computed with a WebAssembly kernel of our own (projection.wasm, assembled by
- * scripts/models/projection-kernel.ts) instead of ORT's MatMulInteger, which repacks the whole
+ * tools/models/projection-kernel.ts) instead of ORT's MatMulInteger, which repacks the whole
  * 20 MB table on every decoder run (docs/decoder-profile.md, "The projection kernel").
  *
- * The prepared decoder (scripts/models/decoder-rewrite.ts, `external`) takes each token's table
+ * The prepared decoder (tools/models/decoder-rewrite.ts, `external`) takes each token's table
  * row (`token_rows`, uint8 [batch, tokens, width]) instead of gathering it, and instead of logits
  * returns the hidden state quantized twice as int8x2T does (`logit_rows`, uint8 [batch, 2·rows,
  * width]: each batch's pass-1 rows, then its pass-2 rows), with each pass's zero point

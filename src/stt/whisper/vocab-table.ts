@@ -2,7 +2,7 @@
  * vocab-table.bin, the prepared vocabulary table the projection kernel holds (projection.ts): a
  * 24-byte header ("ESVT", version, vocabulary, width, head size, zero point; little-endian
  * uint32s), then the table's rows in the vocabulary order of vocabulary-order.ts, `width` uint8s
- * each. scripts/models/prepare.ts writes it; projection.ts reads it.
+ * each. tools/models/prepare.ts writes it; projection.ts reads it.
  */
 
 /** vocab-table.bin: a 24-byte header, then `vocabulary` rows of `width` bytes in column order. */

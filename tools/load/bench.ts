@@ -1,0 +1,196 @@
+/**
+ * `npm run bench`: runs every bench section once, prints one JSON object to stdout and a table per
+ * section to stderr (so `npm run -s bench > out.json` gives clean JSON), and writes the JSON to
+ * bench-results/latest.json. Loopback only, bounded in time, exits by itself.
+ *
+ * Plain TypeScript that Node 22 runs by stripping types: no enums, no parameter properties, and
+ * relative imports spell out `.ts`. Sections live in tools/load/bench/ (see
+ * tools/load/bench/report.ts).
+ *
+ * Env: EARSHOT_SHARED (default ../shared) for the eval clips; EARSHOT_BENCH_VAD_ROUNDS;
+ * EARSHOT_BENCH_SECTIONS (comma-separated names, e.g. "whisper": run only those).
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { writeGenerated } from "../models/generated.ts";
+import { capacitySection } from "./bench/capacity.ts";
+import { handoffSection } from "./bench/handoff.ts";
+import { longSessionSection } from "./bench/long-session.ts";
+import { opusSection } from "./bench/opus.ts";
+import { type BenchContext, formatTable, type Section } from "./bench/report.ts";
+import {
+  beamsSection,
+  continuationSection,
+  earlyFinalsSection,
+  revisionSection,
+  softCutSection,
+} from "./bench/side-by-side.ts";
+import { vadSection } from "./bench/vad.ts";
+import { whisperSection } from "./bench/whisper.ts";
+
+/**
+ * Add a section here: it runs in order, gets its own key in the JSON, and plans its work to end
+ * within its budget (a latency mode's clips are not started past it: a budget too small drops the
+ * last modes' clips, and the run says so). Measured on the shared 2-core machine (2026-12-04):
+ * - vad: ~30–50 s;
+ * - whisper: ~70 s of speech and ~34 s of no-speech clips streamed at real-time pace, plus ~1.5 s
+ *   of trailing silence and a handshake per clip (~25 s), setup and two workers (~20 s), the
+ *   in-isolate pass (~15 s) and the stock baseline in Node (~30 s): ~3.5 minutes; then the 5
+ *   latency modes (tools/load/bench/whisper-latency.ts: the ~70 s of speech again in each, with ~2
+ * s of
+ *   trailing silence and a handshake per clip, ~95 s a mode): ~8 minutes more. Whole section
+ *   582–611 s measured, hence 900 s;
+ * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node);
+ * - opus: ~20 s (six Ogg/Opus streams encoded by opusenc, each decoded 8 times in workerd);
+ * - early-finals, soft-cut, beams and continuation, each only when named in EARSHOT_BENCH_SECTIONS:
+ *   the 5 latency modes on two services (early finals off and on; soft cut after 11 and 5 s;
+ *   greedy and 3-beam finals; finals decoded alone and continuing): 5 modes × 2 services × ~95 s,
+ *   ~16 minutes, hence 1 200 s (EARSHOT_BENCH_MODES runs fewer modes, in proportion less);
+ * - revision, only when named: the same on the service built from a base revision
+ *   (EARSHOT_BENCH_BASE, default HEAD) and the one built from the working tree, for a change
+ *   that has no var (the base's models are prepared in its own worktree first: 2 minutes more);
+ * - long-session, only when named: one session through an hour of audio at 2× (30 minutes) with
+ *   the isolate's memory read before, during and after (tools/load/bench/long-session.ts);
+ * - capacity: real-time sessions with interims at 6, 8, 10 and 12 at once
+ *   (~45 s a level) after one reference run of each program at 8× (~1 minute), plus the service's
+ *   start: ~5 minutes, hence 600 s (tools/load/bench/capacity.ts).
+ * The default run (vad, whisper, handoff, opus, capacity) takes ~17 minutes.
+ */
+const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[] = [
+  { section: vadSection, budgetMs: 100_000 },
+  { section: whisperSection, budgetMs: 900_000 },
+  { section: handoffSection, budgetMs: 30_000 },
+  { section: opusSection, budgetMs: 60_000 },
+  { section: capacitySection, budgetMs: 600_000 },
+  { section: earlyFinalsSection, budgetMs: 1_200_000, onlyWhenNamed: true },
+  { section: softCutSection, budgetMs: 1_200_000, onlyWhenNamed: true },
+  { section: beamsSection, budgetMs: 1_200_000, onlyWhenNamed: true },
+  { section: continuationSection, budgetMs: 1_200_000, onlyWhenNamed: true },
+  { section: revisionSection, budgetMs: 1_320_000, onlyWhenNamed: true },
+  { section: longSessionSection, budgetMs: 2_400_000, onlyWhenNamed: true },
+];
+
+/**
+ * A hung section (wrangler never ready, a stuck request) ends the process after the budgets of
+ * the sections run plus this margin (setup and teardown are outside the budgets).
+ */
+const HARD_LIMIT_MARGIN_MS = 170_000;
+
+// Loopback only: wrangler/miniflare otherwise fetch workers.cloudflare.com/cf.json and may send
+// usage metrics. Set before wrangler is imported (tools/load/bench/vad.ts imports it lazily).
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+process.env.WRANGLER_SEND_METRICS = "false";
+process.env.WRANGLER_SEND_ERROR_REPORTS = "false";
+
+const root = path.resolve(import.meta.dirname, "../..");
+const log = (message: string) => process.stderr.write(`${message}\n`);
+
+function version(packageDir: string): string | null {
+  try {
+    const json: unknown = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"));
+    const value = (json as { version?: unknown }).version;
+    return typeof value === "string" ? value : null;
+  } catch {
+    return null; // not installed there: reported as null, and the other candidate is tried
+  }
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: root,
+      encoding: "utf8",
+    }).trim();
+  } catch (error) {
+    log(`bench: no git commit (${String(error)})`);
+    return null;
+  }
+}
+
+/** V8 flags Miniflare passes to workerd (MINIFLARE_WORKERD_V8_FLAGS), if any. */
+const V8_FLAGS = process.env.MINIFLARE_WORKERD_V8_FLAGS?.trim() || undefined;
+
+function machine(): Record<string, unknown> {
+  const cpus = os.cpus();
+  const modules = path.join(root, "node_modules");
+  return {
+    cpu: cpus[0]?.model ?? null,
+    cores: cpus.length,
+    memory_bytes: os.totalmem(),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    load_average_1m: os.loadavg()[0],
+    node: process.version,
+    // wrangler runs the workerd it depends on, which may be nested under it.
+    workerd:
+      version(path.join(modules, "wrangler", "node_modules", "workerd")) ??
+      version(path.join(modules, "workerd")),
+    wrangler: version(path.join(modules, "wrangler")),
+    onnxruntime_web: version(path.join(modules, "onnxruntime-web")),
+    // Miniflare hands these to workerd's V8. A run with `--no-wasm-bounds-checks` measures what
+    // V8's WebAssembly trap handler would give (workerd never enables it: docs/decoder-profile.md),
+    // not what ships, and its JSON and table say so.
+    workerd_v8_flags: V8_FLAGS ?? null,
+    commit: gitCommit(),
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  const shared = path.resolve(root, process.env.EARSHOT_SHARED ?? "../shared");
+  const only = process.env.EARSHOT_BENCH_SECTIONS?.split(",").filter(Boolean);
+  const unknown = only?.filter((name) => !SECTIONS.some(({ section }) => section.name === name));
+  if (unknown && unknown.length > 0) {
+    throw new Error(`EARSHOT_BENCH_SECTIONS: no section named ${unknown.join(", ")}`);
+  }
+  const selected = SECTIONS.filter(({ section, onlyWhenNamed }) =>
+    only ? only.includes(section.name) : !onlyWhenNamed,
+  );
+  const hardLimitMs = selected.reduce((sum, s) => sum + s.budgetMs, HARD_LIMIT_MARGIN_MS);
+  const hardLimit = setTimeout(() => {
+    log(`bench: still running after ${hardLimitMs} ms; giving up`);
+    process.exit(1);
+  }, hardLimitMs);
+  hardLimit.unref();
+  // The worker imports the Opus decoder's wasm, generated and not in git: on a fresh clone
+  // nothing else may have written it yet (the tests and `npm run dev` do).
+  await writeGenerated();
+  if (V8_FLAGS) log(`bench: workerd runs with V8 flags "${V8_FLAGS}": not the shipped runtime`);
+  const before = machine();
+  const result: Record<string, unknown> = {};
+  const tables: string[] = [];
+  for (const { section, budgetMs } of selected) {
+    const context: BenchContext = {
+      root,
+      evalDir: path.join(shared, "eval", "dev"),
+      deadline: Date.now() + budgetMs,
+      log,
+    };
+    const started = performance.now();
+    const { json, table } = await section.run(context);
+    result[section.name] = { ...json, seconds: Math.round(performance.now() - started) / 1000 };
+    tables.push(formatTable(section.title, table));
+  }
+  result.machine = { ...before, load_average_1m_after: os.loadavg()[0] };
+
+  const text = JSON.stringify(result, null, 2);
+  const out = path.join(root, "bench-results", "latest.json");
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, `${text}\n`);
+  const flagsNote = V8_FLAGS
+    ? `\n\nworkerd's V8 ran with "${V8_FLAGS}": not the shipped runtime.`
+    : "";
+  log(`\n${tables.join("\n\n")}${flagsNote}\n\nJSON written to ${path.relative(root, out)}`);
+  process.stdout.write(`${text}\n`);
+}
+
+main().then(
+  // Exit explicitly: a library's leftover handle must not keep the bench alive.
+  () => process.exit(0),
+  (error: unknown) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,346 @@
+/**
+ * Streams one soak program through one session and records what came back.
+ *
+ * - live: the program as written — its pace, its pauses (KeepAlive meanwhile), its connection
+ *   drops and resumes; every final's latency is measured.
+ * - solo: the same audio and options, no pauses or drops, alone on the server, up to `soloPace`
+ *   times real time as far as tools/load/soak/solo-gate.ts allows: the reference transcript the
+ * live
+ *   run must reproduce.
+ *
+ * Live pacing is an absolute schedule (frame k goes out when k frames' worth of audio time has
+ * passed at the pace, plus the pauses so far), so timer lateness does not accumulate. The client keeps
+ * audio produced while disconnected and sends it after the resume (tools/resumable-client).
+ *
+ * Latency of a final: from when the last byte of its span (start + duration) was last sent — a
+ * resumed connection may send it twice — to when the final arrived. Finals a resume replays are
+ * not measured: they were produced while the client was away.
+ */
+
+import type { ResumePlan } from "../../../public/resume-state.js";
+import { HandshakeRefused, type Refusal, ResumableClient } from "../../client/resumable-client.ts";
+import type { WsClosed } from "../../client/ws-client.ts";
+import {
+  BYTES_PER_SECOND,
+  type Clip,
+  clientPauseMs,
+  type Program,
+  ProgramAudio,
+  UNIT_BYTES,
+} from "./programs.ts";
+import { SoloGate } from "./solo-gate.ts";
+
+/** A handshake through wrangler's proxy takes milliseconds; 30 s means the service is stuck. */
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+/** KeepAlive every 3 s while paused: well inside the 10-s idle timeout. */
+const KEEPALIVE_EVERY_MS = 3_000;
+/**
+ * After CloseStream: the last final, Metadata, close 1000. The server's own bound on ending is
+ * 60 s (FINISH_DEADLINE_MS in live-session.ts); waiting a little longer shows whether it held.
+ */
+const CLOSE_TIMEOUT_MS = 75_000;
+/** Most audio kept for a resume: 60 s (1.92 MB), twice the 30-s resume window. */
+const MAX_KEPT_BYTES = 60 * BYTES_PER_SECOND;
+
+export interface FinalRecord {
+  start: number;
+  duration: number;
+  transcript: string;
+  speechFinal: boolean;
+  fromFinalize: boolean;
+  /**
+   * Milliseconds from the span's last byte sent to arrival, less any pause of the program's own
+   * between that byte and the endpoint's decision (`clientPauseMs`); null for replays and empty
+   * spans.
+   */
+  latencyMs: number | null;
+  replay: boolean;
+}
+
+export interface SessionRecord {
+  program: string;
+  mode: "live" | "solo";
+  sessionId: string | null;
+  /** Null when the session was admitted; else how the handshake was refused. */
+  refusal: Refusal | null;
+  finals: FinalRecord[];
+  metadata: boolean;
+  /** How the last connection ended (null: never connected). */
+  close: WsClosed | null;
+  /** Closes of connections the client did not drop on purpose, before the last. */
+  unexpectedCloses: WsClosed[];
+  drops: number;
+  resumes: number;
+  /** What each resume found: finals the server replayed, re-sent bytes it already held. */
+  resumePlans: ResumePlan[];
+  /** Resume handshakes the server refused (a session that cannot go on). */
+  resumeRefusals: Refusal[];
+  audioBytes: number;
+  /** Protocol violations, resume failures, timeouts: anything that makes the session fail. */
+  errors: string[];
+  model: string | null;
+  /** performance.now() at admission and at the end of the last connection. */
+  admittedAtMs: number | null;
+  endedAtMs: number | null;
+}
+
+export interface RunContext {
+  baseUrl: string;
+  key: string;
+  clips: Clip[];
+  mode: "live" | "solo";
+  soloPace: number;
+  /** Epoch ms: a session still streaming then stops (and fails). */
+  deadlineMs: number;
+  /** Called once the session is admitted (101), and once it has ended, whatever the cause. */
+  onAdmitted?: () => void;
+  onEnded?: () => void;
+  /**
+   * Live runs: the solo finals, which say exactly where the server ends each utterance, so an
+   * after-endpoint drop can fall right on an endpoint (afterEndpoint).
+   */
+  reference?: readonly FinalRecord[];
+}
+
+/** How far an after-endpoint drop may move to land on an endpoint: 5 s of audio. */
+const SNAP_WINDOW_BYTES = 5 * BYTES_PER_SECOND;
+
+/**
+ * Where an after-endpoint drop goes: right after the frame unit that holds the end of the
+ * reference's endpoint final nearest `nominal` (within SNAP_WINDOW_BYTES), so the frame that
+ * completes the endpoint is the last one the old connection carries and its final is produced as
+ * the connection dies; `nominal` itself when there is no such final.
+ */
+export function afterEndpoint(nominal: number, reference: readonly FinalRecord[]): number {
+  let best = nominal;
+  let distance = SNAP_WINDOW_BYTES;
+  for (const final of reference) {
+    if (!final.speechFinal) continue;
+    const end = Math.round((final.start + final.duration) * BYTES_PER_SECOND);
+    if (Math.abs(end - nominal) < distance) {
+      distance = Math.abs(end - nominal);
+      best = Math.ceil(end / UNIT_BYTES) * UNIT_BYTES;
+    }
+  }
+  return best;
+}
+
+const sleepUntil = (atMs: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, atMs - performance.now())));
+
+export async function runProgram(program: Program, context: RunContext): Promise<SessionRecord> {
+  const live = context.mode === "live";
+  const audio = new ProgramAudio(program, context.clips);
+  const record: SessionRecord = {
+    program: program.id,
+    mode: context.mode,
+    sessionId: null,
+    refusal: null,
+    finals: [],
+    metadata: false,
+    close: null,
+    unexpectedCloses: [],
+    drops: 0,
+    resumes: 0,
+    resumePlans: [],
+    resumeRefusals: [],
+    audioBytes: 0,
+    errors: [],
+    model: null,
+    admittedAtMs: null,
+    endedAtMs: null,
+  };
+  // When each 20-ms unit of the stream was last sent (performance.now(); 0: never).
+  const sentAt = new Float64Array(Math.ceil(audio.totalBytes / UNIT_BYTES) + 1);
+  let dropping = false;
+  const gate = new SoloGate(context.soloPace);
+
+  let client: ResumableClient;
+  try {
+    client = await ResumableClient.open({
+      baseUrl: context.baseUrl,
+      key: context.key,
+      query: program.query,
+      resumable: program.behaviour === "resume",
+      auth: program.auth,
+      bytesPerSecond: BYTES_PER_SECOND,
+      frameBytes: program.frameBytes,
+      maxKeptBytes: MAX_KEPT_BYTES,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      events: {
+        onMessage: (message, { replay }) => {
+          const arrival = performance.now();
+          gate.observe(message);
+          if (message.type === "Metadata") {
+            record.metadata = true;
+            const info = message.model_info as Record<string, { name?: unknown }> | undefined;
+            const name = info ? Object.values(info)[0]?.name : undefined;
+            if (typeof name === "string") record.model = name;
+          }
+          if (message.type !== "Results" || message.is_final !== true) return;
+          record.finals.push(finalOf(message, replay, arrival, sentAt, program));
+        },
+        onAudioSent: (offset, length) => {
+          const now = performance.now();
+          for (let u = Math.floor(offset / UNIT_BYTES); u * UNIT_BYTES < offset + length; u++) {
+            sentAt[u] = now;
+          }
+        },
+        onClose: (closed) => {
+          record.close = closed;
+          record.endedAtMs = performance.now();
+          if (!dropping && !client.closeStreamSent) record.unexpectedCloses.push(closed);
+        },
+        onProtocolError: (error) => record.errors.push(`protocol: ${error.message}`),
+      },
+    });
+  } catch (error) {
+    if (error instanceof HandshakeRefused) record.refusal = error.refusal;
+    else record.errors.push(`connect: ${message(error)}`);
+    return record;
+  }
+  record.sessionId = client.sessionId;
+  record.admittedAtMs = performance.now();
+  context.onAdmitted?.();
+  try {
+    await stream();
+  } catch (error) {
+    record.errors.push(`stream: ${message(error)}`);
+    client.drop();
+  } finally {
+    record.audioBytes = client.produced;
+    context.onEnded?.();
+  }
+  return record;
+
+  async function stream(): Promise<void> {
+    const pauses = live ? [...program.pauses] : [];
+    const drops = live
+      ? program.drops.map((drop) =>
+          drop.kind === "after-endpoint" && context.reference !== undefined
+            ? { ...drop, atByte: afterEndpoint(drop.atByte, context.reference) }
+            : drop,
+        )
+      : [];
+    let resuming: Promise<void> | null = null;
+    // A resume fails while the loop goes on streaming into the kept buffer: held here (a rejected
+    // promise nobody awaits yet would be an unhandled rejection) and thrown at the next frame.
+    let resumeFailure: Error | null = null;
+    let pausedMs = 0;
+    const t0 = performance.now();
+    let soloClock = t0;
+    for (let offset = 0; offset < audio.totalBytes; ) {
+      if (Date.now() > context.deadlineMs) {
+        throw new Error(`still streaming at the deadline (${offset} of ${audio.totalBytes} bytes)`);
+      }
+      if (resumeFailure !== null) throw resumeFailure;
+      if (!dropping && !client.connected) {
+        // The close frame may have come before the TCP end that reports it: wait for the code.
+        const closed = await client.waitClosed(CLOSE_TIMEOUT_MS);
+        throw new Error(`connection ended mid-stream: ${closed.code} ${closed.reason}`);
+      }
+      const pause = pauses[0];
+      if (pause !== undefined && offset >= pause.atByte) {
+        pauses.shift();
+        await pauseFor(pause.ms);
+        pausedMs += pause.ms;
+      }
+      const length = Math.min(program.frameBytes, audio.totalBytes - offset);
+      let dueMs: number;
+      if (live) {
+        // Frame k is due once its audio has been "captured": its end time at the pace.
+        dueMs = t0 + pausedMs + ((offset + length) / BYTES_PER_SECOND / program.pace) * 1000;
+      } else {
+        // The gate's pace changes as the server answers: a running clock, at most 50 ms in debt.
+        const pace = gate.pace(offset / BYTES_PER_SECOND, performance.now());
+        soloClock = Math.max(soloClock, performance.now() - 50);
+        soloClock += ((length / BYTES_PER_SECOND) * 1000) / pace;
+        dueMs = soloClock;
+      }
+      // Only sleep when ahead: a timer takes ≥ 1 ms, and at 24× a 20-ms frame is due every 0.8 ms.
+      if (dueMs > performance.now()) await sleepUntil(dueMs);
+      client.push(audio.read(offset, length));
+      offset += length;
+      // The connection is lost right after the frame that reaches the drop point, in the same
+      // tick: whatever that frame makes the server send (an endpoint's final) meets a dead
+      // socket and must come back as a replay after the resume.
+      const drop = drops[0];
+      if (drop !== undefined && offset >= drop.atByte) {
+        drops.shift();
+        if (resuming !== null) await resuming;
+        resuming = dropAndResume(drop.offlineMs).catch((error: unknown) => {
+          resumeFailure = error instanceof Error ? error : new Error(String(error));
+        });
+      }
+    }
+    if (resuming !== null) await resuming;
+    if (resumeFailure !== null) throw resumeFailure;
+    const closed = await client.closeStream(CLOSE_TIMEOUT_MS);
+    record.close = closed;
+    record.endedAtMs = performance.now();
+  }
+
+  async function pauseFor(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      await sleepUntil(Math.min(until, performance.now() + KEEPALIVE_EVERY_MS));
+      if (performance.now() < until) client.sendJson({ type: "KeepAlive" });
+    }
+  }
+
+  async function dropAndResume(offlineMs: number): Promise<void> {
+    dropping = true;
+    record.drops += 1;
+    client.drop();
+    await new Promise((resolve) => setTimeout(resolve, offlineMs));
+    try {
+      record.resumePlans.push(await client.resume(context.deadlineMs));
+      record.resumes += 1;
+    } catch (error) {
+      if (error instanceof HandshakeRefused) {
+        record.resumeRefusals.push(error.refusal);
+        const { status, errCode, errMsg } = error.refusal;
+        throw new Error(`resume refused: ${status} ${errCode} ${errMsg}`);
+      }
+      throw new Error(`resume failed: ${message(error)}`);
+    } finally {
+      dropping = false;
+    }
+  }
+}
+
+function finalOf(
+  message: Record<string, unknown>,
+  replay: boolean,
+  arrivalMs: number,
+  sentAt: Float64Array,
+  program: Program,
+): FinalRecord {
+  const channel = message.channel as { alternatives?: { transcript?: unknown }[] } | undefined;
+  const transcript = channel?.alternatives?.[0]?.transcript;
+  const start = Number(message.start);
+  const duration = Number(message.duration);
+  const speechFinal = message.speech_final === true;
+  let latencyMs: number | null = null;
+  if (!replay && duration > 0) {
+    // The span's last byte, in 20-ms units of the stream.
+    const lastByte = Math.round((start + duration) * BYTES_PER_SECOND) - 1;
+    const sent =
+      sentAt[Math.min(sentAt.length - 1, Math.max(0, Math.floor(lastByte / UNIT_BYTES)))];
+    const paused = speechFinal ? clientPauseMs(program, lastByte) : 0;
+    if (sent !== undefined && sent > 0) latencyMs = arrivalMs - sent - paused;
+  }
+  return {
+    start,
+    duration,
+    transcript: typeof transcript === "string" ? transcript : "",
+    speechFinal,
+    fromFinalize: message.from_finalize === true,
+    latencyMs,
+    replay,
+  };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
