@@ -91,12 +91,21 @@ export interface DecodeResult {
   promptMs: number;
 }
 
+/**
+ * Graph input of the prepared decoder (tools/models/draft-branch.ts): with `use_cache_branch`,
+ * true takes the draft path, where k tokens after the cache give the rows k one-token steps would,
+ * bit for bit; false the ordinary step. Bool [1], like `use_cache_branch`.
+ */
+export const DRAFT_BRANCH_INPUT = "use_draft_branch";
+
 export interface WhisperDecoder {
   decoder: InferenceSession;
   tokenizer: WhisperTokenizer;
   rules: LogitRules;
   /** The decoder has the prepared `logit_positions` input (the stock file does not). */
   selectsPositions?: boolean;
+  /** The decoder has the prepared draft path (`use_draft_branch`; decoder-run.ts `runDrafts`). */
+  takesDrafts?: boolean;
   /**
    * The prepared decoder's vocabulary table, outside the graph (projection.ts): the order of its
    * rows (vocabulary-order.ts, the English head first) and the kernel that embeds and projects

@@ -15,6 +15,10 @@
  *   identical), so it gets a one-row stand-in instead of the frames/2 × 384 states, which ORT
  *   would otherwise copy into its heap on every step.
  *
+ * The prepared decoder's cache branch has a draft path besides the step (`use_draft_branch`,
+ * tools/models/draft-branch.ts): `runDrafts` runs k tokens after the cache at once and gets the
+ * rows and the cache k steps would give, bit for bit. Every other run feeds it false.
+ *
  * The prepared decoder has no vocabulary table (projection.ts): each token's table row is fed in
  * (`token_rows`), and the logits are projected here from the quantized hidden state it returns,
  * over the English head only when `scope` says so; every row comes back in token-id order
@@ -27,11 +31,16 @@
 
 import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
-import type { ExternalVocabulary, WhisperDecoder } from "./decode-types.ts";
+import {
+  DRAFT_BRANCH_INPUT,
+  type ExternalVocabulary,
+  type WhisperDecoder,
+} from "./decode-types.ts";
 import {
   LOGIT_ROWS_OUTPUT,
   LOGIT_SCALES_OUTPUT,
   LOGIT_ZEROS_OUTPUT,
+  MAX_PROJECTED_ROWS,
   quantizedRows,
   TOKEN_ROWS_INPUT,
 } from "./projection.ts";
@@ -164,6 +173,7 @@ export async function runDecoder(
     ...tokenFeeds(external, ids, 1),
     encoder_hidden_states: encoderStates,
     use_cache_branch: new Tensor("bool", [cache !== undefined], [1]),
+    ...stepPath(model),
   };
   const selects = model.selectsPositions === true;
   if (selects) {
@@ -262,7 +272,64 @@ export async function runRows(
     ...tokenFeeds(external, ids, n),
     encoder_hidden_states: new Tensor("float32", new Float32Array(n * D_MODEL), [n, 1, D_MODEL]),
     use_cache_branch: new Tensor("bool", [true], [1]),
+    ...stepPath(model),
+    ...cacheFeeds(model, cache),
   };
+  const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
+  const rows = logitRows(
+    model,
+    outputs,
+    ids.map((_, i) => [i, 0] as const),
+    scope,
+  );
+  return { rows, self: selfCache(outputs) };
+}
+
+/**
+ * k draft tokens after `cache` in one run of the decoder's draft path: row j is the logits after
+ * `ids[j]`, and the self-attention cache grows by k positions, both bit for bit what k one-token
+ * `runDecoder` steps feeding `ids` in turn would give (test/whisper-session-draft-rows.test.ts).
+ * One sequence (the cross-attention cache's batch of 1), the prepared decoder only.
+ */
+export async function runDrafts(
+  model: WhisperDecoder,
+  ids: readonly number[],
+  cache: Cache,
+  scope: VocabularyScope = "all",
+): Promise<Step> {
+  const { external } = model;
+  if (model.takesDrafts !== true || !external) {
+    throw new Error("the Whisper decoder has no draft path (a prepared decoder has)");
+  }
+  if (ids.length === 0) throw new RangeError("no draft tokens to run");
+  const feeds: Feeds = {
+    ...tokenFeeds(external, ids, 1),
+    encoder_hidden_states: new Tensor("float32", new Float32Array(D_MODEL), [1, 1, D_MODEL]),
+    use_cache_branch: new Tensor("bool", [true], [1]),
+    [DRAFT_BRANCH_INPUT]: new Tensor("bool", [true], [1]),
+    ...cacheFeeds(model, cache),
+  };
+  const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
+  // The projection takes MAX_PROJECTED_ROWS quantized rows (half as many logit rows) at a time.
+  const perProjection = MAX_PROJECTED_ROWS / 2;
+  const rows: Float32Array[] = [];
+  for (let from = 0; from < ids.length; from += perProjection) {
+    const wanted = ids.slice(from, from + perProjection).map((_, j) => [0, from + j] as const);
+    rows.push(...logitRows(model, outputs, wanted, scope));
+  }
+  return { rows, cache: { self: selfCache(outputs), cross: cache.cross } };
+}
+
+/** `use_draft_branch` false, for a decoder that has the input: the ordinary step (or prompt). */
+function stepPath(model: WhisperDecoder): Feeds {
+  return model.takesDrafts === true
+    ? { [DRAFT_BRANCH_INPUT]: new Tensor("bool", [false], [1]) }
+    : {};
+}
+
+/** A cache run's past tensors (both caches) and, for the prepared decoder, its unused positions. */
+function cacheFeeds(model: WhisperDecoder, cache: Cache): Feeds {
+  const feeds: Feeds = {};
   if (model.selectsPositions === true) {
     feeds[LOGIT_POSITIONS_INPUT] = new Tensor("int64", BigInt64Array.from([0n]), [1]);
   }
@@ -274,13 +341,11 @@ export async function runRows(
         cache.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
     }
   }
-  const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
-  const rows = logitRows(
-    model,
-    outputs,
-    ids.map((_, i) => [i, 0] as const),
-    scope,
-  );
+  return feeds;
+}
+
+/** The grown self-attention cache a cache run returns. */
+function selfCache(outputs: InferenceSession.OnnxValueMapType): Feeds {
   const self: Feeds = {};
   for (let layer = 0; layer < DECODER_LAYERS; layer++) {
     for (const kind of CACHE_KINDS) {
@@ -288,5 +353,5 @@ export async function runRows(
       self[name] = output(outputs, name);
     }
   }
-  return { rows, self };
+  return self;
 }

@@ -4,7 +4,7 @@
  * isolate; it holds no per-call state.
  */
 import type { InferenceSession } from "onnxruntime-web/wasm";
-import type { WhisperDecoder } from "./decode-types.ts";
+import { DRAFT_BRANCH_INPUT, type WhisperDecoder } from "./decode-types.ts";
 import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { TOKEN_ROWS_INPUT, type VocabularyProjection } from "./projection.ts";
@@ -51,6 +51,7 @@ export function createWhisperModel(files: WhisperFiles): WhisperModel {
     tokenizer,
     rules: logitRules(files.generationConfig, tokenizer),
     selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
+    takesDrafts: files.decoder.inputNames.includes(DRAFT_BRANCH_INPUT),
     ...(files.decoder.inputNames.includes(TOKEN_ROWS_INPUT)
       ? { external: externalVocabulary(files, tokenizer) }
       : {}),
