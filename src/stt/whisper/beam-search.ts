@@ -7,12 +7,13 @@
  */
 
 import { Tensor } from "onnxruntime-web/wasm";
-import type {
-  DecodeOptions,
-  DecodeResult,
-  SampledToken,
-  StopReason,
-  WhisperDecoder,
+import {
+  type DecodeOptions,
+  type DecodeResult,
+  NO_DRAFTS,
+  type SampledToken,
+  type StopReason,
+  type WhisperDecoder,
 } from "./decode-types.ts";
 import { beforeRun, type Feeds, lastRow, runRows, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
@@ -222,5 +223,6 @@ export async function beamSearch(
     temperature: 0,
     decoderSteps,
     promptMs: prompt.promptMs,
+    drafts: NO_DRAFTS, // beams take no drafts (decode-types.ts DecodeOptions.drafts)
   };
 }

@@ -51,6 +51,14 @@ export interface DecodeOptions {
   beamSize?: number;
   /** Lengths of the bursts of speech the VAD heard in the audio, for the repetition guard. */
   speechBursts?: readonly number[];
+  /**
+   * Tokens this decode is expected to pick after the prompt and the forced tokens (text and
+   * timestamps; an interim's picks of the same utterance), verified in batched runs of the
+   * decoder's draft path (drafts.ts). They never change what is picked, only how many decoder
+   * runs it takes. Greedy at temperature 0 with a decoder that `takesDrafts` only; ignored
+   * otherwise (beams, sampled retries, the stock decoder).
+   */
+  drafts?: readonly number[];
 }
 
 export interface SampledToken {
@@ -81,8 +89,10 @@ export interface DecodeResult {
   stopReason: StopReason;
   /** 0 for greedy decoding. */
   temperature: number;
-  /** Decoder runs, including the prompt. */
+  /** Decoder runs, including the prompt (and draft runs). */
   decoderSteps: number;
+  /** How the decode's drafts were used (all zero without drafts). */
+  drafts: DraftStats;
   /**
    * Wall-clock ms of the prompt run(s), which also project the encoder states into the
    * cross-attention cache; the rest are one-token steps. (In workerd the clock only advances
@@ -90,6 +100,20 @@ export interface DecodeResult {
    */
   promptMs: number;
 }
+
+/** A decode's use of its drafts (DecodeOptions.drafts; drafts.ts). */
+export interface DraftStats {
+  /** Draft runs of the decoder (each also counted in DecodeResult.decoderSteps). */
+  runs: number;
+  /** Rows those runs computed. */
+  rows: number;
+  /** Rows used as a step's logits: drafts the decode picked. */
+  accepted: number;
+  /** Rows computed and never used: rows − accepted. */
+  wasted: number;
+}
+
+export const NO_DRAFTS: DraftStats = { runs: 0, rows: 0, accepted: 0, wasted: 0 };
 
 /**
  * Graph input of the prepared decoder (tools/models/draft-branch.ts): with `use_cache_branch`,

@@ -22,6 +22,7 @@ import type {
   WhisperDecoder,
 } from "./decode-types.ts";
 import { beforeRun, D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
+import { GreedySteps } from "./drafts.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules } from "./logit-rules.ts";
 import { logNormalizer } from "./projection.ts";
@@ -189,6 +190,8 @@ export async function greedyDecode(
   const scope = scopeFor(model.external?.order, language, options.bias?.sequences);
   if (model.external && scope === "head") keepHead(model.external.order, lastRow(step));
   const random = temperature > 0 ? seeded(options.seed ?? 0) : undefined;
+  // The cache runs after the prompt; drafts only where the pick is the argmax (temperature 0).
+  const steps = new GreedySteps(model, scope, options, random ? [] : (options.drafts ?? []));
   // The forced tokens open `sampled` (the rules see them); `picks` are what this decode chose.
   const sampled: number[] = [...forced];
   const picks: SampledToken[] = [];
@@ -221,12 +224,9 @@ export async function greedyDecode(
       picks.push({ id, probability: Math.exp(logprob), logprob });
     }
     stopReason = stopAfter(sampled, picks, tokenizer, options, maxTokens, stopReason);
-    if (stopReason === undefined) {
-      await beforeRun(options);
-      step = await runDecoder(model, [id], stateRows, step.cache, [0], scope);
-      decoderSteps++;
-    }
+    if (stopReason === undefined) step = await steps.next(id, step, maxTokens - picks.length);
   }
+  decoderSteps += steps.runs;
 
   let logprobSum = endingLogprob ?? 0;
   for (const pick of picks) logprobSum += pick.logprob;
@@ -240,5 +240,6 @@ export async function greedyDecode(
     temperature,
     decoderSteps,
     promptMs,
+    drafts: steps.stats,
   };
 }
