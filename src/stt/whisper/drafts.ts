@@ -49,14 +49,23 @@ export function addDraftStats(a: DraftStats, b: DraftStats): DraftStats {
 
 /** A session's finals' drafts, summed for its end log. */
 export class DraftTally {
-  /** Final decodes, those given drafts, and the drafts' use summed over them. */
-  readonly counts = { decodes: 0, withDrafts: 0, ...NO_DRAFTS };
+  /**
+   * Final decodes, those given drafts, and the drafts' use summed over them; and of those, the
+   * decodes that continued the utterance before (their drafts moved onto the window) and the
+   * drafts they accepted.
+   */
+  readonly counts = { decodes: 0, withDrafts: 0, ...NO_DRAFTS, continued: 0, continuedAccepted: 0 };
 
-  add(stats: DraftStats, given: boolean): void {
+  add(stats: DraftStats, given: boolean, continued: boolean): void {
     const { counts } = this;
     counts.decodes += 1;
-    if (given) counts.withDrafts += 1;
+    if (!given) return;
+    counts.withDrafts += 1;
     Object.assign(counts, addDraftStats(counts, stats));
+    if (continued) {
+      counts.continued += 1;
+      counts.continuedAccepted += stats.accepted;
+    }
   }
 }
 
