@@ -1,6 +1,7 @@
 /**
  * Greedy decoding of Whisper's merged decoder with its key/value cache, with timestamp tokens:
- * `greedyDecode` runs the prompt, then samples one token per decoder run; beam search
+ * `greedyDecode` runs the prompt, then samples one token per decoder run (or, with drafts, takes
+ * several picks' logits from one draft run: drafts.ts); beam search
  * (`beamSize`, beam-search.ts) takes over after the prompt and runs its beams as the rows of one
  * cache run. The decoder runs themselves (feeds, caches, the decoder's two branches) are in
  * decoder-run.ts.
