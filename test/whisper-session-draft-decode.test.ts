@@ -14,13 +14,18 @@
  * Shown to fail: with the cache not cut back at the first disagreement (drafts.ts `next` feeding
  * the draft run's whole cache to the next step), the corrupted drafts give other tokens on every
  * clip.
+ *
+ * And a draft run's rows are projected only as the decode uses them: with drafts that disagree in
+ * the middle, the decode projects exactly as many logits rows as without drafts (one per pick),
+ * though its draft runs computed rows past the disagreement. Shown to fail with every row of a
+ * run projected when it returns (decoder-run.ts `runDrafts` as in step 2).
  */
 import { env } from "cloudflare:workers";
 import { Tensor } from "onnxruntime-web/wasm";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { greedyDecode } from "../src/stt/whisper/decode";
 import type { DecodeResult } from "../src/stt/whisper/decode-types";
-import { MAX_DRAFT_ROWS } from "../src/stt/whisper/drafts";
+import { FIRST_DRAFT_ROWS, MAX_DRAFT_ROWS } from "../src/stt/whisper/drafts";
 import { logMelSpectrogram, N_MELS } from "../src/stt/whisper/mel";
 import type { WhisperModel } from "../src/stt/whisper/model";
 import { windowFrames } from "../src/stt/whisper/transcribe";
@@ -50,6 +55,33 @@ beforeAll(async () => {
 
 async function audioOf(clip: string): Promise<Float32Array> {
   return pcm16ToFloat((await wavFixture(clip)).pcm);
+}
+
+/**
+ * Draft runs of a decode that accepts `fed` drafts in a row: FIRST_DRAFT_ROWS, then each twice the
+ * last up to MAX_DRAFT_ROWS, until they cover `fed`.
+ */
+function runsFor(fed: number): number {
+  let runs = 0;
+  for (let covered = 0, size = FIRST_DRAFT_ROWS; covered < fed; runs++) {
+    covered += size;
+    size = Math.min(MAX_DRAFT_ROWS, size * 2);
+  }
+  return runs;
+}
+
+/** Logits rows `run` has the projection kernel compute (prompt, steps and draft rows alike). */
+async function rowsProjected(run: () => Promise<DecodeResult>) {
+  const projection = model.external?.projection;
+  if (!projection) throw new Error("the prepared decoder has no projection");
+  const spy = vi.spyOn(projection, "logits");
+  try {
+    const result = await run();
+    const rows = spy.mock.calls.reduce((sum, [, , wanted]) => sum + wanted.length, 0);
+    return { result, rows };
+  } finally {
+    spy.mockRestore();
+  }
 }
 
 /** The greedy decode of `audio` in the service's window (transcribe.ts), with `drafts`. */
@@ -119,9 +151,9 @@ describe("a greedy decode with drafts", () => {
         const result = await check(`interim at ${share * 100}%`, prefix, agree);
         if (agree > 0) expect(result.drafts.accepted).toBeGreaterThan(0);
       }
-      // The reference's own tokens: every one fed accepted, in runs of at most MAX_DRAFT_ROWS.
+      // The reference's own tokens: every one fed accepted, in runs growing to MAX_DRAFT_ROWS.
       const own = await check("own tokens", tokens, tokens.length);
-      expect(own.drafts.runs).toBe(Math.ceil(fed / MAX_DRAFT_ROWS));
+      expect(own.drafts.runs).toBe(runsFor(fed));
       expect(own.decoderSteps).toBeLessThan(reference.decoderSteps);
       // Corrupted in the middle: accepted up to there, then steps on the cut-back cache.
       const middle = Math.floor(tokens.length / 2);
@@ -134,4 +166,20 @@ describe("a greedy decode with drafts", () => {
       console.log(`${clip} (${tokens.length} tokens):\n  ${lines.join("\n  ")}`);
     }, 300_000);
   }
+
+  it("projects no draft row past the first disagreement", async () => {
+    const audio = await audioOf("lhotse_2412_153948_0000.wav");
+    const plain = await rowsProjected(() => decode(audio));
+    const tokens = ids(plain.result);
+    const corrupted = [...tokens];
+    const middle = Math.floor(tokens.length / 2);
+    corrupted[middle] = tokens[middle] === 13 ? 11 : 13; // "." or ",", not the pick there
+    const drafted = await rowsProjected(() => decode(audio, corrupted));
+    expect(ids(drafted.result)).toEqual(tokens);
+    // Rows were run past the disagreement and never used …
+    expect(drafted.result.drafts.accepted).toBe(middle);
+    expect(drafted.result.drafts.wasted).toBeGreaterThan(0);
+    // … and never projected: one row per pick, as without drafts.
+    expect(drafted.rows).toBe(plain.rows);
+  }, 300_000);
 });

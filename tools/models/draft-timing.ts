@@ -2,11 +2,14 @@
  * What drafts (src/stt/whisper/drafts.ts) save a final's greedy decode, in Node with the prepared
  * models (onnxruntime-web, 1 thread, as workerd): per clip, the decode of the whole clip without
  * drafts and with the tokens of a decode of its first `audio − lead` seconds as drafts (what the
- * utterance's last interim would give when it ran `lead` seconds before the end), alternated
- * ROUNDS times in one process on the same encoder states; medians of the wall time of the whole
- * decode (prompt included) and of its part after the prompt.
+ * utterance's last interim would give when it ran `lead` seconds before the end), once per size
+ * of the first draft run in `--firsts` (DecodeOptions.firstDraftRows; 16 = every run
+ * MAX_DRAFT_ROWS), all alternated ROUNDS times in one process on the same encoder states, the
+ * order rotating; medians of the wall time of the whole decode (prompt included) and of its part
+ * after the prompt.
  *
  *   node tools/models/draft-timing.ts [--dir models/prepared] [--clips a.wav,b.wav] [--leads 1,2]
+ *     [--firsts 16,4]
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
       eval: { type: "string", default: path.join(repoRoot, "..", "shared", "eval", "dev") },
       clips: { type: "string", default: DEFAULT_CLIPS.join(",") },
       leads: { type: "string", default: "1,2" },
+      firsts: { type: "string", default: "16,4" },
     },
   });
   const ort = await import("onnxruntime-web/wasm");
@@ -92,12 +96,20 @@ async function main(): Promise<void> {
       audioSeconds: audio.length / SAMPLE_RATE,
       windowSeconds: frames / FRAMES_PER_SECOND,
     };
-    return (drafts: readonly number[]) => greedyDecode(model, states, { ...options, drafts });
+    return (drafts: readonly number[], firstDraftRows?: number) =>
+      greedyDecode(model, states, {
+        ...options,
+        drafts,
+        ...(firstDraftRows ? { firstDraftRows } : {}),
+      });
   };
   const ids = (r: DecodeResult) => r.tokens.map((t) => t.id);
 
+  const firsts = values.firsts.split(",").map(Number);
+  /** The arms: "plain" (no drafts), then a first draft run of each size in `firsts`. */
+  const arms = ["plain", ...firsts.map((n) => `first ${n}`)];
   console.log(
-    "clip | lead s | tokens | drafts accepted / rows | runs plain → drafted | decode ms plain → drafted (after prompt)",
+    `clip | lead s | tokens | per arm (${arms.join(", ")}): accepted / rows, runs, decode ms (after prompt)`,
   );
   for (const clip of values.clips.split(",")) {
     const audio = pcm16ToFloat(parseWav(await readFile(path.join(values.eval, clip))).pcm);
@@ -105,37 +117,36 @@ async function main(): Promise<void> {
     for (const lead of values.leads.split(",").map(Number)) {
       const prefix = audio.subarray(0, audio.length - lead * SAMPLE_RATE);
       const drafts = ids(await (await decoder(prefix))([]));
-      const times = {
-        plain: [] as number[],
-        drafted: [] as number[],
-        plainAfter: [] as number[],
-        draftedAfter: [] as number[],
-      };
-      let plain: DecodeResult | undefined;
-      let drafted: DecodeResult | undefined;
+      const whole = arms.map(() => [] as number[]);
+      const after = arms.map(() => [] as number[]);
+      const results: (DecodeResult | undefined)[] = arms.map(() => undefined);
       for (let round = 0; round < ROUNDS; round++) {
-        // Alternated, each first in turn.
-        for (const which of round % 2
-          ? (["drafted", "plain"] as const)
-          : (["plain", "drafted"] as const)) {
+        // Every arm in turn, the first one rotating from round to round.
+        for (let k = 0; k < arms.length; k++) {
+          const arm = (round + k) % arms.length;
+          const first = firsts[arm - 1];
           const started = performance.now();
-          const result = await final(which === "drafted" ? drafts : []);
+          const result = await final(first === undefined ? [] : drafts, first);
           const ms = performance.now() - started;
-          times[which].push(ms);
-          times[which === "plain" ? "plainAfter" : "draftedAfter"].push(ms - result.promptMs);
-          if (which === "plain") plain = result;
-          else drafted = result;
+          whole[arm]?.push(ms);
+          after[arm]?.push(ms - result.promptMs);
+          results[arm] = result;
         }
       }
-      if (!plain || !drafted) throw new Error("no decode");
-      if (JSON.stringify(ids(plain)) !== JSON.stringify(ids(drafted)))
-        throw new Error(`${clip}: drafted decode differs`);
+      const plain = results[0];
+      if (!plain) throw new Error("no decode");
       const f = (x: number) => x.toFixed(0);
-      console.log(
-        `${clip} | ${lead} | ${plain.tokens.length} | ${drafted.drafts.accepted} / ${drafted.drafts.rows} | ` +
-          `${plain.decoderSteps} → ${drafted.decoderSteps} | ${f(median(times.plain))} → ${f(median(times.drafted))} ` +
-          `(${f(median(times.plainAfter))} → ${f(median(times.draftedAfter))})`,
-      );
+      const cells = results.map((result, arm) => {
+        if (!result) throw new Error("no decode");
+        if (JSON.stringify(ids(plain)) !== JSON.stringify(ids(result)))
+          throw new Error(`${clip}: ${arms[arm]} decode differs`);
+        const { accepted, rows } = result.drafts;
+        return (
+          `${arms[arm]}: ${accepted} / ${rows}, ${result.decoderSteps} runs, ` +
+          `${f(median(whole[arm] ?? []))} (${f(median(after[arm] ?? []))})`
+        );
+      });
+      console.log(`${clip} | ${lead} | ${plain.tokens.length} | ${cells.join(" | ")}`);
     }
   }
 }

@@ -59,6 +59,11 @@ export interface DecodeOptions {
    * otherwise (beams, sampled retries, the stock decoder).
    */
   drafts?: readonly number[];
+  /**
+   * Rows of the decode's first draft run (drafts.ts FIRST_DRAFT_ROWS when absent); only
+   * tools/models/draft-timing.ts sets it, to compare sizes in one process.
+   */
+  firstDraftRows?: number;
 }
 
 export interface SampledToken {

@@ -192,7 +192,13 @@ export async function greedyDecode(
   if (model.external && scope === "head") keepHead(model.external.order, lastRow(step));
   const random = temperature > 0 ? seeded(options.seed ?? 0) : undefined;
   // The cache runs after the prompt; drafts only where the pick is the argmax (temperature 0).
-  const steps = new GreedySteps(model, scope, options, random ? [] : (options.drafts ?? []));
+  const steps = new GreedySteps(
+    model,
+    scope,
+    options,
+    random ? [] : (options.drafts ?? []),
+    options.firstDraftRows,
+  );
   // The forced tokens open `sampled` (the rules see them); `picks` are what this decode chose.
   const sampled: number[] = [...forced];
   const picks: SampledToken[] = [];

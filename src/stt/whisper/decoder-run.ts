@@ -17,7 +17,8 @@
  *
  * The prepared decoder's cache branch has a draft path besides the step (`use_draft_branch`,
  * tools/models/draft-branch.ts): `runDrafts` runs k tokens after the cache at once and gets the
- * rows and the cache k steps would give, bit for bit. Every other run feeds it false.
+ * rows and the cache k steps would give, bit for bit, each row projected only when asked for.
+ * Every other run feeds it false.
  *
  * The prepared decoder has no vocabulary table (projection.ts): each token's table row is fed in
  * (`token_rows`), and the logits are projected here from the quantized hidden state it returns,
@@ -40,7 +41,6 @@ import {
   LOGIT_ROWS_OUTPUT,
   LOGIT_SCALES_OUTPUT,
   LOGIT_ZEROS_OUTPUT,
-  MAX_PROJECTED_ROWS,
   quantizedRows,
   TOKEN_ROWS_INPUT,
 } from "./projection.ts";
@@ -286,17 +286,33 @@ export async function runRows(
 }
 
 /**
+ * A draft run's result: the grown self-attention cache, and its rows' logits, each projected only
+ * when asked for (`row`), so a row the decode never uses costs only its share of the ORT run.
+ */
+export interface DraftRows {
+  /** Rows the run computed, one per draft token fed. */
+  count: number;
+  cache: Cache;
+  /** Row j's logits (the step after the run's j-th token), projected now: a fresh array. */
+  row(j: number): Float32Array;
+}
+
+/**
  * k draft tokens after `cache` in one run of the decoder's draft path: row j is the logits after
  * `ids[j]`, and the self-attention cache grows by k positions, both bit for bit what k one-token
  * `runDecoder` steps feeding `ids` in turn would give (test/whisper-session-draft-rows.test.ts).
  * One sequence (the cross-attention cache's batch of 1), the prepared decoder only.
+ *
+ * The run's quantized rows are kept for `row`: ORT-web copies every CPU output out of its heap
+ * into a fresh typed array (wasm-core-impl.ts, `run`), so a later run cannot overwrite them; they
+ * are ~0.8 KB a row (two uint8 rows of 384 and their zero points and scales).
  */
 export async function runDrafts(
   model: WhisperDecoder,
   ids: readonly number[],
   cache: Cache,
   scope: VocabularyScope = "all",
-): Promise<Step> {
+): Promise<DraftRows> {
   const { external } = model;
   if (model.takesDrafts !== true || !external) {
     throw new Error("the Whisper decoder has no draft path (a prepared decoder has)");
@@ -310,14 +326,22 @@ export async function runDrafts(
     ...cacheFeeds(model, cache),
   };
   const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
-  // The projection takes MAX_PROJECTED_ROWS quantized rows (half as many logit rows) at a time.
-  const perProjection = MAX_PROJECTED_ROWS / 2;
-  const rows: Float32Array[] = [];
-  for (let from = 0; from < ids.length; from += perProjection) {
-    const wanted = ids.slice(from, from + perProjection).map((_, j) => [0, from + j] as const);
-    rows.push(...logitRows(model, outputs, wanted, scope));
+  const quantized = quantizedRows(
+    output(outputs, LOGIT_ROWS_OUTPUT),
+    output(outputs, LOGIT_ZEROS_OUTPUT),
+    output(outputs, LOGIT_SCALES_OUTPUT),
+  );
+  if (quantized.batch !== 1 || quantized.perBatch !== ids.length) {
+    throw new Error(
+      `draft run of ${ids.length} tokens returned ${quantized.batch} × ${quantized.perBatch} rows`,
+    );
   }
-  return { rows, cache: { self: selfCache(outputs), cross: cache.cross } };
+  const row = (j: number): Float32Array => {
+    const [logits] = external.projection.logits(external.order, quantized, [[0, j]], scope);
+    if (!logits) throw new Error(`draft row ${j} was not projected`);
+    return logits;
+  };
+  return { count: ids.length, cache: { self: selfCache(outputs), cross: cache.cross }, row };
 }
 
 /** `use_draft_branch` false, for a decoder that has the input: the ordinary step (or prompt). */

@@ -20,6 +20,7 @@ import { type DraftStats, NO_DRAFTS, type WhisperDecoder } from "./decode-types.
 import {
   beforeRun,
   D_MODEL,
+  type DraftRows,
   type RunControl,
   runDecoder,
   runDrafts,
@@ -29,13 +30,24 @@ import { TIMESTAMP_STEP_S, type WhisperTokenizer } from "./tokenizer.ts";
 import type { VocabularyScope } from "./vocabulary-order.ts";
 
 /**
- * Rows of one draft run at most. Each row's logits are a Float32Array of the vocabulary (51 865
- * floats, 207 KB) held in JS memory until used, so 16 rows are 3.3 MB; and each row is projected
- * (~0.3–0.6 ms) whether it is used or not, so a long run wastes more past a disagreement. One run
- * of 16 drafts cost ~13 ms of ORT time against ~55–65 for 16 steps (docs/decoder-profile.md, step
- * 1): 16 keeps most of that gain. When all of a run's rows are accepted, the next run follows.
+ * Rows of one draft run at most. A row is projected only when the decode uses it, so a row past a
+ * disagreement costs only its share of the ORT run, which grows with k: one run of 16 drafts cost
+ * ~13 ms of ORT time against ~55–65 for 16 steps (docs/decoder-profile.md, step 1), 16 keeps most
+ * of that gain. When all of a run's rows are accepted, the next run follows.
  */
 export const MAX_DRAFT_ROWS = 16;
+
+/**
+ * Rows of a decode's first draft run; each following run (only ever after one whose rows were all
+ * accepted) doubles, up to MAX_DRAFT_ROWS. A small first run was measured and does not pay
+ * (tools/models/draft-timing.ts, Node, 4 clips × drafts from the clip less 1 and 2 s, arms
+ * alternated, medians of 9, two runs): starting at 4 saved 5–9 ms of a ~165-ms decode where the
+ * drafts disagree at their second token (sb_lj050_0131; once +6 in a noisy round), and cost
+ * 1–11 ms (one or two runs more) wherever they run on (lhotse_2412_153948, wcpp_jfk, psx_librivox_0870); 8 fell between. Through
+ * the service drafts mostly run on (docs/decoder-profile.md, step 2: 158 of 242 rows accepted in
+ * 25 runs), so every run is MAX_DRAFT_ROWS.
+ */
+export const FIRST_DRAFT_ROWS = MAX_DRAFT_ROWS;
 
 /** `a` + `b`, field by field. */
 export function addDraftStats(a: DraftStats, b: DraftStats): DraftStats {
@@ -92,15 +104,13 @@ export function draftsOnWindow(
   return opening < 0 ? [] : shifted.slice(opening);
 }
 
-/** The current draft run: its cache and the rows not used yet. */
+/** The current draft run and how many of its rows were used. */
 interface DraftRun {
-  cache: Step["cache"];
+  rows: DraftRows;
   /** Self-attention positions of the cache the run started from. */
   base: number;
-  /** Rows the run computed. */
-  size: number;
-  /** Its rows not used yet, in order. */
-  pending: Float32Array[];
+  /** Its rows used so far (the next one is `rows.row(used)`). */
+  used: number;
 }
 
 /**
@@ -116,6 +126,8 @@ export class GreedySteps {
   /** Index in `#drafts` of the draft expected next; past the end when drafts are over. */
   #next = 0;
   #run: DraftRun | null = null;
+  /** Rows of the next draft run (before the token cap): FIRST_DRAFT_ROWS, doubling. */
+  #runRows: number;
   /** The one-row stand-in for the encoder states a cache run gets (decoder-run.ts says why). */
   readonly #stateRows = new Tensor("float32", new Float32Array(D_MODEL), [1, 1, D_MODEL]);
   readonly #model: WhisperDecoder;
@@ -128,7 +140,13 @@ export class GreedySteps {
     control: RunControl,
     /** Tokens the decode is expected to pick, in order; empty: none, every token a step. */
     drafts: readonly number[],
+    /** Rows of the first draft run (FIRST_DRAFT_ROWS unless a measurement sets it). */
+    firstRunRows = FIRST_DRAFT_ROWS,
   ) {
+    if (!(Number.isInteger(firstRunRows) && firstRunRows >= 1)) {
+      throw new RangeError(`a first draft run of ${firstRunRows} rows`);
+    }
+    this.#runRows = Math.min(MAX_DRAFT_ROWS, firstRunRows);
     this.#model = model;
     this.#scope = scope;
     this.#control = control;
@@ -149,7 +167,7 @@ export class GreedySteps {
     if (this.#next < this.#drafts.length) {
       if (id === this.#drafts[this.#next]) {
         this.#next += 1;
-        return this.#run && this.#run.pending.length > 0
+        return this.#run && this.#run.used < this.#run.rows.count
           ? this.#accept(this.#run)
           : this.#accept(await this.#startRun(cache, room));
       }
@@ -163,25 +181,30 @@ export class GreedySteps {
     return runDecoder(this.#model, [id], this.#stateRows, cache, [0], this.#scope);
   }
 
-  /** A draft run of the expected drafts from the one just picked (`#next − 1`) on. */
+  /**
+   * A draft run of the expected drafts from the one just picked (`#next − 1`) on. Called for a
+   * decode's first run and after a run whose rows were all accepted: each is twice the last.
+   */
   async #startRun(cache: Step["cache"], room: number): Promise<DraftRun> {
     const from = this.#next - 1;
-    const ids = this.#drafts.slice(from, from + Math.max(1, Math.min(MAX_DRAFT_ROWS, room)));
+    const ids = this.#drafts.slice(from, from + Math.max(1, Math.min(this.#runRows, room)));
+    this.#runRows = Math.min(MAX_DRAFT_ROWS, this.#runRows * 2);
     await beforeRun(this.#control);
-    const drafted = await runDrafts(this.#model, ids, cache, this.#scope);
+    const rows = await runDrafts(this.#model, ids, cache, this.#scope);
     this.runs += 1;
     this.#stats.runs += 1;
     this.#stats.rows += ids.length;
-    const base = positions(cache.self);
-    this.#run = { cache: drafted.cache, base, size: ids.length, pending: [...drafted.rows] };
+    this.#run = { rows, base: positions(cache.self), used: 0 };
     return this.#run;
   }
 
+  /** The run's next row, projected now, as the step after the draft just picked. */
   #accept(run: DraftRun): Step {
-    const row = run.pending.shift();
-    if (!row) throw new Error("draft run has no row left");
+    if (run.used >= run.rows.count) throw new Error("draft run has no row left");
+    const row = run.rows.row(run.used);
+    run.used += 1;
     this.#stats.accepted += 1;
-    return { rows: [row], cache: run.cache };
+    return { rows: [row], cache: run.rows.cache };
   }
 }
 
@@ -196,7 +219,7 @@ function positions(self: Step["cache"]["self"]): number {
  * positions of the drafts not accepted go, as if they had never been fed.
  */
 function cutSelf(run: DraftRun, self: Step["cache"]["self"]): Step["cache"]["self"] {
-  const keep = run.base + run.size - run.pending.length;
+  const keep = run.base + run.used;
   const out: Step["cache"]["self"] = {};
   for (const [name, tensor] of Object.entries(self)) {
     const [batch, heads, length, width] = tensor.dims;
