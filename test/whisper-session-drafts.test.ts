@@ -8,7 +8,8 @@
  * first (its drafts moved onto the window). The same audio goes through a session without
  * interims; every final must be identical, word timings and confidences included, and the
  * session's "drafts" log must show drafts accepted. With early finals too: the final is the
- * early decode (`speculate`) taken by the flush.
+ * early decode (`speculate`) taken by the flush. With drafts off (EARSHOT_DRAFTS=off, the
+ * session's `useDrafts`), the same session with interims runs no draft run at all.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -64,7 +65,7 @@ function recordingLogger(lines: Logged[]): Logger {
   return logger;
 }
 
-async function run(interimResults: boolean, earlyFinals: boolean) {
+async function run(interimResults: boolean, earlyFinals: boolean, useDrafts = true) {
   await seedModels();
   const scheduler = new WatchedScheduler();
   const emitted: Transcript[] = [];
@@ -83,6 +84,9 @@ async function run(interimResults: boolean, earlyFinals: boolean) {
     () => whisperModel(bucket),
     scheduler,
     earlyFinals,
+    undefined,
+    true,
+    useDrafts,
   );
   let at = 0;
   const chunk = CHUNK_SECONDS * SAMPLE_RATE;
@@ -134,4 +138,12 @@ describe("finals with their interims as drafts", () => {
       expect(failures).toEqual([]);
     }, 600_000);
   }
+
+  it("are not taken with drafts off (EARSHOT_DRAFTS=off)", async () => {
+    const off = await run(true, false, false);
+    console.log(`drafts off: ${off.interims} interims; drafts ${JSON.stringify(off.drafts)}`);
+    expect(off.interims).toBeGreaterThanOrEqual(CLIPS.length);
+    expect(off.drafts).toMatchObject({ withDrafts: 0, runs: 0, rows: 0, accepted: 0 });
+    expect(off.drafts.decodes).toBeGreaterThanOrEqual(CLIPS.length);
+  }, 600_000);
 });

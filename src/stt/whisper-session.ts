@@ -98,6 +98,8 @@ export class WhisperSession implements TranscriberSession {
     private readonly beamSize: number = DEFAULT_BEAM_SIZE,
     /** Finals may continue the utterance before them (EARSHOT_CONTINUATION; see the header). */
     continuation = true,
+    /** Finals take their utterance's latest interim as drafts (EARSHOT_DRAFTS; drafts.ts). */
+    private readonly useDrafts = true,
   ) {
     this.#continuation = new SessionContinuation(continuation);
     this.#interims = new Interims(context, scheduler, (audio, vad, job) =>
@@ -121,7 +123,7 @@ export class WhisperSession implements TranscriberSession {
     const audio = this.#utterance.audio();
     const final = { utterance: this.#utteranceNumber, start };
     const vad = this.#utterance.evidence(); // now: the job may start after more frames, or a flush
-    const drafts = this.#interims.latest();
+    const drafts = this.#draftsForFinal();
     const abort = new AbortController();
     const job = this.scheduler.submit(
       this.context.sessionId,
@@ -171,7 +173,7 @@ export class WhisperSession implements TranscriberSession {
     // With an early final, only silence came after it: the final covers what it decoded.
     const early = whole.subarray(0, speculation?.samples ?? whole.length);
     const final = start === null ? undefined : { utterance: this.#utteranceNumber, start };
-    const drafts = this.#interims.latest(); // before `ended`, which forgets them
+    const drafts = this.#draftsForFinal(); // before `ended`, which forgets them
     this.#utteranceNumber += 1;
     this.#interims.ended(); // a waiting interim leaves the queue, a running one stops
 
@@ -249,6 +251,11 @@ export class WhisperSession implements TranscriberSession {
     this.context.log.info("interims", { ...this.#interims.counts });
     this.context.log.info("continued finals", { ...this.#continuation.counts });
     this.context.log.info("drafts", { ...this.#drafts.counts });
+  }
+
+  /** The current utterance's final's drafts: none when they are off (`useDrafts`). */
+  #draftsForFinal(): readonly number[] | null {
+    return this.useDrafts ? this.#interims.latest() : null;
   }
 
   async #transcribe(
