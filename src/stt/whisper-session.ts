@@ -123,7 +123,7 @@ export class WhisperSession implements TranscriberSession {
     const audio = this.#utterance.audio();
     const final = { utterance: this.#utteranceNumber, start };
     const vad = this.#utterance.evidence(); // now: the job may start after more frames, or a flush
-    const drafts = this.#draftsForFinal();
+    const drafts = this.useDrafts ? this.#interims.latest() : null;
     const abort = new AbortController();
     const job = this.scheduler.submit(
       this.context.sessionId,
@@ -173,7 +173,8 @@ export class WhisperSession implements TranscriberSession {
     // With an early final, only silence came after it: the final covers what it decoded.
     const early = whole.subarray(0, speculation?.samples ?? whole.length);
     const final = start === null ? undefined : { utterance: this.#utteranceNumber, start };
-    const drafts = this.#draftsForFinal(); // before `ended`, which forgets them
+    // Read before `ended`, which forgets the utterance's interims.
+    const drafts = this.useDrafts ? this.#interims.latest() : null;
     this.#utteranceNumber += 1;
     this.#interims.ended(); // a waiting interim leaves the queue, a running one stops
 
@@ -251,11 +252,6 @@ export class WhisperSession implements TranscriberSession {
     this.context.log.info("interims", { ...this.#interims.counts });
     this.context.log.info("continued finals", { ...this.#continuation.counts });
     this.context.log.info("drafts", { ...this.#drafts.counts });
-  }
-
-  /** The current utterance's final's drafts: none when they are off (`useDrafts`). */
-  #draftsForFinal(): readonly number[] | null {
-    return this.useDrafts ? this.#interims.latest() : null;
   }
 
   async #transcribe(

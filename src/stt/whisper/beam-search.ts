@@ -15,7 +15,8 @@ import {
   type StopReason,
   type WhisperDecoder,
 } from "./decode-types.ts";
-import { beforeRun, type Feeds, lastRow, runRows, type Step } from "./decoder-run.ts";
+import type { Feeds } from "./decoder-feeds.ts";
+import { beforeRun, lastRow, runRows, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules } from "./logit-rules.ts";
 import { logNormalizer } from "./projection.ts";

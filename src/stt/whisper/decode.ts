@@ -22,7 +22,8 @@ import type {
   StopReason,
   WhisperDecoder,
 } from "./decode-types.ts";
-import { beforeRun, D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
+import { D_MODEL } from "./decoder-feeds.ts";
+import { beforeRun, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
 import { GreedySteps } from "./drafts.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules } from "./logit-rules.ts";

@@ -17,9 +17,9 @@
  */
 import { Tensor } from "onnxruntime-web/wasm";
 import { type DraftStats, NO_DRAFTS, type WhisperDecoder } from "./decode-types.ts";
+import { D_MODEL } from "./decoder-feeds.ts";
 import {
   beforeRun,
-  D_MODEL,
   type DraftRows,
   type RunControl,
   runDecoder,
@@ -43,9 +43,10 @@ export const MAX_DRAFT_ROWS = 16;
  * (tools/models/draft-timing.ts, Node, 4 clips × drafts from the clip less 1 and 2 s, arms
  * alternated, medians of 9, two runs): starting at 4 saved 5–9 ms of a ~165-ms decode where the
  * drafts disagree at their second token (sb_lj050_0131; once +6 in a noisy round), and cost
- * 1–11 ms (one or two runs more) wherever they run on (lhotse_2412_153948, wcpp_jfk, psx_librivox_0870); 8 fell between. Through
- * the service drafts mostly run on (docs/decoder-profile.md, step 2: 158 of 242 rows accepted in
- * 25 runs), so every run is MAX_DRAFT_ROWS.
+ * 1–11 ms (one or two runs more) wherever they run on (lhotse_2412_153948, wcpp_jfk,
+ * psx_librivox_0870); 8 fell between. Through the service drafts mostly run on
+ * (docs/decoder-profile.md, step 2: 158 of 242 rows accepted in 25 runs), so every run is
+ * MAX_DRAFT_ROWS.
  */
 export const FIRST_DRAFT_ROWS = MAX_DRAFT_ROWS;
 

@@ -5,7 +5,7 @@
  */
 import type { InferenceSession } from "onnxruntime-web/wasm";
 import { DRAFT_BRANCH_INPUT, type WhisperDecoder } from "./decode-types.ts";
-import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
+import { LOGIT_POSITIONS_INPUT } from "./decoder-feeds.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { TOKEN_ROWS_INPUT, type VocabularyProjection } from "./projection.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";

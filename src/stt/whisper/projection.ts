@@ -5,13 +5,11 @@
  * 20 MB table on every decoder run (docs/decoder-profile.md, "The projection kernel").
  *
  * The prepared decoder (tools/models/decoder-rewrite.ts, `external`) takes each token's table
- * row (`token_rows`, uint8 [batch, tokens, width]) instead of gathering it, and instead of logits
- * returns the hidden state quantized twice as int8x2T does (`logit_rows`, uint8 [batch, 2·rows,
- * width]: each batch's pass-1 rows, then its pass-2 rows), with each quantized row's zero point
- * (`logit_zeros`, uint8 [batch, 2·rows]) and its scale times the table's (`logit_scales`, float
- * [batch, 2·rows]). The draft path (tools/models/draft-branch.ts) quantizes each row on its own;
- * the step and the prompt once per pass, their values repeated per row; a graph of rewrite 8
- * alone returns one pair for the run ([2]: pass 1's, pass 2's), read the same way. Here:
+ * row (`token_rows`, uint8 [batch, tokens, width]) and returns the hidden state quantized twice
+ * as int8x2T does (`logit_rows`, uint8 [batch, 2·rows, width]: pass-1 rows, then pass-2 rows),
+ * each quantized row's zero point (`logit_zeros`) and scale times the table's (`logit_scales`),
+ * [batch, 2·rows] each: per row in the draft path (tools/models/draft-branch.ts), per pass
+ * repeated per row in the step and the prompt ([2] from a decoder without the draft path). Here:
  *
  *   logit = f32(f32(Σₖ (q₁ₖ − z₁)(Tₖ − z_T)) · s₁) + f32(f32(Σₖ (q₂ₖ − z₂)(Tₖ − z_T)) · s₂)
  *
@@ -29,6 +27,9 @@
  * head-only projection reads a prefix), minus 128 as int8 (the table's own zero point, 127, is
  * corrected per row, exactly). One instance serves every session of the isolate; a call runs
  * synchronously to its end, so calls never interleave, and each returns fresh arrays.
+ *
+ * (Past 300 lines: the kernel's loading, the outputs' checks and the exact projection are one
+ * argument about the same bytes; split, each part would have to restate it.)
  */
 import type { Tensor } from "onnxruntime-web/wasm";
 import { logSumExp } from "./logit-rules.ts";
