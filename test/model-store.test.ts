@@ -121,11 +121,10 @@ describe("Whisper models from R2", () => {
     const models = await loadWhisper(bindings.MODELS);
     expect(models.encoder.inputNames).toEqual(["input_features"]);
     expect(models.encoder.outputNames).toEqual(["last_hidden_state"]);
-    // input_ids, encoder_hidden_states, use_cache_branch, token_rows, logit_positions,
-    // use_draft_branch and 4 caches a layer.
-    expect(models.decoder.inputNames).toHaveLength(6 + LAYERS * 4);
+    // input_ids, encoder_hidden_states, use_cache_branch, token_rows, logit_positions and 4
+    // caches a layer.
+    expect(models.decoder.inputNames).toHaveLength(5 + LAYERS * 4);
     expect(models.decoder.inputNames).toContain("logit_positions");
-    expect(models.decoder.inputNames).toContain("use_draft_branch");
     expect(models.decoder.inputNames).toContain("token_rows");
     // No logits: the quantized hidden state, projected outside ORT (projection.ts).
     expect(models.decoder.outputNames).toEqual([

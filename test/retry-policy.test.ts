@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type DecodeResult, NO_DRAFTS, type StopReason } from "../src/stt/whisper/decode-types";
+import type { DecodeResult, StopReason } from "../src/stt/whisper/decode-types";
 import {
   COMPRESSION_RATIO_THRESHOLD,
   FALLBACK_LOGPROB_THRESHOLD,
@@ -18,7 +18,6 @@ function attempt(stopReason: StopReason, avgLogprob: number, ratio = 0.8, noSpee
     temperature: 0,
     decoderSteps: 10,
     promptMs: 0,
-    drafts: NO_DRAFTS,
   };
   return { result, ratio };
 }

@@ -2,7 +2,7 @@ import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createSession } from "../src/runtime/ort";
 import { greedyDecode } from "../src/stt/whisper/decode";
-import { type DecodeOptions, NO_DRAFTS, type SampledToken } from "../src/stt/whisper/decode-types";
+import type { DecodeOptions, SampledToken } from "../src/stt/whisper/decode-types";
 import { favoured } from "../src/stt/whisper/keyterm-bias";
 import { applyLogitRules, type GenerationConfig, logitRules } from "../src/stt/whisper/logit-rules";
 import { createWhisperModel, type WhisperModel } from "../src/stt/whisper/model";
@@ -227,7 +227,6 @@ describe("Whisper transcript assembly", () => {
         temperature: 0,
         decoderSteps: 11,
         promptMs: 0,
-        drafts: NO_DRAFTS,
       },
       mini,
       3.1,
@@ -267,7 +266,6 @@ describe("Whisper transcript assembly", () => {
       temperature: 0,
       decoderSteps: 4,
       promptMs: 0,
-      drafts: NO_DRAFTS,
     };
     const verdict = (noSpeechProbability: number, avgLogprob: number) =>
       buildTranscript({ ...base, noSpeechProbability, avgLogprob }, mini, 2).likelyNoSpeech;

@@ -41,8 +41,6 @@ export class Interims {
   #stable = new StablePrefix();
   /** Bumped at every new utterance: an interim of an ended utterance is never emitted. */
   #utterance = 0;
-  /** The tokens of the utterance's latest completed interim: its final's drafts (`latest`). */
-  #latest: readonly number[] | null = null;
   /** Interims stopped for their utterance's final; and because any session's final waited. */
   readonly counts = { stoppedForFinals: 0, yieldedToWaitingFinals: 0 };
 
@@ -66,18 +64,9 @@ export class Interims {
     return true;
   }
 
-  /**
-   * The tokens (text and timestamps) of the current utterance's latest completed interim, timed
-   * from the utterance's start, or null: what its final may take as drafts (drafts.ts).
-   */
-  latest(): readonly number[] | null {
-    return this.#latest;
-  }
-
   /** The utterance ended: stop its interim, start the next utterance's count from nothing. */
   ended(): void {
     this.#utterance += 1;
-    this.#latest = null;
     this.#sinceInterim = 0;
     this.#stable.reset();
     this.stop();
@@ -117,7 +106,6 @@ export class Interims {
     job
       .then((outcome) => {
         if (outcome.status !== "done" || current !== this.#utterance) return;
-        this.#latest = outcome.value.tokens.map((t) => t.id);
         const flags = { isFinal: false, speechFinal: false, fromFinalize: false };
         const { log } = this.context;
         const hypothesis = toTranscript(log, outcome.value, start, audio.length, flags, vad);

@@ -42,7 +42,6 @@ import {
 } from "./transcriber";
 import { type PauseCut, UtteranceAudio } from "./utterance-audio";
 import { type Continuation, SessionContinuation } from "./whisper/continuation";
-import { DraftTally } from "./whisper/drafts";
 import { keytermBias, type TokenBias } from "./whisper/keyterm-bias";
 import type { WhisperModel } from "./whisper/model";
 import type { VadEvidence } from "./whisper/speech-evidence";
@@ -86,8 +85,6 @@ export class WhisperSession implements TranscriberSession {
   #bias: TokenBias | undefined;
   /** This session's last final with text, which its next utterance may continue. */
   readonly #continuation: SessionContinuation;
-  /** How this session's finals used their interims' tokens as drafts. */
-  readonly #drafts = new DraftTally();
 
   constructor(
     private readonly context: TranscriberContext,
@@ -98,8 +95,6 @@ export class WhisperSession implements TranscriberSession {
     private readonly beamSize: number = DEFAULT_BEAM_SIZE,
     /** Finals may continue the utterance before them (EARSHOT_CONTINUATION; see the header). */
     continuation = true,
-    /** Finals take their utterance's latest interim as drafts (EARSHOT_DRAFTS; drafts.ts). */
-    private readonly useDrafts = true,
   ) {
     this.#continuation = new SessionContinuation(continuation);
     this.#interims = new Interims(context, scheduler, (audio, vad, job) =>
@@ -123,12 +118,11 @@ export class WhisperSession implements TranscriberSession {
     const audio = this.#utterance.audio();
     const final = { utterance: this.#utteranceNumber, start };
     const vad = this.#utterance.evidence(); // now: the job may start after more frames, or a flush
-    const drafts = this.useDrafts ? this.#interims.latest() : null;
     const abort = new AbortController();
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
-      () => this.#transcribe(audio, "final", vad, { signal: abort.signal, final, drafts }),
+      () => this.#transcribe(audio, "final", vad, { signal: abort.signal, final }),
       abort.signal,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection.
@@ -173,8 +167,6 @@ export class WhisperSession implements TranscriberSession {
     // With an early final, only silence came after it: the final covers what it decoded.
     const early = whole.subarray(0, speculation?.samples ?? whole.length);
     const final = start === null ? undefined : { utterance: this.#utteranceNumber, start };
-    // Read before `ended`, which forgets the utterance's interims.
-    const drafts = this.useDrafts ? this.#interims.latest() : null;
     this.#utteranceNumber += 1;
     this.#interims.ended(); // a waiting interim leaves the queue, a running one stops
 
@@ -184,7 +176,7 @@ export class WhisperSession implements TranscriberSession {
     if (speculation) this.#speculations.used += 1;
     const decodeWhole = () =>
       this.scheduler.submit(this.context.sessionId, "final", () =>
-        this.#transcribe(whole, "final", vad, { final, drafts }),
+        this.#transcribe(whole, "final", vad, { final }),
       );
     const job = start === null || whole.length === 0 ? null : (speculation?.job ?? decodeWhole());
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
@@ -251,7 +243,6 @@ export class WhisperSession implements TranscriberSession {
     this.context.log.info("early finals", { ...this.#speculations });
     this.context.log.info("interims", { ...this.#interims.counts });
     this.context.log.info("continued finals", { ...this.#continuation.counts });
-    this.context.log.info("drafts", { ...this.#drafts.counts });
   }
 
   async #transcribe(
@@ -264,8 +255,6 @@ export class WhisperSession implements TranscriberSession {
       final?: { utterance: number; start: number };
       /** Called at each of the transcription's turns (`turns`), after the event loop's. */
       onTurn?: () => void;
-      /** A final's drafts: the tokens of its utterance's latest interim (interims.ts `latest`). */
-      drafts?: readonly number[] | null;
     },
   ): Promise<WhisperResult> {
     const whisper = await this.loadModel();
@@ -278,16 +267,9 @@ export class WhisperSession implements TranscriberSession {
       yieldTurn: turns(job.onTurn),
       ...(this.#bias.sequences.length > 0 ? { bias: this.#bias } : {}),
       ...(vad ? { speechBursts: vad.speechBursts } : {}),
-      ...(job.drafts ? { drafts: job.drafts } : {}),
     };
-    const decode = async (continueFrom?: Continuation) => {
-      const result = await transcribe(whisper, audio, {
-        ...options,
-        ...(continueFrom ? { continueFrom } : {}),
-      });
-      if (kind === "final") this.#drafts.add(result.stats.drafts, !!job.drafts, !!continueFrom);
-      return result;
-    };
+    const decode = (continueFrom?: Continuation) =>
+      transcribe(whisper, audio, { ...options, ...(continueFrom ? { continueFrom } : {}) });
     const { final } = job;
     if (final === undefined || this.context.language === "multi") return decode(); // see header
     const rate = TRANSCRIBER_SAMPLE_RATE;

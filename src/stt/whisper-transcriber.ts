@@ -47,11 +47,6 @@ export interface WhisperEnv {
    * "Continuation"); anything else decodes every final alone.
    */
   EARSHOT_CONTINUATION?: string;
-  /**
-   * "off" stops finals taking their interim's tokens as drafts (whisper/drafts.ts); anything
-   * else leaves them on.
-   */
-  EARSHOT_DRAFTS?: string;
 }
 
 export function whisperTranscriber(env: WhisperEnv): Transcriber {
@@ -69,7 +64,6 @@ export function whisperTranscriber(env: WhisperEnv): Transcriber {
         env.EARSHOT_EARLY_FINALS !== "off",
         beamSizeVar(env.EARSHOT_BEAM_SIZE),
         env.EARSHOT_CONTINUATION === "on",
-        env.EARSHOT_DRAFTS !== "off",
       ),
   };
 }

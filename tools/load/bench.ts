@@ -24,7 +24,6 @@ import { type BenchContext, formatTable, type Section } from "./bench/report.ts"
 import {
   beamsSection,
   continuationSection,
-  draftsSection,
   earlyFinalsSection,
   revisionSection,
   softCutSection,
@@ -50,8 +49,6 @@ import { whisperSection } from "./bench/whisper.ts";
  *   the 5 latency modes on two services (early finals off and on; soft cut after 11 and 5 s;
  *   greedy and 3-beam finals; finals decoded alone and continuing): 5 modes × 2 services × ~95 s,
  *   ~16 minutes, hence 1 200 s (EARSHOT_BENCH_MODES runs fewer modes, in proportion less);
- * - drafts, only when named: the same with drafts off and on, in finalize-200ms-interims only
- *   (drafts come from interims): 2 services × ~95 s plus their start, ~4 minutes, hence 480 s;
  * - revision, only when named: the same on the service built from a base revision
  *   (EARSHOT_BENCH_BASE, default HEAD) and the one built from the working tree, for a change
  *   that has no var (the base's models are prepared in its own worktree first: 2 minutes more);
@@ -72,7 +69,6 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
   { section: softCutSection, budgetMs: 1_200_000, onlyWhenNamed: true },
   { section: beamsSection, budgetMs: 1_200_000, onlyWhenNamed: true },
   { section: continuationSection, budgetMs: 1_200_000, onlyWhenNamed: true },
-  { section: draftsSection, budgetMs: 480_000, onlyWhenNamed: true },
   { section: revisionSection, budgetMs: 1_320_000, onlyWhenNamed: true },
   { section: longSessionSection, budgetMs: 2_400_000, onlyWhenNamed: true },
 ];

@@ -179,26 +179,6 @@ export function uint8Tensor(name: string, data: Uint8Array, shape: number[]): Te
   return tensor(name, DataType.UINT8, shape, data);
 }
 
-export function floatTensor(name: string, values: readonly number[], shape: number[]): Tensor {
-  return tensor(name, DataType.FLOAT, shape, new Uint8Array(Float32Array.from(values).buffer));
-}
-
-/** An independent copy of `graph` (nodes, values, subgraphs), through its encoded bytes. */
-export function copyGraph(graph: Graph): Graph {
-  const writer = new protobuf.Writer() as unknown as Parameters<typeof onnx.GraphProto.encode>[1];
-  const bytes = onnx.GraphProto.encode(graph as unknown as OnnxTypes.IGraphProto, writer).finish();
-  return onnx.GraphProto.decode(bytes) as unknown as Graph;
-}
-
-/** A graph-valued attribute (an If's `then_branch` / `else_branch`). */
-export function graphAttribute(name: string, graph: Graph): Attribute {
-  return onnx.AttributeProto.create({
-    name,
-    type: AttrType.GRAPH,
-    g: graph as unknown as OnnxTypes.IGraphProto,
-  }) as unknown as Attribute;
-}
-
 function tensor(name: string, dataType: number, dims: number[], rawData: Uint8Array): Tensor {
   return onnx.TensorProto.create({ name, dataType, dims, rawData }) as unknown as Tensor;
 }
@@ -321,20 +301,6 @@ export function uint8Scalar(tensor: Tensor): number {
     throw new GraphShapeError(`initializer "${tensor.name}" is not a uint8 scalar`);
   }
   const value = tensor.rawData.byteLength > 0 ? tensor.rawData[0] : tensor.int32Data[0];
-  if (value === undefined) throw new GraphShapeError(`initializer "${tensor.name}" has no value`);
-  return value;
-}
-
-/** The value of a scalar int8 or uint8 initializer (int8 sign-extended), from either storage. */
-export function byteScalar(tensor: Tensor): number {
-  if (tensor.dataType === DataType.UINT8) return uint8Scalar(tensor);
-  if (tensor.dataType !== DataType.INT8 || dims(tensor).length !== 0) {
-    throw new GraphShapeError(`initializer "${tensor.name}" is not an 8-bit scalar`);
-  }
-  const value =
-    tensor.rawData.byteLength > 0
-      ? new Int8Array(tensor.rawData.buffer, tensor.rawData.byteOffset, 1)[0]
-      : tensor.int32Data[0];
   if (value === undefined) throw new GraphShapeError(`initializer "${tensor.name}" has no value`);
   return value;
 }

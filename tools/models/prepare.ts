@@ -10,7 +10,6 @@ import { type AddedTokens, type Vocab, WhisperTokenizer } from "../../src/stt/wh
 import { encodeTableHeader, VOCABULARY_TABLE } from "../../src/stt/whisper/vocab-table.ts";
 import { englishOrder, type VocabularyOrder } from "../../src/stt/whisper/vocabulary-order.ts";
 import { type ExternalTable, foldDecoderShapes, rewriteDecoder } from "./decoder-rewrite.ts";
-import { addDraftBranch } from "./draft-branch.ts";
 import { rewriteEncoder } from "./encoder-rewrite.ts";
 import { type FileFacts, log, megabytes, sha256, writeAtomic } from "./files.ts";
 import {
@@ -42,9 +41,7 @@ export const PREPARATION = {
     "earshot: vocabulary table outside the graph (token_rows in; the hidden state quantized " +
     "twice as int8x2T out: logit_rows, logit_zeros, logit_scales; vocab-table.bin), attention " +
     "outputs removed, encoder-state quantization in the no-cache branch, prompt rows only at " +
-    "logit_positions, shape arithmetic folded, self-attention padded to max_target_positions and " +
-    "a draft path (use_draft_branch: causal, quantized per row; logit_zeros and logit_scales per " +
-    "row), dead nodes pruned, weights external",
+    "logit_positions, shape arithmetic folded, dead nodes pruned, weights external",
 } as const;
 
 /** Prepared file names: in models/prepared/, and the external data names inside the models. */
@@ -60,10 +57,8 @@ export type PreparedName = keyof typeof PREPARED_NAMES;
 
 interface WhisperConfig {
   d_model: number;
-  decoder_layers: number;
   encoder_attention_heads: number;
   max_source_positions: number;
-  max_target_positions: number;
   vocab_size: number;
 }
 
@@ -104,11 +99,6 @@ export async function prepareModels(
         `  decoder shapes: ${fold.folded} Reshape targets constant, ${fold.collapsed} views ` +
           `collapsed, ${fold.kept} kept; ${fold.nodesBefore} → ${fold.nodesAfter} nodes`,
       );
-      const drafts = addDraftBranch(model, {
-        layers: config.decoder_layers,
-        positions: config.max_target_positions,
-      });
-      log(`  decoder draft path: ${drafts.draftNodes} nodes beside the step's ${drafts.stepNodes}`);
     },
   );
   if (!table) throw new Error("the decoder rewrite returned no vocabulary table");

@@ -7,16 +7,14 @@
  */
 
 import { Tensor } from "onnxruntime-web/wasm";
-import {
-  type DecodeOptions,
-  type DecodeResult,
-  NO_DRAFTS,
-  type SampledToken,
-  type StopReason,
-  type WhisperDecoder,
+import type {
+  DecodeOptions,
+  DecodeResult,
+  SampledToken,
+  StopReason,
+  WhisperDecoder,
 } from "./decode-types.ts";
-import type { Feeds } from "./decoder-feeds.ts";
-import { beforeRun, lastRow, runRows, type Step } from "./decoder-run.ts";
+import { beforeRun, type Feeds, lastRow, runRows, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules } from "./logit-rules.ts";
 import { logNormalizer } from "./projection.ts";
@@ -224,6 +222,5 @@ export async function beamSearch(
     temperature: 0,
     decoderSteps,
     promptMs: prompt.promptMs,
-    drafts: NO_DRAFTS, // beams take no drafts (decode-types.ts DecodeOptions.drafts)
   };
 }

@@ -51,19 +51,6 @@ export interface DecodeOptions {
   beamSize?: number;
   /** Lengths of the bursts of speech the VAD heard in the audio, for the repetition guard. */
   speechBursts?: readonly number[];
-  /**
-   * Tokens this decode is expected to pick after the prompt and the forced tokens (text and
-   * timestamps; an interim's picks of the same utterance), verified in batched runs of the
-   * decoder's draft path (drafts.ts). They never change what is picked, only how many decoder
-   * runs it takes. Greedy at temperature 0 with a decoder that `takesDrafts` only; ignored
-   * otherwise (beams, sampled retries, the stock decoder).
-   */
-  drafts?: readonly number[];
-  /**
-   * Rows of the decode's first draft run (drafts.ts FIRST_DRAFT_ROWS when absent); only
-   * tools/models/draft-timing.ts sets it, to compare sizes in one process.
-   */
-  firstDraftRows?: number;
 }
 
 export interface SampledToken {
@@ -94,10 +81,8 @@ export interface DecodeResult {
   stopReason: StopReason;
   /** 0 for greedy decoding. */
   temperature: number;
-  /** Decoder runs, including the prompt (and draft runs). */
+  /** Decoder runs, including the prompt. */
   decoderSteps: number;
-  /** How the decode's drafts were used (all zero without drafts). */
-  drafts: DraftStats;
   /**
    * Wall-clock ms of the prompt run(s), which also project the encoder states into the
    * cross-attention cache; the rest are one-token steps. (In workerd the clock only advances
@@ -106,35 +91,12 @@ export interface DecodeResult {
   promptMs: number;
 }
 
-/** A decode's use of its drafts (DecodeOptions.drafts; drafts.ts). */
-export interface DraftStats {
-  /** Draft runs of the decoder (each also counted in DecodeResult.decoderSteps). */
-  runs: number;
-  /** Rows those runs computed. */
-  rows: number;
-  /** Rows used as a step's logits: drafts the decode picked. */
-  accepted: number;
-  /** Rows computed and never used: rows − accepted. */
-  wasted: number;
-}
-
-export const NO_DRAFTS: DraftStats = { runs: 0, rows: 0, accepted: 0, wasted: 0 };
-
-/**
- * Graph input of the prepared decoder (tools/models/draft-branch.ts): with `use_cache_branch`,
- * true takes the draft path, where k tokens after the cache give the rows k one-token steps would,
- * bit for bit; false the ordinary step. Bool [1], like `use_cache_branch`.
- */
-export const DRAFT_BRANCH_INPUT = "use_draft_branch";
-
 export interface WhisperDecoder {
   decoder: InferenceSession;
   tokenizer: WhisperTokenizer;
   rules: LogitRules;
   /** The decoder has the prepared `logit_positions` input (the stock file does not). */
   selectsPositions?: boolean;
-  /** The decoder has the prepared draft path (`use_draft_branch`; decoder-run.ts `runDrafts`). */
-  takesDrafts?: boolean;
   /**
    * The prepared decoder's vocabulary table, outside the graph (projection.ts): the order of its
    * rows (vocabulary-order.ts, the English head first) and the kernel that embeds and projects

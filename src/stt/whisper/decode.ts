@@ -1,7 +1,6 @@
 /**
  * Greedy decoding of Whisper's merged decoder with its key/value cache, with timestamp tokens:
- * `greedyDecode` runs the prompt, then samples one token per decoder run (or, with drafts, takes
- * several picks' logits from one draft run: drafts.ts); beam search
+ * `greedyDecode` runs the prompt, then samples one token per decoder run; beam search
  * (`beamSize`, beam-search.ts) takes over after the prompt and runs its beams as the rows of one
  * cache run. The decoder runs themselves (feeds, caches, the decoder's two branches) are in
  * decoder-run.ts.
@@ -22,9 +21,7 @@ import type {
   StopReason,
   WhisperDecoder,
 } from "./decode-types.ts";
-import { D_MODEL } from "./decoder-feeds.ts";
-import { beforeRun, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
-import { GreedySteps } from "./drafts.ts";
+import { beforeRun, D_MODEL, firstRow, lastRow, runDecoder, type Step } from "./decoder-run.ts";
 import { favoured } from "./keyterm-bias.ts";
 import { applyLogitRules } from "./logit-rules.ts";
 import { logNormalizer } from "./projection.ts";
@@ -192,14 +189,6 @@ export async function greedyDecode(
   const scope = scopeFor(model.external?.order, language, options.bias?.sequences);
   if (model.external && scope === "head") keepHead(model.external.order, lastRow(step));
   const random = temperature > 0 ? seeded(options.seed ?? 0) : undefined;
-  // The cache runs after the prompt; drafts only where the pick is the argmax (temperature 0).
-  const steps = new GreedySteps(
-    model,
-    scope,
-    options,
-    random ? [] : (options.drafts ?? []),
-    options.firstDraftRows,
-  );
   // The forced tokens open `sampled` (the rules see them); `picks` are what this decode chose.
   const sampled: number[] = [...forced];
   const picks: SampledToken[] = [];
@@ -232,9 +221,12 @@ export async function greedyDecode(
       picks.push({ id, probability: Math.exp(logprob), logprob });
     }
     stopReason = stopAfter(sampled, picks, tokenizer, options, maxTokens, stopReason);
-    if (stopReason === undefined) step = await steps.next(id, step, maxTokens - picks.length);
+    if (stopReason === undefined) {
+      await beforeRun(options);
+      step = await runDecoder(model, [id], stateRows, step.cache, [0], scope);
+      decoderSteps++;
+    }
   }
-  decoderSteps += steps.runs;
 
   let logprobSum = endingLogprob ?? 0;
   for (const pick of picks) logprobSum += pick.logprob;
@@ -248,6 +240,5 @@ export async function greedyDecode(
     temperature,
     decoderSteps,
     promptMs,
-    drafts: steps.stats,
   };
 }

@@ -1,8 +1,7 @@
 /**
- * Runs of Whisper's merged decoder with its key/value cache (the tensors' names, the feeds and the
- * logits rows read from the outputs are decoder-feeds.ts's). `runDecoder` runs one sequence (the
- * prompt, or one token after the cache); `runRows` runs several cache rows at once (the beams of
- * beam search); `runDrafts` k draft tokens of one sequence.
+ * Runs of Whisper's merged decoder with its key/value cache: the feeds, the outputs fetched, and
+ * the logits rows a run returns. `runDecoder` runs one sequence (the prompt, or one token after
+ * the cache); `runRows` runs several cache rows at once (the beams of beam search).
  *
  * The merged decoder (transformers.js export; the prepared file keeps the same I/O names) has
  * two branches chosen by `use_cache_branch`:
@@ -16,11 +15,6 @@
  *   identical), so it gets a one-row stand-in instead of the frames/2 × 384 states, which ORT
  *   would otherwise copy into its heap on every step.
  *
- * The prepared decoder's cache branch has a draft path besides the step (`use_draft_branch`,
- * tools/models/draft-branch.ts): `runDrafts` runs k tokens after the cache at once and gets the
- * rows and the cache k steps would give, bit for bit, each row projected only when asked for.
- * Every other run feeds it false.
- *
  * The prepared decoder has no vocabulary table (projection.ts): each token's table row is fed in
  * (`token_rows`), and the logits are projected here from the quantized hidden state it returns,
  * over the English head only when `scope` says so; every row comes back in token-id order
@@ -31,34 +25,119 @@
  * both resolve to the same module, so ORT's `instanceof Tensor` checks on feeds hold.
  */
 
-import { Tensor } from "onnxruntime-web/wasm";
+import { type InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { runExclusive } from "../../runtime/inference-lock.ts";
-import { DRAFT_BRANCH_INPUT, type WhisperDecoder } from "./decode-types.ts";
-import {
-  CACHE_KINDS,
-  type Cache,
-  cacheFeeds,
-  D_MODEL,
-  DECODER_LAYERS,
-  emptyPast,
-  type Feeds,
-  fetchNames,
-  LOGIT_POSITIONS_INPUT,
-  logitRows,
-  output,
-  pastName,
-  presentName,
-  selfCache,
-  stepPath,
-  tokenFeeds,
-} from "./decoder-feeds.ts";
+import type { ExternalVocabulary, WhisperDecoder } from "./decode-types.ts";
 import {
   LOGIT_ROWS_OUTPUT,
   LOGIT_SCALES_OUTPUT,
   LOGIT_ZEROS_OUTPUT,
   quantizedRows,
+  TOKEN_ROWS_INPUT,
 } from "./projection.ts";
 import type { VocabularyScope } from "./vocabulary-order.ts";
+
+/** Graph input of the prepared decoder: the prompt positions whose logits are projected. */
+export const LOGIT_POSITIONS_INPUT = "logit_positions";
+/** Decoder layers of Whisper tiny: past/present tensors come in 4 × {decoder, encoder} × {key, value}. */
+const DECODER_LAYERS = 4;
+const HEADS = 6;
+const HEAD_DIM = 64;
+/** Width of the encoder states (d_model of Whisper tiny). */
+export const D_MODEL = HEADS * HEAD_DIM;
+
+export type Feeds = Record<string, Tensor>;
+
+const CACHE_KINDS = ["key", "value"] as const;
+
+function pastName(layer: number, part: "decoder" | "encoder", kind: "key" | "value"): string {
+  return `past_key_values.${layer}.${part}.${kind}`;
+}
+
+function presentName(layer: number, part: "decoder" | "encoder", kind: "key" | "value"): string {
+  return `present.${layer}.${part}.${kind}`;
+}
+
+/** Outputs a cache step fetches besides the logits' source: the grown self-attention cache. */
+const SELF_CACHE = Array.from({ length: DECODER_LAYERS }, (_, layer) =>
+  CACHE_KINDS.map((kind) => presentName(layer, "decoder", kind)),
+).flat();
+const CROSS_CACHE = Array.from({ length: DECODER_LAYERS }, (_, layer) =>
+  CACHE_KINDS.map((kind) => presentName(layer, "encoder", kind)),
+).flat();
+const LOGITS = ["logits"];
+const QUANTIZED = [LOGIT_ROWS_OUTPUT, LOGIT_ZEROS_OUTPUT, LOGIT_SCALES_OUTPUT];
+
+function fetchNames(external: ExternalVocabulary | undefined, first: boolean): string[] {
+  return [...(external ? QUANTIZED : LOGITS), ...SELF_CACHE, ...(first ? CROSS_CACHE : [])];
+}
+
+/** `input_ids` [batch, tokens] and, for a decoder without its table, each token's table row. */
+function tokenFeeds(
+  external: ExternalVocabulary | undefined,
+  ids: readonly number[],
+  batch: number,
+): Feeds {
+  const tokens = ids.length / batch;
+  const feeds: Feeds = {
+    input_ids: new Tensor(
+      "int64",
+      BigInt64Array.from(ids, (id) => BigInt(id)),
+      [batch, tokens],
+    ),
+  };
+  if (external) {
+    const rows = external.projection.tokenRows(external.order, ids);
+    feeds[TOKEN_ROWS_INPUT] = new Tensor("uint8", rows, [batch, tokens, D_MODEL]);
+  }
+  return feeds;
+}
+
+/**
+ * Logits of `wanted` rows ([batch, position] of the run's output) in token-id order: projected
+ * here from the quantized hidden state (external), or cut from the graph's own logits.
+ */
+function logitRows(
+  model: WhisperDecoder,
+  outputs: InferenceSession.OnnxValueMapType,
+  wanted: readonly (readonly [number, number])[],
+  scope: VocabularyScope,
+): Float32Array[] {
+  const { external } = model;
+  const vocab = model.tokenizer.vocabSize;
+  if (external) {
+    const quantized = quantizedRows(
+      output(outputs, LOGIT_ROWS_OUTPUT),
+      output(outputs, LOGIT_ZEROS_OUTPUT),
+      output(outputs, LOGIT_SCALES_OUTPUT),
+    );
+    return external.projection.logits(external.order, quantized, wanted, scope);
+  }
+  const logits = output(outputs, "logits");
+  if (!(logits.data instanceof Float32Array) || logits.dims.length !== 3) {
+    throw new Error(`Whisper decoder logits have unexpected type or shape ${logits.dims}`);
+  }
+  const perBatch = logits.dims[1] ?? 0;
+  return wanted.map(([b, row]) =>
+    positionLogits(logits.data as Float32Array, b * perBatch + row, vocab),
+  );
+}
+
+function emptyPast(): Tensor {
+  return new Tensor("float32", new Float32Array(0), [1, HEADS, 0, HEAD_DIM]);
+}
+
+function output(outputs: InferenceSession.OnnxValueMapType, name: string): Tensor {
+  const value = outputs[name];
+  if (!(value instanceof Tensor)) throw new Error(`Whisper decoder returned no ${name}`);
+  return value;
+}
+
+/** The per-call decoder state: both caches, replaced as decoding advances. */
+interface Cache {
+  self: Feeds;
+  cross: Feeds;
+}
 
 export interface Step {
   /** Logits of each requested position, in the order requested (views, not copies). */
@@ -85,7 +164,6 @@ export async function runDecoder(
     ...tokenFeeds(external, ids, 1),
     encoder_hidden_states: encoderStates,
     use_cache_branch: new Tensor("bool", [cache !== undefined], [1]),
-    ...stepPath(model),
   };
   const selects = model.selectsPositions === true;
   if (selects) {
@@ -163,6 +241,14 @@ export function lastRow(step: Step): Float32Array {
   return row;
 }
 
+/** Logits of one position of a [1, positions, vocab] output (a view, not a copy). */
+function positionLogits(logits: Float32Array, position: number, vocab: number): Float32Array {
+  if (logits.length < (position + 1) * vocab) {
+    throw new Error(`decoder logits hold ${logits.length} values, vocabulary is ${vocab}`);
+  }
+  return logits.subarray(position * vocab, (position + 1) * vocab);
+}
+
 /** One cache run of several rows at once: row i feeds `ids[i]` after row i of `cache`. */
 export async function runRows(
   model: WhisperDecoder,
@@ -176,9 +262,18 @@ export async function runRows(
     ...tokenFeeds(external, ids, n),
     encoder_hidden_states: new Tensor("float32", new Float32Array(n * D_MODEL), [n, 1, D_MODEL]),
     use_cache_branch: new Tensor("bool", [true], [1]),
-    ...stepPath(model),
-    ...cacheFeeds(model, cache),
   };
+  if (model.selectsPositions === true) {
+    feeds[LOGIT_POSITIONS_INPUT] = new Tensor("int64", BigInt64Array.from([0n]), [1]);
+  }
+  for (let layer = 0; layer < DECODER_LAYERS; layer++) {
+    for (const kind of CACHE_KINDS) {
+      feeds[pastName(layer, "decoder", kind)] =
+        cache.self[presentName(layer, "decoder", kind)] ?? emptyPast();
+      feeds[pastName(layer, "encoder", kind)] =
+        cache.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
+    }
+  }
   const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
   const rows = logitRows(
     model,
@@ -186,64 +281,12 @@ export async function runRows(
     ids.map((_, i) => [i, 0] as const),
     scope,
   );
-  return { rows, self: selfCache(outputs) };
-}
-
-/**
- * A draft run's result: the grown self-attention cache, and its rows' logits, each projected only
- * when asked for (`row`), so a row the decode never uses costs only its share of the ORT run.
- */
-export interface DraftRows {
-  /** Rows the run computed, one per draft token fed. */
-  count: number;
-  cache: Cache;
-  /** Row j's logits (the step after the run's j-th token), projected now: a fresh array. */
-  row(j: number): Float32Array;
-}
-
-/**
- * k draft tokens after `cache` in one run of the decoder's draft path: row j is the logits after
- * `ids[j]`, and the self-attention cache grows by k positions, both bit for bit what k one-token
- * `runDecoder` steps feeding `ids` in turn would give (test/whisper-session-draft-rows.test.ts).
- * One sequence (the cross-attention cache's batch of 1), the prepared decoder only.
- *
- * The run's quantized rows are kept for `row`: ORT-web copies every CPU output out of its heap
- * into a fresh typed array (wasm-core-impl.ts, `run`), so a later run cannot overwrite them; they
- * are ~0.8 KB a row (two uint8 rows of 384 and their zero points and scales).
- */
-export async function runDrafts(
-  model: WhisperDecoder,
-  ids: readonly number[],
-  cache: Cache,
-  scope: VocabularyScope = "all",
-): Promise<DraftRows> {
-  const { external } = model;
-  if (model.takesDrafts !== true || !external) {
-    throw new Error("the Whisper decoder has no draft path (a prepared decoder has)");
+  const self: Feeds = {};
+  for (let layer = 0; layer < DECODER_LAYERS; layer++) {
+    for (const kind of CACHE_KINDS) {
+      const name = presentName(layer, "decoder", kind);
+      self[name] = output(outputs, name);
+    }
   }
-  if (ids.length === 0) throw new RangeError("no draft tokens to run");
-  const feeds: Feeds = {
-    ...tokenFeeds(external, ids, 1),
-    encoder_hidden_states: new Tensor("float32", new Float32Array(D_MODEL), [1, 1, D_MODEL]),
-    use_cache_branch: new Tensor("bool", [true], [1]),
-    [DRAFT_BRANCH_INPUT]: new Tensor("bool", [true], [1]),
-    ...cacheFeeds(model, cache),
-  };
-  const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
-  const quantized = quantizedRows(
-    output(outputs, LOGIT_ROWS_OUTPUT),
-    output(outputs, LOGIT_ZEROS_OUTPUT),
-    output(outputs, LOGIT_SCALES_OUTPUT),
-  );
-  if (quantized.batch !== 1 || quantized.perBatch !== ids.length) {
-    throw new Error(
-      `draft run of ${ids.length} tokens returned ${quantized.batch} × ${quantized.perBatch} rows`,
-    );
-  }
-  const row = (j: number): Float32Array => {
-    const [logits] = external.projection.logits(external.order, quantized, [[0, j]], scope);
-    if (!logits) throw new Error(`draft row ${j} was not projected`);
-    return logits;
-  };
-  return { count: ids.length, cache: { self: selfCache(outputs), cross: cache.cross }, row };
+  return { rows, self };
 }

@@ -4,8 +4,8 @@
  * isolate; it holds no per-call state.
  */
 import type { InferenceSession } from "onnxruntime-web/wasm";
-import { DRAFT_BRANCH_INPUT, type WhisperDecoder } from "./decode-types.ts";
-import { LOGIT_POSITIONS_INPUT } from "./decoder-feeds.ts";
+import type { WhisperDecoder } from "./decode-types.ts";
+import { LOGIT_POSITIONS_INPUT } from "./decoder-run.ts";
 import { type GenerationConfig, logitRules } from "./logit-rules.ts";
 import { TOKEN_ROWS_INPUT, type VocabularyProjection } from "./projection.ts";
 import { type AddedTokens, type Vocab, WhisperTokenizer } from "./tokenizer.ts";
@@ -51,7 +51,6 @@ export function createWhisperModel(files: WhisperFiles): WhisperModel {
     tokenizer,
     rules: logitRules(files.generationConfig, tokenizer),
     selectsPositions: files.decoder.inputNames.includes(LOGIT_POSITIONS_INPUT),
-    takesDrafts: files.decoder.inputNames.includes(DRAFT_BRANCH_INPUT),
     ...(files.decoder.inputNames.includes(TOKEN_ROWS_INPUT)
       ? { external: externalVocabulary(files, tokenizer) }
       : {}),

@@ -5,11 +5,10 @@
  * 20 MB table on every decoder run (docs/decoder-profile.md, "The projection kernel").
  *
  * The prepared decoder (tools/models/decoder-rewrite.ts, `external`) takes each token's table
- * row (`token_rows`, uint8 [batch, tokens, width]) and returns the hidden state quantized twice
- * as int8x2T does (`logit_rows`, uint8 [batch, 2·rows, width]: pass-1 rows, then pass-2 rows),
- * each quantized row's zero point (`logit_zeros`) and scale times the table's (`logit_scales`),
- * [batch, 2·rows] each: per row in the draft path (tools/models/draft-branch.ts), per pass
- * repeated per row in the step and the prompt ([2] from a decoder without the draft path). Here:
+ * row (`token_rows`, uint8 [batch, tokens, width]) instead of gathering it, and instead of logits
+ * returns the hidden state quantized twice as int8x2T does (`logit_rows`, uint8 [batch, 2·rows,
+ * width]: each batch's pass-1 rows, then its pass-2 rows), with each pass's zero point
+ * (`logit_zeros`, uint8 [2]) and its scale times the table's (`logit_scales`, float [2]). Here:
  *
  *   logit = f32(f32(Σₖ (q₁ₖ − z₁)(Tₖ − z_T)) · s₁) + f32(f32(Σₖ (q₂ₖ − z₂)(Tₖ − z_T)) · s₂)
  *
@@ -27,9 +26,6 @@
  * head-only projection reads a prefix), minus 128 as int8 (the table's own zero point, 127, is
  * corrected per row, exactly). One instance serves every session of the isolate; a call runs
  * synchronously to its end, so calls never interleave, and each returns fresh arrays.
- *
- * (Past 300 lines: the kernel's loading, the outputs' checks and the exact projection are one
- * argument about the same bytes; split, each part would have to restate it.)
  */
 import type { Tensor } from "onnxruntime-web/wasm";
 import { logSumExp } from "./logit-rules.ts";
@@ -68,17 +64,13 @@ export interface QuantizedRows {
   batch: number;
   /** Logit rows per batch entry (the quantized rows are twice as many). */
   perBatch: number;
-  /** Per quantized row ([batch, 2·rows]), or one per pass for the whole run ([2]). */
   zeros: Uint8Array;
-  /** As `zeros`: each pass's scale times the table's. */
   scales: Float32Array;
 }
 
 /** A decoder run's `logit_rows`, `logit_zeros` and `logit_scales`, checked, as `logits` takes them. */
 export function quantizedRows(rows: Tensor, zeros: Tensor, scales: Tensor): QuantizedRows {
   const [batch, twice] = rows.dims;
-  const perRow = (t: Tensor) =>
-    t.dims.length === 2 ? t.dims[0] === batch && t.dims[1] === twice : t.dims.join() === "2";
   if (
     !(rows.data instanceof Uint8Array) ||
     !(zeros.data instanceof Uint8Array) ||
@@ -86,13 +78,10 @@ export function quantizedRows(rows: Tensor, zeros: Tensor, scales: Tensor): Quan
     rows.dims.length !== 3 ||
     batch === undefined ||
     twice === undefined ||
-    twice % 2 !== 0 ||
-    !perRow(zeros) ||
-    !perRow(scales)
+    twice % 2 !== 0
   ) {
     throw new Error(
-      `Whisper decoder's quantized rows have unexpected type or shape ${rows.type} ` +
-        `[${rows.dims}] (zero points [${zeros.dims}], scales [${scales.dims}])`,
+      `Whisper decoder's quantized rows have unexpected type or shape ${rows.type} [${rows.dims}]`,
     );
   }
   return { rows: rows.data, batch, perBatch: twice / 2, zeros: zeros.data, scales: scales.data };
@@ -203,16 +192,10 @@ export class VocabularyProjection {
   ): Float32Array[] {
     const { width } = this;
     const { rows, batch, perBatch, zeros, scales } = quantized;
-    const quantizedCount = batch * 2 * perBatch;
-    const perRun = zeros.length === 2 && scales.length === 2;
-    if (
-      rows.length !== quantizedCount * width ||
-      !(perRun || (zeros.length === quantizedCount && scales.length === quantizedCount))
-    ) {
+    if (rows.length !== batch * 2 * perBatch * width || zeros.length !== 2 || scales.length !== 2) {
       throw new Error(
         `decoder returned ${rows.length} quantized bytes with ${zeros.length} zero points and ` +
-          `${scales.length} scales, expected ${batch} × 2 × ${perBatch} × ${width}, and 2 or ` +
-          `${quantizedCount} of each`,
+          `${scales.length} scales, expected ${batch} × 2 × ${perBatch} × ${width}, 2 and 2`,
       );
     }
     if (wanted.length * 2 > MAX_PROJECTED_ROWS) {
@@ -225,18 +208,14 @@ export class VocabularyProjection {
     // as i16 minus their pass's zero point; and each one's correction for the table's zero point.
     const act = new Int16Array(this.memory.buffer, this.actOffset, wanted.length * 2 * width);
     const corrections = new Float64Array(wanted.length * 2);
-    // Each activation row's scale (float32 values, exact in a double).
-    const rowScales = new Float64Array(wanted.length * 2);
     const shift = 128 - this.zeroPoint;
     wanted.forEach(([b, r], i) => {
       if (!(b >= 0 && b < batch && r >= 0 && r < perBatch)) {
         throw new RangeError(`logit row [${b}, ${r}] is outside [${batch}, ${perBatch}]`);
       }
       for (let pass = 0; pass < 2; pass++) {
-        const row = (b * 2 + pass) * perBatch + r;
-        const from = row * width;
-        const zero = zeros[perRun ? pass : row] as number;
-        rowScales[i * 2 + pass] = scales[perRun ? pass : row] as number;
+        const from = ((b * 2 + pass) * perBatch + r) * width;
+        const zero = zeros[pass] as number;
         const to = (i * 2 + pass) * width;
         let sum = 0;
         for (let k = 0; k < width; k++) {
@@ -247,6 +226,7 @@ export class VocabularyProjection {
         corrections[i * 2 + pass] = shift * sum;
       }
     });
+    const [s1, s2] = [scales[0] as number, scales[1] as number];
     const ids = order.ids;
     const result: Float32Array[] = [];
     let done = 0;
@@ -261,8 +241,6 @@ export class VocabularyProjection {
         if (tokens < this.vocabulary) logits.fill(Number.NEGATIVE_INFINITY);
         const c1 = corrections[done + pair] as number;
         const c2 = corrections[done + pair + 1] as number;
-        const s1 = rowScales[done + pair] as number;
-        const s2 = rowScales[done + pair + 1] as number;
         for (let c = 0; c < tokens; c++) {
           const first = Math.fround(((out[c * group + pair] as number) + c1) * s1);
           const second = Math.fround(((out[c * group + pair + 1] as number) + c2) * s2);

@@ -13,9 +13,8 @@ import { joinSamples } from "../../audio/samples.ts";
 import { runExclusive } from "../../runtime/inference-lock.ts";
 import { type Continuation, shiftTimestamps } from "./continuation.ts";
 import { greedyDecode } from "./decode.ts";
-import { type DraftStats, NO_DRAFTS, type SampledToken } from "./decode-types.ts";
+import type { SampledToken } from "./decode-types.ts";
 import { beforeRun, runControl } from "./decoder-run.ts";
-import { draftsOnWindow } from "./drafts.ts";
 import type { TokenBias } from "./keyterm-bias.ts";
 import { HOP_LENGTH, logMelSpectrogram, MAX_FRAMES, N_MELS, WHISPER_SAMPLE_RATE } from "./mel.ts";
 import type { WhisperModel } from "./model.ts";
@@ -101,13 +100,6 @@ export interface TranscribeOptions {
    * the repetition guard keep a word said twice (repetition.ts).
    */
   speechBursts?: readonly number[];
-  /**
-   * Tokens an interim of the same utterance decoded (text and timestamps, timed from the start
-   * of `audio`): the temperature-0 greedy decode takes them as drafts (decode-types.ts
-   * DecodeOptions.drafts), moved onto the window when it continues (drafts.ts draftsOnWindow).
-   * They change how many decoder runs the decode takes, never what it decodes.
-   */
-  drafts?: readonly number[];
 }
 
 export interface TranscribeStats {
@@ -124,8 +116,6 @@ export interface TranscribeStats {
   attempts: number;
   /** Temperature of the decode kept. */
   temperature: number;
-  /** How the temperature-0 greedy decode used `drafts` (zeros without). */
-  drafts: DraftStats;
 }
 
 /**
@@ -159,10 +149,6 @@ export async function transcribe(
   let attempts = 0;
   // Every decode below starts with the same prompt over the same states: it runs once.
   const prompt = new SharedPrompt();
-  const drafts = options.drafts
-    ? draftsOnWindow(options.drafts, offsetSeconds, model.tokenizer)
-    : undefined;
-  let draftStats = NO_DRAFTS;
   const temperatures =
     options.fallback !== false && utteranceSeconds <= FALLBACK_MAX_AUDIO_SECONDS
       ? FALLBACK_TEMPERATURES
@@ -180,13 +166,7 @@ export async function transcribe(
       ...(options.bias ? { bias: options.bias } : {}),
       ...(options.speechBursts === undefined ? {} : { speechBursts: options.speechBursts }),
     };
-    let result = await greedyDecode(
-      model,
-      states,
-      { ...decodeOptions, ...(drafts && temperature === 0 ? { drafts } : {}) },
-      prompt,
-    );
-    if (temperature === 0) draftStats = result.drafts;
+    let result = await greedyDecode(model, states, decodeOptions, prompt);
     if (
       temperature === 0 &&
       // The window's length (a continuation's context included) bounds the beams' cost.
@@ -250,7 +230,6 @@ export async function transcribe(
       stopReason: result.stopReason,
       attempts,
       temperature: result.temperature,
-      drafts: draftStats,
     },
   };
 }

@@ -1,9 +1,8 @@
 /**
- * Sections that compare two copies of the real service side by side in one run: five compare two
+ * Sections that compare two copies of the real service side by side in one run: four compare two
  * settings of one var, "early-finals" (EARSHOT_EARLY_FINALS off vs on), "soft-cut"
- * (EARSHOT_SOFT_CUT_SECONDS 11 vs 5), "beams" (EARSHOT_BEAM_SIZE 1, greedy, vs 3),
- * "continuation" (EARSHOT_CONTINUATION off vs on) and "drafts" (EARSHOT_DRAFTS off vs on, in the
- * one mode with interims); "revision" compares the service built from a
+ * (EARSHOT_SOFT_CUT_SECONDS 11 vs 5), "beams" (EARSHOT_BEAM_SIZE 1, greedy, vs 3) and
+ * "continuation" (EARSHOT_CONTINUATION off vs on); "revision" compares the service built from a
  * base revision (EARSHOT_BENCH_BASE, default HEAD: the last commit) with the one built from this
  * working tree, for a change that has no var. Two copies of the real service (wrangler dev,
  * workerd, real models), each with its own persistence folder, take every dev speech clip in every
@@ -38,11 +37,6 @@ interface Side {
 interface Comparison {
   name: string;
   title: string;
-  /**
-   * The latency modes compared (names in whisper-latency.ts LATENCY_MODES) unless
-   * EARSHOT_BENCH_MODES names others; absent: every mode.
-   */
-  modes?: readonly string[];
   /** The two services, the baseline first, and what to clean up after both stopped. */
   sides: (context: BenchContext) => Promise<{ sides: [Side, Side]; cleanup?: () => Promise<void> }>;
 }
@@ -87,15 +81,6 @@ export const continuationSection = sideBySide({
   title:
     "Finals decoded alone vs continuing the utterance before them: end of speech → final, both services in one run, clips alternating",
   sides: settingsOf("EARSHOT_CONTINUATION", ["off", "on"], (s) => `continuation ${s}`),
-});
-
-export const draftsSection = sideBySide({
-  name: "drafts",
-  title:
-    "Finals without vs with their interim's tokens as drafts: end of speech → final, both services in one run, clips alternating",
-  // Drafts come from interims: only a mode with interim_results gives finals any.
-  modes: ["finalize-200ms-interims"],
-  sides: settingsOf("EARSHOT_DRAFTS", ["off", "on"], (s) => `drafts ${s}`),
 });
 
 export const revisionSection = sideBySide({
@@ -163,7 +148,6 @@ function sideBySide(comparison: Comparison): Section {
           clips: clips.map((c) => ({ id: c.row.id, pcm: c.pcm, reference: c.row.reference })),
           deadline: context.deadline,
           log,
-          ...(comparison.modes ? { modes: comparison.modes } : {}),
         });
         return summarise(results, [sides[0].label, sides[1].label]);
       } finally {

@@ -72,9 +72,9 @@ export const LATENCY_MODES: readonly LatencyMode[] = [
   { name: "endpointing-default", query: {}, minSilenceMs: DEFAULT_ENDPOINTING_MS, finalize: false },
 ];
 
-/** Those of LATENCY_MODES named in EARSHOT_BENCH_MODES, else `defaults` (names), else all. */
-function modesToRun(defaults?: readonly string[]): readonly LatencyMode[] {
-  const named = process.env.EARSHOT_BENCH_MODES?.split(",").filter(Boolean) ?? defaults;
+/** LATENCY_MODES, or those named in EARSHOT_BENCH_MODES. */
+function modesToRun(): readonly LatencyMode[] {
+  const named = process.env.EARSHOT_BENCH_MODES?.split(",").filter(Boolean);
   if (!named) return LATENCY_MODES;
   const unknown = named.filter((name) => !LATENCY_MODES.some((m) => m.name === name));
   if (unknown.length > 0)
@@ -138,8 +138,6 @@ export interface LatencyOptions {
   /** Epoch ms after which no further clip is started. */
   deadline: number;
   log: (message: string) => void;
-  /** Names of the modes to run when EARSHOT_BENCH_MODES names none; absent: every mode. */
-  modes?: readonly string[];
 }
 
 /** Where the utterance was declared over: the client's Finalize, or the server's endpoint. */
@@ -247,7 +245,7 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
     samples.set(pcm16ToFloat(clip.pcm));
     return samples;
   });
-  const modes = modesToRun(options.modes);
+  const modes = modesToRun();
   const endpoints = new Map<LatencyMode, Endpoint[][]>();
   for (const mode of modes) {
     endpoints.set(mode, await replayEndpoints(options.root, streams, mode.minSilenceMs));
