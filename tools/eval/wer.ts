@@ -4,6 +4,8 @@
  * "ten", "25" = "twenty-five"). Pure: runs in workerd tests and in Node scripts alike.
  */
 
+import { TENS, UNITS } from "../../src/stt/number-words.ts";
+
 export type AlignmentOp = "match" | "substitute" | "insert" | "delete";
 
 export interface AlignedWord {
@@ -27,38 +29,7 @@ export interface WerResult {
   alignment: AlignedWord[];
 }
 
-const UNITS: Record<string, number> = {
-  zero: 0,
-  one: 1,
-  two: 2,
-  three: 3,
-  four: 4,
-  five: 5,
-  six: 6,
-  seven: 7,
-  eight: 8,
-  nine: 9,
-  ten: 10,
-  eleven: 11,
-  twelve: 12,
-  thirteen: 13,
-  fourteen: 14,
-  fifteen: 15,
-  sixteen: 16,
-  seventeen: 17,
-  eighteen: 18,
-  nineteen: 19,
-};
-const TENS: Record<string, number> = {
-  twenty: 20,
-  thirty: 30,
-  forty: 40,
-  fifty: 50,
-  sixty: 60,
-  seventy: 70,
-  eighty: 80,
-  ninety: 90,
-};
+/** The scales WER reads (numerals.ts also reads "billion"; scoring stays as it was). */
 const SCALES: Record<string, number> = { thousand: 1_000, million: 1_000_000 };
 /** Spellings counted as the same word (after lowercasing and stripping punctuation). */
 const SYNONYMS: Record<string, string> = { mr: "mister", oh: "zero" };
