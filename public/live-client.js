@@ -8,11 +8,11 @@
  * reconnects to the same session with session_id, resume_offset and finals_received, re-sends the
  * audio the server had not acknowledged, and the transcript goes on exactly as if nothing had
  * happened. Only when the session cannot be resumed (it ended, or its server restarted) does the
- * page start a new one. What to keep and what a resume asks for is resume-state.js, the same
- * module the Node client runs.
+ * page start a new one. The stream itself (what to keep, send, re-send at what pace, and what a
+ * resume asks for) is live-stream.js, the same module the Node client runs.
  */
 
-import { parseResumeMessage, ResumeState } from "./resume-state.js";
+import { LiveStream } from "./live-stream.js";
 
 /** Query options sent on every connection (PROTOCOL.md "Handshake"). */
 export const LISTEN_OPTIONS = {
@@ -43,13 +43,6 @@ export const CONTAINER_LISTEN_OPTIONS = Object.fromEntries(
 );
 
 /**
- * Audio held while there is no open socket (connecting, reconnecting): 10 s at 50 ms per frame =
- * 200 frames × 1 600 bytes = 320 KB. Sent as soon as a socket opens, so words spoken while
- * connecting are not lost; the server accepts up to 20 s queued. At the cap the oldest frames are
- * dropped and counted.
- */
-const MAX_PENDING_FRAMES = 200;
-/**
  * Capture times of recently sent frames, to measure a final's latency: 30 s at 50 ms = 600
  * entries. A final covering audio older than that has no latency shown.
  */
@@ -68,15 +61,17 @@ const STABLE_CONNECTION_MS = 5_000;
  */
 const STOP_TIMEOUT_MS = 30_000;
 /**
- * Sent audio the server has not acknowledged yet, kept to re-send after a drop. The server
- * acknowledges about once a second, so this holds ~1 s plus what is in flight; the cap, 30 s of
- * PCM16 at 16 kHz = 960 000 bytes, only matters if acks stop coming while the socket stays open.
- * Past it the session cannot be resumed exactly: the page stops keeping audio for it, and a drop
- * then starts a new session.
+ * Audio the server has not acknowledged yet, kept to re-send after a drop; audio spoken while
+ * (re)connecting waits in it too, so no word is lost. The server acknowledges about once a
+ * second, so while connected this holds ~1 s plus what is in flight; the cap, 30 s of PCM16 at
+ * 16 kHz = 960 000 bytes, is reached only after ~30 s without a connection (the resume window:
+ * the session is gone by then) or if acks stop coming while the socket stays open. Past it the
+ * session cannot be resumed exactly: the page drops what it kept, and the next connection starts
+ * a new session.
  */
 const MAX_KEPT_BYTES = 30 * 2 * SAMPLE_RATE;
-/** A resume re-sends the kept audio in pieces of one captured frame (50 ms of PCM16). */
-const RESEND_PIECE_BYTES = 1_600;
+/** Kept audio goes out in pieces of one captured frame (50 ms of PCM16). */
+const PIECE_BYTES = 1_600;
 /** Send KeepAlive when no audio went out for this long; the server closes after 10 s idle. */
 const KEEPALIVE_AFTER_MS = 3_000;
 
@@ -213,13 +208,7 @@ export class LiveClient {
     this.handlers = handlers;
     this.format = options.format ?? "pcm";
     /** @type {WebSocket | null} */ this.socket = null;
-    /** @type {ArrayBuffer[]} Frames waiting for an open socket. */ this.pending = [];
-    /** @type {number[]} Capture times of pending frames, ms (performance.now()). */
-    this.pendingTimes = [];
-    /** @type {Array<number | undefined>} End samples of pending frames (WebM blobs only). */
-    this.pendingEnds = [];
-    this.droppedFrames = 0;
-    /** Capture time of sent frames: [end sample (exclusive), capturedAt ms], oldest first. */
+    /** Capture time of produced frames: [end sample (exclusive), capturedAt ms], oldest first. */
     /** @type {Array<[number, number]>} */ this.frameTimes = [];
     this.lastSentAt = 0;
     this.attempt = 0;
@@ -228,16 +217,8 @@ export class LiveClient {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */ this.keepAliveTimer = undefined;
     /** @type {(() => void) | null} */ this.onStopped = null;
-    /**
-     * The session's resume state (its id, the audio not yet acknowledged, the finals received);
-     * null when it cannot be resumed: WebM, or kept audio past MAX_KEPT_BYTES.
-     * @type {ResumeState | null}
-     */
-    this.resume = null;
-    /** Bytes of audio sent in this session: the stream offset of the next byte. */
-    this.streamBytes = 0;
-    /** Audio may go out on the current socket: it is open and, for a resume, the server answered. */
-    this.live = false;
+    /** The session's audio stream: what is kept, sent and re-sent (live-stream.js). */
+    this.stream = this.#newStream();
   }
 
   /** @param {ConnectionState} state */
@@ -245,15 +226,11 @@ export class LiveClient {
     this.handlers.onState(state);
   }
 
-  /** Starts connecting; frames given to sendFrame are held until a socket is open. */
+  /** Starts connecting; frames given to sendFrame wait in the stream until a socket is live. */
   start() {
     this.running = true;
     this.stopping = false;
     this.attempt = 0;
-    this.pending = [];
-    this.pendingTimes = [];
-    this.pendingEnds = [];
-    this.droppedFrames = 0;
     this.#newSession();
     void this.#connect();
     this.keepAliveTimer = setInterval(() => {
@@ -266,7 +243,7 @@ export class LiveClient {
   }
 
   /**
-   * Sends one frame (PCM16, or a WebM blob), or holds it while no socket is open.
+   * Sends one frame (PCM16, or a WebM blob), or keeps it until a socket is live.
    * @param {ArrayBuffer} pcm
    * @param {number} capturedAt performance.now() at capture, ms
    * @param {number} [endSample] the 16-kHz sample of the session's audio the frame ends at: given
@@ -274,44 +251,27 @@ export class LiveClient {
    */
   sendFrame(pcm, capturedAt, endSample) {
     if (!this.running || this.stopping) return;
-    const socket = this.socket;
-    if (this.live && socket?.readyState === WebSocket.OPEN) {
-      this.#send(socket, pcm, capturedAt, endSample);
-      return;
-    }
-    this.pending.push(pcm);
-    this.pendingTimes.push(capturedAt);
-    this.pendingEnds.push(endSample);
-    // A WebM stream cannot lose its first blob (the header): blobs are held whatever their number.
-    if (this.format === "pcm" && this.pending.length > MAX_PENDING_FRAMES) {
-      this.pending.shift();
-      this.pendingTimes.shift();
-      this.pendingEnds.shift();
-      this.droppedFrames++;
-    }
+    this.stream.push(new Uint8Array(pcm));
+    this.frameTimes.push([endSample ?? this.stream.produced / 2, capturedAt]);
+    if (this.frameTimes.length > MAX_FRAME_TIMES) this.frameTimes.shift();
   }
 
-  /**
-   * @param {WebSocket} socket
-   * @param {ArrayBuffer} pcm
-   * @param {number} capturedAt
-   * @param {number} [endSample]
-   */
-  #send(socket, pcm, capturedAt, endSample) {
-    socket.send(pcm);
-    this.streamBytes += pcm.byteLength;
-    const resume = this.resume;
-    if (resume !== null) {
-      try {
-        resume.audio.appendSent(new Uint8Array(pcm));
-      } catch (error) {
-        console.warn("audio no longer kept for a resume: a drop will start a new session", error);
-        this.resume = null;
-      }
-    }
-    this.lastSentAt = performance.now();
-    this.frameTimes.push([endSample ?? this.streamBytes / 2, capturedAt]);
-    if (this.frameTimes.length > MAX_FRAME_TIMES) this.frameTimes.shift();
+  /** A stream for a new session: resumable for PCM16, plain for WebM (its header went first). */
+  #newStream() {
+    return new LiveStream({
+      maxKeptBytes: this.format === "pcm" ? MAX_KEPT_BYTES : null,
+      bytesPerSecond: 2 * SAMPLE_RATE,
+      frameBytes: PIECE_BYTES,
+      onAudioSent: () => {
+        this.lastSentAt = performance.now();
+      },
+      onResumeLost: (error) => {
+        console.warn(
+          "audio no longer kept for a resume: the next connection starts a new session",
+          error,
+        );
+      },
+    });
   }
 
   async #connect() {
@@ -337,11 +297,14 @@ export class LiveClient {
       return;
     }
     if (!this.running) return;
+    // A session that had a connection and cannot be resumed (its kept audio outgrew the cap)
+    // goes on as a new one.
+    if (this.stream.wasLive && !this.stream.canResume) this.#newSession(true);
     const params = new URLSearchParams(
       this.format === "webm" ? CONTAINER_LISTEN_OPTIONS : LISTEN_OPTIONS,
     );
     // Resume from the last acknowledged byte: the server drops what it holds beyond it.
-    const resumeParams = this.resume?.sessionId != null ? this.resume.resumeParams() : null;
+    const resumeParams = this.stream.resumeParams();
     const resuming = resumeParams !== null;
     for (const [name, value] of Object.entries(resumeParams ?? {})) params.set(name, value);
     const query = params.toString();
@@ -352,38 +315,45 @@ export class LiveClient {
     ]);
     socket.binaryType = "arraybuffer";
     this.socket = socket;
-    this.live = false;
+    const stream = this.stream;
+    const link = {
+      /** @param {Uint8Array<ArrayBuffer>} bytes */
+      send: (bytes) => {
+        if (socket.readyState !== WebSocket.OPEN) return false;
+        socket.send(bytes);
+        return true;
+      },
+    };
+    stream.attach(link, { resuming });
     let openedAt = 0;
     socket.onopen = () => {
       openedAt = performance.now();
       this.#setState({ kind: "open" });
       // A resumed connection waits for the server's EarshotSession: it says where to re-send from.
-      if (!resuming) this.#goLive(socket);
+      if (!resuming) stream.goLive();
     };
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") return; // the server sends only text frames
-      /** @type {Record<string, any>} */
-      let message;
+      /** @type {import("./live-stream.js").Received} */
+      let received;
       try {
-        message = JSON.parse(event.data);
+        received = stream.receive(event.data);
       } catch (error) {
-        console.error("unreadable server message", event.data, error);
+        // A server bug (an answer the protocol rules out): stop rather than stream into a session
+        // the page cannot trust.
+        console.error("the server broke the protocol", event.data, error);
+        this.#fail(`The server broke the resume protocol (${String(error)}). Press Start again.`);
+        socket.close(1000);
         return;
       }
-      if (message.type === "EarshotSession" || message.type === "EarshotAck") {
-        this.#onResumeMessage(socket, message, resuming);
-        return;
-      }
-      const isFinal = message.type === "Results" && message.is_final;
-      if (isFinal) this.resume?.final();
-      const timing = isFinal ? this.#timing(message) : null;
+      const { message } = received;
+      if (message.type === "EarshotSession" || message.type === "EarshotAck") return;
+      const timing = message.type === "Results" && message.is_final ? this.#timing(message) : null;
       this.handlers.onMessage(message, timing);
     };
     socket.onclose = (event) => {
-      if (this.socket === socket) {
-        this.socket = null;
-        this.live = false;
-      }
+      if (this.socket === socket) this.socket = null;
+      stream.detach(link);
       if (this.stopping || !this.running) {
         this.onStopped?.();
         return;
@@ -413,52 +383,6 @@ export class LiveClient {
   }
 
   /**
-   * Audio may go out on `socket`: first what was captured while connecting, in order.
-   * @param {WebSocket} socket
-   */
-  #goLive(socket) {
-    this.live = true;
-    const frames = this.pending;
-    const times = this.pendingTimes;
-    const ends = this.pendingEnds;
-    this.pending = [];
-    this.pendingTimes = [];
-    this.pendingEnds = [];
-    for (const [i, pcm] of frames.entries()) {
-      this.#send(socket, pcm, times[i] ?? performance.now(), ends[i]);
-    }
-  }
-
-  /**
-   * EarshotSession and EarshotAck (resumable sessions only). A resumed connection's EarshotSession
-   * is checked against what was asked, then the audio from the resume offset is re-sent as it
-   * was and the connection goes live. An answer the protocol rules out is a server bug: the page
-   * says so and stops rather than stream into a session it cannot trust.
-   * @param {WebSocket} socket
-   * @param {Record<string, unknown>} message
-   * @param {boolean} resuming
-   */
-  #onResumeMessage(socket, message, resuming) {
-    const state = this.resume;
-    if (state === null) return; // WebM, or no longer resumable: nothing to keep track of
-    try {
-      const answer = parseResumeMessage(message);
-      if (answer?.type === "EarshotAck") state.ack(answer);
-      else if (answer?.type === "EarshotSession" && !resuming) state.started(answer);
-      else if (answer?.type === "EarshotSession") {
-        state.resumed(answer);
-        const audio = state.audio;
-        while (audio.backlog > 0) socket.send(audio.takeForWire(RESEND_PIECE_BYTES).bytes);
-        this.#goLive(socket);
-      }
-    } catch (error) {
-      console.error("the server broke the resume protocol", message, error);
-      this.#fail(`The server broke the resume protocol (${String(error)}). Press Start again.`);
-      socket.close(1000);
-    }
-  }
-
-  /**
    * @param {string} token
    * @param {string} query
    */
@@ -468,16 +392,31 @@ export class LiveClient {
     if (fresh) {
       // The session is gone (ended, or its server restarted): what it transcribed stays on the
       // page; audio from now on goes to a new session.
-      this.#newSession();
+      this.#newSession(true);
       this.#retry(`${message} Starting a new session.`);
     } else if (retry) this.#retry(message);
     else this.#fail(message);
   }
 
-  #newSession() {
-    this.resume = this.format === "pcm" ? new ResumeState(MAX_KEPT_BYTES) : null;
-    this.streamBytes = 0;
-    this.frameTimes = [];
+  /**
+   * A new session from now on. With `carry`, the audio the old one never sent (spoken while the
+   * page tried to resume it) opens the new one, with its capture times.
+   * @param {boolean} [carry]
+   */
+  #newSession(carry = false) {
+    const old = this.stream;
+    old.close();
+    this.stream = this.#newStream();
+    if (!carry) {
+      this.frameTimes = [];
+      return;
+    }
+    const { offset, bytes } = old.takeUnsent();
+    const from = offset / 2;
+    this.frameTimes = this.frameTimes
+      .filter(([end]) => end > from)
+      .map(([end, capturedAt]) => [end - from, capturedAt]);
+    if (bytes.byteLength > 0) this.stream.push(bytes);
   }
 
   /** @param {string} reason */
@@ -503,9 +442,7 @@ export class LiveClient {
     this.running = false;
     clearTimeout(this.retryTimer);
     clearInterval(this.keepAliveTimer);
-    this.pending = [];
-    this.pendingTimes = [];
-    this.pendingEnds = [];
+    this.stream.close();
   }
 
   /**

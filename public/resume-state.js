@@ -2,8 +2,8 @@
 /**
  * The client's side of Earshot's resumable sessions (README "Resumable sessions"), as pure state:
  * which audio must be kept, what a reconnection asks for, and whether the server's answers are
- * consistent. One implementation for every client: the demo page (live-client.js) loads it as it
- * is, the Node client (tools/client/resumable-client.ts) and the tests import it
+ * consistent. One implementation for every client: live-stream.js runs it for the demo page
+ * (live-client.js) and the Node client (tools/client/resumable-client.ts); the tests import it
  * (test/resume-state.test.ts). Plain JavaScript typed by JSDoc, so a browser runs it unbuilt;
  * `npm run check` type-checks it (public/tsconfig.json). No I/O here.
  *

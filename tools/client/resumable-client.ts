@@ -1,24 +1,15 @@
 /**
  * A live-transcription client for Node scripts that can lose its connection and resume the session
- * (README "Resumable sessions"). The protocol state is public/resume-state.js, the same module the
- * demo page runs. Without `resumable` it is a plain Deepgram-style client of the same shape.
- *
- * Audio is *produced* by the caller (`push`, at whatever pace its source has) and *sent* by the
- * client: at once while connected and caught up; kept while disconnected (a microphone does not
- * stop when the network does); after a resume, re-sent from the resume offset at BACKLOG_PACE
- * times real time until caught up, then live again. Every final Results is counted, and the ones
- * a resumed connection replays are flagged as replays.
+ * (README "Resumable sessions"). The stream (what is kept, sent, re-sent at what pace, the finals
+ * counted and the replays flagged) is public/live-stream.js, the same module the demo page runs;
+ * this adds what Node needs: the key in a header, refusals as errors, resumes retried on 503, a
+ * connection dropped the way a network drops it. Without `resumable` it is a plain Deepgram-style
+ * client of the same shape.
  */
-import {
-  parseResumeMessage,
-  type ResumePlan,
-  ResumeState,
-  type SessionAnswer,
-} from "../../public/resume-state.js";
+import { LiveStream } from "../../public/live-stream.js";
+import type { ResumePlan } from "../../public/resume-state.js";
 import { connectWebSocket, type WsClosed, type WsSocket } from "./ws-client.ts";
 
-/** Re-sent backlog goes at 3× real time: "no more than a few times real time" (the protocol). */
-export const DEFAULT_BACKLOG_PACE = 3;
 /** The server's EarshotSession comes right after the 101; 10 s without it means it is stuck. */
 const SESSION_MESSAGE_TIMEOUT_MS = 10_000;
 /** A 503 on resume carries Retry-After; without one, retry after 1 s. */
@@ -95,37 +86,41 @@ export function refusalOf(status: number, headers: Record<string, unknown>, body
 
 export class ResumableClient {
   readonly #options: ClientOptions;
-  readonly #state: ResumeState;
+  readonly #stream: LiveStream;
   #socket: WsSocket | null = null;
-  /** Audio may go out on the current socket (connected, and for a resume: answered). */
-  #live = false;
-  #catchUpTimer: ReturnType<typeof setInterval> | undefined;
-  /** Offset of the next byte for a non-resumable stream (sent at once, nothing kept). */
-  #plainOffset = 0;
   #sessionId: string | null = null;
   #closeWaiters: Array<(closed: WsClosed) => void> = [];
   /** How the current connection ended; null while it is open (or opening). */
   #closed: WsClosed | null = null;
-  #sessionWaiter: ((message: SessionAnswer) => void) | null = null;
+  /** Waits for the EarshotSession of the connection being opened (resumable sessions). */
+  #sessionWaiter: {
+    resolve: (plan: ResumePlan | null) => void;
+    reject: (error: Error) => void;
+  } | null = null;
   #closeStreamSent = false;
   resumes = 0;
 
   private constructor(options: ClientOptions) {
     this.#options = options;
-    this.#state = new ResumeState(options.maxKeptBytes);
+    const { onAudioSent } = options.events;
+    this.#stream = new LiveStream({
+      maxKeptBytes: options.resumable ? options.maxKeptBytes : null,
+      bytesPerSecond: options.bytesPerSecond,
+      frameBytes: options.frameBytes,
+      ...(options.backlogPace === undefined ? {} : { backlogPace: options.backlogPace }),
+      ...(onAudioSent === undefined ? {} : { onAudioSent }),
+      onResumeLost: (error) => this.#protocolError(error),
+    });
   }
 
   /** Opens a new session; throws HandshakeRefused on an HTTP refusal. */
   static async open(options: ClientOptions): Promise<ResumableClient> {
     const client = new ResumableClient(options);
     const query = { ...options.query, ...(options.resumable ? { resumable: "true" } : {}) };
-    const { session } = await client.#connect(query);
-    if (session !== null) {
-      const message = await session;
-      client.#guard(() => client.#state.started(message));
-      client.#sessionId = message.sessionId;
-    }
-    client.#live = true;
+    const { answered } = await client.#connect(query, false);
+    await answered;
+    client.#sessionId = client.#stream.sessionId ?? client.#sessionId;
+    client.#stream.goLive();
     return client;
   }
 
@@ -138,30 +133,22 @@ export class ResumableClient {
   }
 
   get finalsReceived(): number {
-    return this.#state.finalsReceived;
+    return this.#stream.finalsReceived;
   }
 
   /** Audio produced so far (bytes of the stream). */
   get produced(): number {
-    return this.#options.resumable ? this.#state.audio.produced : this.#plainOffset;
+    return this.#stream.produced;
   }
 
   /** Bytes produced but not sent on the current connection yet. */
   get backlog(): number {
-    return this.#options.resumable ? this.#state.audio.backlog : 0;
+    return this.#options.resumable ? this.#stream.backlog : 0;
   }
 
   /** The source's next audio. Sent now when possible, else kept (resumable) for later. */
   push(bytes: Uint8Array): void {
-    if (!this.#options.resumable) {
-      if (this.#socket?.sendBinary(bytes)) {
-        this.#options.events.onAudioSent?.(this.#plainOffset, bytes.byteLength);
-      }
-      this.#plainOffset += bytes.byteLength;
-      return;
-    }
-    this.#state.audio.append(bytes);
-    if (this.#catchUpTimer === undefined) this.#sendBacklog(Number.POSITIVE_INFINITY);
+    this.#stream.push(bytes);
   }
 
   sendJson(message: unknown): boolean {
@@ -170,34 +157,32 @@ export class ResumableClient {
 
   /** Loses the connection the way a network does: TCP gone, no close frame. */
   drop(): void {
-    this.#live = false;
-    this.#stopCatchUp();
+    this.#stream.detach();
     this.#socket?.terminate();
   }
 
   /**
    * Reconnects to the same session. Retries 503 refusals (Retry-After) until `deadlineMs` (epoch
-   * ms); throws HandshakeRefused for any other refusal. Once the server has answered, re-sends the
-   * kept audio from the resume offset at the backlog pace.
+   * ms); throws HandshakeRefused for any other refusal. Once the server has answered, the stream
+   * re-sends the kept audio from the resume offset at the backlog pace.
    */
   async resume(deadlineMs: number): Promise<ResumePlan> {
     if (!this.#options.resumable) throw new Error("resume() on a session opened without resumable");
     if (this.connected) throw new Error("resume() while still connected");
     for (;;) {
-      const params = this.#state.resumeParams();
+      const params = this.#stream.resumeParams();
+      if (params === null) throw new Error("resume() before the session said its id");
       try {
-        const { session } = await this.#connect({ ...this.#options.query, ...params });
-        let plan: ResumePlan;
+        const { answered } = await this.#connect({ ...this.#options.query, ...params }, true);
+        let plan: ResumePlan | null;
         try {
-          if (session === null) throw new Error("a resumed connection without EarshotSession");
-          const message = await session;
-          plan = this.#guard(() => this.#state.resumed(message));
+          plan = await answered;
+          if (plan === null) throw new Error("a resumed connection answered without a plan");
         } catch (error) {
-          this.#socket?.terminate(); // an answer we cannot trust: do not stream into it
+          this.drop(); // an answer we cannot trust: do not stream into it
           throw error;
         }
         this.resumes += 1;
-        this.#startCatchUp();
         return plan;
       } catch (error) {
         if (!(error instanceof HandshakeRefused) || error.refusal.status !== 503) throw error;
@@ -257,33 +242,44 @@ export class ResumableClient {
   }
 
   /**
-   * One connection: the handshake, then (resumable) a promise of its EarshotSession, wrapped in an
-   * object so that awaiting the connection does not also await that message. Audio does not flow
-   * on it until the caller has checked that message (`#live`).
+   * One connection: the handshake, then (resumable) a promise of its EarshotSession's outcome (the
+   * plan for a resume, null for a new session), wrapped in an object so that awaiting the
+   * connection does not also await that message. Audio does not flow on it until that message
+   * checked out.
    */
   async #connect(
     query: Record<string, string>,
-  ): Promise<{ session: Promise<SessionAnswer> | null }> {
+    resuming: boolean,
+  ): Promise<{ answered: Promise<ResumePlan | null> }> {
     const { baseUrl, key, auth = "header", handshakeTimeoutMs, resumable } = this.#options;
     const url = new URL("/v1/listen", baseUrl);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
     let cancelSessionTimer = () => {};
-    const session = !resumable
-      ? null
-      : new Promise<SessionAnswer>((resolve, reject) => {
+    const answered = !resumable
+      ? Promise.resolve(null)
+      : new Promise<ResumePlan | null>((resolve, reject) => {
           const timer = setTimeout(
             () => reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`)),
             SESSION_MESSAGE_TIMEOUT_MS,
           );
           cancelSessionTimer = () => clearTimeout(timer);
-          this.#sessionWaiter = (message) => {
-            clearTimeout(timer);
-            resolve(message);
+          this.#sessionWaiter = {
+            resolve: (plan) => {
+              clearTimeout(timer);
+              resolve(plan);
+            },
+            reject: (error) => {
+              clearTimeout(timer);
+              reject(error);
+            },
           };
         });
     // Observed here so a timeout nobody awaits (the handshake failed first) is not unhandled.
-    session?.catch(() => {});
+    answered.catch(() => {});
     let socket: WsSocket | null = null;
+    const link = {
+      send: (bytes: Uint8Array<ArrayBuffer>) => socket?.sendBinary(bytes) ?? false,
+    };
     const connecting = connectWebSocket(url.href, {
       timeoutMs: handshakeTimeoutMs,
       ...(auth === "header"
@@ -294,13 +290,14 @@ export class ResumableClient {
       },
       onClose: (closed) => {
         if (socket !== null && socket !== this.#socket) return; // an old, replaced connection
-        this.#live = false;
-        this.#stopCatchUp();
+        this.#stream.detach(link);
         this.#closed = closed;
         this.#options.events.onClose?.(closed);
         for (const wake of this.#closeWaiters.splice(0)) wake(closed);
       },
     });
+    // The connection's messages go to the stream from its first (which may come with the 101).
+    this.#stream.attach(link, { resuming });
     let result: Awaited<typeof connecting>;
     try {
       result = await connecting;
@@ -319,78 +316,29 @@ export class ResumableClient {
     this.#closed = null;
     const requestId = result.headers["dg-request-id"];
     if (this.#sessionId === null && typeof requestId === "string") this.#sessionId = requestId;
-    return { session };
+    return { answered };
   }
 
   #onText(text: string): void {
-    let message: Record<string, unknown>;
+    let received: ReturnType<LiveStream["receive"]>;
     try {
-      message = JSON.parse(text) as Record<string, unknown>;
-    } catch (error) {
-      this.#protocolError(
-        new Error(`server sent non-JSON text: ${text.slice(0, 80)}`, { cause: error }),
-      );
-      return;
-    }
-    let replay = false;
-    if (this.#options.resumable) {
-      const resume = this.#guard(() => parseResumeMessage(message));
-      if (resume?.type === "EarshotSession") {
-        const waiter = this.#sessionWaiter;
-        this.#sessionWaiter = null;
-        if (waiter === null) this.#protocolError(new Error("unexpected EarshotSession"));
-        else waiter(resume);
-      } else if (resume?.type === "EarshotAck") {
-        this.#guard(() => this.#state.ack(resume));
-      }
-    }
-    // Finals are counted for every session; only a resumed one ever has replays.
-    if (message.type === "Results" && message.is_final === true) replay = this.#state.final();
-    this.#options.events.onMessage?.(message, { replay });
-  }
-
-  /** Called by `resume` once the server's answer checked out: the backlog goes at the pace. */
-  #startCatchUp(): void {
-    this.#live = true;
-    const { frameBytes, bytesPerSecond, backlogPace = DEFAULT_BACKLOG_PACE } = this.#options;
-    const periodMs = (1000 * frameBytes) / bytesPerSecond / backlogPace;
-    this.#stopCatchUp();
-    this.#catchUpTimer = setInterval(() => {
-      this.#sendBacklog(frameBytes);
-      if (this.#state.audio.backlog === 0) this.#stopCatchUp();
-    }, periodMs);
-  }
-
-  #stopCatchUp(): void {
-    clearInterval(this.#catchUpTimer);
-    this.#catchUpTimer = undefined;
-  }
-
-  /** Sends up to `maxBytes` of the backlog, frame by frame. */
-  #sendBacklog(maxBytes: number): void {
-    const socket = this.#socket;
-    if (!this.#live || socket === null) return;
-    const audio = this.#state.audio;
-    let budget = maxBytes;
-    while (audio.backlog > 0 && budget > 0) {
-      const { offset, bytes } = audio.takeForWire(Math.min(this.#options.frameBytes, budget));
-      if (!socket.sendBinary(bytes)) {
-        audio.rewind(offset); // not sent after all: the socket is closing; a resume re-sends it
-        return;
-      }
-      budget -= bytes.byteLength;
-      this.#options.events.onAudioSent?.(offset, bytes.byteLength);
-    }
-  }
-
-  #guard<T>(run: () => T): T {
-    try {
-      return run();
+      received = this.#stream.receive(text);
     } catch (error) {
       const wrapped = error instanceof Error ? error : new Error(String(error));
       this.#protocolError(wrapped);
-      throw wrapped;
+      const waiter = this.#sessionWaiter;
+      this.#sessionWaiter = null;
+      waiter?.reject(wrapped);
+      return;
     }
+    const { message, replay, plan } = received;
+    if (message.type === "EarshotSession") {
+      const waiter = this.#sessionWaiter;
+      this.#sessionWaiter = null;
+      if (waiter === null) this.#protocolError(new Error("unexpected EarshotSession"));
+      else waiter.resolve(plan);
+    }
+    this.#options.events.onMessage?.(message, { replay });
   }
 
   #protocolError(error: Error): void {
