@@ -156,7 +156,7 @@ const METHOD = {
 
 /** The session's stream as the server received it: the clip, then zeros up to what was sent. */
 function streamOf(clip: EvalClip, run: SessionRun): Float32Array {
-  const out = new Float32Array(run.streamSamples);
+  const out = new Float32Array(run.audioBytes / 2);
   out.set(pcm16ToFloat(clip.pcm).subarray(0, out.length));
   return out;
 }

@@ -4,11 +4,11 @@
  * watched throughout (monitor.ts), and afterwards every slot must be released.
  */
 import { HandshakeRefused, type Refusal, ResumableClient } from "../../client/resumable-client.ts";
+import { type FinalRecord, runProgram, type SessionRecord } from "../session-run.ts";
 import { Monitor, type MonitorResult } from "./monitor.ts";
 import { BYTES_PER_SECOND, type Clip, type Program, SAMPLE_RATE } from "./programs.ts";
 import { log, sleep } from "./progress.ts";
 import type { Service, SoakAccount } from "./service.ts";
-import { type FinalRecord, runProgram, type SessionRecord } from "./session-run.ts";
 import { refusalReason } from "./verdict.ts";
 
 /** Launch jitter: sessions arrive over the first 1.5 s, not in one instant. */

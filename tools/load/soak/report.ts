@@ -4,12 +4,12 @@
  * details file (every session's finals beside its reference).
  */
 import { writeFileSync } from "node:fs";
+import type { SessionRecord } from "../session-run.ts";
 import type { LiveResult } from "./live.ts";
 import type { MonitorResult } from "./monitor.ts";
 import { BYTES_PER_SECOND, describeProgram, type Program } from "./programs.ts";
 import { elapsedSeconds } from "./progress.ts";
 import type { SoakAccount } from "./service.ts";
-import type { SessionRecord } from "./session-run.ts";
 import type { SoloResult } from "./solo.ts";
 import { compareFinals, liveProblems, percentile, refusalReason, tally } from "./verdict.ts";
 

@@ -8,10 +8,10 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ResumableClient } from "../../client/resumable-client.ts";
+import { type FinalRecord, runProgram, type SessionRecord } from "../session-run.ts";
 import { BYTES_PER_SECOND, type Clip, type Program, SAMPLE_RATE } from "./programs.ts";
 import { log } from "./progress.ts";
 import type { Service, SoakAccount } from "./service.ts";
-import { type FinalRecord, runProgram, type SessionRecord } from "./session-run.ts";
 import { soloProblems } from "./verdict.ts";
 
 /**

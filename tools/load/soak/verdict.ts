@@ -3,7 +3,7 @@
  * Pure, so it is tested in workerd (test/soak-verdict.test.ts).
  */
 import type { Refusal } from "../../client/resumable-client.ts";
-import type { FinalRecord, SessionRecord } from "./session-run.ts";
+import type { FinalRecord, SessionRecord } from "../session-run.ts";
 
 /** The parts of a final that the live run must reproduce exactly. */
 export interface ComparableFinal {

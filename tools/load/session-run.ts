@@ -1,25 +1,30 @@
 /**
- * Streams one soak program through one session and records what came back.
+ * The one session runner of the soak and the bench: streams a program (tools/load/soak/programs.ts)
+ * through one session and records what came back.
  *
  * - live: the program as written — its pace, its pauses (KeepAlive meanwhile), its connection
  *   drops and resumes; every final's latency is measured.
  * - solo: the same audio and options, no pauses or drops, alone on the server, up to `soloPace`
- *   times real time as far as tools/load/soak/solo-gate.ts allows: the reference transcript the
- * live
- *   run must reproduce.
+ *   times real time as far as tools/load/soak/solo-gate.ts allows: the soak's reference
+ *   transcript the live run must reproduce.
+ *
+ * The bench adds, per session: a Finalize after given bytes (a client whose own VAD decided the
+ * speech ended there), silence after the program until every utterance has its endpoint final,
+ * and the worker process's CPU time at every unit sent and every final (tools/load/bench/cpu.ts).
  *
  * Live pacing is an absolute schedule (frame k goes out when k frames' worth of audio time has
- * passed at the pace, plus the pauses so far), so timer lateness does not accumulate. The client keeps
- * audio produced while disconnected and sends it after the resume (tools/resumable-client).
+ * passed at the pace, plus the pauses so far), so timer lateness does not accumulate. The client
+ * keeps audio produced while disconnected and sends it after the resume (public/live-stream.js).
  *
  * Latency of a final: from when the last byte of its span (start + duration) was last sent — a
  * resumed connection may send it twice — to when the final arrived. Finals a resume replays are
  * not measured: they were produced while the client was away.
  */
 
-import type { ResumePlan } from "../../../public/resume-state.js";
-import { HandshakeRefused, type Refusal, ResumableClient } from "../../client/resumable-client.ts";
-import type { WsClosed } from "../../client/ws-client.ts";
+import type { ResumePlan } from "../../public/resume-state.js";
+import { HandshakeRefused, type Refusal, ResumableClient } from "../client/resumable-client.ts";
+import type { WsClosed } from "../client/ws-client.ts";
+import { type Sched, sched } from "./bench/cpu.ts";
 import {
   BYTES_PER_SECOND,
   type Clip,
@@ -27,8 +32,8 @@ import {
   type Program,
   ProgramAudio,
   UNIT_BYTES,
-} from "./programs.ts";
-import { SoloGate } from "./solo-gate.ts";
+} from "./soak/programs.ts";
+import { SoloGate } from "./soak/solo-gate.ts";
 
 /** A handshake through wrangler's proxy takes milliseconds; 30 s means the service is stuck. */
 const HANDSHAKE_TIMEOUT_MS = 30_000;
@@ -55,6 +60,12 @@ export interface FinalRecord {
    */
   latencyMs: number | null;
   replay: boolean;
+  /** Words in the transcript's word list. */
+  words: number;
+  /** performance.now() when it arrived. */
+  arrivalMs: number;
+  /** The worker process's CPU and run-queue wait (ms, cumulative) on arrival; null without a pid. */
+  sched: Sched | null;
 }
 
 export interface SessionRecord {
@@ -82,6 +93,15 @@ export interface SessionRecord {
   /** performance.now() at admission and at the end of the last connection. */
   admittedAtMs: number | null;
   endedAtMs: number | null;
+  /** new WebSocket → admitted, ms: authentication, admission, the session's start (model load). */
+  handshakeMs: number | null;
+  /** Interim Results and SpeechStarted messages received. */
+  interims: number;
+  speechStarted: number;
+  /** When each 20-ms unit of the stream was last sent (performance.now(); 0: never). */
+  sentAtMs: Float64Array;
+  /** The worker's CPU and run-queue wait right after each unit was sent (with `cpuPid`). */
+  schedAt: (Sched | null)[];
 }
 
 export interface RunContext {
@@ -100,6 +120,17 @@ export interface RunContext {
    * after-endpoint drop can fall right on an endpoint (afterEndpoint).
    */
   reference?: readonly FinalRecord[];
+  /** Default HANDSHAKE_TIMEOUT_MS; the bench's cold handshake loads the models. */
+  handshakeTimeoutMs?: number;
+  /** Finalize right after the frame that reaches each of these stream bytes (ascending). */
+  finalizeAtBytes?: readonly number[];
+  /**
+   * After the program, silence at its pace: at least `minMs`, then until every utterance the
+   * server started (SpeechStarted) has its endpoint (or Finalize) final, at most `maxMs`.
+   */
+  trailingSilence?: { minMs: number; maxMs: number };
+  /** The worker process to read CPU time from at every unit sent and every final. */
+  cpuPid?: number | null;
 }
 
 /** How far an after-endpoint drop may move to land on an endpoint: 5 s of audio. */
@@ -131,6 +162,9 @@ const sleepUntil = (atMs: number) =>
 export async function runProgram(program: Program, context: RunContext): Promise<SessionRecord> {
   const live = context.mode === "live";
   const audio = new ProgramAudio(program, context.clips);
+  const trailingBytes = ((context.trailingSilence?.maxMs ?? 0) / 1000) * BYTES_PER_SECOND;
+  const cpuPid = context.cpuPid ?? null;
+  const schedNow = () => (cpuPid === null ? null : sched(cpuPid));
   const record: SessionRecord = {
     program: program.id,
     mode: context.mode,
@@ -149,13 +183,18 @@ export async function runProgram(program: Program, context: RunContext): Promise
     model: null,
     admittedAtMs: null,
     endedAtMs: null,
+    handshakeMs: null,
+    interims: 0,
+    speechStarted: 0,
+    sentAtMs: new Float64Array(Math.ceil((audio.totalBytes + trailingBytes) / UNIT_BYTES) + 1),
+    schedAt: [],
   };
-  // When each 20-ms unit of the stream was last sent (performance.now(); 0: never).
-  const sentAt = new Float64Array(Math.ceil(audio.totalBytes / UNIT_BYTES) + 1);
+  const sentAt = record.sentAtMs;
   let dropping = false;
   const gate = new SoloGate(context.soloPace);
 
   let client: ResumableClient;
+  const handshakeStarted = performance.now();
   try {
     client = await ResumableClient.open({
       baseUrl: context.baseUrl,
@@ -166,11 +205,13 @@ export async function runProgram(program: Program, context: RunContext): Promise
       bytesPerSecond: BYTES_PER_SECOND,
       frameBytes: program.frameBytes,
       maxKeptBytes: MAX_KEPT_BYTES,
-      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeoutMs: context.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       events: {
         onMessage: (message, { replay }) => {
           const arrival = performance.now();
           gate.observe(message);
+          if (message.type === "SpeechStarted") record.speechStarted += 1;
+          if (message.type === "Results" && message.is_final === false) record.interims += 1;
           if (message.type === "Metadata") {
             record.metadata = true;
             const info = message.model_info as Record<string, { name?: unknown }> | undefined;
@@ -178,12 +219,14 @@ export async function runProgram(program: Program, context: RunContext): Promise
             if (typeof name === "string") record.model = name;
           }
           if (message.type !== "Results" || message.is_final !== true) return;
-          record.finals.push(finalOf(message, replay, arrival, sentAt, program));
+          record.finals.push(finalOf(message, replay, arrival, sentAt, program, schedNow()));
         },
         onAudioSent: (offset, length) => {
           const now = performance.now();
+          const cpu = schedNow();
           for (let u = Math.floor(offset / UNIT_BYTES); u * UNIT_BYTES < offset + length; u++) {
             sentAt[u] = now;
+            if (cpuPid !== null) record.schedAt[u] = cpu;
           }
         },
         onClose: (closed) => {
@@ -201,6 +244,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
   }
   record.sessionId = client.sessionId;
   record.admittedAtMs = performance.now();
+  record.handshakeMs = record.admittedAtMs - handshakeStarted;
   context.onAdmitted?.();
   try {
     await stream();
@@ -227,9 +271,10 @@ export async function runProgram(program: Program, context: RunContext): Promise
     // promise nobody awaits yet would be an unhandled rejection) and thrown at the next frame.
     let resumeFailure: Error | null = null;
     let pausedMs = 0;
+    const finalizeAt = [...(context.finalizeAtBytes ?? [])];
     const t0 = performance.now();
     let soloClock = t0;
-    for (let offset = 0; offset < audio.totalBytes; ) {
+    for (let offset = 0; offset < audio.totalBytes || moreSilence(offset); ) {
       if (Date.now() > context.deadlineMs) {
         throw new Error(`still streaming at the deadline (${offset} of ${audio.totalBytes} bytes)`);
       }
@@ -245,7 +290,10 @@ export async function runProgram(program: Program, context: RunContext): Promise
         await pauseFor(pause.ms);
         pausedMs += pause.ms;
       }
-      const length = Math.min(program.frameBytes, audio.totalBytes - offset);
+      const length =
+        offset < audio.totalBytes
+          ? Math.min(program.frameBytes, audio.totalBytes - offset)
+          : program.frameBytes;
       let dueMs: number;
       if (live) {
         // Frame k is due once its audio has been "captured": its end time at the pace.
@@ -259,8 +307,12 @@ export async function runProgram(program: Program, context: RunContext): Promise
       }
       // Only sleep when ahead: a timer takes ≥ 1 ms, and at 24× a 20-ms frame is due every 0.8 ms.
       if (dueMs > performance.now()) await sleepUntil(dueMs);
-      client.push(audio.read(offset, length));
+      client.push(offset < audio.totalBytes ? audio.read(offset, length) : new Uint8Array(length));
       offset += length;
+      while ((finalizeAt[0] ?? Number.POSITIVE_INFINITY) <= offset) {
+        finalizeAt.shift();
+        client.sendJson({ type: "Finalize" });
+      }
       // The connection is lost right after the frame that reaches the drop point, in the same
       // tick: whatever that frame makes the server send (an endpoint's final) meets a dead
       // socket and must come back as a replay after the resume.
@@ -278,6 +330,20 @@ export async function runProgram(program: Program, context: RunContext): Promise
     const closed = await client.closeStream(CLOSE_TIMEOUT_MS);
     record.close = closed;
     record.endedAtMs = performance.now();
+  }
+
+  /** After the program: more trailing silence (the bench's), until the endpoints are in. */
+  function moreSilence(offset: number): boolean {
+    const trailing = context.trailingSilence;
+    if (trailing === undefined) return false;
+    const trailingMs = ((offset - audio.totalBytes) / BYTES_PER_SECOND) * 1000;
+    if (trailingMs >= trailing.maxMs) return false;
+    if (trailingMs < trailing.minMs) return true;
+    // A Finalize's final closes an utterance as an endpoint's does.
+    const closed = record.finals.filter(
+      (f) => f.speechFinal || (f.fromFinalize && f.duration > 0),
+    ).length;
+    return record.speechStarted - closed > 0;
   }
 
   async function pauseFor(ms: number): Promise<void> {
@@ -315,9 +381,13 @@ function finalOf(
   arrivalMs: number,
   sentAt: Float64Array,
   program: Program,
+  cpu: Sched | null,
 ): FinalRecord {
-  const channel = message.channel as { alternatives?: { transcript?: unknown }[] } | undefined;
-  const transcript = channel?.alternatives?.[0]?.transcript;
+  const channel = message.channel as
+    | { alternatives?: { transcript?: unknown; words?: unknown }[] }
+    | undefined;
+  const alternative = channel?.alternatives?.[0];
+  const transcript = alternative?.transcript;
   const start = Number(message.start);
   const duration = Number(message.duration);
   const speechFinal = message.speech_final === true;
@@ -338,6 +408,9 @@ function finalOf(
     fromFinalize: message.from_finalize === true,
     latencyMs,
     replay,
+    words: Array.isArray(alternative?.words) ? alternative.words.length : 0,
+    arrivalMs,
+    sched: cpu,
   };
 }
 
