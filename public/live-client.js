@@ -63,11 +63,10 @@ const STOP_TIMEOUT_MS = 30_000;
 /**
  * Audio the server has not acknowledged yet, kept to re-send after a drop; audio spoken while
  * (re)connecting waits in it too, so no word is lost. The server acknowledges about once a
- * second, so while connected this holds ~1 s plus what is in flight; the cap, 30 s of PCM16 at
- * 16 kHz = 960 000 bytes, is reached only after ~30 s without a connection (the resume window:
- * the session is gone by then) or if acks stop coming while the socket stays open. Past it the
- * session cannot be resumed exactly: the page drops what it kept, and the next connection starts
- * a new session.
+ * second, so while connected this holds ~1 s plus what is in flight. The cap, 30 s of PCM16 at
+ * 16 kHz = 960 000 bytes, is the resume window: a page away longer finds its session gone. Past
+ * it, audio spoken while still away is dropped (the page says so in the console); if acks stop
+ * coming while the socket stays open, the page goes on without resume instead.
  */
 const MAX_KEPT_BYTES = 30 * 2 * SAMPLE_RATE;
 /** Kept audio goes out in pieces of one captured frame (50 ms of PCM16). */
@@ -265,6 +264,9 @@ export class LiveClient {
       onAudioSent: () => {
         this.lastSentAt = performance.now();
       },
+      onDropped: (bytes, error) => {
+        console.warn(`${bytes} bytes of audio dropped: no connection for too long`, error);
+      },
       onResumeLost: (error) => {
         console.warn(
           "audio no longer kept for a resume: the next connection starts a new session",
@@ -334,7 +336,7 @@ export class LiveClient {
     };
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") return; // the server sends only text frames
-      /** @type {import("./live-stream.js").Received} */
+      /** @type {import("./live-stream.js").Received | null} */
       let received;
       try {
         received = stream.receive(event.data);
@@ -344,6 +346,10 @@ export class LiveClient {
         console.error("the server broke the protocol", event.data, error);
         this.#fail(`The server broke the resume protocol (${String(error)}). Press Start again.`);
         socket.close(1000);
+        return;
+      }
+      if (received === null) {
+        console.error("unreadable server message", event.data);
         return;
       }
       const { message } = received;
@@ -488,6 +494,21 @@ export class LiveClient {
       return;
     }
     this.#setState({ kind: "closing" });
+    // Audio still being re-sent after a resume goes first: the server takes nothing after
+    // CloseStream. At the backlog's pace the cap's 30 s take 10 s.
+    const drainUntil = performance.now() + STOP_TIMEOUT_MS;
+    while (
+      this.stream.backlog > 0 &&
+      socket.readyState === WebSocket.OPEN &&
+      performance.now() < drainUntil
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    if (socket.readyState !== WebSocket.OPEN) {
+      this.#shutdown();
+      this.#setState({ kind: "closed", note: "The connection was lost while stopping." });
+      return;
+    }
     const note = await new Promise((resolve) => {
       const timer = setTimeout(() => {
         socket.close(1000, "client stopped");

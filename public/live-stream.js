@@ -27,6 +27,11 @@ import { parseResumeMessage, ResumeState } from "./resume-state.js";
 
 /** Re-sent backlog goes at 3× real time: "no more than a few times real time" (the protocol). */
 export const DEFAULT_BACKLOG_PACE = 3;
+/**
+ * A new session's first connection sends up to 1 s of waiting audio at once (what a microphone
+ * captured while connecting), the rest at the backlog pace: the server queues 20 s at most.
+ */
+const AT_ONCE_SECONDS = 1;
 
 /**
  * The connection as the stream uses it.
@@ -44,14 +49,17 @@ export const DEFAULT_BACKLOG_PACE = 3;
  * @property {number} [backlogPace] Real-time multiple of the re-send (DEFAULT_BACKLOG_PACE).
  * @property {(offset: number, length: number) => void} [onAudioSent] Bytes [offset, offset +
  *   length) of the stream just went out on a socket.
- * @property {(error: Error) => void} [onResumeLost] The kept audio outgrew `maxKeptBytes`: from
- *   now on the stream is plain, and a new connection must start a new session.
+ * @property {(error: Error) => void} [onResumeLost] The kept audio outgrew `maxKeptBytes` while
+ *   the connection was live and caught up (acknowledgements stopped coming): nothing is lost, but
+ *   from now on the stream is plain and a new connection must start a new session.
+ * @property {(bytes: number, error: Error) => void} [onDropped] The kept audio outgrew
+ *   `maxKeptBytes` while audio waited for a connection: these bytes, the newest, are dropped.
  */
 
 /**
  * A text message from the server, as `receive` returns it.
  * @typedef {object} Received
- * @property {Record<string, unknown>} message The parsed JSON.
+ * @property {Record<string, unknown>} message The parsed JSON object.
  * @property {boolean} replay A final a resume re-sent (received before, lost with the old
  *   connection).
  * @property {ResumePlan | null} plan Set on the EarshotSession that answers a resume.
@@ -162,13 +170,16 @@ export class LiveStream {
     this.#live = false;
   }
 
-  /** A new session's connection may take audio: what waited goes out now, at once. */
+  /**
+   * A new session's connection may take audio: what waited goes out now, up to AT_ONCE_SECONDS at
+   * once and the rest at the backlog pace.
+   */
   goLive() {
     if (this.#socket === null) return;
     this.#live = true;
     this.#wasLive = true;
     if (this.#resume !== null) {
-      this.#sendBacklog(Number.POSITIVE_INFINITY);
+      this.#startCatchUp(AT_ONCE_SECONDS * this.#options.bytesPerSecond);
       return;
     }
     let offset = this.#plainProduced - this.backlog;
@@ -189,8 +200,17 @@ export class LiveStream {
       try {
         resume.audio.append(bytes);
       } catch (error) {
-        this.#loseResume(error);
-        this.push(bytes);
+        const full = error instanceof Error ? error : new Error(String(error));
+        if (this.#live && resume.audio.backlog === 0) {
+          // Connected and caught up, but nothing acknowledged for the whole cap: go on without
+          // resume rather than lose audio the connection can carry.
+          this.#loseResume(full);
+          this.push(bytes);
+        } else {
+          // Waiting for a connection this long: what is kept stays exact, the newest is dropped.
+          this.#dropped += bytes.byteLength;
+          this.#options.onDropped?.(bytes.byteLength, full);
+        }
         return;
       }
       if (this.#catchUpTimer === undefined) this.#sendBacklog(Number.POSITIVE_INFINITY);
@@ -204,22 +224,23 @@ export class LiveStream {
   }
 
   /**
-   * A text message from the current connection. Throws on what the protocol rules out (not
-   * JSON, a malformed or inconsistent EarshotSession or EarshotAck): the caller then stops
+   * A text message from the current connection; null when it is not a JSON object (the server
+   * sends none such: the caller decides how loud to be). Throws on what the resume protocol
+   * rules out (a malformed or inconsistent EarshotSession or EarshotAck): the caller then stops
    * trusting the session.
    * @param {string} text
-   * @returns {Received}
+   * @returns {Received | null}
    */
   receive(text) {
-    /** @type {Record<string, unknown>} */
-    let message;
+    /** @type {unknown} */
+    let parsed;
     try {
-      message = JSON.parse(text);
-    } catch (error) {
-      throw new Error(`the server sent text that is not JSON: ${text.slice(0, 80)}`, {
-        cause: error,
-      });
+      parsed = JSON.parse(text);
+    } catch {
+      return null;
     }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return null;
+    const message = /** @type {Record<string, unknown>} */ (parsed);
     /** @type {ResumePlan | null} */
     let plan = null;
     const resume = this.#resume;
@@ -230,9 +251,11 @@ export class LiveStream {
       else if (answer?.type === "EarshotSession") {
         plan = resume.resumed(answer);
         this.#resuming = false;
-        this.#live = true;
-        this.#wasLive = true;
-        this.#startCatchUp();
+        if (this.#socket !== null) {
+          this.#live = true;
+          this.#wasLive = true;
+          this.#startCatchUp(0);
+        }
       }
     }
     let replay = false;
@@ -271,11 +294,9 @@ export class LiveStream {
     const resume = this.#resume;
     if (resume === null) return;
     this.#resume = null;
-    // Whatever was produced counts; what was not sent yet cannot be sent exactly any more.
+    // Called only when everything produced has been sent: the plain stream goes on from there.
     this.#plainProduced = resume.audio.produced;
-    this.#dropped += resume.audio.backlog;
     this.#plainFinals = resume.finalsReceived;
-    this.#stopCatchUp();
     this.#options.onResumeLost?.(error instanceof Error ? error : new Error(String(error)));
   }
 
@@ -289,15 +310,26 @@ export class LiveStream {
     return true;
   }
 
-  /** After a resume's answer: the backlog goes at the pace, then the connection is live again. */
-  #startCatchUp() {
+  /**
+   * The kept backlog goes out: `atOnce` bytes now, then at the backlog pace, by the clock (late
+   * timers, as in a hidden browser tab, send more per tick rather than fall behind the pace);
+   * once it is all sent, new audio goes out as it comes.
+   * @param {number} atOnce
+   */
+  #startCatchUp(atOnce) {
     const { frameBytes, bytesPerSecond, backlogPace = DEFAULT_BACKLOG_PACE } = this.#options;
     const periodMs = (1000 * frameBytes) / bytesPerSecond / backlogPace;
-    this.#stopCatchUp();
-    this.#catchUpTimer = setInterval(() => {
-      this.#sendBacklog(frameBytes);
+    const startedAt = performance.now();
+    let sent = 0;
+    const tick = () => {
+      const allowed =
+        atOnce + ((performance.now() - startedAt) / 1000) * bytesPerSecond * backlogPace;
+      sent += this.#sendBacklog(Math.floor(allowed - sent));
       if ((this.#resume?.audio.backlog ?? 0) === 0 || !this.#live) this.#stopCatchUp();
-    }, periodMs);
+    };
+    this.#stopCatchUp();
+    this.#catchUpTimer = setInterval(tick, periodMs);
+    tick();
   }
 
   #stopCatchUp() {
@@ -306,22 +338,26 @@ export class LiveStream {
   }
 
   /**
-   * Sends up to `maxBytes` of the kept backlog, frame by frame.
+   * Sends up to `maxBytes` of the kept backlog, in whole frames (or what is left, when less).
+   * Returns the bytes sent.
    * @param {number} maxBytes
    */
   #sendBacklog(maxBytes) {
     const socket = this.#socket;
     const audio = this.#resume?.audio;
-    if (!this.#live || socket === null || audio === undefined) return;
+    if (!this.#live || socket === null || audio === undefined) return 0;
     let budget = maxBytes;
-    while (audio.backlog > 0 && budget > 0) {
-      const { offset, bytes } = audio.takeForWire(Math.min(this.#options.frameBytes, budget));
+    let sent = 0;
+    while (audio.backlog > 0 && budget >= Math.min(this.#options.frameBytes, audio.backlog)) {
+      const { offset, bytes } = audio.takeForWire(this.#options.frameBytes);
       if (!socket.send(bytes)) {
         audio.rewind(offset); // not sent after all: the socket is closing; a resume re-sends it
-        return;
+        break;
       }
       budget -= bytes.byteLength;
+      sent += bytes.byteLength;
       this.#options.onAudioSent?.(offset, bytes.byteLength);
     }
+    return sent;
   }
 }

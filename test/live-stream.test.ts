@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { LiveStream, type StreamSocket } from "../public/live-stream.js";
 import { pseudoRandomBytes } from "../tools/eval/random";
+import { concat } from "./helpers/typed-arrays";
 
 const FRAME = 640;
 const BYTES_PER_SECOND = 32_000;
@@ -22,13 +23,7 @@ class FakeSocket implements StreamSocket {
     return true;
   }
   get bytes(): Uint8Array {
-    const out = new Uint8Array(this.sent.reduce((sum, b) => sum + b.byteLength, 0));
-    let at = 0;
-    for (const b of this.sent) {
-      out.set(b, at);
-      at += b.byteLength;
-    }
-    return out;
+    return concat(this.sent);
   }
 }
 
@@ -66,6 +61,13 @@ const final = (text: string) =>
 
 function push(stream: LiveStream, audio: Uint8Array, from: number, to: number): void {
   for (let at = from; at < to; at += FRAME) stream.push(audio.subarray(at, at + FRAME));
+}
+
+/** A message the stream must read as one. */
+function got(stream: LiveStream, text: string) {
+  const received = stream.receive(text);
+  if (received === null) throw new Error(`not read as a message: ${text}`);
+  return received;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -106,12 +108,12 @@ describe("LiveStream, resumable", () => {
     const audio = pseudoRandomBytes(40 * frameBytes, 2);
     const first = new FakeSocket();
     stream.attach(first, { resuming: false });
-    expect(stream.receive(session()).plan).toBeNull();
+    expect(got(stream, session()).plan).toBeNull();
     stream.goLive();
     expect(stream.sessionId).toBe(SESSION_ID);
     push(stream, audio, 0, 10 * frameBytes);
     stream.receive(ack(6 * frameBytes));
-    expect(stream.receive(final("one")).replay).toBe(false);
+    expect(got(stream, final("one")).replay).toBe(false);
     // The network drops; the microphone goes on.
     first.open = false;
     stream.detach(first);
@@ -128,13 +130,14 @@ describe("LiveStream, resumable", () => {
     push(stream, audio, 14 * frameBytes, 15 * frameBytes); // before the answer: kept, not sent
     expect(second.sent).toHaveLength(0);
     const answeredAt = performance.now();
-    const { plan } = stream.receive(
+    const { plan } = got(
+      stream,
       session({ resumed: true, audio_bytes: 8 * frameBytes, finals: 2 }),
     );
     expect(plan).toEqual({ replays: 1, resendFrom: 6 * frameBytes, serverDrops: 2 * frameBytes });
     expect(second.sent).toHaveLength(0); // nothing at once: the backlog goes at the pace
-    expect(stream.receive(final("two")).replay).toBe(true);
-    expect(stream.receive(final("three")).replay).toBe(false);
+    expect(got(stream, final("two")).replay).toBe(true);
+    expect(got(stream, final("three")).replay).toBe(false);
     await until(() => stream.backlog === 0);
     const resent = 15 * frameBytes - 6 * frameBytes;
     expect(second.bytes).toEqual(audio.subarray(6 * frameBytes, 15 * frameBytes));
@@ -150,20 +153,72 @@ describe("LiveStream, resumable", () => {
     stream.close();
   });
 
-  it("keeps a frame the socket refused (closing) and sends it on the next connection", () => {
+  it("keeps a frame the socket refused (closing) and sends it on the next connection", async () => {
     const { stream } = resumable();
     const audio = pseudoRandomBytes(4 * FRAME, 3);
     const first = new FakeSocket();
     stream.attach(first, { resuming: false });
     stream.receive(session());
     stream.goLive();
-    push(stream, audio, 0, FRAME);
+    push(stream, audio, 0, 2 * FRAME);
+    stream.receive(ack(2 * FRAME));
     first.open = false; // closing, its close event not here yet
-    push(stream, audio, FRAME, 3 * FRAME);
-    expect(first.bytes).toEqual(audio.subarray(0, FRAME));
+    push(stream, audio, 2 * FRAME, 4 * FRAME);
+    expect(first.bytes).toEqual(audio.subarray(0, 2 * FRAME));
     expect(stream.backlog).toBe(2 * FRAME);
     stream.detach(first);
-    expect(stream.resumeParams()?.resume_offset).toBe("0");
+    expect(stream.resumeParams()?.resume_offset).toBe(String(2 * FRAME));
+    const second = new FakeSocket();
+    stream.attach(second, { resuming: true });
+    stream.receive(session({ resumed: true, audio_bytes: 2 * FRAME }));
+    await until(() => stream.backlog === 0);
+    expect(second.bytes).toEqual(audio.subarray(2 * FRAME));
+  });
+
+  it("sends up to 1 s of waiting audio at once on a new session's connection, the rest paced", async () => {
+    const { stream } = resumable();
+    const audio = pseudoRandomBytes(100 * FRAME, 9); // 2 s
+    push(stream, audio, 0, 100 * FRAME);
+    const socket = new FakeSocket();
+    stream.attach(socket, { resuming: false });
+    stream.goLive();
+    expect(socket.bytes.byteLength).toBe(BYTES_PER_SECOND);
+    push(stream, audio.subarray(0, FRAME), 0, FRAME); // arrives during the catch-up: queued behind
+    await until(() => stream.backlog === 0);
+    expect(socket.bytes).toEqual(concat([audio, audio.subarray(0, FRAME)]));
+    stream.close();
+  });
+
+  it("stops re-sending when its connection goes, and a late answer after that sends nothing", async () => {
+    const frameBytes = 3_200;
+    const { stream } = resumable({ frameBytes, backlogPace: 1 });
+    const audio = pseudoRandomBytes(20 * frameBytes, 10);
+    const first = new FakeSocket();
+    stream.attach(first, { resuming: false });
+    stream.receive(session());
+    stream.goLive();
+    push(stream, audio, 0, 2 * frameBytes);
+    stream.detach(first);
+    push(stream, audio, 2 * frameBytes, 20 * frameBytes);
+    stream.resumeParams();
+    const second = new FakeSocket();
+    stream.attach(second, { resuming: true });
+    stream.receive(session({ resumed: true, audio_bytes: 0 }));
+    await until(() => second.sent.length >= 2);
+    stream.detach(second); // mid re-send: 100 ms a frame, 20 frames
+    const sentBefore = second.sent.length;
+    await sleep(300);
+    expect(second.sent.length).toBe(sentBefore);
+    // A resume answered after its connection was given up starts nothing.
+    stream.resumeParams();
+    const third = new FakeSocket();
+    stream.attach(third, { resuming: true });
+    stream.detach(third);
+    got(stream, session({ resumed: true, audio_bytes: 0 }));
+    await sleep(300);
+    expect(third.sent).toHaveLength(0);
+    expect(second.sent.length).toBe(sentBefore);
+    expect(stream.live).toBe(false);
   });
 
   it("ignores a late close of a connection it has already replaced", () => {
@@ -181,12 +236,14 @@ describe("LiveStream, resumable", () => {
     expect(old.sent).toHaveLength(0);
   });
 
-  it("refuses answers the protocol rules out, and text that is not JSON", () => {
+  it("refuses answers the protocol rules out; text that is not a JSON object is not a message", () => {
     const { stream } = resumable();
     const audio = pseudoRandomBytes(4 * FRAME, 5);
     const socket = new FakeSocket();
     stream.attach(socket, { resuming: false });
-    expect(() => stream.receive("not json")).toThrow(/not JSON/);
+    expect(stream.receive("not json")).toBeNull();
+    expect(stream.receive("null")).toBeNull();
+    expect(stream.receive("[1]")).toBeNull();
     stream.receive(session());
     stream.goLive();
     push(stream, audio, 0, 4 * FRAME);
@@ -217,6 +274,28 @@ describe("LiveStream, resumable", () => {
     expect(socket.bytes).toEqual(audio);
     expect(stream.produced).toBe(6 * FRAME);
     expect(stream.droppedBytes).toBe(0);
+  });
+
+  it("past its cap while waiting for a connection, drops the newest audio and stays exact", () => {
+    const dropped: number[] = [];
+    const { stream, lost } = resumable({
+      maxKeptBytes: 4 * FRAME,
+      onDropped: (bytes) => dropped.push(bytes),
+    });
+    const audio = pseudoRandomBytes(6 * FRAME, 11);
+    const first = new FakeSocket();
+    stream.attach(first, { resuming: false });
+    stream.receive(session());
+    stream.goLive();
+    push(stream, audio, 0, FRAME);
+    stream.detach(first);
+    push(stream, audio, FRAME, 6 * FRAME); // room for 3 more frames
+    expect(dropped).toEqual([FRAME, FRAME]);
+    expect(lost).toHaveLength(0);
+    expect(stream.droppedBytes).toBe(2 * FRAME);
+    expect(stream.produced).toBe(4 * FRAME);
+    expect(stream.canResume).toBe(true);
+    expect(stream.takeUnsent().bytes).toEqual(audio.subarray(FRAME, 4 * FRAME));
   });
 
   it("hands over the audio never sent, with its offset, for a new session to carry on", () => {
@@ -254,7 +333,7 @@ describe("LiveStream, plain", () => {
     expect(socket.bytes).toEqual(audio.subarray(0, 4 * FRAME));
     expect(sentOffsets).toEqual([0, FRAME, 2 * FRAME, 3 * FRAME]);
     expect(stream.produced).toBe(4 * FRAME);
-    expect(stream.receive(final("x")).replay).toBe(false);
+    expect(got(stream, final("x")).replay).toBe(false);
     expect(stream.finalsReceived).toBe(1);
     stream.detach(socket);
     push(stream, audio, 4 * FRAME, 6 * FRAME);
@@ -264,6 +343,18 @@ describe("LiveStream, plain", () => {
     expect(stream.canResume).toBe(false);
   });
 
+  it("hands over what it held, for a connection that never came", () => {
+    const stream = new LiveStream({
+      maxKeptBytes: null,
+      bytesPerSecond: BYTES_PER_SECOND,
+      frameBytes: FRAME,
+    });
+    const audio = pseudoRandomBytes(3 * FRAME, 12);
+    push(stream, audio, 0, 3 * FRAME);
+    expect(stream.takeUnsent()).toEqual({ offset: 0, bytes: audio });
+    expect(stream.backlog).toBe(0);
+  });
+
   it("takes no notice of resume messages", () => {
     const stream = new LiveStream({
       maxKeptBytes: null,
@@ -271,7 +362,7 @@ describe("LiveStream, plain", () => {
       frameBytes: FRAME,
     });
     stream.attach(new FakeSocket(), { resuming: false });
-    expect(stream.receive(ack(123)).message.type).toBe("EarshotAck");
+    expect(got(stream, ack(123)).message.type).toBe("EarshotAck");
     expect(stream.sessionId).toBeNull();
   });
 });

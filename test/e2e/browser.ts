@@ -51,6 +51,8 @@ export interface SocketRecord {
   close: { t: number; code: number; reason: string } | null;
   /** Byte length of every binary frame sent, in order. */
   binaryFrames: number[];
+  /** When each of them was sent (ms since the page loaded). */
+  binaryTimes: number[];
   textSent: { t: number; data: string }[];
   received: { t: number; data: string }[];
 }

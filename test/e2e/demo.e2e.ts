@@ -119,6 +119,14 @@ async function waitForStatus(page: Page, pattern: RegExp, timeoutMs: number): Pr
   );
 }
 
+/** Presses Start and waits for the first words on the page; returns them. */
+async function listenUntilTranscript(page: Page): Promise<string> {
+  await page.getByTestId("start").click();
+  await waitForStatus(page, /listening/i, 15_000);
+  await expect.poll(() => textOf(page, "transcript"), { timeout: 20_000 }).not.toBe("");
+  return textOf(page, "transcript");
+}
+
 /** Seconds of audio sent so far on the page's first socket. */
 async function secondsSent(page: Page): Promise<number> {
   const spy = await readSpy(page);
@@ -508,10 +516,7 @@ describe("when things go wrong", () => {
   it("resumes the same session after a dropped connection: no final lost or shown twice", async () => {
     const { context, page } = await openPage();
     try {
-      await page.getByTestId("start").click();
-      await waitForStatus(page, /listening/i, 15_000);
-      await expect.poll(() => textOf(page, "transcript"), { timeout: 20_000 }).not.toBe("");
-      const before = await textOf(page, "transcript");
+      const before = await listenUntilTranscript(page);
       // Close the socket under the page, as a network failure would (the page cannot tell).
       await page.evaluate("window.__e2eDrop(4000, 'e2e: connection dropped')");
       await waitForStatus(page, /reconnecting/i, 5_000);
@@ -560,6 +565,80 @@ describe("when things go wrong", () => {
         finals.map(transcriptOf).filter((t) => t !== ""),
       );
       await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-resumed.png") });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("starts a new session when the dropped one has ended, and sends it the audio spoken meanwhile", async () => {
+    const { context, page } = await openPage();
+    try {
+      const before = await listenUntilTranscript(page);
+      const firstSocket = (await readSpy(page)).sockets[0];
+      if (firstSocket === undefined) throw new Error("no socket");
+      const sessionId = messagesOf(firstSocket)[0]?.session_id;
+      expect(typeof sessionId).toBe("string");
+      // Hold the page's next token request until the session has ended, as a session whose
+      // server restarted while the page was away: its resume must be refused (410).
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let passed = () => {};
+      const passedOn = new Promise<void>((resolve) => {
+        passed = resolve;
+      });
+      await page.route("**/dev/token", async (route) => {
+        await held;
+        await route.continue();
+        passed();
+      });
+      await page.evaluate("window.__e2eDrop(4000, 'e2e: connection dropped')");
+      await waitForStatus(page, /reconnecting/i, 5_000);
+      const ended = await fetch(`${baseUrl}/admin/sessions/${sessionId}`, {
+        method: "DELETE",
+        headers: { Authorization: `Bearer ${adminToken}` },
+      });
+      expect(ended.status).toBe(204);
+      // The microphone goes on meanwhile: a second of speech the page must not lose.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      release();
+      await passedOn;
+      await page.unroute("**/dev/token");
+      await waitUntil(
+        "a third socket, open",
+        async () => (await readSpy(page)).sockets[2]?.openedAt ?? null,
+        (openedAt) => openedAt !== null,
+        20_000,
+      );
+      await waitForStatus(page, /listening/i, 15_000);
+      const spy = await readSpy(page);
+      const [first, refused, fresh] = spy.sockets;
+      if (first === undefined || refused === undefined || fresh === undefined) {
+        throw new Error(`expected three sockets, got ${spy.sockets.length}`);
+      }
+      // The resume was refused before the upgrade; the next connection is a new session.
+      expect(new URL(refused.url).searchParams.get("session_id")).toBe(sessionId);
+      expect(refused.openedAt).toBeNull();
+      expect(new URL(fresh.url).searchParams.has("session_id")).toBe(false);
+      const opened = messagesOf(fresh)[0];
+      expect(opened).toMatchObject({ type: "EarshotSession", resumed: false });
+      expect(opened?.session_id).not.toBe(sessionId);
+      const awayMs = (fresh.openedAt ?? 0) - (first.close?.t ?? 0);
+      expect(awayMs).toBeGreaterThan(1_000);
+      // What the first session transcribed stays on the page.
+      expect((await textOf(page, "transcript")).startsWith(before)).toBe(true);
+      const stoppedAt = Number(await page.evaluate("window.__e2eNow()"));
+      await page.getByTestId("stop").click();
+      await waitForStatus(page, /stopped/i, 40_000);
+      // No audio lost across the gap: the new session got everything the microphone captured
+      // from the moment the first connection dropped until Stop (what the page spoke while away,
+      // then live), give or take a few 50-ms frames. Without the carry ~1 s would be missing.
+      const after = await readSpy(page);
+      const freshSeconds =
+        (after.sockets[2]?.binaryFrames ?? []).reduce((sum, bytes) => sum + bytes, 0) /
+        BYTES_PER_SECOND;
+      expect(freshSeconds).toBeGreaterThan((stoppedAt - (first.close?.t ?? 0)) / 1000 - 0.25);
     } finally {
       await context.close();
     }

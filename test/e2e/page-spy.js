@@ -13,6 +13,8 @@
     maxLevel: 0,
   };
   window.__e2e = spy;
+  /** The spy's clock (ms since the page loaded), for a test to mark its own moments on it. */
+  window.__e2eNow = now;
   /**
    * Copies of the binary frames the first socket sent, kept apart from `spy` (which the test reads
    * whole and often): the audio the server got, saved by the test as a WAV for diagnosis.
@@ -43,6 +45,7 @@
         openedAt: null,
         close: null,
         binaryFrames: [],
+        binaryTimes: [],
         textSent: [],
         received: [],
       };
@@ -65,6 +68,7 @@
       if (typeof data === "string") this.record.textSent.push({ t: now(), data });
       else {
         this.record.binaryFrames.push(data.byteLength);
+        this.record.binaryTimes.push(now());
         if (this.record === spy.sockets[0] && typeof data.byteLength === "number") {
           const view = ArrayBuffer.isView(data)
             ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)

@@ -110,6 +110,8 @@ export class ResumableClient {
       ...(options.backlogPace === undefined ? {} : { backlogPace: options.backlogPace }),
       ...(onAudioSent === undefined ? {} : { onAudioSent }),
       onResumeLost: (error) => this.#protocolError(error),
+      onDropped: (bytes, error) =>
+        this.#protocolError(new Error(`${bytes} bytes of audio dropped`, { cause: error })),
     });
   }
 
@@ -118,7 +120,12 @@ export class ResumableClient {
     const client = new ResumableClient(options);
     const query = { ...options.query, ...(options.resumable ? { resumable: "true" } : {}) };
     const { answered } = await client.#connect(query, false);
-    await answered;
+    try {
+      await answered;
+    } catch (error) {
+      client.drop(); // no EarshotSession, or one we cannot trust: do not stream into it
+      throw error;
+    }
     client.#sessionId = client.#stream.sessionId ?? client.#sessionId;
     client.#stream.goLive();
     return client;
@@ -329,6 +336,12 @@ export class ResumableClient {
       const waiter = this.#sessionWaiter;
       this.#sessionWaiter = null;
       waiter?.reject(wrapped);
+      return;
+    }
+    if (received === null) {
+      this.#protocolError(
+        new Error(`server sent text that is not a JSON object: ${text.slice(0, 80)}`),
+      );
       return;
     }
     const { message, replay, plan } = received;

@@ -131,6 +131,11 @@ export interface RunContext {
   trailingSilence?: { minMs: number; maxMs: number };
   /** The worker process to read CPU time from at every unit sent and every final. */
   cpuPid?: number | null;
+  /**
+   * A close by the server ends the stream and is recorded (`close`), not an error: the bench
+   * reports its code. Otherwise a connection that ends mid-stream fails the session.
+   */
+  endOnClose?: boolean;
 }
 
 /** How far an after-endpoint drop may move to land on an endpoint: 5 s of audio. */
@@ -282,6 +287,10 @@ export async function runProgram(program: Program, context: RunContext): Promise
       if (!dropping && !client.connected) {
         // The close frame may have come before the TCP end that reports it: wait for the code.
         const closed = await client.waitClosed(CLOSE_TIMEOUT_MS);
+        if (context.endOnClose) {
+          record.close = closed;
+          return;
+        }
         throw new Error(`connection ended mid-stream: ${closed.code} ${closed.reason}`);
       }
       const pause = pauses[0];
@@ -305,8 +314,10 @@ export async function runProgram(program: Program, context: RunContext): Promise
         soloClock += ((length / BYTES_PER_SECOND) * 1000) / pace;
         dueMs = soloClock;
       }
-      // Only sleep when ahead: a timer takes ≥ 1 ms, and at 24× a 20-ms frame is due every 0.8 ms.
-      if (dueMs > performance.now()) await sleepUntil(dueMs);
+      // Live, every frame waits its turn (when late, one turn of the event loop, so the messages
+      // that came meanwhile are read when they came). Solo, only when ahead: a timer takes ≥ 1 ms,
+      // and at 24× a 20-ms frame is due every 0.8 ms.
+      if (live || dueMs > performance.now()) await sleepUntil(dueMs);
       client.push(offset < audio.totalBytes ? audio.read(offset, length) : new Uint8Array(length));
       offset += length;
       while ((finalizeAt[0] ?? Number.POSITIVE_INFINITY) <= offset) {

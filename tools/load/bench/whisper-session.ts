@@ -106,6 +106,7 @@ export async function runSession(
     finalizeAtBytes: (options.finalizeAtSamples ?? []).map((sample) => 2 * sample),
     trailingSilence: { minMs: MIN_TRAILING_SILENCE_MS, maxMs: MAX_TRAILING_SILENCE_MS },
     cpuPid,
+    endOnClose: true,
   });
   if (record.refusal !== null) {
     const { status, errCode, errMsg } = record.refusal;
