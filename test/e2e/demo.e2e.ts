@@ -580,18 +580,12 @@ describe("when things go wrong", () => {
       expect(typeof sessionId).toBe("string");
       // Hold the page's next token request until the session has ended, as a session whose
       // server restarted while the page was away: its resume must be refused (410).
-      let release = () => {};
-      const held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let passed = () => {};
-      const passedOn = new Promise<void>((resolve) => {
-        passed = resolve;
-      });
+      const held = Promise.withResolvers<void>();
+      const passedOn = Promise.withResolvers<void>();
       await page.route("**/dev/token", async (route) => {
-        await held;
+        await held.promise;
         await route.continue();
-        passed();
+        passedOn.resolve();
       });
       await page.evaluate("window.__e2eDrop(4000, 'e2e: connection dropped')");
       await waitForStatus(page, /reconnecting/i, 5_000);
@@ -602,8 +596,8 @@ describe("when things go wrong", () => {
       expect(ended.status).toBe(204);
       // The microphone goes on meanwhile: a second of speech the page must not lose.
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      release();
-      await passedOn;
+      held.resolve();
+      await passedOn.promise;
       await page.unroute("**/dev/token");
       await waitUntil(
         "a third socket, open",
