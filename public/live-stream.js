@@ -86,7 +86,7 @@ export class LiveStream {
   #held = [];
   /** A plain stream's bytes produced so far (a resumable one counts in its kept audio). */
   #plainProduced = 0;
-  /** Bytes a plain stream produced while no connection could take them. */
+  /** Bytes dropped (see `droppedBytes`). */
   #dropped = 0;
   /** Finals counted by a plain stream (a resumable one counts in its resume state). */
   #plainFinals = 0;
@@ -97,7 +97,7 @@ export class LiveStream {
     this.#resume = options.maxKeptBytes === null ? null : new ResumeState(options.maxKeptBytes);
   }
 
-  /** The session can be resumed: its id is known and its kept audio within the cap. */
+  /** The session can be resumed: its id is known and it still keeps its audio for a resume. */
   get canResume() {
     return this.#resume?.sessionId != null;
   }
@@ -131,7 +131,10 @@ export class LiveStream {
     return this.#held.reduce((sum, bytes) => sum + bytes.byteLength, 0);
   }
 
-  /** Bytes a plain stream produced while no connection could take them. */
+  /**
+   * Bytes dropped: a plain stream's produced while no connection could take them, a resumable
+   * one's produced past its cap while waiting for a connection.
+   */
   get droppedBytes() {
     return this.#dropped;
   }
