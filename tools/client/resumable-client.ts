@@ -261,15 +261,19 @@ export class ResumableClient {
     const { baseUrl, key, auth = "header", handshakeTimeoutMs, resumable } = this.#options;
     const url = new URL("/v1/listen", baseUrl);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
-    let cancelSessionTimer = () => {};
+    // The wait for EarshotSession starts once the handshake is done (a cold one loads models).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let armSessionTimer = () => {};
+    const cancelSessionTimer = () => clearTimeout(timer);
     const answered = !resumable
       ? Promise.resolve(null)
       : new Promise<ResumePlan | null>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`)),
-            SESSION_MESSAGE_TIMEOUT_MS,
-          );
-          cancelSessionTimer = () => clearTimeout(timer);
+          armSessionTimer = () => {
+            timer = setTimeout(() => {
+              this.#sessionWaiter = null;
+              reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`));
+            }, SESSION_MESSAGE_TIMEOUT_MS);
+          };
           this.#sessionWaiter = {
             resolve: (plan) => {
               clearTimeout(timer);
@@ -281,7 +285,7 @@ export class ResumableClient {
             },
           };
         });
-    // Observed here so a timeout nobody awaits (the handshake failed first) is not unhandled.
+    // Observed here so a rejection nobody awaits yet is not unhandled.
     answered.catch(() => {});
     let socket: WsSocket | null = null;
     const link = {
@@ -321,6 +325,8 @@ export class ResumableClient {
     socket = result.socket;
     this.#socket = socket;
     this.#closed = null;
+    // Unless it came with the 101, already read.
+    if (this.#sessionWaiter !== null) armSessionTimer();
     const requestId = result.headers["dg-request-id"];
     if (this.#sessionId === null && typeof requestId === "string") this.#sessionId = requestId;
     return { answered };
