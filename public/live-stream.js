@@ -102,10 +102,6 @@ export class LiveStream {
     return this.#resume?.sessionId != null;
   }
 
-  get resumable() {
-    return this.#resume !== null;
-  }
-
   get sessionId() {
     return this.#resume?.sessionId ?? null;
   }

@@ -63,6 +63,15 @@ function push(stream: LiveStream, audio: Uint8Array, from: number, to: number): 
   for (let at = from; at < to; at += FRAME) stream.push(audio.subarray(at, at + FRAME));
 }
 
+/** A new session's connection, answered and live. */
+function started(stream: LiveStream): FakeSocket {
+  const socket = new FakeSocket();
+  stream.attach(socket, { resuming: false });
+  got(stream, session());
+  stream.goLive();
+  return socket;
+}
+
 /** A message the stream must read as one. */
 function got(stream: LiveStream, text: string) {
   const received = stream.receive(text);
@@ -156,10 +165,7 @@ describe("LiveStream, resumable", () => {
   it("keeps a frame the socket refused (closing) and sends it on the next connection", async () => {
     const { stream } = resumable();
     const audio = pseudoRandomBytes(4 * FRAME, 3);
-    const first = new FakeSocket();
-    stream.attach(first, { resuming: false });
-    stream.receive(session());
-    stream.goLive();
+    const first = started(stream);
     push(stream, audio, 0, 2 * FRAME);
     stream.receive(ack(2 * FRAME));
     first.open = false; // closing, its close event not here yet
@@ -193,10 +199,7 @@ describe("LiveStream, resumable", () => {
     const frameBytes = 3_200;
     const { stream } = resumable({ frameBytes, backlogPace: 1 });
     const audio = pseudoRandomBytes(20 * frameBytes, 10);
-    const first = new FakeSocket();
-    stream.attach(first, { resuming: false });
-    stream.receive(session());
-    stream.goLive();
+    const first = started(stream);
     push(stream, audio, 0, 2 * frameBytes);
     stream.detach(first);
     push(stream, audio, 2 * frameBytes, 20 * frameBytes);
@@ -262,10 +265,7 @@ describe("LiveStream, resumable", () => {
   it("past its cap the stream stops keeping audio: it says so and can no longer resume", () => {
     const { stream, lost } = resumable({ maxKeptBytes: 4 * FRAME });
     const audio = pseudoRandomBytes(6 * FRAME, 6);
-    const socket = new FakeSocket();
-    stream.attach(socket, { resuming: false });
-    stream.receive(session());
-    stream.goLive();
+    const socket = started(stream);
     push(stream, audio, 0, 6 * FRAME); // no acks: the kept audio outgrows 4 frames
     expect(lost).toHaveLength(1);
     expect(stream.canResume).toBe(false);
@@ -283,10 +283,7 @@ describe("LiveStream, resumable", () => {
       onDropped: (bytes) => dropped.push(bytes),
     });
     const audio = pseudoRandomBytes(6 * FRAME, 11);
-    const first = new FakeSocket();
-    stream.attach(first, { resuming: false });
-    stream.receive(session());
-    stream.goLive();
+    const first = started(stream);
     push(stream, audio, 0, FRAME);
     stream.detach(first);
     push(stream, audio, FRAME, 6 * FRAME); // room for 3 more frames
@@ -301,10 +298,7 @@ describe("LiveStream, resumable", () => {
   it("hands over the audio never sent, with its offset, for a new session to carry on", () => {
     const { stream } = resumable();
     const audio = pseudoRandomBytes(6 * FRAME, 7);
-    const socket = new FakeSocket();
-    stream.attach(socket, { resuming: false });
-    stream.receive(session());
-    stream.goLive();
+    const socket = started(stream);
     push(stream, audio, 0, 2 * FRAME);
     stream.detach(socket);
     push(stream, audio, 2 * FRAME, 6 * FRAME);
