@@ -231,8 +231,9 @@ describe("each session's Opus decoder", () => {
   it("is freed when a corrupt packet ends the stream with an Error and 1008", async () => {
     const before = await opusDecoders();
     const { packets, headBytes } = demux(await oggOpusFixture(CLIP));
-    // A code-3 packet (TOC 0xFB) declaring zero frames: RFC 6716 §3.2.5 makes it invalid.
-    const corrupt = [...packets.slice(0, 25), u8(0xfb, 0x00), ...packets.slice(25)];
+    // A code-1 packet (TOC 0xF9) with an odd payload: its two frames cannot be of equal size
+    // (RFC 6716 §3.4, R3). Its TOC passes the session's own check; libopus refuses it.
+    const corrupt = [...packets.slice(0, 25), u8(0xf9, 1, 2, 3), ...packets.slice(25)];
     const client = await TestClient.open(`?${COMMON}`);
     client.sendAudio(webm("A_OPUS", headBytes, corrupt));
     const error = await client.waitFor((m) => m.type === "Error", "an Error");
@@ -241,5 +242,51 @@ describe("each session's Opus decoder", () => {
     const closed = await client.waitClosed();
     expect(closed.code).toBe(1008);
     await expect.poll(() => opusDecoders()).toEqual(before);
+  });
+});
+
+describe("Opus packets, checked before they are decoded", () => {
+  /** The clip's first half second, then `extra`, then the rest of the clip, as one WebM. */
+  async function withPackets(extra: Uint8Array[]): Promise<Uint8Array> {
+    const { packets, headBytes } = demux(await oggOpusFixture(CLIP));
+    return webm("A_OPUS", headBytes, [...packets.slice(0, 25), ...extra, ...packets.slice(25)]);
+  }
+
+  it("refuses an empty packet (libopus would conceal it as 120 ms of lost audio)", async () => {
+    await expectRefused(await withPackets([new Uint8Array(0)]), /empty Opus packet/);
+  });
+
+  it("refuses a packet larger than the decoder takes with an Error and 1008, not 1011", async () => {
+    const large = new Uint8Array(4_000).fill(0x55);
+    large[0] = 0xf8; // CELT fullband 20 ms, mono, one frame
+    await expectRefused(await withPackets([large]), /Opus packet of 4000 bytes is over 3840/);
+  });
+
+  /** `count` packets of 2 bytes and 120 ms each (SILK 60 ms, code 3, two frames of no bytes). */
+  async function dense(count: number): Promise<Uint8Array> {
+    const { headBytes } = demux(await oggOpusFixture(CLIP));
+    return webm(
+      "A_OPUS",
+      headBytes,
+      Array.from({ length: count }, () => u8(0x1b, 0x02)),
+    );
+  }
+
+  it("closes 1008 BUF-0000 when one frame carries more than 20 s of audio, and decodes none of it", async () => {
+    const before = await opusDecoders();
+    const client = await TestClient.open(`?${COMMON}`);
+    client.sendAudio(await dense(200)); // 24 s in 3 KB
+    const closed = await client.waitClosed();
+    expect(closed.code).toBe(1008);
+    expect(closed.reason).toMatch(
+      /^BUF-0000.*24\.0 s of Opus audio arrived at once, more than 20 s/,
+    );
+    expect(client.messages.some((m) => m.type === "Error" || m.type === "Results")).toBe(false);
+    await expect.poll(() => opusDecoders()).toEqual(before);
+  });
+
+  it("takes up to 20 s of audio in one frame", async () => {
+    const { metadata } = await transcribe("", [await dense(160)]); // 19.2 s, less the pre-skip
+    expect(Number(metadata.duration)).toBeCloseTo(19.2, 1);
   });
 });

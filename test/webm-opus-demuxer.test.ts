@@ -5,7 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { AudioFormatError } from "../src/audio/audio-format";
-import { MAX_WEBM_HELD_ELEMENT_BYTES, WebmOpusDemuxer } from "../src/audio/webm-opus-demuxer";
+import {
+  MAX_WEBM_HELD_ELEMENT_BYTES,
+  MAX_WEBM_TRACKS,
+  WebmOpusDemuxer,
+} from "../src/audio/webm-opus-demuxer";
 import { pseudoRandomBytes } from "../tools/eval/random";
 import { el, id, size, text } from "./helpers/containers";
 import { concat } from "./helpers/typed-arrays";
@@ -152,5 +156,17 @@ describe("WebmOpusDemuxer", () => {
     const start = concat([header(), unknownSize(0x18538067, tracks(), unknownSize(0x1f43b675))]);
     const hugeHeader = concat([id(0xa3), size(MAX_WEBM_HELD_ELEMENT_BYTES + 1)]);
     expect(refusal(start, hugeHeader)).toMatch(/is over/);
+  });
+
+  it(`reads up to MAX_WEBM_TRACKS (${MAX_WEBM_TRACKS}) TrackEntries and refuses the next`, () => {
+    // An empty TrackEntry is 2 bytes (AE 80) and was kept as an object for the session's life.
+    const entries = (n: number) => concat(Array.from({ length: n }, () => u8(0xae, 0x80)));
+    const start = concat([header(), id(0x18538067), size(null)]);
+    const demuxer = new WebmOpusDemuxer();
+    expect(demuxer.push(concat([start, entries(MAX_WEBM_TRACKS)]))).toEqual([]);
+    expect(refusal(start, entries(MAX_WEBM_TRACKS + 1))).toMatch(/more than 16 tracks/);
+    // Also in later frames, after the first Cluster.
+    const streamed = concat([header(), unknownSize(0x18538067, tracks(), unknownSize(0x1f43b675))]);
+    expect(refusal(streamed, entries(MAX_WEBM_TRACKS))).toMatch(/more than 16 tracks/);
   });
 });

@@ -19,6 +19,14 @@ export class AudioFormatError extends Error {
   override name = "AudioFormatError";
 }
 
+/**
+ * More audio arrived at once than a session queues (a flood, not bad data): the session closes as
+ * for any flood (1008 BUF-0000) rather than with DATA-0000.
+ */
+export class AudioFloodError extends Error {
+  override name = "AudioFloodError";
+}
+
 export type Detected = "wav" | "rf64" | "ogg" | "webm" | "raw";
 
 /** Bytes the decision needs; a shorter stream (or first frames) waits for more. */

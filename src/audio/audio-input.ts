@@ -12,13 +12,14 @@
  * other stream is raw linear16 at 16 kHz. A stream that cannot be decoded throws AudioFormatError
  * once; after it the input only counts and hashes what still arrives.
  *
- * Just over the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
+ * At the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
  * Opus, failed) is one machine, and each state's bytes are handled beside the others.
  */
 
 import type { Encoding } from "../protocol/option-schema";
 import { TRANSCRIBER_SAMPLE_RATE } from "../stt/transcriber";
 import {
+  AudioFloodError,
   AudioFormatError,
   type Detected,
   SNIFF_BYTES,
@@ -27,6 +28,7 @@ import {
 } from "./audio-format";
 import { OggOpusDemuxer, type OpusHead, parseOpusHead } from "./ogg-opus-demuxer";
 import { OPUS_RATE, OpusStreamDecoder } from "./opus-decoder";
+import { OpusPacketQueue } from "./opus-packet";
 import { BYTES_PER_SAMPLE, PcmDecoder } from "./pcm-decoder";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, StreamingResampler } from "./resampler";
 import { joinBytes, joinSamples } from "./samples";
@@ -44,14 +46,15 @@ type State =
   /** A WAV data chunk of known size ended: what follows is trailing chunks, ignored. */
   | { kind: "trailer"; seen: Uint8Array }
   /**
-   * Ogg/Opus or WebM/Opus: packets demuxed as bytes arrive, queued in `packets` until the decoder
-   * (created once the stream's OpusHead is known) decodes them.
+   * Ogg/Opus or WebM/Opus: packets demuxed as bytes arrive, queued in `packets` (checked and
+   * bounded by their duration) until the decoder (created once the stream's OpusHead is known)
+   * decodes them.
    */
   | {
       kind: "opus";
       demuxer: OggOpusDemuxer | WebmOpusDemuxer;
       decoder: OpusStreamDecoder | null;
-      packets: Uint8Array[];
+      packets: OpusPacketQueue;
     }
   /** The stream cannot be decoded (an AudioFormatError was thrown): count and hash only. */
   | { kind: "failed" };
@@ -118,7 +121,7 @@ export class AudioInput {
       if (this.#state.kind === "opus") samples = await this.#decodeOpus(this.#state);
       return this.#resampler.process(samples);
     } catch (error) {
-      if (error instanceof AudioFormatError) {
+      if (error instanceof AudioFormatError || error instanceof AudioFloodError) {
         this.close();
         this.#state = { kind: "failed" };
         this.#held = new Uint8Array(0);
@@ -177,7 +180,7 @@ export class AudioInput {
       case "decoding":
         return this.#decodeBody(state, bytes);
       case "opus":
-        state.packets.push(...state.demuxer.push(bytes));
+        state.packets.add(state.demuxer.push(bytes));
         return EMPTY;
       case "trailer":
         return this.#trailer(state, bytes);
@@ -205,7 +208,9 @@ export class AudioInput {
         this.#held = new Uint8Array(0);
         const demuxer = kind === "ogg" ? new OggOpusDemuxer() : new WebmOpusDemuxer();
         this.#resampler = new StreamingResampler(OPUS_RATE, TRANSCRIBER_SAMPLE_RATE);
-        this.#state = { kind: "opus", demuxer, decoder: null, packets: demuxer.push(held) };
+        const packets = new OpusPacketQueue();
+        this.#state = { kind: "opus", demuxer, decoder: null, packets };
+        packets.add(demuxer.push(held));
         return EMPTY;
       }
       if (kind === "rf64") {
@@ -230,15 +235,13 @@ export class AudioInput {
 
   /** Decodes the queued Opus packets (creating the decoder once the OpusHead is known). */
   async #decodeOpus(state: Extract<State, { kind: "opus" }>): Promise<Float32Array> {
-    if (state.packets.length === 0) return EMPTY;
+    if (state.packets.empty) return EMPTY;
     if (state.decoder === null) {
       const head = opusHead(state.demuxer);
       if (head === null) return EMPTY; // WebM blocks cannot precede their track; kept anyway
       state.decoder = await OpusStreamDecoder.create(head);
     }
-    const packets = state.packets;
-    state.packets = [];
-    const samples = state.decoder.decode(packets);
+    const samples = state.decoder.decode(state.packets.take());
     this.#containerFrames += samples.length;
     return samples;
   }

@@ -20,6 +20,14 @@ import type { OpusHead } from "./ogg-opus-demuxer";
 /** Opus always decodes at 48 kHz here. */
 export const OPUS_RATE = 48_000;
 
+/**
+ * Largest packet the decoder takes, per channel: 3 840 bytes, the package's input buffer (sized
+ * for 256 kbit/s per channel over Opus's longest packet, 120 ms; libopus encoders stay under it:
+ * 510 kbit/s stereo). A larger one would not fit the buffer (a RangeError, not a decode error):
+ * it is refused as undecodable before it is copied.
+ */
+export const MAX_PACKET_BYTES_PER_CHANNEL = 3_840;
+
 /** What the package reads and does not declare in its types. */
 interface OpusDecoderStatics {
   module?: WebAssembly.Module;
@@ -55,7 +63,7 @@ export class OpusStreamDecoder {
 
   /** A decoder for the stream the head describes, ready to decode (its wasm instantiated). */
   static async create(head: OpusHead): Promise<OpusStreamDecoder> {
-    if (head.channels > 2) {
+    if (head.channels < 1 || head.channels > 2) {
       throw new AudioFormatError(
         `Opus with ${head.channels} channels is not supported; send mono or stereo`,
       );
@@ -79,6 +87,13 @@ export class OpusStreamDecoder {
   /** The packets' audio, mono at 48 kHz, in order. Throws AudioFormatError on a corrupt packet. */
   decode(packets: readonly Uint8Array[]): Float32Array {
     if (packets.length === 0) return EMPTY;
+    const maxBytes = MAX_PACKET_BYTES_PER_CHANNEL * this.#channels;
+    const large = packets.find((packet) => packet.byteLength > maxBytes);
+    if (large !== undefined) {
+      throw new AudioFormatError(
+        `Opus packet of ${large.byteLength} bytes is over ${maxBytes} (${MAX_PACKET_BYTES_PER_CHANNEL} per channel): not what an encoder writes`,
+      );
+    }
     const out = this.#decoder.decodeFrames([...packets]);
     const first = out.errors[0];
     if (first !== undefined) {

@@ -24,6 +24,10 @@ import { joinBytes } from "./samples";
  */
 export const MAX_WEBM_HELD_ELEMENT_BYTES = MAX_OPUS_PACKET_BYTES + 11;
 
+/** TrackEntries read at most (MediaRecorder writes one or two). Each is kept for the session's
+ * life and an empty one is 2 bytes: uncapped, a client's bytes were kept ~40 times over. */
+export const MAX_WEBM_TRACKS = 16;
+
 const ID = {
   EBML: 0x1a45dfa3,
   DocType: 0x4282,
@@ -67,7 +71,6 @@ const HELD = new Set<number>([
 ]);
 /** Masters that may have an unknown size (Matroska: only these two, when live-streamed). */
 const MAY_BE_UNKNOWN = new Set<number>([ID.Segment, ID.Cluster]);
-
 const AUDIO_TRACK = 2;
 
 export interface WebmTrack {
@@ -126,6 +129,9 @@ export class WebmOpusDemuxer {
           throw new AudioFormatError(`WebM element 0x${id.toString(16)} has an unknown size`);
         }
         if (id === ID.EBML) this.#headerSeen = true;
+        if (id === ID.TrackEntry && this.#tracks.length === MAX_WEBM_TRACKS) {
+          throw new AudioFormatError(`WebM stream declares more than ${MAX_WEBM_TRACKS} tracks`);
+        }
         if (id === ID.TrackEntry) this.#tracks.push(newTrack());
         if (id === ID.Cluster) this.#chooseTrack();
         buffer = this.#consume(buffer, length);

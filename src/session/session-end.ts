@@ -14,7 +14,7 @@
  *    finished or FINISH_DEADLINE_MS passed first.
  */
 
-import { AudioFormatError } from "../audio/audio-format";
+import { AudioFloodError, AudioFormatError } from "../audio/audio-format";
 import type { AudioInput } from "../audio/audio-input";
 import { CLOSE, type CloseSpec, closeWith } from "../protocol/close-codes";
 import { buildMetadata, encodeServerMessage } from "../protocol/messages";
@@ -73,6 +73,11 @@ export function judgeFailure(error: unknown, label: string, log: Logger): Failur
     // The client's bytes cannot be decoded: say why, as Deepgram's DATA-0000 does.
     log.warn("audio cannot be decoded", { error: error.message });
     return { close: closeWith(CLOSE.DATA_ERROR, error.message), undecodable: error.message };
+  }
+  if (error instanceof AudioFloodError) {
+    // More audio at once than a session queues: closed as the queue caps close (caps.ts).
+    log.warn("audio floods the session", { error: error.message });
+    return { close: closeWith(CLOSE.FLOOD, error.message) };
   }
   if (error instanceof FinalsBacklogError) {
     // The isolate cannot keep up with this session: say so; reconnecting may land elsewhere.
