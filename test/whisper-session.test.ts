@@ -126,11 +126,15 @@ describe("Whisper in a session", () => {
     expect(interims.some((m) => alternative(m).transcript !== "")).toBe(true);
   });
 
-  it("sends each UtteranceEnd after the final of the speech it ends", async () => {
+  // endpointing=1000 ends the utterance on the frame UtteranceEnd is due: one VAD push gives both.
+  it.each([
+    ["at the default endpointing", ""],
+    ["when endpointing equals utterance_end_ms", "&endpointing=1000"],
+  ])("sends each UtteranceEnd after the final of the speech it ends, %s", async (_, extra) => {
     const { pcm } = await wavFixture("wcpp_jfk.wav");
     const client = await transcribeClip(
       concat([pcm, TRAILING_SILENCE]),
-      `${Q}&interim_results=true&utterance_end_ms=1000`,
+      `${Q}&interim_results=true&utterance_end_ms=1000${extra}`,
     );
     const ends = client.messages.flatMap((m, i) => (m.type === "UtteranceEnd" ? [i] : []));
     expect(ends.length).toBeGreaterThan(0);

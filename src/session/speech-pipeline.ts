@@ -22,6 +22,18 @@ import { type VadEvent, VadMachine, type VadOptions } from "../vad/vad-machine";
 import { MAX_UTTERANCE_SECONDS, MAX_UTTERANCE_SOFT_SECONDS } from "./caps";
 import { EarlyFinals } from "./early-finals";
 
+/** One 32-ms frame's speech probability; a pipeline's own (Silero's state is per session). */
+export type FrameScorer = (samples: Float32Array) => Promise<number>;
+
+/** Silero v5 with a recurrent state of its own, primed on first use. */
+export function sileroScorer(): FrameScorer {
+  let state: VadState | null = null;
+  return async (samples) => {
+    state ??= await primedVadState();
+    return speechProbability(state, samples);
+  };
+}
+
 export interface PipelineListener {
   /** A confirmed utterance began; `seconds` is its first speech frame (not the padding). */
   speechStarted(seconds: number): void;
@@ -61,7 +73,6 @@ function softCutFrames(seconds: number): number {
 export class SpeechPipeline {
   readonly #vad: VadMachine;
   /** This session's Silero state, primed with silence before the first frame (silero.ts). */
-  #vadState: VadState | null = null;
   /** Samples that do not fill a frame yet. */
   #partial = new Float32Array(0);
   /** Recent frames kept for the pre-roll of the next utterance (bounded, see constructor). */
@@ -87,6 +98,7 @@ export class SpeechPipeline {
     private readonly transcriber: TranscriberSession,
     private readonly listener: PipelineListener,
     softCutSeconds: number = MAX_UTTERANCE_SOFT_SECONDS,
+    private readonly scoreFrame: FrameScorer = sileroScorer(),
   ) {
     this.#softCutFrames = softCutFrames(softCutSeconds);
     this.#early = new EarlyFinals(transcriber, options);
@@ -153,8 +165,7 @@ export class SpeechPipeline {
 
   async #frame(samples: Float32Array): Promise<void> {
     const index = this.#vad.framesSeen;
-    this.#vadState ??= await primedVadState();
-    const probability = await speechProbability(this.#vadState, samples);
+    const probability = await this.scoreFrame(samples);
     const frame = { index, samples, probability };
     if (probability >= this.options.positiveThreshold) {
       this.#lastSpeech = {
@@ -168,14 +179,28 @@ export class SpeechPipeline {
     const wasInUtterance = this.#inUtterance;
     const events = this.#vad.push(probability);
     if (wasInUtterance) this.#feed(frame);
-    const ended = this.#handle(events);
-    if (ended) {
-      this.#flushInBackground("endpoint");
+    const { ended, utteranceEnds } = this.#handle(events);
+    if (ended) this.#flushInBackground("endpoint");
+    const quietButOpen = utteranceEnds.length > 0 && this.#inUtterance;
+    if (quietButOpen) {
+      // utterance_end_ms passed with no speech frame, yet frames between the thresholds kept the
+      // utterance open. Deepgram sends UtteranceEnd after the last word's final: the utterance
+      // ends here (is_final, not speech_final), and its final comes before the UtteranceEnd.
+      this.#handle(this.#vad.forceEnd());
+      this.#utteranceFrames = 0;
+      this.#flushInBackground("utterance-end");
+    }
+    // After the flush is queued: the VAD gives speech-end and utterance-end in one push when both
+    // fall on this frame (endpointing = utterance_end_ms), and this utterance's final comes first.
+    for (const lastSpeechEnd of utteranceEnds) this.#utteranceEnded(lastSpeechEnd);
+    if (ended || quietButOpen) {
       await this.transcriber.ready?.();
       return;
     }
     if (this.#inUtterance && this.#shouldCut(probability)) {
       // A long utterance: its final now, the rest continues as a new one from the next frame.
+      // Cut at the hard cap on a frame that is not silence, an early final leaves that frame out.
+      if (probability >= this.options.negativeThreshold) this.#early.drop();
       this.#utteranceFrames = 0;
       this.#flushInBackground("max-length");
       await this.transcriber.ready?.();
@@ -195,16 +220,20 @@ export class SpeechPipeline {
    * the transcriber works (it emits finals in order). A Finalize or close awaits them all, since
    * the transcriber chains every flush after the ones before it.
    */
-  #flushInBackground(reason: "endpoint" | "max-length"): void {
+  #flushInBackground(reason: "endpoint" | "max-length" | "utterance-end"): void {
     this.#early.ending();
     this.transcriber
       .flush(reason, this.samplesProcessed)
       .catch((error: unknown) => this.listener.failed(error));
   }
 
-  /** Applies VAD events; returns true when an utterance ended by silence. */
-  #handle(events: VadEvent[]): boolean {
+  /**
+   * Applies VAD events; says whether an utterance ended by silence, and the utterance ends to
+   * announce (their last speech end, s) once that utterance's final is queued.
+   */
+  #handle(events: VadEvent[]): { ended: boolean; utteranceEnds: number[] } {
     let ended = false;
+    const utteranceEnds: number[] = [];
     for (const event of events) {
       switch (event.type) {
         case "speech-start": {
@@ -222,18 +251,20 @@ export class SpeechPipeline {
           ended = !event.forced;
           this.listener.speechEnded(this.#lastSpeech.sample, this.#lastSpeech.receivedAtMs);
           break;
-        case "utterance-end": {
-          // After the utterance's final: clients close a turn on UtteranceEnd, so a final that
-          // came later would land in the next turn. (Finals are produced in the background.)
-          const lastSpeechEnd = event.lastSpeechEndFrame * FRAME_SECONDS;
-          void this.transcriber
-            .afterFinals()
-            .then(() => this.listener.utteranceEnded(lastSpeechEnd));
+        case "utterance-end":
+          utteranceEnds.push(event.lastSpeechEndFrame * FRAME_SECONDS);
           break;
-        }
       }
     }
-    return ended;
+    return { ended, utteranceEnds };
+  }
+
+  /**
+   * UtteranceEnd after every final queued so far: clients close a turn on it, so a final that
+   * came later would land in the next turn. (Finals are produced in the background.)
+   */
+  #utteranceEnded(lastSpeechEnd: number): void {
+    void this.transcriber.afterFinals().then(() => this.listener.utteranceEnded(lastSpeechEnd));
   }
 
   #feed(frame: Frame): void {

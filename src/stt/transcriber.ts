@@ -46,11 +46,18 @@ export interface Transcript {
 
 /**
  * Why an utterance ends: the VAD heard enough silence (`endpoint`), the client asked (`finalize`,
- * `close`), it grew past the longest utterance a final may cover (`max-length`), or a long one
- * paused and speech came back (`pause`, see `endAtPause`). After the last two the
- * next audio continues as a new utterance.
+ * `close`), it grew past the longest utterance a final may cover (`max-length`), a long one
+ * paused and speech came back (`pause`, see `endAtPause`), or `utterance_end_ms` passed without
+ * a speech frame while quiet frames above the silence threshold kept it open (`utterance-end`).
+ * After `max-length` and `pause` the next audio continues as a new utterance.
  */
-export type FlushReason = "endpoint" | "finalize" | "close" | "max-length" | "pause";
+export type FlushReason =
+  | "endpoint"
+  | "finalize"
+  | "close"
+  | "max-length"
+  | "pause"
+  | "utterance-end";
 
 export interface TranscriberContext {
   sessionId: string;

@@ -1,0 +1,125 @@
+/**
+ * The order of what the pipeline tells the client around an utterance's end, with scripted VAD
+ * probabilities (each frame's first sample is its probability, in place of Silero) and a transcriber
+ * whose finals take a while, as Whisper's do. The fake transcriber emits finals at once and the
+ * real model decides its own probabilities, so neither can pin these cases down.
+ */
+import { describe, expect, it } from "vitest";
+import { MAX_UTTERANCE_SECONDS, MAX_UTTERANCE_SOFT_SECONDS } from "../src/session/caps";
+import { vadOptionsFor } from "../src/session/session-config";
+import { SpeechPipeline } from "../src/session/speech-pipeline";
+import type { FlushReason, TranscriberSession } from "../src/stt/transcriber";
+import { DEFAULT_VAD_OPTIONS } from "../src/vad/vad-machine";
+
+/** Frames whose speech probability is `probability`. */
+function frames(probability: number, count: number): Float32Array {
+  const samples = new Float32Array(512 * count);
+  for (let i = 0; i < count; i++) samples[i * 512] = probability;
+  return samples;
+}
+
+/** A pipeline at `endpointingMs` / `utteranceEndMs` and the events it gave, in order. */
+function pipeline(
+  endpointingMs: number,
+  utteranceEndMs: number,
+  softCutSeconds = MAX_UTTERANCE_SOFT_SECONDS,
+) {
+  const events: string[] = [];
+  let finals: Promise<void> = Promise.resolve();
+  let fed = 0;
+  const transcriber: TranscriberSession = {
+    feed: (samples) => {
+      fed += samples.length / 512;
+    },
+    flush(reason: FlushReason) {
+      const frames = fed;
+      fed = 0;
+      // A final takes 20 ms, after the ones before it.
+      finals = finals
+        .then(() => new Promise<void>((resolve) => setTimeout(resolve, 20)))
+        .then(() => {
+          events.push(`final ${reason} (${frames} frames)`);
+        });
+      return finals;
+    },
+    afterFinals: () => finals,
+    close: () => {},
+    speculate: () => events.push("speculate"),
+    dropSpeculation: () => events.push("dropSpeculation"),
+  };
+  const options = vadOptionsFor({ endpointingMs, utteranceEndMs } as Parameters<
+    typeof vadOptionsFor
+  >[0]);
+  const listener = {
+    speechStarted: () => events.push("SpeechStarted"),
+    utteranceEnded: () => events.push("UtteranceEnd"),
+    speechEnded: () => {},
+    failed: (error: unknown) => events.push(`failed ${String(error)}`),
+  };
+  const scripted = async (frame: Float32Array) => frame[0] ?? 0;
+  const speech = new SpeechPipeline(options, transcriber, listener, softCutSeconds, scripted);
+  return {
+    events,
+    push: (samples: Float32Array) => speech.push(samples, Date.now()),
+    /** Frames fed to the utterance in progress. */
+    fed: () => fed,
+    settled: () => finals.then(() => new Promise((resolve) => setTimeout(resolve, 10))),
+  };
+}
+
+describe("the pipeline's order around an utterance's end", () => {
+  it("sends the final before UtteranceEnd when both fall on one frame (endpointing = utterance_end_ms)", async () => {
+    const run = pipeline(1000, 1000);
+    await run.push(frames(0.9, 20));
+    await run.push(frames(0.01, 40));
+    await run.settled();
+    expect(run.events.filter((e) => !e.includes("peculat"))).toEqual([
+      "SpeechStarted",
+      "final endpoint (52 frames)",
+      "UtteranceEnd",
+    ]);
+  });
+
+  it("ends an utterance that quiet frames above the silence threshold keep open, before its UtteranceEnd", async () => {
+    const { negativeThreshold, positiveThreshold } = DEFAULT_VAD_OPTIONS;
+    const between = (negativeThreshold + positiveThreshold) / 2;
+    const run = pipeline(500, 1000);
+    await run.push(frames(0.9, 20));
+    await run.push(frames(between, 60)); // never silence: the endpointing never comes
+    await run.settled();
+    const said = () => run.events.filter((e) => !e.includes("peculat"));
+    expect(said()).toEqual([
+      "SpeechStarted",
+      expect.stringMatching(/^final utterance-end /),
+      "UtteranceEnd",
+    ]);
+    // And speech after it is a new utterance, ended as usual.
+    await run.push(frames(0.9, 20));
+    await run.push(frames(0.01, 40));
+    await run.settled();
+    expect(said().slice(3)).toEqual([
+      "SpeechStarted",
+      expect.stringMatching(/^final endpoint /),
+      "UtteranceEnd",
+    ]);
+  });
+
+  it(`drops an early final when the hard cap (${MAX_UTTERANCE_SECONDS} s) falls on a speech frame`, async () => {
+    // With the soft cut at the hard cap (EARSHOT_SOFT_CUT_SECONDS=15), a pause just before the
+    // cap starts an early final that nothing else withdraws; it would leave out the frame at the
+    // cap, which the final's utterance was fed.
+    const run = pipeline(500, 1000, MAX_UTTERANCE_SECONDS);
+    const cap = Math.floor(MAX_UTTERANCE_SECONDS / 0.032);
+    await run.push(frames(0.9, 20));
+    // Speech up to 4 frames before the cap, 3 frames of pause, then the frame at the cap: speech.
+    await run.push(frames(0.9, cap - run.fed() - 4));
+    await run.push(frames(0.01, 3));
+    expect(run.fed()).toBe(cap - 1);
+    await run.push(frames(0.9, 40));
+    await run.settled();
+    const cut = run.events.findIndex((e) => e.startsWith("final max-length"));
+    expect(cut).toBeGreaterThan(0);
+    expect(run.events.slice(0, cut)).toContain("speculate");
+    expect(run.events.slice(run.events.lastIndexOf("speculate"), cut)).toContain("dropSpeculation");
+  });
+});
