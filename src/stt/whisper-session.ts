@@ -125,8 +125,11 @@ export class WhisperSession implements TranscriberSession {
       () => this.#transcribe(audio, "final", vad, { signal: abort.signal, final }),
       abort.signal,
     );
-    // Observed here: an early final that is never used must not be an unhandled rejection.
-    job.catch(() => {});
+    // Observed here: an early final that is never used must not be an unhandled rejection. A used
+    // one's failure also ends the session (through the final); a dropped one's is said here.
+    job.catch((error: unknown) => {
+      if (!abort.signal.aborted) this.context.log.warn("early final failed", { error });
+    });
     this.#speculation = { job, abort, samples: audio.length };
     this.#speculations.started += 1;
   }
