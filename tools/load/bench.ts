@@ -154,8 +154,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }, hardLimitMs);
   hardLimit.unref();
-  // The worker imports the Opus decoder's wasm, generated and not in git: on a fresh clone
-  // nothing else may have written it yet (the tests and `npm run dev` do).
+  // src/generated/ before any section: the vad section's Node side reads the prepared Silero
+  // (the launcher writes it too, for the workers, but Node may run first).
   await writeGenerated();
   if (V8_FLAGS) log(`bench: workerd runs with V8 flags "${V8_FLAGS}": not the shipped runtime`);
   const before = machine();

@@ -20,6 +20,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import net from "node:net";
+import { writeGenerated } from "../models/generated.ts";
 
 /** wrangler's dev server is up in ~3 s here (esbuild + workerd); 60 s means something is wrong. */
 const START_TIMEOUT_MS = 60_000;
@@ -145,7 +146,15 @@ function withTimeout<T>(work: Promise<T>, ms: number, label: string): Promise<T>
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** src/generated/, written once per process (writeGenerated is idempotent, but not free). */
+let generated: Promise<void> | null = null;
+
 export async function startDevWorker(options: DevWorkerOptions): Promise<DevWorker> {
+  // Every worker imports the Opus decoder's wasm, generated and not in git: on a fresh clone
+  // nothing else may have written it yet (the tests and `npm run dev` do; the soak and the bench
+  // may run first).
+  generated ??= writeGenerated();
+  await generated;
   // Loopback only (tools/load/bench.ts sets these too; here for callers that do not): no cf.json
   // fetch from workers.cloudflare.com, no metrics, no error reports. Read when wrangler loads.
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
