@@ -91,6 +91,7 @@ export function judgeFailure(error: unknown, label: string, log: Logger): Failur
 export class SessionEnd {
   #ending = false;
   #reported = false;
+  #recorded = false;
   /** Set when the session failed; a graceful ending then closes with this instead of Metadata. */
   #failure: CloseSpec | null = null;
   /** How the session ended (its close), once it has. */
@@ -127,6 +128,8 @@ export class SessionEnd {
       });
       link.close(CLOSE.INTERNAL);
       this.#endedWith = CLOSE.INTERNAL;
+      // Recorded now: a resume must find an ended session, not one whose object was reset.
+      this.#recordEnd(CLOSE.INTERNAL);
       this.#report();
     }, FINISH_DEADLINE_MS);
     runBackground(log, "end session", async () => {
@@ -138,6 +141,13 @@ export class SessionEnd {
         this.#report();
       }
     });
+  }
+
+  /** The store's record of how the session ended: the first one stands (the deadline's, if it came). */
+  #recordEnd(close: CloseSpec): void {
+    if (this.#recorded) return;
+    this.#recorded = true;
+    this.parts.store.end(this.parts.audio.bytesReceived, close.code, close.reason, Date.now());
   }
 
   #report(): void {
@@ -177,7 +187,7 @@ export class SessionEnd {
       link.close(close);
     }
     this.parts.transcriber.close();
-    this.parts.store.end(audio.bytesReceived, close.code, close.reason, Date.now());
+    this.#recordEnd(close);
     this.parts.log.info("session ended", {
       code: close.code,
       reason: close.reason,
