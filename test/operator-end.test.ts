@@ -5,7 +5,12 @@
  * session gets the finals of what it sent, then Metadata, then close 1008 "AUTH-0001: <why>", and
  * its slot comes back; a reconnect with the same credential is refused 401.
  */
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { revokeKey, updateAccount } from "../src/accounts/account-store";
+import { parseListenOptions } from "../src/protocol/options";
+import type { OperatorEndTarget } from "../src/session/operator-end";
+import { encodeSessionStart, SESSION_START_HEADER } from "../src/session/session-start";
 import { handshake, TestClient } from "./helpers/client";
 import { wavFixture } from "./helpers/fixtures";
 import { expectSlotReleased, limiterRow, warmVad } from "./helpers/sessions";
@@ -128,5 +133,60 @@ describe("DELETE /admin/sessions/:id", () => {
       method: "DELETE",
     });
     expect(unauthenticated.status).toBe(401);
+  });
+});
+
+describe("a session still starting (between its handshake and going live)", () => {
+  /**
+   * Its session object asked to start as the worker asks after the handshake, whose key check may
+   * have come from a cache up to 5 s old: here the revocation is in D1 and the start is not.
+   */
+  function connect(account: { accountId: string; keyId: string }) {
+    const parsed = parseListenOptions(new URLSearchParams(Q.slice(1)));
+    if (!parsed.ok) throw new Error(parsed.message);
+    const sessionId = crypto.randomUUID();
+    const stub = env.SESSION.get(env.SESSION.idFromName(sessionId));
+    const start = {
+      sessionId,
+      accountId: account.accountId,
+      keyId: account.keyId,
+      options: parsed.options,
+      subprotocol: null,
+      maxSessionSeconds: null,
+      createdAt: Date.now(),
+    };
+    const response = stub.fetch("https://session.internal/connect", {
+      headers: { Upgrade: "websocket", [SESSION_START_HEADER]: encodeSessionStart(start) },
+    });
+    return { stub: stub as unknown as OperatorEndTarget, response };
+  }
+
+  async function expectRefused(response: Promise<Response>, why: string): Promise<void> {
+    const answer = await response;
+    expect(answer.status).toBe(401);
+    expect(await answer.text()).toContain(`${why} while the session started`);
+  }
+
+  it("does not go live with a key revoked, or an account disabled, since its handshake", async () => {
+    const revoked = await newAccountWithKey(2);
+    await revokeKey(env.DB, revoked.keyId, Date.now());
+    await expectRefused(connect(revoked).response, "API key revoked");
+    const disabled = await newAccountWithKey(2);
+    await updateAccount(env.DB, disabled.accountId, { disabled: true }, Date.now());
+    await expectRefused(connect(disabled).response, "account disabled");
+    const fine = await newAccountWithKey(2);
+    const live = await connect(fine).response;
+    expect(live.status).toBe(101);
+    live.webSocket?.accept();
+    live.webSocket?.close(1000);
+  });
+
+  it("remembers an operator's end that reaches it while it starts, and refuses to go live", async () => {
+    const account = await newAccountWithKey(2);
+    const { stub, response } = connect(account);
+    // Delivered while the start awaits its D1 read: nothing is live yet to end.
+    const ended = await stub.endByOperator({ keyId: account.keyId, reason: "API key revoked" });
+    expect(ended).toBe(true);
+    await expectRefused(response, "API key revoked");
   });
 });

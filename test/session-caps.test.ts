@@ -18,7 +18,7 @@ import {
   MAX_UTTERANCE_SOFT_SECONDS,
 } from "../src/session/caps";
 import { LiveSession } from "../src/session/live-session";
-import { softCutVar } from "../src/session/session-object";
+import { softCutVar } from "../src/session/session-config";
 import { beamSizeVar, DEFAULT_BEAM_SIZE, MAX_BEAM_SIZE } from "../src/stt/beam-size";
 import type { Transcriber } from "../src/stt/transcriber";
 import { type ServerJson, TestClient } from "./helpers/client";

@@ -8,6 +8,7 @@
  * ends them: an operator who revokes a leaked key or disables an abusive account wants its use to
  * stop now, not when the session reaches its length cap (4 h by default).
  */
+import { findKeyById } from "../accounts/account-store";
 import { type LimiterEnv, listActiveSessions } from "../limits/limiter-client";
 
 /** Which sessions to end: the session object checks these against its own record. */
@@ -59,4 +60,39 @@ export async function endAccountSessions(
     ),
   );
   return ended.filter((id): id is string => id !== null);
+}
+
+/**
+ * A session between its handshake and going live, which an operator's end can miss: the handshake
+ * checked the key against a cache up to 5 s old (auth/key-cache.ts), the models may take seconds to
+ * load, and an end that reaches the object then finds nothing live. So an end that matches is
+ * remembered here (`end`), and `refusal` reads the key and its account from D1 itself, as the last
+ * step before the session goes live: a revocation committed before that read is seen there, and
+ * one after it lists the session's lease (taken before it starts) and finds it starting or live.
+ */
+export class StartingSession {
+  #ended: string | null = null;
+
+  constructor(
+    private readonly accountId: string,
+    private readonly keyId: string,
+  ) {}
+
+  /** An operator's end reached the session while it started: whether it applies. */
+  end(end: OperatorEnd): boolean {
+    if (end.accountId !== undefined && end.accountId !== this.accountId) return false;
+    if (end.keyId !== undefined && end.keyId !== this.keyId) return false;
+    this.#ended ??= end.reason;
+    return true;
+  }
+
+  /** Why the session may not go live after all, or null. Throws when D1 cannot be read. */
+  async refusal(db: D1Database): Promise<string | null> {
+    const key = await findKeyById(db, this.keyId);
+    if (this.#ended !== null) return this.#ended;
+    if (key === null || key.accountId !== this.accountId || key.keyRevoked)
+      return "API key revoked";
+    if (key.accountDisabled) return "account disabled";
+    return null;
+  }
 }

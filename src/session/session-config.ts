@@ -11,6 +11,7 @@ import {
   VAD_FRAME_MS,
   type VadOptions,
 } from "../vad/vad-machine";
+import { MAX_UTTERANCE_SECONDS, MAX_UTTERANCE_SOFT_SECONDS } from "./caps";
 import type { LatencySummary } from "./final-latency";
 
 export interface LiveSessionConfig {
@@ -72,4 +73,22 @@ export function numeralsApply(options: ListenOptions): boolean {
     (options.numerals || options.smartFormat) &&
     (options.language === "en" || options.language === LANGUAGE_DETECT)
   );
+}
+
+/** A positive whole number of ms from a var, or the default. */
+export function msVar(value: string | undefined, fallback: number): number {
+  const parsed = Number(value);
+  return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
+}
+
+/**
+ * EARSHOT_SOFT_CUT_SECONDS: a whole number of seconds from 1 to MAX_UTTERANCE_SECONDS after which an
+ * utterance is cut at its next quiet frame; anything else (unset included) is the default,
+ * MAX_UTTERANCE_SOFT_SECONDS.
+ */
+export function softCutVar(value: string | undefined): number {
+  const parsed = Number(value);
+  return Number.isInteger(parsed) && parsed >= 1 && parsed <= MAX_UTTERANCE_SECONDS
+    ? parsed
+    : MAX_UTTERANCE_SOFT_SECONDS;
 }

@@ -13,25 +13,24 @@
  * stay readable; the session's slot is given back at once.
  */
 import { DurableObject } from "cloudflare:workers";
-import { LEASE_TTL_MS } from "../limits/lease";
-import { httpError, serviceUnavailable, upgradeRequired } from "../protocol/http-errors";
+import {
+  httpError,
+  invalidAuth,
+  serviceUnavailable,
+  upgradeRequired,
+} from "../protocol/http-errors";
 import type { ListenOptions } from "../protocol/option-schema";
 import { differingOption } from "../protocol/options";
-import { createLogger } from "../runtime/log";
+import { createLogger, type Logger } from "../runtime/log";
 import { recordSessionEnd } from "../runtime/metrics";
 import { wasmHeapBytes } from "../runtime/ort";
 import { selectTranscriber } from "../stt/select";
 import type { Transcriber } from "../stt/transcriber";
-import {
-  DEFAULT_IDLE_TIMEOUT_MS,
-  MAX_SESSION_SECONDS,
-  MAX_UTTERANCE_SECONDS,
-  MAX_UTTERANCE_SOFT_SECONDS,
-  MAX_WHISPER_SESSIONS_PER_ISOLATE,
-  RESUME_WINDOW_MS,
-} from "./caps";
+import { DEFAULT_IDLE_TIMEOUT_MS, MAX_SESSION_SECONDS, RESUME_WINDOW_MS } from "./caps";
+import { isolateCapacity, isolateSessions, liveInIsolate } from "./isolate-sessions";
 import { LiveSession } from "./live-session";
-import type { OperatorEnd } from "./operator-end";
+import { type OperatorEnd, StartingSession } from "./operator-end";
+import { msVar, softCutVar } from "./session-config";
 import { SessionLease } from "./session-lease";
 import {
   decodeSessionResume,
@@ -39,6 +38,7 @@ import {
   SESSION_RESUME_HEADER,
   SESSION_START_HEADER,
   type SessionResume,
+  type SessionStart,
 } from "./session-start";
 import { type StoredFinal, TranscriptStore } from "./transcript-store";
 
@@ -47,52 +47,11 @@ export interface SessionTranscript {
   finals: StoredFinal[];
 }
 
-/** A positive whole number of ms from a var, or the default. */
-function msVar(value: string | undefined, fallback: number): number {
-  const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
-}
-
-/**
- * EARSHOT_SOFT_CUT_SECONDS: a whole number of seconds from 1 to MAX_UTTERANCE_SECONDS after which an
- * utterance is cut at its next quiet frame; anything else (unset included) is the default,
- * MAX_UTTERANCE_SOFT_SECONDS.
- */
-export function softCutVar(value: string | undefined): number {
-  const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed >= 1 && parsed <= MAX_UTTERANCE_SECONDS
-    ? parsed
-    : MAX_UTTERANCE_SOFT_SECONDS;
-}
-
-/**
- * Live sessions in this isolate, by id, with when each last showed life (module state, shared by
- * every SessionObject in the isolate; only touched synchronously, so sharing is safe, see
- * runtime/own-context.ts). A session refreshes its entry at every lease renewal and removes it
- * when it ends; one whose object was reset never ends, so entries silent for a lease's TTL are
- * not counted — as the limiter reclaims its slot.
- */
-const isolateSessions = new Map<string, number>();
-
-function liveInIsolate(now: number): number {
-  for (const [id, seen] of isolateSessions) {
-    if (now - seen > LEASE_TTL_MS) isolateSessions.delete(id);
-  }
-  return isolateSessions.size;
-}
-
-/** The isolate's session cap for this transcriber (MAX_WHISPER_SESSIONS_PER_ISOLATE). */
-function isolateCapacity(env: Env, transcriber: Transcriber): number {
-  const override = Number(env.EARSHOT_MAX_SESSIONS_PER_ISOLATE);
-  if (Number.isInteger(override) && override > 0) return override;
-  return transcriber.model.name.startsWith("whisper")
-    ? MAX_WHISPER_SESSIONS_PER_ISOLATE
-    : Number.POSITIVE_INFINITY;
-}
-
 export class SessionObject extends DurableObject<Env> {
   readonly #store = new TranscriptStore(this.ctx.storage.sql);
   #live: LiveSession | null = null;
+  /** Between the handshake's /connect and going live (operator-end.ts says why). */
+  #starting: StartingSession | null = null;
 
   override async fetch(request: Request): Promise<Response> {
     const resume = decodeSessionResume(request.headers.get(SESSION_RESUME_HEADER));
@@ -110,6 +69,16 @@ export class SessionObject extends DurableObject<Env> {
       // Session ids are minted per handshake; reaching an existing one means a retry raced us.
       return httpError(409, "SESSION_EXISTS", "this session id is already in use", requestId);
     }
+    const starting = new StartingSession(start.accountId, start.keyId);
+    this.#starting = starting;
+    try {
+      return await this.#start(start, starting, log);
+    } finally {
+      this.#starting = null;
+    }
+  }
+
+  async #start(start: SessionStart, starting: StartingSession, log: Logger): Promise<Response> {
     let transcriber: Transcriber;
     try {
       transcriber = selectTranscriber(this.env.EARSHOT_TRANSCRIBER, this.env);
@@ -117,14 +86,29 @@ export class SessionObject extends DurableObject<Env> {
       await transcriber.prepare?.();
     } catch (error) {
       log.error("transcriber unavailable", { error });
-      return serviceUnavailable(requestId, 30, "speech recognition is temporarily unavailable");
+      return serviceUnavailable(
+        start.sessionId,
+        30,
+        "speech recognition is temporarily unavailable",
+      );
+    }
+    let refused: string | null;
+    try {
+      refused = await starting.refusal(this.env.DB);
+    } catch (error) {
+      log.error("could not re-check the session's key", { error });
+      return serviceUnavailable(start.sessionId, 5, "the service is temporarily unavailable");
+    }
+    if (refused !== null) {
+      log.info("session refused as it started", { reason: refused });
+      return invalidAuth(start.sessionId, `${refused} while the session started`);
     }
     const capacity = isolateCapacity(this.env, transcriber);
     const running = liveInIsolate(Date.now());
     if (running >= capacity) {
       log.warn("isolate at capacity", { running, capacity });
       return serviceUnavailable(
-        requestId,
+        start.sessionId,
         5,
         `the service is at capacity (${capacity} sessions on this server); try again shortly`,
       );
@@ -256,7 +240,7 @@ export class SessionObject extends DurableObject<Env> {
   async endByOperator(end: OperatorEnd): Promise<boolean> {
     const live = this.#live;
     const record = this.#store.record();
-    if (live === null || record === null) return false;
+    if (live === null || record === null) return this.#starting?.end(end) ?? false;
     if (end.accountId !== undefined && record.accountId !== end.accountId) return false;
     if (end.keyId !== undefined && live.keyId !== end.keyId) return false;
     live.endByOperator(end.reason);
