@@ -158,4 +158,26 @@ describe("GET /v1/sessions/:id/transcript", () => {
     });
     expect(response.status).toBe(503);
   });
+
+  it("answers 503 without the limiter's own error text when the limiter fails", async () => {
+    const mine = await newAccountWithKey();
+    const internal = "SQLITE_INTERNAL: no such table: sessions";
+    const failing = {
+      idFromName: (name: string) => name,
+      get: () => ({
+        usage: () => Promise.reject(new Error(internal)),
+        sessions: () => Promise.reject(new Error(internal)),
+      }),
+    };
+    for (const path of ["/v1/usage", "/v1/sessions"]) {
+      const response = await send(path, withKey(mine.key), {
+        ...testEnv,
+        ACCOUNT_LIMITER: failing as unknown as typeof testEnv.ACCOUNT_LIMITER,
+      });
+      expect(response.status).toBe(503);
+      const body = await response.text();
+      expect(body).toContain("the account's session limiter is unavailable, retry");
+      expect(body).not.toContain("SQLITE");
+    }
+  });
 });

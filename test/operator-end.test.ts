@@ -89,6 +89,35 @@ describe("disabling an account", () => {
     expect(bystander.isClosed).toBe(false);
     expect((await bystander.finish()).closed.code).toBe(1000);
   });
+
+  it("ends the sessions it can reach when one session's object fails, and lists that one", async () => {
+    const account = await newAccountWithKey(3);
+    const reached = await speaking({ key: account.key });
+    const failing = await speaking({ key: account.key });
+    await expect
+      .poll(async () => (await limiterRow(account.accountId, failing.sessionId))?.endReason)
+      .toBe(null);
+    // The SESSION namespace as the admin route sees it: the failing session's object throws.
+    const sessions = {
+      idFromName: (name: string) => env.SESSION.idFromName(name),
+      get: (id: DurableObjectId) =>
+        id.equals(env.SESSION.idFromName(failing.sessionId))
+          ? { endByOperator: () => Promise.reject(new Error("object reset")) }
+          : env.SESSION.get(id),
+    };
+    const response = await send(
+      `/admin/accounts/${account.accountId}`,
+      { method: "PATCH", headers: adminHeaders(), body: JSON.stringify({ disabled: true }) },
+      { ...env, SESSION: sessions as unknown as typeof env.SESSION },
+    );
+    expect(response.status).toBe(200);
+    const body = await jsonOf(response);
+    expect(body.ended_sessions).toEqual([reached.sessionId]);
+    expect(body.unreached_sessions).toEqual([failing.sessionId]);
+    await expectEndedByOperator(reached, "account disabled");
+    failing.sendJson({ type: "CloseStream" });
+    await failing.waitClosed();
+  });
 });
 
 describe("revoking a key", () => {

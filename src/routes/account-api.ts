@@ -104,8 +104,13 @@ const requireKey: MiddlewareHandler<AccountContext> = async (c, next) => {
 accountRoutes.onError((error, c) => {
   const requestId = c.get("requestId") ?? newRequestId();
   if (error instanceof LimiterUnavailableError || error instanceof TokenSecretError) {
+    // The detail (the runtime's or the limiter's own error text) goes to the log, not the caller.
     log.error("account API: dependency unavailable", requestFields(c, requestId, error));
-    return serviceUnavailable(requestId, DEPENDENCY_RETRY_AFTER_SECONDS, error.message);
+    const what =
+      error instanceof TokenSecretError
+        ? "tokens cannot be issued right now"
+        : "the account's session limiter is unavailable";
+    return serviceUnavailable(requestId, DEPENDENCY_RETRY_AFTER_SECONDS, `${what}, retry`);
   }
   // Anything else (D1 unreachable, a session DO failing) is also not the caller's fault.
   log.error("account API: request failed", requestFields(c, requestId, error));

@@ -143,11 +143,15 @@ adminRoutes.patch("/accounts/:id", async (c) => {
   if (account === null) return accountNotFound(c, id);
   invalidateAccountCache(id);
   // Disabling stops the account's use now: its live sessions end (finals and Metadata first).
-  const ended =
+  const { ended, unreached } =
     patch.value.disabled === true
       ? await endAccountSessions(c.env, id, { reason: "account disabled" })
-      : [];
-  return jsonReply({ ...accountJson(account), ended_sessions: ended }, 200, requestId);
+      : { ended: [], unreached: [] };
+  return jsonReply(
+    { ...accountJson(account), ended_sessions: ended, unreached_sessions: unreached },
+    200,
+    requestId,
+  );
 });
 
 adminRoutes.post("/accounts/:id/keys", async (c) => {

@@ -10,6 +10,7 @@
  */
 import { findKeyById } from "../accounts/account-store";
 import { type LimiterEnv, listActiveSessions } from "../limits/limiter-client";
+import { createLogger } from "../runtime/log";
 
 /** Which sessions to end: the session object checks these against its own record. */
 export interface OperatorEnd {
@@ -44,22 +45,40 @@ export function endSession(
   return target(env, sessionId).endByOperator({ reason });
 }
 
+/** What a sweep did: the sessions it ended, and those whose object could not be reached. */
+export interface Swept {
+  ended: string[];
+  unreached: string[];
+}
+
 /**
  * Ends the account's live sessions (only those opened with `keyId` when given), as its limiter
- * lists them; returns the ids of the sessions that were ended.
+ * lists them. One object that cannot be reached (reset, or failing) does not stop the others: it
+ * is logged with its ids and reported as unreached.
  */
 export async function endAccountSessions(
   env: OperatorEndEnv,
   accountId: string,
   end: Omit<OperatorEnd, "accountId">,
-): Promise<string[]> {
+): Promise<Swept> {
   const active = await listActiveSessions(env, accountId);
-  const ended = await Promise.all(
-    active.map(async ({ sessionId }) =>
-      (await target(env, sessionId).endByOperator({ ...end, accountId })) ? sessionId : null,
-    ),
+  const results = await Promise.allSettled(
+    active.map(({ sessionId }) => target(env, sessionId).endByOperator({ ...end, accountId })),
   );
-  return ended.filter((id): id is string => id !== null);
+  const swept: Swept = { ended: [], unreached: [] };
+  results.forEach((result, i) => {
+    const sessionId = active[i]?.sessionId ?? "";
+    if (result.status === "fulfilled") {
+      if (result.value) swept.ended.push(sessionId);
+      return;
+    }
+    createLogger({ sessionId, accountId }).error("operator end could not reach the session", {
+      reason: end.reason,
+      error: result.reason,
+    });
+    swept.unreached.push(sessionId);
+  });
+  return swept;
 }
 
 /**
