@@ -104,13 +104,14 @@ const requireKey: MiddlewareHandler<AccountContext> = async (c, next) => {
 accountRoutes.onError((error, c) => {
   const requestId = c.get("requestId") ?? newRequestId();
   if (error instanceof LimiterUnavailableError || error instanceof TokenSecretError) {
-    // The detail (the runtime's or the limiter's own error text) goes to the log, not the caller.
     log.error("account API: dependency unavailable", requestFields(c, requestId, error));
-    const what =
+    // The token secret's message is ours and names the setting to fix; the limiter's carries the
+    // runtime's or SQLite's own text, which stays in the log.
+    const message =
       error instanceof TokenSecretError
-        ? "tokens cannot be issued right now"
-        : "the account's session limiter is unavailable";
-    return serviceUnavailable(requestId, DEPENDENCY_RETRY_AFTER_SECONDS, `${what}, retry`);
+        ? error.message
+        : "the account's session limiter is unavailable, retry";
+    return serviceUnavailable(requestId, DEPENDENCY_RETRY_AFTER_SECONDS, message);
   }
   // Anything else (D1 unreachable, a session DO failing) is also not the caller's fault.
   log.error("account API: request failed", requestFields(c, requestId, error));
