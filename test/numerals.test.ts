@@ -52,6 +52,9 @@ describe("numerals (English spoken numbers as digits)", () => {
     "hundred",
     "Go forward 10 meters.",
     "anyone for tennis",
+    // After digits, "second" is a unit of time, not an ordinal.
+    "There is a 10 second delay.",
+    "Wait 1 second please.",
   ])("leaves %s as words", (sentence) => {
     expect(written(sentence)).toBe(sentence);
   });

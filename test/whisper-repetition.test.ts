@@ -102,4 +102,12 @@ describe("repetition guard in scripts without spaces", () => {
       });
     }
   });
+
+  it("keeps whole characters where its cut falls inside one (Korean tokens straddle them)", () => {
+    const looped = " 네네네네네네네네네네";
+    const { text } = decodeWithGuard(tokenizer.encode(looped));
+    expect(text).not.toContain("\uFFFD");
+    expect(text.length).toBeGreaterThan(0);
+    expect(looped).toContain(text);
+  });
 });

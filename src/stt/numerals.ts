@@ -178,10 +178,13 @@ export function numeralWords(words: readonly TranscriptWord[]): TranscriptWord[]
       if (trailing(words[j]?.punctuatedWord ?? "") !== "") break;
     }
     // Alone means no number beside it: "one two three" is a digit string, "the one I want" not.
+    // Digits before make a lone "one" part of a digit string ("5 one 2"), never a lone "second":
+    // after a number it is a unit of time ("a 10 second delay"), not "2nd".
+    const part = reader.parts[0] ?? "";
     const ambiguous =
       reader.parts.length === 1 &&
-      AMBIGUOUS_ALONE.has(reader.parts[0] ?? "") &&
-      !/^\d+$/.test(out[out.length - 1]?.word ?? "") &&
+      AMBIGUOUS_ALONE.has(part) &&
+      (ORDINALS[part] !== undefined || !/^\d+$/.test(out[out.length - 1]?.word ?? "")) &&
       !startsNumber(words[i + 1]);
     if (taken === 0 || lastComplete === 0 || ambiguous) {
       out.push(words[i] as TranscriptWord);

@@ -236,26 +236,30 @@ export class WhisperTokenizer {
   /**
    * Text of a token sequence. Special and timestamp tokens are skipped unless `withSpecial`, which
    * writes their names in place. Bytes are joined before UTF-8 decoding so characters that span
-   * tokens decode whole; a sequence that ends inside a character ends with U+FFFD.
+   * tokens decode whole. A sequence that ends inside a character (cut there by the repetition
+   * guard or the token cap: tokens of Korean or CJK text often straddle characters) ends with the
+   * whole characters before it, not with U+FFFD; invalid bytes inside still decode to U+FFFD.
    */
   decode(ids: readonly number[], { withSpecial = false } = {}): string {
-    const decoder = new TextDecoder("utf-8");
+    let decoder = new TextDecoder("utf-8");
     let text = "";
     let pending: Uint8Array[] = [];
-    const flush = (final: boolean) => {
+    const flush = () => {
       if (pending.length === 0) return;
-      text += decoder.decode(joinBytes(...pending), { stream: !final });
+      // Streamed: a character cut at the end stays buffered, and is dropped with the decoder.
+      text += decoder.decode(joinBytes(...pending), { stream: true });
       pending = [];
+      decoder = new TextDecoder("utf-8");
     };
     for (const id of ids) {
       if (this.isText(id)) {
         pending.push(this.tokenBytes(id));
       } else if (withSpecial) {
-        flush(true);
+        flush();
         text += this.specialName(id) ?? `<|${id}|>`;
       }
     }
-    flush(true);
+    flush();
     return text;
   }
 }

@@ -92,16 +92,22 @@ function segmentWords(span: TimedSpan, tokenizer: WhisperTokenizer): WordTiming[
     else current.push(token);
   }
   const drafts: { text: string; tokens: SampledToken[] }[] = [];
+  // Punctuation that opens the segment (" - No.", " ...and"), held for its first word.
+  const opening = { text: "", tokens: [] as SampledToken[] };
   for (const group of groups) {
     const text = tokenizer.decode(group.map((t) => t.id)).trim();
     const previous = drafts.at(-1);
-    // A group of punctuation only (" -", " ...") belongs to the word before it.
-    if (!/[\p{L}\p{N}]/u.test(text) && previous) {
-      previous.text += text;
-      previous.tokens.push(...group);
-    } else if (text.length > 0) {
-      drafts.push({ text, tokens: [...group] });
+    if (text.length === 0) continue;
+    if (!/[\p{L}\p{N}]/u.test(text)) {
+      // A group of punctuation only belongs to the word before it, or opens the first one.
+      const to = previous ?? opening;
+      to.text += text;
+      to.tokens.push(...group);
+      continue;
     }
+    drafts.push({ text: opening.text + text, tokens: [...opening.tokens, ...group] });
+    opening.text = "";
+    opening.tokens = [];
   }
   const characters = drafts.map((d) => Math.max(1, [...d.text].length));
   const total = characters.reduce((a, b) => a + b, 0);
@@ -115,7 +121,9 @@ function segmentWords(span: TimedSpan, tokenizer: WhisperTokenizer): WordTiming[
     const confidence =
       draft.tokens.reduce((sum, t) => sum + t.probability, 0) / Math.max(1, draft.tokens.length);
     words.push({
-      word: draft.text.toLowerCase().replace(/[^\p{L}\p{N}'’]/gu, ""),
+      // Deepgram's `word`: lowercase, without leading or trailing punctuation; what is inside
+      // stays ("3.5", "555-1234", "don't"), so digits never run together.
+      word: draft.text.toLowerCase().replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, ""),
       punctuatedWord: draft.text,
       start: round(start),
       end: round(end),

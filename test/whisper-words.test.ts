@@ -1,0 +1,73 @@
+/**
+ * The words of a final as Whisper's real tokens give them (src/stt/whisper/transcript.ts): the
+ * `word` of a written number keeps what is inside it, and punctuation that opens a segment joins
+ * its first word instead of becoming a word of its own.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import type { SampledToken } from "../src/stt/whisper/decode-types";
+import { type AddedTokens, type Vocab, WhisperTokenizer } from "../src/stt/whisper/tokenizer";
+import { buildTranscript } from "../src/stt/whisper/transcript";
+import { whisperJson } from "./helpers/whisper-files";
+
+let tokenizer: WhisperTokenizer;
+
+beforeAll(async () => {
+  tokenizer = new WhisperTokenizer(
+    await whisperJson<Vocab>("vocab.json"),
+    await whisperJson<AddedTokens>("added_tokens.json"),
+  );
+}, 60_000);
+
+/** The words of a decode of `parts`: text, or a number for a timestamp token at those seconds. */
+function wordsOf(parts: (string | number)[], audioSeconds: number) {
+  const ids = parts.flatMap((part) =>
+    typeof part === "number"
+      ? [tokenizer.special.timestampBegin + Math.round(part / 0.02)]
+      : tokenizer.encode(part),
+  );
+  const tokens: SampledToken[] = ids.map((id) => ({
+    id,
+    probability: 0.9,
+    logprob: Math.log(0.9),
+  }));
+  return buildTranscript(
+    {
+      language: "en",
+      tokens,
+      noSpeechProbability: 0,
+      avgLogprob: -0.1,
+      stopReason: "endoftext",
+      temperature: 0,
+      decoderSteps: ids.length,
+      promptMs: 0,
+    },
+    tokenizer,
+    audioSeconds,
+  ).words;
+}
+
+describe("a final's words", () => {
+  it("keep what is inside a written number, so its digits never run together", () => {
+    const words = wordsOf([0, " It costs 3.5 dollars at 10:30, call 555-1234.", 2.5], 3);
+    expect(words.map((w) => w.word)).toEqual([
+      "it",
+      "costs",
+      "3.5",
+      "dollars",
+      "at",
+      "10:30",
+      "call",
+      "555-1234",
+    ]);
+    expect(words.map((w) => w.punctuatedWord)).toContain("555-1234.");
+  });
+
+  it("give punctuation that opens a segment to its first word, never a word of its own", () => {
+    const words = wordsOf([0, " Yes.", 1, 1, " - No.", 2, 2, " ...and then", 3], 3);
+    for (const word of words) expect(word.word).not.toBe("");
+    expect(words.map((w) => w.punctuatedWord)).toEqual(["Yes.", "-No.", "...and", "then"]);
+    expect(words.map((w) => w.word)).toEqual(["yes", "no", "and", "then"]);
+    // Each segment's span is still shared among its words: "-No." starts where its segment does.
+    expect(words[1]?.start).toBe(1);
+  });
+});
