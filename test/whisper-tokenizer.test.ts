@@ -105,8 +105,9 @@ describe("Whisper tokenizer (decoding)", () => {
     expect(isPartialUtf8(tokenizer.tokenBytes(19034))).toBe(true);
     expect(isPartialUtf8(tokenizer.tokenBytes(31017))).toBe(true);
     expect(tokenizer.decode(ids)).toBe(" 🎉👍 done");
-    // A sequence cut inside a character ends with the replacement character, never throws.
-    expect(tokenizer.decode([19034])).toBe(" \uFFFD");
+    // A sequence cut inside a character ends with the whole characters before it (a repetition
+    // cut or the token cap may fall there), never with U+FFFD, and never throws.
+    expect(tokenizer.decode([19034])).toBe(" ");
   });
 
   it("skips special and timestamp tokens, or names them on request", () => {
@@ -168,6 +169,15 @@ describe("keyterm bias", () => {
       expect(ids[0]).not.toBe(space);
       expect(tokenizer.decode(ids)).toBe("炸自己");
     }
+  });
+
+  it("keeps the leading space of a term whose first token is a space and part of a character", () => {
+    // 카카오: its first token is a space and the first byte of 카 (decoded alone: a bare space).
+    const [first] = tokenizer.encode(" 카카오");
+    expect(first).toBeDefined();
+    expect(tokenizer.tokenBytes(first ?? -1)[0]).toBe(0x20);
+    const bias = keytermBias(tokenizer, ["카카오"]);
+    expect(bias.sequences).toContainEqual(tokenizer.encode(" 카카오"));
   });
 
   it("is empty without keyterms", () => {

@@ -60,8 +60,11 @@ export function keytermBias(tokenizer: WhisperTokenizer, keyterms: readonly stri
     const tokens = tokenizer.encode(spelling);
     // Scripts whose words take no leading space (CJK): the space is a token of its own, and
     // favouring it would favour a space at every step. Such a term is favoured as written.
+    // (By its bytes: a space and the first byte of a character, as Korean's often start, is not
+    // a bare space, though it decodes to one alone.)
     const first = tokens[0];
-    return first !== undefined && tokenizer.decode([first]).trim() === ""
+    const bytes = first === undefined ? [] : [...tokenizer.tokenBytes(first)];
+    return bytes.length > 0 && bytes.every((byte) => byte === 0x20)
       ? tokenizer.encode(spelling.trimStart())
       : tokens;
   });
