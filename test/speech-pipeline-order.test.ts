@@ -18,9 +18,12 @@ function frames(probability: number, count: number): Float32Array {
   return samples;
 }
 
+/** What the client was told (speculation calls left out). */
+const said = (run: { events: string[] }) => run.events.filter((e) => !e.includes("peculat"));
+
 /** A pipeline at `endpointingMs` / `utteranceEndMs` and the events it gave, in order. */
 function pipeline(
-  endpointingMs: number,
+  endpointingMs: number | false,
   utteranceEndMs: number,
   softCutSeconds = MAX_UTTERANCE_SOFT_SECONDS,
 ) {
@@ -73,33 +76,59 @@ describe("the pipeline's order around an utterance's end", () => {
     await run.push(frames(0.9, 20));
     await run.push(frames(0.01, 40));
     await run.settled();
-    expect(run.events.filter((e) => !e.includes("peculat"))).toEqual([
-      "SpeechStarted",
-      "final endpoint (52 frames)",
-      "UtteranceEnd",
-    ]);
+    expect(said(run)).toEqual(["SpeechStarted", "final endpoint (52 frames)", "UtteranceEnd"]);
   });
 
-  it("ends an utterance that quiet frames above the silence threshold keep open, before its UtteranceEnd", async () => {
+  it("holds UtteranceEnd for its endpoint when endpointing is longer, so speech_final is kept", async () => {
+    const run = pipeline(2000, 1000);
+    await run.push(frames(0.9, 20));
+    await run.push(frames(0.01, 80)); // UtteranceEnd is due after 32 silent frames, the end at 63
+    await run.settled();
+    expect(said(run)).toEqual(["SpeechStarted", "final endpoint (83 frames)", "UtteranceEnd"]);
+  });
+
+  it("drops a held UtteranceEnd when speech comes back before the endpoint", async () => {
     const { negativeThreshold, positiveThreshold } = DEFAULT_VAD_OPTIONS;
     const between = (negativeThreshold + positiveThreshold) / 2;
     const run = pipeline(500, 1000);
     await run.push(frames(0.9, 20));
-    await run.push(frames(between, 60)); // never silence: the endpointing never comes
+    await run.push(frames(between, 40)); // never silence: the utterance stays open past 1 s
+    await run.push(frames(0.9, 20)); // speech again: the same utterance goes on
+    await run.push(frames(0.01, 40));
     await run.settled();
-    const said = () => run.events.filter((e) => !e.includes("peculat"));
-    expect(said()).toEqual([
+    expect(said(run)).toEqual([
+      "SpeechStarted",
+      expect.stringMatching(/^final endpoint /),
+      "UtteranceEnd",
+    ]);
+  });
+
+  it("ends the utterance at its UtteranceEnd when endpointing is off (nothing else would)", async () => {
+    const { negativeThreshold, positiveThreshold } = DEFAULT_VAD_OPTIONS;
+    const between = (negativeThreshold + positiveThreshold) / 2;
+    const run = pipeline(false, 1000);
+    await run.push(frames(0.9, 20));
+    // An early final starts at the first silent frame; UtteranceEnd falls 32 frames after the
+    // last speech frame, on a frame between the thresholds, which the final was fed.
+    await run.push(frames(0.01, 31));
+    await run.push(frames(between, 1));
+    await run.push(frames(0.01, 10));
+    await run.settled();
+    expect(said(run)).toEqual([
       "SpeechStarted",
       expect.stringMatching(/^final utterance-end /),
       "UtteranceEnd",
     ]);
-    // And speech after it is a new utterance, ended as usual.
+    // The early final left out frames fed after it: it was withdrawn.
+    const cut = run.events.findIndex((e) => e.startsWith("final"));
+    expect(run.events.slice(run.events.lastIndexOf("speculate"), cut)).toContain("dropSpeculation");
+    // Speech after it is a new utterance.
     await run.push(frames(0.9, 20));
     await run.push(frames(0.01, 40));
     await run.settled();
-    expect(said().slice(3)).toEqual([
+    expect(said(run).slice(3)).toEqual([
       "SpeechStarted",
-      expect.stringMatching(/^final endpoint /),
+      expect.stringMatching(/^final utterance-end /),
       "UtteranceEnd",
     ]);
   });

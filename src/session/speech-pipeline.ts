@@ -11,28 +11,10 @@
 
 import { sleep } from "../runtime/own-context";
 import type { TranscriberSession } from "../stt/transcriber";
-import {
-  primedVadState,
-  speechProbability,
-  VAD_FRAME_SAMPLES,
-  VAD_SAMPLE_RATE,
-  type VadState,
-} from "../vad/silero";
+import { type FrameScorer, sileroScorer, VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE } from "../vad/silero";
 import { type VadEvent, VadMachine, type VadOptions } from "../vad/vad-machine";
 import { MAX_UTTERANCE_SECONDS, MAX_UTTERANCE_SOFT_SECONDS } from "./caps";
 import { EarlyFinals } from "./early-finals";
-
-/** One 32-ms frame's speech probability; a pipeline's own (Silero's state is per session). */
-export type FrameScorer = (samples: Float32Array) => Promise<number>;
-
-/** Silero v5 with a recurrent state of its own, primed on first use. */
-export function sileroScorer(): FrameScorer {
-  let state: VadState | null = null;
-  return async (samples) => {
-    state ??= await primedVadState();
-    return speechProbability(state, samples);
-  };
-}
 
 export interface PipelineListener {
   /** A confirmed utterance began; `seconds` is its first speech frame (not the padding). */
@@ -83,6 +65,8 @@ export class SpeechPipeline {
   /** Frames fed to the current utterance since it began or was last cut. */
   #utteranceFrames = 0;
   #inUtterance = false;
+  /** An UtteranceEnd due while its utterance was still open (its last speech end, s). */
+  #heldUtteranceEnd: number | null = null;
   /** When this session's transcriber is told an utterance may be complete. */
   readonly #early: EarlyFinals;
   /** When the audio being pushed was received (push's `receivedAtMs`). */
@@ -160,7 +144,9 @@ export class SpeechPipeline {
     this.#inUtterance = false;
     this.#utteranceFrames = 0;
     this.#fedUntil = this.#vad.framesSeen;
-    await this.transcriber.flush(reason, this.samplesProcessed);
+    const flushed = this.transcriber.flush(reason, this.samplesProcessed);
+    this.#releaseUtteranceEnd();
+    await flushed;
   }
 
   async #frame(samples: Float32Array): Promise<void> {
@@ -168,6 +154,8 @@ export class SpeechPipeline {
     const probability = await this.scoreFrame(samples);
     const frame = { index, samples, probability };
     if (probability >= this.options.positiveThreshold) {
+      // Speech again: the utterance goes on, and the VAD arms a new UtteranceEnd.
+      this.#heldUtteranceEnd = null;
       this.#lastSpeech = {
         sample: (index + 1) * VAD_FRAME_SAMPLES,
         receivedAtMs: this.#receivedAtMs,
@@ -180,20 +168,30 @@ export class SpeechPipeline {
     const events = this.#vad.push(probability);
     if (wasInUtterance) this.#feed(frame);
     const { ended, utteranceEnds } = this.#handle(events);
+    let endedHere = ended;
     if (ended) this.#flushInBackground("endpoint");
-    const quietButOpen = utteranceEnds.length > 0 && this.#inUtterance;
-    if (quietButOpen) {
-      // utterance_end_ms passed with no speech frame, yet frames between the thresholds kept the
-      // utterance open. Deepgram sends UtteranceEnd after the last word's final: the utterance
-      // ends here (is_final, not speech_final), and its final comes before the UtteranceEnd.
-      this.#handle(this.#vad.forceEnd());
-      this.#utteranceFrames = 0;
-      this.#flushInBackground("utterance-end");
+    // UtteranceEnd follows the final of the speech it ends, as Deepgram's follows the last
+    // finalized word: after the flush just queued (the VAD gives speech-end and utterance-end in
+    // one push when endpointing = utterance_end_ms), or once the open utterance ends.
+    for (const lastSpeechEnd of utteranceEnds) {
+      if (!this.#inUtterance) {
+        this.#utteranceEnded(lastSpeechEnd);
+      } else if (this.options.minSilenceMs === false) {
+        // Without endpointing nothing else would end it: it ends here (is_final, not
+        // speech_final). A frame between the thresholds here withdraws an early final.
+        if (probability >= this.options.negativeThreshold) this.#early.drop();
+        this.#handle(this.#vad.forceEnd());
+        this.#utteranceFrames = 0;
+        this.#flushInBackground("utterance-end");
+        this.#utteranceEnded(lastSpeechEnd);
+        endedHere = true;
+      } else {
+        // Its endpoint is still to come (endpointing > utterance_end_ms, or quiet frames between
+        // the thresholds held it open): held until then, dropped if speech comes back first.
+        this.#heldUtteranceEnd = lastSpeechEnd;
+      }
     }
-    // After the flush is queued: the VAD gives speech-end and utterance-end in one push when both
-    // fall on this frame (endpointing = utterance_end_ms), and this utterance's final comes first.
-    for (const lastSpeechEnd of utteranceEnds) this.#utteranceEnded(lastSpeechEnd);
-    if (ended || quietButOpen) {
+    if (endedHere) {
       await this.transcriber.ready?.();
       return;
     }
@@ -225,6 +223,14 @@ export class SpeechPipeline {
     this.transcriber
       .flush(reason, this.samplesProcessed)
       .catch((error: unknown) => this.listener.failed(error));
+    this.#releaseUtteranceEnd();
+  }
+
+  /** Sends the UtteranceEnd held for the utterance just flushed (after its final). */
+  #releaseUtteranceEnd(): void {
+    if (this.#heldUtteranceEnd === null) return;
+    this.#utteranceEnded(this.#heldUtteranceEnd);
+    this.#heldUtteranceEnd = null;
   }
 
   /**

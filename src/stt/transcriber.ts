@@ -47,8 +47,8 @@ export interface Transcript {
 /**
  * Why an utterance ends: the VAD heard enough silence (`endpoint`), the client asked (`finalize`,
  * `close`), it grew past the longest utterance a final may cover (`max-length`), a long one
- * paused and speech came back (`pause`, see `endAtPause`), or `utterance_end_ms` passed without
- * a speech frame while quiet frames above the silence threshold kept it open (`utterance-end`).
+ * paused and speech came back (`pause`, see `endAtPause`), or, with endpointing off,
+ * `utterance_end_ms` passed without a speech frame (`utterance-end`).
  * After `max-length` and `pause` the next audio continues as a new utterance.
  */
 export type FlushReason =

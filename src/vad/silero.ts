@@ -95,3 +95,15 @@ export async function speechProbability(vad: VadState, frame: Float32Array): Pro
   if (p === undefined) throw new Error("Silero VAD returned no probability");
   return p;
 }
+
+/** One 32-ms frame's speech probability; a pipeline's own (Silero's state is per session). */
+export type FrameScorer = (samples: Float32Array) => Promise<number>;
+
+/** Silero v5 with a recurrent state of its own, primed on first use. */
+export function sileroScorer(): FrameScorer {
+  let state: VadState | null = null;
+  return async (samples) => {
+    state ??= await primedVadState();
+    return speechProbability(state, samples);
+  };
+}
