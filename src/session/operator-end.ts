@@ -107,6 +107,7 @@ export class StartingSession {
 
   /** Why the session may not go live after all, or null. Throws when D1 cannot be read. */
   async refusal(db: D1Database): Promise<string | null> {
+    if (this.#ended !== null) return this.#ended;
     const key = await findKeyById(db, this.keyId);
     if (this.#ended !== null) return this.#ended;
     if (key === null || key.accountId !== this.accountId || key.keyRevoked)

@@ -74,7 +74,8 @@ export class SessionObject extends DurableObject<Env> {
     try {
       return await this.#start(start, starting, log);
     } finally {
-      this.#starting = null;
+      // (A racing start for the same id, refused 409 or not, may have replaced it.)
+      if (this.#starting === starting) this.#starting = null;
     }
   }
 
