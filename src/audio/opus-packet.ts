@@ -79,7 +79,7 @@ export class OpusPacketQueue {
     if (this.#samples > MAX_QUEUED_SAMPLES) {
       throw new AudioFloodError(
         `${(this.#samples / RATE).toFixed(1)} s of Opus audio arrived at once, more than ` +
-          `${MAX_QUEUED_AUDIO_SECONDS} s; send at most real time`,
+          `${MAX_QUEUED_AUDIO_SECONDS} s; send Opus in frames of less audio (20-250 ms is usual)`,
       );
     }
   }
