@@ -22,6 +22,14 @@ export interface OperatorEnd {
   reason: string;
 }
 
+/** Whether `end` applies to a session of `accountId` opened with `keyId`. */
+export function endApplies(end: OperatorEnd, accountId: string, keyId: string): boolean {
+  return (
+    (end.accountId === undefined || end.accountId === accountId) &&
+    (end.keyId === undefined || end.keyId === keyId)
+  );
+}
+
 /** The one RPC this needs from a session object (SessionObject.endByOperator). */
 export interface OperatorEndTarget {
   endByOperator(end: OperatorEnd): Promise<boolean>;
@@ -99,8 +107,7 @@ export class StartingSession {
 
   /** An operator's end reached the session while it started: whether it applies. */
   end(end: OperatorEnd): boolean {
-    if (end.accountId !== undefined && end.accountId !== this.accountId) return false;
-    if (end.keyId !== undefined && end.keyId !== this.keyId) return false;
+    if (!endApplies(end, this.accountId, this.keyId)) return false;
     this.#ended ??= end.reason;
     return true;
   }

@@ -29,7 +29,7 @@ import type { Transcriber } from "../stt/transcriber";
 import { DEFAULT_IDLE_TIMEOUT_MS, MAX_SESSION_SECONDS, RESUME_WINDOW_MS } from "./caps";
 import { isolateCapacity, isolateSessions, liveInIsolate } from "./isolate-sessions";
 import { LiveSession } from "./live-session";
-import { type OperatorEnd, StartingSession } from "./operator-end";
+import { endApplies, type OperatorEnd, StartingSession } from "./operator-end";
 import { msVar, softCutVar } from "./session-config";
 import { SessionLease } from "./session-lease";
 import {
@@ -242,8 +242,7 @@ export class SessionObject extends DurableObject<Env> {
     const live = this.#live;
     const record = this.#store.record();
     if (live === null || record === null) return this.#starting?.end(end) ?? false;
-    if (end.accountId !== undefined && record.accountId !== end.accountId) return false;
-    if (end.keyId !== undefined && live.keyId !== end.keyId) return false;
+    if (!endApplies(end, record.accountId, live.keyId)) return false;
     live.endByOperator(end.reason);
     return true;
   }

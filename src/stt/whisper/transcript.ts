@@ -10,6 +10,7 @@
  * error grows towards the middle of a long segment. A better aligner would need the decoder's
  * cross-attention (DTW over alignment heads), which the prepared decoder no longer outputs.
  */
+import { plainWord } from "../../protocol/messages.ts";
 import type { TranscriptWord } from "../transcriber.ts";
 import type { DecodeResult, SampledToken } from "./decode-types.ts";
 import { noSpeechVerdict } from "./speech-evidence.ts";
@@ -121,9 +122,8 @@ function segmentWords(span: TimedSpan, tokenizer: WhisperTokenizer): WordTiming[
     const confidence =
       draft.tokens.reduce((sum, t) => sum + t.probability, 0) / Math.max(1, draft.tokens.length);
     words.push({
-      // Deepgram's `word`: lowercase, without leading or trailing punctuation; what is inside
-      // stays ("3.5", "555-1234", "don't"), so digits never run together.
-      word: draft.text.toLowerCase().replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, ""),
+      // What is inside stays ("3.5", "555-1234", "don't"), so digits never run together.
+      word: plainWord(draft.text),
       punctuatedWord: draft.text,
       start: round(start),
       end: round(end),
