@@ -100,8 +100,6 @@ export class InferenceScheduler {
 
   readonly #now: () => number;
 
-  // No parameter properties: Node runs tools/load/bench/handoff-node.ts on this file by stripping
-  // types.
   constructor(now: () => number = () => Date.now()) {
     this.#now = now;
   }

@@ -17,7 +17,6 @@ import os from "node:os";
 import path from "node:path";
 import { writeGenerated } from "../models/generated.ts";
 import { capacitySection } from "./bench/capacity.ts";
-import { handoffSection } from "./bench/handoff.ts";
 import { longSessionSection } from "./bench/long-session.ts";
 import { opusSection } from "./bench/opus.ts";
 import { type BenchContext, formatTable, type Section } from "./bench/report.ts";
@@ -43,7 +42,6 @@ import { whisperSection } from "./bench/whisper.ts";
  * s of
  *   trailing silence and a handshake per clip, ~95 s a mode): ~8 minutes more. Whole section
  *   582–611 s measured, hence 900 s;
- * - handoff: ~5 s (800 turns of 5 ms and a model load, in Node);
  * - opus: ~20 s (six Ogg/Opus streams encoded by opusenc, each decoded 8 times in workerd);
  * - early-finals, soft-cut, beams and continuation, each only when named in EARSHOT_BENCH_SECTIONS:
  *   the 5 latency modes on two services (early finals off and on; soft cut after 11 and 5 s;
@@ -57,12 +55,11 @@ import { whisperSection } from "./bench/whisper.ts";
  * - capacity: real-time sessions with interims at 6, 8, 10 and 12 at once
  *   (~45 s a level) after one reference run of each program at 8× (~1 minute), plus the service's
  *   start: ~5 minutes, hence 600 s (tools/load/bench/capacity.ts).
- * The default run (vad, whisper, handoff, opus, capacity) takes ~17 minutes.
+ * The default run (vad, whisper, opus, capacity) takes ~17 minutes.
  */
 const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[] = [
   { section: vadSection, budgetMs: 100_000 },
   { section: whisperSection, budgetMs: 900_000 },
-  { section: handoffSection, budgetMs: 30_000 },
   { section: opusSection, budgetMs: 60_000 },
   { section: capacitySection, budgetMs: 600_000 },
   { section: earlyFinalsSection, budgetMs: 1_200_000, onlyWhenNamed: true },

@@ -19,13 +19,10 @@
  *   --remote           seed the production bucket instead of the local one
  *   --persist-to <dir> local R2 persistence folder (wrangler's --persist-to)
  *   --force-seed       put every object again
- *   --compare          afterwards, compare prepared against stock in onnxruntime-web and
- *                      measure heap and speed (tools/models/compare.ts; takes minutes)
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { runComparison } from "./compare.ts";
 import { hasFile, log } from "./files.ts";
 import {
   buildManifest,
@@ -56,7 +53,6 @@ const { values: flags } = parseArgs({
     remote: { type: "boolean", default: false },
     "persist-to": { type: "string" },
     "force-seed": { type: "boolean", default: false },
-    compare: { type: "boolean", default: false },
   },
 });
 
@@ -143,10 +139,6 @@ async function main(): Promise<void> {
     });
   }
 
-  if (flags.compare) {
-    step("compare prepared against stock");
-    await runComparison({ stockDir, preparedDir });
-  }
   step("done");
 }
 
