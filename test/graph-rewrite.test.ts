@@ -2,7 +2,7 @@
  * The offline graph rewrites (tools/models/) on small synthetic graphs built like the stock
  * Whisper export, run before and after in onnxruntime-web: the rewritten graphs must compute the
  * same thing (bit for bit where the arithmetic is the same, within tolerance for the int8
- * logits). The real files are compared by `npm run models -- --compare`.
+ * logits). The real files are compared by test/whisper-session-prepared-vs-stock.test.ts.
  */
 import type { onnx as OnnxTypes } from "onnx-proto";
 import { describe, expect, it } from "vitest";

@@ -15,7 +15,7 @@
  * Runs once per utterance and per interim in the session DO, so it is allocation-light: the plan,
  * window and filters are built once per isolate, the frame buffers are module-level and reused
  * (the function is synchronous, so no two calls can interleave), and frames that lie wholly in the
- * zero padding skip the FFT. Measured cost: see tools/eval/whisper-eval.ts (`mel ms per audio s`).
+ * zero padding skip the FFT. Measured cost: the bench's whisper section (`mel_ms_per_audio_s`).
  */
 import { createRealFftPlan } from "./fft.ts";
 
