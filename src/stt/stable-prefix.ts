@@ -1,7 +1,9 @@
 /**
  * The stable prefix of an utterance's interims: a word is settled once two consecutive hypotheses
- * agree on it and everything before it; later interims of the utterance keep settled words as they
- * are and only rewrite the tail, so the beginning of a caption does not flicker.
+ * agree on it and everything before it; later interims of the utterance keep settled words as
+ * written and only rewrite the tail, so the beginning of a caption does not flicker. A settled
+ * word keeps its spelling (case, punctuation) but takes the new hypothesis's times, so the words of
+ * one interim never overlap (each hypothesis times its words in order from the same audio).
  */
 import type { Transcript, TranscriptWord } from "./transcriber";
 
@@ -12,25 +14,49 @@ function agreed(a: readonly TranscriptWord[], b: readonly TranscriptWord[]): num
   return n;
 }
 
+/**
+ * `text` with each word of `from` written as the same word of `to`, keeping whatever separates
+ * them in `text` (a space, or nothing between Chinese or Japanese segments). Null when a word is
+ * not found in order in `text`.
+ */
+function respell(
+  text: string,
+  from: readonly TranscriptWord[],
+  to: readonly TranscriptWord[],
+): string | null {
+  let out = "";
+  let at = 0;
+  for (const [i, word] of from.entries()) {
+    const found = text.indexOf(word.punctuatedWord, at);
+    if (found < 0) return null;
+    out += text.slice(at, found) + (to[i]?.punctuatedWord ?? word.punctuatedWord);
+    at = found + word.punctuatedWord.length;
+  }
+  return out + text.slice(at);
+}
+
 /** One utterance's settled words and its latest hypothesis; `reset` starts the next utterance. */
 export class StablePrefix {
   #settled: TranscriptWord[] = [];
   #previous: TranscriptWord[] = [];
 
-  /** Keeps settled words as they were; settles what two hypotheses in a row agree on. */
+  /** Keeps settled words as written; settles what two hypotheses in a row agree on. */
   stabilise(hypothesis: Transcript): Transcript {
     const words = hypothesis.words;
-    const keep = agreed(this.#settled, words) === this.#settled.length;
-    const tail = keep ? words.slice(this.#settled.length) : words;
-    const combined = keep ? [...this.#settled, ...tail] : words;
+    const settled = this.#settled;
+    const keep = agreed(settled, words) === settled.length;
+    const combined = keep
+      ? words.map((word, i) => {
+          const spelled = settled[i]?.punctuatedWord;
+          return spelled === undefined ? word : { ...word, punctuatedWord: spelled };
+        })
+      : words;
     const nowAgreed = agreed(this.#previous, combined);
-    if (nowAgreed > this.#settled.length) this.#settled = combined.slice(0, nowAgreed);
+    if (nowAgreed > settled.length) this.#settled = combined.slice(0, nowAgreed);
     this.#previous = combined;
-    return {
-      ...hypothesis,
-      words: combined,
-      text: combined.map((w) => w.punctuatedWord).join(" "),
-    };
+    const text =
+      respell(hypothesis.text, words, combined) ?? combined.map((w) => w.punctuatedWord).join(" ");
+    return { ...hypothesis, words: combined, text };
   }
 
   /** Forgets the utterance's words: the next hypothesis starts a new utterance. */
