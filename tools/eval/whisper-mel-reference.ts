@@ -17,6 +17,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { parseWav, pcm16ToFloat } from "./wav.ts";
 
 const VERSION = "4.3.1";
 const root = path.resolve(import.meta.dirname, "../..");
@@ -45,24 +46,8 @@ const config = JSON.parse(
 );
 const extractor = new transformers.WhisperFeatureExtractor(config);
 
-/** 16-bit PCM samples of a WAV file's data chunk, scaled to [-1, 1) like pcm16ToFloat. */
-function wavSamples(bytes: Buffer): Float32Array {
-  let at = 12;
-  while (at + 8 <= bytes.length) {
-    const id = bytes.toString("latin1", at, at + 4);
-    const size = bytes.readUInt32LE(at + 4);
-    if (id === "data") {
-      const out = new Float32Array(size / 2);
-      for (let i = 0; i < out.length; i++) out[i] = bytes.readInt16LE(at + 8 + 2 * i) / 32768;
-      return out;
-    }
-    at += 8 + size + (size % 2);
-  }
-  throw new Error("no data chunk");
-}
-
 const clip = "wcpp_jfk.wav";
-const audio = wavSamples(await readFile(path.join(shared, "eval/dev", clip)));
+const audio = pcm16ToFloat(parseWav(await readFile(path.join(shared, "eval/dev", clip))).pcm);
 const windows = [
   {
     offset: 0,

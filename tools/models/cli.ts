@@ -7,18 +7,6 @@
  *    against the committed src/stt/model-manifest.json.
  * 3. Local R2 (`wrangler dev`'s bucket earshot-models) seeded with the manifest's files.
  * A second run with everything in place only verifies hashes.
- *
- * Flags:
- *   --mirror <dir>     offline mirror (default: $EARSHOT_MODEL_MIRROR, else ../shared/models
- *                      when it exists); holds whisper-tiny/<path>
- *   --offline          do not try the download
- *   --fresh            prepare again even when models/prepared/ matches the manifest
- *   --write-manifest   accept new prepared hashes into src/stt/model-manifest.json (after
- *                      changing a rewrite on purpose)
- *   --no-seed          skip R2
- *   --remote           seed the production bucket instead of the local one
- *   --persist-to <dir> local R2 persistence folder (wrangler's --persist-to)
- *   --force-seed       put every object again
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -33,22 +21,29 @@ import {
   writeManifest,
 } from "./manifest.ts";
 import { PREPARED_NAMES, type PreparedName, prepareModels } from "./prepare.ts";
-import { seedFiles, seedR2 } from "./seed-r2.ts";
+import { seedR2 } from "./seed-r2.ts";
 import { obtainStockFiles, STOCK_FILES } from "./stock.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
 const modelsDir = path.join(repoRoot, "models");
 const stockDir = path.join(modelsDir, "stock");
 const preparedDir = path.join(modelsDir, "prepared");
-const manifestFile = path.join(repoRoot, "src", "stt", "model-manifest.json");
+const manifestFile = path.join(repoRoot, "src/stt/model-manifest.json");
 const DEFAULT_MIRROR = "../shared/models";
 
 const { values: flags } = parseArgs({
   options: {
+    // Offline mirror holding whisper-tiny/<path>; default: $EARSHOT_MODEL_MIRROR, else
+    // ../shared/models when it exists.
     mirror: { type: "string" },
+    // Do not try the download.
     offline: { type: "boolean", default: false },
+    // Prepare again even when models/prepared/ matches the manifest.
     fresh: { type: "boolean", default: false },
+    // Accept new prepared hashes into the manifest (after changing a rewrite on purpose).
     "write-manifest": { type: "boolean", default: false },
+    // R2: skip it (--no-seed), seed the production bucket instead of the local one (--remote),
+    // the local bucket's folder (wrangler's --persist-to), put every object again (--force-seed).
     "no-seed": { type: "boolean", default: false },
     remote: { type: "boolean", default: false },
     "persist-to": { type: "string" },
@@ -58,12 +53,11 @@ const { values: flags } = parseArgs({
 
 function mirrorFolder(): string | undefined {
   const given = flags.mirror ?? process.env.EARSHOT_MODEL_MIRROR;
-  if (given !== undefined && given !== "") {
-    const resolved = path.resolve(repoRoot, given);
-    log(`mirror: ${resolved}`);
-    return resolved;
-  }
   const fallback = path.resolve(repoRoot, DEFAULT_MIRROR);
+  if (given !== undefined && given !== "") {
+    log(`mirror: ${path.resolve(repoRoot, given)}`);
+    return path.resolve(repoRoot, given);
+  }
   if (existsSync(fallback)) {
     log(
       `mirror: ${fallback} (EARSHOT_MODEL_MIRROR unset; using ${DEFAULT_MIRROR} because it exists)`,
@@ -75,14 +69,12 @@ function mirrorFolder(): string | undefined {
 }
 
 /** Where each manifest file lives on disk. */
-function localPath(manifest: Manifest, name: string): string {
+function localPath(manifest: Manifest, name: ManifestName): string {
   if (name in PREPARED_NAMES) return path.join(preparedDir, PREPARED_NAMES[name as PreparedName]);
-  const entry = manifest.files[name as ManifestName];
-  return path.join(stockDir, entry.name);
+  return path.join(stockDir, manifest.files[name].name);
 }
 
-async function preparedMatch(manifest: Manifest | undefined): Promise<boolean> {
-  if (!manifest) return false;
+async function preparedMatch(manifest: Manifest): Promise<boolean> {
   for (const name of Object.keys(PREPARED_NAMES) as PreparedName[]) {
     const entry = manifest.files[name];
     if (!entry || !(await hasFile(localPath(manifest, name), entry))) return false;
@@ -92,11 +84,11 @@ async function preparedMatch(manifest: Manifest | undefined): Promise<boolean> {
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const step = (name: string) =>
-    log(`— ${name} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  const seconds = (since: number) => `${((performance.now() - since) / 1000).toFixed(1)} s`;
+  const step = (name: string) => log(`— ${name} (${seconds(started)})`);
 
   step("stock files");
-  await obtainStockFiles({ stockDir, mirror: mirrorFolder(), offline: flags.offline });
+  await obtainStockFiles(stockDir, mirrorFolder(), flags.offline);
   log(`  ${Object.keys(STOCK_FILES).length} stock files verified in ${stockDir}`);
 
   step("prepared files");
@@ -108,7 +100,7 @@ async function main(): Promise<void> {
   } else {
     const prepStarted = performance.now();
     manifest = buildManifest(await prepareModels(stockDir, preparedDir));
-    log(`  preparation took ${((performance.now() - prepStarted) / 1000).toFixed(1)} s`);
+    log(`  preparation took ${seconds(prepStarted)}`);
     const differences = committed ? manifestDifferences(committed, manifest) : ["no manifest yet"];
     if (differences.length === 0) {
       log("  prepared files match src/stt/model-manifest.json");
@@ -129,11 +121,15 @@ async function main(): Promise<void> {
     log("— R2: skipped (--no-seed)");
   } else {
     step(`R2 (${flags.remote ? "remote" : "local"})`);
+    const names = Object.keys(manifest.files) as ManifestName[];
     await seedR2({
       repoRoot,
       target: flags.remote ? "remote" : "local",
       persistTo: flags["persist-to"],
-      files: seedFiles(manifest, (name) => localPath(manifest, name)),
+      files: names.map((name) => ({
+        entry: manifest.files[name],
+        file: localPath(manifest, name),
+      })),
       markerFile: path.join(modelsDir, ".r2-seeded.json"),
       force: flags["force-seed"],
     });

@@ -9,10 +9,10 @@
  *    and each head runs MatMul → Softmax → MatMul on its own, then the heads are concatenated.
  *    Only one head's T × T map is alive at a time (at 30 s: 1500² × 4 B = 9 MB instead of 54 MB
  *    for the six heads, several times over with the intermediate copies).
- * 4. The nodes this leaves dead are pruned, and the stale value_info (which pins T = 1500) goes.
+ * 4. The stale value_info (which pins T = 1500) goes; prepare.ts prunes the nodes left dead.
  *
  * The per-head graph does the same arithmetic on the same operands as the batched one, so at
- * 3000 frames the output is expected to be bit-identical to stock (checked by compare.ts).
+ * 3000 frames the output is bit-identical to stock (test/graph-rewrite.test.ts).
  */
 import {
   addInitializers,
@@ -29,15 +29,12 @@ import {
   intAttr,
   type Model,
   makeNode,
-  removeNode,
-  replaceInput,
+  renameInput,
+  replaceNode,
 } from "./onnx-graph.ts";
 
-export interface EncoderShape {
-  heads: number;
-  /** Rows of the positional table: 1500 encoder positions = 3000 mel frames / conv stride 2. */
-  positions: number;
-}
+/** `positions`: rows of the positional table, 1500 = 3000 mel frames / conv stride 2. */
+type EncoderShape = { heads: number; positions: number };
 
 const KEEP_OUTPUT = "last_hidden_state";
 const POSITIONS = "embed_positions.weight";
@@ -45,7 +42,12 @@ const PREFIX = "earshot";
 
 export function rewriteEncoder(model: Model, shape: EncoderShape): void {
   const graph = model.graph;
-  keepOnlyHiddenState(graph);
+  graph.output = [
+    expectOne(
+      graph.output.filter((o) => o.name === KEEP_OUTPUT),
+      KEEP_OUTPUT,
+    ),
+  ];
   slicePositionalTable(graph, shape);
   const softmaxes = graph.node.filter((n) => n.opType === "Softmax");
   if (softmaxes.length === 0) throw new GraphShapeError("encoder has no attention Softmax");
@@ -54,12 +56,6 @@ export function rewriteEncoder(model: Model, shape: EncoderShape): void {
   });
   // T is no longer 1500 everywhere: drop shape annotations rather than keep wrong ones.
   graph.valueInfo = [];
-}
-
-function keepOnlyHiddenState(graph: Graph): void {
-  const kept = graph.output.filter((o) => o.name === KEEP_OUTPUT);
-  if (kept.length !== 1) throw new GraphShapeError(`encoder has no output ${KEEP_OUTPUT}`);
-  graph.output = kept;
 }
 
 /** Add(x, table[1500, 384]) → Add(x, Slice(table, 0, Shape(x)[1])). */
@@ -71,34 +67,22 @@ function slicePositionalTable(graph: Graph, shape: EncoderShape): void {
     );
   }
   const add = expectOne(
-    graph.node.filter((n) => n.input.includes(POSITIONS)),
-    `node reading ${POSITIONS}`,
+    graph.node.filter((n) => n.opType === "Add" && n.input.includes(POSITIONS)),
+    `Add reading ${POSITIONS}`,
   );
-  if (add.opType !== "Add") throw new GraphShapeError(`${POSITIONS} feeds ${add.opType}, not Add`);
   const sequence = add.input.find((name) => name !== POSITIONS) ?? "";
   const p = `${PREFIX}/positions`;
-  addInitializers(graph, [
-    int64Tensor(`${p}/zero`, [0], [1]),
-    int64Tensor(`${p}/one`, [1], [1]),
-    int64Tensor(`${p}/two`, [2], [1]),
-  ]);
+  const constant = (name: string, value: number) => int64Tensor(`${p}/${name}`, [value], [1]);
+  addInitializers(graph, [constant("zero", 0), constant("one", 1), constant("two", 2)]);
+  const slice = (inputs: string[], output: string, name: string) =>
+    makeNode("Slice", inputs, [`${p}/${output}`], `${p}/${name}`);
   insertBefore(graph, add, [
     // [batch, T, 384] → [T]: the sequence length as a 1-element tensor, as Slice wants it.
     makeNode("Shape", [sequence], [`${p}/shape`], `${p}/Shape`),
-    makeNode(
-      "Slice",
-      [`${p}/shape`, `${p}/one`, `${p}/two`, `${p}/zero`],
-      [`${p}/length`],
-      `${p}/SliceShape`,
-    ),
-    makeNode(
-      "Slice",
-      [POSITIONS, `${p}/zero`, `${p}/length`, `${p}/zero`],
-      [`${p}/table`],
-      `${p}/SliceTable`,
-    ),
+    slice([`${p}/shape`, `${p}/one`, `${p}/two`, `${p}/zero`], "length", "SliceShape"),
+    slice([POSITIONS, `${p}/zero`, `${p}/length`, `${p}/zero`], "table", "SliceTable"),
   ]);
-  replaceInput(add, POSITIONS, `${p}/table`);
+  renameInput([add], POSITIONS, `${p}/table`);
 }
 
 /**
@@ -156,8 +140,7 @@ function attentionPerHead(graph: Graph, probs: string, layer: number, heads: num
     contexts.push(`${head}/context`);
   }
   nodes.push(makeNode("Concat", contexts, [ctx4], `${p}/ConcatHeads`, { axis: { int: 1 } }));
-  insertBefore(graph, toHeads, nodes);
-  removeNode(graph, toHeads);
+  replaceNode(graph, toHeads, nodes);
 }
 
 /** Reshape([B, H, T, 64] → [B·H, T, 64]) ← Transpose(perm 0,2,1,3): returns the 4-D input. */

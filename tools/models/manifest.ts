@@ -8,16 +8,15 @@
  * manifest keeps finding its own files during a deploy.
  */
 import { readFile } from "node:fs/promises";
-import { type FileFacts, writeAtomic } from "./files.ts";
+import { type FileFacts, unlessMissing, writeAtomic } from "./files.ts";
 import { PREPARED_NAMES, type PreparedName } from "./prepare.ts";
 import { STOCK_FILES, STOCK_REPO, STOCK_REVISION } from "./stock.ts";
 
-export const MODEL_ID = "whisper-tiny";
+const MODEL_ID = "whisper-tiny";
 
 /** Stock files the worker needs next to the prepared models (decoding's tokenizer and rules). */
-export const RUNTIME_STOCK = ["vocab", "addedTokens", "generationConfig"] as const;
-export type RuntimeStockName = (typeof RUNTIME_STOCK)[number];
-export type ManifestName = PreparedName | RuntimeStockName;
+const RUNTIME_STOCK = ["vocab", "addedTokens", "generationConfig"] as const;
+export type ManifestName = PreparedName | (typeof RUNTIME_STOCK)[number];
 
 export interface ManifestFile extends FileFacts {
   /** File name in models/prepared/ or models/stock/. */
@@ -33,28 +32,16 @@ export interface Manifest {
   files: Record<ManifestName, ManifestFile>;
 }
 
-export function objectKey(name: string, sha256: string): string {
-  return `${MODEL_ID}/${sha256.slice(0, 16)}/${name}`;
-}
+const objectKey = (name: string, sha256: string) => `${MODEL_ID}/${sha256.slice(0, 16)}/${name}`;
 
 export function buildManifest(prepared: Record<PreparedName, FileFacts>): Manifest {
   const files = {} as Record<ManifestName, ManifestFile>;
-  for (const name of Object.keys(PREPARED_NAMES) as PreparedName[]) {
-    const facts = prepared[name];
-    files[name] = {
-      name: PREPARED_NAMES[name],
-      key: objectKey(PREPARED_NAMES[name], facts.sha256),
-      ...facts,
-    };
+  for (const [name, file] of Object.entries(PREPARED_NAMES) as [PreparedName, string][]) {
+    files[name] = { name: file, key: objectKey(file, prepared[name].sha256), ...prepared[name] };
   }
   for (const name of RUNTIME_STOCK) {
-    const stock = STOCK_FILES[name];
-    files[name] = {
-      name: stock.path,
-      key: objectKey(stock.path, stock.sha256),
-      bytes: stock.bytes,
-      sha256: stock.sha256,
-    };
+    const { path, bytes, sha256 } = STOCK_FILES[name];
+    files[name] = { name: path, key: objectKey(path, sha256), bytes, sha256 };
   }
   return {
     about:
@@ -67,18 +54,12 @@ export function buildManifest(prepared: Record<PreparedName, FileFacts>): Manife
 }
 
 export async function readManifest(file: string): Promise<Manifest | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  return JSON.parse(text) as Manifest;
+  const text = await unlessMissing(readFile(file, "utf8"));
+  return text === undefined ? undefined : (JSON.parse(text) as Manifest);
 }
 
 export async function writeManifest(file: string, manifest: Manifest): Promise<void> {
-  await writeAtomic(file, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
+  await writeAtomic(file, [new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)]);
 }
 
 /** Differences between two manifests' files, one line each; empty when they agree. */

@@ -17,12 +17,9 @@ export const onnx = onnxProto.onnx;
  * nested messages as loose `I…` interfaces (every field optional); decoded messages always carry
  * every field (defaults included), which is what these describe.
  */
-export type Int64 = number | { toNumber(): number };
+type Int64 = number | { toNumber(): number };
 
-export interface Entry {
-  key: string;
-  value: string;
-}
+type Entry = { key: string; value: string };
 
 export interface Tensor {
   name: string;
@@ -35,12 +32,11 @@ export interface Tensor {
   dataLocation: number;
 }
 
-export interface Attribute {
+interface Attribute {
   name: string;
   type: number;
   i: Int64;
   ints: Int64[];
-  f: number;
   /** A Constant node's `value`. */
   t?: Tensor | null;
   g?: Graph | null;
@@ -50,7 +46,6 @@ export interface Attribute {
 export interface Node {
   name: string;
   opType: string;
-  domain: string;
   input: string[];
   output: string[];
   attribute: Attribute[];
@@ -64,7 +59,6 @@ export interface ValueInfo {
 }
 
 export interface Graph {
-  name: string;
   node: Node[];
   initializer: Tensor[];
   input: ValueInfo[];
@@ -72,15 +66,12 @@ export interface Graph {
   valueInfo: ValueInfo[];
 }
 
-export interface Model {
-  graph: Graph;
-  metadataProps: Entry[];
-}
+export type Model = { graph: Graph; metadataProps: Entry[] };
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
 /** AttributeProto.AttributeType values used here. */
-const AttrType = { FLOAT: 1, INT: 2, TENSOR: 4, GRAPH: 5, INTS: 7, GRAPHS: 10 } as const;
+const AttrType = { INT: 2, GRAPH: 5, INTS: 7, GRAPHS: 10 } as const;
 /** TensorProto.DataLocation.EXTERNAL */
 const EXTERNAL = 1;
 
@@ -107,7 +98,7 @@ export function encodeModel(model: Model): Uint8Array {
 }
 
 /** protobufjs gives int64 fields as `Long` objects (or numbers when they fit); both convert. */
-export function toInt(value: Int64): number {
+function toInt(value: Int64): number {
   return typeof value === "number" ? value : value.toNumber();
 }
 
@@ -124,7 +115,7 @@ export function declaredDims(value: ValueInfo): (number | string)[] {
 // ---------------------------------------------------------------------------------------------
 // Building nodes and tensors
 
-export type AttrSpec = { int: number } | { ints: number[] } | { float: number };
+type AttrSpec = { int: number } | { ints: number[] };
 
 export function makeNode(
   opType: string,
@@ -133,46 +124,46 @@ export function makeNode(
   name: string,
   attributes: Record<string, AttrSpec> = {},
 ): Node {
-  const attribute = Object.entries(attributes).map(([attrName, spec]) => {
-    if ("int" in spec)
-      return onnx.AttributeProto.create({ name: attrName, type: AttrType.INT, i: spec.int });
-    if ("ints" in spec)
-      return onnx.AttributeProto.create({ name: attrName, type: AttrType.INTS, ints: spec.ints });
-    return onnx.AttributeProto.create({ name: attrName, type: AttrType.FLOAT, f: spec.float });
-  });
+  const attribute = Object.entries(attributes).map(([key, spec]) =>
+    onnx.AttributeProto.create(
+      "int" in spec
+        ? { name: key, type: AttrType.INT, i: spec.int }
+        : { name: key, type: AttrType.INTS, ints: spec.ints },
+    ),
+  );
   const node = onnx.NodeProto.create({ opType, input: inputs, output: outputs, name, attribute });
   return node as unknown as Node;
 }
 
-/** A graph input or output of a tensor type; string dims are symbolic (dim_param). */
+/** A tensor-typed value: string dims are symbolic (dim_param); no shape leaves it unknown. */
 export function tensorValueInfo(
   name: string,
   elemType: number,
-  shape: (number | string)[],
+  shape?: (number | string)[],
 ): ValueInfo {
-  const dim = shape.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d }));
-  return onnx.ValueInfoProto.create({
-    name,
-    type: { tensorType: { elemType, shape: { dim } } },
-  }) as unknown as ValueInfo;
+  const dim = shape?.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d }));
+  const tensorType = dim ? { elemType, shape: { dim } } : { elemType };
+  return onnx.ValueInfoProto.create({ name, type: { tensorType } }) as unknown as ValueInfo;
+}
+
+/** Little-endian integers, `bytes` each (4 or 8), as an INT32 or INT64 tensor. */
+function integerTensor(name: string, values: ArrayLike<number>, shape: number[], bytes: 4 | 8) {
+  const raw = new Uint8Array(values.length * bytes);
+  const view = new DataView(raw.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] ?? 0;
+    if (bytes === 8) view.setBigInt64(i * 8, BigInt(value), true);
+    else view.setInt32(i * 4, value, true);
+  }
+  return tensor(name, bytes === 8 ? DataType.INT64 : DataType.INT32, shape, raw);
 }
 
 export function int64Tensor(name: string, values: number[], shape: number[]): Tensor {
-  const raw = new Uint8Array(values.length * 8);
-  const view = new DataView(raw.buffer);
-  values.forEach((value, i) => {
-    view.setBigInt64(i * 8, BigInt(value), true);
-  });
-  return tensor(name, DataType.INT64, shape, raw);
+  return integerTensor(name, values, shape, 8);
 }
 
 export function int32Tensor(name: string, values: Int32Array, shape: number[]): Tensor {
-  const raw = new Uint8Array(values.length * 4);
-  const view = new DataView(raw.buffer);
-  values.forEach((value, i) => {
-    view.setInt32(i * 4, value, true);
-  });
-  return tensor(name, DataType.INT32, shape, raw);
+  return integerTensor(name, values, shape, 4);
 }
 
 export function uint8Tensor(name: string, data: Uint8Array, shape: number[]): Tensor {
@@ -200,24 +191,31 @@ export function intAttr(node: Node, name: string, fallback: number): number {
 }
 
 export function intsAttr(node: Node, name: string): number[] | undefined {
-  const found = attr(node, name);
-  return found ? found.ints.map(toInt) : undefined;
+  return attr(node, name)?.ints.map(toInt);
 }
 
 /** Subgraphs held in a node's attributes (the branches of an If, the body of a Loop). */
 export function subgraphs(node: Node): Graph[] {
-  const out: Graph[] = [];
-  for (const a of node.attribute) {
-    if (a.type === AttrType.GRAPH && a.g) out.push(a.g);
-    if (a.type === AttrType.GRAPHS) out.push(...a.graphs);
-  }
-  return out;
+  return node.attribute.flatMap((a) => {
+    if (a.type === AttrType.GRAPH && a.g) return [a.g];
+    return a.type === AttrType.GRAPHS ? a.graphs : [];
+  });
 }
 
 export function subgraph(node: Node, name: string): Graph {
   const found = attr(node, name);
   if (!found?.g) throw new GraphShapeError(`${describe(node)} has no subgraph ${name}`);
   return found.g;
+}
+
+/** The graph and every subgraph in it, depth first, each before the ones it holds. */
+export function allGraphs(graph: Graph): Graph[] {
+  return [graph, ...graph.node.flatMap((n) => subgraphs(n).flatMap(allGraphs))];
+}
+
+/** Nodes in the graph and its subgraphs. */
+export function countNodes(graph: Graph): number {
+  return allGraphs(graph).reduce((sum, g) => sum + g.node.length, 0);
 }
 
 /** Every name a node reads, including outer-scope names read inside its subgraphs. */
@@ -233,17 +231,9 @@ export function describe(node: Node): string {
   return `${node.opType} node "${node.name}"`;
 }
 
-export function producer(graph: Graph, value: string): Node | undefined {
-  return graph.node.find((n) => n.output.includes(value));
-}
-
-export function consumers(graph: Graph, value: string): Node[] {
-  return graph.node.filter((n) => n.input.includes(value));
-}
-
 /** The node producing `value`, which must be a `opType`. */
 export function expectProducer(graph: Graph, value: string, opType: string): Node {
-  const node = producer(graph, value);
+  const node = graph.node.find((n) => n.output.includes(value));
   if (node?.opType !== opType) {
     throw new GraphShapeError(
       `expected ${opType} to produce "${value}", found ${node ? describe(node) : "nothing"}`,
@@ -254,12 +244,11 @@ export function expectProducer(graph: Graph, value: string, opType: string): Nod
 
 /** The only consumer of `value`, which must be a `opType`. */
 export function expectOnlyConsumer(graph: Graph, value: string, opType: string): Node {
-  const found = consumers(graph, value);
+  const found = graph.node.filter((n) => n.input.includes(value));
   const node = found[0];
   if (found.length !== 1 || node?.opType !== opType) {
-    throw new GraphShapeError(
-      `expected "${value}" to feed exactly one ${opType}, found ${found.map(describe).join(", ") || "none"}`,
-    );
+    const names = found.map(describe).join(", ") || "none";
+    throw new GraphShapeError(`expected "${value}" to feed exactly one ${opType}, found ${names}`);
   }
   return node;
 }
@@ -274,10 +263,8 @@ export function expectOne<T>(items: T[], what: string): T {
 
 export function expectPerm(node: Node, perm: number[]): void {
   const actual = intsAttr(node, "perm");
-  if (JSON.stringify(actual) !== JSON.stringify(perm)) {
-    throw new GraphShapeError(
-      `${describe(node)} has perm ${JSON.stringify(actual)}, expected ${JSON.stringify(perm)}`,
-    );
+  if (actual?.join() !== perm.join()) {
+    throw new GraphShapeError(`${describe(node)} has perm ${actual}, expected ${perm}`);
   }
 }
 
@@ -316,22 +303,20 @@ export function addInitializers(graph: Graph, tensors: Tensor[]): void {
   graph.initializer = [...graph.initializer, ...tensors];
 }
 
-export function insertBefore(graph: Graph, anchor: Node, nodes: Node[]): void {
-  const at = graph.node.indexOf(anchor);
-  if (at < 0) throw new GraphShapeError(`${describe(anchor)} is not in the graph`);
-  graph.node.splice(at, 0, ...nodes);
-}
-
-export function removeNode(graph: Graph, node: Node): void {
+/** Replaces `node` by `nodes` in its place (none: removes it). */
+export function replaceNode(graph: Graph, node: Node, nodes: Node[] = []): void {
   const at = graph.node.indexOf(node);
   if (at < 0) throw new GraphShapeError(`${describe(node)} is not in the graph`);
-  graph.node.splice(at, 1);
+  graph.node.splice(at, 1, ...nodes);
 }
 
-export function replaceInput(node: Node, from: string, to: string): void {
-  const at = node.input.indexOf(from);
-  if (at < 0) throw new GraphShapeError(`${describe(node)} does not read "${from}"`);
-  node.input[at] = to;
+export function insertBefore(graph: Graph, anchor: Node, nodes: Node[]): void {
+  replaceNode(graph, anchor, [...nodes, anchor]);
+}
+
+/** In each of `nodes`, reads of `from` become reads of `to`. */
+export function renameInput(nodes: Node[], from: string, to: string): void {
+  for (const node of nodes) node.input = node.input.map((name) => (name === from ? to : name));
 }
 
 /**
@@ -345,9 +330,7 @@ export function prune(graph: Graph): number {
   for (const node of graph.node) for (const inner of subgraphs(node)) removed += prune(inner);
   const live = new Set(graph.output.map((o) => o.name));
   const kept: Node[] = [];
-  for (let i = graph.node.length - 1; i >= 0; i--) {
-    const node = graph.node[i];
-    if (!node) continue;
+  for (const node of [...graph.node].reverse()) {
     if (node.output.some((name) => live.has(name))) {
       kept.push(node);
       for (const name of referencedNames(node)) live.add(name);
@@ -394,12 +377,9 @@ export function assertTopological(graph: Graph, outer: ReadonlySet<string> = new
  */
 export function externalizeWeights(model: Model, location: string, minBytes: number): Uint8Array {
   const ALIGN = 64;
-  const tensors: Tensor[] = [];
-  const visit = (graph: Graph): void => {
-    for (const t of graph.initializer) if (t.rawData.byteLength >= minBytes) tensors.push(t);
-    for (const node of graph.node) for (const inner of subgraphs(node)) visit(inner);
-  };
-  visit(model.graph);
+  const tensors = allGraphs(model.graph)
+    .flatMap((g) => g.initializer)
+    .filter((t) => t.rawData.byteLength >= minBytes);
   let size = 0;
   const offsets = tensors.map((t) => {
     const offset = Math.ceil(size / ALIGN) * ALIGN;
@@ -424,12 +404,8 @@ export function externalizeWeights(model: Model, location: string, minBytes: num
 /** Count of nodes by op type, for logs. */
 export function opCounts(graph: Graph): Map<string, number> {
   const counts = new Map<string, number>();
-  const visit = (g: Graph) => {
-    for (const node of g.node) {
-      counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
-      for (const inner of subgraphs(node)) visit(inner);
-    }
-  };
-  visit(graph);
+  for (const node of allGraphs(graph).flatMap((g) => g.node)) {
+    counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
+  }
   return counts;
 }

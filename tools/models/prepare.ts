@@ -14,13 +14,12 @@ import { rewriteEncoder } from "./encoder-rewrite.ts";
 import { type FileFacts, log, megabytes, sha256, writeAtomic } from "./files.ts";
 import {
   assertTopological,
+  countNodes,
   decodeModel,
   encodeModel,
   entry,
   externalizeWeights,
-  type Graph,
   type Model,
-  opCounts,
   prune,
 } from "./onnx-graph.ts";
 import { STOCK_FILES } from "./stock.ts";
@@ -33,7 +32,7 @@ import { STOCK_FILES } from "./stock.ts";
 const EXTERNAL_MIN_BYTES = 1024;
 
 /** Written into each prepared model's metadata, so a file says what was done to it. */
-export const PREPARATION = {
+const PREPARATION = {
   encoder:
     "earshot: attention outputs removed, positional table sliced to the input length, " +
     "attention per head, dead nodes pruned, weights external",
@@ -66,41 +65,34 @@ export async function prepareModels(
   stockDir: string,
   preparedDir: string,
 ): Promise<Record<PreparedName, FileFacts>> {
-  const json = async <T>(file: string): Promise<T> =>
-    JSON.parse(await readFile(path.join(stockDir, file), "utf8")) as T;
-  const config = await json<WhisperConfig>(STOCK_FILES.config.path);
-  const vocab = await json<Vocab>(STOCK_FILES.vocab.path);
-  const tokenizer = new WhisperTokenizer(
-    vocab,
-    await json<AddedTokens>(STOCK_FILES.addedTokens.path),
-  );
-  const order = englishOrder(vocab, tokenizer);
+  const json = async <T>(file: { path: string }): Promise<T> =>
+    JSON.parse(await readFile(path.join(stockDir, file.path), "utf8")) as T;
+  const config = await json<WhisperConfig>(STOCK_FILES.config);
+  const vocab = await json<Vocab>(STOCK_FILES.vocab);
+  const addedTokens = await json<AddedTokens>(STOCK_FILES.addedTokens);
+  const order = englishOrder(vocab, new WhisperTokenizer(vocab, addedTokens));
 
-  const encoder = await prepareOne(
-    "encoder",
-    path.join(stockDir, STOCK_FILES.encoder.path),
-    PREPARED_NAMES.encoderData,
-    (model) =>
-      rewriteEncoder(model, {
-        heads: config.encoder_attention_heads,
-        positions: config.max_source_positions,
-      }),
+  const encoder = await prepareOne("encoder", stockDir, (model) =>
+    rewriteEncoder(model, {
+      heads: config.encoder_attention_heads,
+      positions: config.max_source_positions,
+    }),
   );
-  const shape = { vocabulary: config.vocab_size, width: config.d_model };
   let table: ExternalTable | undefined;
-  const decoder = await prepareOne(
-    "decoder",
-    path.join(stockDir, STOCK_FILES.decoder.path),
-    PREPARED_NAMES.decoderData,
-    (model) => {
-      table = rewriteDecoder(model, shape, { external: true });
-      const fold = foldDecoderShapes(model);
-      log(
-        `  decoder shapes: ${fold.folded} Reshape targets constant, ${fold.collapsed} views ` +
-          `collapsed, ${fold.kept} kept; ${fold.nodesBefore} → ${fold.nodesAfter} nodes`,
-      );
-    },
-  );
+  const decoder = await prepareOne("decoder", stockDir, (model) => {
+    table = rewriteDecoder(
+      model,
+      { vocabulary: config.vocab_size, width: config.d_model },
+      {
+        external: true,
+      },
+    );
+    const fold = foldDecoderShapes(model);
+    log(
+      `  decoder shapes: ${fold.folded} Reshape targets constant, ${fold.collapsed} views ` +
+        `collapsed, ${fold.kept} kept; ${fold.nodesBefore} → ${fold.nodesAfter} nodes`,
+    );
+  });
   if (!table) throw new Error("the decoder rewrite returned no vocabulary table");
 
   const outputs: Record<PreparedName, Uint8Array> = {
@@ -108,11 +100,11 @@ export async function prepareModels(
     encoderData: encoder.data,
     decoder: decoder.model,
     decoderData: decoder.data,
-    vocabTable: vocabularyTableFile(table, shape.width, order),
+    vocabTable: vocabularyTableFile(table, config.d_model, order),
   };
   const facts = {} as Record<PreparedName, FileFacts>;
   for (const [name, bytes] of Object.entries(outputs) as [PreparedName, Uint8Array][]) {
-    await writeAtomic(path.join(preparedDir, PREPARED_NAMES[name]), bytes);
+    await writeAtomic(path.join(preparedDir, PREPARED_NAMES[name]), [bytes]);
     facts[name] = { bytes: bytes.byteLength, sha256: sha256(bytes) };
     log(`  wrote ${PREPARED_NAMES[name]}: ${megabytes(bytes.byteLength)}`);
   }
@@ -123,7 +115,7 @@ export async function prepareModels(
  * vocab-table.bin (src/stt/whisper/projection.ts reads it): the header, then the table's rows
  * (one token's `width` bytes each) in `order`, the English head first.
  */
-export function vocabularyTableFile(
+function vocabularyTableFile(
   table: ExternalTable,
   width: number,
   order: VocabularyOrder,
@@ -134,45 +126,37 @@ export function vocabularyTableFile(
       `vocabulary table has ${table.rows.byteLength} bytes, not ${vocabulary} × ${width}`,
     );
   }
-  const file = new Uint8Array(VOCABULARY_TABLE.headerBytes + vocabulary * width);
+  const header = VOCABULARY_TABLE.headerBytes;
+  const file = new Uint8Array(header + vocabulary * width);
   file.set(
     encodeTableHeader({ vocabulary, width, headSize: order.headSize, zeroPoint: table.zeroPoint }),
   );
   order.ids.forEach((id, row) => {
-    file.set(
-      table.rows.subarray(id * width, (id + 1) * width),
-      VOCABULARY_TABLE.headerBytes + row * width,
-    );
+    file.set(table.rows.subarray(id * width, (id + 1) * width), header + row * width);
   });
   return file;
 }
 
+/** One stock model rewritten, pruned, stamped and split into protobuf and external weights. */
 async function prepareOne(
   which: "encoder" | "decoder",
-  stockFile: string,
-  dataName: string,
+  stockDir: string,
   rewrite: (model: Model) => void,
 ): Promise<{ model: Uint8Array; data: Uint8Array }> {
   const started = performance.now();
-  const model = decodeModel(await readFile(stockFile));
-  const graph = model.graph;
-  const nodesBefore = nodeCount(graph);
+  const model = decodeModel(await readFile(path.join(stockDir, STOCK_FILES[which].path)));
+  const nodesBefore = countNodes(model.graph);
   rewrite(model);
-  const removed = prune(graph);
-  assertTopological(graph);
+  const removed = prune(model.graph);
+  assertTopological(model.graph);
   // Assigned, not pushed: protobufjs leaves absent repeated fields as a shared frozen array.
   model.metadataProps = [...model.metadataProps, entry("earshot.preparation", PREPARATION[which])];
-  const data = externalizeWeights(model, dataName, EXTERNAL_MIN_BYTES);
+  const data = externalizeWeights(model, PREPARED_NAMES[`${which}Data`], EXTERNAL_MIN_BYTES);
   const bytes = encodeModel(model);
   log(
-    `  ${which}: ${nodesBefore} → ${nodeCount(graph)} nodes (${removed} pruned), ` +
+    `  ${which}: ${nodesBefore} → ${countNodes(model.graph)} nodes (${removed} pruned), ` +
       `model ${megabytes(bytes.byteLength)} + weights ${megabytes(data.byteLength)} ` +
       `in ${Math.round(performance.now() - started)} ms`,
   );
   return { model: bytes, data };
-}
-
-/** Nodes in the graph and its subgraphs. */
-function nodeCount(graph: Graph): number {
-  return [...opCounts(graph).values()].reduce((sum, n) => sum + n, 0);
 }

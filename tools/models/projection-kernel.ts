@@ -23,10 +23,7 @@
  * log Σ exp = max + log(expSum): projection.ts `logSumExp`.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
-import { VocabularyProjection } from "../../src/stt/whisper/projection.ts";
 import {
   F32,
   F64,
@@ -42,14 +39,11 @@ import {
 } from "./wasm-assembler.ts";
 
 /** Whisper tiny's d_model: bytes per table row. A multiple of 16. */
-export const KERNEL_WIDTH = 384;
-/** Row counts with a function each: `project${R}`. */
-export const KERNEL_ROWS = [2, 4, 6] as const;
+const KERNEL_WIDTH = 384;
+/** Row counts with a function each: `project${R}` (src/stt/whisper/projection.ts uses them). */
+const KERNEL_ROWS = [2, 4, 6] as const;
 
-export const KERNEL_PATH = path.resolve(
-  import.meta.dirname,
-  "../../src/stt/whisper/projection.wasm",
-);
+const KERNEL_PATH = path.resolve(import.meta.dirname, "../../src/stt/whisper/projection.wasm");
 
 /** The body of `project${rows}`: params 0–3 (table, tokens, act, out), then its locals. */
 function projectBody(rows: number): number[] {
@@ -65,21 +59,11 @@ function projectBody(rows: number): number[] {
     body.push(...op.get(v), ...op.extendHighS, ...op.set(hi));
     for (let r = 0; r < rows; r++) {
       const base = (r * KERNEL_WIDTH + chunk * 16) * 2;
-      body.push(...op.get(acc(r)));
       // acc += dot(low 8 table bytes, activations k…k+7) + dot(high 8, k+8…k+15)
-      for (const [half, offset] of [
-        [lo, base],
-        [hi, base + 16],
-      ] as const) {
-        body.push(
-          ...op.get(half),
-          ...op.get(act),
-          ...op.v128Load(offset),
-          ...op.dot,
-          ...op.i32x4Add,
-        );
-      }
-      body.push(...op.set(acc(r)));
+      body.push(...op.get(acc(r)));
+      body.push(...op.get(lo), ...op.get(act), ...op.v128Load(base), ...op.dot, ...op.i32x4Add);
+      body.push(...op.get(hi), ...op.get(act), ...op.v128Load(base + 16), ...op.dot);
+      body.push(...op.i32x4Add, ...op.set(acc(r)));
     }
   }
   for (let r = 0; r < rows; r++) {
@@ -92,20 +76,9 @@ function projectBody(rows: number): number[] {
   }
   // Next token: its table row, and the next R outputs.
   body.push(...op.get(o), ...op.i32Const(rows * 4), ...op.i32Add, ...op.set(o));
-  const code = [
-    ...op.get(out),
-    ...op.set(o),
-    ...countedLoop([p, end], [table, tokens, KERNEL_WIDTH], KERNEL_WIDTH, body),
-    ...op.end,
-  ];
+  const loop = countedLoop([p, end], [table, tokens, KERNEL_WIDTH], KERNEL_WIDTH, body);
   // Locals: p, end, o (i32), then v, lo, hi and one accumulator per row (v128).
-  return funcBody(
-    [
-      [3, I32],
-      [3 + rows, V128],
-    ],
-    code,
-  );
+  return funcBody([...op.get(out), ...op.set(o), ...loop, ...op.end], [3, I32], [3 + rows, V128]);
 }
 
 /**
@@ -118,35 +91,14 @@ function countedLoop(
   step: number,
   body: number[],
 ): number[] {
-  return [
-    ...op.get(start),
-    ...op.set(p),
-    ...op.get(start),
-    ...op.get(count),
-    ...op.i32Const(bytes),
-    ...op.i32Mul,
-    ...op.i32Add,
-    ...op.set(end),
-    ...op.block,
-    ...op.loop,
-    ...op.get(p),
-    ...op.get(end),
-    ...op.i32GeU,
-    ...op.brIf(1),
-    ...body,
-    ...op.get(p),
-    ...op.i32Const(step),
-    ...op.i32Add,
-    ...op.set(p),
-    ...op.br(0),
-    ...op.end,
-    ...op.end,
-  ];
-}
-
-/** `rowMax`'s and `expSum`'s loop over `count` float32s from `src`, four (16 bytes) at a time. */
-function eachFour(src: number, count: number, p: number, end: number, body: number[]): number[] {
-  return countedLoop([p, end], [src, count, 4], 16, body);
+  // p = start; end = start + count · bytes
+  const code = [...op.get(start), ...op.set(p), ...op.get(start), ...op.get(count)];
+  code.push(...op.i32Const(bytes), ...op.i32Mul, ...op.i32Add, ...op.set(end));
+  // block { loop { if p ≥ end: leave the block; body; p += step; repeat } }
+  code.push(...op.block, ...op.loop, ...op.get(p), ...op.get(end), ...op.i32GeU, ...op.brIf(1));
+  code.push(...body, ...op.get(p), ...op.i32Const(step), ...op.i32Add, ...op.set(p));
+  code.push(...op.br(0), ...op.end, ...op.end);
+  return code;
 }
 
 /** Lanes 2–3 of a vector moved to 0–1 (bytes 8–15, then 0–7). */
@@ -157,29 +109,15 @@ const SWAP_PAIRS = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
 /** `rowMax(src, count)`: the largest of `count` (a multiple of 4) float32s, −∞ if none is larger. */
 function rowMaxBody(): number[] {
   const [src, count, p, end, max] = [0, 1, 2, 3, 4];
-  const code = [
-    ...op.f32x4Const(Number.NEGATIVE_INFINITY),
-    ...op.set(max),
-    ...eachFour(src, count, p, end, [
-      ...op.get(max),
-      ...op.get(p),
-      ...op.v128Load(0),
-      ...op.f32x4Pmax,
-      ...op.set(max),
-    ]),
-  ];
+  const step = [...op.get(max), ...op.get(p), ...op.v128Load(0), ...op.f32x4Pmax, ...op.set(max)];
+  const code = [...op.f32x4Const(Number.NEGATIVE_INFINITY), ...op.set(max)];
+  code.push(...countedLoop([p, end], [src, count, 4], 16, step));
   for (const lanes of [HIGH_HALF, SWAP_PAIRS]) {
     code.push(...op.get(max), ...op.get(max), ...op.get(max), ...op.shuffle(lanes));
     code.push(...op.f32x4Pmax, ...op.set(max));
   }
   code.push(...op.get(max), ...op.f32x4ExtractLane(0), ...op.end);
-  return funcBody(
-    [
-      [2, I32],
-      [1, V128],
-    ],
-    code,
-  );
+  return funcBody(code, [2, I32], [1, V128]);
 }
 
 /**
@@ -188,12 +126,11 @@ function rowMaxBody(): number[] {
  * next term is below 6·10⁻⁹ of it), times 2ᵏ built in the exponent bits. Within 1.1·10⁻⁷ of
  * Math.exp (relative) over the range.
  */
-const LOG2E = Math.LOG2E;
 const LN2_HI = 0.693359375;
 const LN2_LO = -2.1219444e-4;
 const TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040];
 /** Below this, eˣ is left out of the sum (< 1.7·10⁻³⁸; 2ᵏ would leave float32's normal range). */
-export const EXP_MIN_X = -87;
+const EXP_MIN_X = -87;
 
 /**
  * `expSum(src, count, max)`: Σ exp(v − max) over `count` (a multiple of 4) float32s v ≤ max, each
@@ -204,78 +141,34 @@ function expSumBody(): number[] {
   const [src, count, max, p, end, m, sum, x, k, r, e] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   /** The value on the stack minus k·c. */
   const minusK = (c: number) => [...op.get(k), ...op.f32x4Const(c), ...op.f32x4Mul, ...op.f32x4Sub];
-  /** Adds two of e's lanes as float64 to the pair on the stack: lanes 0–1, or those `lanes` moves there. */
-  const addTwo = (lanes?: number[]) => [
-    ...op.get(e),
-    ...(lanes ? [...op.get(e), ...op.shuffle(lanes)] : []),
-    ...op.f64x2PromoteLow,
-    ...op.f64x2Add,
-  ];
-  const body = [
-    // x = v − max; k = nearest(x·log₂e); r = (x − k·LN2_HI) − k·LN2_LO
-    ...op.get(p),
-    ...op.v128Load(0),
-    ...op.get(m),
-    ...op.f32x4Sub,
-    ...op.set(x),
-    ...op.get(x),
-    ...op.f32x4Const(LOG2E),
-    ...op.f32x4Mul,
-    ...op.f32x4Nearest,
-    ...op.set(k),
-    ...op.get(x),
-    ...minusK(LN2_HI),
-    ...minusK(LN2_LO),
-    ...op.set(r),
-    // eʳ by Horner, from the r⁷ term down
-    ...op.f32x4Const(TAYLOR[7] as number),
-  ];
+  const body: number[] = [];
+  // x = v − max; k = nearest(x·log₂e); r = (x − k·LN2_HI) − k·LN2_LO
+  body.push(...op.get(p), ...op.v128Load(0), ...op.get(m), ...op.f32x4Sub, ...op.set(x));
+  body.push(...op.get(x), ...op.f32x4Const(Math.LOG2E), ...op.f32x4Mul, ...op.f32x4Nearest);
+  body.push(...op.set(k), ...op.get(x), ...minusK(LN2_HI), ...minusK(LN2_LO), ...op.set(r));
+  // eʳ by Horner, from the r⁷ term down
+  body.push(...op.f32x4Const(TAYLOR[7] as number));
   for (let power = 6; power >= 0; power--) {
     body.push(...op.get(r), ...op.f32x4Mul, ...op.f32x4Const(TAYLOR[power] as number));
     body.push(...op.f32x4Add);
   }
-  body.push(
-    // × 2ᵏ: (k + 127) << 23 is 2ᵏ's float32 bits for k in [−126, 0]
-    ...op.get(k),
-    ...op.i32x4TruncSatF32x4S,
-    ...op.i32x4Const(127),
-    ...op.i32x4Add,
-    ...op.i32Const(23),
-    ...op.i32x4Shl,
-    ...op.f32x4Mul,
-    // zero where x < EXP_MIN_X (−∞ included, whose polynomial above is NaN); a NaN value stays
-    // NaN and makes the sum NaN, as a float64 sum of Math.exp would
-    ...op.get(x),
-    ...op.f32x4Const(EXP_MIN_X),
-    ...op.f32x4Lt,
-    ...op.v128AndNot,
-    ...op.set(e),
-    ...op.get(sum),
-    ...addTwo(),
-    ...addTwo(HIGH_HALF),
-    ...op.set(sum),
-  );
-  const code = [
-    ...op.get(max),
-    ...op.f32x4Splat,
-    ...op.set(m),
-    ...op.v128Zero,
-    ...op.set(sum),
-    ...eachFour(src, count, p, end, body),
-    ...op.get(sum),
-    ...op.f64x2ExtractLane(0),
-    ...op.get(sum),
-    ...op.f64x2ExtractLane(1),
-    ...op.f64Add,
-    ...op.end,
-  ];
-  return funcBody(
-    [
-      [2, I32],
-      [6, V128],
-    ],
-    code,
-  );
+  // × 2ᵏ: (k + 127) << 23 is 2ᵏ's float32 bits for k in [−126, 0]
+  body.push(...op.get(k), ...op.i32x4TruncSatF32x4S, ...op.i32x4Const(127), ...op.i32x4Add);
+  body.push(...op.i32Const(23), ...op.i32x4Shl, ...op.f32x4Mul);
+  // zero where x < EXP_MIN_X (−∞ included, whose polynomial above is NaN); a NaN value stays
+  // NaN and makes the sum NaN, as a float64 sum of Math.exp would
+  body.push(...op.get(x), ...op.f32x4Const(EXP_MIN_X), ...op.f32x4Lt, ...op.v128AndNot);
+  body.push(...op.set(e));
+  // sum += e's lanes 0–1, then lanes 2–3, as float64
+  body.push(...op.get(sum), ...op.get(e), ...op.f64x2PromoteLow, ...op.f64x2Add);
+  body.push(...op.get(e), ...op.get(e), ...op.shuffle(HIGH_HALF), ...op.f64x2PromoteLow);
+  body.push(...op.f64x2Add, ...op.set(sum));
+
+  const code = [...op.get(max), ...op.f32x4Splat, ...op.set(m), ...op.v128Zero, ...op.set(sum)];
+  code.push(...countedLoop([p, end], [src, count, 4], 16, body));
+  code.push(...op.get(sum), ...op.f64x2ExtractLane(0), ...op.get(sum), ...op.f64x2ExtractLane(1));
+  code.push(...op.f64Add, ...op.end);
+  return funcBody(code, [2, I32], [6, V128]);
 }
 
 /** The kernel module's bytes: deterministic, a pure function of this file. */
@@ -285,43 +178,27 @@ export function projectionKernel(): Uint8Array {
     funcType([I32, I32], [F32]),
     funcType([I32, I32, F32], [F64]),
   ];
-  const functions: { name: string; type: number; body: number[] }[] = [
+  const functions = [
     ...KERNEL_ROWS.map((rows) => ({ name: `project${rows}`, type: 0, body: projectBody(rows) })),
     { name: "rowMax", type: 1, body: rowMaxBody() },
     { name: "expSum", type: 2, body: expSumBody() },
   ];
-  const bytes = [
+  const exports = [
+    [...name("memory"), 0x02, ...u32(0)],
+    ...functions.map((f, i) => [...name(f.name), 0x00, ...u32(i)]),
+  ];
+  return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vector(types)),
     ...section(3, vector(functions.map((f) => u32(f.type)))),
     // One memory, 1 page to start; the caller grows it to the table's size.
     ...section(5, vector([[0x00, ...u32(1)]])),
-    ...section(
-      7,
-      vector([
-        [...name("memory"), 0x02, ...u32(0)],
-        ...functions.map((f, i) => [...name(f.name), 0x00, ...u32(i)]),
-      ]),
-    ),
+    ...section(7, vector(exports)),
     ...section(10, vector(functions.map((f) => f.body))),
-  ];
-  return Uint8Array.from(bytes);
+  ]);
 }
 
-/**
- * A prepared folder's vocabulary table in the committed kernel, for Node scripts (the worker
- * imports projection.wasm as a compiled module instead).
- */
-export async function loadProjection(preparedDir: string): Promise<VocabularyProjection> {
-  // Node compiles from bytes (the project's WebAssembly types are workerd's, which cannot).
-  const Module = WebAssembly.Module as unknown as new (bytes: Uint8Array) => WebAssembly.Module;
-  return new VocabularyProjection(
-    new Module(await readFile(KERNEL_PATH)),
-    await readFile(path.join(preparedDir, "vocab-table.bin")),
-  );
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+if (import.meta.main) {
   const bytes = projectionKernel();
   if (process.argv.includes("--write")) {
     writeFileSync(KERNEL_PATH, bytes);

@@ -12,17 +12,17 @@
 import { spawn } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { log, megabytes, writeAtomic } from "./files.ts";
-import type { Manifest, ManifestFile } from "./manifest.ts";
+import { log, megabytes, unlessMissing, writeAtomic } from "./files.ts";
+import type { ManifestFile } from "./manifest.ts";
 
-export const BUCKET = "earshot-models";
+const BUCKET = "earshot-models";
 
 export interface SeedOptions {
   repoRoot: string;
   target: "local" | "remote";
   /** Local persistence folder (wrangler's --persist-to); wrangler's default when undefined. */
   persistTo: string | undefined;
-  /** Path of each manifest file on disk. */
+  /** Each manifest file with its path on disk. */
   files: { entry: ManifestFile; file: string }[];
   markerFile: string;
   force: boolean;
@@ -32,12 +32,12 @@ type Marker = Record<string, Record<string, string>>;
 
 export async function seedR2(options: SeedOptions): Promise<void> {
   const persist = path.resolve(options.repoRoot, options.persistTo ?? ".wrangler/state");
-  const target = options.target === "local" ? `local:${persist}` : "remote";
-  const marker = await readMarker(options.markerFile);
+  const local = options.target === "local";
+  const target = local ? `local:${persist}` : "remote";
+  const markerText = await unlessMissing(readFile(options.markerFile, "utf8"));
+  const marker: Marker = markerText === undefined ? {} : JSON.parse(markerText);
   const seeded = marker[target] ?? {};
-  const bucketExists =
-    options.target === "remote" || (await exists(path.join(persist, "v3", "r2", BUCKET)));
-
+  const bucketExists = !local || (await unlessMissing(stat(path.join(persist, "v3/r2", BUCKET))));
   const pending = options.files.filter(
     ({ entry }) => options.force || !bucketExists || seeded[entry.key] !== entry.sha256,
   );
@@ -48,56 +48,24 @@ export async function seedR2(options: SeedOptions): Promise<void> {
   log(`R2 (${options.target}): putting ${pending.length} objects into ${BUCKET}`);
   for (const { entry, file } of pending) {
     log(`  put ${entry.key} (${megabytes(entry.bytes)})`);
-    const args = [`${BUCKET}/${entry.key}`, "--file", file, `--${options.target}`];
-    args.push(
-      "--content-type",
-      entry.name.endsWith(".json") ? "application/json" : "application/octet-stream",
-    );
-    if (options.target === "local" && options.persistTo !== undefined)
-      args.push("--persist-to", persist);
-    await wrangler(options.repoRoot, ["r2", "object", "put", ...args]);
+    const type = entry.name.endsWith(".json") ? "application/json" : "application/octet-stream";
+    const args = ["r2", "object", "put", `${BUCKET}/${entry.key}`, "--file", file];
+    args.push(`--${options.target}`, "--content-type", type);
+    if (local && options.persistTo !== undefined) args.push("--persist-to", persist);
+    await wrangler(options.repoRoot, args);
     seeded[entry.key] = entry.sha256;
     marker[target] = seeded;
     // Recorded after each object, so an interrupted run redoes only what is missing.
-    await writeAtomic(
-      options.markerFile,
-      new TextEncoder().encode(`${JSON.stringify(marker, null, 2)}\n`),
-    );
+    const text = `${JSON.stringify(marker, null, 2)}\n`;
+    await writeAtomic(options.markerFile, [new TextEncoder().encode(text)]);
   }
 }
 
-export function seedFiles(manifest: Manifest, pathOf: (name: string) => string) {
-  return Object.entries(manifest.files).map(([name, entry]) => ({ entry, file: pathOf(name) }));
-}
-
-async function readMarker(file: string): Promise<Marker> {
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as Marker;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
-    throw error;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw error;
-  }
-}
-
-/** Runs the project's wrangler with this Node (the pinned 22). */
+/** Runs the project's wrangler with this Node (the pinned 22); its chatter goes to stderr. */
 function wrangler(cwd: string, args: string[]): Promise<void> {
-  const bin = path.join(cwd, "node_modules", "wrangler", "bin", "wrangler.js");
+  const bin = path.join(cwd, "node_modules/wrangler/bin/wrangler.js");
+  const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ["ignore", 2, 2] });
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd,
-      // wrangler's chatter goes to our stderr with the rest of the progress lines.
-      stdio: ["ignore", 2, 2],
-    });
     child.on("error", reject);
     child.on("exit", (code, signal) => {
       if (code === 0) resolve();

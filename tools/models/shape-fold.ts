@@ -23,7 +23,9 @@
  * sample to sample rule that out for the products and copies of dims these graphs compute.
  */
 import {
+  allGraphs,
   attr,
+  countNodes,
   DataType,
   describe,
   dims,
@@ -33,7 +35,6 @@ import {
   intAttr,
   intsAttr,
   type Node,
-  opCounts,
   prune,
   referencedNames,
   subgraphs,
@@ -41,18 +42,12 @@ import {
 } from "./onnx-graph.ts";
 
 /** A value as the interpreter knows it: its shape, and its numbers when it is a small integer one. */
-interface Known {
-  shape: number[];
-  values?: number[];
-}
+type Known = { shape: number[]; values?: number[] | undefined };
 
 /** Integer tensors up to this many elements keep their values (shape vectors, axes, indices). */
 const MAX_TRACKED_VALUES = 64;
 
-interface ReshapeSeen {
-  input: number[];
-  output: number[];
-}
+type ReshapeSeen = { input: number[]; output: number[] };
 
 export interface FoldReport {
   /** `Reshape`s whose target became a constant. */
@@ -99,33 +94,24 @@ export function foldShapes(graph: Graph, samples: ReadonlyMap<string, number[]>[
   return { ...report, nodesBefore, nodesAfter: countNodes(graph) };
 }
 
-function countNodes(graph: Graph): number {
-  return [...opCounts(graph).values()].reduce((sum, n) => sum + n, 0);
-}
-
-function allGraphs(graph: Graph): Graph[] {
-  return [graph, ...graph.node.flatMap((n) => subgraphs(n).flatMap(allGraphs))];
-}
-
 // ---------------------------------------------------------------------------------------------
 // The interpreter: shapes of every value, values of the small integer ones
 
+const product = (values: number[]) => values.reduce((a, b) => a * b, 1);
+
 function knownTensor(tensor: Tensor): Known {
   const shape = dims(tensor);
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = product(shape);
   const raw = tensor.rawData;
   if (size > MAX_TRACKED_VALUES || raw.byteLength === 0) return { shape };
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  if (tensor.dataType === DataType.INT64) {
-    return {
-      shape,
-      values: Array.from({ length: size }, (_, i) => Number(view.getBigInt64(i * 8, true))),
-    };
-  }
-  if (tensor.dataType === DataType.INT32) {
-    return { shape, values: Array.from({ length: size }, (_, i) => view.getInt32(i * 4, true)) };
-  }
-  return { shape };
+  const read =
+    tensor.dataType === DataType.INT64
+      ? (i: number) => Number(view.getBigInt64(i * 8, true))
+      : tensor.dataType === DataType.INT32
+        ? (i: number) => view.getInt32(i * 4, true)
+        : undefined;
+  return { shape, values: read && Array.from({ length: size }, (_, i) => read(i)) };
 }
 
 function broadcast(a: number[], b: number[], node: Node): number[] {
@@ -140,43 +126,29 @@ function broadcast(a: number[], b: number[], node: Node): number[] {
   });
 }
 
-function elementwise(node: Node, a: Known, b: Known, f: (x: number, y: number) => number): Known {
-  const shape = broadcast(a.shape, b.shape, node);
-  const size = shape.reduce((p, q) => p * q, 1);
-  if (!a.values || !b.values || shape.length > 1) return { shape };
-  const { values: x } = a;
-  const { values: y } = b;
-  return {
-    shape,
-    values: Array.from({ length: size }, (_, i) =>
-      f(x[x.length === 1 ? 0 : i] ?? 0, y[y.length === 1 ? 0 : i] ?? 0),
-    ),
-  };
-}
+/** Element `i` of a vector that may be a broadcast scalar. */
+const at = (values: number[], i: number) => values[values.length === 1 ? 0 : i] ?? 0;
+
+/** Element-wise operators whose values are followed on vectors (shape arithmetic). */
+const ARITHMETIC: Record<string, (x: number, y: number) => number> = {
+  Add: (x, y) => x + y,
+  Sub: (x, y) => x - y,
+  Mul: (x, y) => x * y,
+  Div: (x, y) => Math.trunc(x / y),
+  Less: (x, y) => Number(x < y),
+  Equal: (x, y) => Number(x === y),
+  Pow: (x, y) => x ** y,
+};
+
+/** Element-wise operators whose output has their first input's shape, values unknown. */
+const SAME_SHAPE = new Set(["Sqrt", "Erf", "Softmax", "DequantizeLinear"]);
 
 const normalizeAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 
 function interpret(graph: Graph, env: Map<string, Known>, seen: Map<Node, ReshapeSeen[]>): void {
   for (const tensor of graph.initializer) env.set(tensor.name, knownTensor(tensor));
   for (const node of graph.node) {
-    const input = (i: number): Known | undefined => {
-      const name = node.input[i];
-      if (name === undefined || name === "") return undefined;
-      const known = env.get(name);
-      if (!known) throw new GraphShapeError(`${describe(node)} reads "${name}", which is unknown`);
-      return known;
-    };
-    const first = (): Known => {
-      const known = input(0);
-      if (!known) throw new GraphShapeError(`${describe(node)} has no input`);
-      return known;
-    };
-    const numbers = (i: number): number[] => {
-      const values = input(i)?.values;
-      if (!values) throw new GraphShapeError(`${describe(node)}: input ${i} is not a known vector`);
-      return values;
-    };
-    const outputs = evaluate(node, first, input, numbers, env, seen);
+    const outputs = evaluate(node, env, seen);
     node.output.forEach((name, i) => {
       const known = outputs[i];
       if (name !== "" && known) env.set(name, known);
@@ -184,61 +156,53 @@ function interpret(graph: Graph, env: Map<string, Known>, seen: Map<Node, Reshap
   }
 }
 
-function evaluate(
-  node: Node,
-  first: () => Known,
-  input: (i: number) => Known | undefined,
-  numbers: (i: number) => number[],
-  env: Map<string, Known>,
-  seen: Map<Node, ReshapeSeen[]>,
-): Known[] {
-  const other = (i: number): Known => {
-    const known = input(i);
-    if (!known) throw new GraphShapeError(`${describe(node)} has no input ${i}`);
+function evaluate(node: Node, env: Map<string, Known>, seen: Map<Node, ReshapeSeen[]>): Known[] {
+  const input = (i: number): Known => {
+    const name = node.input[i] ?? "";
+    const known = env.get(name);
+    if (!known) throw new GraphShapeError(`${describe(node)} reads "${name}", which is unknown`);
     return known;
   };
+  const numbers = (i: number): number[] => {
+    const values = input(i).values;
+    if (!values) throw new GraphShapeError(`${describe(node)}: input ${i} is not a known vector`);
+    return values;
+  };
+  /** Axes from input `i` (opset 13) or the `axes` attribute (before). */
+  const axes = (i: number): number[] | undefined =>
+    node.input[i] ? numbers(i) : intsAttr(node, "axes");
+  const arithmetic = ARITHMETIC[node.opType];
+  if (arithmetic) {
+    const [a, b] = [input(0), input(1)];
+    const shape = broadcast(a.shape, b.shape, node);
+    if (!a.values || !b.values || shape.length > 1) return [{ shape }];
+    const [x, y] = [a.values, b.values];
+    const values = Array.from({ length: product(shape) }, (_, i) => arithmetic(at(x, i), at(y, i)));
+    return [{ shape, values }];
+  }
+  if (SAME_SHAPE.has(node.opType)) return [{ shape: [...input(0).shape] }];
   switch (node.opType) {
     case "Constant": {
       const value = attr(node, "value")?.t;
       if (!value) throw new GraphShapeError(`${describe(node)} has no tensor value`);
       return [knownTensor(value)];
     }
-    case "Add":
-      return [elementwise(node, first(), other(1), (x, y) => x + y)];
-    case "Sub":
-      return [elementwise(node, first(), other(1), (x, y) => x - y)];
-    case "Mul":
-      return [elementwise(node, first(), other(1), (x, y) => x * y)];
-    case "Div":
-      return [elementwise(node, first(), other(1), (x, y) => Math.trunc(x / y))];
-    case "Less":
-      return [elementwise(node, first(), other(1), (x, y) => Number(x < y))];
-    case "Equal":
-      return [elementwise(node, first(), other(1), (x, y) => Number(x === y))];
-    case "Pow":
-      return [{ shape: broadcast(first().shape, other(1).shape, node) }];
     case "Where": {
-      const [condition, x, y] = [first(), other(1), other(2)];
+      const [condition, x, y] = [input(0), input(1), input(2)];
       const shape = broadcast(broadcast(condition.shape, x.shape, node), y.shape, node);
       if (!condition.values || !x.values || !y.values || shape.length !== 1) return [{ shape }];
-      const at = (v: number[], i: number) => v[v.length === 1 ? 0 : i] ?? 0;
       const [c, a, b] = [condition.values, x.values, y.values];
-      return [
-        {
-          shape,
-          values: Array.from({ length: shape[0] ?? 0 }, (_, i) => (at(c, i) ? at(a, i) : at(b, i))),
-        },
-      ];
+      const pick = (i: number) => (at(c, i) ? at(a, i) : at(b, i));
+      return [{ shape, values: Array.from({ length: shape[0] ?? 0 }, (_, i) => pick(i)) }];
     }
     case "Expand":
-      return [{ shape: broadcast(first().shape, numbers(1), node) }];
+      return [{ shape: broadcast(input(0).shape, numbers(1), node) }];
     case "ConstantOfShape": {
       const shape = numbers(0);
-      const size = shape.reduce((x, y) => x * y, 1);
       const value = attr(node, "value")?.t;
-      const fill = value ? (knownTensor(value).values?.[0] ?? null) : 0;
-      if (fill === null || size > MAX_TRACKED_VALUES) return [{ shape }];
-      return [{ shape, values: Array.from({ length: size }, () => fill) }];
+      const fill = value ? knownTensor(value).values?.[0] : 0;
+      if (fill === undefined || product(shape) > MAX_TRACKED_VALUES) return [{ shape }];
+      return [{ shape, values: Array.from({ length: product(shape) }, () => fill) }];
     }
     case "Range": {
       const [start = 0] = numbers(0);
@@ -249,52 +213,42 @@ function evaluate(
         length <= MAX_TRACKED_VALUES
           ? Array.from({ length }, (_, i) => start + i * delta)
           : undefined;
-      return [{ shape: [length], ...(values ? { values } : {}) }];
+      return [{ shape: [length], values }];
     }
     case "Squeeze": {
-      const data = first();
-      const axes = node.input[1] ? numbers(1) : intsAttr(node, "axes");
-      const at = axes?.map((a) => normalizeAxis(a, data.shape.length));
-      const shape = data.shape.filter((d, i) => (at ? !at.includes(i) : d !== 1));
-      return [{ shape, ...(data.values ? { values: data.values } : {}) }];
+      const data = input(0);
+      const squeezed = axes(1)?.map((a) => normalizeAxis(a, data.shape.length));
+      const shape = data.shape.filter((d, i) => (squeezed ? !squeezed.includes(i) : d !== 1));
+      return [{ shape, values: data.values }];
     }
     case "Cast":
-      return [{ ...first() }];
-    case "Sqrt":
-    case "Erf":
-    case "Softmax":
-    case "DequantizeLinear":
-      return [{ shape: [...first().shape] }];
+      return [{ ...input(0) }];
     case "DynamicQuantizeLinear":
-      return [{ shape: [...first().shape] }, { shape: [] }, { shape: [] }];
+      return [{ shape: [...input(0).shape] }, { shape: [] }, { shape: [] }];
     case "Shape":
-      return [{ shape: [first().shape.length], values: [...first().shape] }];
+      return [{ shape: [input(0).shape.length], values: [...input(0).shape] }];
     case "Unsqueeze": {
-      const data = first();
-      const axes = node.input[1] ? numbers(1) : (intsAttr(node, "axes") ?? []);
-      const rank = data.shape.length + axes.length;
-      const at = axes.map((a) => normalizeAxis(a, rank));
+      const data = input(0);
+      const added = axes(1) ?? [];
+      const rank = data.shape.length + added.length;
+      const ones = added.map((a) => normalizeAxis(a, rank));
       const rest = [...data.shape];
       const shape = Array.from({ length: rank }, (_, i) =>
-        at.includes(i) ? 1 : (rest.shift() ?? 1),
+        ones.includes(i) ? 1 : (rest.shift() ?? 1),
       );
-      return [{ shape, ...(data.values ? { values: data.values } : {}) }];
+      return [{ shape, values: data.values }];
     }
     case "Concat": {
-      const parts = node.input.map((_, i) => other(i));
+      const parts = node.input.map((_, i) => input(i));
       const rank = parts[0]?.shape.length ?? 0;
       const axis = normalizeAxis(intAttr(node, "axis", 0), rank);
       const shape = [...(parts[0]?.shape ?? [])];
       shape[axis] = parts.reduce((sum, p) => sum + (p.shape[axis] ?? 0), 0);
-      const values =
-        rank === 1 && parts.every((p) => p.values)
-          ? parts.flatMap((p) => p.values ?? [])
-          : undefined;
-      return [{ shape, ...(values ? { values } : {}) }];
+      const known = rank === 1 && parts.every((p) => p.values);
+      return [{ shape, values: known ? parts.flatMap((p) => p.values ?? []) : undefined }];
     }
     case "Gather": {
-      const data = first();
-      const indices = other(1);
+      const [data, indices] = [input(0), input(1)];
       const axis = normalizeAxis(intAttr(node, "axis", 0), data.shape.length);
       const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
       const { values } = data;
@@ -304,16 +258,16 @@ function evaluate(
       ];
     }
     case "Slice": {
-      const data = first();
+      const data = input(0);
       const starts = numbers(1);
       const ends = numbers(2);
-      const axes = node.input[3] ? numbers(3) : starts.map((_, i) => i);
+      const sliced = node.input[3] ? numbers(3) : starts.map((_, i) => i);
       if (node.input[4] && numbers(4).some((step) => step !== 1)) {
         throw new GraphShapeError(`${describe(node)}: only unit steps are folded`);
       }
       const shape = [...data.shape];
       let from = 0;
-      axes.forEach((a, i) => {
+      sliced.forEach((a, i) => {
         const axis = normalizeAxis(a, shape.length);
         const size = shape[axis] ?? 0;
         const clamp = (x: number) => Math.min(Math.max(x < 0 ? x + size : x, 0), size);
@@ -321,43 +275,38 @@ function evaluate(
         shape[axis] = Math.max(0, clamp(ends[i] ?? size) - begin);
         if (axis === 0) from = begin;
       });
-      const values =
-        data.values && data.shape.length === 1
-          ? data.values.slice(from, from + (shape[0] ?? 0))
-          : undefined;
-      return [{ shape, ...(values ? { values } : {}) }];
+      const vector = data.values && data.shape.length === 1;
+      return [
+        { shape, values: vector ? data.values?.slice(from, from + (shape[0] ?? 0)) : undefined },
+      ];
     }
     case "Reshape": {
-      const data = first();
+      const data = input(0);
       if (intAttr(node, "allowzero", 0) !== 0) {
         throw new GraphShapeError(`${describe(node)}: allowzero is not folded`);
       }
       const output = resolveTarget(numbers(1), data.shape, node);
-      const list = seen.get(node) ?? [];
-      list.push({ input: [...data.shape], output });
-      seen.set(node, list);
-      return [{ shape: output, ...(data.values ? { values: data.values } : {}) }];
+      seen.set(node, [...(seen.get(node) ?? []), { input: [...data.shape], output }]);
+      return [{ shape: output, values: data.values }];
     }
     case "Transpose": {
-      const data = first();
-      const perm = intsAttr(node, "perm") ?? data.shape.map((_, i) => data.shape.length - 1 - i);
-      return [{ shape: perm.map((p) => data.shape[p] ?? 0) }];
+      const { shape } = input(0);
+      const perm = intsAttr(node, "perm") ?? shape.map((_, i) => shape.length - 1 - i);
+      return [{ shape: perm.map((p) => shape[p] ?? 0) }];
     }
     case "MatMul":
     case "MatMulInteger": {
-      const a = first().shape;
-      const b = other(1).shape;
+      const [a, b] = [input(0).shape, input(1).shape];
       const batch = broadcast(a.slice(0, -2), b.slice(0, -2), node);
       return [{ shape: [...batch, a.at(-2) ?? 1, b.at(-1) ?? 1] }];
     }
     case "ReduceMean": {
-      const data = first();
-      const axes = (node.input[1] ? numbers(1) : intsAttr(node, "axes")) ?? [];
-      const at = axes.map((a) => normalizeAxis(a, data.shape.length));
-      const keep = intAttr(node, "keepdims", 1) === 1;
-      const shape = keep
-        ? data.shape.map((d, i) => (at.includes(i) ? 1 : d))
-        : data.shape.filter((_, i) => !at.includes(i));
+      const data = input(0);
+      const reduced = (axes(1) ?? []).map((a) => normalizeAxis(a, data.shape.length));
+      const shape =
+        intAttr(node, "keepdims", 1) === 1
+          ? data.shape.map((d, i) => (reduced.includes(i) ? 1 : d))
+          : data.shape.filter((_, i) => !reduced.includes(i));
       return [{ shape }];
     }
     case "If": {
@@ -366,8 +315,9 @@ function evaluate(
       for (const branch of subgraphs(node)) {
         const inner = new Map(env);
         interpret(branch, inner, seen);
-        if (outputs.length === 0)
+        if (outputs.length === 0) {
           outputs = branch.output.map((o) => inner.get(o.name) ?? { shape: [] });
+        }
       }
       return outputs;
     }
@@ -377,12 +327,15 @@ function evaluate(
 }
 
 /** A Reshape's output shape for `target` (0: the input's dim there; -1: what is left). */
-function resolveTarget(target: number[], input: number[], node: Node): number[] {
-  const total = input.reduce((a, b) => a * b, 1);
+function applyTarget(target: number[], input: number[]): number[] {
   const copied = target.map((d, i) => (d === 0 ? (input[i] ?? 0) : d));
-  const known = copied.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-  const output = copied.map((d) => (d === -1 ? total / known : d));
-  if (output.reduce((a, b) => a * b, 1) !== total || output.some((d) => !Number.isInteger(d))) {
+  const known = product(copied.filter((d) => d !== -1));
+  return copied.map((d) => (d === -1 ? product(input) / known : d));
+}
+
+function resolveTarget(target: number[], input: number[], node: Node): number[] {
+  const output = applyTarget(target, input);
+  if (product(output) !== product(input) || output.some((d) => !Number.isInteger(d))) {
     throw new GraphShapeError(`${describe(node)}: [${target}] does not fit an input of [${input}]`);
   }
   return output;
@@ -390,10 +343,6 @@ function resolveTarget(target: number[], input: number[], node: Node): number[] 
 
 // ---------------------------------------------------------------------------------------------
 // Constant targets
-
-function isConstant(graph: Graph, name: string): boolean {
-  return graph.initializer.some((t) => t.name === name);
-}
 
 /** One spec for every sample, or null. */
 function constantSpec(samples: ReshapeSeen[]): number[] | null {
@@ -406,12 +355,7 @@ function constantSpec(samples: ReshapeSeen[]): number[] | null {
     return -1;
   });
   if (spec.filter((d) => d === -1).length > 1) return null;
-  const reproduces = samples.every((s) => {
-    const total = s.input.reduce((a, b) => a * b, 1);
-    const copied = spec.map((d, i) => (d === 0 ? (s.input[i] ?? 0) : d));
-    const known = copied.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-    return copied.map((d) => (d === -1 ? total / known : d)).join() === s.output.join();
-  });
+  const reproduces = samples.every((s) => applyTarget(spec, s.input).join() === s.output.join());
   return reproduces ? spec : null;
 }
 
@@ -424,7 +368,8 @@ function foldConstantTargets(
   const left: Node[] = [];
   for (const node of graph.node) {
     const target = node.input[1];
-    if (node.opType !== "Reshape" || target === undefined || isConstant(graph, target)) continue;
+    const constant = graph.initializer.some((t) => t.name === target);
+    if (node.opType !== "Reshape" || target === undefined || constant) continue;
     const samples = seen.get(node);
     if (!samples) throw new GraphShapeError(`${describe(node)} was never reached`);
     const spec = constantSpec(samples);
@@ -482,13 +427,9 @@ function collapseViews(
     const kind = kinds.get(node);
     const [data = ""] = node.input;
     const [out = ""] = node.output;
-    if (kind === "merge") {
-      views.add(out);
-      alias.set(out, alias.get(data) ?? data);
-      continue;
-    }
-    if (kind === "split") {
-      if (!views.has(data)) return 0;
+    if (kind) {
+      if (kind === "split" && !views.has(data)) return 0;
+      if (kind === "merge") views.add(out);
       alias.set(out, alias.get(data) ?? data);
       continue;
     }

@@ -1,9 +1,8 @@
 /**
  * The VAD model as the worker runs it (src/generated/silero_vad_v5.prepared.onnx, written by
- * tools/models/generated.ts) — Silero v5 as @ricky0123/vad-web ships it (byte-identical to
- * snakers4/silero-vad; test/vad-model.test.ts checks its SHA-256) with its control flow resolved
- * for the one way Earshot calls it: 16 kHz, batch 1, one 512-sample frame after 64 samples of
- * context, the LSTM state [2, 1, 128].
+ * generated.ts): Silero v5 as @ricky0123/vad-web ships it with its control flow resolved for the
+ * one way Earshot calls it: 16 kHz, batch 1, one 512-sample frame after 64 samples of context,
+ * the LSTM state [2, 1, 128].
  *
  * The stock graph serves both sample rates and any batch or frame length through nested `If`s on
  * `sr` and on tensor shapes; on every frame ORT runs those conditions, the shape arithmetic that
@@ -11,20 +10,17 @@
  * (README "Models"): a frame in workerd 0.88× the stock graph's, its first round 0.54×, ORT's heap
  * after load 8 MiB smaller, the isolate's capacity 11 → 12 sessions. The preparation:
  * 1. for each `If`, checks that its condition reads the audio and the state only through their
- *    shapes (`Shape`, `Size`), never their values, so it is the same on every frame, then
- *    observes it by running the graph with the condition as an extra output on Earshot's inputs;
- * 2. puts the branch taken in the `If`'s place (its outputs renamed to the `If`'s through
- *    `Identity`), again until no `If` is left (the branches hold `If`s of their own);
+ *    shapes (`Shape`, `Size`), so it is the same on every frame, then observes it by running the
+ *    graph with the condition as an extra output on Earshot's inputs;
+ * 2. puts the branch taken in the `If`'s place, again until no `If` is left (the branches hold
+ *    `If`s of their own);
  * 3. declares the inputs' shapes and makes `sr` the constant 16000, so ORT folds the shape
  *    arithmetic when it loads the graph, and drops the nodes and initializers nothing reads;
- * 4. runs stock and prepared side by side over VERIFY_FRAMES frames and writes nothing unless
- *    every probability and every state is the same bit for bit (test/vad-model.test.ts checks
- *    the same over dev clips in workerd).
+ * 4. runs stock and prepared side by side over VERIFY_FRAMES frames and returns nothing unless
+ *    every probability and every state is the same bit for bit.
  * ORT's own `If` inlining is not used: given the constant `sr` and static shapes it tries, and
  * fails on this graph ("… is not If node's input or previous node output in this subgraph").
- *
- * Deterministic. No Node APIs here: the preparation gets ORT from its caller, so the tests run it
- * in workerd too (test/vad-model.test.ts).
+ * No Node APIs here: the caller gives ORT, so the tests run it in workerd too.
  */
 import type * as OrtModule from "onnxruntime-web/wasm";
 import { SESSION_OPTIONS } from "../../src/runtime/session-options.ts";
@@ -40,17 +36,15 @@ import {
   type Model,
   makeNode,
   type Node,
-  onnx,
   prune,
+  replaceNode,
   subgraph,
   subgraphs,
   tensorValueInfo,
-  type ValueInfo,
 } from "./onnx-graph.ts";
 
 /** onnxruntime-web's module: Node's import of it, or the worker's (src/runtime/ort.ts). */
 export type Ort = typeof OrtModule;
-type Session = OrtModule.InferenceSession;
 
 /**
  * Earshot's only call (src/vad/silero.ts, which Node cannot import: it imports the .onnx): 16 kHz,
@@ -107,30 +101,20 @@ function inlineBranch(graph: Graph, node: Node, taken: boolean): void {
     if (inner === undefined) throw new GraphShapeError(`${describe(node)}: branch output ${i}`);
     return makeNode("Identity", [inner], [output], `${node.name}/taken_${i}`);
   });
-  graph.node.splice(graph.node.indexOf(node), 1, ...branch.node, ...renames);
+  replaceNode(graph, node, [...branch.node, ...renames]);
   graph.initializer.push(...branch.initializer);
 }
 
-/** A bool tensor of unknown shape, to fetch an `If`'s condition as a graph output. */
-function conditionOutput(name: string): ValueInfo {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: { tensorType: { elemType: DataType.BOOL } },
-  }) as unknown as ValueInfo;
-}
-
-async function session(ort: Ort, model: Model | Uint8Array): Promise<Session> {
-  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+function session(ort: Ort, bytes: Uint8Array): Promise<OrtModule.InferenceSession> {
   return ort.InferenceSession.create(bytes, { ...SESSION_OPTIONS, logSeverityLevel: 3 });
 }
 
 /** Resolves every `If` of the graph for Earshot's inputs (steps 1 and 2 of the header). */
-async function resolveIfs(ort: Ort, model: Model): Promise<number> {
+async function resolveIfs(ort: Ort, model: Model): Promise<void> {
   const zeros = feeds(ort, new Float32Array(INPUT_SAMPLES), new Float32Array(STATE_SIZE), true);
-  let resolved = 0;
   for (;;) {
     const ifs = model.graph.node.filter((node) => node.opType === "If");
-    if (ifs.length === 0) return resolved;
+    if (ifs.length === 0) return;
     const conditions = ifs.map((node) => {
       const condition = node.input[0] ?? "";
       if (readsFrameValues(model.graph, condition)) {
@@ -140,8 +124,8 @@ async function resolveIfs(ort: Ort, model: Model): Promise<number> {
     });
     // The probe keeps `sr` an input and the shapes free, so ORT does not try its own inlining.
     const probe = decodeModel(encodeModel(model));
-    probe.graph.output.push(...conditions.map(conditionOutput));
-    const probing = await session(ort, probe);
+    probe.graph.output.push(...conditions.map((name) => tensorValueInfo(name, DataType.BOOL)));
+    const probing = await session(ort, encodeModel(probe));
     const observed = await probing.run(zeros, conditions);
     await probing.release();
     ifs.forEach((node, i) => {
@@ -150,7 +134,6 @@ async function resolveIfs(ort: Ort, model: Model): Promise<number> {
         throw new GraphShapeError(`${describe(node)}: condition is not one bool`);
       }
       inlineBranch(model.graph, node, value[0] === 1);
-      resolved += 1;
     });
   }
 }
@@ -184,11 +167,9 @@ async function verify(ort: Ort, stock: Uint8Array, prepared: Uint8Array): Promis
     const y = await b.run(feeds(ort, input, stateB, false));
     const [px, py] = [x.output?.data, y.output?.data];
     const [sx, sy] = [x.stateN?.data, y.stateN?.data];
-    if (!(px instanceof Float32Array && py instanceof Float32Array)) throw new Error("no output");
     if (!(sx instanceof Float32Array && sy instanceof Float32Array)) throw new Error("no stateN");
-    const same = px[0] === py[0] && sx.length === sy.length && sx.every((v, i) => v === sy[i]);
-    if (!same) {
-      throw new Error(`prepared Silero differs from stock at frame ${f}: ${px[0]} vs ${py[0]}`);
+    if (px?.[0] !== py?.[0] || sx.length !== sy.length || sx.some((v, i) => v !== sy[i])) {
+      throw new Error(`prepared Silero differs from stock at frame ${f}: ${px?.[0]} vs ${py?.[0]}`);
     }
     [stateA, stateB] = [new Float32Array(sx), new Float32Array(sy)];
   }
@@ -205,7 +186,10 @@ export async function prepareSilero(ort: Ort, stock: Uint8Array): Promise<Uint8A
   if (inputs.join() !== "input,sr,state") {
     throw new GraphShapeError(`Silero's inputs are ${inputs.join(", ")}, not input, sr, state`);
   }
-  if ((await resolveIfs(ort, model)) === 0) throw new GraphShapeError("Silero without an If");
+  if (!model.graph.node.some((node) => node.opType === "If")) {
+    throw new GraphShapeError("Silero without an If");
+  }
+  await resolveIfs(ort, model);
   model.graph.input = [
     tensorValueInfo("input", DataType.FLOAT, [1, INPUT_SAMPLES]),
     tensorValueInfo("state", DataType.FLOAT, STATE_DIMS),

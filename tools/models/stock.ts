@@ -9,20 +9,10 @@
  */
 import { createReadStream } from "node:fs";
 import path from "node:path";
-import {
-  ChecksumError,
-  type FileFacts,
-  hasFile,
-  log,
-  megabytes,
-  progressReporter,
-  writeVerified,
-} from "./files.ts";
+import { ChecksumError, type FileFacts, hasFile, log, megabytes, writeAtomic } from "./files.ts";
 
 export const STOCK_REPO = "Xenova/whisper-tiny";
 export const STOCK_REVISION = "5332fcc35e32a33b86612b9a57a89be7906102b1";
-/** Folder of this model inside a mirror (../shared/models/whisper-tiny). */
-export const MIRROR_SUBDIR = "whisper-tiny";
 
 export interface StockFile extends FileFacts {
   /** Path inside the Hugging Face repository, also inside models/stock/ and the mirror. */
@@ -81,8 +71,6 @@ export const STOCK_FILES = {
   },
 } as const satisfies Record<string, StockFile>;
 
-export type StockName = keyof typeof STOCK_FILES;
-
 /**
  * Time allowed for the download to answer with headers, and then for each chunk of the body.
  * Short on purpose: a machine without access fails in seconds and the mirror takes over.
@@ -90,38 +78,30 @@ export type StockName = keyof typeof STOCK_FILES;
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 30_000;
 
-export function downloadUrl(file: StockFile): string {
-  return `https://huggingface.co/${STOCK_REPO}/resolve/${STOCK_REVISION}/${file.path}`;
-}
-
-export interface ObtainOptions {
-  /** models/stock */
-  stockDir: string;
-  /** Folder holding whisper-tiny/… or undefined for none. */
-  mirror: string | undefined;
-  /** Skip the download attempt (--offline). */
-  offline: boolean;
-}
-
 /**
- * Makes models/stock/ hold every stock file, verified. Files already there and intact are only
- * hashed. The first failed download (no network) turns downloading off for the rest of the run,
- * so one missing route costs one timeout, not nine.
+ * Makes `stockDir` (models/stock) hold every stock file, verified: downloaded unless `offline`,
+ * else copied from `mirror` (a folder holding whisper-tiny/…). Files already there and intact are
+ * only hashed. The first failed download (no network) turns downloading off for the rest of the
+ * run, so one missing route costs one timeout, not nine.
  */
-export async function obtainStockFiles(options: ObtainOptions): Promise<void> {
-  let network = !options.offline;
+export async function obtainStockFiles(
+  stockDir: string,
+  mirror: string | undefined,
+  offline: boolean,
+): Promise<void> {
+  let network = !offline;
   for (const [name, file] of Object.entries(STOCK_FILES)) {
-    const target = path.join(options.stockDir, file.path);
+    const target = path.join(stockDir, file.path);
     if (await hasFile(target, file)) continue;
     const failures: string[] = [];
-    let done = false;
     if (network) {
+      const url = `https://huggingface.co/${STOCK_REPO}/resolve/${STOCK_REVISION}/${file.path}`;
+      log(
+        `download ${file.path} (${megabytes(file.bytes)}) from ${STOCK_REPO}@${STOCK_REVISION.slice(0, 8)}`,
+      );
       try {
-        log(
-          `download ${file.path} (${megabytes(file.bytes)}) from ${STOCK_REPO}@${STOCK_REVISION.slice(0, 8)}`,
-        );
-        await download(file, target);
-        done = true;
+        await download(url, file, target);
+        continue;
       } catch (error) {
         failures.push(`download: ${describeError(error)}`);
         log(`  download failed: ${describeError(error)}`);
@@ -131,45 +111,41 @@ export async function obtainStockFiles(options: ObtainOptions): Promise<void> {
         }
       }
     }
-    if (!done && options.mirror !== undefined) {
-      const source = path.join(options.mirror, MIRROR_SUBDIR, file.path);
+    if (mirror === undefined) {
+      failures.push("mirror: none (set EARSHOT_MODEL_MIRROR or pass --mirror <dir>)");
+    } else {
+      const source = path.join(mirror, "whisper-tiny", file.path);
+      log(`copy ${file.path} (${megabytes(file.bytes)}) from mirror ${source}`);
       try {
-        log(`copy ${file.path} (${megabytes(file.bytes)}) from mirror ${source}`);
-        await writeVerified(
-          target,
-          fileChunks(source),
-          file,
-          progressReporter(file.path, file.bytes),
-        );
-        done = true;
+        const chunks = createReadStream(source) as AsyncIterable<Buffer>;
+        await writeAtomic(target, chunks, file, progress(file.path, file.bytes, 0.25));
+        continue;
       } catch (error) {
         failures.push(`mirror ${source}: ${describeError(error)}`);
       }
-    } else if (!done) {
-      failures.push("mirror: none (set EARSHOT_MODEL_MIRROR or pass --mirror <dir>)");
     }
-    if (!done) {
-      throw new Error(
-        `cannot obtain stock file ${name} (${file.path}):\n  ${failures.join("\n  ")}`,
-      );
-    }
+    throw new Error(`cannot obtain stock file ${name} (${file.path}):\n  ${failures.join("\n  ")}`);
   }
 }
 
-async function download(file: StockFile, target: string): Promise<void> {
-  const response = await fetch(downloadUrl(file), {
-    signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS),
-    redirect: "follow",
-  });
+async function download(url: string, file: StockFile, target: string): Promise<void> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
   if (!response.ok || !response.body) {
-    throw new Error(`HTTP ${response.status} ${response.statusText} for ${downloadUrl(file)}`);
+    throw new Error(`HTTP ${response.status} ${response.statusText} for ${url}`);
   }
-  await writeVerified(
-    target,
-    withIdleTimeout(response.body, IDLE_TIMEOUT_MS),
-    file,
-    progressReporter(file.path, file.bytes, 0.1),
-  );
+  const chunks = withIdleTimeout(response.body, IDLE_TIMEOUT_MS);
+  await writeAtomic(target, chunks, file, progress(file.path, file.bytes, 0.1));
+}
+
+/** Logs progress at most every `step` fraction of `total` (and at the end); nothing under 1 MB. */
+function progress(label: string, total: number, step: number): (bytes: number) => void {
+  if (total < 1_000_000) return () => {};
+  let next = total * step;
+  return (bytes) => {
+    if (bytes < next && bytes !== total) return;
+    log(`  ${label}: ${megabytes(bytes)} / ${megabytes(total)}`);
+    next = bytes + total * step;
+  };
 }
 
 /** Yields a web stream's chunks, failing when one takes longer than `ms` to arrive. */
@@ -197,14 +173,8 @@ async function* withIdleTimeout(
   }
 }
 
-async function* fileChunks(file: string): AsyncGenerator<Uint8Array> {
-  for await (const chunk of createReadStream(file)) yield chunk as Buffer;
-}
-
 function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
-    return `${error.message}${cause}`;
-  }
-  return String(error);
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
+  return `${error.message}${cause}`;
 }

@@ -45,16 +45,17 @@ export function funcType(params: number[], results: number[]): number[] {
   return [0x60, ...vector(params.map((t) => [t])), ...vector(results.map((t) => [t]))];
 }
 
-/** A function body: its locals (runs of [count, type]) and code, length-prefixed. */
-export function funcBody(locals: [number, number][], code: number[]): number[] {
+/** A function body: its code and locals (runs of [count, type]), length-prefixed. */
+export function funcBody(code: number[], ...locals: [number, number][]): number[] {
   const body = [...vector(locals.map(([count, type]) => [...u32(count), type])), ...code];
   return [...u32(body.length), ...body];
 }
 
-function f32Bytes(value: number): number[] {
+/** A v128.const with the same 4-byte value in every lane, written by `set` into a DataView. */
+function splat(set: (view: DataView) => void): number[] {
   const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setFloat32(0, value, true);
-  return [...bytes];
+  set(new DataView(bytes.buffer));
+  return [...simd(0x0c), ...bytes, ...bytes, ...bytes, ...bytes];
 }
 
 const simd = (index: number) => [0xfd, ...u32(index)];
@@ -78,15 +79,8 @@ export const op = {
   v128Load: (offset: number) => [...simd(0x00), 0x00, ...u32(offset)],
   v128Zero: [...simd(0x0c), ...new Array<number>(16).fill(0)],
   /** The same float32 in every lane. */
-  f32x4Const: (value: number) => [...simd(0x0c), ...[0, 1, 2, 3].flatMap(() => f32Bytes(value))],
-  i32x4Const: (value: number) => [
-    ...simd(0x0c),
-    ...[0, 1, 2, 3].flatMap(() => {
-      const bytes = new Uint8Array(4);
-      new DataView(bytes.buffer).setInt32(0, value, true);
-      return [...bytes];
-    }),
-  ],
+  f32x4Const: (value: number) => splat((view) => view.setFloat32(0, value, true)),
+  i32x4Const: (value: number) => splat((view) => view.setInt32(0, value, true)),
   /** Both operands' bytes by index (0–15 the first's, 16–31 the second's). */
   shuffle: (lanes: number[]) => [...simd(0x0d), ...lanes],
   f32x4Splat: simd(0x13),
