@@ -5,15 +5,30 @@
  * this adds what Node needs: the key in a header, refusals as errors, resumes retried on 503, a
  * connection dropped the way a network drops it. Without `resumable` it is a plain Deepgram-style
  * client of the same shape.
+ *
+ * On the `ws` package: a refused handshake comes back as its HTTP status, headers and body
+ * (`unexpected-response`), and `terminate()` drops the TCP connection without a close frame, as a
+ * network failure would.
  */
+import type { IncomingHttpHeaders } from "node:http";
+import WebSocket from "ws";
 import { LiveStream } from "../../public/live-stream.js";
 import type { ResumePlan } from "../../public/resume-state.js";
-import { connectWebSocket, type WsClosed, type WsSocket } from "./ws-client.ts";
 
 /** The server's EarshotSession comes right after the 101; 10 s without it means it is stuck. */
 const SESSION_MESSAGE_TIMEOUT_MS = 10_000;
 /** A 503 on resume carries Retry-After; without one, retry after 1 s. */
 const DEFAULT_RETRY_AFTER_MS = 1_000;
+
+/** How a connection ended. `code` 1006 (never on the wire) when no close frame came. */
+export interface WsClosed {
+  code: number;
+  reason: string;
+  /** A close frame was received from the server (a clean close). */
+  clean: boolean;
+  /** We ended it (a drop, or a close timeout). */
+  byClient: boolean;
+}
 
 export interface Refusal {
   status: number;
@@ -38,7 +53,7 @@ export interface ClientEvents {
   onMessage?: (message: Record<string, unknown>, info: { replay: boolean }) => void;
   /** Audio bytes [offset, offset + length) of the stream just went out on a socket. */
   onAudioSent?: (offset: number, length: number) => void;
-  /** A connection ended (any cause); `current` false for one already replaced by a resume. */
+  /** The current connection ended (any cause); not called for one already replaced by a resume. */
   onClose?: (closed: WsClosed) => void;
   /** The server broke the protocol (a bad ack, an inconsistent resume); the session is suspect. */
   onProtocolError?: (error: Error) => void;
@@ -59,12 +74,11 @@ export interface ClientOptions {
   frameBytes: number;
   /** Most unacknowledged audio kept for a resume, bytes. */
   maxKeptBytes: number;
-  backlogPace?: number;
   handshakeTimeoutMs: number;
   events: ClientEvents;
 }
 
-export function refusalOf(status: number, headers: Record<string, unknown>, body: string): Refusal {
+function refusalOf(status: number, headers: Record<string, unknown>, body: string): Refusal {
   let errCode = "";
   let errMsg = body.slice(0, 200);
   let retryAfterSeconds: number | null = null;
@@ -84,21 +98,124 @@ export function refusalOf(status: number, headers: Record<string, unknown>, body
   return { status, errCode, errMsg, retryAfterSeconds };
 }
 
+interface WsConnectOptions {
+  headers?: Record<string, string>;
+  /** Sent as Sec-WebSocket-Protocol (browsers' way to carry a key: `token, <key>`). */
+  protocols?: string[];
+  timeoutMs: number;
+  onText: (text: string) => void;
+  /** Exactly once, whatever the cause, for a connection that opened. */
+  onClose: (closed: WsClosed) => void;
+}
+
+type Handshake =
+  | { ok: true; ws: WebSocket; headers: IncomingHttpHeaders }
+  | { ok: false; status: number; headers: IncomingHttpHeaders; body: string };
+
+/** Sockets this client dropped itself: their close is `byClient`. */
+const dropped = new WeakSet<WebSocket>();
+
+/** Sends a frame if the socket is open; false when it was not sent. */
+function send(ws: WebSocket | null, data: Uint8Array | string): boolean {
+  if (ws?.readyState !== WebSocket.OPEN) return false;
+  ws.send(data, { binary: typeof data !== "string" });
+  return true;
+}
+
+/** Drops the TCP connection at once, without a close frame: what a lost network looks like. */
+function terminate(ws: WebSocket | null): void {
+  if (ws === null || ws.readyState === WebSocket.CLOSED) return;
+  dropped.add(ws);
+  ws.terminate();
+}
+
+/**
+ * Opens `url` (ws:// or http://) as a WebSocket. Resolves with the socket after a valid 101, or
+ * with the refusal (status, headers, body) for any other answer; rejects when no answer came
+ * (connection refused, timeout) or the 101 was malformed.
+ *
+ * Handlers are given here, not attached afterwards: the server may send its first message in the
+ * same TCP segment as the 101 (Earshot's EarshotSession does), and it must not be lost between the
+ * upgrade and the caller's next line.
+ */
+function connectWebSocket(url: string, options: WsConnectOptions): Promise<Handshake> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let opened = false;
+    let headers: IncomingHttpHeaders = {};
+    const settle = (result: Handshake | Error) => {
+      if (settled) return;
+      settled = true;
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    const ws = new WebSocket(url.replace(/^http/, "ws"), options.protocols ?? [], {
+      headers: options.headers ?? {},
+      handshakeTimeout: options.timeoutMs,
+      perMessageDeflate: false,
+    });
+    ws.on("upgrade", (response) => {
+      headers = response.headers;
+    });
+    ws.on("open", () => {
+      opened = true;
+      settle({ ok: true, ws, headers });
+    });
+    ws.on("unexpected-response", (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("error", (error) => settle(error));
+      response.on("end", () => {
+        settle({
+          ok: false,
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+        });
+        ws.terminate(); // the refusal is read: nothing more will come on this request
+      });
+    });
+    // Before `open`, an error is the handshake failing; after it, the `close` that always follows
+    // reports it (code 1006, not clean).
+    ws.on("error", (error) => settle(error));
+    ws.on("message", (data, isBinary) => {
+      if (ws.readyState !== WebSocket.OPEN || isBinary) return;
+      // `ws` hands a Buffer (its default binaryType), or fragments as Buffer[].
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      options.onText(bytes.toString("utf8"));
+    });
+    ws.on("close", (code, reason) => {
+      if (!opened) {
+        settle(new Error(`websocket to ${url} closed during the handshake (${code})`));
+        return;
+      }
+      options.onClose({
+        code,
+        reason: reason.toString("utf8"),
+        // `ws` reports 1006 exactly when no close frame arrived.
+        clean: code !== 1006,
+        byClient: dropped.has(ws),
+      });
+    });
+  });
+}
+
+/** Who waits for the EarshotSession of the connection being opened (resumable sessions). */
+interface SessionWaiter {
+  resolve: (plan: ResumePlan | null) => void;
+  reject: (error: Error) => void;
+}
+
 export class ResumableClient {
   readonly #options: ClientOptions;
   readonly #stream: LiveStream;
-  #socket: WsSocket | null = null;
+  #socket: WebSocket | null = null;
   #sessionId: string | null = null;
   #closeWaiters: Array<(closed: WsClosed) => void> = [];
   /** How the current connection ended; null while it is open (or opening). */
   #closed: WsClosed | null = null;
-  /** Waits for the EarshotSession of the connection being opened (resumable sessions). */
-  #sessionWaiter: {
-    resolve: (plan: ResumePlan | null) => void;
-    reject: (error: Error) => void;
-  } | null = null;
+  #sessionWaiter: SessionWaiter | null = null;
   #closeStreamSent = false;
-  resumes = 0;
 
   private constructor(options: ClientOptions) {
     this.#options = options;
@@ -107,7 +224,6 @@ export class ResumableClient {
       maxKeptBytes: options.resumable ? options.maxKeptBytes : null,
       bytesPerSecond: options.bytesPerSecond,
       frameBytes: options.frameBytes,
-      ...(options.backlogPace === undefined ? {} : { backlogPace: options.backlogPace }),
       ...(onAudioSent === undefined ? {} : { onAudioSent }),
       onResumeLost: (error) => this.#protocolError(error),
       onDropped: (bytes, error) =>
@@ -136,11 +252,7 @@ export class ResumableClient {
   }
 
   get connected(): boolean {
-    return this.#socket?.isOpen ?? false;
-  }
-
-  get finalsReceived(): number {
-    return this.#stream.finalsReceived;
+    return this.#socket?.readyState === WebSocket.OPEN;
   }
 
   /** Audio produced so far (bytes of the stream). */
@@ -148,9 +260,8 @@ export class ResumableClient {
     return this.#stream.produced;
   }
 
-  /** Bytes produced but not sent on the current connection yet. */
-  get backlog(): number {
-    return this.#options.resumable ? this.#stream.backlog : 0;
+  get closeStreamSent(): boolean {
+    return this.#closeStreamSent;
   }
 
   /** The source's next audio. Sent now when possible, else kept (resumable) for later. */
@@ -159,13 +270,13 @@ export class ResumableClient {
   }
 
   sendJson(message: unknown): boolean {
-    return this.#socket?.sendText(JSON.stringify(message)) ?? false;
+    return send(this.#socket, JSON.stringify(message));
   }
 
   /** Loses the connection the way a network does: TCP gone, no close frame. */
   drop(): void {
     this.#stream.detach();
-    this.#socket?.terminate();
+    terminate(this.#socket);
   }
 
   /**
@@ -181,16 +292,14 @@ export class ResumableClient {
       if (params === null) throw new Error("resume() before the session said its id");
       try {
         const { answered } = await this.#connect({ ...this.#options.query, ...params }, true);
-        let plan: ResumePlan | null;
         try {
-          plan = await answered;
+          const plan = await answered;
           if (plan === null) throw new Error("a resumed connection answered without a plan");
+          return plan;
         } catch (error) {
           this.drop(); // an answer we cannot trust: do not stream into it
           throw error;
         }
-        this.resumes += 1;
-        return plan;
       } catch (error) {
         if (!(error instanceof HandshakeRefused) || error.refusal.status !== 503) throw error;
         const waitMs = (error.refusal.retryAfterSeconds ?? 0) * 1000 || DEFAULT_RETRY_AFTER_MS;
@@ -206,7 +315,8 @@ export class ResumableClient {
    */
   async closeStream(timeoutMs: number): Promise<WsClosed> {
     const deadline = Date.now() + timeoutMs;
-    while (this.backlog > 0 && this.connected && Date.now() < deadline) {
+    const backlog = () => (this.#options.resumable ? this.#stream.backlog : 0);
+    while (backlog() > 0 && this.connected && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const closed = this.waitClosed(Math.max(0, deadline - Date.now()));
@@ -215,37 +325,23 @@ export class ResumableClient {
     return closed;
   }
 
-  /** Resolves when the current connection has ended (at once if it has), or with a synthetic
-   * 1006 after `timeoutMs` (the connection is then dropped). */
+  /**
+   * Resolves when the current connection has ended (at once if it has), or with a synthetic 1006
+   * after `timeoutMs` (the connection is then dropped).
+   */
   waitClosed(timeoutMs: number): Promise<WsClosed> {
     if (this.#closed !== null) return Promise.resolve(this.#closed);
-    if (this.#socket === null) {
-      return Promise.resolve({
-        code: 1006,
-        reason: "never connected",
-        clean: false,
-        byClient: false,
-      });
-    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.#socket?.terminate();
-        resolve({
-          code: 1006,
-          reason: `no close within ${timeoutMs} ms`,
-          clean: false,
-          byClient: true,
-        });
+        terminate(this.#socket);
+        const reason = `no close within ${timeoutMs} ms`;
+        resolve({ code: 1006, reason, clean: false, byClient: true });
       }, timeoutMs);
       this.#closeWaiters.push((closed) => {
         clearTimeout(timer);
         resolve(closed);
       });
     });
-  }
-
-  get closeStreamSent(): boolean {
-    return this.#closeStreamSent;
   }
 
   /**
@@ -261,36 +357,9 @@ export class ResumableClient {
     const { baseUrl, key, auth = "header", handshakeTimeoutMs, resumable } = this.#options;
     const url = new URL("/v1/listen", baseUrl);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
-    // The wait for EarshotSession starts once the handshake is done (a cold one loads models).
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let armSessionTimer = () => {};
-    const cancelSessionTimer = () => clearTimeout(timer);
-    const answered = !resumable
-      ? Promise.resolve(null)
-      : new Promise<ResumePlan | null>((resolve, reject) => {
-          armSessionTimer = () => {
-            timer = setTimeout(() => {
-              this.#sessionWaiter = null;
-              reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`));
-            }, SESSION_MESSAGE_TIMEOUT_MS);
-          };
-          this.#sessionWaiter = {
-            resolve: (plan) => {
-              clearTimeout(timer);
-              resolve(plan);
-            },
-            reject: (error) => {
-              clearTimeout(timer);
-              reject(error);
-            },
-          };
-        });
-    // Observed here so a rejection nobody awaits yet is not unhandled.
-    answered.catch(() => {});
-    let socket: WsSocket | null = null;
-    const link = {
-      send: (bytes: Uint8Array<ArrayBuffer>) => socket?.sendBinary(bytes) ?? false,
-    };
+    const session = resumable ? this.#awaitSession() : null;
+    let socket: WebSocket | null = null;
+    const link = { send: (bytes: Uint8Array<ArrayBuffer>) => send(socket, bytes) };
     const connecting = connectWebSocket(url.href, {
       timeoutMs: handshakeTimeoutMs,
       ...(auth === "header"
@@ -313,23 +382,54 @@ export class ResumableClient {
     try {
       result = await connecting;
     } catch (error) {
-      this.#sessionWaiter = null;
-      cancelSessionTimer();
+      session?.cancel();
       throw error;
     }
     if (!result.ok) {
-      this.#sessionWaiter = null;
-      cancelSessionTimer();
+      session?.cancel();
       throw new HandshakeRefused(refusalOf(result.status, result.headers, result.body));
     }
-    socket = result.socket;
+    socket = result.ws;
     this.#socket = socket;
     this.#closed = null;
-    // Unless it came with the 101, already read.
-    if (this.#sessionWaiter !== null) armSessionTimer();
+    session?.startTimer();
     const requestId = result.headers["dg-request-id"];
     if (this.#sessionId === null && typeof requestId === "string") this.#sessionId = requestId;
-    return { answered };
+    return { answered: session?.answered ?? Promise.resolve(null) };
+  }
+
+  /**
+   * Installs the waiter for the next EarshotSession. Its timer starts once the handshake is done
+   * (a cold one loads the models), unless the message already came with the 101.
+   */
+  #awaitSession() {
+    const answer = Promise.withResolvers<ResumePlan | null>();
+    // Observed here so a rejection nobody awaits yet is not unhandled.
+    answer.promise.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waiter: SessionWaiter = {
+      resolve: (plan) => {
+        cancel();
+        answer.resolve(plan);
+      },
+      reject: (error) => {
+        cancel();
+        answer.reject(error);
+      },
+    };
+    const cancel = () => {
+      clearTimeout(timer);
+      if (this.#sessionWaiter === waiter) this.#sessionWaiter = null;
+    };
+    this.#sessionWaiter = waiter;
+    const startTimer = () => {
+      if (this.#sessionWaiter !== waiter) return;
+      timer = setTimeout(
+        () => waiter.reject(new Error(`no EarshotSession within ${SESSION_MESSAGE_TIMEOUT_MS} ms`)),
+        SESSION_MESSAGE_TIMEOUT_MS,
+      );
+    };
+    return { answered: answer.promise, startTimer, cancel };
   }
 
   #onText(text: string): void {
@@ -339,9 +439,7 @@ export class ResumableClient {
     } catch (error) {
       const wrapped = error instanceof Error ? error : new Error(String(error));
       this.#protocolError(wrapped);
-      const waiter = this.#sessionWaiter;
-      this.#sessionWaiter = null;
-      waiter?.reject(wrapped);
+      this.#sessionWaiter?.reject(wrapped);
       return;
     }
     if (received === null) {
@@ -352,10 +450,8 @@ export class ResumableClient {
     }
     const { message, replay, plan } = received;
     if (message.type === "EarshotSession") {
-      const waiter = this.#sessionWaiter;
-      this.#sessionWaiter = null;
-      if (waiter === null) this.#protocolError(new Error("unexpected EarshotSession"));
-      else waiter.resolve(plan);
+      if (this.#sessionWaiter === null) this.#protocolError(new Error("unexpected EarshotSession"));
+      else this.#sessionWaiter.resolve(plan);
     }
     this.#options.events.onMessage?.(message, { replay });
   }

@@ -1,11 +1,8 @@
 /**
  * `npm run bench`: runs every bench section once, prints one JSON object to stdout and a table per
  * section to stderr (so `npm run -s bench > out.json` gives clean JSON), and writes the JSON to
- * bench-results/latest.json. Loopback only, bounded in time, exits by itself.
- *
- * Plain TypeScript that Node 22 runs by stripping types: no enums, no parameter properties, and
- * relative imports spell out `.ts`. Sections live in tools/load/bench/ (see
- * tools/load/bench/report.ts).
+ * bench-results/latest.json. Loopback only, bounded in time, exits by itself. Sections live in
+ * tools/load/bench/ (see report.ts there).
  *
  * Env: EARSHOT_SHARED (default ../shared) for the eval clips; EARSHOT_BENCH_VAD_ROUNDS;
  * EARSHOT_BENCH_SECTIONS (comma-separated names, e.g. "whisper": run only those).
@@ -33,28 +30,18 @@ import { whisperSection } from "./bench/whisper.ts";
 /**
  * Add a section here: it runs in order, gets its own key in the JSON, and plans its work to end
  * within its budget (a latency mode's clips are not started past it: a budget too small drops the
- * last modes' clips, and the run says so). Measured on the shared 2-core machine (2026-12-04):
- * - vad: ~30–50 s;
- * - whisper: ~70 s of speech and ~34 s of no-speech clips streamed at real-time pace, plus ~1.5 s
- *   of trailing silence and a handshake per clip (~25 s), setup and two workers (~20 s), the
- *   in-isolate pass (~15 s) and the stock baseline in Node (~30 s): ~3.5 minutes; then the 5
- *   latency modes (tools/load/bench/whisper-latency.ts: the ~70 s of speech again in each, with ~2
- * s of
- *   trailing silence and a handshake per clip, ~95 s a mode): ~8 minutes more. Whole section
- *   582–611 s measured, hence 900 s;
+ * last modes' clips, and the run says so). Measured on the shared 2-core machine:
+ * - vad: ~10–50 s;
+ * - whisper: every dev clip at real-time pace with its trailing silence and handshake, setup, the
+ *   bench worker and the replay: ~3 minutes; then the 5 latency modes (whisper-latency.ts: the
+ *   speech clips again in each, ~95 s a mode): ~8 minutes more; hence 900 s;
  * - opus: ~20 s (six Ogg/Opus streams encoded by opusenc, each decoded 8 times in workerd);
- * - early-finals, soft-cut, beams and continuation, each only when named in EARSHOT_BENCH_SECTIONS:
- *   the 5 latency modes on two services (early finals off and on; soft cut after 11 and 5 s;
- *   greedy and 3-beam finals; finals decoded alone and continuing): 5 modes × 2 services × ~95 s,
- *   ~16 minutes, hence 1 200 s (EARSHOT_BENCH_MODES runs fewer modes, in proportion less);
- * - revision, only when named: the same on the service built from a base revision
- *   (EARSHOT_BENCH_BASE, default HEAD) and the one built from the working tree, for a change
- *   that has no var (the base's models are prepared in its own worktree first: 2 minutes more);
- * - long-session, only when named: one session through an hour of audio at 2× (30 minutes) with
- *   the isolate's memory read before, during and after (tools/load/bench/long-session.ts);
- * - capacity: real-time sessions with interims at 6, 8, 10 and 12 at once
- *   (~45 s a level) after one reference run of each program at 8× (~1 minute), plus the service's
- *   start: ~5 minutes, hence 600 s (tools/load/bench/capacity.ts).
+ * - capacity: real-time sessions with interims at 6, 8, 10 and 12 at once (~45 s a level) after
+ *   one reference run of each program at 8× (~1 minute), plus the service's start: ~5 minutes;
+ * - only when named in EARSHOT_BENCH_SECTIONS: early-finals, soft-cut, beams and continuation (the
+ *   5 latency modes on two services: ~16 minutes; EARSHOT_BENCH_MODES runs fewer); revision (the
+ *   same against a base revision, whose models are prepared first: 2 minutes more); long-session
+ *   (an hour of audio at 2×: 30 minutes).
  * The default run (vad, whisper, opus, capacity) takes ~17 minutes.
  */
 const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[] = [
@@ -77,7 +64,7 @@ const SECTIONS: { section: Section; budgetMs: number; onlyWhenNamed?: boolean }[
 const HARD_LIMIT_MARGIN_MS = 170_000;
 
 // Loopback only: wrangler/miniflare otherwise fetch workers.cloudflare.com/cf.json and may send
-// usage metrics. Set before wrangler is imported (tools/load/bench/vad.ts imports it lazily).
+// usage metrics. Set before wrangler is imported (vad.ts imports it lazily).
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 process.env.WRANGLER_SEND_METRICS = "false";
 process.env.WRANGLER_SEND_ERROR_REPORTS = "false";
@@ -151,8 +138,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }, hardLimitMs);
   hardLimit.unref();
-  // src/generated/ before any section: the vad section's Node side reads the prepared Silero
-  // (the launcher writes it too, for the workers, but Node may run first).
+  // src/generated/ before any section: Node's Silero reads the prepared model from there (the
+  // launcher writes it too, for the workers, but Node may run first).
   await writeGenerated();
   if (V8_FLAGS) log(`bench: workerd runs with V8 flags "${V8_FLAGS}": not the shipped runtime`);
   const before = machine();

@@ -7,13 +7,9 @@
  * edit src/ while a run goes on, and a rebuild mid-run would reload the worker and silently reset
  * the isolate being measured.
  *
- * `prepareState` makes a persistence folder ready for the real service (models in its R2, D1
- * migrated with the demo account) and `startService` starts the service on it with fresh secrets;
- * everything that measures or soaks the service starts it this way.
- *
- * Also the /proc readings the memory figures need (process tree, RSS), and the exit hook that
- * makes sure no workerd outlives the bench: wrangler's `dispose` stops workerd; if the process
- * exits without it (the runner's hard time limit), the recorded workerd pids are SIGKILLed.
+ * Also the /proc readings the memory figures need (RSS), and the exit hook that makes sure no
+ * workerd outlives the run: wrangler's `dispose` stops workerd; if the process exits without it
+ * (the runner's hard time limit), the recorded workerd pids are SIGKILLed.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,7 +21,7 @@ import { writeGenerated } from "../models/generated.ts";
 /** wrangler's dev server is up in ~3 s here (esbuild + workerd); 60 s means something is wrong. */
 const START_TIMEOUT_MS = 60_000;
 /** Setup steps run wrangler a few times (~5 s). */
-export const SETUP_TIMEOUT_MS = 120_000;
+const SETUP_TIMEOUT_MS = 120_000;
 
 export interface DevWorkerOptions {
   /** wrangler config file (absolute). */
@@ -61,7 +57,7 @@ function read(file: string): string | null {
 }
 
 /** Every live descendant of `pid` (children, their children, …), from /proc. */
-export function descendants(pid: number): number[] {
+function descendants(pid: number): number[] {
   const out: number[] = [];
   const walk = (parent: number) => {
     let tasks: string[] = [];

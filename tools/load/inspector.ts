@@ -3,16 +3,8 @@
  * serves (ws://127.0.0.1:<inspector port>/ws; it takes one client at a time and wants an Origin it
  * trusts, so the client sends `Origin: http://localhost`).
  *
- * - `Runtime.getHeapUsage`: V8's JS heap (used and committed) and `backingStorageSize`, the bytes
- *   of ArrayBuffer backing stores. WebAssembly memories are not in either (checked here: with
- *   ORT's 64 MB heap alive, backingStorageSize read 3.7 MB). Readings come between requests:
- *   the inspector is served when the isolate is idle, not while a transcription runs, so a
- *   call's own transient buffers are seen only as the garbage they leave.
- * - ORT's WebAssembly heap of a worker that has no endpoint for it (the real service): every
- *   `WebAssembly.Memory` in the isolate, found with `Runtime.queryObjects` on its prototype.
- *   Evaluating needs an execution context id, which local workerd announces only on events; a
- *   console message from the worker carries one, so callers make the worker log something first.
- *
+ * Readings come between requests: the inspector is served when the isolate is idle, not while a
+ * transcription runs, so a call's own transient buffers are seen only as the garbage they leave.
  * Callers connect after their timed work anyway: a DevTools client makes wrangler enable the
  * debugger, which V8 may answer by running WebAssembly in a slower tier. (Measured here, one
  * utterance repeated: no visible difference; the order costs nothing and removes the doubt.)
@@ -25,12 +17,14 @@ const CONTEXT_WAIT_MS = 10_000;
 /** While a forced GC is pending, the worker is sent a request this often (collectGarbage). */
 const POKE_EVERY_MS = 1_000;
 
+/**
+ * `Runtime.getHeapUsage`: V8's JS heap, used and committed, and the ArrayBuffer backing stores
+ * outside it. WebAssembly memories are in neither (checked here: with ORT's 64 MB heap alive,
+ * backingStorageSize read 3.7 MB).
+ */
 export interface HeapUsage {
-  /** JS heap bytes in use. */
   usedBytes: number;
-  /** JS heap bytes committed by V8. */
   totalBytes: number;
-  /** ArrayBuffer backing stores outside the JS heap (not WebAssembly memories). */
   backingStoreBytes: number;
 }
 
@@ -72,10 +66,8 @@ export class Inspector {
     const init = { headers: { Origin: "http://localhost" } } as unknown as string[];
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, init);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error("inspector: no connection")),
-        CALL_TIMEOUT_MS,
-      );
+      const noConnection = () => reject(new Error("inspector: no connection"));
+      const timer = setTimeout(noConnection, CALL_TIMEOUT_MS);
       socket.addEventListener("open", () => {
         clearTimeout(timer);
         resolve();
@@ -141,16 +133,17 @@ export class Inspector {
   }
 
   /**
-   * Byte lengths of every WebAssembly.Memory alive in the isolate. `poke` makes the worker log a
-   * console message (which reveals the execution context); it runs only if none was seen yet.
+   * Byte lengths of every WebAssembly.Memory alive in the isolate (ORT's heap, in a worker that has
+   * no endpoint for it), found with `Runtime.queryObjects` on its prototype. Evaluating needs an
+   * execution context id, which local workerd announces only on events: `poke` makes the worker
+   * log a console message, which carries one; it runs only if none was seen yet.
    */
   async wasmMemories(poke: () => Promise<void>): Promise<number[]> {
     if (this.#context === undefined) {
       const seen = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error("inspector: the worker logged nothing, no execution context")),
-          CONTEXT_WAIT_MS,
-        );
+        const nothing = () =>
+          reject(new Error("inspector: the worker logged nothing, no execution context"));
+        const timer = setTimeout(nothing, CONTEXT_WAIT_MS);
         this.#contextWaiters.push(() => {
           clearTimeout(timer);
           resolve();

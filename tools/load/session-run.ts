@@ -8,22 +8,17 @@
  *   times real time as far as tools/load/soak/solo-gate.ts allows: the soak's reference
  *   transcript the live run must reproduce.
  *
- * The bench adds, per session: a Finalize after given bytes (a client whose own VAD decided the
- * speech ended there), silence after the program until every utterance has its endpoint final,
- * and the worker process's CPU time at every unit sent and every final (tools/load/bench/cpu.ts).
- *
  * Live pacing is an absolute schedule (frame k goes out when k frames' worth of audio time has
  * passed at the pace, plus the pauses so far), so timer lateness does not accumulate. The client
  * keeps audio produced while disconnected and sends it after the resume (public/live-stream.js).
- *
- * Latency of a final: from when the last byte of its span (start + duration) was last sent — a
- * resumed connection may send it twice — to when the final arrived. Finals a resume replays are
- * not measured: they were produced while the client was away.
  */
-
 import type { ResumePlan } from "../../public/resume-state.js";
-import { HandshakeRefused, type Refusal, ResumableClient } from "../client/resumable-client.ts";
-import type { WsClosed } from "../client/ws-client.ts";
+import {
+  HandshakeRefused,
+  type Refusal,
+  ResumableClient,
+  type WsClosed,
+} from "../client/resumable-client.ts";
 import { type Sched, sched } from "./bench/cpu.ts";
 import {
   BYTES_PER_SECOND,
@@ -33,6 +28,7 @@ import {
   ProgramAudio,
   UNIT_BYTES,
 } from "./soak/programs.ts";
+import { errorText } from "./soak/progress.ts";
 import { SoloGate } from "./soak/solo-gate.ts";
 
 /** A handshake through wrangler's proxy takes milliseconds; 30 s means the service is stuck. */
@@ -47,6 +43,11 @@ const CLOSE_TIMEOUT_MS = 75_000;
 /** Most audio kept for a resume: 60 s (1.92 MB), twice the 30-s resume window. */
 const MAX_KEPT_BYTES = 60 * BYTES_PER_SECOND;
 
+/**
+ * Latency of a final: from when the last byte of its span (start + duration) was last sent — a
+ * resumed connection may send it twice — to when the final arrived. Finals a resume replays are
+ * not measured: they were produced while the client was away.
+ */
 export interface FinalRecord {
   start: number;
   duration: number;
@@ -70,7 +71,6 @@ export interface FinalRecord {
 
 export interface SessionRecord {
   program: string;
-  mode: "live" | "solo";
   sessionId: string | null;
   /** Null when the session was admitted; else how the handshake was refused. */
   refusal: Refusal | null;
@@ -89,11 +89,10 @@ export interface SessionRecord {
   audioBytes: number;
   /** Protocol violations, resume failures, timeouts: anything that makes the session fail. */
   errors: string[];
-  model: string | null;
-  /** performance.now() at admission and at the end of the last connection. */
-  admittedAtMs: number | null;
-  endedAtMs: number | null;
-  /** new WebSocket → admitted, ms: authentication, admission, the session's start (model load). */
+  /**
+   * new WebSocket → admitted, ms: authentication, admission, the session's start (model load);
+   * null when never admitted.
+   */
   handshakeMs: number | null;
   /** Interim Results and SpeechStarted messages received. */
   interims: number;
@@ -172,7 +171,6 @@ export async function runProgram(program: Program, context: RunContext): Promise
   const schedNow = () => (cpuPid === null ? null : sched(cpuPid));
   const record: SessionRecord = {
     program: program.id,
-    mode: context.mode,
     sessionId: null,
     refusal: null,
     finals: [],
@@ -185,9 +183,6 @@ export async function runProgram(program: Program, context: RunContext): Promise
     resumeRefusals: [],
     audioBytes: 0,
     errors: [],
-    model: null,
-    admittedAtMs: null,
-    endedAtMs: null,
     handshakeMs: null,
     interims: 0,
     speechStarted: 0,
@@ -217,12 +212,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
           gate.observe(message);
           if (message.type === "SpeechStarted") record.speechStarted += 1;
           if (message.type === "Results" && message.is_final === false) record.interims += 1;
-          if (message.type === "Metadata") {
-            record.metadata = true;
-            const info = message.model_info as Record<string, { name?: unknown }> | undefined;
-            const name = info ? Object.values(info)[0]?.name : undefined;
-            if (typeof name === "string") record.model = name;
-          }
+          if (message.type === "Metadata") record.metadata = true;
           if (message.type !== "Results" || message.is_final !== true) return;
           record.finals.push(finalOf(message, replay, arrival, sentAt, program, schedNow()));
         },
@@ -236,7 +226,6 @@ export async function runProgram(program: Program, context: RunContext): Promise
         },
         onClose: (closed) => {
           record.close = closed;
-          record.endedAtMs = performance.now();
           if (!dropping && !client.closeStreamSent) record.unexpectedCloses.push(closed);
         },
         onProtocolError: (error) => record.errors.push(`protocol: ${error.message}`),
@@ -244,17 +233,16 @@ export async function runProgram(program: Program, context: RunContext): Promise
     });
   } catch (error) {
     if (error instanceof HandshakeRefused) record.refusal = error.refusal;
-    else record.errors.push(`connect: ${message(error)}`);
+    else record.errors.push(`connect: ${errorText(error)}`);
     return record;
   }
   record.sessionId = client.sessionId;
-  record.admittedAtMs = performance.now();
-  record.handshakeMs = record.admittedAtMs - handshakeStarted;
+  record.handshakeMs = performance.now() - handshakeStarted;
   context.onAdmitted?.();
   try {
     await stream();
   } catch (error) {
-    record.errors.push(`stream: ${message(error)}`);
+    record.errors.push(`stream: ${errorText(error)}`);
     client.drop();
   } finally {
     record.audioBytes = client.produced;
@@ -338,9 +326,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
     }
     if (resuming !== null) await resuming;
     if (resumeFailure !== null) throw resumeFailure;
-    const closed = await client.closeStream(CLOSE_TIMEOUT_MS);
-    record.close = closed;
-    record.endedAtMs = performance.now();
+    record.close = await client.closeStream(CLOSE_TIMEOUT_MS);
   }
 
   /** After the program: more trailing silence (the bench's), until the endpoints are in. */
@@ -379,7 +365,7 @@ export async function runProgram(program: Program, context: RunContext): Promise
         const { status, errCode, errMsg } = error.refusal;
         throw new Error(`resume refused: ${status} ${errCode} ${errMsg}`);
       }
-      throw new Error(`resume failed: ${message(error)}`);
+      throw new Error(`resume failed: ${errorText(error)}`);
     } finally {
       dropping = false;
     }
@@ -423,8 +409,4 @@ function finalOf(
     arrivalMs,
     sched: cpu,
   };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,33 +1,8 @@
 /**
- * `npm run soak [-- options]`: a concurrency soak against a running `npm run dev` (loopback only),
- * or against a service of its own (`--launch fake|whisper`: the load tools' launcher,
- * tools/load/dev-worker.ts, on test-results/soak-state-<transcriber>, stopped at the end).
- *
- * 1. Creates three fresh accounts whose limits differ (3 : 2 : 1 of --sessions; 34 → 17, 11, 6),
- *    each with a key, through the admin API.
- * 2. Builds one program per session (tools/load/soak/programs.ts): its own order of the eval clips
- * and
- *    silences, listen options, frame size; realtime, fast (1.5–2×), with pauses, or resumable with
- *    connection drops in mid-utterance.
- * 3. Solo: streams every program alone, one after another, faster than real time: each one's
- *    reference finals. (--references <file> reuses the references of an earlier run.)
- * 4. Live: every session at once, for --seconds; every account filled to its limit, and probes
- *    (extra connections with the accounts' keys) refused with 429 while they are full.
- * 5. Checks: every session's finals equal its solo finals (zero cross-talk), its close was a clean
- *    1000 after Metadata, no final later than --max-latency-ms, no account above its limit (client
- *    side and GET /v1/sessions), every drop resumed; afterwards zero slots held and zero sessions.
- * Prints a table and the summary JSON on stdout (progress on stderr), writes the full JSON (every
- * session) to test-results/soak.json, disables the soak's accounts, exits 1 on any failure.
- *
- * Options: --url (http://127.0.0.1:8787) --sessions (34) --seconds (180) or --minutes --seed (1)
- * --no-resume (no resumable sessions: a server without resume) --solo-pace (cap: 32 for the fake
- * transcriber, 16 for Whisper) --fast-pace (every fast session's pace; default 1.5 or 2 by seed)
- * --max-latency-ms (5000) --out <file> --references <file> (reference finals of earlier solo
- * runs, by program; test-results/soak-references-<model>.json collects every run's)
- * --inspector-port <port> (V8's heap through that wrangler dev's inspector, e.g. started with
- * `npm run dev -- --inspector-port 9229`; off by default)
- * --token <admin token> (else as `npm run admin` finds it) --launch fake|whisper (start the
- * service instead of using --url; its inspector is read).
+ * `npm run soak [-- options]`: the concurrency soak (README "Soak"), against a running `npm run dev`
+ * (loopback only) or a service of its own (`--launch`). The phases: tools/load/soak/solo.ts (each
+ * program alone: its reference finals) and live.ts (all at once, with limit probes); the verdict
+ * and its report: soak/report.ts. Exits 1 on any failure, 2 on a bad command line.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -46,90 +21,82 @@ import { probeServer, programFingerprint, SOLO_PACE, soloPhase } from "./soak/so
 import { refusalReason, splitSessions } from "./soak/verdict.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
-const DEFAULT_URL = "http://127.0.0.1:8787";
+
+const USAGE = `usage: npm run soak -- [options]
+  --url <url>            the service, loopback only ($EARSHOT_URL, else http://127.0.0.1:8787)
+  --token <token>        admin token (default: as \`npm run admin\` finds it)
+  --launch fake|whisper  start a service of its own instead (no --url or --token then)
+  --sessions <n>         sessions at once, split 3 : 2 : 1 over three accounts (34, at least 3)
+  --seconds <s>          how long each session streams (180, at least 15)
+  --seed <n>             the programs' seed (1)
+  --no-resume            no resumable sessions (a server without resume)
+  --solo-pace <x>        the solo runs' pace cap (32 with the fake transcriber, 16 with Whisper)
+  --fast-pace <x>        every fast session's pace (default 1.5 or 2, by the seed)
+  --max-latency-ms <ms>  a later final fails the run (5000)
+  --out <file>           the JSON report (test-results/soak.json)
+  --inspector-port <n>   read V8's heap through that wrangler dev's inspector (--launch reads its own)`;
+
 /** The issue's bar: at least 30 sessions at once, for several minutes. */
 const DEFAULT_SESSIONS = 34;
 const DEFAULT_SECONDS = 180;
 /** A final this long after its last audio byte was sent is late: a failure. */
 const DEFAULT_MAX_LATENCY_MS = 5_000;
 
-interface Options {
-  url: string;
-  sessions: number;
-  seconds: number;
-  seed: number;
-  resume: boolean;
-  soloPace: number | null;
-  fastPace: number | null;
-  maxLatencyMs: number;
-  references: string | null;
-  out: string;
-  inspectorPort: number | null;
-  token: string | undefined;
-  launch: "fake" | "whisper" | null;
-}
+type Options = ReturnType<typeof parseOptions>;
 
-function parseOptions(argv: string[]): Options {
+const STRING_OPTIONS = [
+  ["url", "token", "launch", "sessions", "seconds", "seed", "solo-pace", "fast-pace"],
+  ["max-latency-ms", "out", "inspector-port"],
+].flat();
+
+function parseOptions(argv: string[]) {
+  const strings = STRING_OPTIONS.map((name) => [name, { type: "string" as const }]);
   const { values } = parseArgs({
     args: argv,
-    options: {
-      url: { type: "string" },
-      sessions: { type: "string" },
-      seconds: { type: "string" },
-      minutes: { type: "string" },
-      seed: { type: "string" },
-      "no-resume": { type: "boolean" },
-      "solo-pace": { type: "string" },
-      "fast-pace": { type: "string" },
-      "max-latency-ms": { type: "string" },
-      references: { type: "string" },
-      out: { type: "string" },
-      "inspector-port": { type: "string" },
-      token: { type: "string" },
-      launch: { type: "string" },
-    },
+    options: { ...Object.fromEntries(strings), "no-resume": { type: "boolean" } },
   });
-  const launch = values.launch ?? null;
+  const given: Record<string, unknown> = values;
+  const text = (name: string) => {
+    const value = given[name];
+    return typeof value === "string" ? value : undefined;
+  };
+  const launch = text("launch") ?? null;
   if (launch !== null && launch !== "fake" && launch !== "whisper") {
     throw new Error(`--launch must be fake or whisper, got ${launch}`);
   }
-  if (launch !== null && (values.url !== undefined || values.token !== undefined)) {
+  if (launch !== null && (text("url") !== undefined || text("token") !== undefined)) {
     throw new Error("--launch starts its own service: no --url or --token with it");
   }
-  const number = (name: string, text: string | undefined, fallback: number, min: number) => {
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    if (!Number.isFinite(value) || value < min)
+  /** The option's number (at least `min`), or `fallback` when it is not given. */
+  const number = <T>(name: string, fallback: T, min: number): number | T => {
+    const option = text(name);
+    if (option === undefined) return fallback;
+    const value = Number(option);
+    if (!Number.isFinite(value) || value < min) {
       throw new Error(`--${name} must be a number ≥ ${min}`);
+    }
     return value;
   };
-  const url = values.url ?? process.env.EARSHOT_URL ?? DEFAULT_URL;
+  const url = text("url") ?? process.env.EARSHOT_URL ?? "http://127.0.0.1:8787";
   const host = new URL(url).hostname;
   if (!["127.0.0.1", "localhost", "[::1]"].includes(host)) {
     throw new Error(`--url must be a loopback address (the soak creates accounts), got ${host}`);
   }
-  const seconds =
-    values.minutes !== undefined
-      ? number("minutes", values.minutes, 3, 0.25) * 60
-      : number("seconds", values.seconds, DEFAULT_SECONDS, 15);
   // Only when asked: nothing tells which worker an inspector port serves, and on a shared machine
   // 9229 (wrangler's default) may well be another wrangler dev's — whose heap would be reported.
-  const inspector = number("inspector-port", values["inspector-port"], 0, 0);
+  const inspectorPort = number("inspector-port", 0, 0);
   return {
     url,
-    sessions: Math.floor(number("sessions", values.sessions, DEFAULT_SESSIONS, 3)),
-    seconds,
-    seed: Math.floor(number("seed", values.seed, 1, 0)),
-    resume: values["no-resume"] !== true,
-    soloPace:
-      values["solo-pace"] === undefined ? null : number("solo-pace", values["solo-pace"], 1, 0.5),
-    fastPace:
-      values["fast-pace"] === undefined ? null : number("fast-pace", values["fast-pace"], 1, 1),
-    maxLatencyMs: number("max-latency-ms", values["max-latency-ms"], DEFAULT_MAX_LATENCY_MS, 1),
-    references: values.references ?? null,
-    out: path.resolve(root, values.out ?? "test-results/soak.json"),
-    inspectorPort: inspector === 0 ? null : inspector,
-    token: values.token,
+    sessions: Math.floor(number("sessions", DEFAULT_SESSIONS, 3)),
+    seconds: number("seconds", DEFAULT_SECONDS, 15),
+    seed: Math.floor(number("seed", 1, 0)),
+    resume: given["no-resume"] !== true,
+    soloPace: number("solo-pace", null, 0.5),
+    fastPace: number("fast-pace", null, 1),
+    maxLatencyMs: number("max-latency-ms", DEFAULT_MAX_LATENCY_MS, 1),
+    out: path.resolve(root, text("out") ?? "test-results/soak.json"),
+    inspectorPort: inspectorPort === 0 ? null : inspectorPort,
+    token: text("token"),
     launch,
   };
 }
@@ -151,11 +118,15 @@ async function loadClips(): Promise<Clip[]> {
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes("--help")) {
+    console.log(USAGE);
+    return 0;
+  }
   let options: Options;
   try {
     options = parseOptions(process.argv.slice(2));
   } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
     return 2;
   }
   if (options.launch === null) return soak(options);
@@ -164,12 +135,9 @@ async function main(): Promise<number> {
   await prepareState(root, persistTo);
   let launched: LaunchedService | null = null;
   try {
-    launched = await startService(
-      root,
-      persistTo,
-      { EARSHOT_TRANSCRIBER: options.launch },
-      options.launch === "fake",
-    );
+    const testSeams = options.launch === "fake";
+    const vars = { EARSHOT_TRANSCRIBER: options.launch };
+    launched = await startService(root, persistTo, vars, testSeams);
     const { url, adminToken, inspectorPort } = launched;
     return await soak({ ...options, url, token: adminToken, inspectorPort });
   } finally {
@@ -181,7 +149,7 @@ async function soak(options: Options): Promise<number> {
   const service = new Service(options.url, resolveAdminToken(options.token));
   const clips = await loadClips();
   const limits = splitSessions(options.sessions);
-  const runId = `${Date.now().toString(36)}`;
+  const runId = Date.now().toString(36);
   const failures: string[] = [];
   const notes: string[] = [];
 
@@ -208,16 +176,16 @@ async function soak(options: Options): Promise<number> {
       model = await probeServer(service, accounts[0] as SoakAccount, options.resume);
     } catch (error) {
       if (error instanceof HandshakeRefused && options.resume && error.refusal.status === 400) {
+        const { refusal } = error;
         console.error(
-          `the server refused resumable=true (${refusalReason(error.refusal)}: ${error.refusal.errMsg}); ` +
+          `the server refused resumable=true (${refusalReason(refusal)}: ${refusal.errMsg}); ` +
             "it has no resume yet: run with --no-resume",
         );
         return 1;
       }
       throw error;
     }
-    const kind = model === "fake" ? "fake" : "whisper";
-    const soloPace = options.soloPace ?? SOLO_PACE[kind];
+    const soloPace = options.soloPace ?? SOLO_PACE[model === "fake" ? "fake" : "whisper"];
     log(`server transcriber: ${model}; solo pace ${soloPace}×`);
 
     const programs = buildPrograms({
@@ -229,52 +197,26 @@ async function soak(options: Options): Promise<number> {
       fastPace: options.fastPace,
     });
     const fingerprints = programs.map(programFingerprint);
-    if (new Set(fingerprints).size !== programs.length)
+    if (new Set(fingerprints).size !== programs.length) {
       throw new Error("two programs are identical");
+    }
     for (const program of programs) log(describeProgram(program));
 
-    const solo = await soloPhase({
-      service,
-      accounts,
-      programs,
-      fingerprints,
-      clips,
-      model,
-      url: options.url,
-      soloPace,
-      reusedFile: options.references,
-      out: options.out,
-      failures,
-    });
-    log(`live: ${programs.length} sessions for ~${options.seconds} s`);
+    const common = { service, accounts, programs, clips, url: options.url, soloPace };
+    const solo = await soloPhase({ ...common, failures });
     const live = await livePhase({
-      service,
-      accounts,
-      programs,
-      clips,
+      ...common,
       references: solo.references,
-      url: options.url,
       seconds: options.seconds,
-      soloPace,
       inspectorPort: options.inspectorPort,
     });
 
-    const verdict = {
-      ...options,
-      model,
-      accounts,
-      programs,
-      solo,
-      live,
-      failures,
-      notes,
-    };
+    const verdict = { ...options, model, accounts, programs, solo, live, failures, notes };
     const judged = judge(verdict);
     printTable(judged.summary, judged.sessionRows);
     console.log(JSON.stringify(judged.summary, null, 2));
     writeDetails(options.out, verdict, judged, fingerprints);
-    const written = [options.out, solo.referencesFile].map((f) => path.relative(root, f));
-    log(`wrote ${written.join(" and ")}`);
+    log(`wrote ${path.relative(root, options.out)}`);
     return judged.summary.ok ? 0 : 1;
   } finally {
     process.off("SIGINT", interrupted);

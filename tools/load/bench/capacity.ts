@@ -1,12 +1,12 @@
 /**
  * How many real-time Whisper sessions with interims one isolate sustains (`capacity` section).
  *
- * One copy of the real service (startWarmService: wrangler dev, workerd, real models), its
- * per-isolate session cap lifted to the largest level measured, so that the levels measure the
- * isolate, not the cap. At each level N (CAPACITY_LEVELS, or EARSHOT_BENCH_CAPACITY_LEVELS), N
- * sessions at once, session i streaming program i: the dev speech clips in a rotation of its own,
- * each followed by UTTERANCE_GAP_MS of silence, about PROGRAM_SECONDS in all, at real-time pace in
- * 20 ms frames, with `interim_results=true` and `endpointing=300`, their starts STAGGER_MS apart.
+ * One copy of the real service (startWarmService), its per-isolate session cap lifted to the
+ * largest level measured, so that the levels measure the isolate, not the cap. At each level N
+ * (CAPACITY_LEVELS, or EARSHOT_BENCH_CAPACITY_LEVELS), N sessions at once, session i streaming
+ * program i: the dev speech clips in a rotation of its own, each followed by UTTERANCE_GAP_MS of
+ * silence, about PROGRAM_SECONDS in all, at real-time pace in 20 ms frames, with
+ * `interim_results=true` and `endpointing=300`, their starts STAGGER_MS apart.
  *
  * Each program is first streamed alone, faster than real time (REFERENCE_PACE): its reference
  * finals (a final covers the audio the VAD decided, so it does not depend on the pace). A level is
@@ -26,10 +26,9 @@
  * frame after speech, so this is what a person waits, as in the whisper section's modes.
  */
 
-import { DEMO_KEY } from "../../../src/accounts/demo-seed.ts";
 import type { HeapUsage } from "../inspector.ts";
-import { loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
-import { readThroughInspector } from "./memory.ts";
+import { concat, loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
+import { readThroughInspector, serviceWasmMemories } from "./memory.ts";
 import { type BenchContext, fmt, MiB, type Section, stats, sum } from "./report.ts";
 import { startWarmService } from "./whisper-service.ts";
 import {
@@ -41,7 +40,7 @@ import {
 } from "./whisper-session.ts";
 
 /** The levels measured by default: the cap before (6), the cap (8), up to the issue's goal (12). */
-export const CAPACITY_LEVELS: readonly number[] = [6, 8, 10, 12];
+const CAPACITY_LEVELS: readonly number[] = [6, 8, 10, 12];
 /** Each session streams about this much audio: several utterances each, ~40 s with the gaps. */
 const PROGRAM_SECONDS = 30;
 /** Silence after each clip: more than endpointing=300's wait, so every clip ends its utterance. */
@@ -56,14 +55,10 @@ const REFERENCE_PACE = 8;
  * 1.5 s a reply in conversation is late by any hosted service's measure (Deepgram's p95 is
  * 0.3 s), and a queue that grows shows there first.
  */
-export const SUSTAINED_P95_MS = 1_500;
+const SUSTAINED_P95_MS = 1_500;
 const QUERY = { interim_results: "true", endpointing: "300" };
 /** The memory pass reads the isolate this far into the programs (every session still live). */
 const MEMORY_READ_AT = 0.6;
-
-interface Program {
-  pcm: Uint8Array;
-}
 
 function levels(): number[] {
   const named = process.env.EARSHOT_BENCH_CAPACITY_LEVELS;
@@ -75,8 +70,8 @@ function levels(): number[] {
   return parsed;
 }
 
-/** Program i: the clips from clip i on, round, until PROGRAM_SECONDS; each with its gap after. */
-function programs(clips: readonly { id: string; pcm: Uint8Array }[], count: number): Program[] {
+/** Program i (PCM16): the clips from clip i on, round, until PROGRAM_SECONDS; each with its gap. */
+function programs(clips: readonly Uint8Array[], count: number): Uint8Array[] {
   const gap = new Uint8Array(((UTTERANCE_GAP_MS / 1000) * SAMPLE_RATE * 2) & ~1);
   return Array.from({ length: count }, (_, i) => {
     const parts: Uint8Array[] = [];
@@ -84,16 +79,10 @@ function programs(clips: readonly { id: string; pcm: Uint8Array }[], count: numb
     for (let k = 0; bytes < PROGRAM_SECONDS * SAMPLE_RATE * 2; k++) {
       const clip = clips[(i + k) % clips.length];
       if (clip === undefined) throw new Error("no speech clips");
-      parts.push(clip.pcm, gap);
-      bytes += clip.pcm.byteLength + gap.byteLength;
+      parts.push(clip, gap);
+      bytes += clip.byteLength + gap.byteLength;
     }
-    const pcm = new Uint8Array(bytes);
-    let offset = 0;
-    for (const part of parts) {
-      pcm.set(part, offset);
-      offset += part.byteLength;
-    }
-    return { pcm };
+    return concat(parts);
   });
 }
 
@@ -116,11 +105,11 @@ interface LevelResult {
   failures: { session: number; reason: string }[];
 }
 
-function streamAll(url: string, programList: readonly Program[]) {
+function streamAll(url: string, programList: readonly Uint8Array[]) {
   return Promise.allSettled(
-    programList.map(async (program, i) => {
+    programList.map(async (pcm, i) => {
       await new Promise((resolve) => setTimeout(resolve, i * STAGGER_MS));
-      return runSession(url, DEMO_KEY, program.pcm, null, { query: QUERY });
+      return runSession(url, pcm, null, { query: QUERY });
     }),
   );
 }
@@ -136,7 +125,7 @@ interface LiveMemory {
 /** `programList` streamed at once, the isolate's memory read while all of them are live. */
 async function memoryPass(
   worker: { url: string; inspectorPort: number },
-  programList: readonly Program[],
+  programList: readonly Uint8Array[],
   log: (message: string) => void,
 ) {
   const streams = streamAll(worker.url, programList);
@@ -146,10 +135,7 @@ async function memoryPass(
     worker.inspectorPort,
     async (inspector): Promise<LiveMemory> => {
       const js = await inspector.heapUsage();
-      // A session that opens and closes makes the worker log, which names its context.
-      const wasmBytes = await inspector.wasmMemories(async () => {
-        await runSession(worker.url, DEMO_KEY, new Uint8Array(0), null);
-      });
+      const wasmBytes = await serviceWasmMemories(inspector, worker.url);
       const isolateMiB = (js.usedBytes + sum(wasmBytes)) / MiB;
       return { sessions: programList.length, js, wasmBytes, isolateMiB };
     },
@@ -161,7 +147,7 @@ async function memoryPass(
 
 async function runLevel(
   url: string,
-  programList: readonly Program[],
+  programList: readonly Uint8Array[],
   references: readonly string[],
 ): Promise<LevelResult> {
   const settled = await streamAll(url, programList);
@@ -211,6 +197,9 @@ function mostSustained(results: readonly LevelResult[]): number | null {
   return sustained.length > 0 ? Math.max(...sustained) : null;
 }
 
+const p50p95max = ({ median, p95, max }: ReturnType<typeof stats>) =>
+  `${fmt(median)} / ${fmt(p95)} / ${fmt(max)}`;
+
 export const capacitySection: Section = {
   name: "capacity",
   title: "Real-time Whisper sessions with interims one isolate sustains (endpointing=300)",
@@ -220,7 +209,7 @@ export const capacitySection: Section = {
     const most = Math.max(...steps);
     const clips = (await loadClips(context.evalDir))
       .filter((c) => c.row.category === "speech")
-      .map((c) => ({ id: c.row.id, pcm: c.pcm }));
+      .map((c) => c.pcm);
     const warm = clips[0];
     if (!warm) throw new Error("no speech clips in the eval set");
     const programList = programs(clips, most);
@@ -228,7 +217,7 @@ export const capacitySection: Section = {
       root,
       suffix: "-capacity",
       vars: { EARSHOT_MAX_SESSIONS_PER_ISOLATE: String(most) },
-      warm: warm.pcm,
+      warm,
     });
     const results: LevelResult[] = [];
     const skipped: number[] = [];
@@ -236,16 +225,13 @@ export const capacitySection: Section = {
     try {
       log(`capacity: ${most} reference runs, one at a time, at ${REFERENCE_PACE}× real time`);
       const references: string[] = [];
-      for (const program of programList) {
-        const run = await runSession(worker.url, DEMO_KEY, program.pcm, null, {
-          query: QUERY,
-          pace: REFERENCE_PACE,
-        });
+      for (const pcm of programList) {
+        const run = await runSession(worker.url, pcm, null, { query: QUERY, pace: REFERENCE_PACE });
         references.push(transcriptOf(run));
       }
       // A level lasts its longest program, its last start, and the trailing silence a session
-      // sends until its last final (at most 8 s: tools/load/bench/whisper-session.ts).
-      const longest = Math.max(...programList.map((p) => pcmSeconds(p.pcm)));
+      // sends until its last final (at most 8 s: whisper-session.ts).
+      const longest = Math.max(...programList.map(pcmSeconds));
       const levelSeconds = (n: number) => longest + (n * STAGGER_MS) / 1000 + 8;
       for (const n of steps) {
         if (Date.now() + levelSeconds(n) * 1000 > context.deadline) {
@@ -254,11 +240,10 @@ export const capacitySection: Section = {
         }
         const result = await runLevel(worker.url, programList.slice(0, n), references);
         results.push(result);
-        const { latencyMs: l } = result;
         log(
           `capacity: ${n} sessions → speech end → final p50 / p95 / max ` +
-            `${fmt(l.median)} / ${fmt(l.p95)} / ${fmt(l.max)} ms, ${result.mismatches.length} ` +
-            `mismatched, ${result.failures.length} failed: ${result.sustained ? "sustained" : "NOT sustained"}`,
+            `${p50p95max(result.latencyMs)} ms, ${result.mismatches.length} mismatched, ` +
+            `${result.failures.length} failed: ${result.sustained ? "sustained" : "NOT sustained"}`,
         );
       }
       const best = mostSustained(results);
@@ -275,11 +260,12 @@ export const capacitySection: Section = {
     } finally {
       await worker.stop();
     }
+    const live = memory?.value;
     return {
       json: {
         levels: results,
         skipped,
-        memory_at_most_sustained: memory?.value ?? null,
+        memory_at_most_sustained: live ?? null,
         memory_error: memory?.error ?? null,
         most_sustained: mostSustained(results),
         sustained_p95_ms: SUSTAINED_P95_MS,
@@ -300,23 +286,19 @@ export const capacitySection: Section = {
         rows: [
           ...results.map((r) => [
             String(r.sessions),
-            `${fmt(r.latencyMs.median)} / ${fmt(r.latencyMs.p95)} / ${fmt(r.latencyMs.max)}`,
+            p50p95max(r.latencyMs),
             String(r.finals),
             String(r.interims),
             String(r.mismatches.length),
             String(r.failures.length),
             r.sustained ? "yes" : "no",
           ]),
-          ...(memory?.value
+          ...(live
             ? [
                 [
-                  `isolate with ${memory.value.sessions} live (JS in use + WebAssembly)`,
-                  `${fmt(memory.value.isolateMiB, 1)} MiB`,
-                  "",
-                  "",
-                  "",
-                  "",
-                  "",
+                  `isolate with ${live.sessions} live (JS in use + WebAssembly)`,
+                  `${fmt(live.isolateMiB, 1)} MiB`,
+                  ...Array<string>(5).fill(""),
                 ],
               ]
             : []),

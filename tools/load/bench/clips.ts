@@ -1,13 +1,11 @@
 /**
- * The eval clips in Node: 16-bit PCM WAV files, 16 kHz mono, indexed by manifest.tsv. The parsing
- * is tools/eval/wav.ts and manifest.ts, the ones the tests use inside workerd (pure, so Node
- * runs them too); this file reads the disk and checks the one format every bench part assumes.
+ * The eval clips in Node: 16-bit PCM WAV files, 16 kHz mono, indexed by manifest.tsv (parsed by
+ * tools/eval/, as the tests do); checks the one format every bench part assumes.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { type ManifestRow, parseManifest } from "../../eval/manifest.ts";
 import { parseWav, pcm16ToFloat, type Wav } from "../../eval/wav.ts";
-import { errorMessage } from "./report.ts";
 
 export const SAMPLE_RATE = 16_000;
 
@@ -15,13 +13,15 @@ export const SAMPLE_RATE = 16_000;
 export const pcmSeconds = (pcm: Uint8Array): number => pcm.byteLength / 2 / SAMPLE_RATE;
 
 /** The PCM16 LE samples of a 16 kHz mono WAV file. */
-export async function readPcm(file: string): Promise<Uint8Array> {
+async function readPcm(file: string): Promise<Uint8Array> {
   const name = path.basename(file);
   let wav: Wav;
   try {
     wav = parseWav(await readFile(file));
   } catch (error) {
-    throw new Error(`${name}: ${errorMessage(error)}`, { cause: error });
+    throw new Error(`${name}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   if (wav.channels !== 1 || wav.sampleRate !== SAMPLE_RATE) {
     throw new Error(`${name}: need 16 kHz mono, got ${wav.sampleRate} Hz × ${wav.channels}`);
@@ -50,4 +50,15 @@ export async function loadClips(evalDir: string): Promise<EvalClip[]> {
   return Promise.all(
     rows.map(async (row) => ({ row, pcm: await readPcm(path.join(evalDir, row.file)) })),
   );
+}
+
+/** The byte arrays one after the other. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((bytes, part) => bytes + part.byteLength, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
 }

@@ -30,9 +30,8 @@ export interface Sched {
 }
 
 /**
- * Summed over all live threads of `pid`, from each thread's schedstat (ns precision). Threads that
- * exit between two readings drop out of the sum; the processes measured here (Node, workerd) keep
- * their threads for their whole life.
+ * Summed over all live threads of `pid`, from each thread's schedstat (ns precision). A thread
+ * that exits between two readings drops out of the sum; workerd keeps its threads for life.
  */
 export function sched(pid: number): Sched | null {
   let cpu = 0;
@@ -48,12 +47,6 @@ export function sched(pid: number): Sched | null {
     seen += 1;
   }
   return seen > 0 ? { cpuMs: cpu / 1e6, waitMs: wait / 1e6 } : null;
-}
-
-/** `after - before`, or null if either reading failed. */
-export function schedSpent(before: Sched | null, after: Sched | null): Sched | null {
-  if (before === null || after === null) return null;
-  return { cpuMs: after.cpuMs - before.cpuMs, waitMs: after.waitMs - before.waitMs };
 }
 
 /** `sched` of several processes (unreadable ones are left out). */
@@ -73,8 +66,8 @@ export function schedSpentByPid(
 ): Map<number, Sched> {
   const out = new Map<number, Sched>();
   for (const [pid, end] of after) {
-    const spent = schedSpent(before.get(pid) ?? null, end);
-    if (spent !== null) out.set(pid, spent);
+    const start = before.get(pid);
+    if (start) out.set(pid, { cpuMs: end.cpuMs - start.cpuMs, waitMs: end.waitMs - start.waitMs });
   }
   return out;
 }

@@ -3,11 +3,10 @@
  * session grow the isolate? One session of the real service (wrangler dev, workerd, Whisper) takes
  * an hour of audio with interim results on — every dev clip, speech and no speech, each followed
  * by 0.6–1.4 s of silence, looped — paced faster than real time (2×: 30 minutes), under the flood
- * cap: at 4× a 4-minute trial, on a machine running other tests, fell 20 s behind and was closed
- * 1008 (one session's VAD frames wait for the isolate's lock between the decoder's runs). Through
- * wrangler's inspector (tools/load/inspector.ts) it reads V8's JS heap after a forced GC before the
- * session, every ten minutes of audio during it, and after it ended; plus ORT's WebAssembly heap
- * and the workerd processes' RSS at the same moments.
+ * cap (at 4× a session's VAD frames wait for the isolate's lock between the decoder's runs, fall
+ * behind and are closed 1008). Through wrangler's inspector it reads V8's JS heap after a forced
+ * GC before the session, every ten minutes of audio during it, and after it ended; plus ORT's
+ * WebAssembly heap and the workerd processes' RSS at the same moments.
  *
  * What it reports: the JS heap's growth over the session (its last reading during the session
  * against its first, so what one session holds while it lives) and after it (against before the
@@ -17,11 +16,10 @@
  * audio length and the pace.
  */
 
-import { DEMO_KEY } from "../../../src/accounts/demo-seed.ts";
 import { rss } from "../dev-worker.ts";
 import { type HeapUsage, Inspector } from "../inspector.ts";
-import { loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
-import { poke } from "./memory.ts";
+import { concat, loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
+import { poke, serviceWasmMemories } from "./memory.ts";
 import { MiB, type Section, sum } from "./report.ts";
 import { startWarmService } from "./whisper-service.ts";
 import { runSession } from "./whisper-session.ts";
@@ -53,24 +51,14 @@ function envNumber(name: string, fallback: number): number {
 
 /** The clips with their pauses, repeated to at least `seconds` of PCM16 at 16 kHz. */
 function program(clips: readonly Uint8Array[], seconds: number): Uint8Array {
-  const loop: Uint8Array[] = [];
-  clips.forEach((pcm, i) => {
-    loop.push(
-      pcm,
-      new Uint8Array(Math.round((PAUSES_S[i % PAUSES_S.length] ?? 1) * SAMPLE_RATE) * 2),
-    );
-  });
-  const loopBytes = sum(loop.map((part) => part.byteLength));
-  const loops = Math.ceil((seconds * SAMPLE_RATE * 2) / loopBytes);
-  const out = new Uint8Array(loops * loopBytes);
-  let at = 0;
-  for (let l = 0; l < loops; l++) {
-    for (const part of loop) {
-      out.set(part, at);
-      at += part.byteLength;
-    }
-  }
-  return out;
+  const loop = concat(
+    clips.flatMap((pcm, i) => {
+      const pause = PAUSES_S[i % PAUSES_S.length] ?? 1;
+      return [pcm, new Uint8Array(Math.round(pause * SAMPLE_RATE) * 2)];
+    }),
+  );
+  const loops = Math.ceil((seconds * SAMPLE_RATE * 2) / loop.byteLength);
+  return concat(Array<Uint8Array>(loops).fill(loop));
 }
 
 const mib = (bytes: number) => (bytes / MiB).toFixed(2);
@@ -100,9 +88,7 @@ export const longSessionSection: Section = {
       const read = async (label: string, sent: number | null) => {
         await inspector.collectGarbage(() => poke(`${worker.url}/v1/listen`));
         const jsHeap = await inspector.heapUsage();
-        const wasmBytes = await inspector.wasmMemories(async () => {
-          await runSession(worker.url, DEMO_KEY, new Uint8Array(0), null);
-        });
+        const wasmBytes = await serviceWasmMemories(inspector, worker.url);
         const rssBytes = worker.workerdPids().map((pid) => rss(pid)?.rssBytes ?? Number.NaN);
         readings.push({ label, audioSeconds: sent, jsHeap, wasmBytes, rssBytes });
         log(
@@ -128,7 +114,7 @@ export const longSessionSection: Section = {
             await read(`during, ${next / 60} min of audio`, next);
           }
         })();
-        const run = await runSession(worker.url, DEMO_KEY, audio, null, {
+        const run = await runSession(worker.url, audio, null, {
           query: { interim_results: "true" },
           pace,
         });

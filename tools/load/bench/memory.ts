@@ -7,6 +7,7 @@
 import { resetPeakRss, rss } from "../dev-worker.ts";
 import { type HeapUsage, Inspector } from "../inspector.ts";
 import { type Settled, settle } from "./report.ts";
+import { runSession } from "./whisper-session.ts";
 
 /** A request whose answer is dropped: it makes the isolate run (and its logs name the context). */
 export async function poke(url: string): Promise<void> {
@@ -59,6 +60,16 @@ export function processMemory(
 export interface JsHeap {
   atEnd: HeapUsage;
   afterGc: HeapUsage;
+}
+
+/**
+ * Every WebAssembly.Memory of the real service's isolate at `url`, bytes. A session that opens and
+ * closes makes the worker log, which names the context the inspector evaluates in.
+ */
+export function serviceWasmMemories(inspector: Inspector, url: string): Promise<number[]> {
+  return inspector.wasmMemories(async () => {
+    await runSession(url, new Uint8Array(0), null);
+  });
 }
 
 export async function jsHeap(inspector: Inspector, poke: () => Promise<void>): Promise<JsHeap> {

@@ -2,9 +2,9 @@
  * Bench section "opus": what Opus input costs a session in workerd. Three dev clips are encoded
  * by `opusenc` (Debian's opus-tools, which `npm test` installs) as a streaming client would send
  * them: mono at 24 kbit/s, and stereo at 64 kbit/s (what a browser's MediaRecorder sends for a
- * stereo microphone), both in 20-ms frames. The bench worker (tools/load/bench/vad-worker.ts, POST
- * /opus) runs each stream through the session's own demuxer, decoder and resampler, several times with
- * a fresh decoder each time; the first round of each stream is warm-up.
+ * stereo microphone), both in 20-ms frames. The bench worker (vad-worker.ts, POST /opus) runs each
+ * stream through the session's own demuxer, decoder and resampler, several times with a fresh
+ * decoder each time; the first round of each stream is warm-up.
  *
  * Reported per encoding: decode and resample time per second of audio (median and max over the
  * steady rounds of every clip), the decoder's creation time and its wasm heap (both per session).
@@ -26,8 +26,8 @@ import {
   type SectionResult,
   sum,
 } from "./report.ts";
-import type { OpusRun } from "./vad-wire.ts";
-import { startBenchWorker } from "./vad-workerd.ts";
+import { startBenchWorker } from "./vad.ts";
+import type { OpusRun } from "./worker-common.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -118,7 +118,7 @@ async function run(context: BenchContext): Promise<SectionResult> {
     }
   }
   context.log("opus: starting the bench worker in workerd");
-  const worker = await startBenchWorker(context.root, 1);
+  const worker = await startBenchWorker(context.root);
   const results: StreamResult[] = [];
   try {
     for (const stream of streams) {
@@ -187,27 +187,28 @@ async function run(context: BenchContext): Promise<SectionResult> {
       rounds: r.run.rounds,
     })),
   };
+  const cells = (format: (e: (typeof byEncoding)[number]) => string) => byEncoding.map(format);
   const table = {
     columns: ["Opus in workerd, per second of audio", ...ENCODINGS.map((e) => e.label)],
     rows: [
       [
         `decode, median (goal <= ${GOAL_DECODE_MS_PER_SECOND} ms)`,
-        ...byEncoding.map((e) => `${fmt(e.decode_ms_per_audio_second.median, 2)} ms`),
+        ...cells((e) => `${fmt(e.decode_ms_per_audio_second.median, 2)} ms`),
       ],
-      ["decode, max", ...byEncoding.map((e) => `${fmt(e.decode_ms_per_audio_second.max, 2)} ms`)],
+      ["decode, max", ...cells((e) => `${fmt(e.decode_ms_per_audio_second.max, 2)} ms`)],
       [
         "resample 48 -> 16 kHz, median",
-        ...byEncoding.map((e) => `${fmt(e.resample_ms_per_audio_second.median, 2)} ms`),
+        ...cells((e) => `${fmt(e.resample_ms_per_audio_second.median, 2)} ms`),
       ],
       [
         "decoder creation (per session), mean",
-        ...byEncoding.map((e) => `${fmt(e.decoder_create_ms.mean, 2)} ms`),
+        ...cells((e) => `${fmt(e.decoder_create_ms.mean, 2)} ms`),
       ],
       [
         "decoder wasm heap (per session)",
-        ...byEncoding.map((e) => `${fmt(e.decoder_heap_bytes / 1024)} KiB`),
+        ...cells((e) => `${fmt(e.decoder_heap_bytes / 1024)} KiB`),
       ],
-      ["audio timed", ...byEncoding.map((e) => `${e.steady_rounds} x ~10 s`)],
+      ["audio timed", ...cells((e) => `${e.steady_rounds} x ~10 s`)],
     ],
   };
   return { json, table };

@@ -1,7 +1,7 @@
 /**
- * The shape every bench section shares, plus the statistics and formatting they use.
- * A section is a name and a `run` that returns one JSON object and some table rows; adding a
- * benchmark means adding one more section to the list in tools/load/bench.ts.
+ * The shape every bench section shares, plus the statistics and formatting they use. A section is
+ * a name and a `run` that returns one JSON object and some table rows; adding a benchmark means
+ * adding one more section to the list in tools/load/bench.ts.
  */
 
 export interface BenchContext {
@@ -35,7 +35,7 @@ export interface Section {
 export const MiB = 1024 * 1024;
 
 /** Nearest-rank quantile (q in [0, 1]) of unsorted values; NaN when there are none. */
-export function quantile(values: readonly number[], q: number): number {
+function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
@@ -66,20 +66,11 @@ export function stats(values: readonly number[]) {
   };
 }
 
-/** a / b rounded; null when either is missing or b is 0. */
-export function ratio(a: number | null, b: number | null): number | null {
-  return a === null || b === null || b === 0 ? null : ms(a / b);
-}
-
 /** A table cell: `digits` decimals, "-" for a missing or non-finite value. */
 export function fmt(value: number | null | undefined, digits = 0): string {
   return value === null || value === undefined || !Number.isFinite(value)
     ? "-"
     : value.toFixed(digits);
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** A part of a section that may fail: its value, or null and why. */
@@ -99,7 +90,7 @@ export async function settle<T>(
   try {
     return { value: await work(), error: null };
   } catch (error) {
-    const message = errorMessage(error);
+    const message = error instanceof Error ? error.message : String(error);
     onError(message);
     return { value: null, error: message };
   }

@@ -4,18 +4,16 @@
  * (EARSHOT_SOFT_CUT_SECONDS 11 vs 5), "beams" (EARSHOT_BEAM_SIZE 1, greedy, vs 3) and
  * "continuation" (EARSHOT_CONTINUATION off vs on); "revision" compares the service built from a
  * base revision (EARSHOT_BENCH_BASE, default HEAD: the last commit) with the one built from this
- * working tree, for a change that has no var. Two copies of the real service (wrangler dev,
- * workerd, real models), each with its own persistence folder, take every dev speech clip in every
- * latency mode (tools/load/bench/whisper-latency.ts), the two alternating first clip by clip, one
- * session at a time: a slow spell of this shared machine falls on both alike, so their medians
- * compare within the run. Reported per mode: end of speech → final p50 / p95 / max and WER for
- * each, and the ratio of the p50s (second over first).
+ * working tree, for a change that has no var. Both copies, each with its own persistence folder,
+ * take every dev speech clip in every latency mode (whisper-latency.ts), alternating which goes
+ * first clip by clip, one session at a time: a slow spell of this shared machine falls on both
+ * alike, so their medians compare within the run. Reported per mode: end of speech → final
+ * p50 / p95 / max and WER for each, and the ratio of the p50s (second over first).
  */
 import { execFileSync } from "node:child_process";
 import { cp, mkdtemp, rm, symlink } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { DEMO_KEY } from "../../../src/accounts/demo-seed.ts";
 import type { DevWorker } from "../dev-worker.ts";
 import { loadClips } from "./clips.ts";
 import { type BenchContext, fmt, type Section } from "./report.ts";
@@ -41,6 +39,8 @@ interface Comparison {
   sides: (context: BenchContext) => Promise<{ sides: [Side, Side]; cleanup?: () => Promise<void> }>;
 }
 
+const IN_ONE_RUN = "end of speech → final, both services in one run, clips alternating";
+
 /** Two settings of one wrangler var, the baseline first, on this tree. */
 function settingsOf(
   variable: string,
@@ -57,36 +57,31 @@ function settingsOf(
 
 export const earlyFinalsSection = sideBySide({
   name: "early-finals",
-  title:
-    "Early finals off vs on: end of speech → final, both services in one run, clips alternating",
+  title: `Early finals off vs on: ${IN_ONE_RUN}`,
   sides: settingsOf("EARSHOT_EARLY_FINALS", ["off", "on"], (s) => `early finals ${s}`),
 });
 
 export const softCutSection = sideBySide({
   name: "soft-cut",
-  title:
-    "Soft cut after 11 s vs 5 s: end of speech → final, both services in one run, clips alternating",
+  title: `Soft cut after 11 s vs 5 s: ${IN_ONE_RUN}`,
   sides: settingsOf("EARSHOT_SOFT_CUT_SECONDS", ["11", "5"], (s) => `soft cut ${s} s`),
 });
 
 export const beamsSection = sideBySide({
   name: "beams",
-  title:
-    "Greedy vs 3-beam finals (up to 5 s): end of speech → final, both services in one run, clips alternating",
+  title: `Greedy vs 3-beam finals (up to 5 s): ${IN_ONE_RUN}`,
   sides: settingsOf("EARSHOT_BEAM_SIZE", ["1", "3"], (s) => (s === "1" ? "greedy" : `${s} beams`)),
 });
 
 export const continuationSection = sideBySide({
   name: "continuation",
-  title:
-    "Finals decoded alone vs continuing the utterance before them: end of speech → final, both services in one run, clips alternating",
+  title: `Finals decoded alone vs continuing the utterance before them: ${IN_ONE_RUN}`,
   sides: settingsOf("EARSHOT_CONTINUATION", ["off", "on"], (s) => `continuation ${s}`),
 });
 
 export const revisionSection = sideBySide({
   name: "revision",
-  title:
-    "A base revision (EARSHOT_BENCH_BASE, default HEAD) vs this working tree: end of speech → final, both services in one run, clips alternating",
+  title: `A base revision (EARSHOT_BENCH_BASE, default HEAD) vs this working tree: ${IN_ONE_RUN}`,
   async sides({ root, evalDir }) {
     const base = process.env.EARSHOT_BENCH_BASE || "HEAD";
     const git = (...args: string[]) =>
@@ -144,7 +139,6 @@ function sideBySide(comparison: Comparison): Section {
         const results = await runLatencyModes({
           root,
           targets,
-          key: DEMO_KEY,
           clips: clips.map((c) => ({ id: c.row.id, pcm: c.pcm, reference: c.row.reference })),
           deadline: context.deadline,
           log,

@@ -1,6 +1,6 @@
 /**
  * Bench-only worker (never deployed): runs the production Silero VAD path (src/vad/silero.ts on
- * src/runtime/ort.ts) and the production Opus input path over clips that tools/load/bench.ts posts,
+ * src/runtime/ort.ts) and the production Opus input path over clips that vad.ts and opus.ts post,
  * and reports how long they took.
  *
  *   GET  /clock            how workerd's clock behaves here (see `probeClock`)
@@ -12,9 +12,8 @@
  *                          (src/audio/opus-decoder) and resamples to 16 kHz (the session's
  *                          resampler), in groups of `OPUS_GROUP_PACKETS`, each phase timed.
  *
- * Timing (tools/load/bench/worker-common.ts): frames are timed in batches, each closed by an I/O
- * boundary, because workerd's clock may stand still while JS runs; `/clock` reports whether it does
- * here.
+ * Frames are timed in batches, each closed by an I/O boundary, because workerd's clock may stand
+ * still while JS runs (worker-common.ts); `/clock` reports whether it does here.
  */
 
 import { OggOpusDemuxer } from "../../../src/audio/ogg-opus-demuxer";
@@ -27,8 +26,16 @@ import {
   speechProbability,
   VAD_FRAME_SAMPLES,
 } from "../../../src/vad/silero";
-import type { ClockProbe, OpusRound, OpusRun, VadBatch, VadRun } from "./vad-wire";
-import { router, tick } from "./worker-common";
+import {
+  type ClockProbe,
+  float32Body,
+  type OpusRound,
+  type OpusRun,
+  router,
+  tick,
+  type VadBatch,
+  type VadRun,
+} from "./worker-common";
 
 /**
  * Clock reads the probe spins through at most: about 0.1–0.3 s of reads here, so the probe ends
@@ -43,11 +50,8 @@ const BOUNDARY_SAMPLES = 64;
 const MAX_BATCH_FRAMES = 1024;
 /** 120 s × 16 000 samples × 4 bytes = 7 680 000 bytes: the longest clip accepted. */
 const MAX_BODY_BYTES = 7_680_000;
-
 /** Rounds over one Opus stream at most: 20 × a 12-s clip stays within a second of work. */
 const MAX_OPUS_ROUNDS = 20;
-/** 8 MB: minutes of Opus at any bitrate a client sends; the bench posts ~50 KB clips. */
-const MAX_OPUS_BODY_BYTES = 8_000_000;
 /**
  * Packets decoded per call: 12 × 20 ms = 240 ms, about what one MediaRecorder blob (250-ms
  * timeslice) or one socket message of a streaming client holds, which is how a session calls the
@@ -113,18 +117,13 @@ async function runClip(samples: Float32Array, batchFrames: number): Promise<VadR
   return { probabilities, batches, cold, wasmHeapBytes: wasmHeapBytes() ?? null };
 }
 
-async function vad(request: Request, url: URL): Promise<Response> {
-  const batchFrames = Number(url.searchParams.get("batch"));
-  if (!Number.isInteger(batchFrames) || batchFrames < 1 || batchFrames > MAX_BATCH_FRAMES) {
-    return new Response(`batch must be an integer in 1..${MAX_BATCH_FRAMES}`, { status: 400 });
+/** The query parameter `name`: an integer in 1..`max`. */
+function countParam(url: URL, name: string, max: number): number {
+  const value = Number(url.searchParams.get(name));
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new Error(`${name} must be an integer in 1..${max}`);
   }
-  const body = await request.arrayBuffer();
-  if (body.byteLength % 4 !== 0 || body.byteLength > MAX_BODY_BYTES) {
-    return new Response(`body must be Float32 samples, at most ${MAX_BODY_BYTES} bytes`, {
-      status: 400,
-    });
-  }
-  return Response.json(await runClip(new Float32Array(body), batchFrames));
+  return value;
 }
 
 async function opusRound(packets: readonly Uint8Array[], demuxer: OggOpusDemuxer) {
@@ -152,16 +151,9 @@ async function opusRound(packets: readonly Uint8Array[], demuxer: OggOpusDemuxer
 }
 
 async function opus(request: Request, url: URL): Promise<Response> {
-  const rounds = Number(url.searchParams.get("rounds"));
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_OPUS_ROUNDS) {
-    return new Response(`rounds must be an integer in 1..${MAX_OPUS_ROUNDS}`, { status: 400 });
-  }
-  const body = new Uint8Array(await request.arrayBuffer());
-  if (body.byteLength > MAX_OPUS_BODY_BYTES) {
-    return new Response(`body must be at most ${MAX_OPUS_BODY_BYTES} bytes`, { status: 400 });
-  }
+  const rounds = countParam(url, "rounds", MAX_OPUS_ROUNDS);
   const demuxer = new OggOpusDemuxer();
-  const packets = demuxer.push(body);
+  const packets = demuxer.push(new Uint8Array(await request.arrayBuffer()));
   const run: OpusRun = {
     packets: packets.length,
     channels: demuxer.head?.channels ?? 0,
@@ -183,7 +175,10 @@ async function opus(request: Request, url: URL): Promise<Response> {
 export default {
   fetch: router({
     "GET /clock": async () => Response.json(await probeClock()),
-    "POST /vad": vad,
+    "POST /vad": async (request, url) => {
+      const batchFrames = countParam(url, "batch", MAX_BATCH_FRAMES);
+      return Response.json(await runClip(await float32Body(request, MAX_BODY_BYTES), batchFrames));
+    },
     "POST /opus": opus,
   }),
 } satisfies ExportedHandler;

@@ -1,6 +1,6 @@
 /**
  * What a person waits for: end of speech → final, through the real service, per dev speech clip
- * streamed at real-time pace in 20 ms frames (tools/load/bench/whisper-session.ts), in five modes:
+ * streamed at real-time pace in 20 ms frames (whisper-session.ts), in five modes:
  * - `finalize-200ms`: the client's own VAD stops 200 ms after speech and sends Finalize (as
  *   Pipecat's stt-benchmark does: its "time to final segment"); the server keeps its default
  *   endpointing, which that Finalize always beats;
@@ -13,12 +13,11 @@
  * - `endpointing-default`: the default endpointing (DEFAULT_ENDPOINTING_MS, 500 ms).
  * EARSHOT_BENCH_MODES (comma-separated names) runs only those modes.
  * End of speech is the end of Silero's last speech frame, replayed in Node over the same stream
- * (tools/load/bench/whisper-endpoints.ts) with the mode's silence run; the client's Finalize goes
- * out right after the 20-ms frame that ends 200 ms after it (FINALIZE_AFTER_MS), which is 200 ms
- * after the frame holding the end of speech was sent, the time latency is measured from. A final
- * answers an utterance when it is of the mode's kind (from_finalize, or speech_final) and ends
- * between the utterance's last speech frame (an early final: decoded from the first silence) and
- * shortly after the decision.
+ * (vad-node.ts) with the mode's silence run; the client's Finalize goes out right after the 20-ms
+ * frame that ends 200 ms after it (FINALIZE_AFTER_MS), which is 200 ms after the frame holding the
+ * end of speech was sent, the time latency is measured from. A final answers an utterance when it
+ * is of the mode's kind (from_finalize, or speech_final) and ends between the utterance's last
+ * speech frame (an early final: decoded from the first silence) and shortly after the decision.
  */
 
 import { DEFAULT_ENDPOINTING_MS } from "../../../src/protocol/option-schema.ts";
@@ -27,7 +26,7 @@ import { pcm16ToFloat } from "../../eval/wav.ts";
 import { wordErrorRate } from "../../eval/wer.ts";
 import { pcmSeconds, SAMPLE_RATE } from "./clips.ts";
 import { fmt, ms, stats } from "./report.ts";
-import { type Endpoint, replayEndpoints } from "./whisper-endpoints.ts";
+import { type Endpoint, replayEndpoints } from "./vad-node.ts";
 import {
   finalEndSample,
   runSession,
@@ -36,7 +35,7 @@ import {
   transcriptOf,
 } from "./whisper-session.ts";
 
-export interface LatencyMode {
+interface LatencyMode {
   name: string;
   /** Added to the session's query. */
   query: Record<string, string>;
@@ -49,12 +48,11 @@ export interface LatencyMode {
  * The client's Finalize: this long after the end of speech. Pipecat's Silero analyser stops after
  * round(0.2 s / 32 ms) = 6 silent frames (192 ms) and its stt-benchmark measures from that stop
  * minus 200 ms; sending exactly 200 ms after the last speech frame's end is as late as that or
- * later. (Until 2026-12-03 the bench sent it where its replay's VAD decided, after 7 silent frames:
- * 224 ms, 24 ms later than the measurement it mirrors.)
+ * later.
  */
-export const FINALIZE_AFTER_MS = 200;
+const FINALIZE_AFTER_MS = 200;
 
-export const LATENCY_MODES: readonly LatencyMode[] = [
+const LATENCY_MODES: readonly LatencyMode[] = [
   { name: "finalize-200ms", query: {}, minSilenceMs: 200, finalize: true },
   {
     name: "finalize-200ms-interims",
@@ -96,7 +94,7 @@ export interface LatencyClip {
   reference: string;
 }
 
-export interface LatencyUtterance {
+interface LatencyUtterance {
   clip: string;
   speechEndS: number;
   /** End of the final's audio, s: before the decision when it was an early final. */
@@ -125,7 +123,7 @@ export interface LatencyTarget {
   cpuPid: number | null;
 }
 
-export interface LatencyOptions {
+interface LatencyOptions {
   root: string;
   /**
    * The services measured. With more than one, each clip runs on every target in turn, the order
@@ -133,7 +131,6 @@ export interface LatencyOptions {
    * alike: their medians can be compared within the one run.
    */
   targets: readonly LatencyTarget[];
-  key: string;
   clips: readonly LatencyClip[];
   /** Epoch ms after which no further clip is started. */
   deadline: number;
@@ -168,20 +165,27 @@ interface Tally {
 
 const newTally = (): Tally => ({ utterances: [], missing: 0, errors: 0, referenceWords: 0 });
 
+function addTo(total: Tally, part: Tally): void {
+  total.utterances.push(...part.utterances);
+  total.missing += part.missing;
+  total.errors += part.errors;
+  total.referenceWords += part.referenceWords;
+}
+
 async function measureClip(
   options: LatencyOptions,
   target: LatencyTarget,
   mode: LatencyMode,
   clip: LatencyClip,
   clipEndpoints: readonly Endpoint[],
-  tally: Tally,
-): Promise<void> {
-  const run = await runSession(target.url, options.key, clip.pcm, target.cpuPid, {
+): Promise<Tally> {
+  const run = await runSession(target.url, clip.pcm, target.cpuPid, {
     query: mode.query,
     finalizeAtSamples: mode.finalize ? clipEndpoints.map((e) => decisionSample(mode, e)) : [],
   });
   const used = new Set<number>();
-  const mine: LatencyUtterance[] = [];
+  const { errors, referenceWords } = wordErrorRate(clip.reference, transcriptOf(run));
+  const tally: Tally = { utterances: [], missing: 0, errors, referenceWords };
   for (const endpoint of clipEndpoints) {
     const index = answer(run, mode, endpoint, used);
     const final = run.finals[index];
@@ -192,7 +196,7 @@ async function measureClip(
     used.add(index);
     const speechSent = sentAtSample(run, endpoint.speechEndSample);
     const endSample = finalEndSample(final);
-    mine.push({
+    tally.utterances.push({
       clip: clip.id,
       speechEndS: ms(endpoint.speechEndSample / SAMPLE_RATE),
       finalEndS: ms(endSample / SAMPLE_RATE),
@@ -200,16 +204,13 @@ async function measureClip(
       latencyMs: ms(final.arrivalMs - speechSent),
     });
   }
-  tally.utterances.push(...mine);
-  const score = wordErrorRate(clip.reference, transcriptOf(run));
-  tally.errors += score.errors;
-  tally.referenceWords += score.referenceWords;
   const label = options.targets.length > 1 ? ` [${target.name}]` : "";
   options.log(
-    `whisper latency: ${mode.name}${label} ${clip.id} → ${mine
+    `whisper latency: ${mode.name}${label} ${clip.id} → ${tally.utterances
       .map((u) => `${Math.round(u.latencyMs)} ms${u.early ? " (early)" : ""}`)
       .join(", ")}`,
   );
+  return tally;
 }
 
 function summary(mode: LatencyMode, target: LatencyTarget, tally: Tally): LatencyModeResult {
@@ -266,19 +267,13 @@ export async function runLatencyModes(options: LatencyOptions): Promise<LatencyM
           options.log(`whisper latency: time budget reached before ${mode.name} ${clip.id}`);
           break clips;
         }
-        const tally = newTally();
-        await measureClip(options, target, mode, clip, endpoints.get(mode)?.[i] ?? [], tally);
-        ran.set(target.name, tally);
+        const clipEndpoints = endpoints.get(mode)?.[i] ?? [];
+        ran.set(target.name, await measureClip(options, target, mode, clip, clipEndpoints));
       }
       // A clip counts once every target has run it, so the comparison stays like for like.
-      const modeTallies = tallies.get(mode);
       for (const [name, tally] of ran) {
-        const total = modeTallies?.get(name);
-        if (!total) continue;
-        total.utterances.push(...tally.utterances);
-        total.missing += tally.missing;
-        total.errors += tally.errors;
-        total.referenceWords += tally.referenceWords;
+        const total = tallies.get(mode)?.get(name);
+        if (total) addTo(total, tally);
       }
     }
   }

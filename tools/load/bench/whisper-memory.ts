@@ -1,8 +1,7 @@
 /**
- * Drives tools/load/bench/whisper-worker.ts (the production model code in workerd, with a heap
- * report) over the utterances the real service transcribed, then the longest utterance the service
- * makes (15 s) and the 28-s utterance of the heap goal, and reads the isolate's
- * memory three ways:
+ * Drives whisper-worker.ts (the production model code in workerd, with a heap report) over the
+ * utterances the real service transcribed, then the longest utterance the service makes (15 s) and
+ * the 28-s utterance of the heap goal, and reads the isolate's memory three ways:
  * - ORT's WebAssembly heap (`wasmHeapBytes()`, src/runtime/ort.ts) after Silero, after Whisper,
  *   after every utterance (it never shrinks: the last reading is the peak);
  * - V8's JS heap and ArrayBuffer backing stores through the inspector (after timing, see
@@ -23,7 +22,7 @@ import {
   rssBaseline,
   rssByPid,
 } from "./memory.ts";
-import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire.ts";
+import type { LoadReply, ReadReply, TranscribeReply } from "./worker-common.ts";
 
 /** A cold load reads 41 MB from local R2, hashes it and builds two sessions: seconds. */
 const LOAD_TIMEOUT_MS = 120_000;
@@ -32,46 +31,42 @@ const TRANSCRIBE_TIMEOUT_MS = 60_000;
 
 export interface Utterance {
   label: string;
-  samples: Float32Array;
+  samples: Float32Array<ArrayBuffer>;
 }
+
+type Transcribed = TranscribeReply & { label: string };
 
 export interface MemoryRun {
   load: LoadReply;
   /** The models read from R2 and hashed again, without session creation (after the load). */
   read: ReadReply;
-  utterances: (TranscribeReply & { label: string })[];
+  utterances: Transcribed[];
   /** The long utterances, in the order given (after every final's audio). */
-  long: (TranscribeReply & { label: string })[];
+  long: Transcribed[];
   process: (ProcessMemory & { afterLoadBytes: number }) | null;
   isolate: JsHeap | null;
   /** Why `isolate` is null. */
   isolateError: string | null;
 }
 
-async function call(
+async function call<T>(
   worker: DevWorker,
-  method: "GET" | "POST",
   path: string,
-  body: Float32Array | null,
-  ms: number,
-) {
-  let bytes: Uint8Array<ArrayBuffer> | null = null;
-  if (body !== null) {
-    bytes = new Uint8Array(body.byteLength);
-    bytes.set(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
-  }
+  timeoutMs: number,
+  body?: Float32Array<ArrayBuffer>,
+): Promise<T> {
   const response = await fetch(`${worker.url}${path}`, {
-    method,
-    body: bytes,
-    signal: AbortSignal.timeout(ms),
+    method: "POST",
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
   if (!response.ok) throw new Error(`bench worker ${path}: HTTP ${response.status}\n${text}`);
-  return JSON.parse(text) as unknown;
+  return JSON.parse(text) as T;
 }
 
 /** The worker's workerd is the process whose RSS grew most while loading. */
-function busiest(before: Map<number, number>, after: Map<number, number>): number | null {
+function mostGrown(before: Map<number, number>, after: Map<number, number>): number | null {
   let best: number | null = null;
   let growth = Number.NEGATIVE_INFINITY;
   for (const [pid, bytes] of after) {
@@ -104,28 +99,29 @@ export async function runMemoryWorker(options: {
     const pids = worker.workerdPids();
     const baseline = rssBaseline(pids);
 
-    const load = (await call(worker, "POST", "/load", null, LOAD_TIMEOUT_MS)) as LoadReply;
+    const load = await call<LoadReply>(worker, "/load", LOAD_TIMEOUT_MS);
     const afterLoad = rssByPid(pids);
-    const pid = busiest(baseline.bytes, afterLoad);
+    const pid = mostGrown(baseline.bytes, afterLoad);
     options.log(
       `whisper: bench worker loaded VAD + Whisper in ${Math.round(load.vadMs + load.whisperMs)} ms`,
     );
 
-    const transcribe = async ({ label, samples }: Utterance) => ({
-      label,
-      ...((await call(
-        worker,
-        "POST",
-        "/transcribe?language=en",
-        samples,
-        TRANSCRIBE_TIMEOUT_MS,
-      )) as TranscribeReply),
-    });
-    const utterances: MemoryRun["utterances"] = [];
-    for (const utterance of options.utterances) utterances.push(await transcribe(utterance));
-    const long: MemoryRun["long"] = [];
-    for (const utterance of options.long) long.push(await transcribe(utterance));
-    const read = (await call(worker, "GET", "/read-models", null, LOAD_TIMEOUT_MS)) as ReadReply;
+    const transcribeAll = async (list: Utterance[]) => {
+      const out: Transcribed[] = [];
+      for (const { label, samples } of list) {
+        const reply = await call<TranscribeReply>(
+          worker,
+          "/transcribe",
+          TRANSCRIBE_TIMEOUT_MS,
+          samples,
+        );
+        out.push({ label, ...reply });
+      }
+      return out;
+    };
+    const utterances = await transcribeAll(options.utterances);
+    const long = await transcribeAll(options.long);
+    const read = await call<ReadReply>(worker, "/read-models", LOAD_TIMEOUT_MS);
 
     const end = processMemory(pid, baseline);
     const process = end && { ...end, afterLoadBytes: afterLoad.get(end.pid) ?? Number.NaN };

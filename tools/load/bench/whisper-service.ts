@@ -1,8 +1,8 @@
 /**
  * The real service under test: src/index.ts with wrangler.toml in workerd (startService in
- * tools/load/dev-worker.ts), EARSHOT_TRANSCRIBER=whisper, its own persistence folder (models seeded into
- * its R2, D1 migrated with the demo account), driven one session at a time at real-time pace
- * (tools/load/bench/whisper-session.ts) so that no session's latency includes another's work.
+ * tools/load/dev-worker.ts), EARSHOT_TRANSCRIBER=whisper, its own persistence folder (models seeded
+ * into its R2, D1 migrated with the demo account), driven one session at a time at real-time pace
+ * (whisper-session.ts) so that no session's latency includes another's work.
  *
  * Order: a readiness request (the isolate exists, nothing loaded: the RSS baseline), a cold session
  * (its handshake loads the models: the cold-load figure; its clip also warms V8 up), then every
@@ -10,7 +10,6 @@
  * slow wasm down, hence last — ORT's heap and V8's heap of the isolate (tools/load/inspector.ts).
  */
 import path from "node:path";
-import { DEMO_KEY } from "../../../src/accounts/demo-seed.ts";
 import { type DevWorker, prepareState, startService } from "../dev-worker.ts";
 import { pcmSeconds } from "./clips.ts";
 import { busiestPid, schedByPid, schedSpentByPid } from "./cpu.ts";
@@ -22,6 +21,7 @@ import {
   processMemory,
   readThroughInspector,
   rssBaseline,
+  serviceWasmMemories,
 } from "./memory.ts";
 import { settle } from "./report.ts";
 import { type LatencyClip, type LatencyModeResult, runLatencyModes } from "./whisper-latency.ts";
@@ -47,7 +47,7 @@ export async function startWarmService(options: {
   await prepareState(source, persistTo);
   const worker = await startService(source, persistTo, options.vars);
   try {
-    await runSession(worker.url, DEMO_KEY, options.warm, null);
+    await runSession(worker.url, options.warm, null);
   } catch (error) {
     await worker.stop();
     throw error;
@@ -55,9 +55,9 @@ export async function startWarmService(options: {
   return worker;
 }
 
-export interface ServiceClip {
+/** PCM16 LE, 16 kHz mono. */
+interface ServiceClip {
   id: string;
-  /** PCM16 LE, 16 kHz mono. */
   pcm: Uint8Array;
 }
 
@@ -72,15 +72,14 @@ export interface ServiceRun {
   wasmMemoriesBytes: number[] | null;
   jsHeap: JsHeap | null;
   inspectorError: string | null;
-  /** End of speech → final in the finalize and endpointing modes (tools/load/bench/whisper-latency.ts). */
+  /** End of speech → final in the finalize and endpointing modes (whisper-latency.ts). */
   latency: LatencyModeResult[] | null;
   latencyError: string | null;
 }
 
-export interface ServiceOptions {
+interface ServiceOptions {
   root: string;
   persistTo: string;
-  key: string;
   cold: ServiceClip;
   clips: ServiceClip[];
   /** Epoch ms after which no further clip is started. */
@@ -106,7 +105,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
 
     log(`whisper: cold session (${options.cold.id}, ${pcmSeconds(options.cold.pcm).toFixed(1)} s)`);
     const before = schedByPid(pids);
-    const cold = await runSession(worker.url, options.key, options.cold.pcm, null);
+    const cold = await runSession(worker.url, options.cold.pcm, null);
     const cpuPid = busiestPid([schedSpentByPid(before, schedByPid(pids))]);
     log(`whisper: cold handshake ${Math.round(cold.handshakeMs)} ms`);
 
@@ -117,7 +116,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
         skipped.push(clip.id);
         continue;
       }
-      const run = await runSession(worker.url, options.key, clip.pcm, cpuPid);
+      const run = await runSession(worker.url, clip.pcm, cpuPid);
       runs.push({ id: clip.id, run });
       log(`whisper: ${clip.id} → ${JSON.stringify(transcriptOf(run))}`);
     }
@@ -128,7 +127,6 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
         runLatencyModes({
           root: options.root,
           targets: [{ name: "service", url: worker.url, cpuPid }],
-          key: options.key,
           clips: options.latencyClips,
           deadline: options.deadline,
           log,
@@ -140,10 +138,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
     const isolate = await readThroughInspector(
       worker.inspectorPort,
       async (inspector) => ({
-        // A session that opens and closes makes the worker log, which names its context.
-        wasm: await inspector.wasmMemories(async () => {
-          await runSession(worker.url, options.key, new Uint8Array(0), null);
-        }),
+        wasm: await serviceWasmMemories(inspector, worker.url),
         js: await jsHeap(inspector, listen),
       }),
       (error) => log(`whisper: no inspector reading from the service: ${error}`),

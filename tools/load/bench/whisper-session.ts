@@ -1,6 +1,6 @@
 /**
  * One live session against the real worker, as a client would run it, through the soak's session
- * runner (tools/load/session-run.ts): `/v1/listen` with the key in the `token` subprotocol, as
+ * runner (tools/load/session-run.ts): `/v1/listen` with the demo key in the `token` subprotocol, as
  * browsers send it, PCM16 at 16 kHz in 20 ms frames paced by the wall clock, then silence at the
  * same pace until every utterance the server started has had its endpoint final, then
  * CloseStream. Records when each frame left and when each final arrived (performance.now(), ms),
@@ -10,6 +10,7 @@
  * microphone would have delivered it; the schedule is absolute, so timer lateness does not
  * accumulate. A frame sent late is recorded at its real send time.
  */
+import { DEMO_KEY } from "../../../src/accounts/demo-seed.ts";
 import { type FinalRecord, runProgram, type SessionRecord } from "../session-run.ts";
 import type { Program } from "../soak/programs.ts";
 import { SAMPLE_RATE } from "./clips.ts";
@@ -29,12 +30,11 @@ const MAX_TRAILING_SILENCE_MS = 8_000;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 const QUERY = { encoding: "linear16", sample_rate: String(SAMPLE_RATE), vad_events: "true" };
 
-export type SessionFinal = FinalRecord;
 /** An admitted session's record (a refused one throws): its 20-ms frames are the runner's units. */
 export type SessionRun = SessionRecord & { handshakeMs: number };
 
 /** End of a final's audio, in samples of the session's stream. */
-export function finalEndSample(final: SessionFinal): number {
+export function finalEndSample(final: FinalRecord): number {
   return Math.round((final.start + final.duration) * SAMPLE_RATE);
 }
 
@@ -46,27 +46,15 @@ export function transcriptOf(run: SessionRun): string {
     .join(" ");
 }
 
-/** When the frame holding sample `endSample - 1` (the last one needed) was sent. */
-export function sentAtSample(run: SessionRun, endSample: number): number {
-  return run.sentAtMs[frameOf(run, endSample)] ?? Number.NaN;
-}
-
 /** Index of the frame holding sample `endSample - 1`, clamped to the frames sent. */
 export function frameOf(run: SessionRun, endSample: number): number {
   const frame = Math.floor((endSample - 1) / FRAME_SAMPLES);
   return Math.min(Math.max(0, frame), Math.ceil(run.audioBytes / FRAME_BYTES) - 1);
 }
 
-export interface SessionOptions {
-  /** Added to the query, e.g. { endpointing: "300" }. */
-  query?: Record<string, string>;
-  /**
-   * Finalize is sent right after the frame holding each of these sample positions (ascending), as
-   * a client whose own VAD decided the speech ended there.
-   */
-  finalizeAtSamples?: readonly number[];
-  /** Times real time (default 1): frame i is sent at t0 + 20 (i + 1) / pace ms. */
-  pace?: number;
+/** When the frame holding sample `endSample - 1` (the last one needed) was sent. */
+export function sentAtSample(run: SessionRun, endSample: number): number {
+  return run.sentAtMs[frameOf(run, endSample)] ?? Number.NaN;
 }
 
 /**
@@ -75,10 +63,19 @@ export interface SessionOptions {
  */
 export async function runSession(
   url: string,
-  key: string,
   pcm: Uint8Array,
   cpuPid: number | null,
-  options: SessionOptions = {},
+  options: {
+    /** Added to the query, e.g. { endpointing: "300" }. */
+    query?: Record<string, string>;
+    /**
+     * Finalize is sent right after the frame holding each of these sample positions (ascending),
+     * as a client whose own VAD decided the speech ended there.
+     */
+    finalizeAtSamples?: readonly number[];
+    /** Times real time (default 1): frame i is sent at t0 + 20 (i + 1) / pace ms. */
+    pace?: number;
+  } = {},
 ): Promise<SessionRun> {
   // The clip's last frame zero-padded to a whole frame, as a capture buffer would be.
   const bytes = Math.ceil(pcm.byteLength / FRAME_BYTES) * FRAME_BYTES;
@@ -97,7 +94,7 @@ export async function runSession(
   };
   const record = await runProgram(program, {
     baseUrl: url,
-    key,
+    key: DEMO_KEY,
     clips: [{ id: "bench", pcm, speech: true }],
     mode: "live",
     soloPace: 1,

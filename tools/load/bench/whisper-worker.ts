@@ -3,16 +3,16 @@
  * src/stt/model-store.ts (prepared Whisper from the MODELS bucket, checked against the manifest)
  * and src/stt/whisper/transcribe.ts — in workerd, reporting what the real service has no endpoint
  * for: ORT's WebAssembly heap after load and after each utterance, and the compute time of each
- * utterance measured inside the isolate. Driven by tools/load/bench/whisper-memory.ts.
+ * utterance measured inside the isolate. Driven by whisper-memory.ts.
  *
  *   GET  /ping                 nothing loaded: the isolate's baseline for memory readings
  *   POST /load                 Silero, then Whisper; times and heap after each (LoadReply)
- *   POST /transcribe?language= body: little-endian Float32 samples at 16 kHz (TranscribeReply)
- *   GET  /read-models          reads and SHA-256s every manifest object again (ReadReply): the
+ *   POST /transcribe           body: little-endian Float32 samples at 16 kHz (TranscribeReply)
+ *   POST /read-models          reads and SHA-256s every manifest object again (ReadReply): the
  *                              R2 + hashing share of a load, without ORT's session creation
  *
- * Timing: each measured call sits between two I/O boundaries (tools/load/bench/worker-common.ts),
- * so the reading is right whether or not workerd's clock is frozen while JS runs.
+ * Each measured call sits between two I/O boundaries (worker-common.ts: workerd's clock may be
+ * frozen while JS runs).
  */
 import { wasmHeapBytes } from "../../../src/runtime/ort";
 import manifest from "../../../src/stt/model-manifest.json";
@@ -20,8 +20,14 @@ import { loadWhisper } from "../../../src/stt/model-store";
 import { createWhisperModel, type WhisperModel } from "../../../src/stt/whisper/model";
 import { transcribe } from "../../../src/stt/whisper/transcribe";
 import { loadSilero } from "../../../src/vad/silero";
-import type { LoadReply, ReadReply, TranscribeReply } from "./whisper-wire";
-import { router, tick } from "./worker-common";
+import {
+  float32Body,
+  type LoadReply,
+  type ReadReply,
+  router,
+  type TranscribeReply,
+  tick,
+} from "./worker-common";
 
 interface Env {
   MODELS: R2Bucket;
@@ -67,18 +73,11 @@ async function readModels(env: Env): Promise<ReadReply> {
   return { ms: t1 - t0, bytes, objects: Object.keys(manifest.files).length };
 }
 
-async function transcribeBody(request: Request, url: URL): Promise<Response> {
+async function transcribeBody(request: Request): Promise<Response> {
   if (model === undefined) return new Response("POST /load first", { status: 409 });
-  const body = await request.arrayBuffer();
-  if (body.byteLength % 4 !== 0 || body.byteLength > MAX_BODY_BYTES) {
-    return new Response(`body must be Float32 samples, at most ${MAX_BODY_BYTES} bytes`, {
-      status: 400,
-    });
-  }
-  const audio = new Float32Array(body);
-  const language = url.searchParams.get("language") ?? "en";
+  const audio = await float32Body(request, MAX_BODY_BYTES);
   const t0 = await tick();
-  const result = await transcribe(model, audio, { language });
+  const result = await transcribe(model, audio, { language: "en" });
   const t1 = await tick();
   const reply: TranscribeReply = {
     audioSeconds: audio.length / SAMPLE_RATE,
@@ -96,7 +95,7 @@ async function transcribeBody(request: Request, url: URL): Promise<Response> {
 export default {
   fetch: router<Env>({
     "GET /ping": async () => new Response("ok"),
-    "GET /read-models": async (_request, _url, env) => Response.json(await readModels(env)),
+    "POST /read-models": async (_request, _url, env) => Response.json(await readModels(env)),
     "POST /load": async (_request, _url, env) => Response.json(await load(env)),
     "POST /transcribe": transcribeBody,
   }),

@@ -1,4 +1,4 @@
-/** The soak's progress lines (stderr, with the seconds since it started) and its clock. */
+/** The soak's progress lines (stderr, with the seconds since it started), its clock, its errors. */
 const started = performance.now();
 
 export function elapsedSeconds(): number {
@@ -10,3 +10,7 @@ export function log(message: string): void {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -5,13 +5,19 @@
  */
 import { writeFileSync } from "node:fs";
 import type { SessionRecord } from "../session-run.ts";
-import type { LiveResult } from "./live.ts";
-import type { MonitorResult } from "./monitor.ts";
+import type { LiveResult, MonitorResult } from "./live.ts";
 import { BYTES_PER_SECOND, describeProgram, type Program } from "./programs.ts";
 import { elapsedSeconds } from "./progress.ts";
 import type { SoakAccount } from "./service.ts";
 import type { SoloResult } from "./solo.ts";
-import { compareFinals, liveProblems, percentile, refusalReason, tally } from "./verdict.ts";
+import {
+  compareFinals,
+  latenciesOf,
+  liveProblems,
+  percentile,
+  refusalReason,
+  tally,
+} from "./verdict.ts";
 
 export interface Verdict {
   url: string;
@@ -37,31 +43,40 @@ interface SessionRow {
 
 export type Summary = ReturnType<typeof judge>["summary"];
 
+const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
+const roundOrNull = (value: number | null) => (value === null ? null : Math.round(value));
+const sumOf = <T>(items: readonly T[], value: (item: T) => number) =>
+  items.reduce((total, item) => total + value(item), 0);
+
 export function judge(run: Verdict) {
-  const { accounts, programs, failures, notes } = run;
+  const { accounts, programs, failures, notes, solo } = run;
   const { records, probes, tracks, peakAll, server, after } = run.live;
-  const solo = run.solo;
   const sessionRows: SessionRow[] = records.map((record, i) => {
     const program = programs[i] as Program;
     const problems = liveProblems(record, solo.references.get(program.id), run.maxLatencyMs);
     for (const problem of problems) failures.push(`${program.id}: ${problem}`);
     return { program, record, problems };
   });
-  tracks.forEach((track, a) => {
-    const account = accounts[a] as SoakAccount;
-    if (track.peak > account.limit)
-      failures.push(`${account.name}: ${track.peak} sessions at once, limit ${account.limit}`);
-    const serverPeak = server.sessionsPeak[a] ?? 0;
-    if (serverPeak > account.limit) {
-      failures.push(
-        `${account.name}: GET /v1/sessions listed ${serverPeak}, limit ${account.limit}`,
-      );
-    }
-    if ((after.slots[a] ?? 0) > 0)
-      failures.push(`${account.name}: ${after.slots[a]} slots still held after the run`);
-    if ((after.sessions[a] ?? 0) > 0)
-      failures.push(`${account.name}: ${after.sessions[a]} sessions still listed after the run`);
-  });
+  const accountRows = accounts.map((account, a) => ({
+    name: account.name,
+    id: account.id,
+    limit: account.limit,
+    sessions: tracks[a]?.sessions ?? 0,
+    peakClient: tracks[a]?.peak ?? 0,
+    peakServer: server.sessionsPeak[a] ?? 0,
+    probesRefused: probes.filter((p) => p.account === a && p.refusal?.status === 429).length,
+    slotsAfter: after.slots[a] ?? 0,
+    sessionsAfter: after.sessions[a] ?? 0,
+  }));
+  for (const row of accountRows) {
+    const checks: [boolean, string][] = [
+      [row.peakClient > row.limit, `${row.peakClient} sessions at once, limit ${row.limit}`],
+      [row.peakServer > row.limit, `GET /v1/sessions listed ${row.peakServer}, limit ${row.limit}`],
+      [row.slotsAfter > 0, `${row.slotsAfter} slots still held after the run`],
+      [row.sessionsAfter > 0, `${row.sessionsAfter} sessions still listed after the run`],
+    ];
+    for (const [failed, what] of checks) if (failed) failures.push(`${row.name}: ${what}`);
+  }
   if (peakAll < programs.length) {
     failures.push(`only ${peakAll} of ${programs.length} sessions were ever running at once`);
   }
@@ -75,13 +90,12 @@ export function judge(run: Verdict) {
       failures.push(`${name}: probe refused with ${refusalReason(p.refusal)}, expected 429`);
     }
   }
-  const expectedProbes = probes.filter((p) => p.refusal?.status === 429).length;
-  if (expectedProbes === 0)
+  const refused429 = probes.filter((p) => p.refusal?.status === 429).length;
+  if (refused429 === 0)
     failures.push("no probe was refused: the accounts' limits were never tested");
 
   const liveFinals = records.flatMap((r) => r.finals);
-  const latencies = liveFinals.flatMap((f) => (f.latencyMs === null ? [] : [f.latencyMs]));
-  const late = latencies.filter((l) => l > run.maxLatencyMs).length;
+  const latencies = latenciesOf(liveFinals);
   const refusals = [
     ...probes.flatMap((p) => (p.refusal ? [`probe ${refusalReason(p.refusal)}`] : [])),
     ...records.flatMap((r) => (r.refusal ? [`session ${refusalReason(r.refusal)}`] : [])),
@@ -103,14 +117,14 @@ export function judge(run: Verdict) {
     sessions: {
       offered: programs.length + probes.length,
       programs: programs.length,
-      admitted: records.filter((r) => r.refusal === null && r.admittedAtMs !== null).length,
+      admitted: records.filter((r) => r.refusal === null && r.handshakeMs !== null).length,
       peakConcurrent: peakAll,
       completed: sessionRows.filter((r) => r.problems.length === 0).length,
       failed: sessionRows.filter((r) => r.problems.length > 0).length,
       byBehaviour: tally(programs.map((p) => p.behaviour)),
     },
     audioSeconds: {
-      live: round(records.reduce((n, r) => n + r.audioBytes, 0) / BYTES_PER_SECOND, 1),
+      live: round(sumOf(records, (r) => r.audioBytes) / BYTES_PER_SECOND, 1),
       solo: round(solo.audioBytes / BYTES_PER_SECOND, 1),
     },
     mismatches: {
@@ -123,10 +137,10 @@ export function judge(run: Verdict) {
       unchecked: comparisons.filter((c) => c === null).length,
     },
     refusals: tally(refusals),
-    probes: { sent: probes.length, refused429: expectedProbes },
+    probes: { sent: probes.length, refused429 },
     resumes: {
-      drops: records.reduce((n, r) => n + r.drops, 0),
-      resumed: records.reduce((n, r) => n + r.resumes, 0),
+      drops: sumOf(records, (r) => r.drops),
+      resumed: sumOf(records, (r) => r.resumes),
       replayedFinals: liveFinals.filter((f) => f.replay).length,
     },
     finals: {
@@ -135,26 +149,16 @@ export function judge(run: Verdict) {
       latencyMs: {
         p50: roundOrNull(percentile(latencies, 0.5)),
         p95: roundOrNull(percentile(latencies, 0.95)),
-        max: roundOrNull(latencies.length === 0 ? null : Math.max(...latencies)),
+        max: roundOrNull(percentile(latencies, 1)),
       },
-      late,
+      late: latencies.filter((l) => l > run.maxLatencyMs).length,
       maxLatencyMs: run.maxLatencyMs,
     },
     closes: tally(
       records.map((r) => (r.close ? `${r.close.code} ${r.close.reason}`.trim() : "none")),
     ),
     server: serverSummary(server),
-    accounts: accounts.map((account, a) => ({
-      name: account.name,
-      id: account.id,
-      limit: account.limit,
-      sessions: tracks[a]?.sessions ?? 0,
-      peakClient: tracks[a]?.peak ?? 0,
-      peakServer: server.sessionsPeak[a] ?? 0,
-      probesRefused: probes.filter((p) => p.account === a && p.refusal?.status === 429).length,
-      slotsAfter: after.slots[a] ?? 0,
-      sessionsAfter: after.sessions[a] ?? 0,
-    })),
+    accounts: accountRows,
     timing: {
       soloSeconds: round(solo.seconds, 1),
       liveSeconds: round(run.live.seconds, 1),
@@ -167,170 +171,125 @@ export function judge(run: Verdict) {
   return { summary, sessionRows, comparisons };
 }
 
-const mib = (bytes: number | null) =>
-  bytes === null ? "n/a" : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const ms = (value: number | null) => (value === null ? "n/a" : `${Math.round(value)} ms`);
-
-function pad(rows: string[][]): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((cell, c) => cell.padEnd(widths[c] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
-
-function roundOrNull(value: number | null): number | null {
-  return value === null ? null : Math.round(value);
-}
-
 function serverSummary(server: MonitorResult) {
+  const { first, last, jsHeap } = server;
   // The scheduler's own peak is since the isolate started: it is the live phase's peak only if
   // it rose during the phase; otherwise the largest depth sampled is the best reading there is.
-  const rose =
-    server.first !== null &&
-    server.last !== null &&
-    server.last.peakWaiting > server.first.peakWaiting;
+  const rose = first !== null && last !== null && last.peakWaiting > first.peakWaiting;
   return {
     isolateRoute: server.isolateRoute,
-    peakQueueDepth: rose ? (server.last?.peakWaiting ?? null) : server.sampledPeakQueue,
+    peakQueueDepth: rose ? (last?.peakWaiting ?? null) : server.sampledPeakQueue,
     peakQueueDepthSource: rose
       ? "scheduler peak (rose during the live phase)"
       : "largest sampled depth",
-    droppedInterims:
-      server.first && server.last
-        ? server.last.droppedInterims - server.first.droppedInterims
-        : null,
-    finalsTranscribed:
-      server.first && server.last
-        ? server.last.completedFinals - server.first.completedFinals
-        : null,
+    droppedInterims: first && last ? last.droppedInterims - first.droppedInterims : null,
+    finalsTranscribed: first && last ? last.completedFinals - first.completedFinals : null,
     wasmHeapPeakBytes: server.wasmHeapPeakBytes,
-    jsHeapPeakUsedBytes: server.jsHeap.peakUsedBytes,
-    jsHeapSamples: server.jsHeap.samples,
-    jsHeapMissed: server.jsHeap.missed,
-    jsHeapError: server.jsHeap.error,
+    jsHeapPeakUsedBytes: jsHeap.peakUsedBytes,
+    jsHeapSamples: jsHeap.samples,
+    jsHeapMissed: jsHeap.missed,
+    jsHeapError: jsHeap.error,
     sessionSamples: server.sessionSamples,
   };
 }
 
+const mib = (bytes: number | null) =>
+  bytes === null ? "n/a" : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const ms = (value: number | null) => (value === null ? "n/a" : `${Math.round(value)} ms`);
+
+/** Rows of cells as left-aligned columns two spaces apart. */
+function pad(rows: string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+  const line = (row: string[]) => row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  ");
+  return rows.map((row) => line(row).trimEnd()).join("\n");
+}
+
+/** The accounts table: its headings and the summary's field under each. */
+const ACCOUNT_COLUMNS = [
+  ["account", "name"],
+  ["limit", "limit"],
+  ["sessions", "sessions"],
+  ["peak (client)", "peakClient"],
+  ["peak (server)", "peakServer"],
+  ["probes refused", "probesRefused"],
+  ["slots after", "slotsAfter"],
+  ["sessions after", "sessionsAfter"],
+] as const;
+
+function behaviourRows(rows: readonly SessionRow[]): string[][] {
+  return (["realtime", "fast", "pauses", "resume"] as const).flatMap((behaviour) => {
+    const of = rows.filter((r) => r.program.behaviour === behaviour);
+    if (of.length === 0) return [];
+    const latencies = latenciesOf(of.flatMap((r) => r.record.finals));
+    const failed = of.filter((r) => r.problems.length > 0).length;
+    const finals = sumOf(of, (r) => r.record.finals.length);
+    const p50 = ms(percentile(latencies, 0.5));
+    const p95 = ms(percentile(latencies, 0.95));
+    return [[behaviour, String(of.length), String(failed), String(finals), p50, p95]];
+  });
+}
+
 export function printTable(s: Summary, rows: readonly SessionRow[]): void {
-  const out: string[] = [];
-  out.push(
-    `Earshot soak: ${s.url}, transcriber ${s.model}, seed ${s.seed}, ${s.sessions.programs} sessions × ${s.seconds} s`,
-  );
-  out.push("");
-  out.push(
+  const { sessions, mismatches, resumes, finals, server } = s;
+  const refusals = Object.entries(s.refusals).map(([reason, n]) => `${reason} × ${n}`);
+  const jsHeapNote = server.jsHeapError
+    ? ` (inspector: ${server.jsHeapError})`
+    : server.jsHeapSamples === 0
+      ? " (JS: pass --inspector-port)"
+      : "";
+  const lines = [
+    `Earshot soak: ${s.url}, transcriber ${s.model}, seed ${s.seed}, ${sessions.programs} sessions × ${s.seconds} s`,
+    "",
     pad([
-      [
-        "account",
-        "limit",
-        "sessions",
-        "peak (client)",
-        "peak (server)",
-        "probes refused",
-        "slots after",
-        "sessions after",
-      ],
-      ...s.accounts.map((a) =>
-        [
-          a.name,
-          a.limit,
-          a.sessions,
-          a.peakClient,
-          a.peakServer,
-          a.probesRefused,
-          a.slotsAfter,
-          a.sessionsAfter,
-        ].map(String),
-      ),
+      ACCOUNT_COLUMNS.map(([heading]) => heading),
+      ...s.accounts.map((a) => ACCOUNT_COLUMNS.map(([, field]) => String(a[field]))),
     ]),
-  );
-  out.push("");
-  const behaviours = ["realtime", "fast", "pauses", "resume"] as const;
-  out.push(
+    "",
     pad([
       ["behaviour", "sessions", "failed", "finals", "latency p50", "latency p95"],
-      ...behaviours.flatMap((b) => {
-        const of = rows.filter((r) => r.program.behaviour === b);
-        if (of.length === 0) return [];
-        const lat = of.flatMap((r) =>
-          r.record.finals.flatMap((f) => (f.latencyMs === null ? [] : [f.latencyMs])),
-        );
-        return [
-          [
-            b,
-            String(of.length),
-            String(of.filter((r) => r.problems.length > 0).length),
-            String(of.reduce((n, r) => n + r.record.finals.length, 0)),
-            ms(percentile(lat, 0.5)),
-            ms(percentile(lat, 0.95)),
-          ],
-        ];
-      }),
+      ...behaviourRows(rows),
     ]),
-  );
-  out.push("");
-  const refusals =
-    Object.entries(s.refusals)
-      .map(([k, v]) => `${k} × ${v}`)
-      .join(", ") || "none";
-  out.push(
+    "",
     pad([
       [
         "sessions",
-        `${s.sessions.admitted} of ${s.sessions.programs} admitted, ${s.sessions.peakConcurrent} at once; ${s.sessions.completed} passed, ${s.sessions.failed} failed`,
+        `${sessions.admitted} of ${sessions.programs} admitted, ${sessions.peakConcurrent} at once; ${sessions.completed} passed, ${sessions.failed} failed`,
       ],
       ["audio", `${s.audioSeconds.live} s live, ${s.audioSeconds.solo} s solo references`],
       [
         "mismatches",
-        `${s.mismatches.sessions} sessions (${s.mismatches.text} transcript, ${s.mismatches.boundariesOnly} boundaries only); ${s.mismatches.truncated} ended early, ${s.mismatches.unchecked} unchecked`,
+        `${mismatches.sessions} sessions (${mismatches.text} transcript, ${mismatches.boundariesOnly} boundaries only); ${mismatches.truncated} ended early, ${mismatches.unchecked} unchecked`,
       ],
-      ["refusals", refusals],
+      ["refusals", refusals.join(", ") || "none"],
       [
         "resumes",
-        `${s.resumes.drops} drops, ${s.resumes.resumed} resumed, ${s.resumes.replayedFinals} finals replayed`,
+        `${resumes.drops} drops, ${resumes.resumed} resumed, ${resumes.replayedFinals} finals replayed`,
       ],
       [
         "finals",
-        `${s.finals.count}; latency p50 ${ms(s.finals.latencyMs.p50)}, p95 ${ms(s.finals.latencyMs.p95)}, max ${ms(s.finals.latencyMs.max)}; ${s.finals.late} later than ${s.finals.maxLatencyMs} ms`,
+        `${finals.count}; latency p50 ${ms(finals.latencyMs.p50)}, p95 ${ms(finals.latencyMs.p95)}, max ${ms(finals.latencyMs.max)}; ${finals.late} later than ${finals.maxLatencyMs} ms`,
       ],
       [
         "queue",
-        `peak inference queue ${s.server.peakQueueDepth ?? "n/a"} (${s.server.peakQueueDepthSource}), ${s.server.droppedInterims ?? "n/a"} interims dropped`,
+        `peak inference queue ${server.peakQueueDepth ?? "n/a"} (${server.peakQueueDepthSource}), ${server.droppedInterims ?? "n/a"} interims dropped`,
       ],
       [
         "heap",
-        `WASM ${mib(s.server.wasmHeapPeakBytes)}, JS ${mib(s.server.jsHeapPeakUsedBytes)}${
-          s.server.jsHeapError
-            ? ` (inspector: ${s.server.jsHeapError})`
-            : s.server.jsHeapSamples === 0
-              ? " (JS: pass --inspector-port)"
-              : ""
-        }`,
+        `WASM ${mib(server.wasmHeapPeakBytes)}, JS ${mib(server.jsHeapPeakUsedBytes)}${jsHeapNote}`,
       ],
       ["time", `solo ${s.timing.soloSeconds} s, live ${s.timing.liveSeconds} s`],
     ]),
-  );
-  for (const note of s.notes) out.push(`note: ${note}`);
+    ...s.notes.map((note) => `note: ${note}`),
+  ];
   if (s.failures.length > 0) {
-    out.push("");
-    out.push(`FAILURES (${s.failures.length}):`);
-    for (const failure of s.failures.slice(0, 60)) out.push(`  ${failure}`);
-    if (s.failures.length > 60)
-      out.push(`  … and ${s.failures.length - 60} more (see the JSON file)`);
+    lines.push("", `FAILURES (${s.failures.length}):`);
+    lines.push(...s.failures.slice(0, 60).map((failure) => `  ${failure}`));
+    if (s.failures.length > 60) {
+      lines.push(`  … and ${s.failures.length - 60} more (see the JSON file)`);
+    }
   }
-  out.push("");
-  out.push(s.ok ? "RESULT: PASS" : "RESULT: FAIL");
-  console.log(out.join("\n"));
+  lines.push("", s.ok ? "RESULT: PASS" : "RESULT: FAIL");
+  console.log(lines.join("\n"));
 }
 
 /** The details file: the summary, every live session beside its reference, the solo runs. */

@@ -1,15 +1,11 @@
 /**
  * The soak's solo phase: every program streamed alone, one after another, faster than real time,
  * for its reference finals (what the live run must reproduce), and the short probe session that
- * tells which transcriber the server runs. References are kept per transcriber and program
- * fingerprint in test-results/soak-references-<model>.json for `--references`.
+ * tells which transcriber the server runs.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
-import { ResumableClient } from "../../client/resumable-client.ts";
 import { type FinalRecord, runProgram, type SessionRecord } from "../session-run.ts";
-import { BYTES_PER_SECOND, type Clip, type Program, SAMPLE_RATE } from "./programs.ts";
+import { BYTES_PER_SECOND, type Clip, type Program } from "./programs.ts";
 import { log } from "./progress.ts";
 import type { Service, SoakAccount } from "./service.ts";
 import { soloProblems } from "./verdict.ts";
@@ -32,41 +28,22 @@ export function programFingerprint(program: Program): string {
     .slice(0, 16);
 }
 
-interface ReferenceFile {
-  model: string;
-  references: Record<string, FinalRecord[]>;
-}
-
-function readReferences(file: string | null): ReferenceFile | null {
-  if (file === null) return null;
-  return JSON.parse(readFileSync(file, "utf8")) as ReferenceFile;
-}
-
-export /** One short session: which transcriber the server runs, and whether it offers resume. */
-async function probeServer(
+/** One short session: which transcriber the server runs, and whether it offers resume. */
+export async function probeServer(
   service: Service,
   account: SoakAccount,
   resumable: boolean,
 ): Promise<string> {
-  const client = await ResumableClient.open({
-    baseUrl: service.base,
-    key: account.key,
-    query: { encoding: "linear16", sample_rate: String(SAMPLE_RATE) },
-    resumable,
-    bytesPerSecond: BYTES_PER_SECOND,
-    frameBytes: 640,
-    maxKeptBytes: BYTES_PER_SECOND,
-    handshakeTimeoutMs: 60_000, // the first session of an isolate loads the models
-    events: {
-      onMessage: (message) => {
-        if (message.type !== "Metadata") return;
-        const info = message.model_info as Record<string, { name?: unknown }> | undefined;
-        const name = info ? Object.values(info)[0]?.name : undefined;
-        if (typeof name === "string") model = name;
-      },
+  let model = "unknown";
+  // 60 s: the first session of an isolate loads the models.
+  const client = await service.openSession(account.key, resumable, 60_000, {
+    onMessage: (message) => {
+      if (message.type !== "Metadata") return;
+      const info = message.model_info as Record<string, { name?: unknown }> | undefined;
+      const name = info ? Object.values(info)[0]?.name : undefined;
+      if (typeof name === "string") model = name;
     },
   });
-  let model = "unknown";
   client.push(new Uint8Array(BYTES_PER_SECOND / 10));
   const closed = await client.closeStream(30_000);
   if (closed.code !== 1000) throw new Error(`probe session closed ${closed.code} ${closed.reason}`);
@@ -77,54 +54,30 @@ export interface SoloRun {
   service: Service;
   accounts: SoakAccount[];
   programs: readonly Program[];
-  fingerprints: readonly string[];
   clips: Clip[];
-  /** The server's transcriber (probeServer). */
-  model: string;
   url: string;
   soloPace: number;
-  /** --references: an earlier run's file, or null. */
-  reusedFile: string | null;
-  /** Where the run's JSON goes; the references file is written beside it. */
-  out: string;
   /** Problems are added here. */
   failures: string[];
 }
 
-export interface SoloResult {
-  /** Reference finals by program id (absent: no solo run succeeded). */
-  references: Map<string, FinalRecord[]>;
-  records: SessionRecord[];
-  audioBytes: number;
-  seconds: number;
-  referencesFile: string;
-}
+export type SoloResult = Awaited<ReturnType<typeof soloPhase>>;
 
-export async function soloPhase(run: SoloRun): Promise<SoloResult> {
-  const { service, accounts, programs, fingerprints, clips, model, soloPace, failures } = run;
-  const soloStarted = performance.now();
+export async function soloPhase(run: SoloRun) {
+  const { service, accounts, failures } = run;
+  const started = performance.now();
+  /** Reference finals by program id (absent: no solo run succeeded). */
   const references = new Map<string, FinalRecord[]>();
-  const reused = readReferences(run.reusedFile);
-  if (reused !== null && reused.model !== model) {
-    throw new Error(`--references were made with ${reused.model}, the server runs ${model}`);
-  }
-  const soloRecords: SessionRecord[] = [];
-  let soloAudioBytes = 0;
-  for (const [i, program] of programs.entries()) {
-    const fingerprint = fingerprints[i] ?? "";
-    const known = reused?.references[fingerprint];
-    if (known !== undefined) {
-      references.set(program.id, known);
-      continue;
-    }
+  const records: SessionRecord[] = [];
+  for (const program of run.programs) {
     const account = accounts[program.account] as SoakAccount;
-    let pace = soloPace;
+    let pace = run.soloPace;
     for (let attempt = 0; attempt <= SOLO_RETRIES; attempt++) {
       const estimateS = program.totalBytes / BYTES_PER_SECOND / pace;
       const record = await runProgram(program, {
         baseUrl: run.url,
         key: account.key,
-        clips,
+        clips: run.clips,
         mode: "solo",
         soloPace: pace,
         deadlineMs: Date.now() + (estimateS * 3 + 120) * 1000,
@@ -132,47 +85,25 @@ export async function soloPhase(run: SoloRun): Promise<SoloResult> {
       const problems = soloProblems(record);
       if (problems.length === 0) {
         references.set(program.id, record.finals);
-        soloRecords.push(record);
-        soloAudioBytes += record.audioBytes;
+        records.push(record);
         log(`solo ${program.id}: ${record.finals.length} finals at ${pace}×`);
         break;
       }
       log(`solo ${program.id} at ${pace}× failed: ${problems.join("; ")}`);
-      if (attempt === SOLO_RETRIES)
+      if (attempt === SOLO_RETRIES) {
         failures.push(`${program.id}: no solo reference (${problems.join("; ")})`);
+      }
       pace /= 2;
       await service.drain(accounts);
     }
   }
-  const soloSeconds = (performance.now() - soloStarted) / 1000;
-  // Kept per transcriber (model name) and program fingerprint, added to what earlier runs left,
-  // for --references: a solo phase is the long part of a Whisper soak.
-  const referencesFile = path.join(path.dirname(run.out), `soak-references-${model}.json`);
-  mkdirSync(path.dirname(run.out), { recursive: true });
-  let stored: ReferenceFile = { model, references: {} };
-  try {
-    stored = readReferences(referencesFile) ?? stored;
-  } catch (error) {
-    // None yet, or unreadable: this run's references replace it.
-    const missing = error instanceof Error && "code" in error && error.code === "ENOENT";
-    if (!missing) log(`${referencesFile} unreadable (${String(error)}): replaced by this run's`);
-  }
-  programs.forEach((program, i) => {
-    const finals = references.get(program.id);
-    if (finals !== undefined) stored.references[fingerprints[i] ?? ""] = finals;
-  });
-  writeFileSync(referencesFile, JSON.stringify({ model, references: stored.references }));
-  const before = await service.drain(accounts);
-  if ([...before.slots, ...before.sessions].some((n) => n > 0)) {
+  const seconds = (performance.now() - started) / 1000;
+  const held = await service.drain(accounts);
+  if ([...held.slots, ...held.sessions].some((n) => n > 0)) {
     failures.push(
-      `after the solo runs, slots ${before.slots} and sessions ${before.sessions} still held`,
+      `after the solo runs, slots ${held.slots} and sessions ${held.sessions} still held`,
     );
   }
-  return {
-    references,
-    records: soloRecords,
-    audioBytes: soloAudioBytes,
-    seconds: soloSeconds,
-    referencesFile,
-  };
+  const audioBytes = records.reduce((n, r) => n + r.audioBytes, 0);
+  return { references, records, audioBytes, seconds };
 }

@@ -41,12 +41,9 @@ function describe(f: ComparableFinal | undefined): string {
   return `[${f.start.toFixed(3)}+${f.duration.toFixed(3)}${flags}] ${JSON.stringify(f.transcript)}`;
 }
 
+const FINAL_FIELDS = ["start", "duration", "transcript", "speechFinal", "fromFinalize"] as const;
 const sameFinal = (a: ComparableFinal, b: ComparableFinal) =>
-  a.start === b.start &&
-  a.duration === b.duration &&
-  a.transcript === b.transcript &&
-  a.speechFinal === b.speechFinal &&
-  a.fromFinalize === b.fromFinalize;
+  FINAL_FIELDS.every((field) => a[field] === b[field]);
 
 export function compareFinals(
   reference: readonly ComparableFinal[],
@@ -67,6 +64,11 @@ export function compareFinals(
     }
   }
   return { sameText, sameFinals: true, truncated: false, detail: null };
+}
+
+/** The measured latencies of `finals` (replays and empty spans have none). */
+export function latenciesOf(finals: readonly FinalRecord[]): number[] {
+  return finals.flatMap((f) => (f.latencyMs === null ? [] : [f.latencyMs]));
 }
 
 /** Nearest-rank percentile (q in [0, 1]); null for no values. */
@@ -102,14 +104,13 @@ export const refusalReason = (r: Refusal) => `${r.status} ${r.errCode || "(no er
 
 /** What went wrong with a solo run (its finals are then no reference): refused, errors, close. */
 export function soloProblems(record: SessionRecord): string[] {
+  const { refusal, close, metadata } = record;
   const problems: string[] = [];
-  if (record.refusal)
-    problems.push(`refused ${refusalReason(record.refusal)} ${record.refusal.errMsg}`);
+  if (refusal) problems.push(`refused ${refusalReason(refusal)} ${refusal.errMsg}`);
   problems.push(...record.errors);
-  if (record.refusal === null && (record.close?.code !== 1000 || !record.metadata)) {
-    problems.push(
-      `closed ${record.close?.code} ${record.close?.reason ?? ""}${record.metadata ? "" : " without Metadata"}`,
-    );
+  if (refusal === null && (close?.code !== 1000 || !metadata)) {
+    const without = metadata ? "" : " without Metadata";
+    problems.push(`closed ${close?.code} ${close?.reason ?? ""}${without}`);
   }
   return problems;
 }
@@ -125,16 +126,16 @@ export function liveProblems(
   for (const closed of record.unexpectedCloses) {
     problems.push(`connection closed unexpectedly: ${closed.code} ${closed.reason}`);
   }
-  if (record.close !== null && !record.close.clean)
+  if (record.close !== null && !record.close.clean) {
     problems.push("the last connection ended without a close frame");
-  if (record.drops !== record.resumes)
+  }
+  if (record.drops !== record.resumes) {
     problems.push(`${record.drops} drops, ${record.resumes} resumes`);
-  const late = record.finals.filter((f) => f.latencyMs !== null && f.latencyMs > maxLatencyMs);
+  }
+  const late = latenciesOf(record.finals).filter((ms) => ms > maxLatencyMs);
   if (late.length > 0) {
-    const worst = Math.max(...late.map((f) => f.latencyMs ?? 0));
-    problems.push(
-      `${late.length} finals later than ${maxLatencyMs} ms (worst ${Math.round(worst)} ms)`,
-    );
+    const worst = Math.round(Math.max(...late));
+    problems.push(`${late.length} finals later than ${maxLatencyMs} ms (worst ${worst} ms)`);
   }
   if (reference === undefined) problems.push("no solo reference to compare with");
   else {
