@@ -4,7 +4,7 @@
  * (../shared/models/whisper-tiny through WHISPER_FILES), on real speech, in workerd. The graph
  * rewrites are unit-tested on small synthetic graphs (test/graph-rewrite.test.ts); this is the
  * check that they keep Whisper's outputs on the real weights (issue 16, item 8), the test
- * counterpart of the retired `npm run models -- --compare` (tools/models/compare.ts at 4a4c9d9).
+ * counterpart of `npm run models -- --compare` (tools/models/compare.ts, retired after 4a4c9d9).
  *
  * Per clip, at the full 3000-frame window (the only one the stock encoder takes):
  * - encoder: prepared output against stock output, element by element;
