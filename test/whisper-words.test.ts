@@ -1,7 +1,8 @@
 /**
  * The words of a final as Whisper's real tokens give them (src/stt/whisper/transcript.ts): the
- * `word` of a written number keeps what is inside it, and punctuation that opens a segment joins
- * its first word instead of becoming a word of its own.
+ * `word` of a written number keeps what is inside it, punctuation that opens a segment joins
+ * its first word instead of becoming a word of its own, and Chinese or Japanese (no spaces) is
+ * split into words rather than given as one word a segment.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { SampledToken } from "../src/stt/whisper/decode-types";
@@ -19,7 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 
 /** The words of a decode of `parts`: text, or a number for a timestamp token at those seconds. */
-function wordsOf(parts: (string | number)[], audioSeconds: number) {
+function wordsOf(parts: (string | number)[], audioSeconds: number, language = "en") {
   const ids = parts.flatMap((part) =>
     typeof part === "number"
       ? [tokenizer.special.timestampBegin + Math.round(part / 0.02)]
@@ -32,7 +33,7 @@ function wordsOf(parts: (string | number)[], audioSeconds: number) {
   }));
   return buildTranscript(
     {
-      language: "en",
+      language,
       tokens,
       noSpeechProbability: 0,
       avgLogprob: -0.1,
@@ -69,5 +70,32 @@ describe("a final's words", () => {
     expect(words.map((w) => w.word)).toEqual(["yes", "no", "and", "then"]);
     // Each segment's span is still shared among its words: "-No." starts where its segment does.
     expect(words[1]?.start).toBe(1);
+  });
+
+  it("split Chinese and Japanese into words, punctuation with the word before it", () => {
+    const chinese = wordsOf([0, "你好。今天天气很好。", 3], 3, "zh");
+    const japanese = wordsOf([0, "今日はいい天気ですね。", 2], 2, "ja");
+    for (const [words, text] of [
+      [chinese, "你好。今天天气很好。"],
+      [japanese, "今日はいい天気ですね。"],
+    ] as const) {
+      // Several words, which put together give the segment back, none of punctuation alone.
+      expect(words.length).toBeGreaterThanOrEqual(3);
+      expect(words.map((w) => w.punctuatedWord).join("")).toBe(text);
+      for (const word of words) expect(word.word).not.toBe("");
+      // The segment's span shared out in order: each word starts where the one before ends.
+      for (const [i, word] of words.entries()) {
+        expect(word.end).toBeGreaterThan(word.start);
+        if (i > 0) expect(word.start).toBe(words[i - 1]?.end);
+      }
+    }
+    expect(chinese.map((w) => w.word)).toContain("今天");
+    expect(chinese[0]?.punctuatedWord).toBe("你好。");
+    expect(chinese[0]?.word).toBe("你好");
+  });
+
+  it("leave a spaced language's words as its tokens group them", () => {
+    const words = wordsOf([0, " Bonjour, je m'appelle Marie.", 2], 2, "fr");
+    expect(words.map((w) => w.punctuatedWord)).toEqual(["Bonjour,", "je", "m'appelle", "Marie."]);
   });
 });

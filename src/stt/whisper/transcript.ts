@@ -9,6 +9,11 @@
  * speaking rate is assumed: pauses inside a segment are spread over all its words, and a word's
  * error grows towards the middle of a long segment. A better aligner would need the decoder's
  * cross-attention (DTW over alignment heads), which the prepared decoder no longer outputs.
+ *
+ * Words are Whisper's tokens grouped at leading spaces. Chinese, Japanese, Thai and the like write
+ * no spaces, so a segment of theirs would be one word: such runs are split into words by the
+ * runtime's ICU word breaker (Intl.Segmenter, dictionary-based for these scripts), each word
+ * taking its group's confidence (byte-level tokens do not map onto characters one to one).
  */
 import { plainWord } from "../../protocol/messages.ts";
 import type { TranscriptWord } from "../transcriber.ts";
@@ -83,8 +88,59 @@ function spans(
   return out;
 }
 
+/** Scripts written without spaces between words. */
+const UNSPACED =
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+
+interface Draft {
+  text: string;
+  confidence: number;
+}
+
+const breakers = new Map<string, Intl.Segmenter>();
+
+/** ICU's word breaker for `language` (a Whisper code such as "zh" or "ja"), made once. */
+function wordBreaker(language: string): Intl.Segmenter {
+  let breaker = breakers.get(language);
+  if (!breaker) {
+    let locale: string | undefined = language;
+    try {
+      Intl.getCanonicalLocales(language);
+    } catch {
+      locale = undefined; // not a BCP 47 tag: the breaker's own dictionaries still apply by script
+    }
+    breaker = new Intl.Segmenter(locale, { granularity: "word" });
+    breakers.set(language, breaker);
+  }
+  return breaker;
+}
+
+/**
+ * A word group written without spaces, split into the words ICU finds in it; punctuation joins the
+ * word before it (or opens the first). Unchanged where the runtime has no word breaker.
+ */
+function splitUnspaced(draft: Draft, language: string): Draft[] {
+  if (!UNSPACED.test(draft.text) || typeof Intl.Segmenter !== "function") return [draft];
+  const out: Draft[] = [];
+  let opening = "";
+  for (const { segment } of wordBreaker(language).segment(draft.text)) {
+    const previous = out.at(-1);
+    if (LETTER_OR_DIGIT.test(segment)) {
+      out.push({ text: opening + segment, confidence: draft.confidence });
+      opening = "";
+    } else if (previous) previous.text += segment;
+    else opening += segment;
+  }
+  return out.length > 0 ? out : [draft];
+}
+
 /** Words of one segment with times shared out by character count. */
-function segmentWords(span: TimedSpan, tokenizer: WhisperTokenizer): WordTiming[] {
+function segmentWords(
+  span: TimedSpan,
+  tokenizer: WhisperTokenizer,
+  language: string,
+): WordTiming[] {
   const groups: SampledToken[][] = [];
   for (const token of span.tokens) {
     const startsWord = tokenizer.tokenBytes(token.id)[0] === SPACE;
@@ -110,27 +166,34 @@ function segmentWords(span: TimedSpan, tokenizer: WhisperTokenizer): WordTiming[
     opening.text = "";
     opening.tokens = [];
   }
-  const characters = drafts.map((d) => Math.max(1, [...d.text].length));
+  const words = drafts.flatMap((draft) =>
+    splitUnspaced(
+      {
+        text: draft.text,
+        confidence:
+          draft.tokens.reduce((sum, t) => sum + t.probability, 0) /
+          Math.max(1, draft.tokens.length),
+      },
+      language,
+    ),
+  );
+  const characters = words.map((d) => Math.max(1, [...d.text].length));
   const total = characters.reduce((a, b) => a + b, 0);
   const duration = span.end - span.start;
-  const words: WordTiming[] = [];
   let done = 0;
-  drafts.forEach((draft, i) => {
+  return words.map((draft, i) => {
     const start = span.start + (duration * done) / total;
     done += characters[i] ?? 1;
     const end = span.start + (duration * done) / total;
-    const confidence =
-      draft.tokens.reduce((sum, t) => sum + t.probability, 0) / Math.max(1, draft.tokens.length);
-    words.push({
+    return {
       // What is inside stays ("3.5", "555-1234", "don't"), so digits never run together.
       word: plainWord(draft.text),
       punctuatedWord: draft.text,
       start: round(start),
       end: round(end),
-      confidence,
-    });
+      confidence: draft.confidence,
+    };
   });
-  return words;
 }
 
 /** Times in seconds to the millisecond. */
@@ -172,7 +235,7 @@ export function buildTranscript(
     text: tokenizer.decode(textTokens.map((t) => t.id)).trim(),
     language: result.language,
     segments,
-    words: timed.flatMap((span) => segmentWords(span, tokenizer)),
+    words: timed.flatMap((span) => segmentWords(span, tokenizer, result.language)),
     confidence,
     noSpeechProbability,
     avgLogprob: result.avgLogprob,
