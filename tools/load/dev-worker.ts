@@ -7,16 +7,15 @@
  * edit src/ while a run goes on, and a rebuild mid-run would reload the worker and silently reset
  * the isolate being measured.
  *
- * Also the /proc readings the memory figures need (RSS), and the exit hook that makes sure no
- * workerd outlives the run: wrangler's `dispose` stops workerd; if the process exits without it
+ * Also the exit hook that makes sure no workerd outlives the run: wrangler's `dispose` stops workerd; if the process exits without it
  * (the runner's hard time limit), the recorded workerd pids are SIGKILLed.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import net from "node:net";
 import { writeGenerated } from "../models/generated.ts";
+import { descendants, named } from "./proc.ts";
 
 /** wrangler's dev server is up in ~3 s here (esbuild + workerd); 60 s means something is wrong. */
 const START_TIMEOUT_MS = 60_000;
@@ -48,37 +47,6 @@ export interface DevWorker {
   stop: () => Promise<void>;
 }
 
-function read(file: string): string | null {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return null; // the process just exited, or no /proc: "unknown", not 0
-  }
-}
-
-/** Every live descendant of `pid` (children, their children, …), from /proc. */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const walk = (parent: number) => {
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${parent}/task`);
-    } catch {
-      return; // gone
-    }
-    for (const tid of tasks) {
-      const children = (read(`/proc/${parent}/task/${tid}/children`) ?? "").split(/\s+/);
-      for (const child of children.filter(Boolean).map(Number)) {
-        if (out.includes(child)) continue;
-        out.push(child);
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -89,37 +57,7 @@ function alive(pid: number): boolean {
 }
 
 function workerdDescendants(): number[] {
-  return descendants(process.pid).filter((p) => read(`/proc/${p}/comm`)?.trim() === "workerd");
-}
-
-/** Resident and peak resident memory of a process, bytes (/proc/<pid>/status). */
-export interface Rss {
-  rssBytes: number;
-  hwmBytes: number;
-}
-
-export function rss(pid: number): Rss | null {
-  const status = read(`/proc/${pid}/status`);
-  if (status === null) return null;
-  const field = (name: string) => {
-    const kb = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1];
-    return kb === undefined ? Number.NaN : Number(kb) * 1024;
-  };
-  const value = { rssBytes: field("VmRSS"), hwmBytes: field("VmHWM") };
-  return Number.isFinite(value.rssBytes) && Number.isFinite(value.hwmBytes) ? value : null;
-}
-
-/**
- * Resets a process's peak RSS (VmHWM) to its current RSS (Linux: "5" into clear_refs), so a later
- * VmHWM is the peak since now. False if the kernel refused.
- */
-export function resetPeakRss(pid: number): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    return true;
-  } catch {
-    return false;
-  }
+  return descendants(process.pid).filter((pid) => named(pid, "workerd"));
 }
 
 function freePort(): Promise<number> {

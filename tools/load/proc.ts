@@ -1,11 +1,12 @@
 /**
- * CPU time of processes, for benchmarks on a shared machine: wall time per frame swings with
- * whatever else runs on the 2 cores, CPU time spent by the process doing the work does much less.
- * Linux only (reads /proc); elsewhere every function returns null or [] and callers report null.
+ * What the load tools read of processes from /proc: CPU time (wall time per frame swings with
+ * whatever else runs on the 2 cores, CPU time spent by the process doing the work does much less),
+ * memory (RSS), and the process tree (which workerd processes a run started). Linux only;
+ * elsewhere every function returns null, false or [] and callers report null.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
-function read(file: string): string | null {
+export function read(file: string): string | null {
   try {
     return readFileSync(file, "utf8");
   } catch {
@@ -88,10 +89,63 @@ export function busiestPid(readings: readonly ReadonlyMap<number, Sched>[]): num
   return best;
 }
 
-/** Direct children of `pid` whose executable name is `comm` (e.g. "workerd"). */
-export function childrenNamed(pid: number, comm: string): number[] {
-  const children = threads(pid).flatMap((tid) =>
+/** Direct children of `pid`, from every thread's children list. */
+function children(pid: number): number[] {
+  return threads(pid).flatMap((tid) =>
     (read(`/proc/${pid}/task/${tid}/children`) ?? "").split(/\s+/).filter(Boolean).map(Number),
   );
-  return children.filter((child) => read(`/proc/${child}/comm`)?.trim() === comm);
+}
+
+/** Whether `pid`'s executable name is `comm` (e.g. "workerd"). */
+export function named(pid: number, comm: string): boolean {
+  return read(`/proc/${pid}/comm`)?.trim() === comm;
+}
+
+/** Direct children of `pid` whose executable name is `comm`. */
+export function childrenNamed(pid: number, comm: string): number[] {
+  return children(pid).filter((child) => named(child, comm));
+}
+
+/** Every live descendant of `pid` (children, their children, …). */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (parent: number) => {
+    for (const child of children(parent)) {
+      if (out.includes(child)) continue;
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** Resident and peak resident memory of a process, bytes (/proc/<pid>/status). */
+export interface Rss {
+  rssBytes: number;
+  hwmBytes: number;
+}
+
+export function rss(pid: number): Rss | null {
+  const status = read(`/proc/${pid}/status`);
+  if (status === null) return null;
+  const field = (name: string) => {
+    const kb = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1];
+    return kb === undefined ? Number.NaN : Number(kb) * 1024;
+  };
+  const value = { rssBytes: field("VmRSS"), hwmBytes: field("VmHWM") };
+  return Number.isFinite(value.rssBytes) && Number.isFinite(value.hwmBytes) ? value : null;
+}
+
+/**
+ * Resets a process's peak RSS (VmHWM) to its current RSS (Linux: "5" into clear_refs), so a later
+ * VmHWM is the peak since now. False if the kernel refused.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
 }

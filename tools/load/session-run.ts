@@ -19,7 +19,7 @@ import {
   ResumableClient,
   type WsClosed,
 } from "../client/resumable-client.ts";
-import { type Sched, sched } from "./bench/cpu.ts";
+import { type Sched, sched } from "./proc.ts";
 import {
   BYTES_PER_SECOND,
   type Clip,

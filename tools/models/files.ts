@@ -44,6 +44,14 @@ export async function hasFile(file: string, expected: FileFacts): Promise<boolea
 }
 
 /**
+ * A file's bytes, opened only when first read: a stream opened before `writeAtomic` awaits would
+ * emit its open error (a missing file) with no one listening, which ends Node's process.
+ */
+export async function* fileChunks(file: string): AsyncIterable<Uint8Array> {
+  for await (const chunk of createReadStream(file)) yield chunk as Buffer;
+}
+
+/**
  * Writes `chunks` under a temp name beside `file` (same filesystem: the rename is atomic) and
  * renames into place. With `expected`, only when size and SHA-256 match: otherwise it deletes
  * the temp file and throws `ChecksumError`.

@@ -7,9 +7,16 @@
  * (`<mirror>/whisper-tiny/<path>`, the layout of ../shared/models). Either way it must match the
  * size and SHA-256 below before it is written under its final name.
  */
-import { createReadStream } from "node:fs";
 import path from "node:path";
-import { ChecksumError, type FileFacts, hasFile, log, megabytes, writeAtomic } from "./files.ts";
+import {
+  ChecksumError,
+  type FileFacts,
+  fileChunks,
+  hasFile,
+  log,
+  megabytes,
+  writeAtomic,
+} from "./files.ts";
 
 export const STOCK_REPO = "Xenova/whisper-tiny";
 export const STOCK_REVISION = "5332fcc35e32a33b86612b9a57a89be7906102b1";
@@ -117,8 +124,7 @@ export async function obtainStockFiles(
       const source = path.join(mirror, "whisper-tiny", file.path);
       log(`copy ${file.path} (${megabytes(file.bytes)}) from mirror ${source}`);
       try {
-        const chunks = createReadStream(source) as AsyncIterable<Buffer>;
-        await writeAtomic(target, chunks, file, progress(file.path, file.bytes, 0.25));
+        await writeAtomic(target, fileChunks(source), file, progress(file.path, file.bytes, 0.25));
         continue;
       } catch (error) {
         failures.push(`mirror ${source}: ${describeError(error)}`);

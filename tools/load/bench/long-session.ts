@@ -16,8 +16,8 @@
  * audio length and the pace.
  */
 
-import { rss } from "../dev-worker.ts";
 import { type HeapUsage, Inspector } from "../inspector.ts";
+import { rss } from "../proc.ts";
 import { concat, loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
 import { poke, serviceWasmMemories } from "./memory.ts";
 import { MiB, type Section, sum } from "./report.ts";

@@ -4,8 +4,9 @@
  * heap before and after a forced GC. With DevTools attached V8 runs wasm in its slow debug tier,
  * so callers read the inspector after their timed work.
  */
-import { resetPeakRss, rss } from "../dev-worker.ts";
+
 import { type HeapUsage, Inspector } from "../inspector.ts";
+import { resetPeakRss, rss } from "../proc.ts";
 import { type Settled, settle } from "./report.ts";
 import { runSession } from "./whisper-session.ts";
 

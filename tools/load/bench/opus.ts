@@ -8,8 +8,8 @@
  *
  * Reported per encoding: decode and resample time per second of audio (median and max over the
  * steady rounds of every clip), the decoder's creation time and its wasm heap (both per session).
- * Node's cost of the same path is `node tools/load/opus-cost.ts <file.opus>` (README, "Audio
- * formats").
+ * Node's cost of the same path is in README's "Audio formats" (measured by a script retired
+ * after 4a4c9d9).
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";

@@ -12,8 +12,8 @@
  * watching) and driven over HTTP; the opus section uses it too.
  */
 import path from "node:path";
+import { busiestPid, childrenNamed, type Sched, schedByPid, schedSpentByPid } from "../proc.ts";
 import { type Clip, readClip } from "./clips.ts";
-import { busiestPid, childrenNamed, type Sched, schedByPid, schedSpentByPid } from "./cpu.ts";
 import {
   type BenchContext,
   fmt,

@@ -11,8 +11,8 @@
  */
 import path from "node:path";
 import { type DevWorker, prepareState, startService } from "../dev-worker.ts";
+import { busiestPid, schedByPid, schedSpentByPid } from "../proc.ts";
 import { pcmSeconds } from "./clips.ts";
-import { busiestPid, schedByPid, schedSpentByPid } from "./cpu.ts";
 import {
   type JsHeap,
   jsHeap,

@@ -3,7 +3,8 @@
  * readings (a failure is a line in `failures`), the summary JSON, the table on stdout, and the
  * details file (every session's finals beside its reference).
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import type { SessionRecord } from "../session-run.ts";
 import type { LiveResult, MonitorResult } from "./live.ts";
 import { BYTES_PER_SECOND, describeProgram, type Program } from "./programs.ts";
@@ -319,5 +320,7 @@ export function writeDetails(
     close: r.close,
     finals: r.finals.length,
   }));
+  // --out may name a folder that does not exist yet (test-results/ on a fresh clone).
+  mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify({ summary, sessions: details, solo: soloRuns }, null, 2));
 }
