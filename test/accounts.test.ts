@@ -116,6 +116,39 @@ describe("authenticate with API keys", () => {
     expect(await authenticate(testEnv, tokenCredential(key))).toBeNull();
   });
 
+  it("does not cache what a lookup read before the revocation that dropped the cache", async () => {
+    clearKeyCache();
+    const { accountId, key, keyId } = await newAccountWithKey();
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // D1 as a slow read sees it: the row is read now (live), the answer arrives after the gate.
+    const slowDb = {
+      prepare: (sql: string) => ({
+        bind: (...args: unknown[]) => ({
+          first: async () => {
+            const row = await testEnv.DB.prepare(sql)
+              .bind(...args)
+              .first();
+            await gate;
+            return row;
+          },
+        }),
+      }),
+    } as unknown as D1Database;
+    const inFlight = authenticate({ ...testEnv, DB: slowDb }, tokenCredential(key));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The admin route: revoke in D1, then drop this isolate's entries for the account.
+    await revokeKey(testEnv.DB, keyId, Date.now());
+    invalidateAccountCache(accountId);
+    release();
+    // The in-flight lookup answers what it read (the key was live then)...
+    expect((await inFlight)?.accountId).toBe(accountId);
+    // ...but the next one reads D1 again instead of that stale answer.
+    expect(await authenticate(testEnv, tokenCredential(key))).toBeNull();
+  });
+
   it("finds keys by hash with their account's limits", async () => {
     const { accountId, key } = await newAccountWithKey(2);
     const record = await findKeyByHash(testEnv.DB, await hashApiKey(key));

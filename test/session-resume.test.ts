@@ -11,7 +11,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createAccount, type TestAccount } from "./helpers/accounts";
+import { addKey, createAccount, type TestAccount } from "./helpers/accounts";
 import {
   frames,
   handshake,
@@ -263,6 +263,11 @@ describe("refused resumes", () => {
     );
     expect(tables).not.toContain("session");
     expect((await resumeHandshake(id, 0, finals, "esk_not_a_key")).status).toBe(401);
+    // Another key of the same account may not take the session over: revoking that key would
+    // not end a socket it attached (the operator's sweep matches the key that opened a session).
+    const otherKey = await resumeHandshake(id, 0, finals, await addKey(account.accountId));
+    expect(otherKey.status).toBe(403);
+    expect(((await otherKey.json()) as { err_code: string }).err_code).toBe("KEY_MISMATCH");
 
     const offset = first.acknowledged();
     const second = await resumed(id, offset, finals);

@@ -44,14 +44,22 @@ export interface KeyPrincipal extends Principal {
  * loop costs D1 one read per TTL, and a new key cannot already be cached (it is 256 random bits).
  */
 const keyCache = new TtlCache<KeyRecord | null>(KEY_CACHE_TTL_MS, KEY_CACHE_MAX_ENTRIES);
+/**
+ * Bumped by every invalidation: a D1 read that began before one may hold what the admin change
+ * replaced, so its result is used once but not cached (it would otherwise undo the invalidation
+ * for KEY_CACHE_TTL_MS).
+ */
+let invalidations = 0;
 
 /** Drops this isolate's cached lookups for an account (after an admin change to it or its keys). */
 export function invalidateAccountCache(accountId: string): void {
+  invalidations += 1;
   keyCache.deleteTag(accountId);
 }
 
 /** Empties this isolate's cache (tests that change D1 behind the admin API's back). */
 export function clearKeyCache(): void {
+  invalidations += 1;
   keyCache.clear();
 }
 
@@ -66,8 +74,9 @@ async function lookup(
 ): Promise<KeyRecord | null> {
   const cached = keyCache.get(cacheKey);
   if (cached !== undefined) return cached;
+  const before = invalidations;
   const record = await load();
-  keyCache.set(cacheKey, record, record?.accountId ?? "");
+  if (invalidations === before) keyCache.set(cacheKey, record, record?.accountId ?? "");
   return record;
 }
 

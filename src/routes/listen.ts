@@ -97,6 +97,7 @@ async function handshake(
     const header = encodeSessionResume({
       ...resume,
       accountId: principal.accountId,
+      keyId: principal.keyId,
       options: parsed.options,
       given: parsed.given,
       subprotocol: credential.credential.subprotocol,

@@ -212,6 +212,17 @@ export class SessionObject extends DurableObject<Env> {
         sessionId,
       );
     }
+    // Another key of the account may not take the session over: an operator who revokes that key
+    // ends the sessions opened with it, and would miss a socket it attached by resuming.
+    if (resume.keyId !== live.keyId) {
+      log.info("resume refused", { errCode: "KEY_MISMATCH", keyId: resume.keyId });
+      return httpError(
+        403,
+        "KEY_MISMATCH",
+        "a session resumes only with the API key that opened it (or a token that key granted)",
+        sessionId,
+      );
+    }
     const sessionOptions = JSON.parse(record.optionsJson) as ListenOptions;
     const differs = differingOption(resume.given, resume.options, sessionOptions);
     if (differs !== null) {

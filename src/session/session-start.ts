@@ -28,6 +28,11 @@ export interface SessionStart {
 export interface SessionResume extends ResumeRequest {
   /** The authenticated caller's account: only the session's own account may resume it. */
   accountId: string;
+  /**
+   * The API key the caller authenticated with (or that minted its token): only the key that opened
+   * the session may resume it, so revoking a key ends every socket it holds (operator-end.ts).
+   */
+  keyId: string;
   /** The options of the resume's query, and which it named (they must equal the session's). */
   options: ListenOptions;
   given: ListenOptionName[];
@@ -57,6 +62,7 @@ export function decodeSessionResume(value: string | null): SessionResume | null 
     if (
       typeof resume.sessionId !== "string" ||
       typeof resume.accountId !== "string" ||
+      typeof resume.keyId !== "string" ||
       typeof resume.resumeOffset !== "number" ||
       typeof resume.finalsReceived !== "number" ||
       typeof resume.options !== "object" ||

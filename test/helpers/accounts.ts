@@ -24,3 +24,14 @@ export async function createAccount(limits: {
   ]);
   return { accountId, key };
 }
+
+/** Another API key of `accountId`, as the admin API would add one. */
+export async function addKey(accountId: string): Promise<string> {
+  const key = `esk_test_${crypto.randomUUID()}`;
+  await env.DB.prepare(
+    "INSERT INTO api_keys (id, account_id, key_hash, label, created_at) VALUES (?, ?, ?, 'test', ?)",
+  )
+    .bind(`key_${crypto.randomUUID()}`, accountId, await hashApiKey(key), Date.now())
+    .run();
+  return key;
+}
