@@ -98,5 +98,13 @@ describe("numerals (English spoken numbers as digits)", () => {
     expect(withNumerals(plain)).toBe(plain);
     const spoken: Transcript = { ...base, text: "Ten of clubs.", words: words("Ten of clubs.") };
     expect(withNumerals(spoken).text).toBe("10 of clubs.");
+    // English number words inside Chinese (language=multi): the text is not words joined by
+    // spaces there, so it is left as Whisper wrote it.
+    const chinese: Transcript = {
+      ...base,
+      text: "我有two个苹果。",
+      words: words("我有 two 个 苹果。"),
+    };
+    expect(withNumerals(chinese)).toBe(chinese);
   });
 });

@@ -89,4 +89,23 @@ describe("StablePrefix", () => {
     expect(next.text).toBe("yes please");
     expect(next.words[0]?.start).toBe(4);
   });
+
+  it("keeps the hypothesis's own text where no settled spelling changes it", () => {
+    const stable = new StablePrefix();
+    // Written forms that are not verbatim in the text ("-No." is " - No."): the text stays.
+    const first = stable.stabilise(
+      interim(
+        [word("Yes.", 0, 0.4), word("-No.", 0.5, 0.9), word("Maybe", 1, 1.4)],
+        "Yes. - No. Maybe",
+      ),
+    );
+    expect(first.text).toBe("Yes. - No. Maybe");
+    const chinese = new StablePrefix().stabilise(
+      interim(
+        [word("嗯...", 0, 0.5), word("今天", 0.5, 1), word("天气", 1, 1.5)],
+        "嗯 ... 今天天气",
+      ),
+    );
+    expect(chinese.text).toBe("嗯 ... 今天天气");
+  });
 });

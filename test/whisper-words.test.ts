@@ -98,4 +98,18 @@ describe("a final's words", () => {
     const words = wordsOf([0, " Bonjour, je m'appelle Marie.", 2], 2, "fr");
     expect(words.map((w) => w.punctuatedWord)).toEqual(["Bonjour,", "je", "m'appelle", "Marie."]);
   });
+
+  it("keep times, phone numbers and opening brackets whole inside Chinese", () => {
+    const written = (text: string) => wordsOf([0, text, 3], 3, "zh").map((w) => w.punctuatedWord);
+    expect(written("会议10:30开始，电话555-1234。")).toEqual(
+      expect.arrayContaining(["10:30", "555-1234。"]),
+    );
+    expect(written("COVID-19期间")).toContain("COVID-19");
+    const quoted = written("他说：“你好”。");
+    expect(quoted).toContain("“你好”。");
+    expect(quoted.join("")).toBe("他说：“你好”。");
+    // A full-width space separates words and belongs to none.
+    const spaced = wordsOf([0, "今日は　いい天気", 2], 2, "ja").map((w) => w.punctuatedWord);
+    for (const word of spaced) expect(word).not.toMatch(/\s/u);
+  });
 });

@@ -16,7 +16,7 @@
  * telling a year from two numbers needs context this rule does not have.
  */
 import { AMBIGUOUS_ALONE, ORDINALS, SCALES, TENS, UNITS } from "./number-words";
-import type { Transcript, TranscriptWord } from "./transcriber";
+import { type Transcript, type TranscriptWord, UNSPACED_SCRIPT } from "./transcriber";
 
 /** One spoken number being read: the value so far and what may follow. */
 class NumberReader {
@@ -219,9 +219,12 @@ function readRun(run: readonly TranscriptWord[]): NumberReader {
 
 /**
  * A transcript with numerals: its words converted, and its text rebuilt from them when any
- * changed (English text is words joined by spaces; other languages are not converted).
+ * changed (English text is words joined by spaces; other languages are not converted, and a text
+ * in a script written without spaces is left as it is: English number words inside Chinese
+ * would otherwise put spaces between all its words).
  */
 export function withNumerals(transcript: Transcript): Transcript {
+  if (UNSPACED_SCRIPT.test(transcript.text)) return transcript;
   const words = numeralWords(transcript.words);
   const changed =
     words.length !== transcript.words.length || words.some((w, k) => w !== transcript.words[k]);

@@ -16,19 +16,21 @@ function agreed(a: readonly TranscriptWord[], b: readonly TranscriptWord[]): num
 
 /**
  * `text` with each word of `from` written as the same word of `to`, keeping whatever separates
- * them in `text` (a space, or nothing between Chinese or Japanese segments). Null when a word is
- * not found in order in `text`.
+ * them in `text` (a space, or nothing between Chinese or Japanese words). Words are looked up in
+ * order only as far as the last one respelled; `text` itself when a word is not found (a word's
+ * written form need not appear verbatim: " - No." is the word "-No.").
  */
 function respell(
   text: string,
   from: readonly TranscriptWord[],
   to: readonly TranscriptWord[],
-): string | null {
+): string {
+  const last = from.findLastIndex((word, i) => word.punctuatedWord !== to[i]?.punctuatedWord);
   let out = "";
   let at = 0;
-  for (const [i, word] of from.entries()) {
+  for (const [i, word] of from.slice(0, last + 1).entries()) {
     const found = text.indexOf(word.punctuatedWord, at);
-    if (found < 0) return null;
+    if (found < 0) return text;
     out += text.slice(at, found) + (to[i]?.punctuatedWord ?? word.punctuatedWord);
     at = found + word.punctuatedWord.length;
   }
@@ -54,9 +56,7 @@ export class StablePrefix {
     const nowAgreed = agreed(this.#previous, combined);
     if (nowAgreed > settled.length) this.#settled = combined.slice(0, nowAgreed);
     this.#previous = combined;
-    const text =
-      respell(hypothesis.text, words, combined) ?? combined.map((w) => w.punctuatedWord).join(" ");
-    return { ...hypothesis, words: combined, text };
+    return { ...hypothesis, words: combined, text: respell(hypothesis.text, words, combined) };
   }
 
   /** Forgets the utterance's words: the next hypothesis starts a new utterance. */

@@ -7,6 +7,13 @@
  */
 import type { Logger } from "../runtime/log";
 
+/**
+ * Scripts written without spaces between words (Chinese, Japanese, Thai and their neighbours): a
+ * transcript's text is not its words joined by spaces there.
+ */
+export const UNSPACED_SCRIPT =
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+
 /** Audio handed to a transcriber: 16 kHz mono floats in [-1, 1). */
 export const TRANSCRIBER_SAMPLE_RATE = 16_000;
 

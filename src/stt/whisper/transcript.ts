@@ -16,7 +16,7 @@
  * taking its group's confidence (byte-level tokens do not map onto characters one to one).
  */
 import { plainWord } from "../../protocol/messages.ts";
-import type { TranscriptWord } from "../transcriber.ts";
+import { type TranscriptWord, UNSPACED_SCRIPT } from "../transcriber.ts";
 import type { DecodeResult, SampledToken } from "./decode-types.ts";
 import { noSpeechVerdict } from "./speech-evidence.ts";
 import type { WhisperTokenizer } from "./tokenizer.ts";
@@ -88,9 +88,6 @@ function spans(
   return out;
 }
 
-/** Scripts written without spaces between words. */
-const UNSPACED =
-  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 
 interface Draft {
@@ -116,22 +113,43 @@ function wordBreaker(language: string): Intl.Segmenter {
   return breaker;
 }
 
+/** "10:" or "COVID-": a letter or digit, then a joiner that ICU breaks after. */
+const OPEN_JOIN = /[\p{L}\p{N}][-:/]$/u;
+/** Opening brackets and quotes: they belong to the word after them. */
+const OPENING = /^[\p{Ps}\p{Pi}]+$/u;
+
 /**
- * A word group written without spaces, split into the words ICU finds in it; punctuation joins the
- * word before it (or opens the first). Unchanged where the runtime has no word breaker.
+ * A word group written without spaces, split into the words ICU finds in it. Punctuation joins the
+ * word before it, opening brackets and quotes the word after; "10:30", "555-1234" and "COVID-19"
+ * stay one word, as they are in English; spaces inside (U+3000 too) separate words and belong to
+ * none. Unchanged where the runtime has no word breaker.
  */
 function splitUnspaced(draft: Draft, language: string): Draft[] {
-  if (!UNSPACED.test(draft.text) || typeof Intl.Segmenter !== "function") return [draft];
+  if (!UNSPACED_SCRIPT.test(draft.text) || typeof Intl.Segmenter !== "function") return [draft];
   const out: Draft[] = [];
   let opening = "";
   for (const { segment } of wordBreaker(language).segment(draft.text)) {
     const previous = out.at(-1);
-    if (LETTER_OR_DIGIT.test(segment)) {
+    if (/^\s+$/u.test(segment)) continue;
+    if (
+      previous &&
+      opening === "" &&
+      OPEN_JOIN.test(previous.text) &&
+      /^[\p{N}\p{Script=Latin}]/u.test(segment)
+    ) {
+      previous.text += segment;
+    } else if (LETTER_OR_DIGIT.test(segment)) {
       out.push({ text: opening + segment, confidence: draft.confidence });
       opening = "";
-    } else if (previous) previous.text += segment;
-    else opening += segment;
+    } else if (OPENING.test(segment) || !previous) {
+      opening += segment;
+    } else {
+      previous.text += segment;
+    }
   }
+  // Opening punctuation with no word after it closes the last word instead.
+  const last = out.at(-1);
+  if (last && opening !== "") last.text += opening;
   return out.length > 0 ? out : [draft];
 }
 
