@@ -199,12 +199,15 @@ function onConnectionState(state) {
         state.attempt === 0 ? "Connecting…" : `Connecting (attempt ${state.attempt + 1})…`,
         "busy",
       );
-      slowConnectTimer = setTimeout(() => {
-        setStatus("Loading the speech model…", "busy");
-        showMessage(
-          "The first session after the server starts loads the speech model: a few seconds. Keep talking: your audio is kept and sent once connected.",
-        );
-      }, MODEL_LOAD_HINT_MS);
+      // Only a first connection may wait for the model; a reconnect keeps its reason on screen.
+      if (state.attempt === 0) {
+        slowConnectTimer = setTimeout(() => {
+          setStatus("Loading the speech model…", "busy");
+          showMessage(
+            "The first session after the server starts loads the speech model: a few seconds. Keep talking: your audio is kept and sent once connected.",
+          );
+        }, MODEL_LOAD_HINT_MS);
+      }
       break;
     case "open":
       setStatus("Listening", "live");
@@ -276,6 +279,8 @@ async function start() {
   try {
     await mic.start();
   } catch (error) {
+    // Stop pressed while the microphone started: stopping it is what made start fail.
+    if (run?.mic !== mic) return;
     console.error("microphone failed", error);
     run = null;
     setStatus("Microphone unavailable", "error");
@@ -301,7 +306,8 @@ async function stop() {
   // The worklet's partial last frame goes out before CloseStream.
   await current.mic.stop().catch((error) => console.error("microphone stop failed", error));
   if (current.client.running) await current.client.stop();
-  else finish("Stopped", "stopped", null);
+  // The client may have failed (its message is on screen) while the microphone stopped.
+  else if (run === current) finish("Stopped", "stopped", null);
 }
 
 async function copy() {

@@ -63,12 +63,19 @@ const STOP_TIMEOUT_MS = 30_000;
 /**
  * Audio the server has not acknowledged yet, kept to re-send after a drop; audio spoken while
  * (re)connecting waits in it too, so no word is lost. The server acknowledges about once a
- * second, so while connected this holds ~1 s plus what is in flight. The cap, 30 s of PCM16 at
- * 16 kHz = 960 000 bytes, is the resume window: a page away longer finds its session gone. Past
- * it, audio spoken while still away is dropped (the page says so in the console); if acks stop
- * coming while the socket stays open, the page goes on without resume instead.
+ * second, so while connected this holds ~1 s plus what is in flight. The cap, 35 s of PCM16 at
+ * 16 kHz = 1 120 000 bytes, is the 30-s resume window (a page away longer finds its session gone)
+ * plus the unacknowledged second or so before the drop and the reconnect's own time. Past it,
+ * audio spoken while still away is dropped (the page says so in the console).
  */
-const MAX_KEPT_BYTES = 30 * 2 * SAMPLE_RATE;
+const MAX_KEPT_BYTES = 35 * 2 * SAMPLE_RATE;
+/**
+ * Audio went out and no acknowledgement came for this long (the server acknowledges about once a
+ * second of audio): the connection is taken for dead though the browser still has it open (a
+ * network that vanished without a close), and the page resumes on a new one, whose session
+ * takes over from the old socket.
+ */
+const ACK_TIMEOUT_MS = 6_000;
 /** Kept audio goes out in pieces of one captured frame (50 ms of PCM16). */
 const PIECE_BYTES = 1_600;
 /** Send KeepAlive when no audio went out for this long; the server closes after 10 s idle. */
@@ -215,7 +222,11 @@ export class LiveClient {
     this.stopping = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */ this.keepAliveTimer = undefined;
-    /** @type {(() => void) | null} */ this.onStopped = null;
+    /** @type {((event: CloseEvent) => void) | null} */ this.onStopped = null;
+    /** When audio went out that no acknowledgement has answered yet (performance.now()), or null. */
+    /** @type {number | null} */ this.unackedSince = null;
+    /** Gives up the current connection as dead and resumes (set by #connect). */
+    /** @type {((reason: string) => void) | null} */ this.abandonSocket = null;
     /** The session's audio stream: what is kept, sent and re-sent (live-stream.js). */
     this.stream = this.#newStream();
   }
@@ -235,6 +246,11 @@ export class LiveClient {
     this.keepAliveTimer = setInterval(() => {
       const socket = this.socket;
       if (socket?.readyState !== WebSocket.OPEN) return;
+      const waited = this.unackedSince === null ? 0 : performance.now() - this.unackedSince;
+      if (this.format === "pcm" && !this.stopping && waited > ACK_TIMEOUT_MS) {
+        this.abandonSocket?.(`No acknowledgement from the server for ${ACK_TIMEOUT_MS / 1000} s.`);
+        return;
+      }
       if (performance.now() - this.lastSentAt < KEEPALIVE_AFTER_MS) return;
       socket.send(JSON.stringify({ type: "KeepAlive" }));
       this.lastSentAt = performance.now();
@@ -263,6 +279,7 @@ export class LiveClient {
       frameBytes: PIECE_BYTES,
       onAudioSent: () => {
         this.lastSentAt = performance.now();
+        this.unackedSince ??= this.lastSentAt;
       },
       onDropped: (bytes, error) => {
         console.warn(`${bytes} bytes of audio dropped: no connection for too long`, error);
@@ -327,7 +344,18 @@ export class LiveClient {
       },
     };
     stream.attach(link, { resuming });
+    this.unackedSince = null;
     let openedAt = 0;
+    let abandoned = false;
+    this.abandonSocket = (reason) => {
+      if (abandoned || this.socket !== socket) return;
+      abandoned = true;
+      this.socket = null;
+      stream.detach(link);
+      // A dead network may never finish the closing handshake: the page does not wait for it.
+      socket.close(4000, "no acknowledgement");
+      this.#retry(reason);
+    };
     socket.onopen = () => {
       openedAt = performance.now();
       this.#setState({ kind: "open" });
@@ -352,16 +380,22 @@ export class LiveClient {
         console.error("unreadable server message", event.data);
         return;
       }
-      const { message } = received;
-      if (message.type === "EarshotSession" || message.type === "EarshotAck") return;
-      const timing = message.type === "Results" && message.is_final ? this.#timing(message) : null;
+      const { message, replay } = received;
+      if (message.type === "EarshotSession" || message.type === "EarshotAck") {
+        this.unackedSince = null; // audio sent from now on starts the wait again
+        return;
+      }
+      // A final a resume re-sent arrives late by the outage: no latency is shown for it.
+      const timing =
+        message.type === "Results" && message.is_final && !replay ? this.#timing(message) : null;
       this.handlers.onMessage(message, timing);
     };
     socket.onclose = (event) => {
+      if (abandoned) return; // given up already: the page has moved on
       if (this.socket === socket) this.socket = null;
       stream.detach(link);
       if (this.stopping || !this.running) {
-        this.onStopped?.();
+        this.onStopped?.(event);
         return;
       }
       if (openedAt === 0) {
@@ -372,6 +406,12 @@ export class LiveClient {
       if (event.code === 1000) {
         // A normal close the page did not ask for: the session reached its maximum length.
         this.#fail(`The server ended the session${event.reason ? `: ${event.reason}` : "."}`);
+        return;
+      }
+      if (event.code === 1008 && /^(AUTH|DATA)-/.test(event.reason)) {
+        // Ended by an operator (key revoked, account disabled) or undecodable audio: a resume or a
+        // new session would be refused or fail the same way.
+        this.#fail(`The server ended the session: ${event.reason}`);
         return;
       }
       if (this.format === "webm") {
@@ -489,8 +529,15 @@ export class LiveClient {
     const socket = this.socket;
     if (socket === null || socket.readyState !== WebSocket.OPEN) {
       socket?.close(1000, "stopped while connecting");
+      // Stopped between connections: audio the server never acknowledged was not transcribed.
+      const lost = this.stream.wasLive && this.stream.unacknowledged > 0;
       this.#shutdown();
-      this.#setState({ kind: "closed", note: null });
+      this.#setState({
+        kind: "closed",
+        note: lost
+          ? "Stopped while reconnecting: what was said since the connection dropped was not transcribed."
+          : null,
+      });
       return;
     }
     this.#setState({ kind: "closing" });
@@ -514,9 +561,13 @@ export class LiveClient {
         socket.close(1000, "client stopped");
         resolve(`The server did not confirm the end within ${STOP_TIMEOUT_MS / 1000} s.`);
       }, STOP_TIMEOUT_MS);
-      this.onStopped = () => {
+      this.onStopped = (event) => {
         clearTimeout(timer);
-        resolve(null);
+        resolve(
+          event.code === 1000
+            ? null
+            : `The connection was lost while stopping (code ${event.code}): the last words may be missing.`,
+        );
       };
       socket.send(JSON.stringify({ type: "CloseStream" }));
     });

@@ -127,6 +127,12 @@ export class LiveStream {
     return this.#held.reduce((sum, bytes) => sum + bytes.byteLength, 0);
   }
 
+  /** Bytes produced that the server has not acknowledged (a plain stream: not yet sent). */
+  get unacknowledged() {
+    if (this.#resume !== null) return this.#resume.audio.produced - this.#resume.audio.acked;
+    return this.backlog;
+  }
+
   /**
    * Bytes dropped: a plain stream's produced while no connection could take them, a resumable
    * one's produced past its cap while waiting for a connection.

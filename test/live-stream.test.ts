@@ -90,6 +90,21 @@ async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void>
 }
 
 describe("LiveStream, resumable", () => {
+  it("counts the audio the server has not acknowledged, across a drop", () => {
+    const { stream } = resumable();
+    const audio = pseudoRandomBytes(10 * FRAME, 7);
+    const socket = started(stream);
+    push(stream, audio, 0, 6 * FRAME);
+    expect(stream.unacknowledged).toBe(6 * FRAME);
+    got(stream, ack(4 * FRAME));
+    expect(stream.unacknowledged).toBe(2 * FRAME);
+    // The connection drops; audio spoken meanwhile is unacknowledged too (not yet sent).
+    socket.open = false;
+    stream.detach(socket);
+    push(stream, audio, 6 * FRAME, 10 * FRAME);
+    expect(stream.unacknowledged).toBe(6 * FRAME);
+  });
+
   it("keeps audio until its first connection is live, then sends it at once, in order", () => {
     const { stream, sentOffsets } = resumable();
     const audio = pseudoRandomBytes(10 * FRAME, 1);

@@ -498,6 +498,30 @@ describe("when things go wrong", () => {
     }
   });
 
+  it("shows an operator's end of the session and does not start another", async () => {
+    const { context, page } = await openPage();
+    try {
+      const before = await listenUntilTranscript(page);
+      const firstSocket = (await readSpy(page)).sockets[0];
+      if (firstSocket === undefined) throw new Error("no socket");
+      const sessionId = messagesOf(firstSocket)[0]?.session_id;
+      const ended = await fetch(`${baseUrl}/admin/sessions/${sessionId}`, {
+        method: "DELETE",
+        headers: { Authorization: `Bearer ${adminToken}` },
+      });
+      expect(ended.status).toBe(204);
+      // Closed 1008 AUTH-0001 after its last finals: the page says so and stays stopped.
+      await expect.poll(() => textOf(page, "message"), { timeout: 20_000 }).toMatch(/AUTH-0001/);
+      expect(await statusText(page)).toMatch(/not connected/i);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect((await readSpy(page)).sockets).toHaveLength(1);
+      expect(await statusText(page)).toMatch(/not connected/i);
+      expect((await textOf(page, "transcript")).startsWith(before)).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
   it("says the account has too many sessions (429) when it is at its limit", async () => {
     const { context, page } = await openPage();
     await setDemoLimit(0);
@@ -565,6 +589,50 @@ describe("when things go wrong", () => {
         finals.map(transcriptOf).filter((t) => t !== ""),
       );
       await page.screenshot({ path: path.join(OUTPUT_DIR, "demo-resumed.png") });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("takes a connection that stops acknowledging audio for dead and resumes on a new one", async () => {
+    const { context, page } = await openPage();
+    try {
+      // The first connection's server side goes silent mid-session, as a network that died
+      // without a close: the browser still holds the socket open and sends into it.
+      let connections = 0;
+      let stalled = false;
+      await page.routeWebSocket(/\/v1\/listen/, (ws) => {
+        connections += 1;
+        const first = connections === 1;
+        const server = ws.connectToServer();
+        ws.onMessage((message) => server.send(message));
+        server.onMessage((message) => {
+          if (first && stalled) return;
+          ws.send(message);
+        });
+      });
+      const before = await listenUntilTranscript(page);
+      stalled = true;
+      const stalledAt = Date.now();
+      await waitUntil(
+        "a second socket, open",
+        async () => (await readSpy(page)).sockets[1]?.openedAt ?? null,
+        (openedAt) => openedAt !== null,
+        20_000,
+      );
+      // Not before the acknowledgement timeout (6 s), and not much after it.
+      expect(Date.now() - stalledAt).toBeGreaterThan(5_000);
+      await waitForStatus(page, /listening/i, 15_000);
+      const spy = await readSpy(page);
+      const [first, second] = spy.sockets;
+      if (first === undefined || second === undefined) throw new Error("expected two sockets");
+      const sessionId = messagesOf(first)[0]?.session_id;
+      expect(new URL(second.url).searchParams.get("session_id")).toBe(sessionId);
+      expect(messagesOf(second)[0]).toMatchObject({ type: "EarshotSession", resumed: true });
+      expect(first.close?.code).toBe(4000);
+      expect((await textOf(page, "transcript")).startsWith(before)).toBe(true);
+      await page.getByTestId("stop").click();
+      await waitForStatus(page, /stopped/i, 40_000);
     } finally {
       await context.close();
     }
