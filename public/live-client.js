@@ -78,6 +78,8 @@ const MAX_KEPT_BYTES = 35 * 2 * SAMPLE_RATE;
 const ACK_TIMEOUT_MS = 6_000;
 /** Kept audio goes out in pieces of one captured frame (50 ms of PCM16). */
 const PIECE_BYTES = 1_600;
+/** The page's own requests (/dev/token, /dev/handshake) give up after this long and are retried. */
+const REQUEST_TIMEOUT_MS = 10_000;
 /** Send KeepAlive when no audio went out for this long; the server closes after 10 s idle. */
 const KEEPALIVE_AFTER_MS = 3_000;
 
@@ -125,6 +127,7 @@ async function postJson(path, body) {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (error) {
     throw new RequestError(`The server cannot be reached (${String(error)}).`, 0, true);
