@@ -78,6 +78,13 @@ const MAX_KEPT_BYTES = 35 * 2 * SAMPLE_RATE;
 const ACK_TIMEOUT_MS = 6_000;
 /** Kept audio goes out in pieces of one captured frame (50 ms of PCM16). */
 const PIECE_BYTES = 1_600;
+/**
+ * Stop resumes a resumable session whose connection is down (dropped before or during Stop) this
+ * many times to send it the audio it lacks and CloseStream, so the last phrase is transcribed and
+ * shown; each try waits up to STOP_RECONNECT_MS for the resumed connection.
+ */
+const STOP_RESUMES = 2;
+const STOP_RECONNECT_MS = 15_000;
 /** The page's own requests (/dev/token, /dev/handshake) give up after this long and are retried. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Send KeepAlive when no audio went out for this long; the server closes after 10 s idle. */
@@ -225,9 +232,12 @@ export class LiveClient {
     this.stopping = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */ this.keepAliveTimer = undefined;
-    /** @type {((event: CloseEvent) => void) | null} */ this.onStopped = null;
+    /** Called with the close code (0: no connection was made) while stopping. */
+    /** @type {((code: number) => void) | null} */ this.onStopped = null;
     /** When audio went out that no acknowledgement has answered yet (performance.now()), or null. */
     /** @type {number | null} */ this.unackedSince = null;
+    /** Counts #connect calls: a connection attempt overtaken by a newer one stops where it is. */
+    this.connects = 0;
     /** Gives up the current connection as dead and resumes (set by #connect). */
     /** @type {((reason: string) => void) | null} */ this.abandonSocket = null;
     /** The session's audio stream: what is kept, sent and re-sent (live-stream.js). */
@@ -236,6 +246,8 @@ export class LiveClient {
 
   /** @param {ConnectionState} state */
   #setState(state) {
+    // Stop's own reconnection is part of finishing, not a new start: the page stays "Finishing…".
+    if (this.stopping && (state.kind === "connecting" || state.kind === "open")) return;
     this.handlers.onState(state);
   }
 
@@ -297,6 +309,7 @@ export class LiveClient {
   }
 
   async #connect() {
+    const attempt = ++this.connects;
     this.#setState({ kind: "connecting", attempt: this.attempt });
     let token;
     try {
@@ -305,7 +318,11 @@ export class LiveClient {
         throw new RequestError("/dev/token answered without an access_token", 200, false);
       }
     } catch (error) {
-      if (!this.running) return;
+      if (!this.running || attempt !== this.connects) return;
+      if (this.stopping) {
+        this.onStopped?.(0);
+        return;
+      }
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof RequestError && error.status === 404) {
         this.#fail(
@@ -318,7 +335,7 @@ export class LiveClient {
       }
       return;
     }
-    if (!this.running) return;
+    if (!this.running || attempt !== this.connects) return;
     // A session that had a connection and cannot be resumed (its kept audio outgrew the cap)
     // goes on as a new one.
     if (this.stream.wasLive && !this.stream.canResume) this.#newSession(true);
@@ -395,10 +412,12 @@ export class LiveClient {
     };
     socket.onclose = (event) => {
       if (abandoned) return; // given up already: the page has moved on
-      if (this.socket === socket) this.socket = null;
+      const current = this.socket === socket;
+      if (current) this.socket = null;
       stream.detach(link);
       if (this.stopping || !this.running) {
-        this.onStopped?.(event);
+        // Only the connection Stop is waiting on answers it (not one it already let go).
+        if (current) this.onStopped?.(event.code);
         return;
       }
       if (openedAt === 0) {
@@ -522,30 +541,55 @@ export class LiveClient {
 
   /**
    * Stop: sends CloseStream (the server transcribes what it holds, sends the last finals and
-   * Metadata, then closes with 1000) and resolves once the socket is closed.
+   * Metadata, then closes with 1000) and resolves once the socket is closed. A resumable session
+   * whose connection is down, or drops before the server's close, is resumed first (STOP_RESUMES
+   * times) so the audio it lacks and its last finals are not lost.
    * @returns {Promise<void>}
    */
   async stop() {
     if (!this.running) return;
     this.stopping = true;
     clearTimeout(this.retryTimer);
-    const socket = this.socket;
-    if (socket === null || socket.readyState !== WebSocket.OPEN) {
-      socket?.close(1000, "stopped while connecting");
-      // Stopped between connections: audio the server never acknowledged was not transcribed.
-      const lost = this.stream.wasLive && this.stream.unacknowledged > 0;
-      this.#shutdown();
-      this.#setState({
-        kind: "closed",
-        note: lost
-          ? "Stopped while reconnecting: what was said since the connection dropped was not transcribed."
-          : null,
-      });
-      return;
-    }
     this.#setState({ kind: "closing" });
+    /** @type {string | null} */
+    let note = null;
+    for (let resumes = 0; ; resumes++) {
+      const socket = this.socket;
+      if (socket !== null && socket.readyState === WebSocket.OPEN) {
+        const code = await this.#closeStream(socket);
+        if (code === 1000) {
+          note = null;
+          break;
+        }
+        note =
+          code === null
+            ? `The server did not confirm the end within ${STOP_TIMEOUT_MS / 1000} s.`
+            : `The connection was lost while stopping (code ${code}): the last words may be missing.`;
+        if (code === null) break;
+      } else {
+        this.socket = null; // its close, whenever it comes, answers nothing
+        socket?.close(1000, "stopped while connecting");
+        if (this.stream.wasLive && this.stream.unacknowledged > 0) {
+          note =
+            "Stopped while reconnecting: what was said since the connection dropped was not transcribed.";
+        }
+      }
+      if (note === null || this.format !== "pcm" || !this.stream.canResume) break;
+      if (resumes >= STOP_RESUMES || !(await this.#reopen())) break;
+    }
+    this.onStopped = null;
+    this.#shutdown();
+    this.#setState({ kind: "closed", note });
+  }
+
+  /**
+   * Sends what the server still lacks, then CloseStream, and waits for the close.
+   * @param {WebSocket} socket
+   * @returns {Promise<number | null>} the close code; null when the server did not close in time
+   */
+  async #closeStream(socket) {
     // Audio still being re-sent after a resume goes first: the server takes nothing after
-    // CloseStream. At the backlog's pace the cap's 30 s take 10 s.
+    // CloseStream. At the backlog's pace the cap's 35 s take 12 s.
     const drainUntil = performance.now() + STOP_TIMEOUT_MS;
     while (
       this.stream.backlog > 0 &&
@@ -554,28 +598,43 @@ export class LiveClient {
     ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    if (socket.readyState !== WebSocket.OPEN) {
-      this.#shutdown();
-      this.#setState({ kind: "closed", note: "The connection was lost while stopping." });
-      return;
-    }
-    const note = await new Promise((resolve) => {
+    return new Promise((resolve) => {
       const timer = setTimeout(() => {
         socket.close(1000, "client stopped");
-        resolve(`The server did not confirm the end within ${STOP_TIMEOUT_MS / 1000} s.`);
+        resolve(null);
       }, STOP_TIMEOUT_MS);
-      this.onStopped = (event) => {
+      this.onStopped = (code) => {
         clearTimeout(timer);
-        resolve(
-          event.code === 1000
-            ? null
-            : `The connection was lost while stopping (code ${event.code}): the last words may be missing.`,
-        );
+        resolve(code);
       };
-      socket.send(JSON.stringify({ type: "CloseStream" }));
+      if (socket.readyState === WebSocket.OPEN)
+        socket.send(JSON.stringify({ type: "CloseStream" }));
     });
+  }
+
+  /**
+   * Resumes the session for Stop: true once the resumed connection is live (the server has said
+   * what it holds), false when it was refused, failed or took longer than STOP_RECONNECT_MS.
+   * @returns {Promise<boolean>}
+   */
+  async #reopen() {
+    const outcome = new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), STOP_RECONNECT_MS);
+      const poll = setInterval(() => {
+        if (this.socket?.readyState === WebSocket.OPEN && this.stream.live) done(true);
+      }, 20);
+      /** @param {boolean} live */
+      const done = (live) => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve(live);
+      };
+      this.onStopped = () => done(false);
+    });
+    void this.#connect();
+    const live = await outcome;
     this.onStopped = null;
-    this.#shutdown();
-    this.#setState({ kind: "closed", note });
+    if (!live) this.socket?.close(1000, "stopped");
+    return /** @type {boolean} */ (live);
   }
 }

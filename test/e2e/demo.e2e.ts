@@ -594,6 +594,48 @@ describe("when things go wrong", () => {
     }
   });
 
+  it("Stop pressed while reconnecting resumes the session to finish it: nothing said is lost", async () => {
+    const { context, page } = await openPage();
+    try {
+      await listenUntilTranscript(page);
+      // The page cannot reconnect until Stop has been pressed.
+      const held = Promise.withResolvers<void>();
+      await page.route("**/dev/token", async (route) => {
+        await held.promise;
+        await route.continue();
+      });
+      await page.evaluate("window.__e2eDrop(4000, 'e2e: connection dropped')");
+      await waitForStatus(page, /connecting/i, 5_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // speech goes on meanwhile
+      await page.getByTestId("stop").click();
+      held.resolve();
+      await waitForStatus(page, /stopped/i, 40_000);
+      expect(await textOf(page, "message")).not.toMatch(/not transcribed|missing|lost/i);
+
+      const spy = await readSpy(page);
+      const [first, ...later] = spy.sockets;
+      if (first === undefined) throw new Error("no socket");
+      const sessionId = messagesOf(first)[0]?.session_id;
+      const resumed = later.find((s) => s.openedAt !== null);
+      if (resumed === undefined) throw new Error("Stop did not resume the session");
+      expect(new URL(resumed.url).searchParams.get("session_id")).toBe(sessionId);
+      // Every final the session stored (the audio re-sent on Stop's resume included) was shown.
+      const shown = [first, resumed]
+        .flatMap(messagesOf)
+        .filter((m) => m.type === "Results" && m.is_final === true)
+        .map(transcriptOf)
+        .filter((t) => t !== "");
+      const stored = await fetch(`${baseUrl}/v1/sessions/${sessionId}/transcript`, {
+        headers: { Authorization: "Token earshot-demo-key" },
+      });
+      const storedFinals = ((await stored.json()) as { finals: { transcript: string }[] }).finals;
+      expect(storedFinals.map((f) => f.transcript)).toEqual(shown);
+      expect(messagesOf(resumed).some((m) => m.type === "Metadata")).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
   it("takes a connection that stops acknowledging audio for dead and resumes on a new one", async () => {
     const { context, page } = await openPage();
     try {
