@@ -58,7 +58,10 @@ if (recorderOption instanceof HTMLOptionElement && !recorderSupported()) {
 }
 
 /** One Start…Stop run: its microphone and connection. */
-let run = /** @type {{ mic: MicCapture | RecorderCapture, client: LiveClient } | null} */ (null);
+let run =
+  /** @type {{ mic: MicCapture | RecorderCapture, client: LiveClient, stopping?: boolean } | null} */ (
+    null
+  );
 /** Whether any Results came back in this run (to explain a server without a transcriber). */
 let sawResults = false;
 /** Says "loading the speech model" while a handshake is slow; cleared when it ends either way. */
@@ -280,7 +283,7 @@ async function start() {
     await mic.start();
   } catch (error) {
     // Stop pressed while the microphone started: stopping it is what made start fail.
-    if (run?.mic !== mic) return;
+    if (run?.mic !== mic || run.stopping) return;
     console.error("microphone failed", error);
     run = null;
     setStatus("Microphone unavailable", "error");
@@ -289,8 +292,8 @@ async function start() {
     ui.start.focus();
     return;
   }
-  if (run?.mic !== mic) {
-    // Stop was pressed while the permission prompt was open.
+  if (run?.mic !== mic || run.stopping) {
+    // Stop was pressed while the permission prompt was open, or the microphone started.
     await mic.stop();
     return;
   }
@@ -301,6 +304,7 @@ async function start() {
 async function stop() {
   const current = run;
   if (current === null) return;
+  current.stopping = true;
   ui.stop.disabled = true;
   setStatus("Finishing…", "busy");
   // The worklet's partial last frame goes out before CloseStream.

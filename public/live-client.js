@@ -70,12 +70,16 @@ const STOP_TIMEOUT_MS = 30_000;
  */
 const MAX_KEPT_BYTES = 35 * 2 * SAMPLE_RATE;
 /**
- * Audio went out and no acknowledgement came for this long (the server acknowledges about once a
- * second of audio): the connection is taken for dead though the browser still has it open (a
- * network that vanished without a close), and the page resumes on a new one, whose session
- * takes over from the old socket.
+ * The server owes an acknowledgement (it acknowledges each whole second of audio it holds, 32 000
+ * bytes) and none came for this long, or a connection opened and its EarshotSession did not come:
+ * the connection is taken for dead though the browser still has it open (a network that vanished
+ * without a close), and the page resumes on a new one, whose session takes over from the old
+ * socket. Owed means more than OWED_BYTES sent past the last acknowledged byte: under one second
+ * is never acknowledged (the microphone may simply have stopped), and a resume's first second
+ * may be audio the server skips.
  */
 const ACK_TIMEOUT_MS = 6_000;
+const OWED_BYTES = 2 * 2 * SAMPLE_RATE;
 /** Kept audio goes out in pieces of one captured frame (50 ms of PCM16). */
 const PIECE_BYTES = 1_600;
 /**
@@ -234,8 +238,11 @@ export class LiveClient {
     /** @type {ReturnType<typeof setInterval> | undefined} */ this.keepAliveTimer = undefined;
     /** Called with the close code (0: no connection was made) while stopping. */
     /** @type {((code: number) => void) | null} */ this.onStopped = null;
-    /** When audio went out that no acknowledgement has answered yet (performance.now()), or null. */
-    /** @type {number | null} */ this.unackedSince = null;
+    /**
+     * Since when the server has owed an acknowledgement, or its EarshotSession (performance.now()),
+     * or null.
+     */
+    /** @type {number | null} */ this.owedSince = null;
     /** Counts #connect calls: a connection attempt overtaken by a newer one stops where it is. */
     this.connects = 0;
     /** Gives up the current connection as dead and resumes (set by #connect). */
@@ -261,10 +268,14 @@ export class LiveClient {
     this.keepAliveTimer = setInterval(() => {
       const socket = this.socket;
       if (socket?.readyState !== WebSocket.OPEN) return;
-      const waited = this.unackedSince === null ? 0 : performance.now() - this.unackedSince;
-      if (this.format === "pcm" && !this.stopping && waited > ACK_TIMEOUT_MS) {
-        this.abandonSocket?.(`No acknowledgement from the server for ${ACK_TIMEOUT_MS / 1000} s.`);
-        return;
+      if (this.format === "pcm") {
+        const now = performance.now();
+        const owed = !this.stream.live || this.stream.unacknowledgedSent > OWED_BYTES;
+        this.owedSince = owed ? (this.owedSince ?? now) : null;
+        if (this.owedSince !== null && now - this.owedSince > ACK_TIMEOUT_MS) {
+          this.abandonSocket?.(`No answer from the server for ${ACK_TIMEOUT_MS / 1000} s.`);
+          return;
+        }
       }
       if (performance.now() - this.lastSentAt < KEEPALIVE_AFTER_MS) return;
       socket.send(JSON.stringify({ type: "KeepAlive" }));
@@ -294,7 +305,6 @@ export class LiveClient {
       frameBytes: PIECE_BYTES,
       onAudioSent: () => {
         this.lastSentAt = performance.now();
-        this.unackedSince ??= this.lastSentAt;
       },
       onDropped: (bytes, error) => {
         console.warn(`${bytes} bytes of audio dropped: no connection for too long`, error);
@@ -364,7 +374,7 @@ export class LiveClient {
       },
     };
     stream.attach(link, { resuming });
-    this.unackedSince = null;
+    this.owedSince = null;
     let openedAt = 0;
     let abandoned = false;
     this.abandonSocket = (reason) => {
@@ -374,6 +384,13 @@ export class LiveClient {
       stream.detach(link);
       // A dead network may never finish the closing handshake: the page does not wait for it.
       socket.close(4000, "no acknowledgement");
+      // Stop, waiting on this connection, resumes the session on a new one itself.
+      if (this.stopping) {
+        this.onStopped?.(4000);
+        return;
+      }
+      // A connection that worked before it went silent does not count against the retries.
+      if (performance.now() - openedAt >= STABLE_CONNECTION_MS + ACK_TIMEOUT_MS) this.attempt = 0;
       this.#retry(reason);
     };
     socket.onopen = () => {
@@ -402,7 +419,6 @@ export class LiveClient {
       }
       const { message, replay } = received;
       if (message.type === "EarshotSession" || message.type === "EarshotAck") {
-        this.unackedSince = null; // audio sent from now on starts the wait again
         return;
       }
       // A final a resume re-sent arrives late by the outage: no latency is shown for it.
@@ -557,25 +573,29 @@ export class LiveClient {
       const socket = this.socket;
       if (socket !== null && socket.readyState === WebSocket.OPEN) {
         const code = await this.#closeStream(socket);
+        if (!this.running) return; // failed meanwhile (a protocol error): its message stands
         if (code === 1000) {
           note = null;
           break;
         }
-        note =
-          code === null
-            ? `The server did not confirm the end within ${STOP_TIMEOUT_MS / 1000} s.`
-            : `The connection was lost while stopping (code ${code}): the last words may be missing.`;
-        if (code === null) break;
+        if (code === null) {
+          note = `The server did not confirm the end within ${STOP_TIMEOUT_MS / 1000} s.`;
+          break;
+        }
+        note = `The connection was lost while stopping (code ${code}): the last words may be missing.`;
       } else {
         this.socket = null; // its close, whenever it comes, answers nothing
         socket?.close(1000, "stopped while connecting");
-        if (this.stream.wasLive && this.stream.unacknowledged > 0) {
-          note =
-            "Stopped while reconnecting: what was said since the connection dropped was not transcribed.";
-        }
+        // Never connected: there is no session to finish.
+        if (!this.stream.wasLive) break;
+        note =
+          this.stream.unacknowledged > 0
+            ? "Stopped while reconnecting: what was said since the connection dropped was not transcribed."
+            : null;
       }
-      if (note === null || this.format !== "pcm" || !this.stream.canResume) break;
+      if (this.format !== "pcm" || !this.stream.canResume) break;
       if (resumes >= STOP_RESUMES || !(await this.#reopen())) break;
+      if (!this.running) return;
     }
     this.onStopped = null;
     this.#shutdown();
@@ -588,6 +608,11 @@ export class LiveClient {
    * @returns {Promise<number | null>} the close code; null when the server did not close in time
    */
   async #closeStream(socket) {
+    // Listening from the start: the connection may drop while its backlog drains.
+    /** @type {Promise<number>} */
+    const closed = new Promise((resolve) => {
+      this.onStopped = resolve;
+    });
     // Audio still being re-sent after a resume goes first: the server takes nothing after
     // CloseStream. At the backlog's pace the cap's 35 s take 12 s.
     const drainUntil = performance.now() + STOP_TIMEOUT_MS;
@@ -598,18 +623,20 @@ export class LiveClient {
     ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "CloseStream" }));
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    /** @type {Promise<null>} */
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(() => {
         socket.close(1000, "client stopped");
         resolve(null);
       }, STOP_TIMEOUT_MS);
-      this.onStopped = (code) => {
-        clearTimeout(timer);
-        resolve(code);
-      };
-      if (socket.readyState === WebSocket.OPEN)
-        socket.send(JSON.stringify({ type: "CloseStream" }));
     });
+    const code = await Promise.race([closed, timeout]);
+    clearTimeout(timer);
+    this.onStopped = null;
+    return code;
   }
 
   /**
@@ -619,16 +646,16 @@ export class LiveClient {
    */
   async #reopen() {
     const outcome = new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), STOP_RECONNECT_MS);
-      const poll = setInterval(() => {
-        if (this.socket?.readyState === WebSocket.OPEN && this.stream.live) done(true);
-      }, 20);
       /** @param {boolean} live */
       const done = (live) => {
         clearTimeout(timer);
         clearInterval(poll);
         resolve(live);
       };
+      const timer = setTimeout(() => done(false), STOP_RECONNECT_MS);
+      const poll = setInterval(() => {
+        if (this.socket?.readyState === WebSocket.OPEN && this.stream.live) done(true);
+      }, 20);
       this.onStopped = () => done(false);
     });
     void this.#connect();

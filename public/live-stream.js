@@ -127,6 +127,12 @@ export class LiveStream {
     return this.#held.reduce((sum, bytes) => sum + bytes.byteLength, 0);
   }
 
+  /** Bytes sent on the current connection past the last acknowledged one (0 for a plain stream). */
+  get unacknowledgedSent() {
+    if (this.#resume === null) return 0;
+    return Math.max(0, this.#resume.audio.wire - this.#resume.audio.acked);
+  }
+
   /** Bytes produced that the server has not acknowledged (a plain stream: not yet sent). */
   get unacknowledged() {
     if (this.#resume !== null) return this.#resume.audio.produced - this.#resume.audio.acked;

@@ -96,13 +96,17 @@ describe("LiveStream, resumable", () => {
     const socket = started(stream);
     push(stream, audio, 0, 6 * FRAME);
     expect(stream.unacknowledged).toBe(6 * FRAME);
+    expect(stream.unacknowledgedSent).toBe(6 * FRAME);
     got(stream, ack(4 * FRAME));
     expect(stream.unacknowledged).toBe(2 * FRAME);
+    expect(stream.unacknowledgedSent).toBe(2 * FRAME);
     // The connection drops; audio spoken meanwhile is unacknowledged too (not yet sent).
     socket.open = false;
     stream.detach(socket);
     push(stream, audio, 6 * FRAME, 10 * FRAME);
     expect(stream.unacknowledged).toBe(6 * FRAME);
+    // Sent before the drop and not acknowledged; what waits for a connection was not sent.
+    expect(stream.unacknowledgedSent).toBe(2 * FRAME);
   });
 
   it("keeps audio until its first connection is live, then sends it at once, in order", () => {
