@@ -127,6 +127,14 @@ async function listenUntilTranscript(page: Page): Promise<string> {
   return textOf(page, "transcript");
 }
 
+/** Starts the page, waits for its first final, and names its session. */
+async function listeningSession(page: Page): Promise<{ before: string; sessionId: unknown }> {
+  const before = await listenUntilTranscript(page);
+  const firstSocket = (await readSpy(page)).sockets[0];
+  if (firstSocket === undefined) throw new Error("no socket");
+  return { before, sessionId: messagesOf(firstSocket)[0]?.session_id };
+}
+
 /** Seconds of audio sent so far on the page's first socket. */
 async function secondsSent(page: Page): Promise<number> {
   const spy = await readSpy(page);
@@ -501,10 +509,7 @@ describe("when things go wrong", () => {
   it("shows an operator's end of the session and does not start another", async () => {
     const { context, page } = await openPage();
     try {
-      const before = await listenUntilTranscript(page);
-      const firstSocket = (await readSpy(page)).sockets[0];
-      if (firstSocket === undefined) throw new Error("no socket");
-      const sessionId = messagesOf(firstSocket)[0]?.session_id;
+      const { before, sessionId } = await listeningSession(page);
       const ended = await fetch(`${baseUrl}/admin/sessions/${sessionId}`, {
         method: "DELETE",
         headers: { Authorization: `Bearer ${adminToken}` },
@@ -683,10 +688,7 @@ describe("when things go wrong", () => {
   it("starts a new session when the dropped one has ended, and sends it the audio spoken meanwhile", async () => {
     const { context, page } = await openPage();
     try {
-      const before = await listenUntilTranscript(page);
-      const firstSocket = (await readSpy(page)).sockets[0];
-      if (firstSocket === undefined) throw new Error("no socket");
-      const sessionId = messagesOf(firstSocket)[0]?.session_id;
+      const { before, sessionId } = await listeningSession(page);
       expect(typeof sessionId).toBe("string");
       // Hold the page's next token request until the session has ended, as a session whose
       // server restarted while the page was away: its resume must be refused (410).

@@ -54,11 +54,5 @@ export async function loadClips(evalDir: string): Promise<EvalClip[]> {
 
 /** The byte arrays one after the other. */
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((bytes, part) => bytes + part.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
+  return Buffer.concat(parts);
 }
