@@ -418,9 +418,7 @@ export class LiveClient {
         return;
       }
       const { message, replay } = received;
-      if (message.type === "EarshotSession" || message.type === "EarshotAck") {
-        return;
-      }
+      if (message.type === "EarshotSession" || message.type === "EarshotAck") return;
       // A final a resume re-sent arrives late by the outage: no latency is shown for it.
       const timing =
         message.type === "Results" && message.is_final && !replay ? this.#timing(message) : null;
@@ -645,6 +643,7 @@ export class LiveClient {
    * @returns {Promise<boolean>}
    */
   async #reopen() {
+    /** @type {Promise<boolean>} */
     const outcome = new Promise((resolve) => {
       /** @param {boolean} live */
       const done = (live) => {
@@ -662,6 +661,6 @@ export class LiveClient {
     const live = await outcome;
     this.onStopped = null;
     if (!live) this.socket?.close(1000, "stopped");
-    return /** @type {boolean} */ (live);
+    return live;
   }
 }

@@ -18,9 +18,7 @@ export async function createAccount(limits: {
     env.DB.prepare(
       "INSERT INTO accounts (id, name, max_concurrent_sessions, max_session_seconds, created_at) VALUES (?, ?, ?, ?, ?)",
     ).bind(accountId, "test", limits.maxConcurrentSessions, limits.maxSessionSeconds ?? null, now),
-    env.DB.prepare(
-      "INSERT INTO api_keys (id, account_id, key_hash, label, created_at) VALUES (?, ?, ?, 'test', ?)",
-    ).bind(`key_${crypto.randomUUID()}`, accountId, await hashApiKey(key), now),
+    await keyInsert(accountId, key, now),
   ]);
   return { accountId, key };
 }
@@ -28,10 +26,16 @@ export async function createAccount(limits: {
 /** Another API key of `accountId`, as the admin API would add one. */
 export async function addKey(accountId: string): Promise<string> {
   const key = `esk_test_${crypto.randomUUID()}`;
-  await env.DB.prepare(
-    "INSERT INTO api_keys (id, account_id, key_hash, label, created_at) VALUES (?, ?, ?, 'test', ?)",
-  )
-    .bind(`key_${crypto.randomUUID()}`, accountId, await hashApiKey(key), Date.now())
-    .run();
+  await (await keyInsert(accountId, key, Date.now())).run();
   return key;
+}
+
+async function keyInsert(
+  accountId: string,
+  key: string,
+  now: number,
+): Promise<D1PreparedStatement> {
+  return env.DB.prepare(
+    "INSERT INTO api_keys (id, account_id, key_hash, label, created_at) VALUES (?, ?, ?, 'test', ?)",
+  ).bind(`key_${crypto.randomUUID()}`, accountId, await hashApiKey(key), now);
 }

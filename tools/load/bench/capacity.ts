@@ -27,7 +27,7 @@
  */
 
 import type { HeapUsage } from "../inspector.ts";
-import { concat, loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
+import { loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
 import { readThroughInspector, serviceWasmMemories } from "./memory.ts";
 import { type BenchContext, fmt, MiB, type Section, stats, sum } from "./report.ts";
 import { startWarmService } from "./whisper-service.ts";
@@ -82,7 +82,7 @@ function programs(clips: readonly Uint8Array[], count: number): Uint8Array[] {
       parts.push(clip, gap);
       bytes += clip.byteLength + gap.byteLength;
     }
-    return concat(parts);
+    return Buffer.concat(parts);
   });
 }
 

@@ -51,8 +51,3 @@ export async function loadClips(evalDir: string): Promise<EvalClip[]> {
     rows.map(async (row) => ({ row, pcm: await readPcm(path.join(evalDir, row.file)) })),
   );
 }
-
-/** The byte arrays one after the other. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  return Buffer.concat(parts);
-}

@@ -18,7 +18,7 @@
 
 import { type HeapUsage, Inspector } from "../inspector.ts";
 import { rss } from "../proc.ts";
-import { concat, loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
+import { loadClips, pcmSeconds, SAMPLE_RATE } from "./clips.ts";
 import { poke, serviceWasmMemories } from "./memory.ts";
 import { MiB, type Section, sum } from "./report.ts";
 import { startWarmService } from "./whisper-service.ts";
@@ -51,14 +51,14 @@ function envNumber(name: string, fallback: number): number {
 
 /** The clips with their pauses, repeated to at least `seconds` of PCM16 at 16 kHz. */
 function program(clips: readonly Uint8Array[], seconds: number): Uint8Array {
-  const loop = concat(
+  const loop = Buffer.concat(
     clips.flatMap((pcm, i) => {
       const pause = PAUSES_S[i % PAUSES_S.length] ?? 1;
       return [pcm, new Uint8Array(Math.round(pause * SAMPLE_RATE) * 2)];
     }),
   );
   const loops = Math.ceil((seconds * SAMPLE_RATE * 2) / loop.byteLength);
-  return concat(Array<Uint8Array>(loops).fill(loop));
+  return Buffer.concat(Array<Uint8Array>(loops).fill(loop));
 }
 
 const mib = (bytes: number) => (bytes / MiB).toFixed(2);
