@@ -103,6 +103,25 @@ describe("OggOpusDemuxer", () => {
     }
   });
 
+  it("keeps no view of the caller's frames: a packet spanning frames is whole after they are reused", () => {
+    // Frame by frame, each overwritten once pushed (as a reused buffer would be). A packet's part
+    // kept as a view would also keep the client's whole frame alive (up to 256 KiB for a few bytes).
+    // One page a frame: a page whole in its frame is read in place, not held.
+    const bytes = stream();
+    const demuxer = new OggOpusDemuxer();
+    const packets: Uint8Array[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const segments = bytes[at + 26] ?? 0;
+      const lacing = bytes.subarray(at + 27, at + 27 + segments);
+      const size = 27 + segments + lacing.reduce((sum, n) => sum + n, 0);
+      const frame = bytes.slice(at, at + size);
+      packets.push(...demuxer.push(frame));
+      frame.fill(0xee);
+      at += size;
+    }
+    expect(packets).toEqual(audio);
+  });
+
   it("holds at most the unfinished page, and calls a stream that ends inside one truncated", () => {
     const bytes = stream();
     const demuxer = new OggOpusDemuxer();

@@ -161,17 +161,20 @@ export class OggOpusDemuxer {
         `Ogg packet over ${MAX_OPUS_PACKET_BYTES} bytes: not an Opus packet (RFC 6716 caps them near 61 KB)`,
       );
     }
-    this.#parts.push(part);
+    // A copy: a view would keep the client's whole frame (up to 256 KiB) alive for a few bytes,
+    // and a packet spanning many frames would keep them all.
+    this.#parts.push(part.slice());
   }
 
   #completePacket(packets: Uint8Array[]): void {
+    // The parts are copies already (#addPart): the packet is the demuxer's own, whatever joins it.
     const packet = joinBytes(...this.#parts);
     this.#parts = [];
     this.#partBytes = 0;
     const index = this.#packets++;
     if (index === 0) this.#head = parseOpusHead(packet);
     else if (index === 1) return;
-    else packets.push(packet.slice());
+    else packets.push(packet);
   }
 }
 
