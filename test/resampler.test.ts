@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StreamingResampler } from "../src/audio/resampler";
+import { HISTORY_SAMPLES, StreamingResampler } from "../src/audio/resampler";
 import { seededRandom } from "../tools/eval/random";
 import { pcm16ToFloat, wavFixture } from "./helpers/fixtures";
 import { concat } from "./helpers/typed-arrays";
@@ -109,6 +109,26 @@ describe("StreamingResampler", () => {
           Math.floor((n * 16_000) / inputRate),
         );
       }
+    }
+  });
+
+  it("keeps a bounded history after a 20-s chunk (one Opus frame may decode to that)", () => {
+    for (const inputRate of [48_000, 47_999, 8_000]) {
+      const input = noise(20 * inputRate, inputRate);
+      const resampler = new StreamingResampler(inputRate);
+      const whole = concat(
+        [resampler.process(input), resampler.process(input.slice(0, 960))],
+        Float32Array,
+      );
+      // A slice plus the kernel's taps, not the chunk.
+      expect(resampler.historyCapacity, `${inputRate}`).toBe(HISTORY_SAMPLES);
+      const small = resample(
+        concat([input, input.slice(0, 960)], Float32Array),
+        inputRate,
+        16_000,
+        [...Array.from({ length: Math.ceil(input.length / 960) }, () => 960), 960],
+      );
+      expect(bits(whole), `${inputRate}`).toEqual(bits(small.subarray(0, whole.length)));
     }
   });
 

@@ -34,11 +34,14 @@
 import { evaluateAt, type Kernel, kernelFor } from "./resampler-kernel";
 
 /**
- * Initial input history: a 20 ms frame at 48 kHz (960 samples) plus the 2J − 1 ≤ 95 samples
- * kept between frames fits in 2048. It grows (doubling) to the largest chunk + 2J seen: the
- * resampler keeps no more than one chunk, so the session's cap on a WebSocket message bounds it.
+ * Input history, in floats: a chunk is resampled in slices of at most MAX_SLICE_SAMPLES, and
+ * between slices the resampler keeps at most 2J samples (J ≤ 96, at 48 → 8 kHz; 48 at the
+ * session's 16 kHz output), so MAX_SLICE_SAMPLES + 256 always fits (17 KiB a session). Without the
+ * slices the history grew to the largest chunk seen and stayed: one Opus frame may decode to 20 s
+ * (960 000 samples at 48 kHz), 3.7 MiB kept for the session's life.
  */
-const INITIAL_HISTORY_SAMPLES = 2048;
+export const MAX_SLICE_SAMPLES = 4096;
+export const HISTORY_SAMPLES = MAX_SLICE_SAMPLES + 256;
 
 export const DEFAULT_OUTPUT_RATE = 16_000;
 /** Rates this resampler accepts (the protocol's `sample_rate` range), in Hz. */
@@ -74,7 +77,7 @@ export class StreamingResampler {
     this.#kernel = inputRate === outputRate ? null : kernelFor(inputRate, outputRate);
     const J = this.#kernel?.J ?? 0;
     // The J − 1 zeros before the stream starts, which output 0's left taps read.
-    this.#history = new Float32Array(INITIAL_HISTORY_SAMPLES);
+    this.#history = new Float32Array(HISTORY_SAMPLES);
     this.#historyStart = -(J - 1);
     this.#historyLength = Math.max(0, J - 1);
   }
@@ -84,18 +87,38 @@ export class StreamingResampler {
     return this.#emitted;
   }
 
+  /** Floats allocated for input history: what the resampler keeps between chunks. */
+  get historyCapacity(): number {
+    return this.#history.length;
+  }
+
   /**
    * Resamples the next chunk. With equal rates the input array itself is returned (no copy):
    * callers must not modify it afterwards.
    */
   process(input: Float32Array): Float32Array {
     if (this.#flushed) throw new Error("StreamingResampler.process called after flush");
-    this.#received += input.length;
     const kernel = this.#kernel;
     if (kernel === null) {
+      this.#received += input.length;
       this.#emitted += input.length;
       return input;
     }
+    if (input.length <= MAX_SLICE_SAMPLES) return this.#resample(kernel, input);
+    // Any chunking gives the same output (module comment), so slices change nothing but memory.
+    const most = floorDiv((this.#received + input.length) * kernel.L, kernel.M) - this.#emitted;
+    const out = new Float32Array(most);
+    let length = 0;
+    for (let at = 0; at < input.length; at += MAX_SLICE_SAMPLES) {
+      const part = this.#resample(kernel, input.subarray(at, at + MAX_SLICE_SAMPLES));
+      out.set(part, length);
+      length += part.length;
+    }
+    return out.subarray(0, length);
+  }
+
+  #resample(kernel: Kernel, input: Float32Array): Float32Array {
+    this.#received += input.length;
     this.#append(input);
     // Outputs whose last tap, input n + J, has arrived: n + J ≤ received − 1, i.e.
     // k M / L < received − J; never more than the final length rule allows.
