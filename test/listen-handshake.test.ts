@@ -104,6 +104,17 @@ describe("options", () => {
     expect(body.err_msg).toContain(option);
   });
 
+  it("admits the query Pipecat's Deepgram service sends (options off, tag, mip_opt_out)", async () => {
+    const client = await TestClient.open(
+      "?model=nova-3-general&language=en&detect_entities=false&diarize=false&dictation=false" +
+        "&interim_results=true&numerals=false&profanity_filter=true&punctuate=true" +
+        "&smart_format=false&encoding=linear16&channels=1&multichannel=false&sample_rate=16000" +
+        "&tag=support&mip_opt_out=true",
+    );
+    const { closed } = await client.finish();
+    expect(closed.code).toBe(1000);
+  });
+
   it("echoes a 10 KB unknown option name cut to 40 characters, in a reply of about 1 KB", async () => {
     const name = `x${"y".repeat(10_239)}`;
     const response = await handshake(`?${name}=1`);

@@ -1,17 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { numeralWords, withNumerals } from "../src/stt/numerals";
 import type { Transcript, TranscriptWord } from "../src/stt/transcriber";
-
-/** Words of a sentence, one second each, confidence 0.9 except where a test sets it. */
-function words(sentence: string): TranscriptWord[] {
-  return sentence.split(" ").map((punctuatedWord, i) => ({
-    word: punctuatedWord.toLowerCase().replace(/[^\p{L}\p{N}'’]/gu, ""),
-    punctuatedWord,
-    start: i,
-    end: i + 0.8,
-    confidence: 0.9,
-  }));
-}
+import { words } from "./helpers/transcripts";
 
 const written = (sentence: string) =>
   numeralWords(words(sentence))

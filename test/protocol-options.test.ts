@@ -47,6 +47,7 @@ describe("parseListenOptions defaults", () => {
       keyterms: [],
       keywords: [],
       numerals: false,
+      profanityFilter: false,
     } satisfies ListenOptions);
   });
 
@@ -86,6 +87,7 @@ describe("parseListenOptions defaults", () => {
       keyterms: [],
       keywords: [],
       numerals: false,
+      profanityFilter: false,
     } satisfies ListenOptions);
   });
 });
@@ -150,7 +152,9 @@ describe("parseListenOptions refuses unknown and repeated options by name", () =
   it.each([
     ["foo=bar", "foo", /unknown option "foo"/],
     ["Encoding=linear16", "Encoding", /unknown option/],
-    ["diarize=true", "diarize", /Deepgram option Earshot does not support/],
+    ["diarize=true", "diarize", /diarize=true is a Deepgram feature Earshot does not support/],
+    ["multichannel=yes", "multichannel", /must be "true" or "false"/],
+    ["mip_opt_out=1", "mip_opt_out", /must be "true" or "false"/],
     ["redact=pci", "redact", /Deepgram option Earshot does not support/],
     ["numerals=yes", "numerals", /must be "true" or "false"/],
     ["encoding=linear16&sample_rate=16000&sample_rate=16000", "sample_rate", /more than once/],
@@ -159,6 +163,23 @@ describe("parseListenOptions refuses unknown and repeated options by name", () =
     const failure = refused(query);
     expect(failure.option).toBe(option);
     expect(failure.message).toMatch(message);
+  });
+
+  it("accepts Deepgram's options that ask for nothing (Pipecat's defaults), and changes nothing", () => {
+    // What pipecat-ai/pipecat's DeepgramSTTService sends on every connection, tag included.
+    const pipecat =
+      "model=nova-3-general&language=en&detect_entities=false&diarize=false&dictation=false" +
+      "&interim_results=true&numerals=false&profanity_filter=true&punctuate=true" +
+      "&smart_format=false&encoding=linear16&channels=1&multichannel=false&sample_rate=16000" +
+      "&tag=support&tag=eu&mip_opt_out=true&version=latest&extra=team:voice";
+    const options = accepted(pipecat);
+    expect(options.profanityFilter).toBe(true);
+    const plain = accepted(
+      "model=nova-3-general&language=en&interim_results=true&numerals=false" +
+        "&profanity_filter=true&punctuate=true&smart_format=false&encoding=linear16&channels=1" +
+        "&sample_rate=16000",
+    );
+    expect(options).toEqual(plain);
   });
 
   it("lists what it accepts when an option is unknown", () => {

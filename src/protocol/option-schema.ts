@@ -32,6 +32,8 @@ export interface ListenOptions {
   smartFormat: boolean;
   /** Spoken numbers as digits (English; src/stt/numerals.ts). */
   numerals: boolean;
+  /** Profanity masked with asterisks (English; src/stt/profanity.ts). */
+  profanityFilter: boolean;
   /** One of WHISPER_LANGUAGES, or "multi" (let Whisper detect the language). */
   language: string;
   /** What the client asked for, and what actually runs (reported in Metadata). */
@@ -131,32 +133,48 @@ export const LISTEN_OPTION_NAMES = [
   "keyterm",
   "keywords",
   "numerals",
+  "profanity_filter",
 ] as const;
 
 /** Options a query may repeat, one value each (Deepgram's SDKs send arrays this way). */
-export const REPEATABLE: ReadonlySet<string> = new Set(["keyterm", "keywords"]);
+export const REPEATABLE: ReadonlySet<string> = new Set(["keyterm", "keywords", "tag", "extra"]);
+
+/**
+ * Deepgram options that ask for nothing Earshot would not do anyway, accepted so that clients
+ * which always send them connect: Pipecat's DeepgramSTTService sends `multichannel`, `diarize`,
+ * `dictation` and `detect_entities` as "false" on every connection (pipecat-ai/pipecat,
+ * services/deepgram/stt.py), and takes a 400 at the handshake as permanent. Each is honoured as
+ * given, and none changes a session (nor is compared on resume):
+ * - `off`: a feature Earshot lacks, asked to stay off; "true" is refused as unsupported.
+ * - `boolean`: `mip_opt_out`, opting out of Deepgram's model improvement programme; Earshot keeps
+ *   no audio for training, so either value holds.
+ * - `label`: `tag` and `extra` label Deepgram's usage records (not live results: the SDK's Results
+ *   type has no `extra`); `version` picks a model version and, like `model`, every value runs
+ *   whisper-tiny.
+ */
+export const DEEPGRAM_NO_EFFECT: Readonly<Record<string, "off" | "boolean" | "label">> = {
+  multichannel: "off",
+  diarize: "off",
+  dictation: "off",
+  detect_entities: "off",
+  mip_opt_out: "boolean",
+  tag: "label",
+  extra: "label",
+  version: "label",
+};
 
 export type ListenOptionName = (typeof LISTEN_OPTION_NAMES)[number];
 
 /**
- * Deepgram live options that exist but Earshot cannot honour. They get a clearer refusal than a
- * typo does. (Names from the SDK v5 `listen.v1.connect` arguments, deepgram-js-sdk
+ * Deepgram live options that exist but Earshot cannot honour, whatever their value (for those
+ * it can honour when off, see DEEPGRAM_NO_EFFECT). They get a clearer refusal than a typo does. (Names from the SDK v5 `listen.v1.connect` arguments, deepgram-js-sdk
  * src/api/resources/listen/resources/v1/client/Client.ts.)
  */
 export const DEEPGRAM_UNSUPPORTED = new Set([
   "callback",
   "callback_method",
-  "detect_entities",
-  "diarize",
   "diarize_model",
-  "dictation",
-  "extra",
-  "mip_opt_out",
-  "multichannel",
-  "profanity_filter",
   "redact",
   "replace",
   "search",
-  "tag",
-  "version",
 ]);

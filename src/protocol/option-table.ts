@@ -43,6 +43,7 @@ export interface SingleOptionValues {
   model: ListenOptions["model"];
   resumable: ListenOptions["resumable"];
   numerals: ListenOptions["numerals"];
+  profanity_filter: ListenOptions["profanityFilter"];
 }
 
 /** How one option is read: its parser, and its value when the query does not name it. */
@@ -66,6 +67,7 @@ export const OPTION_ROWS: { [K in SingleOptionName]: OptionRow<SingleOptionValue
   model: { parse: parseModel, fallback: { requested: DEFAULT_MODEL, name: "whisper-tiny" } },
   resumable: { parse: parseBoolean, fallback: false },
   numerals: { parse: parseBoolean, fallback: false },
+  profanity_filter: { parse: parseBoolean, fallback: false },
 };
 
 /** Which ListenOptions field each query option sets (for comparing a resume with its session). */
@@ -86,4 +88,5 @@ export const OPTION_FIELDS: Record<ListenOptionName, (options: ListenOptions) =>
   keyterm: (o) => JSON.stringify(o.keyterms),
   keywords: (o) => JSON.stringify(o.keywords),
   numerals: (o) => o.numerals,
+  profanity_filter: (o) => o.profanityFilter,
 };

@@ -15,6 +15,7 @@
 
 import { readTerms } from "./keyterms";
 import {
+  DEEPGRAM_NO_EFFECT,
   DEEPGRAM_UNSUPPORTED,
   LISTEN_OPTION_NAMES,
   type ListenOptionName,
@@ -27,6 +28,7 @@ import {
   type SingleOptionName,
   type SingleOptionValues,
 } from "./option-table";
+import { parseBoolean } from "./option-values";
 import { bounded, quote } from "./quote";
 import { parseResume, RESUME_PARAMS, type ResumeRequest } from "./resume-params";
 
@@ -45,6 +47,7 @@ export type OptionsResult =
 const KNOWN_PARAMS: ReadonlySet<string> = new Set<string>([
   ...LISTEN_OPTION_NAMES,
   ...RESUME_PARAMS,
+  ...Object.keys(DEEPGRAM_NO_EFFECT),
 ]);
 
 /**
@@ -71,6 +74,24 @@ function unknownMessage(name: string): string {
   return `unknown option ${quote(name)}; ${accepted}`;
 }
 
+/** The first DEEPGRAM_NO_EFFECT option whose value asks for more than nothing, or null. */
+function noEffectRefusal(params: URLSearchParams): OptionsResult | null {
+  for (const [name, raw] of params) {
+    const kind = DEEPGRAM_NO_EFFECT[name];
+    if (kind === undefined || kind === "label") continue;
+    const step = parseBoolean(raw);
+    if (!step.ok) return { ok: false, option: name, message: `${name} ${step.message}` };
+    if (kind === "off" && step.value) {
+      return {
+        ok: false,
+        option: name,
+        message: `${name}=true is a Deepgram feature Earshot does not support (${name}=false is accepted)`,
+      };
+    }
+  }
+  return null;
+}
+
 /**
  * Validates the query of a `/v1/listen` handshake. The first problem found is returned, naming
  * the option, so the route can answer HTTP 400 before any audio is accepted.
@@ -87,6 +108,8 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
     }
     seen.add(name);
   }
+  const noEffect = noEffectRefusal(params);
+  if (noEffect !== null) return noEffect;
 
   const error = (option: string, message: string): OptionsResult => ({
     ok: false,
@@ -130,6 +153,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
   const smartFormat = read("smart_format");
   const resumable = read("resumable");
   const numerals = read("numerals");
+  const profanityFilter = read("profanity_filter");
   const endpointingMs = read("endpointing");
   const utteranceEndMs = read("utterance_end_ms");
   // Deepgram's rule (docs/utterance-end): the gap is measured on interim results, so the
@@ -168,6 +192,7 @@ export function parseListenOptions(params: URLSearchParams): OptionsResult {
       keyterms: terms.keyterms,
       keywords: terms.keywords,
       numerals,
+      profanityFilter,
     },
   };
 }

@@ -26,7 +26,6 @@ import { CLOSE, closeWith, isSendableCloseCode } from "../protocol/close-codes";
 import { buildSpeechStarted, buildUtteranceEnd } from "../protocol/messages";
 import type { ResumeRequest } from "../protocol/resume-params";
 import type { Logger } from "../runtime/log";
-import { withNumerals } from "../stt/numerals";
 import type { Transcriber, TranscriberSession } from "../stt/transcriber";
 import { ACK_EVERY_AUDIO_SECONDS, floodDetail, maxQueuedBytes } from "./caps";
 import { FinalLatencies } from "./final-latency";
@@ -37,7 +36,7 @@ import { SerialQueue } from "./serial-queue";
 import {
   type LiveSessionConfig,
   type LiveSessionHooks,
-  numeralsApply,
+  transcriptFormat,
   vadOptionsFor,
 } from "./session-config";
 import { type EndMode, judgeFailure, SessionEnd } from "./session-end";
@@ -93,7 +92,7 @@ export class LiveSession {
       store,
       log,
     });
-    const numerals = numeralsApply(options);
+    const format = transcriptFormat(options);
     this.#transcriber = model.open({
       sessionId: config.sessionId,
       accountId: config.accountId,
@@ -101,7 +100,7 @@ export class LiveSession {
       interimResults: options.interimResults,
       keyterms: [...options.keyterms, ...options.keywords],
       log,
-      emit: (transcript) => this.#out.transcript(numerals ? withNumerals(transcript) : transcript),
+      emit: (transcript) => this.#out.transcript(format(transcript)),
     });
     this.#pipeline = new SpeechPipeline(
       vadOptionsFor(options),

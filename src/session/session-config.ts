@@ -5,6 +5,9 @@
 
 import { LANGUAGE_DETECT } from "../protocol/languages";
 import type { ListenOptions } from "../protocol/option-schema";
+import { withNumerals } from "../stt/numerals";
+import { withProfanityFiltered } from "../stt/profanity";
+import type { Transcript } from "../stt/transcriber";
 import {
   DEFAULT_VAD_OPTIONS,
   PHRASE_PAUSE_FRAMES,
@@ -64,15 +67,19 @@ export function vadOptionsFor(options: ListenOptions): VadOptions {
 }
 
 /**
- * Whether spoken numbers become digits (src/stt/numerals.ts). Deepgram applies numerals with
- * smart_format too. English only: the rule reads English number words ("multi" mostly hears
- * English, and other languages' words never match).
+ * How the session's transcripts are written before they are sent: numbers as digits
+ * (src/stt/numerals.ts; Deepgram applies numerals with smart_format too), then profanity masked
+ * (src/stt/profanity.ts). English only: both read English words ("multi" mostly hears English,
+ * and other languages' words never match).
  */
-export function numeralsApply(options: ListenOptions): boolean {
-  return (
-    (options.numerals || options.smartFormat) &&
-    (options.language === "en" || options.language === LANGUAGE_DETECT)
-  );
+export function transcriptFormat(options: ListenOptions): (transcript: Transcript) => Transcript {
+  const english = options.language === "en" || options.language === LANGUAGE_DETECT;
+  const numerals = english && (options.numerals || options.smartFormat);
+  const profanity = english && options.profanityFilter;
+  return (transcript) => {
+    const written = numerals ? withNumerals(transcript) : transcript;
+    return profanity ? withProfanityFiltered(written) : written;
+  };
 }
 
 /** A positive whole number of ms from a var, or the default. */
