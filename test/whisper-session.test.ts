@@ -19,7 +19,7 @@ const TRAILING_SILENCE = new Uint8Array(1.2 * 32_000);
 
 interface Alternative {
   transcript: string;
-  words: { word: string }[];
+  words: { word: string; end: number }[];
 }
 
 function alternative(m: ServerJson): Alternative {
@@ -148,6 +148,28 @@ describe("Whisper in a session", () => {
       );
       expect(covering, `UtteranceEnd at ${lastWordEnd}s came before its final`).toBe(true);
     }
+  });
+
+  it("sends UtteranceEnd with the last final word's end, and none after noise with no words", async () => {
+    const query = `${Q}&interim_results=true&utterance_end_ms=1000`;
+    const { pcm } = await wavFixture("wcpp_jfk.wav");
+    const speech = await transcribeClip(concat([pcm, TRAILING_SILENCE]), query);
+    const ends = speech.of("UtteranceEnd");
+    expect(ends.length).toBeGreaterThan(0);
+    const finalWords = speech
+      .of("Results")
+      .filter((m) => m.is_final === true)
+      .flatMap((m) => alternative(m).words);
+    for (const end of ends) {
+      expect(finalWords.map((w) => w.end)).toContain(end.last_word_end);
+    }
+    // Music Silero takes for speech (SILERO_HEARS_SPEECH_IN) and Whisper hears no words in.
+    const { pcm: music } = await wavFixture("ns_librosa_vibeace_10_25s.wav");
+    const noise = await transcribeClip(concat([music, TRAILING_SILENCE]), query);
+    const finals = noise.of("Results").filter((m) => m.is_final === true);
+    expect(finals.length).toBeGreaterThan(0); // the VAD did open an utterance
+    expect(finals.flatMap((m) => alternative(m).words)).toEqual([]);
+    expect(noise.of("UtteranceEnd")).toEqual([]);
   });
 
   it("answers Finalize mid-utterance with a final of what was heard so far", async () => {

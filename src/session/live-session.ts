@@ -23,7 +23,7 @@ import { AudioInput } from "../audio/audio-input";
 import type { SessionUsage } from "../limits/lease";
 import type { ClientControlType } from "../protocol/client-messages";
 import { CLOSE, closeWith, isSendableCloseCode } from "../protocol/close-codes";
-import { buildSpeechStarted, buildUtteranceEnd } from "../protocol/messages";
+import { buildSpeechStarted } from "../protocol/messages";
 import type { ResumeRequest } from "../protocol/resume-params";
 import type { Logger } from "../runtime/log";
 import type { Transcriber, TranscriberSession } from "../stt/transcriber";
@@ -109,8 +109,8 @@ export class LiveSession {
         speechStarted: (seconds) => {
           if (options.vadEvents) this.#out.send(buildSpeechStarted(seconds));
         },
-        utteranceEnded: (lastSpeechEnd) => {
-          if (options.utteranceEndMs !== null) this.#out.send(buildUtteranceEnd(lastSpeechEnd));
+        utteranceEnded: () => {
+          if (options.utteranceEndMs !== null) this.#out.utteranceEnd();
         },
         failed: (error) => this.#failed(error, "final"),
         speechEnded: (sample, receivedAtMs) => this.#latencies.speechEnded(sample, receivedAtMs),

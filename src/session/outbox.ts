@@ -7,7 +7,12 @@
  */
 
 import { buildError, type ErrorCode } from "../protocol/error-message";
-import { buildResults, encodeServerMessage, type ServerMessage } from "../protocol/messages";
+import {
+  buildResults,
+  buildUtteranceEnd,
+  encodeServerMessage,
+  type ServerMessage,
+} from "../protocol/messages";
 import type { Logger } from "../runtime/log";
 import { type ModelInfo, TRANSCRIBER_SAMPLE_RATE, type Transcript } from "../stt/transcriber";
 import type { FinalLatencies } from "./final-latency";
@@ -28,6 +33,8 @@ export interface OutboxParts {
 
 export class Outbox {
   #secondsTranscribed = 0;
+  /** End of the last word of the finals sent since the last UtteranceEnd, s (null: no words). */
+  #lastWordEnd: number | null = null;
 
   constructor(private readonly parts: OutboxParts) {}
 
@@ -52,6 +59,9 @@ export class Outbox {
         );
       }
       this.#secondsTranscribed += Math.max(0, transcript.end - transcript.start);
+      const lastWord = transcript.words.at(-1);
+      if (lastWord !== undefined)
+        this.#lastWordEnd = Math.max(this.#lastWordEnd ?? 0, lastWord.end);
       if (transcript.text !== "") store.addFinal(transcript);
       // Kept whether or not a socket is attached: a resuming client gets the ones it lacks.
       const number = ledger.numberFinal();
@@ -63,6 +73,19 @@ export class Outbox {
   /** A resumed client's missing finals: from number `from` on, exactly as first sent. */
   replayFinals(from: number): void {
     for (const message of this.parts.store.deliveriesFrom(from)) this.parts.link.send(message);
+  }
+
+  /**
+   * UtteranceEnd, once the VAD heard utterance_end_ms of silence and the finals of the speech
+   * before it were sent: Deepgram's marks a gap "after the last finalized word", so it carries
+   * that word's end, and it is not sent when no final since the last one had words (noise that
+   * Whisper heard nothing in ends no utterance, and a client closing its turn on it would get an
+   * empty turn).
+   */
+  utteranceEnd(): void {
+    if (this.#lastWordEnd === null) return;
+    this.send(buildUtteranceEnd(this.#lastWordEnd));
+    this.#lastWordEnd = null;
   }
 
   /** Deepgram's Error message; the session goes on. */

@@ -19,7 +19,10 @@ import { EarlyFinals } from "./early-finals";
 export interface PipelineListener {
   /** A confirmed utterance began; `seconds` is its first speech frame (not the padding). */
   speechStarted(seconds: number): void;
-  /** `utteranceEndMs` of silence followed the last speech; `lastSpeechEnd` in seconds. */
+  /**
+   * `utteranceEndMs` of silence followed the last speech (`lastSpeechEnd`, seconds: the VAD's),
+   * and the finals queued before it were produced.
+   */
   utteranceEnded(lastSpeechEnd: number): void;
   /** A final that was not awaited failed (e.g. transcription fell behind): the session ends. */
   failed(error: unknown): void;
