@@ -16,6 +16,9 @@ const Q = "?encoding=linear16&sample_rate=16000";
 /** 20 ms of 16 kHz PCM16. */
 const FRAME_BYTES = 640;
 
+const alternative = (m: Record<string, unknown>) =>
+  (m.channel as { alternatives: [{ transcript: string }] }).alternatives[0];
+
 async function stream(client: TestClient, pcm: Uint8Array, size = FRAME_BYTES): Promise<void> {
   for (const frame of frames(pcm, size)) client.sendAudio(frame);
 }
@@ -68,6 +71,33 @@ describe("Finalize", () => {
     );
     expect(client.isClosed).toBe(false);
     expect((await client.finish()).closed.code).toBe(1000);
+  });
+
+  it("leaves a phrase begun just before it whole: its start, not yet confirmed, is not dropped", async () => {
+    // A client's turn detection a beat late: Finalize 128 ms into the next phrase, before the VAD
+    // has confirmed it (minSpeechMs 250). The phrase's final must be the one without Finalize.
+    const { pcm } = await wavFixture(SPEECH);
+    const audio = concat([new Uint8Array(32_000), pcm, new Uint8Array(38_400)]);
+    const Qv = `${Q}&vad_events=true`;
+    const phrase = (client: TestClient) =>
+      client
+        .of("Results")
+        .filter((m) => m.is_final === true && m.from_finalize !== true)
+        .map((m) => ({ start: m.start, duration: m.duration, text: alternative(m).transcript }));
+    const plain = await TestClient.open(Qv);
+    await stream(plain, audio);
+    await plain.finish();
+    const onset = plain.of("SpeechStarted")[0]?.timestamp as number;
+    expect(onset).toBeGreaterThan(1);
+    const cut = Math.round((onset + 0.128) * 50) * FRAME_BYTES; // whole 20-ms frames
+    const late = await TestClient.open(Qv);
+    await stream(late, audio.subarray(0, cut));
+    late.sendJson({ type: "Finalize" });
+    await stream(late, audio.subarray(cut));
+    await late.finish();
+    expect(phrase(plain)).toHaveLength(1);
+    expect(phrase(late)).toEqual(phrase(plain));
+    expect(late.of("SpeechStarted").map((m) => m.timestamp)).toEqual([onset]);
   });
 
   it("answers with an empty final when nothing is pending, so a waiting client is not left hanging", async () => {

@@ -189,11 +189,15 @@ const CASES: Case[] = [
   },
   // forceEnd in each state
   { name: "forceEnd when idle", sequence: "..F..", expected: [] },
-  { name: "forceEnd drops a tentative start", sequence: "SSFS..", expected: [] },
   {
-    name: "after a dropped start, counting starts over",
-    sequence: "SSFSSS",
-    expected: [start(4, 2, 4)],
+    name: "forceEnd keeps a tentative start: the frames after it confirm it",
+    sequence: "SSFS..",
+    expected: [start(2, 0, 2)],
+  },
+  {
+    name: "...or call it a misfire",
+    sequence: "SSF...SSS",
+    expected: [start(7, 5, 7)],
   },
   {
     name: "forceEnd ends a confirmed utterance at framesSeen",

@@ -144,9 +144,11 @@ export class SpeechPipeline {
     }
     this.#early.ending();
     this.#handle(this.#vad.forceEnd());
+    // Frames outside the utterance stay unfed: a phrase whose start the VAD has not confirmed
+    // yet gets them as its lead-in once it is (vad-machine.ts forceEnd).
+    if (this.#inUtterance) this.#fedUntil = this.#vad.framesSeen;
     this.#inUtterance = false;
     this.#utteranceFrames = 0;
-    this.#fedUntil = this.#vad.framesSeen;
     const flushed = this.transcriber.flush(reason, this.samplesProcessed);
     this.#releaseUtteranceEnd();
     await flushed;

@@ -258,12 +258,13 @@ export class VadMachine {
   }
 
   /**
-   * Finalize / CloseStream: ends an utterance in progress now, at framesSeen (if it already
-   * counts as speech; a not-yet-confirmed start is dropped as a misfire).
+   * Finalize / CloseStream: ends an utterance in progress now, at framesSeen. A start not yet
+   * confirmed is no utterance yet and is left to the frames that follow, which confirm it or call
+   * it a misfire: a phrase begun just before a client's Finalize (its own turn detection a beat
+   * late) keeps its first syllables.
    */
   forceEnd(): VadEvent[] {
     if (this.#phase === "speaking") return [this.#end(this.#frames, true)];
-    this.#phase = "idle";
     return [];
   }
 
