@@ -155,7 +155,35 @@ describe("WebmOpusDemuxer", () => {
   it(`refuses a block over MAX_WEBM_HELD_ELEMENT_BYTES (${MAX_WEBM_HELD_ELEMENT_BYTES}) before holding it`, () => {
     const start = concat([header(), unknownSize(0x18538067, tracks(), unknownSize(0x1f43b675))]);
     const hugeHeader = concat([id(0xa3), size(MAX_WEBM_HELD_ELEMENT_BYTES + 1)]);
-    expect(refusal(start, hugeHeader)).toMatch(/is over/);
+    // The audio track's (1): refused as soon as its track number says so.
+    expect(refusal(start, hugeHeader, u8(0x81))).toMatch(/is over/);
+  });
+
+  it("skips another track's block however large (a video keyframe), without holding it", () => {
+    const video = block(2, pseudoRandomBytes(200_000, 7));
+    const before = concat([
+      header(),
+      unknownSize(
+        0x18538067,
+        tracks(),
+        unknownSize(0x1f43b675, block(1, packets[0] as Uint8Array)),
+      ),
+    ]);
+    const after = unknownSize(0x1f43b675, block(1, packets[1] as Uint8Array));
+    const bytes = concat([before, video, after]);
+    // One frame ends right after the video block's header, before its track number.
+    const videoBody = before.length + video.length - (200_000 + 4);
+    for (const cuts of [[videoBody], [1000, 2000, 65_000, 130_000]]) {
+      const demuxer = new WebmOpusDemuxer();
+      const out: Uint8Array[] = [];
+      let from = 0;
+      for (const cut of [...cuts, bytes.length]) {
+        out.push(...demuxer.push(bytes.subarray(from, cut)));
+        expect(demuxer.heldBytes).toBeLessThan(2000);
+        from = cut;
+      }
+      expect(out).toEqual(packets.slice(0, 2));
+    }
   });
 
   it(`reads up to MAX_WEBM_TRACKS (${MAX_WEBM_TRACKS}) TrackEntries and refuses the next`, () => {

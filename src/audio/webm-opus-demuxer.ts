@@ -140,7 +140,8 @@ export class WebmOpusDemuxer {
       if (size === null) {
         throw new AudioFormatError(`WebM element 0x${id.toString(16)} has an unknown size`);
       }
-      if (!HELD.has(id)) {
+      const track = this.#blockTrack(id, buffer, length);
+      if (!HELD.has(id) || track === "other") {
         // Skipped: pass over what is here, remember the rest.
         const available = buffer.length - length;
         if (size > available) {
@@ -153,6 +154,7 @@ export class WebmOpusDemuxer {
         continue;
       }
       if (size > MAX_WEBM_HELD_ELEMENT_BYTES) {
+        if (track === "unread") break; // it may be another track's: wait for its track number
         throw new AudioFormatError(
           `WebM element 0x${id.toString(16)} of ${size} bytes at byte ${this.#offset} is over ${MAX_WEBM_HELD_ELEMENT_BYTES}`,
         );
@@ -163,6 +165,23 @@ export class WebmOpusDemuxer {
     }
     this.#held = buffer.slice();
     return packets;
+  }
+
+  /**
+   * For a block (once the audio track is known), whose track it is, read from its track number
+   * (the body's first bytes, at most 8) before the body is held: another track's frame (video)
+   * may be far larger than MAX_WEBM_HELD_ELEMENT_BYTES and is skipped, never held. "unread": its
+   * track number has not arrived yet. Null for any other element.
+   */
+  #blockTrack(
+    id: number,
+    buffer: Uint8Array,
+    headerLength: number,
+  ): "audio" | "other" | "unread" | null {
+    if ((id !== ID.SimpleBlock && id !== ID.Block) || this.#audio === null) return null;
+    const track = readVint(buffer, headerLength, false);
+    if (track === null) return "unread";
+    return track.value === this.#audio.number ? "audio" : "other";
   }
 
   /** End of stream: an element cut short is a truncated file. */
