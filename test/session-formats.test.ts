@@ -284,6 +284,27 @@ describe("a stream that cannot be decoded gets an Error and closes 1008 DATA-000
       /new container/,
     ],
     [
+      // µ-law: one byte a sample, 4001 of them; RIFF's pad byte comes before the next file.
+      "a second file after an odd-sized WAV data chunk (behind its pad byte)",
+      wavFile({
+        tag: 7,
+        channels: 1,
+        sampleRate: 8000,
+        bits: 8,
+        body: concatBytes(new Uint8Array(4001).fill(0x11), new Uint8Array(1)),
+        dataSize: 4001,
+        after: wavFile({ tag: 1, channels: 1, sampleRate: 16_000, bits: 16, body }),
+      }),
+      /new container/,
+    ],
+    ["FLAC", concatBytes(new TextEncoder().encode("fLaC\x00\x00\x00\x22"), body), /FLAC audio/],
+    ["MP3 (ID3 tag)", concatBytes(new TextEncoder().encode("ID3\x04\x00"), body), /MP3 audio/],
+    [
+      "MP4 (Safari's MediaRecorder)",
+      concatBytes(new TextEncoder().encode("\x00\x00\x00\x1cftypiso5"), body),
+      /MP4\/M4A audio/,
+    ],
+    [
       "RIFF that is not WAVE",
       new TextEncoder().encode("RIFF\x10\x00\x00\x00AVI LIST"),
       /not WAV audio/,

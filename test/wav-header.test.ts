@@ -115,5 +115,17 @@ describe("sniff", () => {
     expect(sniff(bytes("RF64"))).toBe("rf64");
     expect(sniff(new Uint8Array(4))).toBe("raw");
     expect(sniff(bytes("RIFx"))).toBe("raw");
+    expect(sniff(bytes("fLaC"))).toBe("flac");
+    expect(sniff(bytes("ID3\x03"))).toBe("mp3");
+    expect(sniff(bytes("ID3\x09"))).toBe("raw");
+  });
+
+  it("waits for 8 bytes where the first 4 could be an MP4 box size, and finds ftyp there", () => {
+    expect(sniff(bytes("\x00\x00\x00\x20fty"))).toBeNull();
+    expect(sniff(bytes("\x00\x00\x00\x20ftyp"))).toBe("mp4");
+    expect(sniff(bytes("\x00\x00\x00\x20\x00\x00\x00\x00"))).toBe("raw");
+    // Silence (and sizes under 8, which no box has) decides on 4 bytes, as before.
+    expect(sniff(new Uint8Array(4))).toBe("raw");
+    expect(sniff(bytes("\x00\x00\x00\x07"))).toBe("raw");
   });
 });

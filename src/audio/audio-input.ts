@@ -22,6 +22,7 @@ import {
   AudioFloodError,
   AudioFormatError,
   type Detected,
+  REFUSED_FORMATS,
   SNIFF_BYTES,
   sniff,
   startsContainer,
@@ -43,8 +44,11 @@ type State =
   | { kind: "wav-header" }
   /** Decoding samples; `remaining` data bytes (null: to the end of the stream). */
   | { kind: "decoding"; remaining: number | null }
-  /** A WAV data chunk of known size ended: what follows is trailing chunks, ignored. */
-  | { kind: "trailer"; seen: Uint8Array }
+  /**
+   * A WAV data chunk of known size ended: what follows is trailing chunks, ignored. `pad`: the
+   * chunk's size was odd, and RIFF's pad byte comes first (not part of what `seen` sniffs).
+   */
+  | { kind: "trailer"; seen: Uint8Array; pad: number }
   /**
    * Ogg/Opus or WebM/Opus: packets demuxed as bytes arrive, queued in `packets` (checked and
    * bounded by their duration) until the decoder (created once the stream's OpusHead is known)
@@ -71,6 +75,8 @@ export class AudioInput {
   #held: Uint8Array = new Uint8Array(0);
   /** Sample frames decoded from a container, at its own rate (for secondsReceived). */
   #containerFrames = 0;
+  /** A WAV's data chunk size from its header (null: not a WAV, or "to the end of the stream"). */
+  #wavDataBytes: number | null = null;
   #bytesReceived = 0;
   #digest = new crypto.DigestStream("SHA-256");
   #writer = this.#digest.getWriter();
@@ -195,7 +201,7 @@ export class AudioInput {
     if (this.#state.kind === "sniffing") {
       const kind = sniff(held);
       if (kind === null) {
-        this.#held = held; // < SNIFF_BYTES
+        this.#held = held; // < SNIFF_BYTES, or an MP4 box size before its type
         return EMPTY;
       }
       if (kind === "raw") {
@@ -213,11 +219,8 @@ export class AudioInput {
         packets.add(demuxer.push(held));
         return EMPTY;
       }
-      if (kind === "rf64") {
-        throw new AudioFormatError(
-          "RF64 (64-bit WAV) audio is not supported: send a RIFF WAV file",
-        );
-      }
+      const refused = REFUSED_FORMATS[kind];
+      if (refused !== undefined) throw new AudioFormatError(refused);
       this.#state = { kind: "wav-header" };
     }
     const wav = parseWavHeader(held, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE);
@@ -228,6 +231,7 @@ export class AudioInput {
     this.#held = new Uint8Array(0);
     this.#decoder = new PcmDecoder(wav.sampleFormat, wav.channels);
     this.#resampler = new StreamingResampler(wav.sampleRate, TRANSCRIBER_SAMPLE_RATE);
+    this.#wavDataBytes = wav.dataBytes;
     const state: State = { kind: "decoding", remaining: wav.dataBytes };
     this.#state = state;
     return this.#decodeBody(state, held.subarray(wav.dataOffset));
@@ -262,7 +266,8 @@ export class AudioInput {
     const samples = this.#decoder.decode(body);
     if (this.#container !== null) this.#containerFrames += samples.length;
     if (after !== null) {
-      const trailer: State = { kind: "trailer", seen: new Uint8Array(0) };
+      const pad = (this.#wavDataBytes ?? 0) % 2;
+      const trailer: State = { kind: "trailer", seen: new Uint8Array(0), pad };
       this.#state = trailer;
       this.#trailer(trailer, after);
     }
@@ -274,9 +279,15 @@ export class AudioInput {
    * container starting there (a second file sent on the same socket) is a format change, refused
    * rather than read as the first file's metadata.
    */
-  #trailer(state: { kind: "trailer"; seen: Uint8Array }, bytes: Uint8Array): Float32Array {
-    if (state.seen.length < SNIFF_BYTES && bytes.length > 0) {
-      state.seen = joinBytes(state.seen, bytes.subarray(0, SNIFF_BYTES - state.seen.length));
+  #trailer(
+    state: { kind: "trailer"; seen: Uint8Array; pad: number },
+    bytes: Uint8Array,
+  ): Float32Array {
+    const skip = Math.min(state.pad, bytes.length);
+    state.pad -= skip;
+    const rest = bytes.subarray(skip);
+    if (state.seen.length < SNIFF_BYTES && rest.length > 0) {
+      state.seen = joinBytes(state.seen, rest.subarray(0, SNIFF_BYTES - state.seen.length));
       if (startsContainer(state.seen)) {
         throw new AudioFormatError(
           "a new container started after the WAV data ended; open one session per file",
