@@ -12,6 +12,7 @@
  * When a change improves a clip, lower its budget in the same commit. The table printed by each
  * run is the one quoted in docs/accuracy.md.
  */
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeCounters } from "../src/stt/whisper/transcribe";
 import { seededRandom } from "../tools/eval/random";
@@ -35,6 +36,14 @@ const SETTINGS = [10, 300, 500] as const;
 type Setting = (typeof SETTINGS)[number];
 
 /**
+ * This file runs twice: in the `whisper` project as deployed (EARSHOT_CONTINUATION off in
+ * wrangler.toml) and in `whisper-continuation` with it on (vitest.config.ts). Each has its budgets;
+ * the figures below name which. Measured with it off on 2026-12-06: 14 / 14 / 14 errors, each clip
+ * as with it on but sb_lj050_0131 at 10 and 300 (3, "a system"), and the phrases 29 / 33 / 22.
+ */
+const CONTINUATION = env.EARSHOT_CONTINUATION === "on";
+
+/**
  * Errors over all 206 reference words allowed per setting (the ratchet's sum). With early finals
  * on (the default since they cut end-of-speech → final p50 by ~40%), 300 and 500 decode the same
  * audio (up to the first silence) and read alike. A 3-beam decode of the finals up to 5 s whose
@@ -47,7 +56,9 @@ type Setting = (typeof SETTINGS)[number];
  * SURE_AFTER_CUT_LOGPROB) to 13 / 13 / 14: JFK's "ask not" reads "is not" again (below), and with
  * continuation off, the default, the errors stay 14 / 14 / 14 while the retries fall 10 → 4.
  */
-const MAX_ERRORS: Record<Setting, number> = { 10: 13, 300: 13, 500: 14 };
+const MAX_ERRORS: Record<Setting, number> = CONTINUATION
+  ? { 10: 13, 300: 13, 500: 14 }
+  : { 10: 14, 300: 14, 500: 14 };
 
 /**
  * Errors allowed per clip and setting: the measured baseline, lowered as fixes land. Two clips
@@ -113,6 +124,13 @@ const ERROR_BUDGETS: Record<Setting, Record<string, number>> = {
     // psx_cards_004: 1 → 0 when the VAD's bursts showed "five" said twice ("five, five,").
     // psx_tidigits_2934z: 2 → 0 with beams.
   },
+};
+
+/** The clips whose budget differs with continuation off, as deployed (the measurement above). */
+const WITHOUT_CONTINUATION: Partial<Record<Setting, Record<string, number>>> = {
+  // "unless a system is established": 3, where continuation reads "the" (2).
+  10: { sb_lj050_0131: 3 },
+  300: { sb_lj050_0131: 3 },
 };
 
 /** Clips that still lose a run of 2+ consecutive words at a setting (should only ever shrink). */
@@ -198,7 +216,9 @@ async function phrasesWithPauses(id: string, seed: number) {
  * did he? put up" became "… I do the fourth. For them." The dev and short clips' transcripts,
  * beam searches and fallbacks did not change at any setting.
  */
-const PHRASE_ERRORS: Record<Setting, number> = { 10: 19, 300: 20, 500: 20 };
+const PHRASE_ERRORS: Record<Setting, number> = CONTINUATION
+  ? { 10: 19, 300: 20, 500: 20 }
+  : { 10: 29, 300: 33, 500: 22 };
 
 describe("accuracy through the session", () => {
   for (const setting of SETTINGS) {
@@ -227,7 +247,10 @@ describe("accuracy through the session", () => {
       console.log(`deletion runs at ${setting}: ${JSON.stringify(runs)}`);
 
       for (const s of scores) {
-        const budget = ERROR_BUDGETS[setting][s.id] ?? 0;
+        const budget =
+          (CONTINUATION ? undefined : WITHOUT_CONTINUATION[setting]?.[s.id]) ??
+          ERROR_BUDGETS[setting][s.id] ??
+          0;
         expect(s.score.errors, `${s.id} at endpointing=${setting}`).toBeLessThanOrEqual(budget);
       }
       for (const id of runs) expect(KNOWN_DELETION_RUNS[setting]).toContain(id);
