@@ -98,6 +98,10 @@ describe("Finalize", () => {
     expect(phrase(plain)).toHaveLength(1);
     expect(phrase(late)).toEqual(phrase(plain));
     expect(late.of("SpeechStarted").map((m) => m.timestamp)).toEqual([onset]);
+    // The timeline runs forward: Finalize's (empty) answer sits where the phrase's audio begins.
+    const answer = late.of("Results").find((m) => m.from_finalize === true);
+    expect(alternative(answer ?? {}).transcript).toBe("");
+    expect(answer?.start).toBe(phrase(late)[0]?.start);
   });
 
   it("answers with an empty final when nothing is pending, so a waiting client is not left hanging", async () => {
@@ -110,7 +114,12 @@ describe("Finalize", () => {
     ).toBe("");
     // Placed where the stream is (the last whole 32-ms VAD frame), not at 0.
     expect(final.start).toBeCloseTo(0.992, 3);
+    // What comes next starts after it: nothing before the Finalize is read again as lead-in.
+    client.sendAudio((await wavFixture(SPEECH)).pcm);
     await client.finish();
+    const next = client.of("Results").filter((m) => m.is_final === true && m !== final);
+    expect(next.length).toBeGreaterThan(0);
+    for (const m of next) expect(m.start as number).toBeGreaterThanOrEqual(final.start as number);
   });
 });
 

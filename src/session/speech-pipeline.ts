@@ -144,12 +144,17 @@ export class SpeechPipeline {
     }
     this.#early.ending();
     this.#handle(this.#vad.forceEnd());
-    // Frames outside the utterance stay unfed: a phrase whose start the VAD has not confirmed
-    // yet gets them as its lead-in once it is (vad-machine.ts forceEnd).
-    if (this.#inUtterance) this.#fedUntil = this.#vad.framesSeen;
+    // Everything before the Finalize is closed, but a phrase begun and not yet confirmed
+    // (vad-machine.ts forceEnd): its frames from its lead-in on are left to its own final, so the
+    // Finalize point, and the empty final that answers it, sit where that lead-in starts.
+    const held = this.#vad.tentativeStart;
+    const closedTo =
+      held === null ? this.#vad.framesSeen : Math.max(held - this.#vad.padFrames, this.#fedUntil);
+    this.#fedUntil = Math.max(this.#fedUntil, closedTo);
     this.#inUtterance = false;
     this.#utteranceFrames = 0;
-    const flushed = this.transcriber.flush(reason, this.samplesProcessed);
+    const atSample = held === null ? this.samplesProcessed : closedTo * VAD_FRAME_SAMPLES;
+    const flushed = this.transcriber.flush(reason, atSample);
     this.#releaseUtteranceEnd();
     await flushed;
   }

@@ -39,7 +39,8 @@
  *   UtteranceEnd exists for exactly those cases.
  * - `forceEnd` (Finalize / CloseStream): a confirmed utterance ends now with
  *   {endFrame: framesSeen, forced: true}, keeping trailing frames that had not yet been judged
- *   silence; a tentative one is dropped as a misfire; idle emits nothing. `utterance-end` stays
+ *   silence; a tentative one is left to the frames that follow (they confirm it or call it a
+ *   misfire: `tentativeStart` says where it began); idle emits nothing. `utterance-end` stays
  *   armed.
  */
 
@@ -255,6 +256,11 @@ export class VadMachine {
       events.push({ type: "utterance-end", lastSpeechEndFrame: this.#confirmedSpeechEnd });
     }
     return events;
+  }
+
+  /** The first speech frame of a start not yet confirmed, or null when there is none. */
+  get tentativeStart(): number | null {
+    return this.#phase === "tentative" ? this.#startFrame : null;
   }
 
   /**
