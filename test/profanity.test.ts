@@ -49,6 +49,39 @@ describe("profanity_filter (English profanity masked with asterisks)", () => {
     expect(filtered.words[1]).toMatchObject({ start: 1, end: 1.8, confidence: 0.9 });
   });
 
+  it("masks a profane part of a word between quotes, hyphens or another script, keeping the rest", () => {
+    const quoted = withProfanityFiltered(
+      transcript("He said 'fuck off'. It was fucked-up, shit-faced."),
+    );
+    expect(quoted.text).toBe("He said '**** off'. It was ******-up, ****-faced.");
+    expect(quoted.words.map((w) => w.punctuatedWord)).toEqual([
+      "He",
+      "said",
+      "'****",
+      "off'.",
+      "It",
+      "was",
+      "******-up,",
+      "****-faced.",
+    ]);
+    expect(quoted.words.map((w) => w.word)).toEqual([
+      "he",
+      "said",
+      "****",
+      "off",
+      "it",
+      "was",
+      "******-up",
+      "****-faced",
+    ]);
+    // A Japanese text keeps its spacing (none): only the English word is masked.
+    const japanese: Transcript = {
+      ...transcript("マジで fuck だ"),
+      text: "マジでfuckだ",
+    };
+    expect(withProfanityFiltered(japanese).text).toBe("マジで****だ");
+  });
+
   it("leaves words that only contain or resemble one, and returns the same object when clean", () => {
     const clean = transcript(
       "Scunthorpe's cocktail assessment: Dick Shitake of Hellsinki passed, damn it, the class.",

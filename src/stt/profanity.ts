@@ -4,8 +4,9 @@
  * developers.deepgram.com/docs/profanity-filter), in `word`, `punctuated_word` and the text.
  * Applied to interims and finals alike (after numerals), so an unmasked word never flashes by.
  *
- * What counts: the words below and their inflections, matched on the whole lowercase word, so
- * "Scunthorpe", "cocktail" and "assessment" are left alone. Words that are profane only in some
+ * What counts: the words below and their inflections, matched on a whole run of Latin letters
+ * (a word, or a part of one between hyphens and quotes), so "Scunthorpe", "cocktail" and
+ * "assessment" are left alone. Words that are profane only in some
  * senses (dick, cock, pussy, hell, damn) are not masked: a filter that hides "Moby Dick" is wrong
  * more often than it helps. English only (with `multi`, as numerals): Deepgram filters other
  * languages too; Earshot has no lists for them.
@@ -32,31 +33,37 @@ function profane(word: string): boolean {
   return false;
 }
 
-/** What comes before an apostrophe ("shit's" → "shit", "fuckin'" → "fuckin"), and the rest. */
-function split(text: string): [string, string] {
-  const at = text.search(/['’]/u);
-  return at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at)];
+/** Runs of Latin letters: the list is English, and a run ends at any hyphen, quote or script. */
+const LATIN_RUN = /\p{Script=Latin}+/gu;
+
+/**
+ * `text` with each profane run of letters masked, everything around it kept: "'fuck" → "'****",
+ * "bitch's" → "*****'s", "fucked-up" → "******-up", "マジでfuckだ" → "マジで****だ".
+ */
+function masked(text: string): string {
+  return text.replace(LATIN_RUN, (run) =>
+    profane(run.toLowerCase()) ? "*".repeat(run.length) : run,
+  );
 }
 
-/** The letters of `text` before any apostrophe as asterisks; the rest kept ("Shit's," → "****'s,"). */
-function mask(text: string): string {
-  const [head, tail] = split(text);
-  return head.replace(/\p{L}/gu, "*") + tail;
-}
-
-/** The word masked if it is profane, else the word itself. */
+/** The word with its profane parts masked, in `word` and `punctuated_word` alike. */
 function filtered(word: TranscriptWord): TranscriptWord {
-  const letters = split(word.word.toLowerCase())[0].replace(/[^\p{L}]/gu, "");
-  if (!profane(letters)) return word;
-  return { ...word, word: mask(word.word), punctuatedWord: mask(word.punctuatedWord) };
+  const plain = masked(word.word);
+  const punctuated = masked(word.punctuatedWord);
+  if (plain === word.word && punctuated === word.punctuatedWord) return word;
+  return { ...word, word: plain, punctuatedWord: punctuated };
 }
 
 /**
- * The transcript with its profane words masked, its text rebuilt from the words when any was (an
- * English text is its words joined by spaces); the same object when none was.
+ * The transcript with its profane words masked in its words and in its text, in place (the text's
+ * own spacing kept: Chinese or Japanese with an English word in it gets no spaces added); the same
+ * object when nothing was.
  */
 export function withProfanityFiltered(transcript: Transcript): Transcript {
+  const text = masked(transcript.text);
   const words = transcript.words.map(filtered);
-  if (words.every((w, k) => w === transcript.words[k])) return transcript;
-  return { ...transcript, words, text: words.map((w) => w.punctuatedWord).join(" ") };
+  if (text === transcript.text && words.every((w, k) => w === transcript.words[k])) {
+    return transcript;
+  }
+  return { ...transcript, text, words };
 }

@@ -1,9 +1,10 @@
+import { plainWord } from "../../src/protocol/messages";
 import type { TranscriptWord } from "../../src/stt/transcriber";
 
-/** A sentence's words as the transcriber gives them: one a second, `word` lowercase, unpunctuated. */
+/** A sentence's words as the transcriber gives them: one a second, `word` as Whisper's (plainWord). */
 export function words(sentence: string): TranscriptWord[] {
   return sentence.split(" ").map((punctuatedWord, i) => ({
-    word: punctuatedWord.toLowerCase().replace(/[^\p{L}\p{N}'’]/gu, ""),
+    word: plainWord(punctuatedWord),
     punctuatedWord,
     start: i,
     end: i + 0.8,
