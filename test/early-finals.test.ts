@@ -150,4 +150,29 @@ describe("early finals, frame by frame", () => {
     const [end, rest] = [LONG + 1, LONG + 20 - PAD];
     expect(recorder.told).toEqual(["speculate", `end at ${end}, rest from ${rest}`, "drop"]);
   });
+
+  it("past the soft cut, any pause ends the utterance at the first speech frame after it", () => {
+    const recorder = new Recorder();
+    const softCut = LONG + 40;
+    const early = new EarlyFinals(recorder, THRESHOLDS, softCut);
+    // A 2-frame pause before the soft cut does not split; one past it does, at once.
+    const before = [...run(SPEECH, softCut - 10), ...run(SILENCE, 2), ...run(SPEECH, 20)];
+    const splits = feed(early, 0, [...before, ...run(SILENCE, 2), SPEECH, ...run(SPEECH, 5)]);
+    const end = before.length + 1;
+    expect(splits).toEqual([{ at: end + 2, end, rest: end }]);
+    expect(recorder.told).toEqual([
+      "speculate",
+      "drop",
+      "speculate",
+      `end at ${end}, rest from ${end}`,
+    ]);
+  });
+
+  it("past the soft cut, a pause that is the utterance's end keeps its early final (no split)", () => {
+    const recorder = new Recorder();
+    const early = new EarlyFinals(recorder, THRESHOLDS, LONG);
+    expect(feed(early, 0, [...run(SPEECH, LONG + 20), ...run(SILENCE, 30)])).toEqual([]);
+    early.ending();
+    expect(recorder.told).toEqual(["speculate"]); // the endpoint's flush uses it
+  });
 });

@@ -26,6 +26,8 @@ function pipeline(
   endpointingMs: number | false,
   utteranceEndMs: number,
   softCutSeconds = MAX_UTTERANCE_SOFT_SECONDS,
+  /** The transcriber ends long utterances at their pauses (early finals on, as Whisper's). */
+  endsAtPauses = false,
 ) {
   const events: string[] = [];
   let finals: Promise<void> = Promise.resolve();
@@ -49,6 +51,19 @@ function pipeline(
     close: () => {},
     speculate: () => events.push("speculate"),
     dropSpeculation: () => events.push("dropSpeculation"),
+    ...(endsAtPauses
+      ? {
+          endsAtPauses: true,
+          endAtPause: (end: number, rest: number) => {
+            const frames = end;
+            fed -= rest;
+            finals = finals.then(() => {
+              events.push(`final pause (${frames} frames)`);
+            });
+            return finals;
+          },
+        }
+      : {}),
   };
   const options = vadOptionsFor({ endpointingMs, utteranceEndMs } as Parameters<
     typeof vadOptionsFor
@@ -150,5 +165,38 @@ describe("the pipeline's order around an utterance's end", () => {
     expect(cut).toBeGreaterThan(0);
     expect(run.events.slice(0, cut)).toContain("speculate");
     expect(run.events.slice(run.events.lastIndexOf("speculate"), cut)).toContain("dropSpeculation");
+  });
+
+  it("past the soft cut, ends an utterance whose pause is its end with its words, speech_final", async () => {
+    // With early finals (Whisper's), the soft cut waits for speech to come back: 12 s of speech
+    // then silence is one endpoint final, not a max-length final and an empty endpoint one.
+    const soft = Math.floor(MAX_UTTERANCE_SOFT_SECONDS / 0.032);
+    const whole = pipeline(500, 1000, MAX_UTTERANCE_SOFT_SECONDS, true);
+    await whole.push(frames(0.9, soft + 30));
+    await whole.push(frames(0.01, 40));
+    await whole.settled();
+    expect(said(whole).filter((e) => e.startsWith("final"))).toEqual([
+      expect.stringMatching(/^final endpoint /),
+    ]);
+    // Speech back after a pause past the soft cut: the utterance ends at the pause.
+    const split = pipeline(500, 1000, MAX_UTTERANCE_SOFT_SECONDS, true);
+    await split.push(frames(0.9, soft + 30));
+    await split.push(frames(0.01, 3));
+    await split.push(frames(0.9, 20));
+    await split.push(frames(0.01, 40));
+    await split.settled();
+    expect(said(split).filter((e) => e.startsWith("final"))).toEqual([
+      `final pause (${soft + 31} frames)`,
+      expect.stringMatching(/^final endpoint /),
+    ]);
+    // Without early finals the soft cut is the pipeline's, at the first quiet frame.
+    const old = pipeline(500, 1000, MAX_UTTERANCE_SOFT_SECONDS, false);
+    await old.push(frames(0.9, soft + 30));
+    await old.push(frames(0.01, 40));
+    await old.settled();
+    expect(said(old).filter((e) => e.startsWith("final"))).toEqual([
+      expect.stringMatching(/^final max-length /),
+      expect.stringMatching(/^final endpoint /),
+    ]);
   });
 });

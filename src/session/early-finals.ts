@@ -21,6 +21,11 @@
  * phrase: cut there, a sentence cut at "how. | much" (2 frames) lost "his" ("and is power"), and
  * the tail of a word was read again at the start of the next part ("might be. be prudently").
  * Measured in docs/decoder-profile.md ("A long utterance ends at its pause").
+ *
+ * Past the soft cut (`softCutFrames`, MAX_UTTERANCE_SOFT_SECONDS) any pause ends it, confirmed by
+ * one speech frame: that is the soft cut, taken when speech comes back rather than at the quiet
+ * frame, so an utterance whose quiet frame begins its endpoint ends there with its words in its
+ * speech_final final (the pipeline leaves the soft cut to this when the transcriber takes it).
  */
 import type { TranscriberSession } from "../stt/transcriber";
 import type { PauseCut } from "../stt/utterance-audio";
@@ -60,7 +65,7 @@ export class EarlyFinals {
    * A pause that may end the utterance: its frames, and the speech frames since audio other than
    * silence came back after it; null when there is none.
    */
-  #pending: { cut: PauseCut; speech: number } | null = null;
+  #pending: { cut: PauseCut; speech: number; confirm: number } | null = null;
   readonly #padFrames: number;
 
   constructor(
@@ -69,6 +74,8 @@ export class EarlyFinals {
       VadOptions,
       "positiveThreshold" | "negativeThreshold" | "speechPadMs"
     >,
+    /** Frames past which any pause ends the utterance (the soft cut); Infinity: none. */
+    private readonly softCutFrames = Number.POSITIVE_INFINITY,
   ) {
     this.#padFrames = msToFrames(thresholds.speechPadMs);
   }
@@ -95,15 +102,18 @@ export class EarlyFinals {
     if (this.#speculating) {
       this.#speculating = false;
       const back = frames - 1; // the first frame after the pause
-      if (this.#long && back - this.#pauseStart >= SPLIT_MIN_PAUSE_FRAMES) {
+      const end = this.#pauseStart + 1;
+      const softCut = end >= this.softCutFrames;
+      if (this.#long && (softCut || back - this.#pauseStart >= SPLIT_MIN_PAUSE_FRAMES)) {
         // Held, not dropped: it covers the frames up to the pause's first, included.
-        const end = this.#pauseStart + 1;
-        this.#pending = { cut: { end, rest: Math.max(end, back - this.#padFrames) }, speech: 0 };
+        const rest = Math.max(end, back - this.#padFrames);
+        const confirm = softCut ? 1 : SPLIT_CONFIRM_FRAMES;
+        this.#pending = { cut: { end, rest }, speech: 0, confirm };
       } else this.transcriber.dropSpeculation?.();
     }
     if (this.#pending === null) return null;
     if (speech) this.#pending.speech += 1;
-    if (this.#pending.speech < SPLIT_CONFIRM_FRAMES) return null;
+    if (this.#pending.speech < this.#pending.confirm) return null;
     const { cut } = this.#pending;
     this.#pending = null;
     const ended = this.transcriber.endAtPause?.(cut.end, cut.rest);

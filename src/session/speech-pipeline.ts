@@ -88,7 +88,7 @@ export class SpeechPipeline {
     private readonly scoreFrame: FrameScorer = sileroScorer(),
   ) {
     this.#softCutFrames = softCutFrames(softCutSeconds);
-    this.#early = new EarlyFinals(transcriber, options);
+    this.#early = new EarlyFinals(transcriber, options, this.#softCutFrames);
     this.#vad = new VadMachine(options);
     // The pre-roll reaches padFrames before the first speech frame, and a start is confirmed
     // after minSpeechFrames speech frames — usually within a few frames, but pauses shorter than
@@ -290,10 +290,18 @@ export class SpeechPipeline {
     this.#utteranceFrames += 1;
   }
 
+  /**
+   * The hard cap, or (when the transcriber does not end utterances at their pauses itself) the
+   * soft cut: the first quiet frame past it. With early finals the soft cut is theirs
+   * (early-finals.ts): cut here, an utterance whose quiet frame was its end sent its words in a
+   * final that was not speech_final, and then an empty speech_final for the silence after.
+   */
   #shouldCut(probability: number): boolean {
     if (this.#utteranceFrames >= MAX_UTTERANCE_FRAMES) return true;
     return (
-      this.#utteranceFrames >= this.#softCutFrames && probability < this.options.negativeThreshold
+      this.transcriber.endsAtPauses !== true &&
+      this.#utteranceFrames >= this.#softCutFrames &&
+      probability < this.options.negativeThreshold
     );
   }
 }

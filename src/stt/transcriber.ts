@@ -116,6 +116,13 @@ export interface TranscriberSession {
    */
   endAtPause?(end: number, rest: number): Promise<void> | null;
   /**
+   * Optional: true when `endAtPause` takes its cuts (early finals on). Past the soft cut
+   * (MAX_UTTERANCE_SOFT_SECONDS) a long utterance then ends at any pause once speech comes back
+   * (early-finals.ts), so one whose pause is its end keeps its words in its endpoint's final;
+   * without it the pipeline cuts at the first quiet frame past the soft cut.
+   */
+  readonly endsAtPauses?: boolean;
+  /**
    * Resolves once every final flushed so far has been emitted (or has failed; never rejects).
    * Events that must follow a final, such as UtteranceEnd, wait on it.
    */

@@ -110,6 +110,10 @@ export class WhisperSession implements TranscriberSession {
     }
   }
 
+  get endsAtPauses(): boolean {
+    return this.earlyFinals;
+  }
+
   speculate(): void {
     const start = this.#utterance.start;
     if (!this.earlyFinals || start === null || this.#utterance.samples === 0) return;
