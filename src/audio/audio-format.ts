@@ -1,7 +1,8 @@
 /**
  * What the first bytes of a stream say it is, when the client named no `encoding` and no
  * `sample_rate` (Deepgram: "If containerized audio packets are sent to the streaming service,
- * [encoding] should not be used"). The decision is made once, on the stream's first 4 bytes:
+ * [encoding] should not be used"). The decision is made once, on the stream's first 4 bytes (8
+ * when those could be an MP4 box size):
  *
  * - `RIFF` → a WAV file (its header gives rate, channels and sample format; wav-header.ts);
  * - `RF64` → a 64-bit WAV: recognised, refused;
@@ -12,8 +13,8 @@
  *   refused with a clear reason (decoding them is not built), instead of read as PCM noise;
  * - anything else → raw linear16 at 16 kHz, Earshot's default before containers existed.
  *
- * Raw PCM that happens to begin with one of these 4-byte patterns (a chance of about 4 in 2^32
- * for noise; silence never does) would be misread: a client that sends raw audio should name its
+ * Raw PCM that happens to begin with one of these patterns (a chance of about 10 in 2^32 for
+ * noise; silence never does) would be misread: a client that sends raw audio should name its
  * `encoding` and `sample_rate`, which turns detection off.
  */
 
