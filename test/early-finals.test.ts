@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import {
   EarlyFinals,
+  SOFT_CUT_CONFIRM_FRAMES,
   SPLIT_AT_PAUSE_SECONDS,
   SPLIT_CONFIRM_FRAMES,
   SPLIT_MIN_PAUSE_FRAMES,
@@ -151,15 +152,15 @@ describe("early finals, frame by frame", () => {
     expect(recorder.told).toEqual(["speculate", `end at ${end}, rest from ${rest}`, "drop"]);
   });
 
-  it("past the soft cut, any pause ends the utterance at the first speech frame after it", () => {
+  it(`past the soft cut, any pause ends the utterance once ${SOFT_CUT_CONFIRM_FRAMES} speech frames follow`, () => {
     const recorder = new Recorder();
     const softCut = LONG + 40;
     const early = new EarlyFinals(recorder, THRESHOLDS, softCut);
-    // A 2-frame pause before the soft cut does not split; one past it does, at once.
+    // A 2-frame pause before the soft cut does not split; one past it does, at the second frame.
     const before = [...run(SPEECH, softCut - 10), ...run(SILENCE, 2), ...run(SPEECH, 20)];
     const splits = feed(early, 0, [...before, ...run(SILENCE, 2), SPEECH, ...run(SPEECH, 5)]);
     const end = before.length + 1;
-    expect(splits).toEqual([{ at: end + 2, end, rest: end }]);
+    expect(splits).toEqual([{ at: end + 3, end, rest: end }]);
     expect(recorder.told).toEqual([
       "speculate",
       "drop",
@@ -174,5 +175,18 @@ describe("early finals, frame by frame", () => {
     expect(feed(early, 0, [...run(SPEECH, LONG + 20), ...run(SILENCE, 30)])).toEqual([]);
     early.ending();
     expect(recorder.told).toEqual(["speculate"]); // the endpoint's flush uses it
+  });
+
+  it("past the soft cut, a click after the end does not split, and a short soft cut needs no 3 s", () => {
+    const click = new Recorder();
+    const early = new EarlyFinals(click, THRESHOLDS, LONG);
+    const splits = feed(early, 0, [...run(SPEECH, LONG + 20), ...run(SILENCE, 10), SPEECH]);
+    expect([...splits, ...feed(early, LONG + 31, run(SILENCE, 20))]).toEqual([]);
+    expect(click.told).toEqual(["speculate", "drop", "speculate"]);
+    // EARSHOT_SOFT_CUT_SECONDS=1 (32 frames): past it, a split does not wait for 3 s of speech.
+    const short = new Recorder();
+    const soon = new EarlyFinals(short, THRESHOLDS, 32);
+    const cut = feed(soon, 0, [...run(SPEECH, 47), SILENCE, ...run(SPEECH, 30)]);
+    expect(cut).toEqual([{ at: 50, end: 48, rest: 48 }]);
   });
 });

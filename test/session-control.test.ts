@@ -104,6 +104,24 @@ describe("Finalize", () => {
     expect(answer?.start).toBe(phrase(late)[0]?.start);
   });
 
+  it("CloseStream reads a phrase begun but not yet confirmed: no frame will come to confirm it", async () => {
+    const { pcm } = await wavFixture(SPEECH);
+    const audio = concat([new Uint8Array(32_000), pcm]);
+    const probe = await TestClient.open(`${Q}&vad_events=true`);
+    await stream(probe, concat([audio, new Uint8Array(38_400)]));
+    await probe.finish();
+    const onset = probe.of("SpeechStarted")[0]?.timestamp as number;
+    const client = await TestClient.open(Q);
+    await stream(client, audio.subarray(0, Math.round((onset + 0.128) * 50) * FRAME_BYTES));
+    await client.finish(); // CloseStream
+    const words = client
+      .of("Results")
+      .filter((m) => m.is_final === true)
+      .map((m) => alternative(m).transcript)
+      .join("");
+    expect(words).not.toBe("");
+  });
+
   it("answers with an empty final when nothing is pending, so a waiting client is not left hanging", async () => {
     const client = await TestClient.open(Q);
     client.sendAudio(new Uint8Array(32_000)); // 1 s of silence: nothing to transcribe

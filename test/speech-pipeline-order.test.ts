@@ -199,4 +199,20 @@ describe("the pipeline's order around an utterance's end", () => {
       expect.stringMatching(/^final endpoint /),
     ]);
   });
+
+  it("past the soft cut, cuts at the first quiet frame itself when the endpoint is far or off", async () => {
+    // Waiting for speech to come back or for a 5-s endpoint would hold 12 s of speech and its
+    // silence open to the 15-s hard cap: the pipeline cuts as without early finals.
+    const soft = Math.floor(MAX_UTTERANCE_SOFT_SECONDS / 0.032);
+    for (const endpointing of [5000, false] as const) {
+      const run = pipeline(endpointing, 1000, MAX_UTTERANCE_SOFT_SECONDS, true);
+      await run.push(frames(0.9, soft + 30));
+      await run.push(frames(0.01, 3));
+      await run.settled();
+      expect(
+        said(run).filter((e) => e.startsWith("final")),
+        String(endpointing),
+      ).toEqual([`final max-length (${soft + 31} frames)`]);
+    }
+  });
 });

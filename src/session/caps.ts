@@ -65,8 +65,9 @@ export function floodDetail(
  * window and is copied into ORT's heap on every step. Measured in workerd (test/whisper-session):
  * windows up to 12.7 s peak at 87.3 MiB of heap, 25-s windows at 104.8 MiB — over the tests'
  * 100 MB ceiling inside a 128 MB isolate. Past MAX_UTTERANCE_SOFT_SECONDS an utterance ends at its
- * next pause, when speech comes back after it (early finals, early-finals.ts; without them the
- * pipeline cuts at the first quiet frame), so a word is not split; at the hard cap it cuts anyway. The audio after a
+ * next pause, when speech comes back after it (early finals with endpointing up to 1 s,
+ * early-finals.ts; otherwise the pipeline cuts at the first quiet frame), so a word is not split;
+ * at the hard cap it cuts anyway. The audio after a
  * cut continues as the next utterance: no sample is lost or fed twice.
  */
 export const MAX_UTTERANCE_SECONDS = 15;

@@ -23,9 +23,10 @@
  * Measured in docs/decoder-profile.md ("A long utterance ends at its pause").
  *
  * Past the soft cut (`softCutFrames`, MAX_UTTERANCE_SOFT_SECONDS) any pause ends it, confirmed by
- * one speech frame: that is the soft cut, taken when speech comes back rather than at the quiet
- * frame, so an utterance whose quiet frame begins its endpoint ends there with its words in its
- * speech_final final (the pipeline leaves the soft cut to this when the transcriber takes it).
+ * SOFT_CUT_CONFIRM_FRAMES speech frames: that is the soft cut, taken when speech comes back rather
+ * than at the quiet frame, so an utterance whose quiet frame begins its endpoint ends there with
+ * its words in its speech_final final (the pipeline leaves the soft cut to this when the
+ * transcriber takes it and the endpoint is near: speech-pipeline.ts #softCutIsEarlyFinals).
  */
 import type { TranscriberSession } from "../stt/transcriber";
 import type { PauseCut } from "../stt/utterance-audio";
@@ -42,6 +43,11 @@ const SPLIT_AT_PAUSE_FRAMES = Math.floor(
 );
 /** Speech frames that confirm the speech is back (256 ms). */
 export const SPLIT_CONFIRM_FRAMES = 8;
+/**
+ * Past the soft cut, speech frames that confirm the speech is back (64 ms): a one-frame click
+ * after the real end does not end the utterance in front of the endpoint.
+ */
+export const SOFT_CUT_CONFIRM_FRAMES = 2;
 /** A pause between phrases (PHRASE_PAUSE_FRAMES, 256 ms, says why): shorter gaps never split. */
 export const SPLIT_MIN_PAUSE_FRAMES = PHRASE_PAUSE_FRAMES;
 
@@ -104,10 +110,10 @@ export class EarlyFinals {
       const back = frames - 1; // the first frame after the pause
       const end = this.#pauseStart + 1;
       const softCut = end >= this.softCutFrames;
-      if (this.#long && (softCut || back - this.#pauseStart >= SPLIT_MIN_PAUSE_FRAMES)) {
+      if (softCut || (this.#long && back - this.#pauseStart >= SPLIT_MIN_PAUSE_FRAMES)) {
         // Held, not dropped: it covers the frames up to the pause's first, included.
         const rest = Math.max(end, back - this.#padFrames);
-        const confirm = softCut ? 1 : SPLIT_CONFIRM_FRAMES;
+        const confirm = softCut ? SOFT_CUT_CONFIRM_FRAMES : SPLIT_CONFIRM_FRAMES;
         this.#pending = { cut: { end, rest }, speech: 0, confirm };
       } else this.transcriber.dropSpeculation?.();
     }

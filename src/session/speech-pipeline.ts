@@ -50,6 +50,12 @@ const FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE;
  */
 const FRAMES_BETWEEN_YIELDS = 32;
 const MAX_UTTERANCE_FRAMES = Math.floor(MAX_UTTERANCE_SECONDS / FRAME_SECONDS);
+/**
+ * Past the soft cut, the longest endpointing the pipeline waits for before it cuts at a quiet
+ * frame itself (#softCutIsEarlyFinals): twice the default's 500 ms.
+ */
+const SOFT_CUT_ENDPOINT_WAIT_MS = 1_000;
+
 /** Frames after which an utterance is cut at its first quiet frame, for `softCutSeconds`. */
 function softCutFrames(seconds: number): number {
   return Math.floor(Math.min(seconds, MAX_UTTERANCE_SECONDS) / FRAME_SECONDS);
@@ -136,6 +142,15 @@ export class SpeechPipeline {
    * utterance too.
    */
   async finalize(reason: "finalize" | "close"): Promise<void> {
+    const tentative = this.#vad.tentativeStart;
+    if (reason === "close" && !this.#inUtterance && tentative !== null) {
+      // The stream ends: no frame will confirm the phrase begun, or call it a misfire. It is
+      // read with the rest, as everything before a Finalize is (Whisper's no-speech check
+      // drops it if it was no speech).
+      this.#handle([
+        { type: "speech-start", startFrame: tentative, confirmedAtFrame: this.#vad.framesSeen - 1 },
+      ]);
+    }
     if (reason === "close" && this.#inUtterance && this.#partial.length > 0) {
       // Audio the VAD never judged: the early final may not leave it out.
       this.#early.drop();
@@ -147,7 +162,7 @@ export class SpeechPipeline {
     // Everything before the Finalize is closed, but a phrase begun and not yet confirmed
     // (vad-machine.ts forceEnd): its frames from its lead-in on are left to its own final, so the
     // Finalize point, and the empty final that answers it, sit where that lead-in starts.
-    const held = this.#vad.tentativeStart;
+    const held = reason === "close" ? null : this.#vad.tentativeStart;
     const closedTo =
       held === null ? this.#vad.framesSeen : Math.max(held - this.#vad.padFrames, this.#fedUntil);
     this.#fedUntil = Math.max(this.#fedUntil, closedTo);
@@ -299,9 +314,25 @@ export class SpeechPipeline {
   #shouldCut(probability: number): boolean {
     if (this.#utteranceFrames >= MAX_UTTERANCE_FRAMES) return true;
     return (
-      this.transcriber.endsAtPauses !== true &&
+      !this.#softCutIsEarlyFinals() &&
       this.#utteranceFrames >= this.#softCutFrames &&
       probability < this.options.negativeThreshold
+    );
+  }
+
+  /**
+   * Whether the soft cut is left to early finals (early-finals.ts: at the pause, once speech comes
+   * back, or the endpoint ends the utterance there): only when the transcriber takes such cuts and
+   * the endpoint comes within SOFT_CUT_ENDPOINT_WAIT_MS. With a longer endpointing, or none,
+   * silence would hold the utterance open to the hard cap (15-s windows, and its final seconds
+   * later): the pipeline cuts at the first quiet frame, as without early finals.
+   */
+  #softCutIsEarlyFinals(): boolean {
+    const { minSilenceMs } = this.options;
+    return (
+      this.transcriber.endsAtPauses === true &&
+      minSilenceMs !== false &&
+      minSilenceMs <= SOFT_CUT_ENDPOINT_WAIT_MS
     );
   }
 }
