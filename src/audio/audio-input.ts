@@ -12,7 +12,7 @@
  * other stream is raw linear16 at 16 kHz. A stream that cannot be decoded throws AudioFormatError
  * once; after it the input only counts and hashes what still arrives.
  *
- * At the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
+ * Just over the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
  * Opus, failed) is one machine, and each state's bytes are handled beside the others.
  */
 

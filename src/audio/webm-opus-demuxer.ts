@@ -10,7 +10,8 @@
  * Tracks, TrackEntry, Cluster, BlockGroup) are entered, their children read in turn (so an
  * unknown size needs no end: the next Cluster simply follows); the leaves that matter are held
  * whole and read; everything else is skipped without being held. Every malformed input throws
- * AudioFormatError naming what was wrong.
+ * AudioFormatError naming what was wrong. Just over the house's 300 lines: one parser, its EBML
+ * reading and its checks together.
  */
 import { AudioFormatError } from "./audio-format";
 import { MAX_OPUS_PACKET_BYTES } from "./ogg-opus-demuxer";

@@ -7,6 +7,11 @@
  *
  * Timeline: sample n of the session's 16 kHz stream is at n / 16 000 s; frame f covers samples
  * [512 f, 512 (f + 1)).
+ *
+ * Longer than the house's 300 lines: what ends an utterance (endpoint, Finalize and close, the
+ * soft and hard caps, UtteranceEnd, early finals' pauses) is decided frame by frame in one place,
+ * because their order on a frame is the invariant (no sample fed twice or skipped); the pure
+ * parts are already apart (vad-machine.ts, early-finals.ts).
  */
 
 import { sleep } from "../runtime/own-context";
