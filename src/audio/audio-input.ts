@@ -42,8 +42,11 @@ type State =
   | { kind: "sniffing" }
   /** A WAV file: its header is held in #held until the data chunk starts. */
   | { kind: "wav-header" }
-  /** Decoding samples; `remaining` data bytes (null: to the end of the stream). */
-  | { kind: "decoding"; remaining: number | null }
+  /**
+   * Decoding samples; `remaining` data bytes (null: to the end of the stream); `pad`: a WAV data
+   * chunk of odd size is followed by RIFF's pad byte.
+   */
+  | { kind: "decoding"; remaining: number | null; pad?: number }
   /**
    * A WAV data chunk of known size ended: what follows is trailing chunks, ignored. `pad`: the
    * chunk's size was odd, and RIFF's pad byte comes first (not part of what `seen` sniffs).
@@ -75,8 +78,6 @@ export class AudioInput {
   #held: Uint8Array = new Uint8Array(0);
   /** Sample frames decoded from a container, at its own rate (for secondsReceived). */
   #containerFrames = 0;
-  /** A WAV's data chunk size from its header (null: not a WAV, or "to the end of the stream"). */
-  #wavDataBytes: number | null = null;
   #bytesReceived = 0;
   #digest = new crypto.DigestStream("SHA-256");
   #writer = this.#digest.getWriter();
@@ -231,8 +232,8 @@ export class AudioInput {
     this.#held = new Uint8Array(0);
     this.#decoder = new PcmDecoder(wav.sampleFormat, wav.channels);
     this.#resampler = new StreamingResampler(wav.sampleRate, TRANSCRIBER_SAMPLE_RATE);
-    this.#wavDataBytes = wav.dataBytes;
-    const state: State = { kind: "decoding", remaining: wav.dataBytes };
+    const pad = (wav.dataBytes ?? 0) % 2;
+    const state: State = { kind: "decoding", remaining: wav.dataBytes, pad };
     this.#state = state;
     return this.#decodeBody(state, held.subarray(wav.dataOffset));
   }
@@ -251,7 +252,7 @@ export class AudioInput {
   }
 
   #decodeBody(
-    state: { kind: "decoding"; remaining: number | null },
+    state: { kind: "decoding"; remaining: number | null; pad?: number },
     bytes: Uint8Array,
   ): Float32Array {
     let body = bytes;
@@ -266,8 +267,7 @@ export class AudioInput {
     const samples = this.#decoder.decode(body);
     if (this.#container !== null) this.#containerFrames += samples.length;
     if (after !== null) {
-      const pad = (this.#wavDataBytes ?? 0) % 2;
-      const trailer: State = { kind: "trailer", seen: new Uint8Array(0), pad };
+      const trailer: State = { kind: "trailer", seen: new Uint8Array(0), pad: state.pad ?? 0 };
       this.#state = trailer;
       this.#trailer(trailer, after);
     }

@@ -167,7 +167,8 @@ export type ListenOptionName = (typeof LISTEN_OPTION_NAMES)[number];
 
 /**
  * Deepgram live options that exist but Earshot cannot honour, whatever their value (for those
- * it can honour when off, see DEEPGRAM_NO_EFFECT). They get a clearer refusal than a typo does. (Names from the SDK v5 `listen.v1.connect` arguments, deepgram-js-sdk
+ * it can honour when off, see DEEPGRAM_NO_EFFECT). They get a clearer refusal than a typo does.
+ * (Names from the SDK v5 `listen.v1.connect` arguments, deepgram-js-sdk
  * src/api/resources/listen/resources/v1/client/Client.ts.)
  */
 export const DEEPGRAM_UNSUPPORTED = new Set([

@@ -90,6 +90,14 @@ export class SpeechPipeline {
 
   /** An utterance this many frames long is cut at its next quiet frame (MAX_UTTERANCE_SOFT_SECONDS). */
   readonly #softCutFrames: number;
+  /**
+   * Whether the soft cut is left to early finals (early-finals.ts: at the pause, once speech comes
+   * back, or the endpoint ends the utterance there): only when the transcriber takes such cuts and
+   * the endpoint comes within SOFT_CUT_ENDPOINT_WAIT_MS. With a longer endpointing, or none,
+   * silence would hold the utterance open to the hard cap (15-s windows, and its final seconds
+   * later): the pipeline cuts at the first quiet frame, as without early finals.
+   */
+  readonly #softCutIsEarlyFinals: boolean;
 
   constructor(
     private readonly options: VadOptions,
@@ -99,6 +107,11 @@ export class SpeechPipeline {
     private readonly scoreFrame: FrameScorer = sileroScorer(),
   ) {
     this.#softCutFrames = softCutFrames(softCutSeconds);
+    const { minSilenceMs } = options;
+    this.#softCutIsEarlyFinals =
+      transcriber.endsAtPauses === true &&
+      minSilenceMs !== false &&
+      minSilenceMs <= SOFT_CUT_ENDPOINT_WAIT_MS;
     this.#early = new EarlyFinals(transcriber, options, this.#softCutFrames);
     this.#vad = new VadMachine(options);
     // The pre-roll reaches padFrames before the first speech frame, and a start is confirmed
@@ -319,25 +332,9 @@ export class SpeechPipeline {
   #shouldCut(probability: number): boolean {
     if (this.#utteranceFrames >= MAX_UTTERANCE_FRAMES) return true;
     return (
-      !this.#softCutIsEarlyFinals() &&
+      !this.#softCutIsEarlyFinals &&
       this.#utteranceFrames >= this.#softCutFrames &&
       probability < this.options.negativeThreshold
-    );
-  }
-
-  /**
-   * Whether the soft cut is left to early finals (early-finals.ts: at the pause, once speech comes
-   * back, or the endpoint ends the utterance there): only when the transcriber takes such cuts and
-   * the endpoint comes within SOFT_CUT_ENDPOINT_WAIT_MS. With a longer endpointing, or none,
-   * silence would hold the utterance open to the hard cap (15-s windows, and its final seconds
-   * later): the pipeline cuts at the first quiet frame, as without early finals.
-   */
-  #softCutIsEarlyFinals(): boolean {
-    const { minSilenceMs } = this.options;
-    return (
-      this.transcriber.endsAtPauses === true &&
-      minSilenceMs !== false &&
-      minSilenceMs <= SOFT_CUT_ENDPOINT_WAIT_MS
     );
   }
 }

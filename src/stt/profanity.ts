@@ -6,9 +6,8 @@
  *
  * What counts: the words below and their inflections, matched on a whole run of Latin letters
  * (a word, or a part of one between hyphens and quotes), so "Scunthorpe", "cocktail" and
- * "assessment" are left alone. Words that are profane only in some
- * senses (dick, cock, pussy, hell, damn) are not masked: a filter that hides "Moby Dick" is wrong
- * more often than it helps. English only (with `multi`, as numerals): Deepgram filters other
+ * "assessment" are left alone. Words that are profane only in some senses (dick, cock, pussy,
+ * hell, damn) are not masked: a filter that hides "Moby Dick" is wrong more often than it helps. English only (with `multi`, as numerals): Deepgram filters other
  * languages too; Earshot has no lists for them.
  */
 import type { Transcript, TranscriptWord } from "./transcriber";
