@@ -24,7 +24,7 @@ const said = (run: { events: string[] }) => run.events.filter((e) => !e.includes
 /** A pipeline at `endpointingMs` / `utteranceEndMs` and the events it gave, in order. */
 function pipeline(
   endpointingMs: number | false,
-  utteranceEndMs: number,
+  utteranceEndMs: number | null,
   softCutSeconds = MAX_UTTERANCE_SOFT_SECONDS,
   /** The transcriber ends long utterances at their pauses (early finals on, as Whisper's). */
   endsAtPauses = false,
@@ -198,6 +198,28 @@ describe("the pipeline's order around an utterance's end", () => {
       expect.stringMatching(/^final max-length /),
       expect.stringMatching(/^final endpoint /),
     ]);
+  });
+
+  it("does not decode silence again every soft cut when endpointing is off", async () => {
+    // endpointing=false and no utterance_end_ms: nothing ends the utterance on silence, so the
+    // soft cut did, every 11 s of the silence that followed, each part read by Whisper for an
+    // empty final. A part without one speech frame ends it; speech later is a new utterance.
+    const soft = Math.floor(MAX_UTTERANCE_SOFT_SECONDS / 0.032);
+    const run = pipeline(false, null, MAX_UTTERANCE_SOFT_SECONDS, true);
+    await run.push(frames(0.9, 30));
+    await run.push(frames(0.01, 4 * soft));
+    await run.settled();
+    expect(said(run)).toEqual([
+      "SpeechStarted",
+      `final max-length (${soft} frames)`,
+      `final max-length (${soft} frames)`,
+    ]);
+    expect(run.fed()).toBe(0);
+    await run.push(frames(0.9, 30));
+    await run.push(frames(0.01, 3));
+    await run.settled();
+    expect(said(run).slice(3)).toEqual(["SpeechStarted"]);
+    expect(run.fed()).toBeGreaterThan(30);
   });
 
   it("past the soft cut, cuts at the first quiet frame itself when the endpoint is far or off", async () => {

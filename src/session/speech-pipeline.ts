@@ -78,6 +78,8 @@ export class SpeechPipeline {
   #fedUntil = 0;
   /** Frames fed to the current utterance since it began or was last cut. */
   #utteranceFrames = 0;
+  /** Whether one of them was speech (p ≥ the positive threshold). */
+  #speechInPart = false;
   #inUtterance = false;
   /** An UtteranceEnd due while its utterance was still open (its last speech end, s). */
   #heldUtteranceEnd: number | null = null;
@@ -242,7 +244,12 @@ export class SpeechPipeline {
       // A long utterance: its final now, the rest continues as a new one from the next frame.
       // Cut at the hard cap on a frame that is not silence, an early final leaves that frame out.
       if (probability >= this.options.negativeThreshold) this.#early.drop();
+      // A part without one speech frame (11 s or more with endpointing off, or of frames between
+      // the thresholds) ends the utterance: it would otherwise go on being cut and read again
+      // every soft cut for an empty final. Speech after it starts a new one, with its lead-in.
+      if (!this.#speechInPart) this.#handle(this.#vad.forceEnd());
       this.#utteranceFrames = 0;
+      this.#speechInPart = false;
       this.#flushInBackground("max-length");
       await this.transcriber.ready?.();
       return;
@@ -288,6 +295,7 @@ export class SpeechPipeline {
         case "speech-start": {
           this.#inUtterance = true;
           this.#utteranceFrames = 0;
+          this.#speechInPart = false;
           const from = Math.max(event.startFrame - this.#vad.padFrames, this.#fedUntil);
           for (const frame of this.#recent) {
             if (frame.index >= from && frame.index <= event.confirmedAtFrame) this.#feed(frame);
@@ -321,6 +329,7 @@ export class SpeechPipeline {
     this.transcriber.feed(frame.samples, frame.index * VAD_FRAME_SAMPLES, frame.probability);
     this.#fedUntil = frame.index + 1;
     this.#utteranceFrames += 1;
+    if (frame.probability >= this.options.positiveThreshold) this.#speechInPart = true;
   }
 
   /**
