@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  EARLY_FINAL_DUE_FRAMES,
   EarlyFinals,
   SOFT_CUT_CONFIRM_FRAMES,
   SPLIT_AT_PAUSE_SECONDS,
@@ -55,6 +56,22 @@ describe("early finals, frame by frame", () => {
     const recorder = new Recorder();
     const early = new EarlyFinals(recorder, THRESHOLDS);
     feed(early, 0, [...run(SPEECH, 20), ...run(SILENCE, 5), BETWEEN, ...run(SILENCE, 3)]);
+    expect(recorder.told).toEqual(["speculate", "drop", "speculate"]);
+  });
+
+  it(`become due after ${EARLY_FINAL_DUE_FRAMES} silence frames, so a one-frame dip never is`, () => {
+    const told: string[] = [];
+    const recorder = Object.assign(new Recorder(), {
+      speculationDue: () => told.push(`due after ${recorder.told.length} calls`),
+    });
+    const early = new EarlyFinals(recorder, THRESHOLDS);
+    feed(early, 0, [...run(SPEECH, 20), SILENCE, ...run(SPEECH, 5)]);
+    expect(recorder.told).toEqual(["speculate", "drop"]);
+    expect(told).toEqual([]);
+    feed(early, 26, run(SILENCE, EARLY_FINAL_DUE_FRAMES - 1));
+    expect(told).toEqual([]);
+    feed(early, 26 + EARLY_FINAL_DUE_FRAMES - 1, run(SILENCE, 10));
+    expect(told).toEqual(["due after 3 calls"]); // once, for the early final in flight
     expect(recorder.told).toEqual(["speculate", "drop", "speculate"]);
   });
 

@@ -100,6 +100,39 @@ describe("inference scheduler", () => {
     expect(scheduler.stats().droppedInterims).toBe(0);
   });
 
+  it("stops a running interim only for a due final; an early final not yet due still goes first", async () => {
+    const { scheduler, started, submit, finish } = harness();
+    const interim = submit("b", "interim", "b-interim");
+    await expect.poll(() => started).toEqual(["b-interim"]);
+    // Session a's early final at its first silent frame: not due, so b's preview runs on.
+    let due = false;
+    const early = scheduler.submit(
+      "a",
+      "final",
+      async () => "a-early",
+      undefined,
+      () => due,
+    );
+    const waitingInterim = submit("c", "interim", "c-interim");
+    expect(scheduler.finalsWaiting).toBe(0);
+    // Its silence went on: now it is what a client waits for, and b's interim should stop.
+    due = true;
+    expect(scheduler.finalsWaiting).toBe(1);
+    // Due or not, it is granted before any interim.
+    await finish("b-interim");
+    expect(await early).toEqual({ status: "done", value: "a-early" });
+    await finish("c-interim");
+    await Promise.all([interim, waitingInterim]);
+    expect(started).toEqual(["b-interim", "c-interim"]);
+    // A final submitted without `due` is due at once.
+    const blocker = submit("x", "interim", "x-interim");
+    const final = submit("y", "final", "y-final");
+    expect(scheduler.finalsWaiting).toBe(1);
+    await finish("x-interim");
+    await finish("y-final");
+    await Promise.all([blocker, final]);
+  });
+
   it(`refuses a session's final beyond ${MAX_PENDING_FINALS_PER_SESSION} waiting`, async () => {
     const { submit, finish } = harness();
     const running = submit("x", "final", "blocker");

@@ -44,14 +44,13 @@ function stopped(logged: Logged[]): unknown {
   return logged.find((line) => line.event === "interims")?.fields.stoppedForFinals;
 }
 
-async function session(earlyFinals: boolean) {
-  const scheduler = new InferenceScheduler();
+async function session(earlyFinals: boolean, scheduler = new InferenceScheduler(), id = "") {
   const emitted: Transcript[] = [];
   const logged: Logged[] = [];
   const bucket = (env as unknown as { MODELS: R2Bucket }).MODELS;
   const whisper = new WhisperSession(
     {
-      sessionId: `interims-${earlyFinals}`,
+      sessionId: `interims-${earlyFinals}${id}`,
       accountId: "acc_test",
       language: "en",
       interimResults: true,
@@ -93,5 +92,32 @@ describe("an interim in flight when the final is asked for", () => {
     expect(scheduler.stats().completed).toEqual({ final: 1, interim: 0 });
     expect(emitted.map((t) => t.isFinal)).toEqual([true]);
     expect(logged.filter((line) => line.level === "warn" || line.level === "error")).toEqual([]);
+  });
+
+  it("of another session is stopped by its early final only once that is due", async () => {
+    // b's preview runs; a's early final at its first silent frame waits its turn without stopping
+    // it (a one-frame dip would withdraw it 32 ms later), and is due once the silence goes on or
+    // its utterance ends.
+    const b = await session(false, undefined, "-b");
+    const a = await session(true, b.scheduler, "-a");
+    b.whisper.feed(b.speech, 0);
+    a.whisper.feed(a.speech, 0);
+    expect(b.scheduler.waiting).toBe(1); // a's interim: b's runs
+    a.whisper.speculate();
+    expect(b.scheduler.finalsWaiting).toBe(0);
+    a.whisper.speculationDue();
+    expect(b.scheduler.finalsWaiting).toBe(1);
+    a.whisper.dropSpeculation();
+    expect(b.scheduler.finalsWaiting).toBe(0);
+    a.whisper.speculate();
+    expect(b.scheduler.finalsWaiting).toBe(0);
+    const ended = a.whisper.flush("endpoint", a.speech.length);
+    expect(b.scheduler.finalsWaiting).toBe(1);
+    await ended;
+    await b.whisper.flush("finalize", b.speech.length);
+    for (const { whisper } of [a, b]) whisper.close();
+    expect(a.emitted.filter((t) => t.isFinal).map((t) => t.text)).toEqual([
+      expect.stringMatching(/fellow Americans/i),
+    ]);
   });
 });

@@ -56,11 +56,23 @@ export interface Split extends PauseCut {
   ended: Promise<void>;
 }
 
-type Transcriber = Pick<TranscriberSession, "speculate" | "dropSpeculation" | "endAtPause">;
+/**
+ * Silence frames after which an early final is due (`speculationDue`): 2 (64 ms). Until then it
+ * waits its turn without stopping other sessions' running interims (inference-scheduler.ts): a
+ * one-frame dip between words, which the next frame withdraws, stopped them all.
+ */
+export const EARLY_FINAL_DUE_FRAMES = 2;
+
+type Transcriber = Pick<
+  TranscriberSession,
+  "speculate" | "dropSpeculation" | "speculationDue" | "endAtPause"
+>;
 
 export class EarlyFinals {
   /** `speculate` was called at the first silence frame of this silence run. */
   #speculating = false;
+  /** Silence frames since `speculate` (up to EARLY_FINAL_DUE_FRAMES). */
+  #silence = 0;
   /** The first silence frame of the current or latest pause (0-based, fed to the utterance). */
   #pauseStart = 0;
   /** The utterance's frame count at its latest speech frame. */
@@ -99,10 +111,13 @@ export class EarlyFinals {
       if (this.#pending !== null) this.drop();
       if (!this.#speculating) {
         this.#speculating = true;
+        this.#silence = 0;
         this.#pauseStart = frames - 1;
         this.#long = this.#lastSpeech >= SPLIT_AT_PAUSE_FRAMES;
         this.transcriber.speculate?.();
       }
+      this.#silence += 1;
+      if (this.#silence === EARLY_FINAL_DUE_FRAMES) this.transcriber.speculationDue?.();
       return null;
     }
     if (this.#speculating) {

@@ -11,7 +11,11 @@
  * - a session whose finals pile up beyond MAX_PENDING_FINALS_PER_SESSION is refused: it gets a
  *   clear error instead of answers that arrive later and later;
  * - a job submitted with an AbortSignal leaves the queue when it is aborted while waiting (an
- *   early final that speech made useless).
+ *   early final that speech made useless);
+ * - a running interim stops for another session's final waiting (`finalsWaiting`), but not for an
+ *   early final its session has not yet called due (`due`): one silent frame inside speech
+ *   would otherwise stop every other session's preview for a final that speech withdraws 32 ms
+ *   later.
  *
  * Sessions are Durable Objects that may share the isolate, and one may await only promises their
  * owners settle (runtime/own-context.ts, test/cross-object-wakeup.test.ts). So the scheduler is
@@ -69,6 +73,8 @@ interface Job {
   state: JobState;
   grantedAt: number;
   startedAt: number;
+  /** Whether a waiting final should stop the interim running (see the header). */
+  due: () => boolean;
 }
 
 export interface SchedulerStats {
@@ -108,13 +114,15 @@ export class InferenceScheduler {
    * Queues `run` for `sessionId`. Resolves `{status: "done"}` with its value once it ran, or
    * `{status: "dropped"}` for an interim replaced by a newer one or cancelled. Rejects with
    * FinalsBacklogError when the session already has MAX_PENDING_FINALS_PER_SESSION finals
-   * waiting, and with `run`'s own error if it throws.
+   * waiting, and with `run`'s own error if it throws. `due` (finals): whether the final is one
+   * the client will wait for now, so a running interim should stop for it (default: always).
    */
   submit<T>(
     sessionId: string,
     kind: JobKind,
     run: () => Promise<T>,
     signal?: AbortSignal,
+    due: () => boolean = () => true,
   ): Promise<JobOutcome<T>> {
     if (kind === "final") {
       const pending = this.#finals.filter((job) => job.sessionId === sessionId).length;
@@ -135,6 +143,7 @@ export class InferenceScheduler {
       state: "waiting",
       grantedAt: 0,
       startedAt: 0,
+      due,
     };
     if (kind === "final") {
       this.#finals.push(job);
@@ -219,9 +228,12 @@ export class InferenceScheduler {
     return this.#finals.length + this.#interims.size;
   }
 
-  /** Finals waiting for their turn (not the one running): an interim running should stop. */
+  /**
+   * Due finals waiting for their turn (not the one running, nor early finals not yet due): an
+   * interim running should stop. Every waiting final still goes before every interim.
+   */
   get finalsWaiting(): number {
-    return this.#finals.length;
+    return this.#finals.filter((job) => job.due()).length;
   }
 
   /** Whether work is waiting behind the job now running: interims should slow down. */

@@ -6,7 +6,7 @@
  * it); and one still in flight when the utterance's final is asked for (early or at the flush) is
  * stopped (`stop`), out of the queue or at its next turn (runtime/turns.ts): it would never be
  * shown, and the final would wait for it. A running interim also stops at a turn when any
- * session's final is waiting for the isolate.
+ * session's final is waiting for the isolate (an early final once it is due: early-finals.ts).
  *
  * Stable prefix (stable-prefix.ts): a word is settled once two consecutive hypotheses agree on it
  * and everything before it; later interims of the utterance keep settled words as they are and

@@ -108,6 +108,11 @@ export interface TranscriberSession {
   /** Optional: audio other than silence followed `speculate`: that early final covers too little. */
   dropSpeculation?(): void;
   /**
+   * Optional: the silence after `speculate` went on (EARLY_FINAL_DUE_FRAMES frames): its early
+   * final is likely the utterance's, and may now stop other sessions' interims for the isolate.
+   */
+  speculationDue?(): void;
+  /**
    * Optional: a long utterance ends at its pause. Its final covers the frames fed to it before
    * `end` (VAD frames, 0-based), frames `end` .. `rest` - 1 are the pause's silence, left out, and
    * the ones from `rest` on continue as the next utterance. Returns what `flush` would, or null

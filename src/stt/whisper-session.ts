@@ -62,6 +62,8 @@ interface Speculation {
   abort: AbortController;
   /** Samples of the utterance it decodes: a prefix of the utterance's audio. */
   samples: number;
+  /** Makes it due: it may stop other sessions' running interims (inference-scheduler.ts). */
+  due: () => void;
 }
 
 export class WhisperSession implements TranscriberSession {
@@ -123,19 +125,25 @@ export class WhisperSession implements TranscriberSession {
     const final = { utterance: this.#utteranceNumber, start };
     const vad = this.#utterance.evidence(); // now: the job may start after more frames, or a flush
     const abort = new AbortController();
+    let due = false;
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
       () => this.#transcribe(audio, "final", vad, { signal: abort.signal, final }),
       abort.signal,
+      () => due,
     );
     // Observed here: an early final that is never used must not be an unhandled rejection. A used
     // one's failure also ends the session (through the final); a dropped one's is said here.
     job.catch((error: unknown) => {
       if (!abort.signal.aborted) this.context.log.warn("early final failed", { error });
     });
-    this.#speculation = { job, abort, samples: audio.length };
+    this.#speculation = { job, abort, samples: audio.length, due: () => (due = true) };
     this.#speculations.started += 1;
+  }
+
+  speculationDue(): void {
+    this.#speculation?.due();
   }
 
   dropSpeculation(): void {
@@ -169,6 +177,7 @@ export class WhisperSession implements TranscriberSession {
   #end(reason: FlushReason, atSample: number, cut: PauseCut | null): Promise<void> {
     const speculation = this.#speculation;
     this.#speculation = null;
+    speculation?.due(); // the utterance's final now
     // A split ends at the pause; what follows it goes on as the next utterance.
     const { audio: whole, start, vad } = this.#utterance.take(cut);
     // With an early final, only silence came after it: the final covers what it decoded.
