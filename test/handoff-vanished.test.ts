@@ -8,7 +8,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { inferenceQueueDepth, runExclusive } from "../src/runtime/inference-lock";
-import { InferenceScheduler } from "../src/stt/inference-scheduler";
+import { InferenceScheduler, STALLED_RUN_MS } from "../src/stt/inference-scheduler";
 import { holdInferenceLock } from "./helpers/busy-isolate";
 
 /** The waiter behind the vanished one is reaped after 5 s (STALE_WAITER_MS, STALE_GRANT_MS). */
@@ -79,6 +79,30 @@ describe("a waiter whose object was reset", () => {
     await first;
     expect(await next).toEqual({ status: "done", value: "ran" });
     expect(scheduler.stats().completed.final).toBe(2);
+    expect(loggedEvents(errors)).toContain("inference scheduler: withdrew an abandoned turn");
+  });
+
+  it(`does not stop the scheduler for long when reset mid-run (${STALLED_RUN_MS / 1000} s without progress)`, async () => {
+    const errors = vi.spyOn(console, "error");
+    const scheduler = new InferenceScheduler();
+    const gone = freshObject();
+    let running = false;
+    const abandoned = runInDurableObject(gone, () =>
+      scheduler.submit("gone", "final", (progress) => {
+        running = true;
+        progress(); // as a transcription does after its model load, at its first turn
+        return new Promise<never>(() => {});
+      }),
+    ).catch((error: unknown) => String(error));
+    await expect.poll(() => running, { timeout: 10_000 }).toBe(true);
+    await reset(gone);
+    await abandoned;
+    const started = Date.now();
+    const next = scheduler.submit("next", "final", async () => "ran");
+    expect(await next).toEqual({ status: "done", value: "ran" });
+    // Withdrawn at the first look past STALLED_RUN_MS (waiters look at least every 5 s), where
+    // the 2-min bound for a job that never reports progress held every session of the isolate.
+    expect(Date.now() - started).toBeLessThan(STALLED_RUN_MS + 6_000);
     expect(loggedEvents(errors)).toContain("inference scheduler: withdrew an abandoned turn");
   });
 });

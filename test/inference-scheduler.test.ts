@@ -10,6 +10,7 @@ import {
   InferenceScheduler,
   type JobKind,
   MAX_PENDING_FINALS_PER_SESSION,
+  STALLED_RUN_MS,
 } from "../src/stt/inference-scheduler";
 
 /** A job that records when it starts and finishes when the test says. */
@@ -194,6 +195,29 @@ describe("inference scheduler", () => {
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(scheduler.stats().completed.final).toBe(0);
     clock = 121_000; // past MAX_RUNNING_MS
+    expect(await next).toEqual({ status: "done", value: "ran" });
+  });
+
+  it(`withdraws the turn of a job that reported progress and then none for ${STALLED_RUN_MS / 1000} s`, async () => {
+    // A session reset between two model runs: its job never takes another turn. Every other
+    // session waits behind it, so it is withdrawn long before MAX_RUNNING_MS.
+    let clock = 0;
+    const scheduler = new InferenceScheduler(() => clock);
+    let report: () => void = () => {};
+    void scheduler.submit("gone", "final", (progress) => {
+      report = progress;
+      progress();
+      return new Promise<never>(() => {});
+    });
+    const next = scheduler.submit("alive", "final", async () => "ran");
+    // Progress keeps it: at 15 s it is still running, having reported at 8 s.
+    clock = 8_000;
+    report();
+    clock = 15_000;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(scheduler.stats().completed.final).toBe(0);
+    expect(scheduler.waiting).toBe(1);
+    clock = 8_000 + STALLED_RUN_MS + 1;
     expect(await next).toEqual({ status: "done", value: "ran" });
   });
 });

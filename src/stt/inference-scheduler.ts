@@ -23,8 +23,9 @@
  * finishes grants the next one and then ends its turn, and every waiting job, awaiting the turn
  * now running, wakes in its own context and runs if it was granted. A job's own session wakes it
  * when it drops the job (a newer interim, a cancel, an abort). Owners can vanish, so each waiting
- * job also sets one timer of its own: a grant not taken up within STALE_GRANT_MS, or a run longer
- * than MAX_RUNNING_MS, is withdrawn when it fires.
+ * job also sets one timer of its own: a grant not taken up within STALE_GRANT_MS, a run that has
+ * not reported progress for STALLED_RUN_MS, or one longer than MAX_RUNNING_MS, is withdrawn when
+ * it fires.
  *
  * Queue depth and waiting time are measured (`stats`) for the benchmark and the soak.
  *
@@ -56,9 +57,17 @@ const STALE_GRANT_MS = 5_000;
 /**
  * A job running longer than 2 min belongs to a session that vanished mid-run (its object was
  * reset): the slowest job, a 15-s final on a loaded isolate, takes a few seconds. Its turn is
- * withdrawn so the isolate goes on transcribing.
+ * withdrawn so the isolate goes on transcribing. The bound for a job that never reports progress.
  */
 const MAX_RUNNING_MS = 120_000;
+/**
+ * A running job that reported progress (`run`'s callback: after its model load, at every turn of
+ * its transcription) and then none for 10 s belongs to a session that vanished mid-run: a live
+ * one reports between model runs, at most an encoder run apart (~0.5 s for a 15-s window here).
+ * 10 s, not MAX_RUNNING_MS: every other session of the isolate waits meanwhile, and a real-time
+ * client's queue reaches its cap (caps.ts MAX_QUEUED_AUDIO_SECONDS, 20 s) before 2 min.
+ */
+export const STALLED_RUN_MS = 10_000;
 
 type JobState = "waiting" | "granted" | "running" | "dropped";
 
@@ -73,6 +82,8 @@ interface Job {
   state: JobState;
   grantedAt: number;
   startedAt: number;
+  /** When the running job last reported progress; null until it first does. */
+  progressAt: number | null;
   /** Whether a waiting final should stop the interim running (see the header). */
   due: () => boolean;
 }
@@ -116,11 +127,12 @@ export class InferenceScheduler {
    * FinalsBacklogError when the session already has MAX_PENDING_FINALS_PER_SESSION finals
    * waiting, and with `run`'s own error if it throws. `due` (finals): whether the final is one
    * the client will wait for now, so a running interim should stop for it (default: always).
+   * `run` calls `progress` as it goes (see STALLED_RUN_MS), in its own context.
    */
   submit<T>(
     sessionId: string,
     kind: JobKind,
-    run: () => Promise<T>,
+    run: (progress: () => void) => Promise<T>,
     signal?: AbortSignal,
     due: () => boolean = () => true,
   ): Promise<JobOutcome<T>> {
@@ -143,6 +155,7 @@ export class InferenceScheduler {
       state: "waiting",
       grantedAt: 0,
       startedAt: 0,
+      progressAt: null,
       due,
     };
     if (kind === "final") {
@@ -160,7 +173,11 @@ export class InferenceScheduler {
    * Runs in the submitter's own context: waits for the turn now running to end (or its own drop,
    * or its own timer), until it is granted; then runs.
    */
-  async #await<T>(job: Job, run: () => Promise<T>, signal?: AbortSignal): Promise<JobOutcome<T>> {
+  async #await<T>(
+    job: Job,
+    run: (progress: () => void) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<JobOutcome<T>> {
     // The abort comes from the job's own session, so it may end the job's own `dropped`.
     const onAbort = () => {
       if (job.state === "waiting") this.#withdraw(job);
@@ -197,11 +214,13 @@ export class InferenceScheduler {
     samples.push(this.#now() - job.enqueuedAt);
     if (samples.length > WAIT_SAMPLES) samples.shift();
     try {
-      const value = await run();
+      const value = await run(() => {
+        job.progressAt = this.#now();
+      });
       this.#completed[job.kind] += 1;
       return { status: "done", value };
     } finally {
-      // A job withdrawn while it ran (see MAX_RUNNING_MS) no longer holds the turn: leave it be.
+      // A job withdrawn while it ran (#runningUntil) no longer holds the turn: leave it be.
       if (this.#current === job) this.#current = null;
       this.#grantNext();
       job.turn.end();
@@ -275,14 +294,21 @@ export class InferenceScheduler {
     if (current === null) return STALE_GRANT_MS;
     const left =
       current.state === "running"
-        ? current.startedAt + MAX_RUNNING_MS - this.#now()
+        ? this.#runningUntil(current) - this.#now()
         : current.grantedAt + STALE_GRANT_MS - this.#now();
     return Math.min(left + 1, STALE_GRANT_MS);
   }
 
+  /** When a running job counts as abandoned: no progress, or no end, for too long. */
+  #runningUntil(job: Job): number {
+    const stalled = job.progressAt === null ? Infinity : job.progressAt + STALLED_RUN_MS;
+    return Math.min(job.startedAt + MAX_RUNNING_MS, stalled);
+  }
+
   /**
    * Grants the next job when none is granted or running. A grant its owner has not taken up within
-   * STALE_GRANT_MS is withdrawn (the owner's object is gone), so the queue never stalls on it.
+   * STALE_GRANT_MS, or a run abandoned (#runningUntil), is withdrawn (the owner's object is gone),
+   * so the queue never stalls on it.
    */
   #grantNext(): void {
     const current = this.#current;
@@ -290,11 +316,14 @@ export class InferenceScheduler {
       const now = this.#now();
       const abandoned =
         (current.state === "granted" && now - current.grantedAt > STALE_GRANT_MS) ||
-        (current.state === "running" && now - current.startedAt > MAX_RUNNING_MS);
+        (current.state === "running" && now > this.#runningUntil(current));
       if (!abandoned) return;
       log.error("inference scheduler: withdrew an abandoned turn", {
         sessionId: current.sessionId,
         state: current.state,
+        kind: current.kind,
+        runningMs: current.state === "running" ? now - current.startedAt : null,
+        sinceProgressMs: current.progressAt === null ? null : now - current.progressAt,
       });
       if (current.state === "granted") current.state = "dropped";
     }

@@ -96,7 +96,14 @@ export class Interims {
     const job = this.scheduler.submit(
       this.context.sessionId,
       "interim",
-      () => this.transcribe(audio, vad, { signal: abort.signal, onTurn: yieldToFinals }),
+      (progress) =>
+        this.transcribe(audio, vad, {
+          signal: abort.signal,
+          onTurn: () => {
+            progress();
+            yieldToFinals();
+          },
+        }),
       abort.signal,
     );
     // Adapt the cadence to the isolate's load at the time of asking.

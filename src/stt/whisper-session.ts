@@ -129,7 +129,8 @@ export class WhisperSession implements TranscriberSession {
     const job = this.scheduler.submit(
       this.context.sessionId,
       "final",
-      () => this.#transcribe(audio, "final", vad, { signal: abort.signal, final }),
+      (progress) =>
+        this.#transcribe(audio, "final", vad, { signal: abort.signal, final, onTurn: progress }),
       abort.signal,
       () => due,
     );
@@ -191,8 +192,8 @@ export class WhisperSession implements TranscriberSession {
     const flags = { isFinal: true, speechFinal, fromFinalize };
     if (speculation) this.#speculations.used += 1;
     const decodeWhole = () =>
-      this.scheduler.submit(this.context.sessionId, "final", () =>
-        this.#transcribe(whole, "final", vad, { final }),
+      this.scheduler.submit(this.context.sessionId, "final", (progress) =>
+        this.#transcribe(whole, "final", vad, { final, onTurn: progress }),
       );
     const job = start === null || whole.length === 0 ? null : (speculation?.job ?? decodeWhole());
     // Observed here so it is never an unhandled rejection; the failure surfaces through `emitted`.
