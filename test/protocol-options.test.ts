@@ -204,6 +204,8 @@ describe("encoding and sample_rate", () => {
     ["sample_rate=8000", "linear16", 8000],
     ["sample_rate=48000", "linear16", 48000],
     ["sample_rate=016000", "linear16", 16000],
+    // Deepgram requires sample_rate with every encoding; an Ogg Opus stream says its own.
+    ["encoding=ogg-opus&sample_rate=48000", "ogg-opus", 48000],
   ])("accepts %s", (query, encoding, sampleRate) => {
     const options = accepted(query);
     expect(options.encoding).toBe(encoding);
@@ -212,7 +214,9 @@ describe("encoding and sample_rate", () => {
   });
 
   it.each([
-    ["encoding=opus&sample_rate=48000", "encoding", /is not supported/],
+    ["encoding=opus&sample_rate=48000", "encoding", /raw Opus packets.*encoding=ogg-opus/],
+    ["encoding=webm-opus&sample_rate=48000", "encoding", /no encoding and no sample_rate/],
+    ["encoding=ogg-opus", "sample_rate", /required with encoding=ogg-opus/],
     ["encoding=flac&sample_rate=16000", "encoding", /is not supported/],
     ["encoding=LINEAR16&sample_rate=16000", "encoding", /is not supported/],
     ["encoding=&sample_rate=16000", "encoding", /is not supported/],

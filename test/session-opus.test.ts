@@ -14,7 +14,7 @@ import { OpusStreamDecoder } from "../src/audio/opus-decoder";
 import { seededRandom } from "../tools/eval/random";
 import { type ServerJson, sha256Hex, TestClient, transcriptOf, withoutIds } from "./helpers/client";
 import { el, id, opusHead, size, text } from "./helpers/containers";
-import { oggOpusFixture, wavFixture } from "./helpers/fixtures";
+import { fixture, oggOpusFixture, wavFixture } from "./helpers/fixtures";
 import { concat } from "./helpers/typed-arrays";
 import { ADMIN_TOKEN, send } from "./setup/accounts-app";
 
@@ -146,8 +146,8 @@ describe("Ogg/Opus from opusenc", () => {
 });
 
 /** Sends `stream` and expects the Error and 1008 that name `message`, with no transcript. */
-async function expectRefused(stream: Uint8Array, message: RegExp): Promise<void> {
-  const client = await TestClient.open(`?${COMMON}`);
+async function expectRefused(stream: Uint8Array, message: RegExp, query = ""): Promise<void> {
+  const client = await TestClient.open(`?${query}${query ? "&" : ""}${COMMON}`);
   client.sendAudio(stream);
   const error = await client.waitFor((m) => m.type === "Error", "an Error");
   expect(error.code).toBe("UNSUPPORTED_AUDIO");
@@ -162,6 +162,29 @@ async function expectRefused(stream: Uint8Array, message: RegExp): Promise<void>
       .join(""),
   ).toBe("");
 }
+
+describe("encoding=ogg-opus (Deepgram's name for an Ogg Opus stream)", () => {
+  const QUERY = "encoding=ogg-opus&sample_rate=48000";
+
+  it("is decoded exactly as the same stream sent with no encoding", async () => {
+    const ogg = await oggOpusFixture(CLIP);
+    const named = await transcribe(QUERY, randomFrames(ogg, 7, 2000));
+    const detected = await transcribe("", randomFrames(ogg, 8, 2000));
+    expect(named.finals.length).toBeGreaterThan(0);
+    expect(named.messages).toEqual(detected.messages);
+  });
+
+  it("refuses a stream that is not Ogg, naming what it is", async () => {
+    const wav = await fixture(`${CLIP}.wav`);
+    const { pcm } = await wavFixture(`${CLIP}.wav`);
+    await expectRefused(wav, /encoding=ogg-opus, but the stream is not Ogg \(WAV\)/, QUERY);
+    await expectRefused(
+      pcm,
+      /encoding=ogg-opus, but the stream is not Ogg \(no container\)/,
+      QUERY,
+    );
+  });
+});
 
 describe("Ogg that is not Opus", () => {
   it("refuses Vorbis (the first packet a Vorbis identification header) with an Error and 1008", async () => {

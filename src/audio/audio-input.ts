@@ -9,14 +9,19 @@
  * decide the format (audio-format.ts): a WAV file's header is read and its body decoded at its own
  * rate and channel count; Ogg/Opus and WebM/Opus are demuxed (ogg-opus-demuxer.ts,
  * webm-opus-demuxer.ts) and decoded at 48 kHz (opus-decoder.ts), other codecs in them refused; any
- * other stream is raw linear16 at 16 kHz. A stream that cannot be decoded throws AudioFormatError
- * once; after it the input only counts and hashes what still arrives.
+ * other stream is raw linear16 at 16 kHz. With `encoding=ogg-opus` the stream must be Ogg, and is
+ * read as under detection. A stream that cannot be decoded throws AudioFormatError once; after it
+ * the input only counts and hashes what still arrives.
  *
- * Just over the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
+ * Over the house's 300 lines: the stream's state (sniffing, WAV header, decoding, trailer,
  * Opus, failed) is one machine, and each state's bytes are handled beside the others.
  */
 
-import type { Encoding } from "../protocol/option-schema";
+import {
+  DEFAULT_ENCODING,
+  DEFAULT_SAMPLE_RATE_HZ,
+  type StreamEncoding,
+} from "../protocol/option-schema";
 import { TRANSCRIBER_SAMPLE_RATE } from "../stt/transcriber";
 import {
   AudioFloodError,
@@ -74,6 +79,8 @@ export class AudioInput {
   #state: State;
   /** The container detected, or null (raw audio, or not decided yet). */
   #container: Exclude<Detected, "raw"> | null = null;
+  /** The only container the stream may be (encoding=ogg-opus), or null. */
+  readonly #only: "ogg" | null;
   /** Bytes held while sniffing or reading a WAV header (bounded by MAX_WAV_HEADER_BYTES). */
   #held: Uint8Array = new Uint8Array(0);
   /** Sample frames decoded from a container, at its own rate (for secondsReceived). */
@@ -83,14 +90,21 @@ export class AudioInput {
   #writer = this.#digest.getWriter();
 
   constructor(
-    readonly encoding: Encoding,
+    readonly encoding: StreamEncoding,
     readonly sampleRate: number,
     readonly detectContainer = false,
   ) {
-    this.bytesPerSecond = sampleRate * BYTES_PER_SAMPLE[encoding];
-    this.#decoder = new PcmDecoder(encoding);
-    this.#resampler = new StreamingResampler(sampleRate, TRANSCRIBER_SAMPLE_RATE);
-    this.#state = detectContainer ? { kind: "sniffing" } : { kind: "decoding", remaining: null };
+    this.#only = encoding === "ogg-opus" ? "ogg" : null;
+    // Ogg Opus names its own rate: its queue cap is the default format's, as under detection.
+    const pcm = encoding === "ogg-opus" ? DEFAULT_ENCODING : encoding;
+    const rate = encoding === "ogg-opus" ? DEFAULT_SAMPLE_RATE_HZ : sampleRate;
+    this.bytesPerSecond = rate * BYTES_PER_SAMPLE[pcm];
+    this.#decoder = new PcmDecoder(pcm);
+    this.#resampler = new StreamingResampler(rate, TRANSCRIBER_SAMPLE_RATE);
+    this.#state =
+      detectContainer || this.#only !== null
+        ? { kind: "sniffing" }
+        : { kind: "decoding", remaining: null };
   }
 
   /** Bytes of client audio accepted so far: the offset of the next byte. */
@@ -151,6 +165,10 @@ export class AudioInput {
       throw new AudioFormatError(`${what} stream ended before any Opus audio`);
     }
     if (this.#state.kind === "sniffing" && this.#held.length > 0) {
+      if (this.#only !== null) {
+        this.#state = { kind: "failed" };
+        throw new AudioFormatError("encoding=ogg-opus, but the stream ended before an Ogg page");
+      }
       // A stream shorter than SNIFF_BYTES is raw: decode what there is.
       const held = this.#held;
       this.#held = new Uint8Array(0);
@@ -204,6 +222,10 @@ export class AudioInput {
       if (kind === null) {
         this.#held = held; // < SNIFF_BYTES, or an MP4 box size before its type
         return EMPTY;
+      }
+      if (this.#only !== null && kind !== this.#only) {
+        const what = kind === "raw" ? "no container" : kind.toUpperCase();
+        throw new AudioFormatError(`encoding=ogg-opus, but the stream is not Ogg (${what})`);
       }
       if (kind === "raw") {
         this.#held = new Uint8Array(0);

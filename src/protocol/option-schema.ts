@@ -6,9 +6,15 @@
 
 /** Deepgram's raw encodings that Earshot decodes (src/audio/pcm-decoder.ts). */
 export type Encoding = "linear16" | "linear32" | "mulaw" | "alaw";
+/**
+ * What `encoding` may name: a raw encoding, or Deepgram's `ogg-opus` (an Ogg Opus stream, its pages
+ * as an encoder writes them; the stream's OpusHead gives its rate, and `sample_rate`, which
+ * Deepgram requires with every encoding, is not used).
+ */
+export type StreamEncoding = Encoding | "ogg-opus";
 
 export interface ListenOptions {
-  encoding: Encoding;
+  encoding: StreamEncoding;
   /** Hz, integer 8000..48000; the session resamples to Whisper's 16 kHz. */
   sampleRate: number;
   /**

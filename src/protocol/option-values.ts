@@ -10,10 +10,10 @@ import {
   DEFAULT_ENDPOINTING_MS,
   ENDPOINTING_MAX_MS,
   ENDPOINTING_MIN_MS,
-  type Encoding,
   type ListenOptions,
   SAMPLE_RATE_MAX_HZ,
   SAMPLE_RATE_MIN_HZ,
+  type StreamEncoding,
   UTTERANCE_END_MAX_MS,
   UTTERANCE_END_MIN_MS,
 } from "./option-schema";
@@ -40,14 +40,26 @@ export function parseBoolean(value: string): Step<boolean> {
   return fail(`must be "true" or "false", got ${quote(value)}`);
 }
 
-export function parseEncoding(value: string): Step<Encoding> {
-  if (value === "linear16" || value === "linear32" || value === "mulaw" || value === "alaw") {
+export function parseEncoding(value: string): Step<StreamEncoding> {
+  if (
+    value === "linear16" ||
+    value === "linear32" ||
+    value === "mulaw" ||
+    value === "alaw" ||
+    value === "ogg-opus"
+  ) {
     return ok(value);
+  }
+  const containers =
+    "Ogg or WebM Opus (MediaRecorder's) is decoded when sent with no encoding and no sample_rate " +
+    "(detected from the stream), or Ogg Opus with encoding=ogg-opus";
+  if (value === "opus") {
+    return fail(`"opus" (raw Opus packets, no container) is not supported: ${containers}`);
   }
   return fail(
     `${quote(value)} is not supported: Earshot takes raw encoding=linear16 (16-bit signed ` +
       "little-endian PCM), linear32 (32-bit float little-endian PCM), mulaw or alaw (G.711); " +
-      "decode other codecs such as opus or flac to raw PCM before sending",
+      `${containers}; decode other codecs such as flac to raw PCM before sending`,
   );
 }
 
