@@ -8,7 +8,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { inferenceQueueDepth, runExclusive } from "../src/runtime/inference-lock";
-import { InferenceScheduler, STALLED_RUN_MS } from "../src/stt/inference-scheduler";
+import { InferenceScheduler } from "../src/stt/inference-scheduler";
+import { STALLED_RUN_MS } from "../src/stt/turn-deadlines";
 import { holdInferenceLock } from "./helpers/busy-isolate";
 
 /** The waiter behind the vanished one is reaped after 5 s (STALE_WAITER_MS, STALE_GRANT_MS). */

@@ -10,8 +10,8 @@ import {
   InferenceScheduler,
   type JobKind,
   MAX_PENDING_FINALS_PER_SESSION,
-  STALLED_RUN_MS,
 } from "../src/stt/inference-scheduler";
+import { STALLED_RUN_MS } from "../src/stt/turn-deadlines";
 
 /** A job that records when it starts and finishes when the test says. */
 function harness() {

@@ -23,17 +23,16 @@
  * finishes grants the next one and then ends its turn, and every waiting job, awaiting the turn
  * now running, wakes in its own context and runs if it was granted. A job's own session wakes it
  * when it drops the job (a newer interim, a cancel, an abort). Owners can vanish, so each waiting
- * job also sets one timer of its own: a grant not taken up within STALE_GRANT_MS, a run that has
- * not reported progress for STALLED_RUN_MS, or one longer than MAX_RUNNING_MS, is withdrawn when
- * it fires.
+ * job also sets one timer of its own, and a turn past its deadline (turn-deadlines.ts: a grant not
+ * taken up, a run with no progress or no end for too long) is withdrawn when it fires.
  *
- * Queue depth and waiting time are measured (`stats`) for the benchmark and the soak.
- *
- * Longer than the house's 300 lines, on purpose: who may run now (the queues, the grant, the
- * turn and the timers that withdraw stale grants) is one invariant, read and changed as a whole.
+ * Queue depth and waiting time are counted (`stats`, scheduler-stats.ts) for the benchmark and
+ * the soak.
  */
 import { createLogger } from "../runtime/log.ts";
 import { awaitTurnEnd, TurnEnd } from "../runtime/own-context.ts";
+import { type JobKind, SchedulerCounters, type SchedulerStats } from "./scheduler-stats.ts";
+import { abandonedAfter, type HeldTurn, lookAgainIn } from "./turn-deadlines.ts";
 
 const log = createLogger();
 
@@ -44,30 +43,13 @@ const log = createLogger();
  */
 export const MAX_PENDING_FINALS_PER_SESSION = 4;
 
-export type JobKind = "final" | "interim";
+export type { JobKind, SchedulerStats } from "./scheduler-stats.ts";
 
 export type JobOutcome<T> = { status: "done"; value: T } | { status: "dropped" };
 
 export class FinalsBacklogError extends Error {
   override name = "FinalsBacklogError";
 }
-
-/** A grant not taken up within 5 s belongs to a session that is gone: a live one wakes at once. */
-const STALE_GRANT_MS = 5_000;
-/**
- * A job running longer than 2 min belongs to a session that vanished mid-run (its object was
- * reset): the slowest job, a 15-s final on a loaded isolate, takes a few seconds. Its turn is
- * withdrawn so the isolate goes on transcribing. The bound for a job that never reports progress.
- */
-const MAX_RUNNING_MS = 120_000;
-/**
- * A running job that reported progress (`run`'s callback: after its model load, at every turn of
- * its transcription) and then none for 10 s belongs to a session that vanished mid-run: a live
- * one reports between model runs, at most an encoder run apart (~0.5 s for a 15-s window here).
- * 10 s, not MAX_RUNNING_MS: every other session of the isolate waits meanwhile, and a real-time
- * client's queue reaches its cap (caps.ts MAX_QUEUED_AUDIO_SECONDS, 20 s) before 2 min.
- */
-export const STALLED_RUN_MS = 10_000;
 
 type JobState = "waiting" | "granted" | "running" | "dropped";
 
@@ -88,20 +70,6 @@ interface Job {
   due: () => boolean;
 }
 
-export interface SchedulerStats {
-  /** Jobs waiting now (not counting the one running). */
-  waiting: number;
-  /** The most jobs that ever waited at once. */
-  peakWaiting: number;
-  completed: { final: number; interim: number };
-  droppedInterims: number;
-  /** Milliseconds from submission to start, most recent jobs (bounded sample). */
-  waitMs: { final: number[]; interim: number[] };
-}
-
-/** Waiting times kept per kind for percentiles: the last 512 (4 KiB each). */
-const WAIT_SAMPLES = 512;
-
 export class InferenceScheduler {
   readonly #finals: Job[] = [];
   readonly #interims = new Map<string, Job>();
@@ -110,10 +78,7 @@ export class InferenceScheduler {
   #turn = 0;
   /** The job granted or running now, if any. */
   #current: Job | null = null;
-  #peakWaiting = 0;
-  #completed = { final: 0, interim: 0 };
-  #droppedInterims = 0;
-  readonly #waitMs: { final: number[]; interim: number[] } = { final: [], interim: [] };
+  readonly #counters = new SchedulerCounters();
 
   readonly #now: () => number;
 
@@ -127,7 +92,7 @@ export class InferenceScheduler {
    * FinalsBacklogError when the session already has MAX_PENDING_FINALS_PER_SESSION finals
    * waiting, and with `run`'s own error if it throws. `due` (finals): whether the final is one
    * the client will wait for now, so a running interim should stop for it (default: always).
-   * `run` calls `progress` as it goes (see STALLED_RUN_MS), in its own context.
+   * `run` calls `progress` as it goes (turn-deadlines.ts STALLED_RUN_MS), in its own context.
    */
   submit<T>(
     sessionId: string,
@@ -165,7 +130,7 @@ export class InferenceScheduler {
       if (replaced) this.#drop(replaced);
       this.#interims.set(sessionId, job);
     }
-    this.#peakWaiting = Math.max(this.#peakWaiting, this.waiting);
+    this.#counters.queued(this.waiting);
     return this.#await(job, run, signal);
   }
 
@@ -192,7 +157,7 @@ export class InferenceScheduler {
         }
         const current = this.#current;
         const ends = Promise.race([job.dropped.ended, current?.turn.ended ?? job.dropped.ended]);
-        await awaitTurnEnd(ends, this.#staleIn(current));
+        await awaitTurnEnd(ends, lookAgainIn(current && held(current), this.#now()));
         this.#grantNext();
       }
     } finally {
@@ -210,17 +175,15 @@ export class InferenceScheduler {
     }
     job.state = "running";
     job.startedAt = this.#now();
-    const samples = this.#waitMs[job.kind];
-    samples.push(this.#now() - job.enqueuedAt);
-    if (samples.length > WAIT_SAMPLES) samples.shift();
+    this.#counters.started(job.kind, job.startedAt - job.enqueuedAt);
     try {
       const value = await run(() => {
         job.progressAt = this.#now();
       });
-      this.#completed[job.kind] += 1;
+      this.#counters.completed(job.kind);
       return { status: "done", value };
     } finally {
-      // A job withdrawn while it ran (#runningUntil) no longer holds the turn: leave it be.
+      // A job withdrawn while it ran (turn-deadlines.ts) no longer holds the turn: leave it be.
       if (this.#current === job) this.#current = null;
       this.#grantNext();
       job.turn.end();
@@ -261,13 +224,7 @@ export class InferenceScheduler {
   }
 
   stats(): SchedulerStats {
-    return {
-      waiting: this.waiting,
-      peakWaiting: this.#peakWaiting,
-      completed: { ...this.#completed },
-      droppedInterims: this.#droppedInterims,
-      waitMs: { final: [...this.#waitMs.final], interim: [...this.#waitMs.interim] },
-    };
+    return this.#counters.snapshot(this.waiting);
   }
 
   /** A waiting job whose submitter no longer wants it (its signal aborted): out of the queue. */
@@ -281,43 +238,20 @@ export class InferenceScheduler {
 
   /** Only ever called from the job's own session (a newer interim, a cancel, a close). */
   #drop(job: Job): void {
-    this.#droppedInterims += 1;
+    this.#counters.droppedInterim();
     job.state = "dropped";
     job.dropped.end();
   }
 
   /**
-   * When a waiter should look again if the turn now running does not end first: just after it
-   * would count as abandoned (+1 ms), and at least every STALE_GRANT_MS.
-   */
-  #staleIn(current: Job | null): number {
-    if (current === null) return STALE_GRANT_MS;
-    const left =
-      current.state === "running"
-        ? this.#runningUntil(current) - this.#now()
-        : current.grantedAt + STALE_GRANT_MS - this.#now();
-    return Math.min(left + 1, STALE_GRANT_MS);
-  }
-
-  /** When a running job counts as abandoned: no progress, or no end, for too long. */
-  #runningUntil(job: Job): number {
-    const stalled = job.progressAt === null ? Infinity : job.progressAt + STALLED_RUN_MS;
-    return Math.min(job.startedAt + MAX_RUNNING_MS, stalled);
-  }
-
-  /**
-   * Grants the next job when none is granted or running. A grant its owner has not taken up within
-   * STALE_GRANT_MS, or a run abandoned (#runningUntil), is withdrawn (the owner's object is gone),
-   * so the queue never stalls on it.
+   * Grants the next job when none is granted or running. A turn past its deadline
+   * (turn-deadlines.ts) is withdrawn (the owner's object is gone), so the queue never stalls on it.
    */
   #grantNext(): void {
     const current = this.#current;
     if (current !== null) {
       const now = this.#now();
-      const abandoned =
-        (current.state === "granted" && now - current.grantedAt > STALE_GRANT_MS) ||
-        (current.state === "running" && now > this.#runningUntil(current));
-      if (!abandoned) return;
+      if (now <= abandonedAfter(held(current))) return;
       log.error("inference scheduler: withdrew an abandoned turn", {
         sessionId: current.sessionId,
         state: current.state,
@@ -358,4 +292,9 @@ export class InferenceScheduler {
     if (best) this.#interims.delete(best.sessionId);
     return best;
   }
+}
+
+/** The turn's holder as its deadline reads it (#current is only ever granted or running). */
+function held(job: Job): HeldTurn {
+  return { ...job, state: job.state === "running" ? "running" : "granted" };
 }
