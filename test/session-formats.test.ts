@@ -365,4 +365,22 @@ describe("resume", () => {
     const { closed } = await client.finish();
     expect(closed.code).toBe(1000);
   });
+
+  it("is not waited for when a container's connection drops: no acks, the slot freed at once", async () => {
+    // A session that can never be resumed must not hold its slot for the resume window (3 s
+    // here), nor acknowledge audio its client would then drop instead of sending it again.
+    const account = await newAccountWithKey(1);
+    const { pcm } = await wavFixture(CLIP);
+    const file = wavFile({ tag: 1, channels: 1, sampleRate: 16_000, bits: 16, body: pcm });
+    const client = await TestClient.open(`?${COMMON}&resumable=true`, { key: account.key });
+    for (const frame of frames(file, 15)) client.sendAudio(frame);
+    await client.waitFor((m) => m.type === "Results", "a result");
+    client.socket.close(4000, "network lost");
+    await client.waitClosed();
+    const dropped = Date.now();
+    await expectSlotReleased(account, client.sessionId);
+    expect(Date.now() - dropped).toBeLessThan(2_000);
+    expect(client.of("EarshotSession").length).toBe(1);
+    expect(client.of("EarshotAck")).toEqual([]);
+  });
 });

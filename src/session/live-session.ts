@@ -165,6 +165,12 @@ export class LiveSession {
     return this.config.options.resumable;
   }
 
+  /** Whether a client could resume this session now (raw audio; resume-ledger.ts). */
+  get #resumableNow(): boolean {
+    const { container, formatKnown } = this.#audio;
+    return this.#ledger.resumableNow({ resumable: this.#resumable, container, formatKnown });
+  }
+
   /**
    * Connects the client's socket: the first one, or a resumed client's. A resume that arrives
    * while the old socket still looks open (the client noticed the drop before the server did)
@@ -271,7 +277,9 @@ export class LiveSession {
       bytes.byteLength,
     );
     const ack = this.#ledger.accept(bytes.byteLength);
-    if (ack !== null) this.#out.send({ type: "EarshotAck", audio_bytes: ack });
+    // A container's bytes cannot be resumed from an offset: an ack would let the client drop them.
+    if (ack !== null && this.#resumableNow)
+      this.#out.send({ type: "EarshotAck", audio_bytes: ack });
   }
 
   /**
@@ -290,7 +298,7 @@ export class LiveSession {
     // A client's own 1000 (done) or 1001 (going away: a page closed or navigated; a reloaded
     // page cannot resume) ends the session; anything else may be a network failure.
     const deliberate = code === CLOSE.NORMAL.code || code === CLOSE.GOING_AWAY.code;
-    if (this.#resumable && !deliberate) {
+    if (this.#resumableNow && !deliberate) {
       // Completes the closing handshake, echoing the client's code as RFC 6455 §5.5.1 suggests
       // (a browser reports the code it receives back, and must not read it as a normal end).
       this.#link.close({ code: isSendableCloseCode(code) ? code : CLOSE.NORMAL.code, reason: "" });
@@ -323,7 +331,7 @@ export class LiveSession {
       CLOSE.NET_IDLE,
       `nothing received for ${this.config.idleTimeoutMs / 1000} s`,
     );
-    if (this.#resumable) {
+    if (this.#resumableNow) {
       // Silence may be a connection that died without a close: the client may come back.
       this.#link.close(close);
       this.#detach(close.code, close.reason);

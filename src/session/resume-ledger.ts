@@ -59,6 +59,17 @@ export class ResumeLedger {
     return this.#finals;
   }
 
+  /**
+   * Whether a resume could attach to this audio stream: opened resumable, and raw audio (a
+   * container, or a format still being sniffed after bytes came, cannot be re-sent from an offset).
+   * A session that cannot be resumed is not kept for a client to come back, nor acknowledged.
+   */
+  resumableNow(now: Omit<ResumeConditions, "ending">): boolean {
+    return (
+      now.resumable && now.container === null && (now.formatKnown || this.#bytesAccepted === 0)
+    );
+  }
+
   /** Why `resume` cannot attach now, or null when it can. */
   refusal(resume: ResumeRequest, now: ResumeConditions): ResumeRefusal | null {
     if (now.ending) {
