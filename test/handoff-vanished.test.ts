@@ -106,4 +106,31 @@ describe("a waiter whose object was reset", () => {
     expect(Date.now() - started).toBeLessThan(STALLED_RUN_MS + 6_000);
     expect(loggedEvents(errors)).toContain("inference scheduler: withdrew an abandoned turn");
   });
+
+  it(`does not withdraw a live job that waits over ${STALLED_RUN_MS / 1000} s for the inference lock`, async () => {
+    // The lock is held up (here by the test; in production by a vanished holder, which the lock
+    // reaps itself): the job granted the scheduler's turn waits for it without reporting
+    // progress, alive. Withdrawing it would let the next job run beside it.
+    const errors = vi.spyOn(console, "error");
+    const hold = await holdInferenceLock();
+    const scheduler = new InferenceScheduler();
+    const order: string[] = [];
+    const waiting = scheduler.submit("waits", "final", async (progress) => {
+      progress();
+      await runExclusive(async () => order.push("waits ran"), true);
+      order.push("waits done");
+      return "waited";
+    });
+    const behind = scheduler.submit("behind", "final", async () => {
+      order.push("behind ran");
+      return "ran";
+    });
+    await new Promise((resolve) => setTimeout(resolve, STALLED_RUN_MS + 2_000));
+    expect(order).toEqual([]);
+    await hold.release();
+    expect(await waiting).toEqual({ status: "done", value: "waited" });
+    expect(await behind).toEqual({ status: "done", value: "ran" });
+    expect(order).toEqual(["waits ran", "waits done", "behind ran"]);
+    expect(loggedEvents(errors)).not.toContain("inference scheduler: withdrew an abandoned turn");
+  });
 });

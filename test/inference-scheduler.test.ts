@@ -116,15 +116,25 @@ describe("inference scheduler", () => {
     );
     const waitingInterim = submit("c", "interim", "c-interim");
     expect(scheduler.finalsWaiting).toBe(0);
-    // Its silence went on: now it is what a client waits for, and b's interim should stop.
-    due = true;
-    expect(scheduler.finalsWaiting).toBe(1);
-    // Due or not, it is granted before any interim.
+    // Not due, it is still granted before any interim once b's ends.
     await finish("b-interim");
     expect(await early).toEqual({ status: "done", value: "a-early" });
+    await expect.poll(() => started).toEqual(["b-interim", "c-interim"]);
+    // Behind c's interim, a's next early final: not due, then its silence goes on, and it is
+    // what a client waits for: c's interim should stop.
+    const next = scheduler.submit(
+      "a",
+      "final",
+      async () => "a-next",
+      undefined,
+      () => due,
+    );
+    expect(scheduler.finalsWaiting).toBe(0);
+    due = true;
+    expect(scheduler.finalsWaiting).toBe(1);
     await finish("c-interim");
+    expect(await next).toEqual({ status: "done", value: "a-next" });
     await Promise.all([interim, waitingInterim]);
-    expect(started).toEqual(["b-interim", "c-interim"]);
     // A final submitted without `due` is due at once.
     const blocker = submit("x", "interim", "x-interim");
     const final = submit("y", "final", "y-final");
@@ -192,6 +202,7 @@ describe("inference scheduler", () => {
     void scheduler.submit("gone", "final", () => new Promise<never>(() => {}));
     const next = scheduler.submit("alive", "final", async () => "ran");
     clock = 60_000; // a long run, but not implausibly long: the turn is kept
+    void scheduler.submit("probe", "interim", async () => {}); // looks at the turn now
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(scheduler.stats().completed.final).toBe(0);
     clock = 121_000; // past MAX_RUNNING_MS
@@ -214,9 +225,10 @@ describe("inference scheduler", () => {
     clock = 8_000;
     report();
     clock = 15_000;
+    void scheduler.submit("probe", "interim", async () => {}); // looks at the turn now
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(scheduler.stats().completed.final).toBe(0);
-    expect(scheduler.waiting).toBe(1);
+    expect(scheduler.waiting).toBe(2); // "alive" and the probe
     clock = 8_000 + STALLED_RUN_MS + 1;
     expect(await next).toEqual({ status: "done", value: "ran" });
   });

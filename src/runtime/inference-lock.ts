@@ -29,6 +29,8 @@ interface Ticket {
   /** When its owner last woke while waiting. */
   heartbeat: number;
   runningSince: number | null;
+  /** A run of a transcription the isolate's scheduler granted (see transcriptionWaiting). */
+  transcription: boolean;
 }
 
 const queue: Ticket[] = [];
@@ -54,8 +56,17 @@ function reapHead(now: number): void {
   });
 }
 
-export async function runExclusive<T>(work: () => Promise<T>): Promise<T> {
-  const ticket: Ticket = { turn: new TurnEnd(), heartbeat: Date.now(), runningSince: null };
+/**
+ * Runs `work` alone in the isolate. `transcription`: it is a model run of the transcription the
+ * inference scheduler granted (src/stt/inference-scheduler.ts), whose wait here is not a stall.
+ */
+export async function runExclusive<T>(work: () => Promise<T>, transcription = false): Promise<T> {
+  const ticket: Ticket = {
+    turn: new TurnEnd(),
+    heartbeat: Date.now(),
+    runningSince: null,
+    transcription,
+  };
   queue.push(ticket);
   try {
     while (queue[0] !== ticket) {
@@ -78,6 +89,21 @@ export async function runExclusive<T>(work: () => Promise<T>): Promise<T> {
     if (at === 0) lastProgress = Date.now();
     ticket.turn.end();
   }
+}
+
+/**
+ * Whether a transcription's model run is waiting here with its owner alive (woken within
+ * STALE_WAITER_MS, as a live waiter always is). The scheduler does not count that wait as its
+ * running job's stall: the lock itself reaps what holds it up (a vanished holder after
+ * MAX_HOLD_MS, a vanished waiter after STALE_WAITER_MS).
+ */
+export function transcriptionWaiting(now = Date.now()): boolean {
+  return queue.some(
+    (ticket) =>
+      ticket.transcription &&
+      ticket.runningSince === null &&
+      now - ticket.heartbeat <= STALE_WAITER_MS + 1_000,
+  );
 }
 
 /** How many inferences are running or queued in this isolate right now. */

@@ -12,10 +12,8 @@
  *   clear error instead of answers that arrive later and later;
  * - a job submitted with an AbortSignal leaves the queue when it is aborted while waiting (an
  *   early final that speech made useless);
- * - a running interim stops for another session's final waiting (`finalsWaiting`), but not for an
- *   early final its session has not yet called due (`due`): one silent frame inside speech
- *   would otherwise stop every other session's preview for a final that speech withdraws 32 ms
- *   later.
+ * - a running interim stops for another session's final waiting (`finalsWaiting`), not for an
+ *   early final not yet `due` (one silent frame between words, withdrawn 32 ms later).
  *
  * Sessions are Durable Objects that may share the isolate, and one may await only promises their
  * owners settle (runtime/own-context.ts, test/cross-object-wakeup.test.ts). So the scheduler is
@@ -26,9 +24,10 @@
  * job also sets one timer of its own, and a turn past its deadline (turn-deadlines.ts: a grant not
  * taken up, a run with no progress or no end for too long) is withdrawn when it fires.
  *
- * Queue depth and waiting time are counted (`stats`, scheduler-stats.ts) for the benchmark and
- * the soak.
+ * Queue depth and waiting times are counted (`stats`, scheduler-stats.ts) for bench and soak.
  */
+
+import { transcriptionWaiting } from "../runtime/inference-lock.ts";
 import { createLogger } from "../runtime/log.ts";
 import { awaitTurnEnd, TurnEnd } from "../runtime/own-context.ts";
 import { type JobKind, SchedulerCounters, type SchedulerStats } from "./scheduler-stats.ts";
@@ -157,7 +156,8 @@ export class InferenceScheduler {
         }
         const current = this.#current;
         const ends = Promise.race([job.dropped.ended, current?.turn.ended ?? job.dropped.ended]);
-        await awaitTurnEnd(ends, lookAgainIn(current && held(current), this.#now()));
+        const waits = transcriptionWaiting();
+        await awaitTurnEnd(ends, lookAgainIn(current && held(current), this.#now(), waits));
         this.#grantNext();
       }
     } finally {
@@ -251,7 +251,7 @@ export class InferenceScheduler {
     const current = this.#current;
     if (current !== null) {
       const now = this.#now();
-      if (now <= abandonedAfter(held(current))) return;
+      if (now <= abandonedAfter(held(current), transcriptionWaiting())) return;
       log.error("inference scheduler: withdrew an abandoned turn", {
         sessionId: current.sessionId,
         state: current.state,

@@ -181,7 +181,7 @@ export async function runDecoder(
         cache?.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
     }
   }
-  const outputs = await runExclusive(() => decoder.run(feeds, fetchNames(external, !cache)));
+  const outputs = await runExclusive(() => decoder.run(feeds, fetchNames(external, !cache)), true);
   // Rows of the output: the requested positions when the graph selected them (a cache run
   // returns its one token's row), else every input position. The prompt run gives every id.
   const rowIndices = cache ? [0] : selects ? positions.map((_, i) => i) : positions;
@@ -274,7 +274,10 @@ export async function runRows(
         cache.cross[presentName(layer, "encoder", kind)] ?? emptyPast();
     }
   }
-  const outputs = await runExclusive(() => model.decoder.run(feeds, fetchNames(external, false)));
+  const outputs = await runExclusive(
+    () => model.decoder.run(feeds, fetchNames(external, false)),
+    true,
+  );
   const rows = logitRows(
     model,
     outputs,

@@ -260,8 +260,9 @@ async function ownNoSpeechProbability(
 /** The encoder's `last_hidden_state` [1, frames / 2, 384] for log-mel `features`. */
 async function encode(model: WhisperModel, features: Float32Array, frames: number) {
   const input = new Tensor("float32", features, [1, N_MELS, frames]);
-  const encoded = await runExclusive(() =>
-    model.encoder.run({ input_features: input }, ["last_hidden_state"]),
+  const encoded = await runExclusive(
+    () => model.encoder.run({ input_features: input }, ["last_hidden_state"]),
+    true,
   );
   const states = encoded.last_hidden_state;
   if (!(states instanceof Tensor)) throw new Error("Whisper encoder returned no last_hidden_state");
