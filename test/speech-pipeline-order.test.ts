@@ -215,11 +215,31 @@ describe("the pipeline's order around an utterance's end", () => {
       `final max-length (${soft} frames)`,
     ]);
     expect(run.fed()).toBe(0);
-    await run.push(frames(0.9, 30));
-    await run.push(frames(0.01, 3));
+    // A word too short to confirm a start (5 speech frames) is not lost for it: the open
+    // utterance would have held it, so the next speech frame starts one at once.
+    await run.push(frames(0.9, 5));
+    await run.push(frames(0.01, 20));
     await run.settled();
     expect(said(run).slice(3)).toEqual(["SpeechStarted"]);
-    expect(run.fed()).toBeGreaterThan(30);
+    expect(run.fed()).toBeGreaterThan(25);
+  });
+
+  it("with endpointing on, leaves a speechless part to the endpoint", async () => {
+    // Frames between the thresholds hold an utterance open past two hard caps (the second part
+    // has no speech); its endpoint still comes, speech_final, once silence follows.
+    const { negativeThreshold, positiveThreshold } = DEFAULT_VAD_OPTIONS;
+    const between = (negativeThreshold + positiveThreshold) / 2;
+    const cap = Math.floor(MAX_UTTERANCE_SECONDS / 0.032);
+    const run = pipeline(500, null, MAX_UTTERANCE_SOFT_SECONDS, false);
+    await run.push(frames(0.9, 30));
+    await run.push(frames(between, 2 * cap));
+    await run.push(frames(0.01, 40));
+    await run.settled();
+    expect(
+      said(run)
+        .filter((e) => e.startsWith("final"))
+        .at(-1),
+    ).toMatch(/^final endpoint /);
   });
 
   it("past the soft cut, cuts at the first quiet frame itself when the endpoint is far or off", async () => {

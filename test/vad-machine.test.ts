@@ -22,7 +22,7 @@ import { fixture, manifest, parseWav, SILERO_HEARS_SPEECH_IN } from "./helpers/f
  *   S = 0.9 (speech)      . = 0.1 (silence)        m = 0.42 (between the thresholds)
  *   P = 0.5 (exactly the positive threshold: speech)
  *   N = 0.35 (exactly the negative threshold: not silence)
- *   F = forceEnd() (not a frame)
+ *   F = forceEnd() (not a frame)    C = forceEnd(true): the next start confirmed at once
  */
 const PROBABILITY: Record<string, number> = { S: 0.9, ".": 0.1, m: 0.42, P: 0.5, N: 0.35 };
 
@@ -33,9 +33,9 @@ function run(options: Partial<VadOptions>, sequence: string): Logged[] {
   const machine = new VadMachine({ ...BASE, ...options });
   const log: Logged[] = [];
   for (const symbol of sequence) {
-    if (symbol === "F") {
+    if (symbol === "F" || symbol === "C") {
       const at = `F@${machine.framesSeen}`;
-      for (const event of machine.forceEnd()) log.push({ ...event, at });
+      for (const event of machine.forceEnd(symbol === "C")) log.push({ ...event, at });
       continue;
     }
     const p = PROBABILITY[symbol];
@@ -91,6 +91,17 @@ interface Case {
 }
 
 const CASES: Case[] = [
+  {
+    name: "forceEnd(true): the next speech frame, however short its run, starts an utterance",
+    options: { minSilenceMs: false },
+    sequence: "SSS....C......S.........SS.....",
+    expected: [start(2, 0, 2), end("F@7", 0, 7, true), start(13, 13, 13)],
+  },
+  {
+    name: "forceEnd(true) holds for one start only",
+    sequence: "SSSC...S....S.....",
+    expected: [start(2, 0, 2), end("F@3", 0, 3, true), start(6, 6, 6), end(10, 6, 7)],
+  },
   // Misfires
   { name: "silence only", sequence: "..........", expected: [] },
   { name: "speech shorter than minSpeech, then silence", sequence: "SS...SS...", expected: [] },

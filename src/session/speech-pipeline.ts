@@ -222,8 +222,9 @@ export class SpeechPipeline {
       if (!this.#inUtterance) {
         this.#utteranceEnded(lastSpeechEnd);
       } else if (this.options.minSilenceMs === false) {
-        // Without endpointing nothing else would end it: it ends here (is_final, not
-        // speech_final). A frame between the thresholds here withdraws an early final.
+        // Without endpointing nothing else ends it on silence (but a soft-cut part with no
+        // speech, below): it ends here (is_final, not speech_final). A frame between the
+        // thresholds here withdraws an early final.
         if (probability >= this.options.negativeThreshold) this.#early.drop();
         this.#handle(this.#vad.forceEnd());
         this.#utteranceFrames = 0;
@@ -244,10 +245,13 @@ export class SpeechPipeline {
       // A long utterance: its final now, the rest continues as a new one from the next frame.
       // Cut at the hard cap on a frame that is not silence, an early final leaves that frame out.
       if (probability >= this.options.negativeThreshold) this.#early.drop();
-      // A part without one speech frame (11 s or more with endpointing off, or of frames between
-      // the thresholds) ends the utterance: it would otherwise go on being cut and read again
-      // every soft cut for an empty final. Speech after it starts a new one, with its lead-in.
-      if (!this.#speechInPart) this.#handle(this.#vad.forceEnd());
+      // With endpointing off, a part without one speech frame ends the utterance: it would
+      // otherwise go on being cut and read again every soft cut for an empty final. The next
+      // speech frame starts a new one at once, with its lead-in (a word too short to confirm a
+      // start would have been in the open utterance).
+      if (!this.#speechInPart && this.options.minSilenceMs === false) {
+        this.#handle(this.#vad.forceEnd(true));
+      }
       this.#utteranceFrames = 0;
       this.#speechInPart = false;
       this.#flushInBackground("max-length");

@@ -167,6 +167,8 @@ export class VadMachine {
   /** Exclusive end of the last speech frame of a confirmed utterance, for utterance-end. */
   #confirmedSpeechEnd = 0;
   #utteranceEndArmed = false;
+  /** The next speech frame confirms a start at once (`forceEnd`'s `confirmNextStart`). */
+  #confirmNext = false;
 
   constructor(options: VadOptions) {
     const { positiveThreshold: positive, negativeThreshold: negative } = options;
@@ -207,10 +209,12 @@ export class VadMachine {
     const events: VadEvent[] = [];
 
     if (isSpeech) {
+      const atOnce = this.#phase === "idle" && this.#confirmNext;
       if (this.#phase === "idle") {
         this.#phase = "tentative";
         this.#startFrame = frame;
         this.#speechFrames = [];
+        this.#confirmNext = false;
       }
       this.#speechEnd = frame + 1;
       this.#silenceRun = 0;
@@ -219,8 +223,8 @@ export class VadMachine {
         if (this.#speechFrames.length > this.minSpeechFrames) this.#speechFrames.shift();
         const oldest = this.#speechFrames[0] ?? frame;
         if (
-          this.#speechFrames.length >= this.minSpeechFrames &&
-          frame - oldest < this.confirmFrames
+          atOnce ||
+          (this.#speechFrames.length >= this.minSpeechFrames && frame - oldest < this.confirmFrames)
         ) {
           this.#phase = "speaking";
           events.push({
@@ -267,11 +271,13 @@ export class VadMachine {
    * Finalize / CloseStream: ends an utterance in progress now, at framesSeen. A start not yet
    * confirmed is no utterance yet and is left to the frames that follow, which confirm it or call
    * it a misfire: a phrase begun just before a client's Finalize (its own turn detection a beat
-   * late) keeps its first syllables.
+   * late) keeps its first syllables. `confirmNextStart`: the next speech frame, however short
+   * its run, starts an utterance at once (nothing it says is taken for a misfire).
    */
-  forceEnd(): VadEvent[] {
-    if (this.#phase === "speaking") return [this.#end(this.#frames, true)];
-    return [];
+  forceEnd(confirmNextStart = false): VadEvent[] {
+    if (this.#phase !== "speaking") return [];
+    this.#confirmNext = confirmNextStart;
+    return [this.#end(this.#frames, true)];
   }
 
   #end(endFrame: number, forced: boolean): VadEvent {
