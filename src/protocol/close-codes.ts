@@ -28,8 +28,9 @@ export const CLOSE = {
   MESSAGE_TOO_BIG: { code: 1009, reason: "DATA-0001" },
   /**
    * Audio queued beyond the session's cap: the client sends faster than Earshot can transcribe
-   * (far faster than real time). 1008 (policy violation) because the sender must slow down; a
-   * reconnect with resume_offset continues from what was kept. "BUF-0000" is Earshot's code.
+   * (far faster than real time). 1008 (policy violation) because the sender must slow down. It
+   * ends the session, resumable or not (a resume gets 410): a new session takes the audio the
+   * client kept. "BUF-0000" is Earshot's code.
    */
   FLOOD: { code: 1008, reason: "BUF-0000" },
   /** Deepgram's NET-0000: no audio arrived within the timeout after the socket opened. */
@@ -39,8 +40,9 @@ export const CLOSE = {
   /**
    * An operator ended the session: its account was disabled, the API key it was opened with was
    * revoked, or an admin ended it (`DELETE /admin/sessions/:id`). Its finals and Metadata are sent
-   * first. 1008 (policy): a reconnect with the same credential is refused 401, which the SDK does
-   * not retry. "AUTH-0001" is Earshot's code; the reason says which of the three it was.
+   * first. 1008 (policy): after a disable or a revoke, a reconnect with the same credential is
+   * refused 401, which the SDK does not retry (an admin's end of one session leaves the
+   * credential valid). "AUTH-0001" is Earshot's code; the reason says which of the three it was.
    */
   ENDED_BY_OPERATOR: { code: 1008, reason: "AUTH-0001" },
   /**
