@@ -27,7 +27,7 @@ function hangingEnd() {
     sessionId: "s-deadline",
     createdAt: Date.now(),
     model: { name: "fake", version: "0", arch: "fake", uuid: "0" },
-    link: { close: (close: CloseSpec) => closes.push(close), send: () => {}, attached: true },
+    link: { close: (close: CloseSpec) => closes.push(close), send: () => {} },
     queue: new SerialQueue(() => {}),
     audio: new AudioInput("linear16", 16_000),
     pipeline: { push: async () => {}, finalize: () => finalDone },
@@ -38,7 +38,6 @@ function hangingEnd() {
     log: createLogger({ sessionId: "s-deadline", accountId: "a-deadline" }),
     finalLatency: () => ({ count: 0 }),
     ended: (close: CloseSpec) => ended.push(close),
-    resumeWindowMs: () => null,
   } as unknown as EndingParts;
   return { end: new SessionEnd(parts), recorded, ended, closes, finishFinal };
 }

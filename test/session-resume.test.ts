@@ -224,30 +224,6 @@ describe("resuming after the connection drops", () => {
   });
 });
 
-describe("a drop after CloseStream, before Metadata", () => {
-  it("is resumed for the last finals and Metadata, exactly as an unbroken session's end", async () => {
-    const whole = await TestClient.open(RESUMABLE, { key: account.key });
-    sendAll(whole, pcm.subarray(0, CUT));
-    const { metadata: expected } = await whole.finish();
-    const unbroken = comparable(whole.finals());
-
-    const first = await streamUntilCut();
-    first.sendJson({ type: "CloseStream" });
-    first.socket.close(4000, "network lost");
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the client notices, reconnects
-    const seen = first.finals().length;
-    const second = await resumed(first.sessionId, first.acknowledged(), seen);
-    const metadata = await second.waitFor((m) => m.type === "Metadata", "Metadata");
-    const closed = await second.waitClosed();
-    expect(closed.code).toBe(1000);
-    expect(metadata.sha256).toBe(expected.sha256);
-    expect(metadata.duration).toBe(expected.duration);
-    expect([...comparable(first.finals()), ...comparable(second.finals())]).toEqual(unbroken);
-    expect(second.finals().length).toBeGreaterThan(0);
-    await expect.poll(() => activeSessions(account.key)).toEqual([]);
-  });
-});
-
 describe("refused resumes", () => {
   it("explain themselves and leave the session resumable", async () => {
     const first = await streamUntilCut();

@@ -129,7 +129,6 @@ export class LiveSession {
       store,
       log,
       finalLatency: () => this.#latencies.summary(),
-      resumeWindowMs: () => (this.#resumableNow ? this.config.resumeWindowMs : null),
       ended: (close) =>
         hooks.ended({
           closeCode: close.code,
@@ -180,7 +179,7 @@ export class LiveSession {
    */
   attach(socket: WebSocket, resume: ResumeRequest | null): void {
     this.#link.attach(socket);
-    if (!this.#end.ending) this.#timers.attached();
+    this.#timers.attached();
 
     this.#ledger.attached(resume);
     if (resume !== null) {
@@ -203,13 +202,12 @@ export class LiveSession {
     }
     // Exactly the finals the client lacks, as first sent, before anything new.
     if (resume !== null) this.#out.replayFinals(resume.finalsReceived);
-    this.#end.clientAttached(); // an end waiting for it sends Metadata and closes now
   }
 
   /** Why `resume` cannot attach now, or null when it can. */
   resumeRefusal(resume: ResumeRequest): ResumeRefusal | null {
     return this.#ledger.refusal(resume, {
-      ending: this.#end.ending && !this.#end.awaitsClient,
+      ending: this.#end.ending,
       resumable: this.#resumable,
       container: this.#audio.container,
       formatKnown: this.#audio.formatKnown,
@@ -312,12 +310,7 @@ export class LiveSession {
 
   /** The connection is gone but the client may come back: wait RESUME_WINDOW_MS for it. */
   #detach(code: number, reason: string): void {
-    if (!this.#link.attached) return;
-    if (this.#end.ending) {
-      // A clean end waits for the client itself (session-end.ts awaitsClient).
-      if (this.#end.awaitsClient) this.#link.detach();
-      return;
-    }
+    if (this.#end.ending || !this.#link.attached) return;
     this.#link.detach();
     const windowMs = this.config.resumeWindowMs;
     this.log.info("waiting for the client to resume", { code, reason, windowMs });

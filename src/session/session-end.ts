@@ -9,9 +9,7 @@
  *    last utterance's final.
  * 3. A graceful end sends Metadata (only if nothing failed: after a failure the close says what
  *    went wrong) and closes; then the transcriber closes, the store records the end, and the
- *    session's last log line says how it ended. A clean one (CloseStream, the length cap) of a
- *    resumable session whose connection dropped first waits up to its resume window for the
- *    client to come back for its last finals and Metadata (`awaitsClient`).
+ *    session's last log line says how it ended.
  * 4. `ended` is called exactly once, with the close the session ended with, whether the work
  *    finished or FINISH_DEADLINE_MS passed first.
  */
@@ -60,8 +58,6 @@ export interface EndingParts {
   finalLatency(): LatencySummary;
   /** Called once, after the end: the close the session ended with. */
   ended(close: CloseSpec): void;
-  /** How long a client may take to resume the session now; null when it cannot be resumed. */
-  resumeWindowMs(): number | null;
 }
 
 /** How a failed session closes, and what its client is told first. */
@@ -100,37 +96,12 @@ export class SessionEnd {
   #failure: CloseSpec | null = null;
   /** How the session ended (its close), once it has. */
   #endedWith: CloseSpec | null = null;
-  #mode: EndMode | null = null;
-  /** Metadata and the close were sent (or would have been): no client is waited for any more. */
-  #closing = false;
-  /** Ends the wait for a client to come back, when one attached during it. */
-  #clientBack: (() => void) | null = null;
 
   constructor(private readonly parts: EndingParts) {}
 
   /** The end has begun: no new work is accepted. */
   get ending(): boolean {
     return this.#ending;
-  }
-
-  /**
-   * A client may still attach to take the last finals and Metadata: a clean graceful end (close
-   * 1000: CloseStream, the length cap; not an operator's end) of a resumable session, before
-   * its close.
-   */
-  get awaitsClient(): boolean {
-    const mode = this.#mode;
-    return (
-      mode?.kind === "graceful" &&
-      mode.close.code === CLOSE.NORMAL.code &&
-      !this.#closing &&
-      this.parts.resumeWindowMs() !== null
-    );
-  }
-
-  /** A client attached while the session ends: its last finals and Metadata go to it. */
-  clientAttached(): void {
-    this.#clientBack?.();
   }
 
   /**
@@ -146,21 +117,21 @@ export class SessionEnd {
   begin(mode: EndMode): void {
     if (this.#ending) return;
     this.#ending = true;
-    this.#mode = mode;
     const { link, log } = this.parts;
     if (mode.kind === "abort") link.close(mode.close);
     if (mode.kind === "gone") link.close(CLOSE.NORMAL);
 
     // If finishing hangs (a transcription that never returns), the slot is released anyway.
-    const deadlineMs = FINISH_DEADLINE_MS + (this.parts.resumeWindowMs() ?? 0);
     const deadline = setTimeout(() => {
-      log.error("session did not finish in time; releasing it", { deadlineMs });
+      log.error("session did not finish in time; releasing it", {
+        deadlineMs: FINISH_DEADLINE_MS,
+      });
       link.close(CLOSE.INTERNAL);
       this.#endedWith = CLOSE.INTERNAL;
       // Recorded now: a resume must find an ended session, not one whose object was reset.
       this.#recordEnd(CLOSE.INTERNAL);
       this.#report();
-    }, deadlineMs);
+    }, FINISH_DEADLINE_MS);
     runBackground(log, "end session", async () => {
       try {
         await this.#finish(mode);
@@ -185,24 +156,6 @@ export class SessionEnd {
     this.parts.ended(this.#endedWith ?? CLOSE.INTERNAL);
   }
 
-  /** While awaitsClient and no socket is attached: waits for one, up to the resume window. */
-  async #clientComesBack(): Promise<void> {
-    const windowMs = this.parts.resumeWindowMs();
-    if (this.parts.link.attached || !this.awaitsClient || windowMs === null) return;
-    this.parts.log.info("ending: waiting for the client to resume for its last finals", {
-      windowMs,
-    });
-    const back = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), windowMs);
-      this.#clientBack = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-    this.#clientBack = null;
-    if (!back) this.parts.log.info("not resumed; the last finals are only stored", { windowMs });
-  }
-
   async #finish(mode: EndMode): Promise<void> {
     const { queue, pipeline, audio, link } = this.parts;
     // Everything accepted before the end is processed first, in order.
@@ -217,8 +170,6 @@ export class SessionEnd {
       (mode.kind === "gone" ? { code: mode.code, reason: mode.reason } : mode.close);
     this.#endedWith = close;
     if (mode.kind === "graceful") {
-      await this.#clientComesBack();
-      this.#closing = true;
       if (this.#failure === null) {
         link.send(
           encodeServerMessage(
