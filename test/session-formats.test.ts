@@ -366,6 +366,19 @@ describe("resume", () => {
     expect(closed.code).toBe(1000);
   });
 
+  it("acknowledges a raw stream under detection from its first frame", async () => {
+    // The ack due on the first frame comes once that frame has been read (raw, not a container).
+    const { pcm } = await wavFixture("wcpp_jfk.wav"); // 11 s: 352 000 bytes
+    const client = await TestClient.open(`?${COMMON}&resumable=true`);
+    for (const at of [0, 32_000, 64_000]) client.sendAudio(pcm.subarray(at, at + 32_000));
+    await client.waitFor(
+      (m) => m.type === "EarshotAck" && Number(m.audio_bytes) >= 96_000,
+      "the ack of 96 000 bytes",
+    );
+    expect(client.of("EarshotAck").map((m) => m.audio_bytes)).toEqual([32_000, 64_000, 96_000]);
+    await client.finish();
+  });
+
   it("is not waited for when a container's connection drops: no acks, the slot freed at once", async () => {
     // A session that can never be resumed must not hold its slot for the resume window (3 s
     // here), nor acknowledge audio its client would then drop instead of sending it again.

@@ -277,9 +277,14 @@ export class LiveSession {
       bytes.byteLength,
     );
     const ack = this.#ledger.accept(bytes.byteLength);
-    // A container's bytes cannot be resumed from an offset: an ack would let the client drop them.
-    if (ack !== null && this.#resumableNow)
-      this.#out.send({ type: "EarshotAck", audio_bytes: ack });
+    if (ack === null) return;
+    // A container's bytes cannot be resumed from an offset: an ack would let the client drop
+    // them. While the format is still being sniffed, the ack waits for this frame to be read.
+    const sendAck = () => {
+      if (this.#resumableNow) this.#out.send({ type: "EarshotAck", audio_bytes: ack });
+    };
+    if (this.#audio.formatKnown) sendAck();
+    else void this.#queue.push("ack", async () => sendAck(), 0);
   }
 
   /**
