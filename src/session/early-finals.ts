@@ -71,8 +71,6 @@ type Transcriber = Pick<
 export class EarlyFinals {
   /** `speculate` was called at the first silence frame of this silence run. */
   #speculating = false;
-  /** Silence frames since `speculate` (up to EARLY_FINAL_DUE_FRAMES). */
-  #silence = 0;
   /** The first silence frame of the current or latest pause (0-based, fed to the utterance). */
   #pauseStart = 0;
   /** The utterance's frame count at its latest speech frame. */
@@ -111,13 +109,12 @@ export class EarlyFinals {
       if (this.#pending !== null) this.drop();
       if (!this.#speculating) {
         this.#speculating = true;
-        this.#silence = 0;
         this.#pauseStart = frames - 1;
         this.#long = this.#lastSpeech >= SPLIT_AT_PAUSE_FRAMES;
         this.transcriber.speculate?.();
       }
-      this.#silence += 1;
-      if (this.#silence === EARLY_FINAL_DUE_FRAMES) this.transcriber.speculationDue?.();
+      // Every frame since `speculate` was silence (anything else ends the run below).
+      if (frames - this.#pauseStart === EARLY_FINAL_DUE_FRAMES) this.transcriber.speculationDue?.();
       return null;
     }
     if (this.#speculating) {

@@ -31,7 +31,7 @@ import { transcriptionWaiting } from "../runtime/inference-lock.ts";
 import { createLogger } from "../runtime/log.ts";
 import { awaitTurnEnd, TurnEnd } from "../runtime/own-context.ts";
 import { type JobKind, SchedulerCounters, type SchedulerStats } from "./scheduler-stats.ts";
-import { abandonedAfter, type HeldTurn, lookAgainIn } from "./turn-deadlines.ts";
+import { abandonedAfter, lookAgainIn } from "./turn-deadlines.ts";
 
 const log = createLogger();
 
@@ -157,7 +157,7 @@ export class InferenceScheduler {
         const current = this.#current;
         const ends = Promise.race([job.dropped.ended, current?.turn.ended ?? job.dropped.ended]);
         const waits = transcriptionWaiting();
-        await awaitTurnEnd(ends, lookAgainIn(current && held(current), this.#now(), waits));
+        await awaitTurnEnd(ends, lookAgainIn(current, this.#now(), waits));
         this.#grantNext();
       }
     } finally {
@@ -251,7 +251,7 @@ export class InferenceScheduler {
     const current = this.#current;
     if (current !== null) {
       const now = this.#now();
-      if (now <= abandonedAfter(held(current), transcriptionWaiting())) return;
+      if (now <= abandonedAfter(current, transcriptionWaiting())) return;
       log.error("inference scheduler: withdrew an abandoned turn", {
         sessionId: current.sessionId,
         state: current.state,
@@ -292,9 +292,4 @@ export class InferenceScheduler {
     if (best) this.#interims.delete(best.sessionId);
     return best;
   }
-}
-
-/** The turn's holder as its deadline reads it (#current is only ever granted or running). */
-function held(job: Job): HeldTurn {
-  return { ...job, state: job.state === "running" ? "running" : "granted" };
 }

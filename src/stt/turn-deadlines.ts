@@ -26,7 +26,8 @@ export const STALLED_RUN_MS = 10_000;
 
 /** What the deadline reads of the turn's holder (ms timestamps). */
 export interface HeldTurn {
-  state: "granted" | "running";
+  /** "running" once its job runs; any other state is read as granted. */
+  state: string;
   grantedAt: number;
   startedAt: number;
   /** When the running job last reported progress; null until it first does. */
@@ -40,7 +41,7 @@ export interface HeldTurn {
  * bounds apply to what holds it up.
  */
 export function abandonedAfter(turn: HeldTurn, lockWaited = false): number {
-  if (turn.state === "granted") return turn.grantedAt + STALE_GRANT_MS;
+  if (turn.state !== "running") return turn.grantedAt + STALE_GRANT_MS;
   const stalled =
     turn.progressAt === null || lockWaited ? Infinity : turn.progressAt + STALLED_RUN_MS;
   return Math.min(turn.startedAt + MAX_RUNNING_MS, stalled);
